@@ -1,0 +1,10 @@
+import 'reflect-metadata';
+import { DataSource } from 'typeorm';
+import { loadConfig } from './src/config/app-config';
+import { dataSourceOptions } from './src/database/data-source.options';
+
+/**
+ * The DataSource of the TypeORM CLI (`npm run migration:generate|run|revert`).
+ * It reads the same validated configuration as the service (DATABASE_URL, …).
+ */
+export default new DataSource(dataSourceOptions(loadConfig()));

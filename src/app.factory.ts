@@ -1,0 +1,89 @@
+import type { IncomingMessage } from 'node:http';
+import helmet from '@fastify/helmet';
+import { Logger as NestLogger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { Logger } from 'nestjs-pino';
+import { AppModule } from './app.module';
+import { DomainExceptionFilter } from './common/domain-exception.filter';
+import { createValidationPipe } from './common/validation';
+import type { AppConfig } from './config/app-config';
+import { requestIdFor } from './logging/logging.module';
+import { MetricsService } from './metrics/metrics.service';
+
+/** In the worker role the HTTP server answers only these (probes and scrapes). */
+const WORKER_ROUTES = /^\/(health|metrics)(\/|$|\?)/;
+
+export function buildOpenApi(app: NestFastifyApplication) {
+  const document = new DocumentBuilder()
+    .setTitle('Deni')
+    .setDescription(
+      'Peer-to-peer M-PESA loans over USSD. Admin routes need the `X-API-Key` header; user routes a bearer token from `POST /api/auth/login`.',
+    )
+    .setVersion('0.1.0')
+    .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key' }, 'admin-key')
+    .addBearerAuth()
+    .build();
+  return SwaggerModule.createDocument(app, document);
+}
+
+/**
+ * Builds the application exactly as it runs: used by main.ts and by the tests, so that what is
+ * tested is what ships.
+ */
+export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.http.bodyLimit,
+    trustProxy: config.http.trustProxy,
+    // Keep-alive sockets must not hold a graceful shutdown open.
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    genReqId: (req: IncomingMessage) => requestIdFor(req),
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
+    bufferLogs: true,
+  });
+  app.useLogger(app.get(Logger));
+  app.flushLogs();
+  app.enableShutdownHooks();
+
+  const fastify = app.getHttpAdapter().getInstance();
+  await app.register(helmet, {
+    // Swagger UI and the bull-board dashboard load their own inline scripts and styles.
+    contentSecurityPolicy: false,
+  });
+
+  fastify.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+  const metrics = app.get(MetricsService);
+  fastify.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.observeHttp(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
+  });
+
+  if (config.role === 'worker') {
+    fastify.addHook('onRequest', async (request, reply) => {
+      if (!WORKER_ROUTES.test(request.url)) {
+        await reply.status(404).send({ statusCode: 404, code: 'REQUEST.NOT_FOUND', message: 'This process runs workers only' });
+      }
+    });
+  }
+
+  app.useGlobalPipes(createValidationPipe());
+  app.useGlobalFilters(new DomainExceptionFilter());
+
+  SwaggerModule.setup('docs', app, buildOpenApi(app), { jsonDocumentUrl: 'docs-json' });
+
+  if (!config.security.adminApiKey) {
+    new NestLogger('Security').warn(
+      'ADMIN_API_KEY is not set: admin routes (/admin/queues, /api/ussd/sessions, …) are open. Set it outside development.',
+    );
+  }
+  if (config.security.devSecrets.length) {
+    new NestLogger('Security').warn(`Using development defaults for ${config.security.devSecrets.join(', ')}.`);
+  }
+  return app;
+}

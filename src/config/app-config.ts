@@ -1,0 +1,139 @@
+import { existsSync } from 'node:fs';
+import { envSchema, type Env } from './config.schema';
+
+export type AppRole = Env['APP_ROLE'];
+
+export interface RedisConfig {
+  url: string;
+  mode: Env['REDIS_MODE'];
+  sentinels?: { host: string; port: number }[];
+  sentinelName: string;
+  clusterNodes?: { host: string; port: number }[];
+  /** Prefix of Deni's own keys (`deni:`) and, as a hash tag, of BullMQ's (`{deni}`). */
+  keyPrefix: string;
+}
+
+export interface AppConfig {
+  env: Env['NODE_ENV'];
+  isProduction: boolean;
+  role: AppRole;
+  http: { port: number; host: string; bodyLimit: number; trustProxy: boolean; shutdownTimeoutMs: number };
+  database: {
+    url: string;
+    migrationsRun: boolean;
+    createIfMissing: boolean;
+    poolSize: number;
+    statementTimeoutMs: number;
+    connectTimeoutMs: number;
+  };
+  redis: RedisConfig;
+  localServices: { enabled: boolean; dataDir: string; installRedis: boolean; searchPath?: string };
+  security: {
+    adminApiKey?: string;
+    jwtSecret: string;
+    jwtTtlSeconds: number;
+    pinPepper: string;
+    /** True when a development default stands in for a missing secret. */
+    devSecrets: string[];
+  };
+  pin: { maxAttempts: number; lockMinutes: number };
+  notifications: {
+    provider: Env['NOTIFICATIONS_PROVIDER'];
+    maxAttempts: number;
+    backoffMs: number;
+    relayIntervalMs: number;
+    relayAgeMs: number;
+  };
+  log: { level: Env['LOG_LEVEL'] };
+}
+
+export class ConfigValidationError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration: ${problems.join('; ')}`);
+    this.name = 'ConfigValidationError';
+  }
+}
+
+// Used only outside production, so a developer can start with no .env at all.
+const DEV_JWT_SECRET = 'deni-development-jwt-secret-not-for-production';
+const DEV_PIN_PEPPER = 'deni-development-pin-pepper-not-for-production';
+
+export function parseEnv(raw: Record<string, string | undefined>): Env {
+  // Empty strings mean "unset": docker-compose and shells pass `FOO=` for blanks.
+  const cleaned = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined && v !== ''));
+  const result = envSchema.safeParse(cleaned);
+  if (!result.success) {
+    throw new ConfigValidationError(
+      result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+    );
+  }
+  return result.data;
+}
+
+export function buildConfig(env: Env): AppConfig {
+  const devSecrets: string[] = [];
+  if (!env.JWT_SECRET) devSecrets.push('JWT_SECRET');
+  if (!env.PIN_PEPPER) devSecrets.push('PIN_PEPPER');
+  return {
+    env: env.NODE_ENV,
+    isProduction: env.NODE_ENV === 'production',
+    role: env.APP_ROLE,
+    http: {
+      port: env.PORT,
+      host: env.HOST,
+      bodyLimit: env.HTTP_BODY_LIMIT,
+      trustProxy: env.TRUST_PROXY,
+      shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    },
+    database: {
+      url: env.DATABASE_URL,
+      migrationsRun: env.DB_MIGRATIONS_RUN,
+      createIfMissing: env.DB_CREATE_IF_MISSING,
+      poolSize: env.DB_POOL_SIZE,
+      statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
+      connectTimeoutMs: env.DB_CONNECT_TIMEOUT_MS,
+    },
+    redis: {
+      url: env.REDIS_URL,
+      mode: env.REDIS_MODE,
+      sentinels: env.REDIS_SENTINELS,
+      sentinelName: env.REDIS_SENTINEL_NAME,
+      clusterNodes: env.REDIS_CLUSTER_NODES,
+      keyPrefix: env.REDIS_KEY_PREFIX,
+    },
+    localServices: {
+      // Starting servers on the host is a convenience for development, never a production behaviour.
+      enabled: env.LOCAL_SERVICES ?? env.NODE_ENV !== 'production',
+      dataDir: env.LOCAL_DATA_DIR,
+      installRedis: env.LOCAL_INSTALL_REDIS,
+      searchPath: env.PATH,
+    },
+    security: {
+      adminApiKey: env.ADMIN_API_KEY,
+      jwtSecret: env.JWT_SECRET ?? DEV_JWT_SECRET,
+      jwtTtlSeconds: env.JWT_TTL_SECONDS,
+      pinPepper: env.PIN_PEPPER ?? DEV_PIN_PEPPER,
+      devSecrets,
+    },
+    pin: { maxAttempts: env.PIN_MAX_ATTEMPTS, lockMinutes: env.PIN_LOCK_MINUTES },
+    notifications: {
+      provider: env.NOTIFICATIONS_PROVIDER,
+      maxAttempts: env.NOTIFICATIONS_MAX_ATTEMPTS,
+      backoffMs: env.NOTIFICATIONS_BACKOFF_MS,
+      relayIntervalMs: env.NOTIFICATIONS_RELAY_INTERVAL_MS,
+      relayAgeMs: env.NOTIFICATIONS_RELAY_AGE_MS,
+    },
+    log: { level: env.LOG_LEVEL },
+  };
+}
+
+/**
+ * The one place that reads `process.env` (after loading `.env` when present).
+ * Pass `overrides` to derive a configuration for tests without touching the process environment.
+ */
+export function loadConfig(overrides: Record<string, string | undefined> = {}): AppConfig {
+  if (existsSync('.env') && typeof process.loadEnvFile === 'function') {
+    process.loadEnvFile('.env');
+  }
+  return buildConfig(parseEnv({ ...process.env, ...overrides }));
+}

@@ -1,0 +1,90 @@
+import { z } from 'zod';
+
+/**
+ * Every environment variable Deni reads, validated once at start-up.
+ * `.env.example` documents the same list; a test keeps the two in step.
+ */
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const hostPort = z
+  .string()
+  .regex(/^[^\s:,]+:\d{1,5}$/, 'expected host:port')
+  .transform((s) => {
+    const i = s.lastIndexOf(':');
+    return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
+  });
+
+const hostPortList = z
+  .string()
+  .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+  .pipe(z.array(hostPort).min(1));
+
+export const SECRET_VARIABLES = ['ADMIN_API_KEY', 'JWT_SECRET', 'PIN_PEPPER'] as const;
+
+export const envSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+    APP_ROLE: z.enum(['api', 'worker', 'all']).default('all'),
+    PORT: int(1, 65535).default(5000),
+    HOST: z.string().min(1).default('0.0.0.0'),
+    HTTP_BODY_LIMIT: int(1024, 10 * 1024 * 1024).default(64 * 1024),
+    TRUST_PROXY: bool.default(false),
+    SHUTDOWN_TIMEOUT_MS: int(1000, 120_000).default(25_000),
+
+    DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgres://postgres@127.0.0.1:5432/deni'),
+    DB_MIGRATIONS_RUN: bool.default(true),
+    DB_CREATE_IF_MISSING: bool.default(true),
+    DB_POOL_SIZE: int(1, 200).default(10),
+    DB_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(15_000),
+    DB_CONNECT_TIMEOUT_MS: int(100, 60_000).default(3_000),
+
+    REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+    REDIS_MODE: z.enum(['standalone', 'sentinel', 'cluster']).default('standalone'),
+    REDIS_SENTINELS: hostPortList.optional(),
+    REDIS_SENTINEL_NAME: z.string().min(1).default('mymaster'),
+    REDIS_CLUSTER_NODES: hostPortList.optional(),
+    REDIS_KEY_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,40}$/, 'letters, digits, _ . - only (it becomes a hash tag)')
+      .default('deni'),
+
+    LOCAL_SERVICES: bool.optional(),
+    LOCAL_DATA_DIR: z.string().min(1).default('.data'),
+    LOCAL_INSTALL_REDIS: bool.default(true),
+    /** Where redis-server is looked for; the process's own PATH. */
+    PATH: z.string().optional(),
+
+    ADMIN_API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+    JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    JWT_TTL_SECONDS: int(60, 86_400).default(900),
+    PIN_PEPPER: z.string().min(32, 'must be at least 32 characters').optional(),
+    PIN_MAX_ATTEMPTS: int(1, 10).default(3),
+    PIN_LOCK_MINUTES: int(1, 24 * 60).default(30),
+
+    NOTIFICATIONS_PROVIDER: z.enum(['log']).default('log'),
+    NOTIFICATIONS_MAX_ATTEMPTS: int(1, 50).default(8),
+    NOTIFICATIONS_BACKOFF_MS: int(100, 3_600_000).default(5_000),
+    NOTIFICATIONS_RELAY_INTERVAL_MS: int(1_000, 3_600_000).default(30_000),
+    NOTIFICATIONS_RELAY_AGE_MS: int(1_000, 3_600_000).default(60_000),
+
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV === 'production') {
+      for (const name of SECRET_VARIABLES) {
+        if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'required when NODE_ENV=production' });
+      }
+    }
+    if (env.REDIS_MODE === 'sentinel' && !env.REDIS_SENTINELS) {
+      ctx.addIssue({ code: 'custom', path: ['REDIS_SENTINELS'], message: 'required when REDIS_MODE=sentinel' });
+    }
+    if (env.REDIS_MODE === 'cluster' && !env.REDIS_CLUSTER_NODES) {
+      ctx.addIssue({ code: 'custom', path: ['REDIS_CLUSTER_NODES'], message: 'required when REDIS_MODE=cluster' });
+    }
+  });
+
+export type Env = z.infer<typeof envSchema>;

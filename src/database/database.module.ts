@@ -1,0 +1,56 @@
+import { Global, Logger, Module } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import type { AppConfig } from '../config/app-config';
+import { createDatabaseIfMissing } from './create-database';
+import { dataSourceOptions } from './data-source.options';
+import { TransactionService } from './transaction.service';
+
+// Any constant works; it only has to be the same for every Deni process.
+const MIGRATION_LOCK = 7_356_204_117;
+
+/** Applies pending migrations, one process at a time (two instances may start together). */
+export async function runMigrations(dataSource: DataSource): Promise<string[]> {
+  const runner = dataSource.createQueryRunner();
+  await runner.connect();
+  try {
+    await runner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    const applied = await dataSource.runMigrations({ transaction: 'each' });
+    return applied.map((m) => m.name);
+  } finally {
+    await runner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+    await runner.release();
+  }
+}
+
+type DeniDataSourceOptions = DataSourceOptions & { deni: AppConfig['database'] };
+
+@Global()
+@Module({
+  imports: [
+    TypeOrmModule.forRootAsync({
+      inject: [ConfigService],
+      useFactory: (config: ConfigService<AppConfig, true>): DeniDataSourceOptions => {
+        const database = config.get('database', { infer: true });
+        return { ...dataSourceOptions({ database }), deni: database };
+      },
+      dataSourceFactory: async (options) => {
+        const { deni, ...typeorm } = options as DeniDataSourceOptions;
+        const logger = new Logger('Database');
+        if (deni.createIfMissing && (await createDatabaseIfMissing(deni.url, deni.connectTimeoutMs))) {
+          logger.log('created the database');
+        }
+        const dataSource = await new DataSource(typeorm as DataSourceOptions).initialize();
+        if (deni.migrationsRun) {
+          const applied = await runMigrations(dataSource);
+          if (applied.length) logger.log(`applied migrations: ${applied.join(', ')}`);
+        }
+        return dataSource;
+      },
+    }),
+  ],
+  providers: [TransactionService],
+  exports: [TransactionService],
+})
+export class DatabaseModule {}

@@ -1,0 +1,66 @@
+import 'reflect-metadata';
+import pino from 'pino';
+import { createApp } from './app.factory';
+import { ConfigValidationError, loadConfig } from './config/app-config';
+import { ensureLocalServices, LocalServiceError } from './local-services/local-services';
+
+async function main(): Promise<void> {
+  const boot = pino({ name: 'deni-boot' });
+  let config;
+  try {
+    config = loadConfig();
+  } catch (e) {
+    if (e instanceof ConfigValidationError) {
+      boot.fatal(`Refusing to start. ${e.message}`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw e;
+  }
+
+  const services = config.localServices.enabled
+    ? await ensureLocalServices(config, { info: (m) => boot.info(m), warn: (m) => boot.warn(m) }).catch((e) => {
+        if (e instanceof LocalServiceError) {
+          boot.fatal(e.message);
+          process.exit(69); // EX_UNAVAILABLE
+        }
+        throw e;
+      })
+    : undefined;
+
+  const app = await createApp(config);
+  // Local servers we started go down after the application has drained.
+  if (services?.started.length) {
+    const close = app.close.bind(app);
+    app.close = async () => {
+      await close();
+      await services.stop();
+    };
+  }
+  await app.listen({ port: config.http.port, host: config.http.host });
+  boot.info(
+    `Deni (${config.role}) listening on http://127.0.0.1:${config.http.port} · docs /docs · health /health/ready`,
+  );
+
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    boot.info(`${signal}: finishing in-flight requests and jobs`);
+    const timer = setTimeout(() => {
+      boot.error(`shutdown took longer than ${config.http.shutdownTimeoutMs} ms; exiting`);
+      process.exit(1);
+    }, config.http.shutdownTimeoutMs);
+    timer.unref();
+    app
+      .close()
+      .then(() => process.exit(0))
+      .catch((err) => {
+        boot.error({ err }, 'error during shutdown');
+        process.exit(1);
+      });
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+void main();

@@ -1,0 +1,54 @@
+import { Check, Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
+
+export const NOTIFICATION_STATUSES = ['pending', 'sending', 'sent', 'failed'] as const;
+export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
+
+/**
+ * The SMS outbox. A row is written in the same transaction as the change it reports, so a
+ * committed change always has its message; the sender and the relay take it from here.
+ */
+@Entity('notifications')
+@Check('CHK_notifications_status', `"status" IN ('pending', 'sending', 'sent', 'failed')`)
+@Index('IDX_notifications_status_created', ['status', 'createdAt'])
+@Index('IDX_notifications_phone_created', ['phoneNumber', 'createdAt'])
+export class Notification {
+  @PrimaryGeneratedColumn('uuid')
+  id!: string;
+
+  @Column({ name: 'phone_number', type: 'varchar', length: 12 })
+  phoneNumber!: string;
+
+  @Column({ type: 'varchar', length: 64 })
+  template!: string;
+
+  @Column({ type: 'varchar', length: 2 })
+  language!: string;
+
+  /** The rendered text, exactly as sent. */
+  @Column({ type: 'text' })
+  body!: string;
+
+  @Column({ type: 'varchar', length: 16, default: 'pending' })
+  status!: NotificationStatus;
+
+  @Column({ type: 'int', default: 0 })
+  attempts!: number;
+
+  @Column({ name: 'last_error', type: 'text', nullable: true })
+  lastError!: string | null;
+
+  @Column({ type: 'varchar', length: 32, nullable: true })
+  provider!: string | null;
+
+  @Column({ name: 'provider_message_id', type: 'varchar', length: 128, nullable: true })
+  providerMessageId!: string | null;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt!: Date;
+
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' })
+  updatedAt!: Date;
+
+  @Column({ name: 'sent_at', type: 'timestamptz', nullable: true })
+  sentAt!: Date | null;
+}

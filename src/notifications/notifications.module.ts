@@ -1,0 +1,28 @@
+import { Module } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import type { AppConfig } from '../config/app-config';
+import { Notification } from './notification.entity';
+import { NotificationsService } from './notifications.service';
+import { LogSmsProvider, SMS_PROVIDER } from './sms-provider';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([Notification])],
+  providers: [
+    NotificationsService,
+    LogSmsProvider,
+    {
+      provide: SMS_PROVIDER,
+      inject: [ConfigService, LogSmsProvider],
+      useFactory: (config: ConfigService<AppConfig, true>, log: LogSmsProvider) => {
+        const provider = config.get('notifications', { infer: true }).provider;
+        switch (provider) {
+          case 'log':
+            return log;
+        }
+      },
+    },
+  ],
+  exports: [NotificationsService],
+})
+export class NotificationsModule {}

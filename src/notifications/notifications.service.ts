@@ -1,0 +1,142 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import type { AppConfig } from '../config/app-config';
+import type { Tx } from '../database/transaction.service';
+import { JobsService } from '../queues/jobs.service';
+import { JobName } from '../queues/queue-names';
+import type { Language } from '../users/user.entity';
+import { Notification } from './notification.entity';
+import { SMS_PROVIDER, type SmsProvider } from './sms-provider';
+import { renderTemplate, type TemplateName, type TemplateParams } from './templates';
+
+export interface NotifyInput<T extends TemplateName> {
+  phoneNumber: string;
+  language: Language;
+  template: T;
+  params: TemplateParams[T];
+}
+
+export type SendOutcome = 'sent' | 'skipped' | 'retry' | 'failed';
+
+// A row left in 'sending' this long was abandoned by a crashed worker.
+const STALE_SENDING_MS = 5 * 60_000;
+
+@Injectable()
+export class NotificationsService {
+  private readonly logger = new Logger(NotificationsService.name);
+  private readonly settings: AppConfig['notifications'];
+
+  constructor(
+    @InjectRepository(Notification) private readonly notifications: Repository<Notification>,
+    @Inject(SMS_PROVIDER) private readonly provider: SmsProvider,
+    private readonly jobs: JobsService,
+    config: ConfigService<AppConfig, true>,
+  ) {
+    this.settings = config.get('notifications', { infer: true });
+  }
+
+  /**
+   * Writes the message into the outbox inside the caller's transaction; it is handed to the
+   * sender once that transaction commits (and by the relay if the process dies first).
+   */
+  async notify<T extends TemplateName>(tx: Tx, input: NotifyInput<T>): Promise<string> {
+    const row = tx.manager.getRepository(Notification).create({
+      phoneNumber: input.phoneNumber,
+      language: input.language,
+      template: input.template,
+      body: renderTemplate(input.template, input.language, input.params),
+      status: 'pending',
+    });
+    const saved = await tx.manager.getRepository(Notification).save(row);
+    tx.afterCommit(() => this.dispatch(saved.id));
+    return saved.id;
+  }
+
+  /** Queue a send; the job id is the notification id, so a message is never queued twice at once. */
+  async dispatch(notificationId: string): Promise<void> {
+    await this.jobs.add(
+      JobName.SendNotification,
+      { notificationId },
+      {
+        jobId: notificationId,
+        // Freed at once, so the relay can queue the same id again after a crash; sending twice
+        // is prevented by the row's status, not by the job id.
+        removeOnComplete: true,
+        attempts: this.settings.maxAttempts,
+        backoff: { type: 'exponential', delay: this.settings.backoffMs },
+      },
+    );
+  }
+
+  /**
+   * Sends one message if it is still due. Returns what happened; throws only to ask the queue
+   * for another attempt.
+   */
+  async send(notificationId: string, finalAttempt: boolean): Promise<SendOutcome> {
+    const claimed = await this.notifications
+      .createQueryBuilder()
+      .update(Notification)
+      .set({ status: 'sending', attempts: () => 'attempts + 1' })
+      .where('id = :id AND status = :pending', { id: notificationId, pending: 'pending' })
+      .returning(['id', 'phoneNumber', 'body'])
+      .execute();
+    const row = claimed.raw[0] as { id: string; phone_number: string; body: string } | undefined;
+    if (!row) return 'skipped'; // already sent, failed for good, or being sent by another worker
+    try {
+      const result = await this.provider.send(row.phone_number, row.body, row.id);
+      await this.notifications.update(
+        { id: row.id },
+        { status: 'sent', sentAt: new Date(), provider: this.provider.name, providerMessageId: result.providerMessageId, lastError: null },
+      );
+      return 'sent';
+    } catch (err) {
+      const message = (err as Error).message?.slice(0, 500) ?? 'unknown error';
+      await this.notifications.update(
+        { id: row.id },
+        { status: finalAttempt ? 'failed' : 'pending', lastError: message, provider: this.provider.name },
+      );
+      if (finalAttempt) {
+        this.logger.error({ notificationId, err }, 'SMS failed for good');
+        return 'failed';
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Re-queues what a crash left behind: rows never handed to the queue (the process died between
+   * commit and enqueue) and rows stuck in 'sending' (it died mid-send). Rows waiting for a retry
+   * belong to the queue's backoff and are left alone. Returns how many were handed to the sender.
+   */
+  async relay(limit = 500): Promise<number> {
+    const stale = await this.notifications
+      .createQueryBuilder()
+      .update(Notification)
+      .set({ status: 'pending' })
+      .where(`status = 'sending' AND updated_at < now() - make_interval(secs => :secs)`, {
+        secs: STALE_SENDING_MS / 1000,
+      })
+      .returning(['id'])
+      .execute();
+    const never = await this.notifications
+      .createQueryBuilder('n')
+      .select('n.id', 'id')
+      .where(`n.status = 'pending' AND n.attempts = 0 AND n.created_at < now() - make_interval(secs => :secs)`, {
+        secs: this.settings.relayAgeMs / 1000,
+      })
+      .orderBy('n.created_at', 'ASC')
+      .limit(limit)
+      .getRawMany<{ id: string }>();
+    const ids = [...new Set([...(stale.raw as { id: string }[]), ...never].map((r) => r.id))];
+    for (const id of ids) await this.dispatch(id);
+    if (ids.length) this.logger.warn({ count: ids.length }, 'relayed notifications a crash left behind');
+    return ids.length;
+  }
+
+  /** Newest first, for admins and the phone simulator. */
+  async listForPhone(phoneNumber: string, limit = 50): Promise<Notification[]> {
+    return this.notifications.find({ where: { phoneNumber }, order: { createdAt: 'DESC' }, take: limit });
+  }
+}

@@ -1,0 +1,29 @@
+import { Injectable, Logger } from '@nestjs/common';
+
+export interface SmsSendResult {
+  providerMessageId: string;
+}
+
+/** Sends one SMS. Implementations throw on failure; the sender's queue retries. */
+export interface SmsProvider {
+  readonly name: string;
+  send(to: string, body: string, notificationId: string): Promise<SmsSendResult>;
+}
+
+export const SMS_PROVIDER = Symbol('SMS_PROVIDER');
+
+/**
+ * The development provider: the text stays in the outbox row (visible to admins and the phone
+ * simulator) and nothing leaves the machine. The log line names the message, not its text,
+ * because texts can carry one-time codes.
+ */
+@Injectable()
+export class LogSmsProvider implements SmsProvider {
+  readonly name = 'log';
+  private readonly logger = new Logger('SMS');
+
+  async send(to: string, body: string, notificationId: string): Promise<SmsSendResult> {
+    this.logger.log({ notificationId, to, length: body.length }, 'SMS recorded (log provider, not sent)');
+    return { providerMessageId: `log-${notificationId}` };
+  }
+}

@@ -1,0 +1,39 @@
+import { getQueueToken } from '@nestjs/bullmq';
+import { Injectable } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import type { JobsOptions, Queue } from 'bullmq';
+import { ALL_QUEUES, JOB_QUEUE, JobName, JobPayloads, QueueName } from './queue-names';
+
+/** Typed producer: the payload must match the job, and the job goes to its own queue. */
+@Injectable()
+export class JobsService {
+  private readonly queues = new Map<QueueName, Queue>();
+
+  constructor(private readonly moduleRef: ModuleRef) {}
+
+  queue(name: QueueName): Queue {
+    let queue = this.queues.get(name);
+    if (!queue) {
+      // Resolved on first use: queue providers may not exist yet when this service is built.
+      queue = this.moduleRef.get<Queue>(getQueueToken(name), { strict: false });
+      if (!queue) throw new Error(`queue ${name} is not registered`);
+      this.queues.set(name, queue);
+    }
+    return queue;
+  }
+
+  add<J extends JobName>(job: J, payload: JobPayloads[J], options?: JobsOptions) {
+    return this.queue(JOB_QUEUE[job]).add(job, payload, options);
+  }
+
+  /** Depth of every queue, for /metrics and the health page. */
+  async counts(): Promise<Record<QueueName, Record<string, number>>> {
+    const entries = await Promise.all(
+      ALL_QUEUES.map(
+        async (name) =>
+          [name, await this.queue(name).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized')] as const,
+      ),
+    );
+    return Object.fromEntries(entries) as Record<QueueName, Record<string, number>>;
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * Every queue and job of Deni, in one place. Adding a job means: a name here, its payload type
+ * in JobPayloads, its queue in JOB_QUEUE, and a handler in that queue's processor.
+ */
+export enum QueueName {
+  Notifications = 'notifications',
+}
+
+export enum JobName {
+  SendNotification = 'send-notification',
+  RelayNotifications = 'relay-notifications',
+}
+
+export interface JobPayloads {
+  [JobName.SendNotification]: { notificationId: string };
+  [JobName.RelayNotifications]: Record<string, never>;
+}
+
+export const JOB_QUEUE: { readonly [J in JobName]: QueueName } = {
+  [JobName.SendNotification]: QueueName.Notifications,
+  [JobName.RelayNotifications]: QueueName.Notifications,
+};
+
+export const ALL_QUEUES: readonly QueueName[] = Object.values(QueueName);

@@ -1,0 +1,64 @@
+import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { DomainError } from '../common/domain-error';
+
+/** A Kenyan mobile number as Deni stores it: international form without '+', e.g. 254712345678. */
+export type Msisdn = string & { readonly __brand: 'Msisdn' };
+
+export type PhoneRejection =
+  | 'PHONE.REQUIRED'
+  | 'PHONE.NOT_KENYAN'
+  | 'PHONE.BAD_FORMAT'
+  | 'PHONE.NOT_MOBILE'
+  | 'PHONE.INVALID';
+
+export type PhoneParseResult =
+  | { ok: true; msisdn: Msisdn }
+  | { ok: false; code: PhoneRejection; reason: string };
+
+const ACCEPTED_FORM = /^(?:\+254|254|0)[17]\d{8}$/;
+const SEPARATORS = /[\s\-().]/g;
+
+/**
+ * The one phone normaliser. Accepts `+2547…`, `2547…`, `07…`, `01…` (spaces and dashes allowed)
+ * and asks libphonenumber whether the number is a real Kenyan mobile number.
+ */
+export function parseKenyanMobile(input: unknown): PhoneParseResult {
+  if (typeof input !== 'string' || input.trim() === '') {
+    return { ok: false, code: 'PHONE.REQUIRED', reason: 'Enter a phone number' };
+  }
+  const compact = input.replace(SEPARATORS, '');
+  if (compact.length > 20) {
+    return { ok: false, code: 'PHONE.BAD_FORMAT', reason: 'Too long for a phone number' };
+  }
+  if (/^\+(?!254)\d/.test(compact) || /^00/.test(compact)) {
+    return { ok: false, code: 'PHONE.NOT_KENYAN', reason: 'Only Kenyan numbers (+254) are supported' };
+  }
+  if (!ACCEPTED_FORM.test(compact)) {
+    return {
+      ok: false,
+      code: 'PHONE.BAD_FORMAT',
+      reason: 'Use a Kenyan mobile number like 0712345678 or +254712345678',
+    };
+  }
+  const parsed = parsePhoneNumberFromString(compact.startsWith('0') ? compact : `+${compact.replace(/^\+/, '')}`, 'KE');
+  if (!parsed || parsed.country !== 'KE' || !parsed.isValid()) {
+    return { ok: false, code: 'PHONE.INVALID', reason: 'This is not a valid Kenyan number' };
+  }
+  const type = parsed.getType();
+  if (type !== 'MOBILE' && type !== 'FIXED_LINE_OR_MOBILE') {
+    return { ok: false, code: 'PHONE.NOT_MOBILE', reason: 'Use a mobile number, not a landline' };
+  }
+  return { ok: true, msisdn: parsed.number.slice(1) as Msisdn };
+}
+
+/** As parseKenyanMobile, but throws a DomainError (for services and DTO transforms). */
+export function toMsisdn(input: unknown): Msisdn {
+  const result = parseKenyanMobile(input);
+  if (!result.ok) throw new DomainError(result.code, 'invalid', result.reason, { field: 'phoneNumber' });
+  return result.msisdn;
+}
+
+/** `0712 345 678` style for screens and SMS. */
+export function formatLocal(msisdn: Msisdn | string): string {
+  return `0${msisdn.slice(3)}`;
+}

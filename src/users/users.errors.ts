@@ -1,0 +1,25 @@
+import { DomainError } from '../common/domain-error';
+
+export const UserErrors = {
+  notFound: () => new DomainError('USER.NOT_FOUND', 'not_found', 'No such user'),
+  pinNotSet: () => new DomainError('USER.PIN_NOT_SET', 'conflict', 'Create a PIN first'),
+  pinAlreadySet: () =>
+    new DomainError('USER.PIN_ALREADY_SET', 'conflict', 'A PIN is already set; change it with the old PIN'),
+  pinFormat: () => new DomainError('USER.PIN_FORMAT', 'invalid', 'A PIN is exactly 4 digits', { field: 'pin' }),
+  pinTrivial: () =>
+    new DomainError('USER.PIN_TRIVIAL', 'invalid', 'Choose a PIN that is not all one digit or a sequence', {
+      field: 'pin',
+    }),
+  pinUnchanged: () => new DomainError('USER.PIN_UNCHANGED', 'invalid', 'The new PIN must differ from the old one'),
+  pinInvalid: (attemptsLeft: number) =>
+    new DomainError('USER.PIN_INVALID', 'unauthorized', `Wrong PIN. ${attemptsLeft} attempt(s) left`, {
+      attemptsLeft,
+    }),
+  pinLocked: (retryAfterSeconds: number) =>
+    new DomainError(
+      'USER.PIN_LOCKED',
+      'locked',
+      `Too many wrong PINs. Try again in ${Math.max(1, Math.ceil(retryAfterSeconds / 60))} minute(s)`,
+      { retryAfterSeconds },
+    ),
+};

@@ -1,0 +1,147 @@
+import { Injectable } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { InjectRepository } from '@nestjs/typeorm';
+import { EntityManager, Repository } from 'typeorm';
+import type { AppConfig } from '../config/app-config';
+import { TransactionService } from '../database/transaction.service';
+import { NotificationsService } from '../notifications/notifications.service';
+import { PinLockout } from './pin-lockout';
+import { hashPin, pinMatches, pinRejection } from './pin';
+import { toMsisdn } from './phone-number';
+import { Language, User } from './user.entity';
+import { UserErrors } from './users.errors';
+
+@Injectable()
+export class UsersService {
+  private readonly pepper: string;
+  private readonly lockMinutes: number;
+
+  constructor(
+    @InjectRepository(User) private readonly users: Repository<User>,
+    private readonly lockout: PinLockout,
+    private readonly transactions: TransactionService,
+    private readonly notifications: NotificationsService,
+    config: ConfigService<AppConfig, true>,
+  ) {
+    this.pepper = config.get('security', { infer: true }).pinPepper;
+    this.lockMinutes = config.get('pin', { infer: true }).lockMinutes;
+  }
+
+  private repo(manager?: EntityManager): Repository<User> {
+    return manager ? manager.getRepository(User) : this.users;
+  }
+
+  /**
+   * The subscriber behind a phone number, registered on first contact. Safe under concurrency:
+   * two first requests from one number yield one user.
+   */
+  async findOrRegister(phoneNumber: string, manager?: EntityManager): Promise<User> {
+    const msisdn = toMsisdn(phoneNumber);
+    const repo = this.repo(manager);
+    await repo
+      .createQueryBuilder()
+      .insert()
+      .into(User)
+      .values({ phoneNumber: msisdn })
+      .orIgnore()
+      .execute();
+    return repo.findOneByOrFail({ phoneNumber: msisdn });
+  }
+
+  async findByPhone(phoneNumber: string, manager?: EntityManager): Promise<User | null> {
+    return this.repo(manager).findOneBy({ phoneNumber: toMsisdn(phoneNumber) });
+  }
+
+  async getById(id: string, manager?: EntityManager): Promise<User> {
+    const user = await this.repo(manager).findOneBy({ id });
+    if (!user) throw UserErrors.notFound();
+    return user;
+  }
+
+  async hasPin(userId: string): Promise<boolean> {
+    return (await this.storedPinHash(userId)) !== null;
+  }
+
+  async setLanguage(userId: string, language: Language): Promise<void> {
+    await this.users.update({ id: userId }, { language });
+  }
+
+  /** First PIN of a user who has none. */
+  async createPin(userId: string, pin: string): Promise<void> {
+    this.assertAcceptablePin(pin);
+    const result = await this.users
+      .createQueryBuilder()
+      .update(User)
+      .set({ pinHash: hashPin(pin, this.pepper), pinSetAt: () => 'now()' })
+      .where('id = :id AND pin_hash IS NULL', { id: userId })
+      .execute();
+    if (!result.affected) {
+      await this.getById(userId); // not found → USER.NOT_FOUND
+      throw UserErrors.pinAlreadySet();
+    }
+  }
+
+  /**
+   * Checks a PIN, counting failures across every channel and instance. Throws USER.PIN_LOCKED
+   * while locked (without comparing), USER.PIN_INVALID with the attempts left otherwise.
+   */
+  async verifyPin(userId: string, pin: string): Promise<void> {
+    const stored = await this.storedPinHash(userId);
+    if (stored === null) throw UserErrors.pinNotSet();
+    const reservation = await this.lockout.reserve(userId);
+    if (reservation.locked) throw UserErrors.pinLocked(Math.ceil(reservation.msLeft / 1000));
+    if (typeof pin === 'string' && pinMatches(pin, stored, this.pepper)) {
+      await this.lockout.clear(userId);
+      return;
+    }
+    const left = this.lockout.max - reservation.attempt;
+    if (left > 0) throw UserErrors.pinInvalid(left);
+    // This failure locked the PIN: tell the owner, who may not be the one guessing.
+    const user = await this.getById(userId);
+    await this.transactions.run((tx) =>
+      this.notifications.notify(tx, {
+        phoneNumber: user.phoneNumber,
+        language: user.language,
+        template: 'pin.locked',
+        params: { minutes: this.lockMinutes },
+      }),
+    );
+    throw UserErrors.pinLocked(Math.ceil(reservation.msLeft / 1000));
+  }
+
+  async pinLockStatus(userId: string) {
+    return this.lockout.status(userId);
+  }
+
+  async changePin(userId: string, oldPin: string, newPin: string): Promise<void> {
+    this.assertAcceptablePin(newPin);
+    await this.verifyPin(userId, oldPin);
+    if (oldPin === newPin) throw UserErrors.pinUnchanged();
+    await this.transactions.run(async (tx) => {
+      const user = await this.getById(userId, tx.manager);
+      await tx.manager.update(User, { id: userId }, { pinHash: hashPin(newPin, this.pepper), pinSetAt: new Date() });
+      await this.notifications.notify(tx, {
+        phoneNumber: user.phoneNumber,
+        language: user.language,
+        template: 'pin.changed',
+        params: {},
+      });
+    });
+  }
+
+  private assertAcceptablePin(pin: string): void {
+    const rejection = pinRejection(pin);
+    if (rejection === 'PIN.FORMAT') throw UserErrors.pinFormat();
+    if (rejection === 'PIN.TRIVIAL') throw UserErrors.pinTrivial();
+  }
+
+  private async storedPinHash(userId: string): Promise<string | null> {
+    const row = await this.users
+      .createQueryBuilder('u')
+      .select('u.pin_hash', 'pinHash')
+      .where('u.id = :id', { id: userId })
+      .getRawOne<{ pinHash: string | null }>();
+    if (!row) throw UserErrors.notFound();
+    return row.pinHash;
+  }
+}
