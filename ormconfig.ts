@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
-import { loadConfig } from './src/config/app-config';
-import { dataSourceOptions } from './src/database/data-source.options';
+import { loadConfig } from './src/config/app-config.js';
+import { dataSourceOptions } from './src/database/data-source.options.js';
 
 /**
  * The DataSource of the TypeORM CLI (`npm run migration:generate|run|revert`).

@@ -4,13 +4,19 @@ import { Logger as NestLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { Logger } from 'nestjs-pino';
-import { AppModule } from './app.module';
-import { DomainExceptionFilter } from './common/domain-exception.filter';
-import { createValidationPipe } from './common/validation';
-import type { AppConfig } from './config/app-config';
-import { requestIdFor } from './logging/logging.module';
-import { MetricsService } from './metrics/metrics.service';
+import { AppModule } from './app.module.js';
+import { DomainExceptionFilter } from './common/domain-exception.filter.js';
+import { createValidationPipe } from './common/validation.js';
+import type { AppConfig } from './config/app-config.js';
+import type { Logger } from 'pino';
+import { LogController } from 'fastify';
+import { createRootLogger, PinoNestLogger, requestIdFor } from './logging/logger.js';
+import { pathOnly } from './logging/redaction.js';
+import { mountQueueDashboard } from './queues/queue-dashboard.js';
+import { MetricsService } from './metrics/metrics.service.js';
+
+/** Probes and scrapes every few seconds would drown the useful lines. */
+const QUIET_ROUTES = /^\/(health|metrics)(\/|$|\?)/;
 
 /** In the worker role the HTTP server answers only these (probes and scrapes). */
 const WORKER_ROUTES = /^\/(health|metrics)(\/|$|\?)/;
@@ -32,8 +38,12 @@ export function buildOpenApi(app: NestFastifyApplication) {
  * Builds the application exactly as it runs: used by main.ts and by the tests, so that what is
  * tested is what ships.
  */
-export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
+export async function createApp(config: AppConfig, options: { logger?: Logger } = {}): Promise<NestFastifyApplication> {
+  const logger = options.logger ?? createRootLogger(config);
   const adapter = new FastifyAdapter({
+    loggerInstance: logger,
+    // Logged once per request in onResponse below, without probe and scrape noise.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
     bodyLimit: config.http.bodyLimit,
     trustProxy: config.http.trustProxy,
     // Keep-alive sockets must not hold a graceful shutdown open.
@@ -43,10 +53,8 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
-    bufferLogs: true,
+    logger: new PinoNestLogger(logger),
   });
-  app.useLogger(app.get(Logger));
-  app.flushLogs();
   app.enableShutdownHooks();
 
   const fastify = app.getHttpAdapter().getInstance();
@@ -62,6 +70,12 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   fastify.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.observeHttp(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
+    if (!QUIET_ROUTES.test(request.url)) {
+      request.log.info(
+        { method: request.method, url: pathOnly(request.url), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+        'request completed',
+      );
+    }
   });
 
   if (config.role === 'worker') {
@@ -76,6 +90,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   app.useGlobalFilters(new DomainExceptionFilter());
 
   SwaggerModule.setup('docs', app, buildOpenApi(app), { jsonDocumentUrl: 'docs-json' });
+  if (config.role !== 'worker') await mountQueueDashboard(app, config.security.adminApiKey);
 
   if (!config.security.adminApiKey) {
     new NestLogger('Security').warn(

@@ -1,21 +1,20 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { AuthModule } from './auth/auth.module';
-import type { AppConfig } from './config/app-config';
-import { AppConfigModule } from './config/config.module';
-import { DatabaseModule } from './database/database.module';
-import { HealthModule } from './health/health.module';
-import { LoansModule } from './loans/loans.module';
-import { LoggingModule } from './logging/logging.module';
-import { MetricsModule } from './metrics/metrics.module';
-import { MpesaModule } from './mpesa/mpesa.module';
-import { NotificationsWorkerModule } from './notifications/notifications-worker.module';
-import { NotificationsModule } from './notifications/notifications.module';
-import { QueuesModule } from './queues/queues.module';
-import { RedisModule } from './redis/redis.module';
-import { SyncModule } from './sync/sync.module';
-import { UsersModule } from './users/users.module';
-import { UssdModule } from './ussd/ussd.module';
-import { WalletModule } from './wallet/wallet.module';
+import { AuthModule } from './auth/auth.module.js';
+import type { AppConfig } from './config/app-config.js';
+import { AppConfigModule } from './config/config.module.js';
+import { DatabaseModule } from './database/database.module.js';
+import { HealthModule } from './health/health.module.js';
+import { LoansModule } from './loans/loans.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
+import { MpesaModule } from './mpesa/mpesa.module.js';
+import { NotificationsWorkerModule } from './notifications/notifications-worker.module.js';
+import { NotificationsModule } from './notifications/notifications.module.js';
+import { QueuesModule } from './queues/queues.module.js';
+import { RedisModule } from './redis/redis.module.js';
+import { SyncModule } from './sync/sync.module.js';
+import { UsersModule } from './users/users.module.js';
+import { UssdModule } from './ussd/ussd.module.js';
+import { WalletModule } from './wallet/wallet.module.js';
 
 /** Queue consumers and schedulers: loaded only where APP_ROLE is `worker` or `all`. */
 const WORKER_MODULES = [NotificationsWorkerModule];
@@ -28,7 +27,6 @@ export class AppModule {
       module: AppModule,
       imports: [
         AppConfigModule.forRoot(config),
-        LoggingModule,
         DatabaseModule,
         RedisModule,
         QueuesModule,

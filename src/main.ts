@@ -1,8 +1,8 @@
 import 'reflect-metadata';
-import pino from 'pino';
-import { createApp } from './app.factory';
-import { ConfigValidationError, loadConfig } from './config/app-config';
-import { ensureLocalServices, LocalServiceError } from './local-services/local-services';
+import { pino } from 'pino';
+import { createApp } from './app.factory.js';
+import { ConfigValidationError, loadConfig } from './config/app-config.js';
+import { ensureLocalServices, LocalServiceError } from './local-services/local-services.js';
 
 async function main(): Promise<void> {
   const boot = pino({ name: 'deni-boot' });

@@ -2,9 +2,9 @@ import { applyDecorators, CanActivate, ExecutionContext, Injectable, UseGuards }
 import { ConfigService } from '@nestjs/config';
 import { ApiSecurity, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
-import { DomainError } from '../common/domain-error';
-import type { AppConfig } from '../config/app-config';
-import { ADMIN_KEY_HEADER, adminKeyMatches } from './admin-key';
+import { DomainError } from '../common/domain-error.js';
+import type { AppConfig } from '../config/app-config.js';
+import { ADMIN_KEY_HEADER, adminKeyMatches } from './admin-key.js';
 
 @Injectable()
 export class AdminApiKeyGuard implements CanActivate {

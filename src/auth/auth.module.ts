@@ -1,5 +1,5 @@
 import { Global, Module } from '@nestjs/common';
-import { AdminApiKeyGuard } from './admin-api-key.guard';
+import { AdminApiKeyGuard } from './admin-api-key.guard.js';
 
 @Global()
 @Module({ providers: [AdminApiKeyGuard], exports: [AdminApiKeyGuard] })

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { envSchema, type Env } from './config.schema';
+import { envSchema, type Env } from './config.schema.js';
 
 export type AppRole = Env['APP_ROLE'];
 

@@ -1,6 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
-import type { AppConfig } from './app-config';
+import type { AppConfig } from './app-config.js';
 
 /** Typed access: `config.get('redis', { infer: true })`. */
 export type TypedConfigService = ConfigService<AppConfig, true>;

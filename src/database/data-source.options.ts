@@ -1,6 +1,6 @@
-import { join } from 'node:path';
 import type { DataSourceOptions } from 'typeorm';
-import type { AppConfig } from '../config/app-config';
+import type { AppConfig } from '../config/app-config.js';
+import { ENTITIES, MIGRATIONS } from './schema.js';
 
 /**
  * The one description of the database, shared by the application (TypeOrmModule) and by the
@@ -16,9 +16,8 @@ export function dataSourceOptions(config: Pick<AppConfig, 'database'>): DataSour
     uuidExtension: 'pgcrypto',
     migrationsRun: false, // run explicitly at start-up (see DatabaseModule) so it can be switched off
     migrationsTableName: 'migrations',
-    // Globs work from sources (ts-node, Jest) and from the build (dist) alike.
-    entities: [join(__dirname, '..', '**', '*.entity.{ts,js}')],
-    migrations: [join(__dirname, 'migrations', '*.{ts,js}')],
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
     extra: {
       max: db.poolSize,
       connectionTimeoutMillis: db.connectTimeoutMs,

@@ -2,10 +2,10 @@ import { Global, Logger, Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource, type DataSourceOptions } from 'typeorm';
-import type { AppConfig } from '../config/app-config';
-import { createDatabaseIfMissing } from './create-database';
-import { dataSourceOptions } from './data-source.options';
-import { TransactionService } from './transaction.service';
+import type { AppConfig } from '../config/app-config.js';
+import { createDatabaseIfMissing } from './create-database.js';
+import { dataSourceOptions } from './data-source.options.js';
+import { TransactionService } from './transaction.service.js';
 
 // Any constant works; it only has to be the same for every Deni process.
 const MIGRATION_LOCK = 7_356_204_117;

@@ -1,7 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
-import { RedisHealthIndicator } from './redis.health';
+import { RedisHealthIndicator } from './redis.health.js';
 
 const CHECK_TIMEOUT_MS = 1500;
 

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
-import { InjectRedis } from '../redis/redis.module';
-import type { RedisClient } from '../redis/redis-connection.factory';
+import { InjectRedis } from '../redis/redis.module.js';
+import type { RedisClient } from '../redis/redis-connection.factory.js';
 
 @Injectable()
 export class RedisHealthIndicator {

@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, chmodSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import { Socket } from 'node:net';
-import type { AppConfig } from '../config/app-config';
+import type { AppConfig } from '../config/app-config.js';
 
 /**
  * Development convenience: when the configured PostgreSQL or Redis does not answer on this

@@ -1,6 +1,6 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { MetricsService } from './metrics.service';
+import { MetricsService } from './metrics.service.js';
 
 @ApiTags('operations')
 @Controller('metrics')

@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { JobsService } from '../queues/jobs.service';
+import { JobsService } from '../queues/jobs.service.js';
 
 /** Prometheus metrics of this process. Each application instance has its own registry. */
 @Injectable()

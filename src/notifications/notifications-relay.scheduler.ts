@@ -1,8 +1,8 @@
 import { Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import type { AppConfig } from '../config/app-config';
-import { JobsService } from '../queues/jobs.service';
-import { JobName, QueueName } from '../queues/queue-names';
+import type { AppConfig } from '../config/app-config.js';
+import { JobsService } from '../queues/jobs.service.js';
+import { JobName, QueueName } from '../queues/queue-names.js';
 
 /** Runs the outbox relay periodically; one schedule in Redis whatever the number of workers. */
 @Injectable()

@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
-import { NotificationsModule } from './notifications.module';
-import { NotificationsRelayScheduler } from './notifications-relay.scheduler';
-import { NotificationsProcessor } from './notifications.processor';
+import { NotificationsModule } from './notifications.module.js';
+import { NotificationsRelayScheduler } from './notifications-relay.scheduler.js';
+import { NotificationsProcessor } from './notifications.processor.js';
 
 /** The sending side: loaded only where APP_ROLE runs workers. */
 @Module({

@@ -1,10 +1,10 @@
 import { Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import type { AppConfig } from '../config/app-config';
-import { Notification } from './notification.entity';
-import { NotificationsService } from './notifications.service';
-import { LogSmsProvider, SMS_PROVIDER } from './sms-provider';
+import type { AppConfig } from '../config/app-config.js';
+import { Notification } from './notification.entity.js';
+import { NotificationsService } from './notifications.service.js';
+import { LogSmsProvider, SMS_PROVIDER } from './sms-provider.js';
 
 @Module({
   imports: [TypeOrmModule.forFeature([Notification])],

@@ -1,7 +1,7 @@
 import { Processor, WorkerHost } from '@nestjs/bullmq';
 import type { Job } from 'bullmq';
-import { JobName, JobPayloads, QueueName } from '../queues/queue-names';
-import { NotificationsService } from './notifications.service';
+import { JobName, JobPayloads, QueueName } from '../queues/queue-names.js';
+import { NotificationsService } from './notifications.service.js';
 
 @Processor(QueueName.Notifications, { concurrency: 8 })
 export class NotificationsProcessor extends WorkerHost {

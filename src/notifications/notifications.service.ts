@@ -2,14 +2,14 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
-import type { AppConfig } from '../config/app-config';
-import type { Tx } from '../database/transaction.service';
-import { JobsService } from '../queues/jobs.service';
-import { JobName } from '../queues/queue-names';
-import type { Language } from '../users/user.entity';
-import { Notification } from './notification.entity';
-import { SMS_PROVIDER, type SmsProvider } from './sms-provider';
-import { renderTemplate, type TemplateName, type TemplateParams } from './templates';
+import type { AppConfig } from '../config/app-config.js';
+import type { Tx } from '../database/transaction.service.js';
+import { JobsService } from '../queues/jobs.service.js';
+import { JobName } from '../queues/queue-names.js';
+import type { Language } from '../users/user.entity.js';
+import { Notification } from './notification.entity.js';
+import { SMS_PROVIDER, type SmsProvider } from './sms-provider.js';
+import { renderTemplate, type TemplateName, type TemplateParams } from './templates.js';
 
 export interface NotifyInput<T extends TemplateName> {
   phoneNumber: string;

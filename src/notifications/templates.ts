@@ -1,4 +1,4 @@
-import type { Language } from '../users/user.entity';
+import type { Language } from '../users/user.entity.js';
 
 /**
  * Every SMS Deni sends, in English and Kiswahili. Parameters are typed per template; money is

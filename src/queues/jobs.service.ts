@@ -2,7 +2,7 @@ import { getQueueToken } from '@nestjs/bullmq';
 import { Injectable } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import type { JobsOptions, Queue } from 'bullmq';
-import { ALL_QUEUES, JOB_QUEUE, JobName, JobPayloads, QueueName } from './queue-names';
+import { ALL_QUEUES, JOB_QUEUE, JobName, JobPayloads, QueueName } from './queue-names.js';
 
 /** Typed producer: the payload must match the job, and the job goes to its own queue. */
 @Injectable()

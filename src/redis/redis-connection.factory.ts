@@ -1,5 +1,5 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import type { RedisConfig } from '../config/app-config';
+import type { RedisConfig } from '../config/app-config.js';
 
 export type RedisClient = Redis | Cluster;
 

@@ -1,7 +1,7 @@
 import { Global, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import type { AppConfig } from '../config/app-config';
-import { createRedisConnection, type RedisClient } from './redis-connection.factory';
+import type { AppConfig } from '../config/app-config.js';
+import { createRedisConnection, type RedisClient } from './redis-connection.factory.js';
 
 export const REDIS = Symbol('REDIS');
 /** Inject Deni's Redis client (keys prefixed with `<REDIS_KEY_PREFIX>:`). */

@@ -1,5 +1,5 @@
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
-import { DomainError } from '../common/domain-error';
+import { DomainError } from '../common/domain-error.js';
 
 /** A Kenyan mobile number as Deni stores it: international form without '+', e.g. 254712345678. */
 export type Msisdn = string & { readonly __brand: 'Msisdn' };

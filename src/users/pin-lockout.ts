@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import type { AppConfig } from '../config/app-config';
-import { InjectRedis } from '../redis/redis.module';
-import type { RedisClient } from '../redis/redis-connection.factory';
+import type { AppConfig } from '../config/app-config.js';
+import { InjectRedis } from '../redis/redis.module.js';
+import type { RedisClient } from '../redis/redis-connection.factory.js';
 
 /**
  * Counts PIN attempts in Redis, shared by every API instance and channel (USSD, REST, offline

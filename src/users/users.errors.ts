@@ -1,4 +1,4 @@
-import { DomainError } from '../common/domain-error';
+import { DomainError } from '../common/domain-error.js';
 
 export const UserErrors = {
   notFound: () => new DomainError('USER.NOT_FOUND', 'not_found', 'No such user'),

@@ -1,9 +1,9 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { NotificationsModule } from '../notifications/notifications.module';
-import { PinLockout } from './pin-lockout';
-import { User } from './user.entity';
-import { UsersService } from './users.service';
+import { NotificationsModule } from '../notifications/notifications.module.js';
+import { PinLockout } from './pin-lockout.js';
+import { User } from './user.entity.js';
+import { UsersService } from './users.service.js';
 
 @Module({
   imports: [TypeOrmModule.forFeature([User]), NotificationsModule],

@@ -2,14 +2,14 @@ import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, Repository } from 'typeorm';
-import type { AppConfig } from '../config/app-config';
-import { TransactionService } from '../database/transaction.service';
-import { NotificationsService } from '../notifications/notifications.service';
-import { PinLockout } from './pin-lockout';
-import { hashPin, pinMatches, pinRejection } from './pin';
-import { toMsisdn } from './phone-number';
-import { Language, User } from './user.entity';
-import { UserErrors } from './users.errors';
+import type { AppConfig } from '../config/app-config.js';
+import { TransactionService } from '../database/transaction.service.js';
+import { NotificationsService } from '../notifications/notifications.service.js';
+import { PinLockout } from './pin-lockout.js';
+import { hashPin, pinMatches, pinRejection } from './pin.js';
+import { toMsisdn } from './phone-number.js';
+import { Language, User } from './user.entity.js';
+import { UserErrors } from './users.errors.js';
 
 @Injectable()
 export class UsersService {

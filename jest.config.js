@@ -1,0 +1,24 @@
+/**
+ * One suite: unit specs beside the code (src/**\/*.spec.ts) and integration tests against real
+ * PostgreSQL and Redis (test/**\/*.test.ts). The global setup gives the run its own database and
+ * Redis key prefix (starting local servers when none answer) and removes them afterwards.
+ * @type {import('jest').Config}
+ */
+export default {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/src', '<rootDir>/test'],
+  testMatch: ['**/*.spec.ts', '**/*.test.ts'],
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', useESM: true, diagnostics: false }],
+  },
+  extensionsToTreatAsEsm: ['.ts'],
+  // Sources import './x.js' (Node ESM); Jest resolves them to the .ts files.
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  moduleFileExtensions: ['ts', 'js', 'json'],
+  globalSetup: '<rootDir>/test/support/global-setup.js',
+  globalTeardown: '<rootDir>/test/support/global-teardown.js',
+  setupFiles: ['reflect-metadata'],
+  testTimeout: 30_000,
+  maxWorkers: 2,
+  verbose: false,
+};

@@ -1,0 +1,11 @@
+import { Notification } from '../notifications/notification.entity.js';
+import { User } from '../users/user.entity.js';
+import { Foundation1795335999651 } from './migrations/1795335999651-Foundation.js';
+
+/**
+ * Every entity and migration, listed explicitly: the same list works from the build, under Jest
+ * and in the TypeORM CLI, with no file globbing. A new migration from `npm run
+ * migration:generate` is added here (a test fails when the schema and the entities disagree).
+ */
+export const ENTITIES = [User, Notification];
+export const MIGRATIONS = [Foundation1795335999651];

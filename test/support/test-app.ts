@@ -1,0 +1,23 @@
+import { randomInt } from 'node:crypto';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { createApp } from '../../src/app.factory.js';
+import { loadConfig, type AppConfig } from '../../src/config/app-config.js';
+
+/** A configuration for this test run, with overrides as environment variables would give them. */
+export function testConfig(overrides: Record<string, string | undefined> = {}): AppConfig {
+  return loadConfig({ NODE_ENV: 'test', LOCAL_SERVICES: 'false', ...overrides });
+}
+
+/** The real application (same factory as main.ts), ready for `app.inject`. */
+export async function startTestApp(overrides: Record<string, string | undefined> = {}) {
+  const config = testConfig(overrides);
+  const app: NestFastifyApplication = await createApp(config);
+  await app.init();
+  await app.getHttpAdapter().getInstance().ready();
+  return { app, config };
+}
+
+/** A random valid Kenyan mobile number (tests share one database, so numbers must not clash). */
+export function uniquePhone(): string {
+  return `2547${String(randomInt(0, 100_000_000)).padStart(8, '0')}`;
+}
