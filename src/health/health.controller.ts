@@ -1,4 +1,5 @@
-import { Controller, Get } from '@nestjs/common';
+import { Controller, Get, Res, ServiceUnavailableException } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import { RedisHealthIndicator } from './redis.health.js';
@@ -24,10 +25,19 @@ export class HealthController {
   @Get('ready')
   @HealthCheck()
   @ApiOperation({ summary: 'Readiness: PostgreSQL and Redis answer (503 when either does not)' })
-  ready() {
-    return this.health.check([
-      () => this.db.pingCheck('postgres', { timeout: CHECK_TIMEOUT_MS }),
-      () => this.redis.isHealthy('redis', CHECK_TIMEOUT_MS),
-    ]);
+  async ready(@Res({ passthrough: true }) reply: FastifyReply) {
+    try {
+      return await this.health.check([
+        () => this.db.pingCheck('postgres', { timeout: CHECK_TIMEOUT_MS }),
+        () => this.redis.isHealthy('redis', CHECK_TIMEOUT_MS),
+      ]);
+    } catch (e) {
+      // Probes and people want terminus's report (which dependency is down), not an error envelope.
+      if (e instanceof ServiceUnavailableException) {
+        void reply.status(503);
+        return e.getResponse();
+      }
+      throw e;
+    }
   }
 }

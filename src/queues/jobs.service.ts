@@ -1,15 +1,23 @@
 import { getQueueToken } from '@nestjs/bullmq';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import type { JobsOptions, Queue } from 'bullmq';
 import { ALL_QUEUES, JOB_QUEUE, JobName, JobPayloads, QueueName } from './queue-names.js';
 
 /** Typed producer: the payload must match the job, and the job goes to its own queue. */
 @Injectable()
-export class JobsService {
+export class JobsService implements OnApplicationBootstrap {
   private readonly queues = new Map<QueueName, Queue>();
+  private readonly logger = new Logger(JobsService.name);
 
   constructor(private readonly moduleRef: ModuleRef) {}
+
+  onApplicationBootstrap(): void {
+    for (const name of ALL_QUEUES) {
+      // Without a listener a Redis hiccup is printed to the console; the connection recovers by itself.
+      this.queue(name).on('error', (err) => this.logger.warn(`queue ${name}: ${err.message}`));
+    }
+  }
 
   queue(name: QueueName): Queue {
     let queue = this.queues.get(name);

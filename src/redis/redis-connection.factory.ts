@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { RedisConfig } from '../config/app-config.js';
 
@@ -19,6 +20,21 @@ export function queuePrefix(config: RedisConfig): string {
  * configuration alone (REDIS_MODE); callers never see the difference.
  */
 export function createRedisConnection(config: RedisConfig, purpose: RedisPurpose, name = purpose): RedisClient {
+  const client = connect(config, purpose, name);
+  // Connection errors are expected during an outage; ioredis reconnects by itself. Log them
+  // (throttled) instead of letting ioredis print "Unhandled error event" to the console.
+  const logger = new Logger(`Redis:${name}`);
+  let last = 0;
+  client.on('error', (err: Error) => {
+    if (Date.now() - last > 5_000) {
+      last = Date.now();
+      logger.warn(`${err.message} (reconnecting)`);
+    }
+  });
+  return client;
+}
+
+function connect(config: RedisConfig, purpose: RedisPurpose, name: string): RedisClient {
   const url = new URL(config.url);
   const common: RedisOptions = {
     connectionName: `deni:${name}`,

@@ -1,4 +1,6 @@
-import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { parsePhoneNumberFromString } from 'libphonenumber-js/core';
+// The full metadata: it is the one that knows mobile from fixed-line numbers.
+import metadata from 'libphonenumber-js/max/metadata';
 import { DomainError } from '../common/domain-error.js';
 
 /** A Kenyan mobile number as Deni stores it: international form without '+', e.g. 254712345678. */
@@ -40,7 +42,7 @@ export function parseKenyanMobile(input: unknown): PhoneParseResult {
       reason: 'Use a Kenyan mobile number like 0712345678 or +254712345678',
     };
   }
-  const parsed = parsePhoneNumberFromString(compact.startsWith('0') ? compact : `+${compact.replace(/^\+/, '')}`, 'KE');
+  const parsed = parsePhoneNumberFromString(compact.startsWith('0') ? compact : `+${compact.replace(/^\+/, '')}`, 'KE', metadata);
   if (!parsed || parsed.country !== 'KE' || !parsed.isValid()) {
     return { ok: false, code: 'PHONE.INVALID', reason: 'This is not a valid Kenyan number' };
   }

@@ -1,0 +1,99 @@
+import { readFileSync } from 'node:fs';
+import { buildConfig, ConfigValidationError, parseEnv } from './app-config.js';
+import { envSchema } from './config.schema.js';
+
+const SECRETS = {
+  ADMIN_API_KEY: 'admin-key-0123456789',
+  JWT_SECRET: 'j'.repeat(32),
+  PIN_PEPPER: 'p'.repeat(32),
+};
+
+function problems(env: Record<string, string | undefined>): string[] {
+  try {
+    parseEnv(env);
+    return [];
+  } catch (e) {
+    if (e instanceof ConfigValidationError) return e.problems;
+    throw e;
+  }
+}
+
+describe('configuration', () => {
+  it('starts with no variables at all in development, with the documented defaults', () => {
+    const config = buildConfig(parseEnv({}));
+    expect(config.http.port).toBe(5000);
+    expect(config.role).toBe('all');
+    expect(config.database.url).toBe('postgres://postgres@127.0.0.1:5432/deni');
+    expect(config.redis.url).toBe('redis://127.0.0.1:6379');
+    expect(config.redis.keyPrefix).toBe('deni');
+    expect(config.database.migrationsRun).toBe(true);
+    expect(config.localServices.enabled).toBe(true);
+    expect(config.pin).toEqual({ maxAttempts: 3, lockMinutes: 30 });
+    expect(config.security.devSecrets).toEqual(['JWT_SECRET', 'PIN_PEPPER']);
+  });
+
+  it('refuses to start in production without its secrets and names each one', () => {
+    const found = problems({ NODE_ENV: 'production' });
+    expect(found).toEqual(
+      expect.arrayContaining([
+        'ADMIN_API_KEY: required when NODE_ENV=production',
+        'JWT_SECRET: required when NODE_ENV=production',
+        'PIN_PEPPER: required when NODE_ENV=production',
+      ]),
+    );
+    expect(problems({ NODE_ENV: 'production', ...SECRETS, PIN_PEPPER: undefined })).toEqual([
+      'PIN_PEPPER: required when NODE_ENV=production',
+    ]);
+  });
+
+  it('accepts production with its secrets, and never starts local servers there', () => {
+    const config = buildConfig(parseEnv({ NODE_ENV: 'production', ...SECRETS }));
+    expect(config.isProduction).toBe(true);
+    expect(config.localServices.enabled).toBe(false);
+    expect(config.security.devSecrets).toEqual([]);
+  });
+
+  it('refuses weak secrets', () => {
+    expect(problems({ JWT_SECRET: 'short' })).toEqual(['JWT_SECRET: must be at least 32 characters']);
+    expect(problems({ ADMIN_API_KEY: 'abc' })).toEqual(['ADMIN_API_KEY: must be at least 16 characters']);
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT'],
+    [{ APP_ROLE: 'both' }, 'APP_ROLE'],
+    [{ DATABASE_URL: 'mysql://x@y/z' }, 'DATABASE_URL'],
+    [{ REDIS_URL: 'not a url' }, 'REDIS_URL'],
+    [{ REDIS_MODE: 'sentinel' }, 'REDIS_SENTINELS'],
+    [{ REDIS_MODE: 'cluster', REDIS_CLUSTER_NODES: 'nohostport' }, 'REDIS_CLUSTER_NODES'],
+    [{ REDIS_KEY_PREFIX: 'has}brace' }, 'REDIS_KEY_PREFIX'],
+    [{ DB_MIGRATIONS_RUN: 'maybe' }, 'DB_MIGRATIONS_RUN'],
+    [{ PIN_MAX_ATTEMPTS: '0' }, 'PIN_MAX_ATTEMPTS'],
+  ])('reports %p as a problem with %s', (env, name) => {
+    const found = problems(env);
+    expect(found.length).toBeGreaterThan(0);
+    expect(found.every((p) => p.startsWith(`${name}:`) || p.startsWith(`${name}.`))).toBe(true);
+  });
+
+  it('parses sentinel and cluster node lists', () => {
+    const sentinel = buildConfig(parseEnv({ REDIS_MODE: 'sentinel', REDIS_SENTINELS: 'a:26379, b:26380' }));
+    expect(sentinel.redis.sentinels).toEqual([
+      { host: 'a', port: 26379 },
+      { host: 'b', port: 26380 },
+    ]);
+    const cluster = buildConfig(parseEnv({ REDIS_MODE: 'cluster', REDIS_CLUSTER_NODES: '10.0.0.1:7000' }));
+    expect(cluster.redis.clusterNodes).toEqual([{ host: '10.0.0.1', port: 7000 }]);
+  });
+
+  it('treats empty strings as unset', () => {
+    expect(buildConfig(parseEnv({ PORT: '', ADMIN_API_KEY: '' })).http.port).toBe(5000);
+  });
+
+  it('is documented variable for variable in .env.example', () => {
+    const example = readFileSync('.env.example', 'utf8');
+    const documented = new Set([...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]));
+    const schema = new Set(Object.keys(envSchema.shape).filter((k) => k !== 'PATH'));
+    expect([...schema].filter((k) => !documented.has(k))).toEqual([]);
+    expect([...documented].filter((k) => !schema.has(k))).toEqual([]);
+  });
+});

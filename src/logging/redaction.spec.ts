@@ -1,0 +1,35 @@
+import { Writable } from 'node:stream';
+import { createRootLogger } from './logger.js';
+import { pathOnly } from './redaction.js';
+
+function capture() {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(String(chunk));
+      done();
+    },
+  });
+  const logger = createRootLogger({ log: { level: 'info' }, role: 'all' }, stream);
+  return { logger, text: () => lines.join('') };
+}
+
+describe('log redaction', () => {
+  it('never writes PINs, one-time codes, tokens or keys', () => {
+    const { logger, text } = capture();
+    logger.info({ pin: '4821', body: { newPin: '5930', oldPin: '1357', otp: '918273' } }, 'changing pin');
+    logger.info({ req: { headers: { authorization: 'Bearer eyJsecret', 'x-api-key': 'admin-key-123456' } } }, 'request');
+    logger.info({ payload: { nested: { pinHash: 'v1$salt$mac', token: 'tok-abc' } } }, 'deep');
+    const out = text();
+    for (const secret of ['4821', '5930', '1357', '918273', 'eyJsecret', 'admin-key-123456', 'tok-abc', 'v1$salt$mac']) {
+      expect(out).not.toContain(secret);
+    }
+    expect(out).toContain('[redacted]');
+    expect(out).toContain('changing pin');
+  });
+
+  it('drops query strings, which may carry callback secrets', () => {
+    expect(pathOnly('/api/mpesa/callback?secret=abc')).toBe('/api/mpesa/callback');
+    expect(pathOnly('/health')).toBe('/health');
+  });
+});

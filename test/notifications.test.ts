@@ -1,0 +1,133 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DataSource } from 'typeorm';
+import { TransactionService } from '../src/database/transaction.service.js';
+import { NotificationsService } from '../src/notifications/notifications.service.js';
+import { SMS_PROVIDER, type SmsProvider } from '../src/notifications/sms-provider.js';
+import { JobsService } from '../src/queues/jobs.service.js';
+import { QueueName } from '../src/queues/queue-names.js';
+import { startTestApp, uniquePhone } from './support/test-app.js';
+
+async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let value = await read();
+  while (!ok(value)) {
+    if (Date.now() > deadline) throw new Error(`condition not reached; last value ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 100));
+    value = await read();
+  }
+  return value;
+}
+
+describe('notifications outbox (real PostgreSQL, Redis and BullMQ workers)', () => {
+  let app: NestFastifyApplication;
+  let db: DataSource;
+  let notifications: NotificationsService;
+  let transactions: TransactionService;
+  let provider: SmsProvider;
+  let realSend: SmsProvider['send'];
+
+  beforeAll(async () => {
+    ({ app } = await startTestApp({
+      APP_ROLE: 'all',
+      NOTIFICATIONS_MAX_ATTEMPTS: '3',
+      NOTIFICATIONS_BACKOFF_MS: '100',
+      NOTIFICATIONS_RELAY_AGE_MS: '1000',
+    }));
+    db = app.get(DataSource);
+    notifications = app.get(NotificationsService);
+    transactions = app.get(TransactionService);
+    provider = app.get(SMS_PROVIDER);
+    realSend = provider.send.bind(provider);
+  });
+  afterEach(() => {
+    provider.send = realSend;
+  });
+  afterAll(() => app.close());
+
+  const row = (id: string) =>
+    db.query(`SELECT status, attempts, provider, provider_message_id, last_error, body FROM notifications WHERE id = $1`, [id]).then((r) => r[0]);
+
+  it('sends a message once the transaction that wrote it commits', async () => {
+    const phone = uniquePhone();
+    const id = await transactions.run((tx) =>
+      notifications.notify(tx, { phoneNumber: phone, language: 'sw', template: 'pin.locked', params: { minutes: 30 } }),
+    );
+    const sent = await eventually(() => row(id), (r) => r.status === 'sent');
+    expect(sent).toMatchObject({ attempts: 1, provider: 'log', provider_message_id: `log-${id}`, last_error: null });
+    expect(sent.body).toContain('dakika 30');
+  });
+
+  it('writes nothing and queues nothing when the transaction rolls back', async () => {
+    const phone = uniquePhone();
+    let id = '';
+    await expect(
+      transactions.run(async (tx) => {
+        id = await notifications.notify(tx, { phoneNumber: phone, language: 'en', template: 'pin.changed', params: {} });
+        throw new Error('the change it reports failed');
+      }),
+    ).rejects.toThrow('the change it reports failed');
+    expect(id).not.toBe('');
+    expect(await row(id)).toBeUndefined();
+    expect(await app.get(JobsService).queue(QueueName.Notifications).getJob(id)).toBeUndefined();
+  });
+
+  it('retries a failing provider with backoff, then records the success', async () => {
+    let calls = 0;
+    provider.send = async (to, body, nid) => {
+      calls += 1;
+      if (calls < 3) throw new Error(`gateway timeout ${calls}`);
+      return realSend(to, body, nid);
+    };
+    const id = await transactions.run((tx) =>
+      notifications.notify(tx, { phoneNumber: uniquePhone(), language: 'en', template: 'pin.changed', params: {} }),
+    );
+    const sent = await eventually(() => row(id), (r) => r.status === 'sent');
+    expect(calls).toBe(3);
+    expect(sent).toMatchObject({ attempts: 3, last_error: null });
+  });
+
+  it('gives up after the last attempt and keeps the reason', async () => {
+    provider.send = async () => {
+      throw new Error('invalid sender id');
+    };
+    const id = await transactions.run((tx) =>
+      notifications.notify(tx, { phoneNumber: uniquePhone(), language: 'en', template: 'pin.changed', params: {} }),
+    );
+    const failed = await eventually(() => row(id), (r) => r.status === 'failed');
+    expect(failed).toMatchObject({ attempts: 3, last_error: 'invalid sender id' });
+  });
+
+  it('relays rows a crash left unqueued, and rows stuck mid-send, exactly once each', async () => {
+    const orphan = uniquePhone();
+    const stuck = uniquePhone();
+    const [{ id: orphanId }] = await db.query(
+      `INSERT INTO notifications (phone_number, template, language, body, created_at, updated_at)
+       VALUES ($1, 'pin.changed', 'en', 'orphan', now() - interval '10 minutes', now() - interval '10 minutes') RETURNING id`,
+      [orphan],
+    );
+    const [{ id: stuckId }] = await db.query(
+      `INSERT INTO notifications (phone_number, template, language, body, status, attempts, created_at, updated_at)
+       VALUES ($1, 'pin.changed', 'en', 'stuck', 'sending', 1, now() - interval '10 minutes', now() - interval '10 minutes') RETURNING id`,
+      [stuck],
+    );
+    const sentTo: string[] = [];
+    provider.send = async (to, body, nid) => {
+      sentTo.push(to);
+      return realSend(to, body, nid);
+    };
+    const relayed = await notifications.relay();
+    expect(relayed).toBeGreaterThanOrEqual(2);
+    await eventually(() => row(orphanId), (r) => r.status === 'sent');
+    await eventually(() => row(stuckId), (r) => r.status === 'sent');
+    // A second relay finds nothing of these left to do.
+    await notifications.relay();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sentTo.filter((p) => p === orphan)).toHaveLength(1);
+    expect(sentTo.filter((p) => p === stuck)).toHaveLength(1);
+  });
+
+  it('schedules the relay once in Redis for every worker', async () => {
+    const schedulers = await app.get(JobsService).queue(QueueName.Notifications).getJobSchedulers();
+    expect(schedulers.map((s) => s.key)).toContain('notifications-relay');
+  });
+});

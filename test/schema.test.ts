@@ -1,0 +1,45 @@
+import { DataSource } from 'typeorm';
+import { dataSourceOptions } from '../src/database/data-source.options.js';
+import { runMigrations } from '../src/database/database.module.js';
+import { testConfig } from './support/test-app.js';
+import { currentRun, withDatabase } from './support/test-env.js';
+import { createDatabaseIfMissing, dropDatabase } from '../src/database/create-database.js';
+
+describe('database schema', () => {
+  const url = withDatabase(currentRun().databaseUrl, `deni_test_${currentRun().id}_schema`);
+  let ds: DataSource;
+
+  beforeAll(async () => {
+    await createDatabaseIfMissing(url);
+    ds = await new DataSource(dataSourceOptions(testConfig({ DATABASE_URL: url }))).initialize();
+  });
+  afterAll(async () => {
+    await ds.destroy();
+    await dropDatabase(url);
+  });
+
+  it('migrations build exactly what the entities describe (nothing for migration:generate to add)', async () => {
+    expect(await runMigrations(ds)).not.toHaveLength(0);
+    const pending = await ds.driver.createSchemaBuilder().log();
+    expect(pending.upQueries.map((q) => q.query)).toEqual([]);
+  });
+
+  it('applies migrations once even when several processes start together', async () => {
+    const others = await Promise.all(
+      [1, 2, 3].map(() => new DataSource(dataSourceOptions(testConfig({ DATABASE_URL: url }))).initialize()),
+    );
+    try {
+      const applied = await Promise.all(others.map((o) => runMigrations(o)));
+      expect(applied.flat()).toEqual([]);
+    } finally {
+      await Promise.all(others.map((o) => o.destroy()));
+    }
+  });
+
+  it('reverts and re-applies cleanly', async () => {
+    await ds.undoLastMigration();
+    const [{ n }] = await ds.query(`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name = 'users'`);
+    expect(n).toBe(0);
+    expect(await runMigrations(ds)).toHaveLength(1);
+  });
+});
