@@ -55,7 +55,8 @@ export async function createApp(config: AppConfig, options: { logger?: Logger } 
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     logger: new PinoNestLogger(logger),
   });
-  app.enableShutdownHooks();
+  // No enableShutdownHooks(): main.ts owns SIGTERM/SIGINT, so it can stop the local servers it
+  // started after the application has drained (Nest's handler would re-raise the signal first).
 
   const fastify = app.getHttpAdapter().getInstance();
   await app.register(helmet, {
