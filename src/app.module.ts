@@ -4,6 +4,7 @@ import type { AppConfig } from './config/app-config.js';
 import { AppConfigModule } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
+import { LoansWorkerModule } from './loans/loans-worker.module.js';
 import { LoansModule } from './loans/loans.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { MpesaModule } from './mpesa/mpesa.module.js';
@@ -17,7 +18,7 @@ import { UssdModule } from './ussd/ussd.module.js';
 import { WalletModule } from './wallet/wallet.module.js';
 
 /** Queue consumers and schedulers: loaded only where APP_ROLE is `worker` or `all`. */
-const WORKER_MODULES = [NotificationsWorkerModule];
+const WORKER_MODULES = [NotificationsWorkerModule, LoansWorkerModule];
 
 @Module({})
 export class AppModule {

@@ -1,6 +1,7 @@
 import { DataSource } from 'typeorm';
 import { dataSourceOptions } from '../src/database/data-source.options.js';
 import { runMigrations } from '../src/database/database.module.js';
+import { MIGRATIONS } from '../src/database/schema.js';
 import { testConfig } from './support/test-app.js';
 import { currentRun, withDatabase } from './support/test-env.js';
 import { createDatabaseIfMissing, dropDatabase } from '../src/database/create-database.js';
@@ -36,10 +37,17 @@ describe('database schema', () => {
     }
   });
 
-  it('reverts and re-applies cleanly', async () => {
-    await ds.undoLastMigration();
-    const [{ n }] = await ds.query(`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name = 'users'`);
+  it('reverts every migration and re-applies them cleanly', async () => {
+    for (let i = 0; i < MIGRATIONS.length; i += 1) await ds.undoLastMigration();
+    const [{ n }] = await ds.query(
+      `SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> 'migrations'`,
+    );
     expect(n).toBe(0);
-    expect(await runMigrations(ds)).toHaveLength(1);
+    expect(await runMigrations(ds)).toHaveLength(MIGRATIONS.length);
+    const system = await ds.query(`SELECT code, balance FROM accounts WHERE kind = 'system' ORDER BY code`);
+    expect(system).toEqual([
+      { code: 'mpesa_clearing', balance: '0' },
+      { code: 'withdrawals_pending', balance: '0' },
+    ]);
   });
 });

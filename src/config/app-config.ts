@@ -37,6 +37,8 @@ export interface AppConfig {
     devSecrets: string[];
   };
   pin: { maxAttempts: number; lockMinutes: number };
+  loans: { minAmount: number; maxAmount: number; maxPending: number; requestTtlMs: number; expirySweepMs: number };
+  otp: { ttlSeconds: number; maxAttempts: number; maxPerHour: number };
   notifications: {
     provider: Env['NOTIFICATIONS_PROVIDER'];
     maxAttempts: number;
@@ -116,6 +118,14 @@ export function buildConfig(env: Env): AppConfig {
       devSecrets,
     },
     pin: { maxAttempts: env.PIN_MAX_ATTEMPTS, lockMinutes: env.PIN_LOCK_MINUTES },
+    loans: {
+      minAmount: env.LOAN_MIN_AMOUNT,
+      maxAmount: env.LOAN_MAX_AMOUNT,
+      maxPending: env.LOAN_MAX_PENDING,
+      requestTtlMs: env.LOAN_REQUEST_TTL,
+      expirySweepMs: env.LOAN_EXPIRY_SWEEP_MS,
+    },
+    otp: { ttlSeconds: env.OTP_TTL_SECONDS, maxAttempts: env.OTP_MAX_ATTEMPTS, maxPerHour: env.OTP_MAX_PER_HOUR },
     notifications: {
       provider: env.NOTIFICATIONS_PROVIDER,
       maxAttempts: env.NOTIFICATIONS_MAX_ATTEMPTS,

@@ -65,6 +65,26 @@ export const envSchema = z
     PIN_MAX_ATTEMPTS: int(1, 10).default(3),
     PIN_LOCK_MINUTES: int(1, 24 * 60).default(30),
 
+    LOAN_MIN_AMOUNT: int(1, 1_000_000).default(100),
+    LOAN_MAX_AMOUNT: int(100, 10_000_000).default(250_000),
+    LOAN_MAX_PENDING: int(1, 100).default(5),
+    /** How long a request waits for the lender: seconds, or with a unit (90m, 72h, 3d). */
+    LOAN_REQUEST_TTL: z
+      .string()
+      .regex(/^\d+(s|m|h|d)?$/, 'a duration like 3600, 90m, 72h or 3d')
+      .transform((v) => {
+        const n = Number.parseInt(v, 10);
+        const unit = v.replace(/^\d+/, '') || 's';
+        return n * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit as 's' | 'm' | 'h' | 'd'];
+      })
+      .pipe(z.number().int().min(1_000, 'at least 1 second'))
+      .default(72 * 3_600_000),
+    LOAN_EXPIRY_SWEEP_MS: int(1_000, 86_400_000).default(600_000),
+
+    OTP_TTL_SECONDS: int(30, 3600).default(300),
+    OTP_MAX_ATTEMPTS: int(1, 10).default(3),
+    OTP_MAX_PER_HOUR: int(1, 100).default(3),
+
     NOTIFICATIONS_PROVIDER: z.enum(['log']).default('log'),
     NOTIFICATIONS_MAX_ATTEMPTS: int(1, 50).default(8),
     NOTIFICATIONS_BACKOFF_MS: int(100, 3_600_000).default(5_000),

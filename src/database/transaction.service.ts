@@ -1,6 +1,23 @@
+import { randomInt } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
+
+const MAX_ATTEMPTS = 6;
+
+/** Thrown by work that found the world changed under it and must start again from scratch. */
+export class RetryTransaction extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'RetryTransaction';
+  }
+}
+
+function isRetryable(err: unknown): boolean {
+  if (err instanceof RetryTransaction) return true;
+  const code = (err as { code?: unknown; driverError?: { code?: unknown } })?.driverError?.code ?? (err as { code?: unknown })?.code;
+  return code === '40P01' || code === '40001';
+}
 
 type IsolationLevel = 'READ COMMITTED' | 'REPEATABLE READ' | 'SERIALIZABLE';
 
@@ -19,11 +36,26 @@ export class TransactionService {
 
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
+  /**
+   * Runs `work` in one transaction. A deadlock or serialization failure (PostgreSQL picks a
+   * victim) or a RetryTransaction from the work itself rolls back and runs it again: the work is
+   * all-or-nothing, so running it again is safe.
+   */
   async run<T>(work: (tx: Tx) => Promise<T>, isolation: IsolationLevel = 'READ COMMITTED'): Promise<T> {
-    const callbacks: (() => unknown)[] = [];
-    const result = await this.dataSource.transaction(isolation, (manager) =>
-      work({ manager, afterCommit: (fn) => callbacks.push(fn) }),
-    );
+    let callbacks: (() => unknown)[] = [];
+    let result!: T;
+    for (let attempt = 1; ; attempt += 1) {
+      callbacks = [];
+      try {
+        result = await this.dataSource.transaction(isolation, (manager) =>
+          work({ manager, afterCommit: (fn) => callbacks.push(fn) }),
+        );
+        break;
+      } catch (err) {
+        if (!isRetryable(err) || attempt >= MAX_ATTEMPTS) throw err;
+        await new Promise((r) => setTimeout(r, randomInt(5, 20 * attempt)));
+      }
+    }
     for (const fn of callbacks) {
       try {
         await fn();

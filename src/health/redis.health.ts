@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
-import { InjectRedis } from '../redis/redis.module.js';
+import { InjectRedis } from '../redis/redis.tokens.js';
 import type { RedisClient } from '../redis/redis-connection.factory.js';
 
 @Injectable()

@@ -1,8 +1,22 @@
 import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { NotificationsModule } from '../notifications/notifications.module.js';
+import { UsersModule } from '../users/users.module.js';
+import { WalletModule } from '../wallet/wallet.module.js';
+import { AdminDepositsController } from './admin-deposits.controller.js';
+import { Loan } from './loan.entity.js';
+import { LoansController } from './loans.controller.js';
+import { WalletController } from './wallet.controller.js';
+import { LoansService } from './loans.service.js';
 
 /**
- * Owns loan lifecycle, approval and disbursement, debt allocation, repayments, expiry (DESIGN.md section 1).
- * Empty until its issue lands: it serves no route and claims no behaviour yet.
+ * Loan lifecycle, approval and disbursement, debt allocation, repayments, expiry, and the one
+ * entry point for incoming money (`receiveDeposit`). Above the ledger; below USSD, sync and M-PESA.
  */
-@Module({})
+@Module({
+  imports: [TypeOrmModule.forFeature([Loan]), UsersModule, WalletModule, NotificationsModule],
+  controllers: [LoansController, WalletController, AdminDepositsController],
+  providers: [LoansService],
+  exports: [LoansService],
+})
 export class LoansModule {}

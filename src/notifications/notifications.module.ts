@@ -2,12 +2,14 @@ import { Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { AppConfig } from '../config/app-config.js';
+import { AdminNotificationsController } from './admin-notifications.controller.js';
 import { Notification } from './notification.entity.js';
 import { NotificationsService } from './notifications.service.js';
 import { LogSmsProvider, SMS_PROVIDER } from './sms-provider.js';
 
 @Module({
   imports: [TypeOrmModule.forFeature([Notification])],
+  controllers: [AdminNotificationsController],
   providers: [
     NotificationsService,
     LogSmsProvider,

@@ -7,6 +7,15 @@ const SAMPLE: { [T in keyof TemplateParams]: TemplateParams[T] } = {
   'pin.changed': {},
   'pin.locked': { minutes: 30 },
   'auth.otp': { code: '123456', minutes: 5 },
+  'loan.requested': { borrower: '0712345678', amount: 250_000, repayment: 250_000 },
+  'loan.approved': { lender: '0712345678', amount: 250_000, repayment: 250_000, balance: 99_999_999 },
+  'loan.declined': { lender: '0712345678', amount: 250_000 },
+  'loan.cancelled': { borrower: '0712345678', amount: 250_000 },
+  'loan.expired': { lender: '0712345678', amount: 250_000 },
+  'deposit.received': { amount: 250_000, deducted: 250_000, balance: 99_999_999 },
+  'loan.repayment_received': { borrower: '0712345678', amount: 250_000, outstanding: 250_000 },
+  'loan.repaid_borrower': { lender: '0712345678', principal: 250_000 },
+  'loan.repaid_lender': { borrower: '0712345678', principal: 250_000 },
 };
 
 describe('SMS templates', () => {
@@ -16,6 +25,12 @@ describe('SMS templates', () => {
     expect(text.length).toBeLessThanOrEqual(160);
     expect(text).toMatch(GSM7);
     expect(text).not.toMatch(/undefined|\{|\}/);
+  });
+
+  it("uses the seed's deposit wording", () => {
+    expect(renderTemplate('deposit.received', 'en', { amount: 500, deducted: 100, balance: 400 })).toBe(
+      'Ksh 500 received. Ksh 100 deducted for loan. New balance: Ksh 400',
+    );
   });
 
   it('differs between English and Kiswahili', () => {

@@ -1,3 +1,4 @@
+import { formatKsh } from '../common/money.js';
 import type { Language } from '../users/user.entity.js';
 
 /**
@@ -8,6 +9,15 @@ export interface TemplateParams {
   'pin.changed': Record<string, never>;
   'pin.locked': { minutes: number };
   'auth.otp': { code: string; minutes: number };
+  'loan.requested': { borrower: string; amount: number; repayment: number };
+  'loan.approved': { lender: string; amount: number; repayment: number; balance: number };
+  'loan.declined': { lender: string; amount: number };
+  'loan.cancelled': { borrower: string; amount: number };
+  'loan.expired': { lender: string; amount: number };
+  'deposit.received': { amount: number; deducted: number; balance: number };
+  'loan.repayment_received': { borrower: string; amount: number; outstanding: number };
+  'loan.repaid_borrower': { lender: string; principal: number };
+  'loan.repaid_lender': { borrower: string; principal: number };
 }
 
 export type TemplateName = keyof TemplateParams;
@@ -26,6 +36,53 @@ const TEMPLATES: Renderers = {
   'auth.otp': {
     en: (p) => `Deni: your code is ${p.code}. It expires in ${p.minutes} minutes. Never share it.`,
     sw: (p) => `Deni: nambari yako ni ${p.code}. Itaisha baada ya dakika ${p.minutes}. Usimpe mtu.`,
+  },
+  'loan.requested': {
+    en: (p) =>
+      `Deni: ${p.borrower} asks you for a loan of ${formatKsh(p.amount)}, repaid ${formatKsh(p.repayment)} per deposit. Dial *383# and choose 3 to answer.`,
+    sw: (p) =>
+      `Deni: ${p.borrower} anaomba mkopo wa ${formatKsh(p.amount)}, kulipwa ${formatKsh(p.repayment)} kila amana. Piga *383# uchague 3 kujibu.`,
+  },
+  'loan.approved': {
+    en: (p) =>
+      `Deni: ${p.lender} approved your loan. ${formatKsh(p.amount)} is in your wallet. ${formatKsh(p.repayment)} will be deducted per deposit. Balance: ${formatKsh(p.balance)}`,
+    sw: (p) =>
+      `Deni: ${p.lender} amekubali mkopo wako. ${formatKsh(p.amount)} iko kwenye pochi. ${formatKsh(p.repayment)} itakatwa kila amana. Salio: ${formatKsh(p.balance)}`,
+  },
+  'loan.declined': {
+    en: (p) => `Deni: ${p.lender} declined your loan request of ${formatKsh(p.amount)}.`,
+    sw: (p) => `Deni: ${p.lender} amekataa ombi lako la mkopo wa ${formatKsh(p.amount)}.`,
+  },
+  'loan.cancelled': {
+    en: (p) => `Deni: ${p.borrower} cancelled the loan request of ${formatKsh(p.amount)}.`,
+    sw: (p) => `Deni: ${p.borrower} amefuta ombi la mkopo wa ${formatKsh(p.amount)}.`,
+  },
+  'loan.expired': {
+    en: (p) => `Deni: your loan request of ${formatKsh(p.amount)} to ${p.lender} expired without an answer.`,
+    sw: (p) => `Deni: ombi lako la mkopo wa ${formatKsh(p.amount)} kwa ${p.lender} limeisha muda bila jibu.`,
+  },
+  'deposit.received': {
+    // The seed's wording.
+    en: (p) =>
+      p.deducted > 0
+        ? `${formatKsh(p.amount)} received. ${formatKsh(p.deducted)} deducted for loan. New balance: ${formatKsh(p.balance)}`
+        : `${formatKsh(p.amount)} received. New balance: ${formatKsh(p.balance)}`,
+    sw: (p) =>
+      p.deducted > 0
+        ? `${formatKsh(p.amount)} imepokelewa. ${formatKsh(p.deducted)} imekatwa kwa mkopo. Salio jipya: ${formatKsh(p.balance)}`
+        : `${formatKsh(p.amount)} imepokelewa. Salio jipya: ${formatKsh(p.balance)}`,
+  },
+  'loan.repayment_received': {
+    en: (p) => `Deni: ${formatKsh(p.amount)} received from ${p.borrower} for your loan. Still owed: ${formatKsh(p.outstanding)}`,
+    sw: (p) => `Deni: ${formatKsh(p.amount)} imepokelewa kutoka ${p.borrower} kwa mkopo wako. Deni lililobaki: ${formatKsh(p.outstanding)}`,
+  },
+  'loan.repaid_borrower': {
+    en: (p) => `Deni: your loan of ${formatKsh(p.principal)} from ${p.lender} is fully repaid. Well done!`,
+    sw: (p) => `Deni: mkopo wako wa ${formatKsh(p.principal)} kutoka ${p.lender} umelipwa wote. Hongera!`,
+  },
+  'loan.repaid_lender': {
+    en: (p) => `Deni: ${p.borrower} has fully repaid your loan of ${formatKsh(p.principal)}.`,
+    sw: (p) => `Deni: ${p.borrower} amelipa mkopo wako wote wa ${formatKsh(p.principal)}.`,
   },
 };
 

@@ -4,21 +4,28 @@
  */
 export enum QueueName {
   Notifications = 'notifications',
+  Loans = 'loans',
 }
 
 export enum JobName {
   SendNotification = 'send-notification',
   RelayNotifications = 'relay-notifications',
+  ExpireLoan = 'expire-loan',
+  ExpireDueLoans = 'expire-due-loans',
 }
 
 export interface JobPayloads {
   [JobName.SendNotification]: { notificationId: string };
   [JobName.RelayNotifications]: Record<string, never>;
+  [JobName.ExpireLoan]: { loanId: string };
+  [JobName.ExpireDueLoans]: Record<string, never>;
 }
 
 export const JOB_QUEUE: { readonly [J in JobName]: QueueName } = {
   [JobName.SendNotification]: QueueName.Notifications,
   [JobName.RelayNotifications]: QueueName.Notifications,
+  [JobName.ExpireLoan]: QueueName.Loans,
+  [JobName.ExpireDueLoans]: QueueName.Loans,
 };
 
 export const ALL_QUEUES: readonly QueueName[] = Object.values(QueueName);

@@ -1,4 +1,6 @@
-import { BullModule } from '@nestjs/bullmq';
+import { BullModule, WorkerHost } from '@nestjs/bullmq';
+import { DiscoveryModule, DiscoveryService } from '@nestjs/core';
+import type { Worker } from 'bullmq';
 import { Global, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { AppConfig } from '../config/app-config.js';
@@ -10,9 +12,19 @@ const BULLMQ_CONNECTION = Symbol('BULLMQ_CONNECTION');
 
 @Injectable()
 class BullConnectionCloser implements OnApplicationShutdown {
-  constructor(@Inject(BULLMQ_CONNECTION) private readonly connection: RedisClient) {}
+  constructor(
+    @Inject(BULLMQ_CONNECTION) private readonly connection: RedisClient,
+    private readonly discovery: DiscoveryService,
+  ) {}
+
   async onApplicationShutdown(): Promise<void> {
-    // Queues and workers close first (their own shutdown hooks); the shared connection last.
+    // Nest does not order shutdown hooks across modules, so finish the workers here first:
+    // close() waits for the jobs in hand, which still need the shared connection to complete.
+    const hosts = this.discovery
+      .getProviders()
+      .map((wrapper) => wrapper.instance as unknown)
+      .filter((instance): instance is WorkerHost => instance instanceof WorkerHost);
+    await Promise.all(hosts.map((host) => (host as unknown as { _worker?: Worker })._worker?.close()));
     await this.connection.quit().catch(() => this.connection.disconnect());
   }
 }
@@ -22,6 +34,7 @@ class BullConnectionCloser implements OnApplicationShutdown {
  * BullModule, so Nest shuts it down after the queues and workers that use it.
  */
 @Module({
+  imports: [DiscoveryModule],
   providers: [
     {
       provide: BULLMQ_CONNECTION,

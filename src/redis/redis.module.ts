@@ -1,11 +1,11 @@
-import { Global, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
+import { Global, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
+import { InjectRedis, REDIS } from './redis.tokens.js';
 import { ConfigService } from '@nestjs/config';
 import type { AppConfig } from '../config/app-config.js';
 import { createRedisConnection, type RedisClient } from './redis-connection.factory.js';
+import { RateLimiter } from './rate-limiter.js';
 
-export const REDIS = Symbol('REDIS');
-/** Inject Deni's Redis client (keys prefixed with `<REDIS_KEY_PREFIX>:`). */
-export const InjectRedis = () => Inject(REDIS);
+export { InjectRedis, REDIS } from './redis.tokens.js';
 
 @Injectable()
 class RedisCloser implements OnApplicationShutdown {
@@ -25,7 +25,8 @@ class RedisCloser implements OnApplicationShutdown {
         createRedisConnection(config.get('redis', { infer: true }), 'app'),
     },
     RedisCloser,
+    RateLimiter,
   ],
-  exports: [REDIS],
+  exports: [REDIS, RateLimiter],
 })
 export class RedisModule {}

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { AppConfig } from '../config/app-config.js';
-import { InjectRedis } from '../redis/redis.module.js';
+import { InjectRedis } from '../redis/redis.tokens.js';
 import type { RedisClient } from '../redis/redis-connection.factory.js';
 
 /**

@@ -1,13 +1,18 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { NotificationsModule } from '../notifications/notifications.module.js';
+import { WalletModule } from '../wallet/wallet.module.js';
+import { AuthController } from './auth.controller.js';
+import { AuthService } from './auth.service.js';
+import { OtpService } from './otp.service.js';
 import { PinLockout } from './pin-lockout.js';
 import { User } from './user.entity.js';
 import { UsersService } from './users.service.js';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([User]), NotificationsModule],
-  providers: [UsersService, PinLockout],
+  imports: [TypeOrmModule.forFeature([User]), NotificationsModule, WalletModule],
+  controllers: [AuthController],
+  providers: [UsersService, PinLockout, OtpService, AuthService],
   exports: [UsersService],
 })
 export class UsersModule {}

@@ -1,10 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { InjectRepository } from '@nestjs/typeorm';
-import { EntityManager, Repository } from 'typeorm';
+import { EntityManager, In, Repository } from 'typeorm';
 import type { AppConfig } from '../config/app-config.js';
 import { TransactionService } from '../database/transaction.service.js';
 import { NotificationsService } from '../notifications/notifications.service.js';
+import { LedgerService } from '../wallet/ledger.service.js';
 import { PinLockout } from './pin-lockout.js';
 import { hashPin, pinMatches, pinRejection } from './pin.js';
 import { toMsisdn } from './phone-number.js';
@@ -21,6 +22,7 @@ export class UsersService {
     private readonly lockout: PinLockout,
     private readonly transactions: TransactionService,
     private readonly notifications: NotificationsService,
+    private readonly ledger: LedgerService,
     config: ConfigService<AppConfig, true>,
   ) {
     this.pepper = config.get('security', { infer: true }).pinPepper;
@@ -37,15 +39,16 @@ export class UsersService {
    */
   async findOrRegister(phoneNumber: string, manager?: EntityManager): Promise<User> {
     const msisdn = toMsisdn(phoneNumber);
-    const repo = this.repo(manager);
-    await repo
-      .createQueryBuilder()
-      .insert()
-      .into(User)
-      .values({ phoneNumber: msisdn })
-      .orIgnore()
-      .execute();
-    return repo.findOneByOrFail({ phoneNumber: msisdn });
+    const existing = await this.repo(manager).findOneBy({ phoneNumber: msisdn });
+    if (existing) return existing;
+    const register = async (m: EntityManager) => {
+      await m.createQueryBuilder().insert().into(User).values({ phoneNumber: msisdn }).orIgnore().execute();
+      const user = await m.getRepository(User).findOneByOrFail({ phoneNumber: msisdn });
+      // Every subscriber has a wallet from the start, opened in the same transaction.
+      await this.ledger.openWallet(m, user.id);
+      return user;
+    };
+    return manager ? register(manager) : this.transactions.run((tx) => register(tx.manager));
   }
 
   async findByPhone(phoneNumber: string, manager?: EntityManager): Promise<User | null> {
@@ -56,6 +59,14 @@ export class UsersService {
     const user = await this.repo(manager).findOneBy({ id });
     if (!user) throw UserErrors.notFound();
     return user;
+  }
+
+  /** Phone numbers by user id, for presenting other parties. */
+  async phoneNumbers(ids: readonly string[]): Promise<Map<string, string>> {
+    const unique = [...new Set(ids)];
+    if (!unique.length) return new Map();
+    const rows = await this.users.find({ where: { id: In(unique) }, select: { id: true, phoneNumber: true } });
+    return new Map(rows.map((u) => [u.id, u.phoneNumber]));
   }
 
   async hasPin(userId: string): Promise<boolean> {
@@ -127,6 +138,18 @@ export class UsersService {
         params: {},
       });
     });
+  }
+
+  /**
+   * Sets a PIN after the owner proved the number (one-time code): allowed when there is no PIN
+   * yet or the PIN is locked, and it lifts the lock.
+   */
+  async resetPin(userId: string, pin: string): Promise<void> {
+    this.assertAcceptablePin(pin);
+    const hasPin = await this.hasPin(userId);
+    if (hasPin && !(await this.lockout.status(userId)).locked) throw UserErrors.pinAlreadySet();
+    await this.users.update({ id: userId }, { pinHash: hashPin(pin, this.pepper), pinSetAt: new Date() });
+    await this.lockout.clear(userId);
   }
 
   private assertAcceptablePin(pin: string): void {

@@ -1,8 +1,17 @@
 import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { Account } from './account.entity.js';
+import { LedgerService } from './ledger.service.js';
+import { Transfer } from './transfer.entity.js';
+import { WalletService } from './wallet.service.js';
 
 /**
- * Owns the double-entry ledger: accounts, transfers, balances, deposits, withdrawals (DESIGN.md section 1).
- * Empty until its issue lands: it serves no route and claims no behaviour yet.
+ * The double-entry ledger and the wallet operations on it. Knows nothing of loans: incoming money
+ * enters through the loans module's `receiveDeposit`, which allocates debts in the same transaction.
  */
-@Module({})
+@Module({
+  imports: [TypeOrmModule.forFeature([Account, Transfer])],
+  providers: [LedgerService, WalletService],
+  exports: [LedgerService, WalletService],
+})
 export class WalletModule {}

@@ -1,0 +1,150 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { assertPositiveShillings, type Shillings } from '../common/money.js';
+import type { Tx } from '../database/transaction.service.js';
+import { Account, type AccountKind, SystemAccount } from './account.entity.js';
+import { Transfer, type TransferKind } from './transfer.entity.js';
+import { WalletErrors } from './wallet.errors.js';
+
+export interface TransferRequest {
+  idempotencyKey: string;
+  debitAccountId: string;
+  creditAccountId: string;
+  amount: Shillings;
+  kind: TransferKind;
+  loanId?: string | null;
+}
+
+export interface TransferResult {
+  transfer: Transfer;
+  /** True when the key had already moved this money: nothing moved this time. */
+  replayed: boolean;
+}
+
+export interface LockedAccount {
+  id: string;
+  kind: AccountKind;
+  balance: Shillings;
+}
+
+const PG_UNIQUE_VIOLATION = '23505';
+
+/**
+ * The double-entry ledger: the only code that moves money. Every change of a balance is a
+ * transfer row written in the same transaction, with both accounts locked in id order.
+ */
+@Injectable()
+export class LedgerService {
+  private readonly systemIds = new Map<SystemAccount, string>();
+
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  /** The account id of a system account (created by the migrations). */
+  async systemAccountId(code: SystemAccount, manager: EntityManager = this.dataSource.manager): Promise<string> {
+    const cached = this.systemIds.get(code);
+    if (cached) return cached;
+    const rows: { id: string }[] = await manager.query('SELECT id FROM accounts WHERE code = $1', [code]);
+    if (!rows[0]) throw new Error(`system account ${code} is missing: run the migrations`);
+    this.systemIds.set(code, rows[0].id);
+    return rows[0].id;
+  }
+
+  /** A user's wallet, opened on first need (safe when two requests open it at once). */
+  async openWallet(manager: EntityManager, userId: string): Promise<string> {
+    await manager.query(
+      `INSERT INTO accounts (kind, user_id) VALUES ('user_wallet', $1) ON CONFLICT (user_id) DO NOTHING`,
+      [userId],
+    );
+    const rows: { id: string }[] = await manager.query('SELECT id FROM accounts WHERE user_id = $1', [userId]);
+    return rows[0].id;
+  }
+
+  async findWalletId(userId: string, manager: EntityManager = this.dataSource.manager): Promise<string | null> {
+    const rows: { id: string }[] = await manager.query('SELECT id FROM accounts WHERE user_id = $1', [userId]);
+    return rows[0]?.id ?? null;
+  }
+
+  async balanceOf(accountId: string, manager: EntityManager = this.dataSource.manager): Promise<Shillings> {
+    const rows: { balance: string }[] = await manager.query('SELECT balance FROM accounts WHERE id = $1', [accountId]);
+    if (!rows[0]) throw WalletErrors.accountNotFound();
+    return Number(rows[0].balance);
+  }
+
+  /**
+   * Locks accounts for the rest of the transaction, always in id order so that two operations
+   * never wait on each other in a cycle. Operations lock everything they will touch up front.
+   */
+  async lockAccounts(tx: Tx, ids: readonly string[]): Promise<Map<string, LockedAccount>> {
+    const unique = [...new Set(ids)].sort();
+    const rows: { id: string; kind: AccountKind; balance: string }[] = await tx.manager.query(
+      'SELECT id, kind, balance FROM accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE',
+      [unique],
+    );
+    if (rows.length !== unique.length) throw WalletErrors.accountNotFound();
+    return new Map(rows.map((r) => [r.id, { id: r.id, kind: r.kind, balance: Number(r.balance) }]));
+  }
+
+  /** Every transfer that names this loan, oldest first. */
+  async transfersForLoan(loanId: string, manager: EntityManager = this.dataSource.manager): Promise<Transfer[]> {
+    return manager.getRepository(Transfer).find({ where: { loanId }, order: { seq: 'ASC' } });
+  }
+
+  async findByKey(idempotencyKey: string, manager: EntityManager = this.dataSource.manager): Promise<Transfer | null> {
+    return manager.getRepository(Transfer).findOneBy({ idempotencyKey });
+  }
+
+  /**
+   * Moves `amount` from the debit to the credit account, exactly once per idempotency key:
+   * the same key with the same content returns the original transfer; with other content it
+   * fails with LEDGER.IDEMPOTENCY_CONFLICT. A user wallet is never overdrawn
+   * (WALLET.INSUFFICIENT_FUNDS, and a database constraint behind it).
+   */
+  async transfer(tx: Tx, request: TransferRequest): Promise<TransferResult> {
+    const amount = assertPositiveShillings(request.amount);
+    if (request.debitAccountId === request.creditAccountId) throw WalletErrors.sameAccount();
+    const wanted = { ...request, amount, loanId: request.loanId ?? null };
+
+    const earlier = await this.findByKey(wanted.idempotencyKey, tx.manager);
+    if (earlier) return this.replay(earlier, wanted);
+
+    const locked = await this.lockAccounts(tx, [wanted.debitAccountId, wanted.creditAccountId]);
+    const debit = locked.get(wanted.debitAccountId)!;
+    if (debit.kind === 'user_wallet' && debit.balance < amount) {
+      throw WalletErrors.insufficientFunds(debit.balance, amount);
+    }
+
+    const inserted: Transfer[] = await tx.manager.query(
+      `INSERT INTO transfers (idempotency_key, debit_account_id, credit_account_id, amount, kind, loan_id)
+       VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (idempotency_key) DO NOTHING
+       RETURNING id`,
+      [wanted.idempotencyKey, wanted.debitAccountId, wanted.creditAccountId, amount, wanted.kind, wanted.loanId],
+    );
+    if (!inserted.length) {
+      // Another transaction committed the same key while we waited on the unique index.
+      const winner = await this.findByKey(wanted.idempotencyKey, tx.manager);
+      if (!winner) throw Object.assign(new Error('idempotency key vanished'), { code: PG_UNIQUE_VIOLATION });
+      return this.replay(winner, wanted);
+    }
+    await tx.manager.query(
+      `UPDATE accounts
+          SET balance = balance + CASE WHEN id = $2 THEN $3::bigint ELSE -$3::bigint END, updated_at = now()
+        WHERE id IN ($1, $2)`,
+      [wanted.debitAccountId, wanted.creditAccountId, amount],
+    );
+    const transfer = await tx.manager.getRepository(Transfer).findOneByOrFail({ id: (inserted[0] as { id: string }).id });
+    return { transfer, replayed: false };
+  }
+
+  private replay(existing: Transfer, wanted: Required<TransferRequest>): TransferResult {
+    const same =
+      existing.debitAccountId === wanted.debitAccountId &&
+      existing.creditAccountId === wanted.creditAccountId &&
+      existing.amount === wanted.amount &&
+      existing.kind === wanted.kind &&
+      (existing.loanId ?? null) === wanted.loanId;
+    if (!same) throw WalletErrors.idempotencyConflict(wanted.idempotencyKey);
+    return { transfer: existing, replayed: true };
+  }
+}

@@ -1,0 +1,154 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { assertPositiveShillings, type Shillings } from '../common/money.js';
+import { TransactionService, type Tx } from '../database/transaction.service.js';
+import { SystemAccount } from './account.entity.js';
+import { LedgerService, type TransferResult } from './ledger.service.js';
+import type { TransferKind } from './transfer.entity.js';
+import { WalletErrors } from './wallet.errors.js';
+
+export interface WalletEntry {
+  id: string;
+  kind: TransferKind;
+  /** Positive when money came in, negative when it went out. */
+  amount: Shillings;
+  loanId: string | null;
+  /** The other wallet's owner, when the other side is a user. */
+  counterpartyUserId: string | null;
+  createdAt: Date;
+}
+
+export interface WalletPage {
+  items: WalletEntry[];
+  /** Pass as `before` for the next (older) page; null on the last page. */
+  nextCursor: string | null;
+}
+
+/** Cursors are opaque to clients; inside, the ledger sequence number of the last entry shown. */
+function encodeCursor(seq: string): string {
+  return Buffer.from(`s${seq}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): string | null {
+  const text = Buffer.from(cursor, 'base64url').toString();
+  return /^s\d{1,18}$/.test(text) ? text.slice(1) : null;
+}
+
+/** Wallet operations on top of the ledger. Knows nothing of loans. */
+@Injectable()
+export class WalletService {
+  constructor(
+    private readonly ledger: LedgerService,
+    private readonly transactions: TransactionService,
+    @InjectDataSource() private readonly dataSource: DataSource,
+  ) {}
+
+  async balance(userId: string): Promise<Shillings> {
+    const walletId = await this.ledger.findWalletId(userId);
+    return walletId ? this.ledger.balanceOf(walletId) : 0;
+  }
+
+  /** Newest first, `limit` at a time (1–50). */
+  async history(userId: string, options: { limit?: number; before?: string } = {}): Promise<WalletPage> {
+    const limit = Math.min(Math.max(Math.trunc(options.limit ?? 10), 1), 50);
+    const walletId = await this.ledger.findWalletId(userId);
+    if (!walletId) return { items: [], nextCursor: null };
+    const cursor = options.before ? decodeCursor(options.before) : null;
+    const rows: {
+      id: string;
+      seq: string;
+      kind: TransferKind;
+      amount: string;
+      loan_id: string | null;
+      debit_account_id: string;
+      counterparty_user_id: string | null;
+      created_at: Date;
+    }[] = await this.dataSource.query(
+      `SELECT t.id, t.seq, t.kind, t.amount, t.loan_id, t.debit_account_id, t.created_at, other.user_id AS counterparty_user_id
+         FROM transfers t
+         JOIN accounts other
+           ON other.id = CASE WHEN t.debit_account_id = $1 THEN t.credit_account_id ELSE t.debit_account_id END
+        WHERE (t.debit_account_id = $1 OR t.credit_account_id = $1)
+          AND ($2::bigint IS NULL OR t.seq < $2::bigint)
+        ORDER BY t.seq DESC
+        LIMIT $3`,
+      [walletId, cursor, limit + 1],
+    );
+    const page = rows.slice(0, limit);
+    const items = page.map((r) => ({
+      id: r.id,
+      kind: r.kind,
+      amount: r.debit_account_id === walletId ? -Number(r.amount) : Number(r.amount),
+      loanId: r.loan_id,
+      counterpartyUserId: r.counterparty_user_id,
+      createdAt: r.created_at,
+    }));
+    const last = page[page.length - 1];
+    return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.seq) : null };
+  }
+
+  /**
+   * Money that arrived from M-PESA (or an operator), keyed by its receipt: the same receipt never
+   * credits twice. Called by the deposit use case, which allocates to debts in the same transaction.
+   */
+  async creditDeposit(tx: Tx, input: { userId: string; amount: Shillings; reference: string }): Promise<TransferResult> {
+    const walletId = await this.ledger.openWallet(tx.manager, input.userId);
+    const clearing = await this.ledger.systemAccountId(SystemAccount.MpesaClearing, tx.manager);
+    return this.ledger.transfer(tx, {
+      idempotencyKey: `deposit:${input.reference}`,
+      debitAccountId: clearing,
+      creditAccountId: walletId,
+      amount: input.amount,
+      kind: 'deposit',
+    });
+  }
+
+  /** Phase one of a withdrawal: the money leaves the wallet for the pending account. */
+  async holdWithdrawal(input: { userId: string; amount: Shillings; withdrawalId: string }): Promise<TransferResult> {
+    const amount = assertPositiveShillings(input.amount);
+    return this.transactions.run(async (tx) => {
+      const walletId = await this.ledger.openWallet(tx.manager, input.userId);
+      const pending = await this.ledger.systemAccountId(SystemAccount.WithdrawalsPending, tx.manager);
+      return this.ledger.transfer(tx, {
+        idempotencyKey: `withdrawal:${input.withdrawalId}:hold`,
+        debitAccountId: walletId,
+        creditAccountId: pending,
+        amount,
+        kind: 'withdrawal_hold',
+      });
+    });
+  }
+
+  /** M-PESA paid out: the held money leaves Deni. */
+  settleWithdrawal(withdrawalId: string): Promise<TransferResult> {
+    return this.closeWithdrawal(withdrawalId, 'withdrawal_settle');
+  }
+
+  /** M-PESA failed: the held money goes back to the wallet. */
+  releaseWithdrawal(withdrawalId: string): Promise<TransferResult> {
+    return this.closeWithdrawal(withdrawalId, 'withdrawal_release');
+  }
+
+  private closeWithdrawal(withdrawalId: string, kind: 'withdrawal_settle' | 'withdrawal_release'): Promise<TransferResult> {
+    return this.transactions.run(async (tx) => {
+      const hold = await this.ledger.findByKey(`withdrawal:${withdrawalId}:hold`, tx.manager);
+      if (!hold) throw WalletErrors.withdrawalNotFound();
+      const clearing = await this.ledger.systemAccountId(SystemAccount.MpesaClearing, tx.manager);
+      // One outcome per withdrawal: settle and release share a key, so the second different
+      // outcome is refused as an idempotency conflict, and a repeat of the same one is a no-op.
+      try {
+        return await this.ledger.transfer(tx, {
+          idempotencyKey: `withdrawal:${withdrawalId}:outcome`,
+          debitAccountId: hold.creditAccountId,
+          creditAccountId: kind === 'withdrawal_settle' ? clearing : hold.debitAccountId,
+          amount: hold.amount,
+          kind,
+        });
+      } catch (e) {
+        if ((e as { code?: string }).code === 'LEDGER.IDEMPOTENCY_CONFLICT') throw WalletErrors.withdrawalClosed();
+        throw e;
+      }
+    });
+  }
+}

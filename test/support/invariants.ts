@@ -1,0 +1,49 @@
+import type { DataSource } from 'typeorm';
+
+/**
+ * Every invariant of DESIGN.md §4, checked in SQL over the whole database. Returns the list of
+ * violations (empty when all hold), so a failing test says exactly what broke.
+ */
+export async function ledgerViolations(db: DataSource): Promise<string[]> {
+  const problems: string[] = [];
+  const [{ total }] = await db.query(`SELECT coalesce(sum(balance), 0)::text AS total FROM accounts`);
+  if (total !== '0') problems.push(`sum of all balances is ${total}, not 0`);
+
+  const drift = await db.query(`
+    SELECT a.id, a.balance::text,
+           (coalesce((SELECT sum(amount) FROM transfers WHERE credit_account_id = a.id), 0)
+          - coalesce((SELECT sum(amount) FROM transfers WHERE debit_account_id = a.id), 0))::text AS computed
+      FROM accounts a
+     WHERE a.balance <> coalesce((SELECT sum(amount) FROM transfers WHERE credit_account_id = a.id), 0)
+                     - coalesce((SELECT sum(amount) FROM transfers WHERE debit_account_id = a.id), 0)`);
+  for (const d of drift) problems.push(`account ${d.id}: balance ${d.balance} but credits − debits = ${d.computed}`);
+
+  const negative = await db.query(`SELECT id, balance::text FROM accounts WHERE kind = 'user_wallet' AND balance < 0`);
+  for (const n of negative) problems.push(`wallet ${n.id} is negative: ${n.balance}`);
+
+  const loans = await db.query(`
+    SELECT l.id, l.status, l.principal::text, l.outstanding::text,
+           coalesce(sum(t.amount) FILTER (WHERE t.kind = 'loan_repayment'), 0)::text AS repaid,
+           count(*) FILTER (WHERE t.kind = 'loan_disbursement')::int AS disbursements,
+           coalesce(sum(t.amount) FILTER (WHERE t.kind = 'loan_disbursement'), 0)::text AS disbursed
+      FROM loans l LEFT JOIN transfers t ON t.loan_id = l.id
+     GROUP BY l.id`);
+  for (const l of loans) {
+    const principal = BigInt(l.principal);
+    const outstanding = BigInt(l.outstanding);
+    const repaid = BigInt(l.repaid);
+    const moved = l.status === 'ACTIVE' || l.status === 'REPAID';
+    if (moved) {
+      if (outstanding !== principal - repaid) problems.push(`loan ${l.id}: outstanding ${outstanding} ≠ principal ${principal} − repayments ${repaid}`);
+      if (l.disbursements !== 1 || BigInt(l.disbursed) !== principal) problems.push(`loan ${l.id}: ${l.disbursements} disbursement(s) of ${l.disbursed}`);
+    } else if (l.disbursements !== 0 || repaid !== 0n) {
+      problems.push(`loan ${l.id} is ${l.status} but money moved for it`);
+    }
+    if (outstanding < 0n) problems.push(`loan ${l.id}: outstanding ${outstanding} is negative`);
+    if ((l.status === 'REPAID') !== (outstanding === 0n)) problems.push(`loan ${l.id}: status ${l.status} with outstanding ${outstanding}`);
+  }
+
+  const [{ dupes }] = await db.query(`SELECT count(*) - count(DISTINCT idempotency_key) AS dupes FROM transfers`);
+  if (Number(dupes) !== 0) problems.push(`${dupes} idempotency keys used twice`);
+  return problems;
+}
