@@ -2,11 +2,12 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { TransactionService } from '../src/database/transaction.service.js';
 import { NotificationsService } from '../src/notifications/notifications.service.js';
-import { startTestApp, uniquePhone } from './support/test-app.js';
+import { ownRedisPrefix, startTestApp, uniquePhone } from './support/test-app.js';
 
 describe('APP_ROLE', () => {
   it('api: serves HTTP and the dashboard but runs no workers; worker: sends, and serves only probes', async () => {
-    const { app: api } = await startTestApp({ APP_ROLE: 'api' });
+    const shared = ownRedisPrefix(); // both processes use the same queues
+    const { app: api } = await startTestApp({ APP_ROLE: 'api', REDIS_KEY_PREFIX: shared });
     let worker: NestFastifyApplication | undefined;
     try {
       const id = await api
@@ -16,7 +17,7 @@ describe('APP_ROLE', () => {
       await new Promise((r) => setTimeout(r, 700));
       expect(await status()).toBe('pending'); // nobody consumes the queue in an api-only process
 
-      ({ app: worker } = await startTestApp({ APP_ROLE: 'worker' }));
+      ({ app: worker } = await startTestApp({ APP_ROLE: 'worker', REDIS_KEY_PREFIX: shared }));
       const deadline = Date.now() + 10_000;
       while ((await status()) !== 'sent' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       expect(await status()).toBe('sent');

@@ -57,8 +57,9 @@ export async function tearDownRun(): Promise<void> {
   const run = currentRun();
   try {
     await dropDatabase(run.databaseUrl);
-    // Deni's own keys and BullMQ's (whose prefix is the same name as a hash tag).
-    await deleteRedisKeys(run.redisUrl, [`${run.redisKeyPrefix}:*`, `{${run.redisKeyPrefix}}:*`]);
+    // Deni's own keys and BullMQ's (whose prefix is the same name as a hash tag), including the
+    // per-app prefixes derived from the run's.
+    await deleteRedisKeys(run.redisUrl, [`${run.redisKeyPrefix}*`, `{${run.redisKeyPrefix}*`]);
   } finally {
     await globalThis.__DENI_LOCAL_SERVICES__?.stop();
   }

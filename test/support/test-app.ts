@@ -2,15 +2,27 @@ import { randomInt } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp } from '../../src/app.factory.js';
 import { loadConfig, type AppConfig } from '../../src/config/app-config.js';
+import { currentRun } from './test-env.js';
 
 /** A configuration for this test run, with overrides as environment variables would give them. */
 export function testConfig(overrides: Record<string, string | undefined> = {}): AppConfig {
   return loadConfig({ NODE_ENV: 'test', LOCAL_SERVICES: 'false', ...overrides });
 }
 
+let apps = 0;
+
+/**
+ * A Redis key prefix of its own under this run's prefix. Apps get one each by default, so one
+ * test file's workers never take another file's jobs; apps that must share queues pass the same.
+ */
+export function ownRedisPrefix(): string {
+  apps += 1;
+  return `${currentRun().redisKeyPrefix}-${process.pid}-${apps}`;
+}
+
 /** The real application (same factory as main.ts), ready for `app.inject`. */
 export async function startTestApp(overrides: Record<string, string | undefined> = {}) {
-  const config = testConfig(overrides);
+  const config = testConfig({ REDIS_KEY_PREFIX: ownRedisPrefix(), ...overrides });
   const app: NestFastifyApplication = await createApp(config);
   await app.init();
   await app.getHttpAdapter().getInstance().ready();
