@@ -2,17 +2,8 @@ import { DataSource } from 'typeorm';
 import { LoansService } from '../src/loans/loans.service.js';
 import { UsersService } from '../src/users/users.service.js';
 import { ownRedisPrefix, startTestApp, testConfig, uniquePhone } from './support/test-app.js';
+import { eventually } from './support/eventually.js';
 
-async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let value = await read();
-  while (!ok(value)) {
-    if (Date.now() > deadline) throw new Error(`not reached; last ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 150));
-    value = await read();
-  }
-  return value;
-}
 
 describe('loan requests expire by a BullMQ job that survives restarts', () => {
   it('a request made by one process is expired by a worker started later, and the borrower is told', async () => {

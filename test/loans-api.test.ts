@@ -114,6 +114,31 @@ describe('REST API end to end: onboard, deposit, request, approve, allocate', ()
     expect(n).toBe(0);
   });
 
+  it('refuses an approval the lender cannot fund, moving nothing, and lets it succeed after a top-up', async () => {
+    const borrower = uniquePhone();
+    const lender = uniquePhone();
+    const bToken = await api.onboard(borrower);
+    const lToken = await api.onboard(lender, '5930');
+    await api.call('POST', '/api/admin/deposits', { admin: true, body: { phoneNumber: lender, amount: 400, reference: `SHORT-${lender}` } });
+    const loan = await api.call('POST', '/api/loans', {
+      token: bToken,
+      body: { lenderPhoneNumber: lender, amount: 1000, repaymentPerDeposit: 100, pin: '4821' },
+    });
+    const id = (loan.body as { id: string }).id;
+    const short = await api.call('POST', `/api/loans/${id}/approve`, { token: lToken, body: { pin: '5930' } });
+    expect(short.status).toBe(409);
+    expect(short.body).toMatchObject({ code: 'WALLET.INSUFFICIENT_FUNDS', details: { balance: 400, needed: 1000 } });
+    expect((await api.call('GET', `/api/loans/${id}`, { token: bToken })).body).toMatchObject({ status: 'PENDING' });
+    expect((await api.call('GET', '/api/wallet', { token: lToken })).body).toMatchObject({ balance: 400 });
+    await api.call('POST', '/api/admin/deposits', { admin: true, body: { phoneNumber: lender, amount: 600, reference: `TOPUP-${lender}` } });
+    expect((await api.call('POST', `/api/loans/${id}/approve`, { token: lToken, body: { pin: '5930' } })).body).toMatchObject({ status: 'ACTIVE' });
+    expect((await api.call('GET', '/api/wallet', { token: lToken })).body).toMatchObject({ balance: 0, owed: 1000 });
+    // A stranger can neither see nor answer it; the borrower cannot decline it.
+    const stranger = await api.onboard(uniquePhone(), '1357');
+    expect((await api.call('POST', `/api/loans/${id}/decline`, { token: stranger })).status).toBe(404);
+    expect((await api.call('POST', `/api/loans/${id}/decline`, { token: bToken })).body).toMatchObject({ code: 'LOAN.NOT_LENDER' });
+  });
+
   it('enforces the pending limit and refuses duplicates and self-loans', async () => {
     const me = uniquePhone();
     const token = await api.onboard(me);

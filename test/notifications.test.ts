@@ -6,17 +6,8 @@ import { SMS_PROVIDER, type SmsProvider } from '../src/notifications/sms-provide
 import { JobsService } from '../src/queues/jobs.service.js';
 import { QueueName } from '../src/queues/queue-names.js';
 import { startTestApp, uniquePhone } from './support/test-app.js';
+import { eventually } from './support/eventually.js';
 
-async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let value = await read();
-  while (!ok(value)) {
-    if (Date.now() > deadline) throw new Error(`condition not reached; last value ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 100));
-    value = await read();
-  }
-  return value;
-}
 
 describe('notifications outbox (real PostgreSQL, Redis and BullMQ workers)', () => {
   let app: NestFastifyApplication;

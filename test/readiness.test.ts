@@ -1,15 +1,8 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 import { startTestApp, testConfig } from './support/test-app.js';
+import { eventually } from './support/eventually.js';
 
-async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('condition not reached in time');
-}
 
 describe('readiness follows PostgreSQL and Redis', () => {
   let app: NestFastifyApplication;
@@ -51,7 +44,7 @@ describe('readiness follows PostgreSQL and Redis', () => {
     // Liveness is about the process, not its dependencies.
     expect((await app.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
     pgProxy.restore();
-    await eventually(async () => (await ready()).statusCode === 200);
+    await eventually(async () => (await ready()).statusCode, (status) => status === 200);
   });
 
   it('answers 503 naming Redis while it is cut off, and recovers', async () => {
@@ -62,6 +55,6 @@ describe('readiness follows PostgreSQL and Redis', () => {
     expect(res.json().details).toMatchObject({ redis: { status: 'down' }, postgres: { status: 'up' } });
     expect(Date.now() - started).toBeLessThan(5_000); // a probe must not hang
     redisProxy.restore();
-    await eventually(async () => (await ready()).statusCode === 200);
+    await eventually(async () => (await ready()).statusCode, (status) => status === 200);
   });
 });

@@ -326,31 +326,22 @@ export class LoansService {
       const lenderWallet = await this.ledger.openWallet(tx.manager, loan.lenderId);
       await this.ledger.lockAccounts(tx, [borrowerWallet, lenderWallet]);
       const key = `repayment:${loanId}:${idempotencyKey}`;
-      const earlier = await this.ledger.findByKey(key, tx.manager);
-      if (!earlier) {
-        const locked = await this.lockLoan(tx.manager, loanId);
+      // A repeat of a repayment already made skips the checks: the ledger answers it (the same
+      // content replays and nothing moves; other content is a conflict).
+      const locked = (await this.ledger.findByKey(key, tx.manager)) ? null : await this.lockLoan(tx.manager, loanId);
+      if (locked) {
         if (locked.status !== 'ACTIVE') nextStatus(locked.status, 'repay_in_full'); // throws LOAN.NOT_ACTIVE
         if (value > locked.outstanding) throw LoanErrors.repayTooMuch(locked.outstanding);
-        await this.ledger.transfer(tx, {
-          idempotencyKey: key,
-          debitAccountId: borrowerWallet,
-          creditAccountId: lenderWallet,
-          amount: value,
-          kind: 'loan_repayment',
-          loanId,
-        });
-        await this.applyRepayment(tx, locked, value);
-      } else {
-        // The same repayment asked again: the ledger checks it is the same, nothing moves.
-        await this.ledger.transfer(tx, {
-          idempotencyKey: key,
-          debitAccountId: borrowerWallet,
-          creditAccountId: lenderWallet,
-          amount: value,
-          kind: 'loan_repayment',
-          loanId,
-        });
       }
+      const moved = await this.ledger.transfer(tx, {
+        idempotencyKey: key,
+        debitAccountId: borrowerWallet,
+        creditAccountId: lenderWallet,
+        amount: value,
+        kind: 'loan_repayment',
+        loanId,
+      });
+      if (locked && !moved.replayed) await this.applyRepayment(tx, locked, value);
       return tx.manager.getRepository(Loan).findOneByOrFail({ id: loanId });
     });
   }
