@@ -39,6 +39,16 @@ export interface AppConfig {
   pin: { maxAttempts: number; lockMinutes: number };
   loans: { minAmount: number; maxAmount: number; maxPending: number; requestTtlMs: number; expirySweepMs: number };
   otp: { ttlSeconds: number; maxAttempts: number; maxPerHour: number };
+  ussd: {
+    serviceCode: string;
+    maxChars: number;
+    sessionTtlSeconds: number;
+    resumeSeconds: number;
+    rateLimitPerMinute: number;
+    webhookSecret?: string;
+    allowedIps?: string[];
+    testEndpoint: boolean;
+  };
   notifications: {
     provider: Env['NOTIFICATIONS_PROVIDER'];
     maxAttempts: number;
@@ -124,6 +134,17 @@ export function buildConfig(env: Env): AppConfig {
       maxPending: env.LOAN_MAX_PENDING,
       requestTtlMs: env.LOAN_REQUEST_TTL,
       expirySweepMs: env.LOAN_EXPIRY_SWEEP_MS,
+    },
+    ussd: {
+      serviceCode: env.SAFARICOM_USSD_CODE,
+      maxChars: env.USSD_MAX_CHARS,
+      sessionTtlSeconds: env.USSD_SESSION_TTL_SECONDS,
+      resumeSeconds: env.USSD_RESUME_SECONDS,
+      rateLimitPerMinute: env.USSD_RATE_LIMIT_PER_MINUTE,
+      webhookSecret: env.USSD_WEBHOOK_SECRET,
+      allowedIps: env.USSD_ALLOWED_IPS,
+      // The seed's test endpoint: on outside production, off in production unless asked for.
+      testEndpoint: env.USSD_TEST_ENDPOINT ?? env.NODE_ENV !== 'production',
     },
     otp: { ttlSeconds: env.OTP_TTL_SECONDS, maxAttempts: env.OTP_MAX_ATTEMPTS, maxPerHour: env.OTP_MAX_PER_HOUR },
     notifications: {

@@ -85,6 +85,21 @@ export const envSchema = z
     OTP_MAX_ATTEMPTS: int(1, 10).default(3),
     OTP_MAX_PER_HOUR: int(1, 100).default(3),
 
+    /** The USSD code subscribers dial (the seed's name). */
+    SAFARICOM_USSD_CODE: z.string().regex(/^\*\d+(\*\d+)*#$/, 'a USSD code like *383#').default('*383#'),
+    USSD_MAX_CHARS: int(60, 182).default(160),
+    USSD_SESSION_TTL_SECONDS: int(30, 600).default(180),
+    USSD_RESUME_SECONDS: int(0, 3600).default(300),
+    USSD_RATE_LIMIT_PER_MINUTE: int(1, 1000).default(30),
+    USSD_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+    /** CIDR list of gateway addresses allowed to call the webhook, e.g. 196.201.214.0/24,::1/128. */
+    USSD_ALLOWED_IPS: z
+      .string()
+      .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+      .pipe(z.array(z.string().regex(/^[0-9a-fA-F:.]+(\/\d{1,3})?$/, 'expected an address or CIDR')))
+      .optional(),
+    USSD_TEST_ENDPOINT: bool.optional(),
+
     NOTIFICATIONS_PROVIDER: z.enum(['log']).default('log'),
     NOTIFICATIONS_MAX_ATTEMPTS: int(1, 50).default(8),
     NOTIFICATIONS_BACKOFF_MS: int(100, 3_600_000).default(5_000),

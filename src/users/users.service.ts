@@ -128,6 +128,15 @@ export class UsersService {
     this.assertAcceptablePin(newPin);
     await this.verifyPin(userId, oldPin);
     if (oldPin === newPin) throw UserErrors.pinUnchanged();
+    await this.replacePin(userId, newPin);
+  }
+
+  /**
+   * Sets a new PIN for a user who proved the current one earlier in the same journey (USSD asks
+   * for it first, one screen at a time). Tells the owner by SMS.
+   */
+  async replacePin(userId: string, newPin: string): Promise<void> {
+    this.assertAcceptablePin(newPin);
     await this.transactions.run(async (tx) => {
       const user = await this.getById(userId, tx.manager);
       await tx.manager.update(User, { id: userId }, { pinHash: hashPin(newPin, this.pepper), pinSetAt: new Date() });
@@ -150,6 +159,19 @@ export class UsersService {
     if (hasPin && !(await this.lockout.status(userId)).locked) throw UserErrors.pinAlreadySet();
     await this.users.update({ id: userId }, { pinHash: hashPin(pin, this.pepper), pinSetAt: new Date() });
     await this.lockout.clear(userId);
+  }
+
+  /**
+   * A first entry of a new PIN, kept between two USSD screens until it is confirmed: validated,
+   * then sealed (peppered hash), so it is never held in clear.
+   */
+  sealPin(pin: string): string {
+    this.assertAcceptablePin(pin);
+    return hashPin(pin, this.pepper);
+  }
+
+  sealedPinMatches(pin: string, sealed: string): boolean {
+    return pinMatches(pin, sealed, this.pepper);
   }
 
   private assertAcceptablePin(pin: string): void {

@@ -1,0 +1,127 @@
+import { isDomainError } from '../../common/domain-error.js';
+import type { MessageKey } from '../i18n/en.js';
+import { hasMessage, type Params } from '../i18n/translate.js';
+import type { UssdReply } from '../dialects.js';
+import { fitScreen, toGsm7 } from './screen-text.js';
+import { ScreenId, type JourneyData, type Next, type ScreenContext, type ScreenDef } from './types.js';
+
+export interface Frame {
+  screen: ScreenId;
+  page: number;
+}
+
+/** Where a subscriber is in the journey; kept in the Redis session between requests. */
+export interface JourneyState {
+  stack: Frame[];
+  data: JourneyData;
+  /** Whether the screen last shown offered 98 (more). */
+  more: boolean;
+}
+
+export type StepOutcome = 'shown' | 'invalid' | 'end' | 'refused';
+
+export interface StepResult {
+  reply: UssdReply;
+  screen: ScreenId;
+  outcome: StepOutcome;
+}
+
+export const NAV_BACK = '0';
+export const NAV_HOME = '00';
+export const NAV_MORE = '98';
+
+export function newJourney(first: ScreenId = ScreenId.Main): JourneyState {
+  return { stack: [{ screen: first, page: 0 }], data: {}, more: false };
+}
+
+/**
+ * Runs the journey: screens are data (ScreenDef), and this one engine provides what every screen
+ * shares — back (0), home (00), more (98), re-asking with a reason on invalid input, domain
+ * errors turned into a final screen, and the length and character-set limits.
+ */
+export class JourneyEngine {
+  constructor(
+    private readonly screens: ReadonlyMap<ScreenId, ScreenDef>,
+    private readonly maxChars: number,
+  ) {}
+
+  screen(id: ScreenId): ScreenDef {
+    const def = this.screens.get(id);
+    if (!def) throw new Error(`no screen ${id}`);
+    return def;
+  }
+
+  current(state: JourneyState): Frame {
+    return state.stack[state.stack.length - 1];
+  }
+
+  /** Shows the screen on top of the stack. */
+  async show(state: JourneyState, ctx: (page: number) => ScreenContext, reason?: { key: MessageKey; params?: Params }): Promise<StepResult> {
+    const frame = this.current(state);
+    const def = this.screen(frame.screen);
+    const context = ctx(frame.page);
+    const rendered = await def.render(context);
+    state.more = Boolean(rendered.hasMore);
+    const lines = [reason ? context.t(reason.key, reason.params) : '', rendered.body].filter(Boolean).join('\n');
+    if (rendered.end) {
+      return { reply: this.fit(lines, '', true), screen: frame.screen, outcome: 'end' };
+    }
+    const footer: string[] = [];
+    if (rendered.hasMore) footer.push(context.t('nav.more'));
+    if (def.navigation !== false) footer.push(`${context.t('nav.back')} ${context.t('nav.home')}`);
+    return { reply: this.fit(lines, footer.join('\n'), false), screen: frame.screen, outcome: reason ? 'invalid' : 'shown' };
+  }
+
+  /** Applies one answer of the subscriber and shows where it leads. */
+  async answer(state: JourneyState, input: string, ctx: (page: number) => ScreenContext): Promise<StepResult> {
+    const frame = this.current(state);
+    const def = this.screen(frame.screen);
+    if (def.navigation !== false) {
+      if (input === NAV_HOME) {
+        state.stack = [{ screen: ScreenId.Main, page: 0 }];
+        return this.show(state, ctx);
+      }
+      if (input === NAV_BACK) {
+        if (state.stack.length > 1) state.stack.pop();
+        else state.stack = [{ screen: ScreenId.Main, page: 0 }];
+        return this.show(state, ctx);
+      }
+    }
+    if (input === NAV_MORE && state.more) {
+      frame.page += 1;
+      return this.show(state, ctx);
+    }
+    if (!def.onInput) return this.show(state, ctx, { key: 'invalid.option' });
+
+    let next: Next;
+    try {
+      next = await def.onInput(input, ctx(frame.page));
+    } catch (e) {
+      if (!isDomainError(e)) throw e;
+      const t = ctx(frame.page).t;
+      const key = `error.${e.code}`;
+      const details = (e.details ?? {}) as Record<string, unknown>;
+      const params: Params = {
+        minutes: Math.max(1, Math.ceil(Number(details.retryAfterSeconds ?? 60) / 60)),
+        max: Number(details.max ?? 0),
+      };
+      return { reply: this.fit(t(hasMessage(key) ? key : 'error.generic', params), '', true), screen: frame.screen, outcome: 'refused' };
+    }
+    if ('invalid' in next) return this.show(state, ctx, { key: next.invalid, params: next.params });
+    if ('end' in next) return { reply: this.fit(next.end, '', true), screen: frame.screen, outcome: 'end' };
+    if ('home' in next) {
+      state.stack = [{ screen: ScreenId.Main, page: 0 }];
+      return this.show(state, ctx);
+    }
+    if ('finish' in next) {
+      state.stack = [{ screen: ScreenId.Main, page: 0 }, { screen: next.finish, page: 0 }];
+      return this.show(state, ctx);
+    }
+    state.stack.push({ screen: next.go, page: 0 });
+    return this.show(state, ctx);
+  }
+
+  private fit(body: string, footer: string, end: boolean): UssdReply {
+    return { message: fitScreen(toGsm7(body), toGsm7(footer), this.maxChars), end };
+  }
+}

@@ -1,0 +1,76 @@
+import { isDomainError } from '../../common/domain-error.js';
+import { ScreenId, type ScreenContext, type ScreenDef } from '../engine/types.js';
+import { local, num, PAGE_SIZE, parseChoice, str } from './common.js';
+import { requirePin, type PinAction } from './pin.journey.js';
+
+async function page(ctx: ScreenContext) {
+  return ctx.services.loans.pendingForLender(ctx.user.id, { limit: PAGE_SIZE, offset: ctx.page * PAGE_SIZE });
+}
+
+/** 3. Approve Loan — requests waiting for this lender → details → approve or decline → PIN. */
+export const approveScreens: ScreenDef[] = [
+  {
+    id: ScreenId.ApproveList,
+    leadsTo: [ScreenId.ApproveDetail],
+    render: async (ctx) => {
+      const { items, total } = await page(ctx);
+      if (!total) return { body: `${ctx.t('approve.title')}\n${ctx.t('approve.empty')}` };
+      const lines = items.map((loan, i) =>
+        ctx.t('approve.line', { n: i + 1, other: local(loan.borrower?.phoneNumber ?? ''), amount: loan.principal }),
+      );
+      return { body: [ctx.t('approve.title'), ...lines].join('\n'), hasMore: (ctx.page + 1) * PAGE_SIZE < total };
+    },
+    onInput: async (input, ctx) => {
+      const { items } = await page(ctx);
+      const choice = parseChoice(input, items.length);
+      if (!choice) return { invalid: 'invalid.option' };
+      const loan = items[choice - 1];
+      ctx.data.loanId = loan.id;
+      ctx.data.other = local(loan.borrower?.phoneNumber ?? '');
+      ctx.data.amount = loan.principal;
+      ctx.data.repayment = loan.repaymentPerDeposit;
+      return { go: ScreenId.ApproveDetail };
+    },
+  },
+  {
+    id: ScreenId.ApproveDetail,
+    leadsTo: [ScreenId.PinEnter, ScreenId.PinCreate],
+    render: (ctx) => ({
+      body: ctx.t('approve.detail', { other: str(ctx, 'other'), amount: num(ctx, 'amount'), repayment: num(ctx, 'repayment') }),
+    }),
+    onInput: (input, ctx) => {
+      if (input === '1') return requirePin(ctx, 'approve');
+      if (input === '2') return requirePin(ctx, 'decline');
+      return { invalid: 'invalid.option' };
+    },
+  },
+  {
+    id: ScreenId.ApproveDone,
+    leadsTo: [],
+    render: (ctx) => ({ body: ctx.t('approve.done', { amount: num(ctx, 'amount'), other: str(ctx, 'other') }) }),
+  },
+  {
+    // The lender's wallet cannot fund the loan: say so and offer an M-PESA top-up.
+    id: ScreenId.ApproveShort,
+    leadsTo: [ScreenId.TopUpAmount],
+    render: (ctx) => ({ body: ctx.t('approve.short', { balance: num(ctx, 'balance'), needed: num(ctx, 'amount') }) }),
+    onInput: (input) => (input === '1' ? { go: ScreenId.TopUpAmount } : { invalid: 'invalid.option' }),
+  },
+];
+
+export const approveActions: Record<string, PinAction> = {
+  approve: async (ctx) => {
+    try {
+      await ctx.services.loans.approve(str(ctx, 'loanId'), ctx.user.id);
+    } catch (e) {
+      if (!isDomainError(e, 'WALLET.INSUFFICIENT_FUNDS')) throw e;
+      ctx.data.balance = Number(e.details?.balance ?? 0);
+      return { finish: ScreenId.ApproveShort };
+    }
+    return { finish: ScreenId.ApproveDone };
+  },
+  decline: async (ctx) => {
+    await ctx.services.loans.decline(str(ctx, 'loanId'), ctx.user.id);
+    return { end: ctx.t('approve.declined', { other: str(ctx, 'other') }) };
+  },
+};

@@ -1,0 +1,35 @@
+import { formatLocal } from '../../users/phone-number.js';
+import type { ScreenContext } from '../engine/types.js';
+
+/** Items per page on list screens: short enough for 160 characters with the footer. */
+export const PAGE_SIZE = 3;
+
+/** A whole number of shillings typed on a keypad, or null. */
+export function parseAmount(input: string): number | null {
+  if (!/^\d{1,9}$/.test(input)) return null;
+  const n = Number(input);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+/** A numbered choice 1..count, or null. */
+export function parseChoice(input: string, count: number): number | null {
+  if (!/^\d{1,2}$/.test(input)) return null;
+  const n = Number(input);
+  return n >= 1 && n <= count ? n : null;
+}
+
+export function local(msisdn: string): string {
+  return formatLocal(msisdn);
+}
+
+export function str(ctx: ScreenContext, key: string): string {
+  const v = ctx.data[key];
+  if (typeof v !== 'string') throw new Error(`journey value ${key} is missing`);
+  return v;
+}
+
+export function num(ctx: ScreenContext, key: string): number {
+  const v = ctx.data[key];
+  if (typeof v !== 'number') throw new Error(`journey value ${key} is missing`);
+  return v;
+}

@@ -1,0 +1,71 @@
+import { ScreenId, type ScreenContext, type ScreenDef } from '../engine/types.js';
+import { local, num, PAGE_SIZE, parseAmount, parseChoice, str } from './common.js';
+import { requirePin, type PinAction } from './pin.journey.js';
+
+async function page(ctx: ScreenContext) {
+  return ctx.services.loans.listForUser(ctx.user.id, {
+    role: 'borrower',
+    status: ['ACTIVE'],
+    limit: PAGE_SIZE,
+    offset: ctx.page * PAGE_SIZE,
+  });
+}
+
+/** 6. Repay Loan — pick an active loan → amount → PIN. */
+export const repayScreens: ScreenDef[] = [
+  {
+    id: ScreenId.RepayList,
+    leadsTo: [ScreenId.RepayAmount],
+    render: async (ctx) => {
+      const { items, total } = await page(ctx);
+      if (!total) return { body: `${ctx.t('repay.title')}\n${ctx.t('repay.empty')}` };
+      const lines = items.map((loan, i) =>
+        ctx.t('repay.line', { n: i + 1, other: local(loan.lender?.phoneNumber ?? ''), outstanding: loan.outstanding }),
+      );
+      return { body: [ctx.t('repay.title'), ...lines].join('\n'), hasMore: (ctx.page + 1) * PAGE_SIZE < total };
+    },
+    onInput: async (input, ctx) => {
+      const { items } = await page(ctx);
+      const choice = parseChoice(input, items.length);
+      if (!choice) return { invalid: 'invalid.option' };
+      const loan = items[choice - 1];
+      ctx.data.loanId = loan.id;
+      ctx.data.other = local(loan.lender?.phoneNumber ?? '');
+      return { go: ScreenId.RepayAmount };
+    },
+  },
+  {
+    id: ScreenId.RepayAmount,
+    leadsTo: [ScreenId.PinEnter, ScreenId.PinCreate],
+    render: async (ctx) => {
+      const { loan } = await ctx.services.loans.getForParty(str(ctx, 'loanId'), ctx.user.id);
+      const balance = await ctx.services.wallet.balance(ctx.user.id);
+      return { body: ctx.t('repay.amount', { other: str(ctx, 'other'), outstanding: loan.outstanding, balance }) };
+    },
+    onInput: async (input, ctx) => {
+      const amount = parseAmount(input);
+      if (amount === null || amount < 1) return { invalid: 'invalid.option' };
+      const { loan } = await ctx.services.loans.getForParty(str(ctx, 'loanId'), ctx.user.id);
+      if (amount > loan.outstanding) return { invalid: 'invalid.moreThanOwed', params: { max: loan.outstanding } };
+      const balance = await ctx.services.wallet.balance(ctx.user.id);
+      if (amount > balance) return { invalid: 'invalid.moreThanBalance', params: { max: balance } };
+      ctx.data.amount = amount;
+      return requirePin(ctx, 'repay');
+    },
+  },
+  {
+    id: ScreenId.RepayDone,
+    leadsTo: [],
+    render: (ctx) => ({
+      body: ctx.t('repay.done', { amount: num(ctx, 'amount'), other: str(ctx, 'other'), outstanding: num(ctx, 'outstanding') }),
+    }),
+  },
+];
+
+export const repayActions: Record<string, PinAction> = {
+  repay: async (ctx) => {
+    const loan = await ctx.services.loans.repay(str(ctx, 'loanId'), ctx.user.id, num(ctx, 'amount'), ctx.actionKey('repay'));
+    ctx.data.outstanding = loan.outstanding;
+    return { finish: ScreenId.RepayDone };
+  },
+};

@@ -1,0 +1,129 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import type { AppConfig } from '../config/app-config.js';
+import type { RedisClient } from '../redis/redis-connection.factory.js';
+import { InjectRedis } from '../redis/redis.tokens.js';
+import type { GatewayName, UssdReply } from './dialects.js';
+import type { JourneyState } from './engine/journey-engine.js';
+import type { ScreenId } from './engine/types.js';
+
+/** One USSD session, kept in Redis between a subscriber's requests (TTL refreshed on each). */
+export interface UssdSession {
+  id: string;
+  gateway: GatewayName;
+  phoneNumber: string;
+  userId: string;
+  journey: JourneyState;
+  /** The journey this dial may resume (offered as "1. Continue"). */
+  resumable?: JourneyState;
+  /**
+   * What the gateway sent last, to tell a retry from a new answer. For Africa's Talking, the
+   * length and a hash of the accumulated text (which contains PINs, so it is never stored).
+   */
+  lastText?: { length: number; hash: string };
+  lastRequestId?: string;
+  lastReply?: UssdReply;
+  screen: ScreenId;
+  /** Requests handled in this session: part of the idempotency keys of its writes. */
+  step: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export function textFingerprint(text: string): string {
+  return createHash('sha256').update(text).digest('base64url');
+}
+
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+@Injectable()
+export class UssdSessionStore {
+  private readonly ttlMs: number;
+  private readonly resumeMs: number;
+
+  constructor(
+    @InjectRedis() private readonly redis: RedisClient,
+    config: ConfigService<AppConfig, true>,
+  ) {
+    const ussd = config.get('ussd', { infer: true });
+    this.ttlMs = ussd.sessionTtlSeconds * 1000;
+    this.resumeMs = ussd.resumeSeconds * 1000;
+  }
+
+  private key(id: string) {
+    return `ussd:session:${id}`;
+  }
+
+  async get(id: string): Promise<UssdSession | null> {
+    const raw = await this.redis.get(this.key(id));
+    return raw ? (JSON.parse(raw) as UssdSession) : null;
+  }
+
+  async save(session: UssdSession): Promise<void> {
+    session.updatedAt = Date.now();
+    await Promise.all([
+      this.redis.set(this.key(session.id), JSON.stringify(session), 'PX', this.ttlMs),
+      this.redis.zadd('ussd:index', session.updatedAt, session.id),
+    ]);
+  }
+
+  async delete(id: string): Promise<void> {
+    await Promise.all([this.redis.del(this.key(id)), this.redis.zrem('ussd:index', id)]);
+  }
+
+  /**
+   * Serialises the requests of one session across every instance: a short lock in Redis.
+   * Returns a release function, or null when the lock could not be had in time.
+   */
+  async lock(id: string, waitMs = 3_000): Promise<(() => Promise<void>) | null> {
+    const key = `ussd:lock:${id}`;
+    const token = randomUUID();
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      if (await this.redis.set(key, token, 'PX', 10_000, 'NX')) {
+        return async () => {
+          await this.redis.eval(RELEASE, 1, key, token);
+        };
+      }
+      if (Date.now() > deadline) return null;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Active sessions, newest activity first (entries whose key expired are pruned). */
+  async list(limit = 200): Promise<UssdSession[]> {
+    await this.redis.zremrangebyscore('ussd:index', 0, Date.now() - this.ttlMs);
+    const ids = await this.redis.zrevrange('ussd:index', 0, limit - 1);
+    const sessions = await Promise.all(ids.map((id) => this.get(id)));
+    return sessions.filter((s): s is UssdSession => s !== null);
+  }
+
+  async countActive(): Promise<number> {
+    return this.redis.zcount('ussd:index', String(Date.now() - this.ttlMs), '+inf');
+  }
+
+  async clear(): Promise<number> {
+    const ids = await this.redis.zrange('ussd:index', '0', '-1');
+    await Promise.all(ids.map((id) => this.redis.del(this.key(id))));
+    await this.redis.del('ussd:index');
+    return ids.length;
+  }
+
+  /** A journey left mid-way, offered again if the same phone dials within USSD_RESUME_SECONDS. */
+  async saveResumable(phoneNumber: string, sessionId: string, journey: JourneyState): Promise<void> {
+    if (this.resumeMs <= 0) return;
+    await this.redis.set(`ussd:resume:${phoneNumber}`, JSON.stringify({ sessionId, journey }), 'PX', this.ttlMs + this.resumeMs);
+  }
+
+  async takeResumable(phoneNumber: string, newSessionId: string): Promise<JourneyState | null> {
+    const raw = await this.redis.get(`ussd:resume:${phoneNumber}`);
+    if (!raw) return null;
+    const saved = JSON.parse(raw) as { sessionId: string; journey: JourneyState };
+    return saved.sessionId === newSessionId ? null : saved.journey;
+  }
+
+  async dropResumable(phoneNumber: string): Promise<void> {
+    await this.redis.del(`ussd:resume:${phoneNumber}`);
+  }
+}

@@ -1,0 +1,205 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { isDomainError } from '../common/domain-error.js';
+import type { AppConfig } from '../config/app-config.js';
+import { LoansService } from '../loans/loans.service.js';
+import { RateLimiter } from '../redis/rate-limiter.js';
+import { parseKenyanMobile } from '../users/phone-number.js';
+import type { User } from '../users/user.entity.js';
+import { UsersService } from '../users/users.service.js';
+import { WalletService } from '../wallet/wallet.service.js';
+import { type InboundUssd, type UssdReply } from './dialects.js';
+import { JourneyEngine, newJourney, type StepResult } from './engine/journey-engine.js';
+import { ScreenId, type ScreenContext } from './engine/types.js';
+import { translator } from './i18n/translate.js';
+import { journeyScreens } from './journeys/index.js';
+import { UssdMetrics } from './ussd.metrics.js';
+import { textFingerprint, UssdSessionStore, type UssdSession } from './ussd-session.store.js';
+
+export interface HandledUssd {
+  reply: UssdReply;
+  /** The screen shown (or the last one, for an END), for the seed's test endpoint. */
+  screen: ScreenId | 'NONE';
+}
+
+type Plan =
+  | { kind: 'replay'; reply: UssdReply }
+  | { kind: 'start'; inputs: string[] }
+  | { kind: 'continue'; inputs: string[] };
+
+/**
+ * One USSD request, whatever the gateway: rate limit, the session lock, retry detection (a
+ * repeated request gets the stored reply and nothing runs twice), then the journey engine.
+ * Always answers with a screen: internal errors end the session politely.
+ */
+@Injectable()
+export class UssdService {
+  private readonly logger = new Logger(UssdService.name);
+  private readonly engine: JourneyEngine;
+  private readonly settings: AppConfig['ussd'];
+  private readonly loanSettings: AppConfig['loans'];
+  private readonly lockMinutes: number;
+
+  constructor(
+    private readonly sessions: UssdSessionStore,
+    private readonly users: UsersService,
+    private readonly loans: LoansService,
+    private readonly wallet: WalletService,
+    private readonly rateLimiter: RateLimiter,
+    private readonly metrics: UssdMetrics,
+    config: ConfigService<AppConfig, true>,
+  ) {
+    this.settings = config.get('ussd', { infer: true });
+    this.loanSettings = config.get('loans', { infer: true });
+    this.lockMinutes = config.get('pin', { infer: true }).lockMinutes;
+    this.engine = new JourneyEngine(journeyScreens(), this.settings.maxChars);
+  }
+
+  async handle(inbound: InboundUssd): Promise<HandledUssd> {
+    const started = process.hrtime.bigint();
+    try {
+      const result = await this.handleSafely(inbound);
+      this.metrics.step(result.screen, result.reply.end ? 'end' : 'continue');
+      return result;
+    } catch (err) {
+      this.logger.error({ err, gateway: inbound.gateway, sessionId: inbound.sessionId }, 'USSD request failed');
+      this.metrics.step('NONE', 'error');
+      return { reply: { message: translator('en')('error.generic'), end: true }, screen: 'NONE' };
+    } finally {
+      this.metrics.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    }
+  }
+
+  private async handleSafely(inbound: InboundUssd): Promise<HandledUssd> {
+    const en = translator('en');
+    const phone = parseKenyanMobile(inbound.phoneNumber);
+    if (!phone.ok) return { reply: { message: en('error.badNumber'), end: true }, screen: 'NONE' };
+    const msisdn = phone.msisdn;
+    try {
+      await this.rateLimiter.hit('ussd-phone', msisdn, this.settings.rateLimitPerMinute, 60_000);
+    } catch (e) {
+      if (isDomainError(e, 'REQUEST.RATE_LIMITED')) return { reply: { message: en('error.rateLimited'), end: true }, screen: 'NONE' };
+      throw e;
+    }
+
+    const release = await this.sessions.lock(inbound.sessionId);
+    if (!release) return { reply: { message: en('error.generic'), end: true }, screen: 'NONE' };
+    try {
+      let session = await this.sessions.get(inbound.sessionId);
+      if (session && session.phoneNumber !== msisdn) {
+        // A session id is bound to its phone: another number cannot step into it.
+        return { reply: { message: en('error.otherPhone'), end: true }, screen: 'NONE' };
+      }
+      if (inbound.isClosing) {
+        if (session) await this.sessions.delete(session.id);
+        return { reply: { message: '', end: true }, screen: session?.screen ?? 'NONE' };
+      }
+      if (session && inbound.isNewSession) session = null;
+
+      const plan = this.plan(session, inbound);
+      if (plan.kind === 'replay') return { reply: plan.reply, screen: session?.screen ?? 'NONE' };
+
+      const user = await this.users.findOrRegister(msisdn);
+      if (!session || plan.kind === 'start') {
+        const resumable = await this.sessions.takeResumable(msisdn, inbound.sessionId);
+        session = {
+          id: inbound.sessionId,
+          gateway: inbound.gateway,
+          phoneNumber: msisdn,
+          userId: user.id,
+          journey: newJourney(resumable && plan.inputs.length === 0 ? ScreenId.Resume : ScreenId.Main),
+          resumable: resumable ?? undefined,
+          screen: ScreenId.Main,
+          step: 0,
+          createdAt: Date.now(),
+          updatedAt: Date.now(),
+        };
+      }
+
+      let result: StepResult = await this.engine.show(session.journey, this.contextFor(session, user));
+      for (const input of plan.inputs) {
+        if (result.reply.end) break;
+        result = await this.answer(session, user, input);
+      }
+      this.remember(session, inbound, result);
+      if (result.reply.end) {
+        await this.sessions.delete(session.id);
+        await this.sessions.dropResumable(msisdn);
+      } else {
+        await this.sessions.save(session);
+        const midJourney = ![ScreenId.Main, ScreenId.Resume].includes(session.screen);
+        if (midJourney) await this.sessions.saveResumable(msisdn, session.id, session.journey);
+        else await this.sessions.dropResumable(msisdn);
+      }
+      return { reply: result.reply, screen: result.screen };
+    } finally {
+      await release();
+    }
+  }
+
+  private async answer(session: UssdSession, user: User, input: string): Promise<StepResult> {
+    session.step += 1;
+    const top = this.engine.current(session.journey);
+    if (top.screen === ScreenId.Resume && input === '1' && session.resumable) {
+      session.journey = session.resumable;
+      delete session.resumable;
+      return this.engine.show(session.journey, this.contextFor(session, user));
+    }
+    return this.engine.answer(session.journey, input, this.contextFor(session, user));
+  }
+
+  /** What this request asks for: the stored reply again (a retry), or inputs to run. */
+  private plan(session: UssdSession | null, inbound: InboundUssd): Plan {
+    const text = inbound.text;
+    if (inbound.textMode === 'dial') return { kind: 'start', inputs: text ? text.split('*') : [] };
+    if (inbound.textMode === 'latest') {
+      if (session && inbound.requestId && inbound.requestId === session.lastRequestId && session.lastReply) {
+        return { kind: 'replay', reply: session.lastReply };
+      }
+      if (!session) return { kind: 'start', inputs: text ? [text] : [] };
+      return { kind: 'continue', inputs: [text] };
+    }
+    // Africa's Talking: `text` accumulates every input joined by '*'.
+    if (!session) return { kind: 'start', inputs: text ? text.split('*') : [] }; // a shortcut dial
+    const last = session.lastText;
+    if (last && last.hash === textFingerprint(text) && session.lastReply) return { kind: 'replay', reply: session.lastReply };
+    if (last && text.length > last.length && textFingerprint(text.slice(0, last.length)) === last.hash) {
+      // The new input is what follows the previous text (it may itself contain '*').
+      return { kind: 'continue', inputs: [last.length === 0 ? text : text.slice(last.length + 1)] };
+    }
+    return { kind: 'continue', inputs: [text.slice(text.lastIndexOf('*') + 1)] };
+  }
+
+  private remember(session: UssdSession, inbound: InboundUssd, result: StepResult): void {
+    session.screen = result.screen;
+    session.lastReply = result.reply;
+    if (inbound.textMode === 'accumulated') session.lastText = { length: inbound.text.length, hash: textFingerprint(inbound.text) };
+    if (inbound.requestId) session.lastRequestId = inbound.requestId;
+  }
+
+  private contextFor(session: UssdSession, user: User): (page: number) => ScreenContext {
+    return (page) => ({
+      user,
+      language: user.language,
+      t: translator(user.language),
+      data: session.journey.data,
+      page,
+      services: { loans: this.loans, wallet: this.wallet, users: this.users },
+      actionKey: (name) => `ussd:${session.id}:${session.step}:${name}`,
+      settings: { minAmount: this.loanSettings.minAmount, maxAmount: this.loanSettings.maxAmount, lockMinutes: this.lockMinutes },
+    });
+  }
+
+  /** For the seed's monitoring endpoints. */
+  listSessions() {
+    return this.sessions.list();
+  }
+
+  clearSessions() {
+    return this.sessions.clear();
+  }
+
+  countSessions() {
+    return this.sessions.countActive();
+  }
+}
