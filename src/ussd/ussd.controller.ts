@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Headers, HttpCode, Param, Post, Res, UseGuards } from '@nestjs/common';
+import { BadRequestException, Body, UnsupportedMediaTypeException, Controller, Get, Headers, HttpCode, Param, Post, Res, UseGuards } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiParam, ApiProduces, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { IsOptional, IsString, MaxLength } from 'class-validator';
@@ -71,7 +71,10 @@ export class UssdController {
   async handler(@Body() body: unknown, @Headers('content-type') contentType: string | undefined, @Res() reply: FastifyReply) {
     const gateway = gatewayForContentType(contentType);
     if (!gateway) {
-      throw new DomainError('USSD.UNSUPPORTED_CONTENT_TYPE', 'invalid', 'Send application/x-www-form-urlencoded or application/json');
+      throw new UnsupportedMediaTypeException({
+        code: 'USSD.UNSUPPORTED_CONTENT_TYPE',
+        message: 'Send application/x-www-form-urlencoded or application/json',
+      });
     }
     return this.answer(gateway, body, reply);
   }
@@ -144,7 +147,8 @@ export class UssdController {
       if (!(e instanceof DialectError)) throw e;
       const screen = renderUnreadable(gateway, 'Sorry, we could not read that request. Please dial again.');
       if (screen) return reply.status(200).header('content-type', screen.contentType).send(screen.body);
-      throw new DomainError('USSD.BAD_REQUEST', 'invalid', e.message);
+      // A request we cannot read is a 400 Bad Request, like any malformed body (not a 422).
+      throw new BadRequestException({ code: 'USSD.BAD_REQUEST', message: e.message });
     }
     const { reply: screen } = await this.ussd.handle(inbound);
     const rendered = renderReply(gateway, screen, inbound);

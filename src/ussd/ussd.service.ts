@@ -127,7 +127,10 @@ export class UssdService {
         await this.sessions.dropResumable(msisdn);
       } else {
         await this.sessions.save(session);
-        const midJourney = ![ScreenId.Main, ScreenId.Resume].includes(session.screen);
+        // Only a screen waiting for an answer is "in the middle": a result (SUCCESS, APPROVED…)
+        // or a read-only screen (balance, a loan's details) leaves nothing to continue.
+        const midJourney =
+          ![ScreenId.Main, ScreenId.Resume].includes(session.screen) && Boolean(this.engine.screen(session.screen).onInput);
         if (midJourney) await this.sessions.saveResumable(msisdn, session.id, session.journey);
         else await this.sessions.dropResumable(msisdn);
       }

@@ -1,4 +1,4 @@
-import { randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp } from '../../src/app.factory.js';
 import { loadConfig, type AppConfig } from '../../src/config/app-config.js';
@@ -17,7 +17,9 @@ let apps = 0;
  */
 export function ownRedisPrefix(): string {
   apps += 1;
-  return `${currentRun().redisKeyPrefix}-${process.pid}-${apps}`;
+  // Jest reuses worker processes across test files (the counter restarts with each file), so
+  // random bytes keep prefixes of different files apart.
+  return `${currentRun().redisKeyPrefix}-${randomBytes(3).toString('hex')}${apps}`;
 }
 
 /** The real application (same factory as main.ts), ready for `app.inject`. */

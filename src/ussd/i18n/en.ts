@@ -95,6 +95,7 @@ export const en = {
   'phone.PHONE.NOT_MOBILE': 'Use a mobile number.',
   'phone.PHONE.INVALID': 'Not a valid number.',
 
+  'error.USER.PIN_NOT_SET': 'You have no PIN yet. You create one the first time you need it.',
   'error.USER.PIN_LOCKED': 'Too many wrong PINs. Your PIN is locked for {minutes} minutes.',
   'error.LOAN.TOO_MANY_PENDING': 'You already have {max} requests waiting.',
   'error.LOAN.DUPLICATE_REQUEST': 'The same request is already waiting for this lender.',

@@ -93,6 +93,7 @@ export const sw: Record<MessageKey, string> = {
   'phone.PHONE.NOT_MOBILE': 'Tumia nambari ya simu ya mkononi.',
   'phone.PHONE.INVALID': 'Nambari si sahihi.',
 
+  'error.USER.PIN_NOT_SET': 'Bado huna PIN. Utaitengeneza mara ya kwanza utakapoihitaji.',
   'error.USER.PIN_LOCKED': 'PIN zisizo sahihi zimezidi. PIN yako imefungwa kwa dakika {minutes}.',
   'error.LOAN.TOO_MANY_PENDING': 'Tayari una maombi {max} yanayosubiri.',
   'error.LOAN.DUPLICATE_REQUEST': 'Ombi hilo hilo tayari linamsubiri mkopeshaji huyu.',

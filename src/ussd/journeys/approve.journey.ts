@@ -1,37 +1,26 @@
 import { isDomainError } from '../../common/domain-error.js';
-import { ScreenId, type ScreenContext, type ScreenDef } from '../engine/types.js';
-import { local, num, PAGE_SIZE, parseChoice, str } from './common.js';
+import { listScreen } from '../engine/list-screen.js';
+import { ScreenId, type ScreenDef } from '../engine/types.js';
+import { local, num, str } from './common.js';
 import { requirePin, type PinAction } from './pin.journey.js';
-
-async function page(ctx: ScreenContext) {
-  return ctx.services.loans.pendingForLender(ctx.user.id, { limit: PAGE_SIZE, offset: ctx.page * PAGE_SIZE });
-}
 
 /** 3. Approve Loan — requests waiting for this lender → details → approve or decline → PIN. */
 export const approveScreens: ScreenDef[] = [
-  {
+  listScreen({
     id: ScreenId.ApproveList,
     leadsTo: [ScreenId.ApproveDetail],
-    render: async (ctx) => {
-      const { items, total } = await page(ctx);
-      if (!total) return { body: `${ctx.t('approve.title')}\n${ctx.t('approve.empty')}` };
-      const lines = items.map((loan, i) =>
-        ctx.t('approve.line', { n: i + 1, other: local(loan.borrower?.phoneNumber ?? ''), amount: loan.principal }),
-      );
-      return { body: [ctx.t('approve.title'), ...lines].join('\n'), hasMore: (ctx.page + 1) * PAGE_SIZE < total };
-    },
-    onInput: async (input, ctx) => {
-      const { items } = await page(ctx);
-      const choice = parseChoice(input, items.length);
-      if (!choice) return { invalid: 'invalid.option' };
-      const loan = items[choice - 1];
+    title: 'approve.title',
+    empty: 'approve.empty',
+    fetch: (ctx, offset, limit) => ctx.services.loans.pendingForLender(ctx.user.id, { limit, offset }),
+    line: (loan, n, ctx) => ctx.t('approve.line', { n, other: local(loan.borrower?.phoneNumber ?? ''), amount: loan.principal }),
+    select: (loan, ctx) => {
       ctx.data.loanId = loan.id;
       ctx.data.other = local(loan.borrower?.phoneNumber ?? '');
       ctx.data.amount = loan.principal;
       ctx.data.repayment = loan.repaymentPerDeposit;
       return { go: ScreenId.ApproveDetail };
     },
-  },
+  }),
   {
     id: ScreenId.ApproveDetail,
     leadsTo: [ScreenId.PinEnter, ScreenId.PinCreate],

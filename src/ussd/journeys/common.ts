@@ -1,8 +1,7 @@
 import { formatLocal } from '../../users/phone-number.js';
 import type { ScreenContext } from '../engine/types.js';
 
-/** Items per page on list screens: short enough for 160 characters with the footer. */
-export const PAGE_SIZE = 3;
+export { PAGE_SIZE } from '../engine/list-screen.js';
 
 /** A whole number of shillings typed on a keypad, or null. */
 export function parseAmount(input: string): number | null {

@@ -31,6 +31,6 @@ export const mainScreens: ScreenDef[] = [
     navigation: false,
     leadsTo: [ScreenId.Main],
     render: ({ t }) => ({ body: `${t('resume.title')}\n${t('resume.options')}` }),
-    onInput: (input) => (input === '2' ? { finish: ScreenId.Main } : { invalid: 'invalid.option' }),
+    onInput: (input) => (input === '2' ? { home: true } : { invalid: 'invalid.option' }),
   },
 ];

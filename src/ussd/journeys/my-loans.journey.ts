@@ -1,33 +1,25 @@
-import { ScreenId, type ScreenContext, type ScreenDef } from '../engine/types.js';
-import { local, PAGE_SIZE, parseChoice, str } from './common.js';
+import { listScreen } from '../engine/list-screen.js';
+import { ScreenId, type ScreenDef } from '../engine/types.js';
+import { local, str } from './common.js';
 
-async function page(ctx: ScreenContext) {
-  return ctx.services.loans.listForUser(ctx.user.id, { role: 'any', limit: PAGE_SIZE, offset: ctx.page * PAGE_SIZE });
-}
-
-/** 2. View My Loans — as borrower and as lender, newest first, three a page. */
+/** 2. View My Loans — as borrower and as lender, newest first, a page at a time. */
 export const myLoansScreens: ScreenDef[] = [
-  {
+  listScreen({
     id: ScreenId.LoansList,
     leadsTo: [ScreenId.LoanDetail],
-    render: async (ctx) => {
-      const { items, total } = await page(ctx);
-      if (!total) return { body: `${ctx.t('loans.title')}\n${ctx.t('loans.empty')}` };
-      const lines = items.map((loan, i) => {
-        const borrowed = loan.borrowerId === ctx.user.id;
-        const other = local((borrowed ? loan.lender : loan.borrower)?.phoneNumber ?? '');
-        return ctx.t(borrowed ? 'loans.line.borrowed' : 'loans.line.lent', { n: i + 1, other, amount: loan.principal });
-      });
-      return { body: [ctx.t('loans.title'), ...lines].join('\n'), hasMore: (ctx.page + 1) * PAGE_SIZE < total };
+    title: 'loans.title',
+    empty: 'loans.empty',
+    fetch: (ctx, offset, limit) => ctx.services.loans.listForUser(ctx.user.id, { role: 'any', limit, offset }),
+    line: (loan, n, ctx) => {
+      const borrowed = loan.borrowerId === ctx.user.id;
+      const other = local((borrowed ? loan.lender : loan.borrower)?.phoneNumber ?? '');
+      return ctx.t(borrowed ? 'loans.line.borrowed' : 'loans.line.lent', { n, other, amount: loan.principal });
     },
-    onInput: async (input, ctx) => {
-      const { items } = await page(ctx);
-      const choice = parseChoice(input, items.length);
-      if (!choice) return { invalid: 'invalid.option' };
-      ctx.data.loanId = items[choice - 1].id;
+    select: (loan, ctx) => {
+      ctx.data.loanId = loan.id;
       return { go: ScreenId.LoanDetail };
     },
-  },
+  }),
   {
     id: ScreenId.LoanDetail,
     leadsTo: [],

@@ -108,7 +108,8 @@ export const changePinScreens: ScreenDef[] = [
   },
   {
     id: ScreenId.PinNewConfirm,
-    leadsTo: [],
+    // Back to the current PIN if it was not verified in this journey.
+    leadsTo: [ScreenId.PinOld],
     render: ({ t }) => ({ body: t('pin.confirm') }),
     onInput: async (pin, ctx) => {
       const draft = ctx.data.pinDraft;

@@ -1,39 +1,23 @@
-import { ScreenId, type ScreenContext, type ScreenDef } from '../engine/types.js';
-import { local, num, PAGE_SIZE, parseAmount, parseChoice, str } from './common.js';
+import { listScreen } from '../engine/list-screen.js';
+import { ScreenId, type ScreenDef } from '../engine/types.js';
+import { local, num, parseAmount, str } from './common.js';
 import { requirePin, type PinAction } from './pin.journey.js';
-
-async function page(ctx: ScreenContext) {
-  return ctx.services.loans.listForUser(ctx.user.id, {
-    role: 'borrower',
-    status: ['ACTIVE'],
-    limit: PAGE_SIZE,
-    offset: ctx.page * PAGE_SIZE,
-  });
-}
 
 /** 6. Repay Loan — pick an active loan → amount → PIN. */
 export const repayScreens: ScreenDef[] = [
-  {
+  listScreen({
     id: ScreenId.RepayList,
     leadsTo: [ScreenId.RepayAmount],
-    render: async (ctx) => {
-      const { items, total } = await page(ctx);
-      if (!total) return { body: `${ctx.t('repay.title')}\n${ctx.t('repay.empty')}` };
-      const lines = items.map((loan, i) =>
-        ctx.t('repay.line', { n: i + 1, other: local(loan.lender?.phoneNumber ?? ''), outstanding: loan.outstanding }),
-      );
-      return { body: [ctx.t('repay.title'), ...lines].join('\n'), hasMore: (ctx.page + 1) * PAGE_SIZE < total };
-    },
-    onInput: async (input, ctx) => {
-      const { items } = await page(ctx);
-      const choice = parseChoice(input, items.length);
-      if (!choice) return { invalid: 'invalid.option' };
-      const loan = items[choice - 1];
+    title: 'repay.title',
+    empty: 'repay.empty',
+    fetch: (ctx, offset, limit) => ctx.services.loans.listForUser(ctx.user.id, { role: 'borrower', status: ['ACTIVE'], limit, offset }),
+    line: (loan, n, ctx) => ctx.t('repay.line', { n, other: local(loan.lender?.phoneNumber ?? ''), outstanding: loan.outstanding }),
+    select: (loan, ctx) => {
       ctx.data.loanId = loan.id;
       ctx.data.other = local(loan.lender?.phoneNumber ?? '');
       return { go: ScreenId.RepayAmount };
     },
-  },
+  }),
   {
     id: ScreenId.RepayAmount,
     leadsTo: [ScreenId.PinEnter, ScreenId.PinCreate],

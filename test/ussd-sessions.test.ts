@@ -1,0 +1,246 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { REDIS } from '../src/redis/redis.tokens.js';
+import type { RedisClient } from '../src/redis/redis-connection.factory.js';
+import { UsersService } from '../src/users/users.service.js';
+import { ADMIN_KEY, ApiClient } from './support/api-client.js';
+import { ownRedisPrefix, startTestApp, uniquePhone } from './support/test-app.js';
+import {
+  atPost,
+  checkScreen,
+  CheckedAtPhone,
+  GenericPhone,
+  MAIN_MENU,
+  SCREENS,
+  input,
+  loansOf,
+  notification,
+  subscriberWithPin,
+} from './support/ussd-clients.js';
+
+/**
+ * What makes a USSD session dependable: gateway retries answered from the stored reply, one
+ * request of a session at a time, resuming a lost session, shortcut dials, sessions bound to
+ * their phone, and the PIN lockout.
+ */
+describe('USSD sessions', () => {
+  let app: NestFastifyApplication;
+  let redis: RedisClient;
+
+  beforeAll(async () => {
+    ({ app } = await startTestApp({ ADMIN_API_KEY: ADMIN_KEY, APP_ROLE: 'api', REDIS_KEY_PREFIX: ownRedisPrefix() }));
+    redis = app.get<RedisClient>(REDIS);
+  });
+  afterAll(() => app.close());
+
+  const con = (screen: string) => `CON ${screen}`;
+  const end = (screen: string) => `END ${screen}`;
+
+  const userWithPin = (pin = '4821') => subscriberWithPin(app, pin);
+
+  describe('gateway retries', () => {
+    it("answers every repeated Africa's Talking request with the same text and creates one loan", async () => {
+      const borrower = uniquePhone();
+      const lender = uniquePhone();
+      const phone = new CheckedAtPhone(app, borrower);
+      const steps: [() => Promise<string>, string][] = [
+        [() => phone.dial(), con(MAIN_MENU)],
+        [() => phone.reply('1'), con(SCREENS.lenderPhone)],
+        [() => phone.reply(lender), con(SCREENS.amount)],
+        [() => phone.reply('5000'), con(SCREENS.repayment)],
+        [() => phone.reply('500'), con(SCREENS.confirm(lender, 5000, 500))],
+        [() => phone.reply('1'), con(SCREENS.pinCreate)],
+        [() => phone.reply('4821'), con(SCREENS.pinConfirm)],
+        [() => phone.reply('4821'), con(SCREENS.sent(lender))],
+      ];
+      for (const [step, expected] of steps) {
+        expect(await step()).toBe(expected);
+        expect(await phone.retry()).toBe(expected);
+      }
+      expect(await loansOf(app, borrower)).toEqual([expect.objectContaining({ status: 'PENDING', principal: 5000, repayment: 500 })]);
+      // The next real answer still moves on from where the retries left the session.
+      expect(await phone.reply('0')).toBe(con(MAIN_MENU));
+      expect(await phone.retry()).toBe(con(MAIN_MENU));
+      expect(await loansOf(app, borrower)).toHaveLength(1);
+    });
+
+    it('answers a repeated generic requestId with the stored reply and creates one loan', async () => {
+      const borrower = uniquePhone();
+      const lender = uniquePhone();
+      const phone = new GenericPhone(app, borrower);
+      const steps: [string, string][] = [
+        ['', MAIN_MENU],
+        ['1', SCREENS.lenderPhone],
+        [lender, SCREENS.amount],
+        ['5000', SCREENS.repayment],
+        ['500', SCREENS.confirm(lender, 5000, 500)],
+        ['1', SCREENS.pinCreate],
+        ['4821', SCREENS.pinConfirm],
+        ['4821', SCREENS.sent(lender)],
+      ];
+      for (const [i, [text, screen]] of steps.entries()) {
+        expect(await phone.send(text, `req-${i}`)).toEqual(input(screen));
+        expect(await phone.send(text, `req-${i}`)).toEqual(input(screen));
+      }
+      expect(await loansOf(app, borrower)).toEqual([expect.objectContaining({ status: 'PENDING', principal: 5000 })]);
+      // A new requestId is a new answer.
+      expect(await phone.send('0', 'req-8')).toEqual(input(MAIN_MENU));
+      expect(await loansOf(app, borrower)).toHaveLength(1);
+    });
+
+    it('serialises two concurrent identical confirming requests: one loan, identical answers', async () => {
+      const borrower = uniquePhone();
+      const lender = uniquePhone();
+      const phone = new CheckedAtPhone(app, borrower);
+      await phone.dial();
+      for (const typed of ['1', lender, '2500', '250', '1', '4821']) await phone.reply(typed);
+      const [a, b] = await Promise.all([phone.reply('4821'), phone.retry()]);
+      expect(a).toBe(con(SCREENS.sent(lender)));
+      expect(b).toBe(a);
+      expect(await loansOf(app, borrower)).toEqual([expect.objectContaining({ principal: 2500, repayment: 250 })]);
+
+      // The same with a PIN already set and the generic dialect's requestId.
+      const other = await userWithPin('4821');
+      const g = new GenericPhone(app, other);
+      for (const [i, typed] of ['', '1', lender, '3000', '300', '1'].entries()) await g.send(typed, `c-${i}`);
+      const replies = await Promise.all([g.send('4821', 'c-final'), g.send('4821', 'c-final'), g.send('4821', 'c-final')]);
+      expect(replies).toEqual([input(SCREENS.sent(lender)), input(SCREENS.sent(lender)), input(SCREENS.sent(lender))]);
+      expect(await loansOf(app, other)).toEqual([expect.objectContaining({ principal: 3000, repayment: 300 })]);
+    });
+  });
+
+  describe('resume after a lost session', () => {
+    async function midRequest() {
+      const borrower = uniquePhone();
+      const lender = uniquePhone();
+      const phone = new CheckedAtPhone(app, borrower);
+      await phone.dial();
+      await phone.reply('1');
+      await phone.reply(lender);
+      expect(await phone.reply('5000')).toBe(con(SCREENS.repayment));
+      return { phone, lender, lost: phone.session };
+    }
+
+    it('offers 1. Continue after the session expired, and continues where it stopped', async () => {
+      const { phone, lender, lost } = await midRequest();
+      // The session expires (as after 180 s of silence: its key goes, and it drops out of the
+      // index's time window); the gateway opens a new session.
+      expect(await redis.del(`ussd:session:${lost}`)).toBe(1);
+      expect(await redis.zrem('ussd:index', lost)).toBe(1);
+      expect(await phone.dial()).toBe(con(SCREENS.resume));
+      expect(phone.session).not.toBe(lost);
+      expect(await phone.reply('1')).toBe(con(SCREENS.repayment));
+      expect(await phone.reply('500')).toBe(con(SCREENS.confirm(lender, 5000, 500)));
+      // Back still works in the restored journey.
+      expect(await phone.reply('0')).toBe(con(MAIN_MENU));
+    });
+
+    it('offers it too when the gateway dropped the session but the key is still there', async () => {
+      const { phone } = await midRequest();
+      expect(await phone.dial()).toBe(con(SCREENS.resume));
+      expect(await phone.reply('3')).toBe(con(`Invalid choice.\n${SCREENS.resume}`));
+      expect(await phone.reply('1')).toBe(con(SCREENS.repayment));
+    });
+
+    it('2. Start again shows the main menu, and the offer is not made twice', async () => {
+      const { phone } = await midRequest();
+      expect(await phone.dial()).toBe(con(SCREENS.resume));
+      expect(await phone.reply('2')).toBe(con(MAIN_MENU));
+      expect(await phone.dial()).toBe(con(MAIN_MENU));
+    });
+
+    it('is not offered once the resume window has passed, nor after a finished journey', async () => {
+      const { phone } = await midRequest();
+      // The resume entry outlives the session by USSD_RESUME_SECONDS; its expiry is this delete.
+      expect(await redis.del(`ussd:resume:${phone.phoneNumber}`)).toBe(1);
+      expect(await phone.dial()).toBe(con(MAIN_MENU));
+
+      const done = new CheckedAtPhone(app, uniquePhone());
+      await done.dial();
+      for (const typed of ['1', uniquePhone(), '400', '40', '1', '4821']) await done.reply(typed);
+      expect(await done.reply('4821')).toMatch(/^CON SUCCESS\n/);
+      expect(await done.dial()).toBe(con(MAIN_MENU));
+    });
+  });
+
+  describe('shortcut dials', () => {
+    it("Africa's Talking: a first request with text 1*0722000000 lands on the amount prompt", async () => {
+      const phone = new CheckedAtPhone(app, uniquePhone());
+      expect(await phone.dial('1*0722000000')).toBe(con(SCREENS.amount));
+      expect(await phone.reply('5000')).toBe(con(SCREENS.repayment));
+      expect(await phone.reply('500')).toBe(con(SCREENS.confirm('254722000000', 5000, 500)));
+      // The shortcut built the real journey: back goes through the screens it skipped.
+      expect(await phone.reply('0')).toBe(con(MAIN_MENU));
+    });
+
+    it('Hubtel: Initiation with Message *383*1*0722000000# lands on the amount prompt', async () => {
+      const phone = uniquePhone();
+      const sessionId = `hubtel-${phone}`;
+      const hubtel = async (body: Record<string, unknown>) => {
+        const res = await app.inject({ method: 'POST', url: '/api/ussd/handler/hubtel', payload: body });
+        expect(res.statusCode).toBe(200);
+        const reply = res.json() as { Type: string; Message: string; ClientState: string };
+        checkScreen(reply.Message);
+        return reply;
+      };
+      const base = { Mobile: phone, SessionId: sessionId, ServiceCode: '*383#', Operator: 'safaricom' };
+      const first = await hubtel({ ...base, Type: 'Initiation', Message: '*383*1*0722000000#', Sequence: 1 });
+      expect(first).toEqual({ Type: 'Response', Message: SCREENS.amount, ClientState: '' });
+      const second = await hubtel({ ...base, Type: 'Response', Message: '5000', Sequence: 2 });
+      expect(second).toEqual({ Type: 'Response', Message: SCREENS.repayment, ClientState: '' });
+    });
+  });
+
+  describe('a session belongs to its phone', () => {
+    it('refuses a session id re-used from another phone with an END; the owner carries on', async () => {
+      const owner = uniquePhone();
+      const intruder = uniquePhone();
+      const sessionId = `ATUid_shared_${owner}`;
+      expect((await atPost(app, { sessionId, phoneNumber: owner, text: '' })).body).toBe(con(MAIN_MENU));
+      for (const text of ['', '1']) {
+        const res = await atPost(app, { sessionId, phoneNumber: intruder, text });
+        expect(res).toEqual({ status: 200, body: end(SCREENS.otherPhone) });
+      }
+      expect((await atPost(app, { sessionId, phoneNumber: owner, text: '1' })).body).toBe(con(SCREENS.lenderPhone));
+      expect((await atPost(app, { sessionId, phoneNumber: owner, text: '1*0722000000' })).body).toBe(con(SCREENS.amount));
+
+      // The same over the generic dialect.
+      const g = new GenericPhone(app, uniquePhone());
+      expect(await g.send('')).toEqual(input(MAIN_MENU));
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/ussd/handler',
+        payload: { sessionId: g.sessionId, phoneNumber: intruder, text: '1', serviceCode: '*383#' },
+      });
+      expect(res.json()).toEqual(notification(SCREENS.otherPhone));
+      checkScreen(SCREENS.otherPhone);
+      expect(await g.send('1')).toEqual(input(SCREENS.lenderPhone));
+    });
+  });
+
+  describe('PIN lockout', () => {
+    it('locks the PIN after three wrong tries; the right PIN is then refused too; no loan is made', async () => {
+      const borrower = await userWithPin('4821');
+      const lender = uniquePhone();
+      const toPin = async (phone: CheckedAtPhone) => {
+        await phone.dial();
+        for (const typed of ['1', lender, '2000', '200']) await phone.reply(typed);
+        expect(await phone.reply('1')).toBe(con(SCREENS.pinEnter));
+      };
+      const phone = new CheckedAtPhone(app, borrower);
+      await toPin(phone);
+      expect(await phone.reply('1111')).toBe(con(`Wrong PIN. 2 attempt(s) left.\n${SCREENS.pinEnter}`));
+      expect(await phone.reply('9999')).toBe(con(`Wrong PIN. 1 attempt(s) left.\n${SCREENS.pinEnter}`));
+      expect(await phone.reply('1212')).toBe(end('Too many wrong PINs. Your PIN is locked for 30 minutes.'));
+
+      const again = new CheckedAtPhone(app, borrower);
+      await toPin(again);
+      expect(await again.reply('4821')).toMatch(/^END Too many wrong PINs\. Your PIN is locked for (29|30) minutes\.$/);
+      expect(await loansOf(app, borrower)).toEqual([]);
+
+      // Locked across channels: the API login with the right PIN is refused as well.
+      const login = await new ApiClient(app).call('POST', '/api/auth/login', { body: { phoneNumber: borrower, pin: '4821' } });
+      expect(login.status).toBe(423);
+      expect(login.body).toMatchObject({ code: 'USER.PIN_LOCKED' });
+    });
+  });
+});
