@@ -205,13 +205,14 @@ describe('USSD gateways and endpoints', () => {
       });
     });
 
-    it('an unknown gateway is a 404; a content type the handler cannot read is a 4xx', async () => {
+    it('an unknown gateway is a 400 with the reason; a content type the handler cannot read is a 415', async () => {
       const phone = uniquePhone();
-      expect((await post(app, '/api/ussd/handler/safaricom', generic(phone))).status).toBe(404);
+      const unknown = await post(app, '/api/ussd/handler/safaricom', generic(phone));
+      expect(unknown.status).toBe(400);
+      expect(JSON.parse(String(unknown.body))).toMatchObject({ code: 'USSD.UNKNOWN_GATEWAY', message: expect.stringContaining('africastalking') });
       for (const contentType of ['text/plain', 'application/xml']) {
         const res = await app.inject({ method: 'POST', url: '/api/ussd/handler', headers: { 'content-type': contentType }, payload: 'text=1' });
-        expect(res.statusCode).toBeGreaterThanOrEqual(400);
-        expect(res.statusCode).toBeLessThan(500);
+        expect(res.statusCode).toBe(415);
       }
       const broken = await post(app, '/api/ussd/handler', '{"sessionId": ');
       expect(broken.status).toBe(400);

@@ -85,7 +85,9 @@ export class UssdController {
   @ApiOperation({ summary: 'USSD webhook for a named gateway, in its own request and reply format' })
   @ApiParam({ name: 'gateway', enum: GATEWAYS })
   async namedHandler(@Param('gateway') name: string, @Body() body: unknown, @Res() reply: FastifyReply) {
-    if (!isGateway(name)) throw new DomainError('USSD.UNKNOWN_GATEWAY', 'not_found', `Unknown gateway; use one of ${GATEWAYS.join(', ')}`);
+    if (!isGateway(name)) {
+      throw new BadRequestException({ code: 'USSD.UNKNOWN_GATEWAY', message: `Unknown gateway; use one of ${GATEWAYS.join(', ')}` });
+    }
     return this.answer(name, body, reply);
   }
 
