@@ -3,19 +3,22 @@ import { pino } from 'pino';
 import { createApp } from './app.factory.js';
 import { ConfigValidationError, loadConfig } from './config/app-config.js';
 import { ensureLocalServices, LocalServiceError } from './local-services/local-services.js';
+import { createRootLogger } from './logging/logger.js';
 
 async function main(): Promise<void> {
-  const boot = pino({ name: 'deni-boot' });
   let config;
   try {
     config = loadConfig();
   } catch (e) {
     if (e instanceof ConfigValidationError) {
-      boot.fatal(`Refusing to start. ${e.message}`);
+      // No configuration, so no configured logger: the same JSON line shape by hand.
+      pino({ base: { service: 'deni' }, timestamp: pino.stdTimeFunctions.isoTime }).fatal(`Refusing to start. ${e.message}`);
       process.exit(78); // EX_CONFIG
     }
     throw e;
   }
+  const root = createRootLogger(config);
+  const boot = root.child({ context: 'Boot' });
 
   const services = config.localServices.enabled
     ? await ensureLocalServices(config, { info: (m) => boot.info(m), warn: (m) => boot.warn(m) }).catch((e) => {
@@ -27,7 +30,7 @@ async function main(): Promise<void> {
       })
     : undefined;
 
-  const app = await createApp(config);
+  const app = await createApp(config, { logger: root });
   await app.listen({ port: config.http.port, host: config.http.host });
   boot.info(
     `Deni (${config.role}) listening on http://127.0.0.1:${config.http.port} · docs /docs · health /health/ready`,

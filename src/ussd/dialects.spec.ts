@@ -14,9 +14,9 @@ import {
   type InboundUssd,
 } from './dialects.js';
 
-// Tests run from /work/main; shared/ sits beside it.
+// The providers' published payloads, copied byte for byte from shared/fixtures (see its SOURCES.md).
 function fixture(name: string): string {
-  return readFileSync(path.resolve(process.cwd(), '../shared/fixtures/providers', name), 'utf8');
+  return readFileSync(path.resolve(process.cwd(), 'test/fixtures/providers', name), 'utf8');
 }
 
 /** What Fastify's formbody hands the handler: a (null-prototype) object of strings. */
