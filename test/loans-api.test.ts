@@ -61,14 +61,18 @@ describe('REST API end to end: onboard, deposit, request, approve, allocate', ()
     expect(await api.lastSms(lender, 'loan.repayment_received')).toContain('Still owed: Ksh 2000');
 
     // Repaying more than owed is refused; repaying the rest closes the loan.
-    expect((await api.call('POST', `/api/loans/${loanId}/repay`, { token: bToken, body: { amount: 2001, pin: '4821' } })).body).toMatchObject({
+    expect((await api.call('POST', `/api/loans/${loanId}/repay`, { token: bToken, body: { amount: 2001, pin: '4821' }, headers: { 'idempotency-key': 'repay-1' } })).body).toMatchObject({
       code: 'LOAN.REPAYMENT_EXCEEDS_OUTSTANDING',
     });
-    const repaid = await api.call('POST', `/api/loans/${loanId}/repay`, { token: bToken, body: { amount: 2000, pin: '4821' } });
+    const repaid = await api.call('POST', `/api/loans/${loanId}/repay`, { token: bToken, body: { amount: 2000, pin: '4821' }, headers: { 'idempotency-key': 'repay-2' } });
     expect(repaid.body).toMatchObject({ status: 'REPAID', outstanding: 0 });
     expect((repaid.body as { repayments: { amount: number }[] }).repayments.map((r) => r.amount)).toEqual([1000, 2000]);
     expect(await api.lastSms(borrower, 'loan.repaid_borrower')).toContain('fully repaid');
     expect(await api.lastSms(lender, 'loan.repaid_lender')).toContain('fully repaid');
+    // A repayment needs an Idempotency-Key, so a retried request never pays twice.
+    expect((await api.call('POST', `/api/loans/${loanId}/repay`, { token: bToken, body: { amount: 1, pin: '4821' } })).body).toMatchObject({
+      code: 'REQUEST.IDEMPOTENCY_KEY_REQUIRED',
+    });
 
     // A later deposit is no longer allocated.
     const later = await api.call('POST', '/api/admin/deposits', { admin: true, body: { phoneNumber: borrower, amount: 700, reference: `REF-${borrower}-2` } });

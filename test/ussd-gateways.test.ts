@@ -264,7 +264,7 @@ describe('USSD gateways and endpoints', () => {
     it('POST /api/ussd/test is off when USSD_TEST_ENDPOINT=false, and by default in production', async () => {
       const res = await post(closedApp, '/api/ussd/test', { sessionId: 't-1', phoneNumber: uniquePhone(), text: '' });
       expect(res.status).toBe(404);
-      const secrets = { ADMIN_API_KEY: ADMIN_KEY, JWT_SECRET: 'j'.repeat(40), PIN_PEPPER: 'p'.repeat(40) };
+      const secrets = { ADMIN_API_KEY: ADMIN_KEY, JWT_SECRET: 'j'.repeat(40), PIN_PEPPER: 'p'.repeat(40), USSD_WEBHOOK_SECRET: 'u'.repeat(20) };
       expect(testConfig({ NODE_ENV: 'production', ...secrets }).ussd.testEndpoint).toBe(false);
       expect(testConfig({ NODE_ENV: 'production', ...secrets, USSD_TEST_ENDPOINT: 'true' }).ussd.testEndpoint).toBe(true);
     });

@@ -1,6 +1,8 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { REDIS } from '../src/redis/redis.tokens.js';
 import type { RedisClient } from '../src/redis/redis-connection.factory.js';
+import { DataSource } from 'typeorm';
+import { LoansService } from '../src/loans/loans.service.js';
 import { UsersService } from '../src/users/users.service.js';
 import { ADMIN_KEY, ApiClient } from './support/api-client.js';
 import { ownRedisPrefix, startTestApp, uniquePhone } from './support/test-app.js';
@@ -61,6 +63,58 @@ describe('USSD sessions', () => {
       expect(await phone.reply('0')).toBe(con(MAIN_MENU));
       expect(await phone.retry()).toBe(con(MAIN_MENU));
       expect(await loansOf(app, borrower)).toHaveLength(1);
+    });
+
+    it('answers a retry of the request that ended the session with the same END, and does nothing again', async () => {
+      const lender = await userWithPin('4821');
+      const loans = app.get(LoansService);
+      for (const amount of [1000, 2000]) {
+        const borrower = await app.get(UsersService).findOrRegister(uniquePhone());
+        await loans.requestLoan({ borrowerId: borrower.id, lenderPhoneNumber: lender, amount, repaymentPerDeposit: 100 });
+      }
+      const phone = new CheckedAtPhone(app, lender);
+      await phone.dial();
+      await phone.reply('3');
+      await phone.reply('1');
+      await phone.reply('2'); // decline
+      const ended = await phone.reply('4821');
+      expect(ended).toMatch(/^END .*declined/);
+      // The gateway delivers the same request again: it must not decline the other request.
+      expect(await phone.retry()).toBe(ended);
+      expect(await phone.retry()).toBe(ended);
+      const lenderId = (await app.get(UsersService).findByPhone(lender))!.id;
+      const statuses = await app
+        .get(DataSource)
+        .query(`SELECT status FROM loans WHERE lender_id = $1 ORDER BY status`, [lenderId]);
+      expect(statuses.map((r: { status: string }) => r.status)).toEqual(['DECLINED', 'PENDING']);
+    });
+
+    it('keeps the writes of two sessions apart where a gateway reuses the session id', async () => {
+      const borrower = await userWithPin('4821');
+      const lender = uniquePhone();
+      const sessionId = `reused-${borrower}`;
+      const send = async (text: string) => {
+        const res = await app.inject({
+          method: 'POST',
+          url: '/api/ussd/handler',
+          headers: { 'content-type': 'application/json' },
+          payload: { sessionId, phoneNumber: borrower, serviceCode: '*383#', text },
+        });
+        return (res.json() as { message: string }).message;
+      };
+      const requestOnce = async () => {
+        for (const text of ['', '1', lender, '5000', '500', '1']) await send(text);
+        return send('4821');
+      };
+      expect(await requestOnce()).toContain('SUCCESS');
+      const [first] = await loansOf(app, borrower);
+      await app.get(LoansService).decline(first.id, (await app.get(UsersService).findByPhone(lender))!.id);
+      await send('0'); // back to the menu …
+      await send('0'); // … and exit: the session ends
+      // The same session id dials again (as Nalo's does) and asks for the same loan: a new one.
+      expect(await requestOnce()).toContain('SUCCESS');
+      const all = await loansOf(app, borrower);
+      expect(all.map((l) => l.status).sort()).toEqual(['DECLINED', 'PENDING']);
     });
 
     it('answers a repeated generic requestId with the stored reply and creates one loan', async () => {

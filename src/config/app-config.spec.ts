@@ -6,6 +6,7 @@ const SECRETS = {
   ADMIN_API_KEY: 'admin-key-0123456789',
   JWT_SECRET: 'j'.repeat(32),
   PIN_PEPPER: 'p'.repeat(32),
+  USSD_WEBHOOK_SECRET: 'u'.repeat(20),
 };
 
 function problems(env: Record<string, string | undefined>): string[] {
@@ -39,8 +40,11 @@ describe('configuration', () => {
         'ADMIN_API_KEY: required when NODE_ENV=production',
         'JWT_SECRET: required when NODE_ENV=production',
         'PIN_PEPPER: required when NODE_ENV=production',
+        'USSD_WEBHOOK_SECRET: required when NODE_ENV=production (or set USSD_ALLOWED_IPS)',
       ]),
     );
+    // An address allowlist protects the webhook as well as a secret does.
+    expect(problems({ NODE_ENV: 'production', ...SECRETS, USSD_WEBHOOK_SECRET: undefined, USSD_ALLOWED_IPS: '196.201.214.0/24' })).toEqual([]);
     expect(problems({ NODE_ENV: 'production', ...SECRETS, PIN_PEPPER: undefined })).toEqual([
       'PIN_PEPPER: required when NODE_ENV=production',
     ]);

@@ -114,6 +114,14 @@ export const envSchema = z
         if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'required when NODE_ENV=production' });
       }
     }
+    if (env.NODE_ENV === 'production' && !env.USSD_WEBHOOK_SECRET && !env.USSD_ALLOWED_IPS) {
+      // Gateways do not sign requests: an open webhook would let anyone act as any phone.
+      ctx.addIssue({
+        code: 'custom',
+        path: ['USSD_WEBHOOK_SECRET'],
+        message: 'required when NODE_ENV=production (or set USSD_ALLOWED_IPS)',
+      });
+    }
     if (env.REDIS_MODE === 'sentinel' && !env.REDIS_SENTINELS) {
       ctx.addIssue({ code: 'custom', path: ['REDIS_SENTINELS'], message: 'required when REDIS_MODE=sentinel' });
     }

@@ -1,6 +1,7 @@
 import { Global, Logger, Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { Client } from 'pg';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import type { AppConfig } from '../config/app-config.js';
 import { createDatabaseIfMissing } from './create-database.js';
@@ -10,17 +11,20 @@ import { TransactionService } from './transaction.service.js';
 // Any constant works; it only has to be the same for every Deni process.
 const MIGRATION_LOCK = 7_356_204_117;
 
-/** Applies pending migrations, one process at a time (two instances may start together). */
+/**
+ * Applies pending migrations, one process at a time (two instances may start together). The lock
+ * is held on a connection of its own, outside the pool, so even a pool of one can migrate.
+ */
 export async function runMigrations(dataSource: DataSource): Promise<string[]> {
-  const runner = dataSource.createQueryRunner();
-  await runner.connect();
+  const lock = new Client({ connectionString: (dataSource.options as { url: string }).url });
+  await lock.connect();
   try {
-    await runner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
     const applied = await dataSource.runMigrations({ transaction: 'each' });
     return applied.map((m) => m.name);
   } finally {
-    await runner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
-    await runner.release();
+    await lock.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+    await lock.end();
   }
 }
 
@@ -42,9 +46,15 @@ type DeniDataSourceOptions = DataSourceOptions & { deni: AppConfig['database'] }
           logger.log('created the database');
         }
         const dataSource = await new DataSource(typeorm as DataSourceOptions).initialize();
-        if (deni.migrationsRun) {
-          const applied = await runMigrations(dataSource);
-          if (applied.length) logger.log(`applied migrations: ${applied.join(', ')}`);
+        try {
+          if (deni.migrationsRun) {
+            const applied = await runMigrations(dataSource);
+            if (applied.length) logger.log(`applied migrations: ${applied.join(', ')}`);
+          }
+        } catch (e) {
+          // Nest retries the factory: do not leave this data source's pool behind.
+          await dataSource.destroy().catch(() => undefined);
+          throw e;
         }
         return dataSource;
       },

@@ -1,6 +1,5 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { randomUUID } from 'node:crypto';
 import { CurrentUser, UserAuth } from '../auth/user-auth.guard.js';
 import type { AuthenticatedUser } from '../auth/token.service.js';
 import { DomainError } from '../common/domain-error.js';
@@ -19,8 +18,8 @@ function idempotencyKey(header: string | undefined): string | undefined {
   return header;
 }
 
-const IdempotencyHeader = () =>
-  ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Retries with the same key act once' });
+const IdempotencyHeader = (required = false) =>
+  ApiHeader({ name: 'Idempotency-Key', required, description: 'Retries with the same key act once' });
 
 @ApiTags('loans')
 @UserAuth()
@@ -102,7 +101,7 @@ export class LoansController {
 
   @Post(':id/repay')
   @HttpCode(200)
-  @IdempotencyHeader()
+  @IdempotencyHeader(true)
   @ApiOperation({ summary: 'Borrower: repay any amount up to min(outstanding, wallet balance) with your PIN' })
   @ApiOkResponse({ type: LoanView })
   async repay(
@@ -111,8 +110,11 @@ export class LoansController {
     @Body() body: RepayDto,
     @Headers('idempotency-key') key?: string,
   ): Promise<LoanView> {
+    // Required: a client retrying a repayment that timed out must not pay twice.
+    const retryKey = idempotencyKey(key);
+    if (!retryKey) throw new DomainError('REQUEST.IDEMPOTENCY_KEY_REQUIRED', 'invalid', 'Send an Idempotency-Key header with each repayment');
     await this.users.verifyPin(me.userId, body.pin);
-    await this.loans.repay(id, me.userId, body.amount, idempotencyKey(key) ?? randomUUID());
+    await this.loans.repay(id, me.userId, body.amount, `api:${retryKey}`);
     return this.view(id, me.userId);
   }
 

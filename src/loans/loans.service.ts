@@ -473,9 +473,13 @@ export class LoansService {
       amount: input.amount,
       kind: 'deposit',
     });
+    // Exactly this deposit's keys, `allocation:<reference>:<loan uuid>` (references may contain ':').
+    const prefix = `allocation:${input.reference}:`;
     const allocations: { loan_id: string; amount: string }[] = await tx.manager.query(
-      `SELECT loan_id, amount FROM transfers WHERE idempotency_key LIKE $1 ORDER BY seq`,
-      [`allocation:${input.reference.replace(/[\\%_]/g, '\\$&')}:%`],
+      `SELECT loan_id, amount FROM transfers
+        WHERE left(idempotency_key, length($1)) = $1 AND length(idempotency_key) = length($1) + 36
+        ORDER BY seq`,
+      [prefix],
     );
     const list = allocations.map((a) => ({ loanId: a.loan_id, amount: Number(a.amount) }));
     return {

@@ -39,7 +39,7 @@ export class AuthController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Exchange phone number and PIN for a short-lived bearer token' })
   @ApiOkResponse({ type: TokenDto })
-  login(@Body() body: LoginDto): Promise<TokenDto> {
-    return this.auth.login(body.phoneNumber, body.pin);
+  login(@Body() body: LoginDto, @Ip() ip: string): Promise<TokenDto> {
+    return this.auth.login(body.phoneNumber, body.pin, ip);
   }
 }

@@ -10,6 +10,7 @@ import { UsersService } from './users.service.js';
 
 const HOUR_MS = 3_600_000;
 const OTP_REQUESTS_PER_IP_PER_HOUR = 30;
+const LOGINS_PER_IP_PER_10_MIN = 30;
 
 /** Onboarding and sign-in for the web and mobile clients. */
 @Injectable()
@@ -50,8 +51,13 @@ export class AuthService {
     await this.users.resetPin(user.id, pin);
   }
 
-  /** A short-lived bearer token for the right PIN (the PIN lockout applies). */
-  async login(phoneNumber: string, pin: string): Promise<IssuedToken> {
+  /**
+   * A short-lived bearer token for the right PIN (the PIN lockout applies). Limited per address
+   * too: the lockout counts per number, and someone trying a few PINs on many numbers must not
+   * lock them all (each lock also sends an SMS).
+   */
+  async login(phoneNumber: string, pin: string, ip: string): Promise<IssuedToken> {
+    await this.rateLimiter.hit('login-ip', ip, LOGINS_PER_IP_PER_10_MIN, 10 * 60_000);
     const msisdn = toMsisdn(phoneNumber);
     const user = await this.users.findByPhone(msisdn);
     if (!user) throw UserErrors.pinNotSet();

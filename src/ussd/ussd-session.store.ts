@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { AppConfig } from '../config/app-config.js';
@@ -25,14 +25,14 @@ export interface UssdSession {
   lastRequestId?: string;
   lastReply?: UssdReply;
   screen: ScreenId;
-  /** Requests handled in this session: part of the idempotency keys of its writes. */
+  /** Requests handled in this session: with the nonce, part of the idempotency keys of its writes. */
   step: number;
+  /** Random per session: keys stay unique even where a gateway reuses session ids (Nalo). */
+  nonce: string;
+  /** The journey ended (END was sent); kept only to answer a redelivered request again. */
+  ended?: boolean;
   createdAt: number;
   updatedAt: number;
-}
-
-export function textFingerprint(text: string): string {
-  return createHash('sha256').update(text).digest('base64url');
 }
 
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
@@ -68,6 +68,15 @@ export class UssdSessionStore {
     ]);
   }
 
+  /** An ended session: kept for its TTL to answer retries, no longer counted as active. */
+  async saveEnded(session: UssdSession): Promise<void> {
+    session.updatedAt = Date.now();
+    await Promise.all([
+      this.redis.set(this.key(session.id), JSON.stringify(session), 'PX', this.ttlMs),
+      this.redis.zrem('ussd:index', session.id),
+    ]);
+  }
+
   async delete(id: string): Promise<void> {
     await Promise.all([this.redis.del(this.key(id)), this.redis.zrem('ussd:index', id)]);
   }
@@ -96,7 +105,7 @@ export class UssdSessionStore {
     await this.redis.zremrangebyscore('ussd:index', 0, Date.now() - this.ttlMs);
     const ids = await this.redis.zrevrange('ussd:index', 0, limit - 1);
     const sessions = await Promise.all(ids.map((id) => this.get(id)));
-    return sessions.filter((s): s is UssdSession => s !== null);
+    return sessions.filter((s): s is UssdSession => s !== null && !s.ended);
   }
 
   async countActive(): Promise<number> {

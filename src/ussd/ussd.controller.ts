@@ -1,4 +1,4 @@
-import { BadRequestException, Body, UnsupportedMediaTypeException, Controller, Get, Headers, HttpCode, Param, Post, Res, UseGuards } from '@nestjs/common';
+import { BadRequestException, Body, type CanActivate, Injectable, UnsupportedMediaTypeException, Controller, Get, Headers, HttpCode, Param, Post, Res, UseGuards } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiParam, ApiProduces, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { IsOptional, IsString, MaxLength } from 'class-validator';
@@ -40,6 +40,19 @@ export class UssdTestDto {
   @IsString()
   @MaxLength(100)
   serviceCode?: string;
+}
+
+/** The seed's test endpoint exists only where enabled: elsewhere it is a 404, before any other check. */
+@Injectable()
+class UssdTestEndpointGuard implements CanActivate {
+  private readonly enabled: boolean;
+  constructor(config: ConfigService<AppConfig, true>) {
+    this.enabled = config.get('ussd', { infer: true }).testEndpoint;
+  }
+  canActivate(): boolean {
+    if (!this.enabled) throw new DomainError('REQUEST.NOT_FOUND', 'not_found', 'Not found');
+    return true;
+  }
 }
 
 const AT_EXAMPLE = 'sessionId=ATUid_1&serviceCode=%2A383%23&phoneNumber=%2B254701234567&networkCode=63902&text=1';
@@ -93,9 +106,9 @@ export class UssdController {
 
   @Post('test')
   @HttpCode(200)
+  @UseGuards(UssdTestEndpointGuard, UssdWebhookGuard)
   @ApiOperation({ summary: "The seed's test endpoint: one step of the journey without a gateway (off in production unless USSD_TEST_ENDPOINT=true)" })
   async test(@Body() body: UssdTestDto) {
-    if (!this.settings.testEndpoint) throw new DomainError('REQUEST.NOT_FOUND', 'not_found', 'Not found');
     const inbound = parseInbound('generic', { ...body, serviceCode: body.serviceCode ?? this.settings.serviceCode });
     const { reply, screen } = await this.ussd.handle(inbound);
     return {

@@ -1,3 +1,4 @@
+import { createHmac, randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { isDomainError } from '../common/domain-error.js';
@@ -14,13 +15,15 @@ import { ScreenId, type ScreenContext } from './engine/types.js';
 import { translator } from './i18n/translate.js';
 import { journeyScreens } from './journeys/index.js';
 import { UssdMetrics } from './ussd.metrics.js';
-import { textFingerprint, UssdSessionStore, type UssdSession } from './ussd-session.store.js';
+import { UssdSessionStore, type UssdSession } from './ussd-session.store.js';
 
 export interface HandledUssd {
   reply: UssdReply;
   /** The screen shown (or the last one, for an END), for the seed's test endpoint. */
   screen: ScreenId | 'NONE';
 }
+
+const NOT_RESUMABLE: ScreenId[] = [ScreenId.Main, ScreenId.Resume, ScreenId.PinNew, ScreenId.PinNewConfirm];
 
 type Plan =
   | { kind: 'replay'; reply: UssdReply }
@@ -39,6 +42,7 @@ export class UssdService {
   private readonly settings: AppConfig['ussd'];
   private readonly loanSettings: AppConfig['loans'];
   private readonly lockMinutes: number;
+  private readonly pepper: string;
 
   constructor(
     private readonly sessions: UssdSessionStore,
@@ -52,6 +56,7 @@ export class UssdService {
     this.settings = config.get('ussd', { infer: true });
     this.loanSettings = config.get('loans', { infer: true });
     this.lockMinutes = config.get('pin', { infer: true }).lockMinutes;
+    this.pepper = config.get('security', { infer: true }).pinPepper;
     this.engine = new JourneyEngine(journeyScreens(), this.settings.maxChars);
   }
 
@@ -94,6 +99,13 @@ export class UssdService {
         if (session) await this.sessions.delete(session.id);
         return { reply: { message: '', end: true }, screen: session?.screen ?? 'NONE' };
       }
+      if (session?.ended) {
+        // The journey is over. A redelivered request gets the last screen again and nothing runs
+        // twice; only a new dial (a gateway that reuses session ids) starts afresh.
+        const redial = inbound.isNewSession || (inbound.textMode === 'latest' && inbound.text === '' && !inbound.requestId);
+        if (!redial) return { reply: session.lastReply ?? { message: en('error.generic'), end: true }, screen: session.screen };
+        session = null;
+      }
       if (session && inbound.isNewSession) session = null;
 
       const plan = this.plan(session, inbound);
@@ -111,26 +123,34 @@ export class UssdService {
           resumable: resumable ?? undefined,
           screen: ScreenId.Main,
           step: 0,
+          // Makes this session's idempotency keys its own, even where a gateway reuses session ids.
+          nonce: randomUUID(),
           createdAt: Date.now(),
           updatedAt: Date.now(),
         };
       }
 
-      let result: StepResult = await this.engine.show(session.journey, this.contextFor(session, user));
+      let result: StepResult | undefined =
+        plan.kind === 'start' ? await this.engine.show(session.journey, this.contextFor(session, user)) : undefined;
       for (const input of plan.inputs) {
-        if (result.reply.end) break;
+        if (result?.reply.end) break;
         result = await this.answer(session, user, input);
       }
+      if (!result) result = await this.engine.show(session.journey, this.contextFor(session, user));
       this.remember(session, inbound, result);
       if (result.reply.end) {
-        await this.sessions.delete(session.id);
+        // Kept (as ended) for the rest of its TTL, so that a redelivered request is answered again.
+        session.ended = true;
+        await this.sessions.saveEnded(session);
         await this.sessions.dropResumable(msisdn);
       } else {
         await this.sessions.save(session);
         // Only a screen waiting for an answer is "in the middle": a result (SUCCESS, APPROVED…)
         // or a read-only screen (balance, a loan's details) leaves nothing to continue.
+        // The new-PIN screens are never resumable: they follow a check of the current PIN that
+        // someone else picking up the phone must not inherit.
         const midJourney =
-          ![ScreenId.Main, ScreenId.Resume].includes(session.screen) && Boolean(this.engine.screen(session.screen).onInput);
+          !NOT_RESUMABLE.includes(session.screen) && Boolean(this.engine.screen(session.screen).onInput);
         if (midJourney) await this.sessions.saveResumable(msisdn, session.id, session.journey);
         else await this.sessions.dropResumable(msisdn);
       }
@@ -165,18 +185,26 @@ export class UssdService {
     // Africa's Talking: `text` accumulates every input joined by '*'.
     if (!session) return { kind: 'start', inputs: text ? text.split('*') : [] }; // a shortcut dial
     const last = session.lastText;
-    if (last && last.hash === textFingerprint(text) && session.lastReply) return { kind: 'replay', reply: session.lastReply };
-    if (last && text.length > last.length && textFingerprint(text.slice(0, last.length)) === last.hash) {
+    if (last && last.hash === this.fingerprint(text) && session.lastReply) return { kind: 'replay', reply: session.lastReply };
+    if (last && text.length > last.length && this.fingerprint(text.slice(0, last.length)) === last.hash) {
       // The new input is what follows the previous text (it may itself contain '*').
       return { kind: 'continue', inputs: [last.length === 0 ? text : text.slice(last.length + 1)] };
     }
     return { kind: 'continue', inputs: [text.slice(text.lastIndexOf('*') + 1)] };
   }
 
+  /**
+   * Identifies an accumulated text without keeping it: it carries PINs, so the fingerprint is keyed
+   * with the server's pepper (a plain hash of a short menu path and a PIN could be reversed).
+   */
+  private fingerprint(text: string): string {
+    return createHmac('sha256', this.pepper).update(`ussd-text:${text}`).digest('base64url');
+  }
+
   private remember(session: UssdSession, inbound: InboundUssd, result: StepResult): void {
     session.screen = result.screen;
     session.lastReply = result.reply;
-    if (inbound.textMode === 'accumulated') session.lastText = { length: inbound.text.length, hash: textFingerprint(inbound.text) };
+    if (inbound.textMode === 'accumulated') session.lastText = { length: inbound.text.length, hash: this.fingerprint(inbound.text) };
     if (inbound.requestId) session.lastRequestId = inbound.requestId;
   }
 
@@ -188,7 +216,7 @@ export class UssdService {
       data: session.journey.data,
       page,
       services: { loans: this.loans, wallet: this.wallet, users: this.users },
-      actionKey: (name) => `ussd:${session.id}:${session.step}:${name}`,
+      actionKey: (name) => `ussd:${session.nonce}:${session.step}:${name}`,
       settings: { minAmount: this.loanSettings.minAmount, maxAmount: this.loanSettings.maxAmount, lockMinutes: this.lockMinutes },
     });
   }

@@ -13,6 +13,8 @@ export interface ListScreenSpec<T> {
   fetch(ctx: ScreenContext, offset: number, limit: number): Promise<{ items: T[]; total: number }>;
   /** The numbered line for an item (n counts from 1 on each page). */
   line(item: T, n: number, ctx: ScreenContext): string;
+  /** A stable identity of an item, to notice when the list changed under the subscriber. */
+  key(item: T): string;
   /** Where choosing an item leads. */
   select(item: T, ctx: ScreenContext): Next | Promise<Next>;
 }
@@ -23,6 +25,7 @@ export interface ListScreenSpec<T> {
  */
 export function listScreen<T>(spec: ListScreenSpec<T>): ScreenDef {
   const page = (ctx: ScreenContext) => spec.fetch(ctx, ctx.page * PAGE_SIZE, PAGE_SIZE);
+  const shownKey = `shown:${spec.id}`;
   return {
     id: spec.id,
     leadsTo: spec.leadsTo,
@@ -30,12 +33,16 @@ export function listScreen<T>(spec: ListScreenSpec<T>): ScreenDef {
       const { items, total } = await page(ctx);
       if (!total) return { body: `${ctx.t(spec.title)}\n${ctx.t(spec.empty)}` };
       const lines = items.map((item, i) => spec.line(item, i + 1, ctx));
+      ctx.data[shownKey] = items.map(spec.key).join(',');
       return { body: [ctx.t(spec.title), ...lines].join('\n'), hasMore: (ctx.page + 1) * PAGE_SIZE < total };
     },
     onInput: async (input, ctx) => {
       const { items } = await page(ctx);
       const n = /^\d{1,2}$/.test(input) ? Number(input) : 0;
       if (n < 1 || n > items.length) return { invalid: 'invalid.option' };
+      // A new entry since the list was shown would shift the numbers: never open the wrong one.
+      const shown = String(ctx.data[shownKey] ?? '').split(',');
+      if (shown[n - 1] !== spec.key(items[n - 1])) return { invalid: 'invalid.listChanged' };
       return spec.select(items[n - 1], ctx);
     },
   };

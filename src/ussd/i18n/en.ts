@@ -79,6 +79,7 @@ export const en = {
   'pin.confirm': 'Confirm PIN:',
 
   'invalid.option': 'Invalid choice.',
+  'invalid.listChanged': 'The list has changed. Choose again.',
   'invalid.amount': 'Enter a whole amount from Ksh {min} to Ksh {max}.',
   'invalid.repayment': 'Enter a whole amount from Ksh {min} to Ksh {max}.',
   'invalid.pinFormat': 'A PIN is 4 digits.',

@@ -77,6 +77,7 @@ export const sw: Record<MessageKey, string> = {
   'pin.confirm': 'Thibitisha PIN:',
 
   'invalid.option': 'Chaguo si sahihi.',
+  'invalid.listChanged': 'Orodha imebadilika. Chagua tena.',
   'invalid.amount': 'Weka kiasi kamili kati ya Ksh {min} na Ksh {max}.',
   'invalid.repayment': 'Weka kiasi kamili kati ya Ksh {min} na Ksh {max}.',
   'invalid.pinFormat': 'PIN ni tarakimu 4.',

@@ -13,6 +13,7 @@ export const approveScreens: ScreenDef[] = [
     empty: 'approve.empty',
     fetch: (ctx, offset, limit) => ctx.services.loans.pendingForLender(ctx.user.id, { limit, offset }),
     line: (loan, n, ctx) => ctx.t('approve.line', { n, other: local(loan.borrower?.phoneNumber ?? ''), amount: loan.principal }),
+    key: (loan) => loan.id,
     select: (loan, ctx) => {
       ctx.data.loanId = loan.id;
       ctx.data.other = local(loan.borrower?.phoneNumber ?? '');

@@ -15,6 +15,7 @@ export const myLoansScreens: ScreenDef[] = [
       const other = local((borrowed ? loan.lender : loan.borrower)?.phoneNumber ?? '');
       return ctx.t(borrowed ? 'loans.line.borrowed' : 'loans.line.lent', { n, other, amount: loan.principal });
     },
+    key: (loan) => loan.id,
     select: (loan, ctx) => {
       ctx.data.loanId = loan.id;
       return { go: ScreenId.LoanDetail };

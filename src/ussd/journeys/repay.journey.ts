@@ -12,6 +12,7 @@ export const repayScreens: ScreenDef[] = [
     empty: 'repay.empty',
     fetch: (ctx, offset, limit) => ctx.services.loans.listForUser(ctx.user.id, { role: 'borrower', status: ['ACTIVE'], limit, offset }),
     line: (loan, n, ctx) => ctx.t('repay.line', { n, other: local(loan.lender?.phoneNumber ?? ''), outstanding: loan.outstanding }),
+    key: (loan) => loan.id,
     select: (loan, ctx) => {
       ctx.data.loanId = loan.id;
       ctx.data.other = local(loan.lender?.phoneNumber ?? '');
