@@ -128,3 +128,31 @@ describe('notifications outbox (real PostgreSQL, Redis and BullMQ workers)', () 
     expect(schedulers.map((s) => s.key)).toContain('notifications-relay');
   });
 });
+
+describe('one-time codes in production', () => {
+  it('are masked in the admin outbox and not kept once sent', async () => {
+    const adminKey = 'prod-admin-key-0123456789';
+    const { app } = await startTestApp({
+      NODE_ENV: 'production',
+      ADMIN_API_KEY: adminKey,
+      JWT_SECRET: 'j'.repeat(40),
+      PIN_PEPPER: 'p'.repeat(40),
+      USSD_WEBHOOK_SECRET: 'u'.repeat(20),
+      APP_ROLE: 'all',
+    });
+    try {
+      const phone = uniquePhone();
+      expect((await app.inject({ method: 'POST', url: '/api/auth/otp', payload: { phoneNumber: phone } })).statusCode).toBe(202);
+      const db = app.get(DataSource);
+      const sent = await eventually(
+        () => db.query(`SELECT status, body FROM notifications WHERE phone_number = $1`, [phone]).then((r) => r[0]),
+        (r) => r?.status === 'sent',
+      );
+      expect(sent.body).toMatch(/code is \*{6}\./);
+      const listed = await app.inject({ method: 'GET', url: `/api/admin/notifications?phoneNumber=${phone}`, headers: { 'x-api-key': adminKey } });
+      expect(listed.json()[0].body).not.toMatch(/\d{6}/);
+    } finally {
+      await app.close();
+    }
+  });
+});

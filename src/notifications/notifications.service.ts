@@ -9,7 +9,7 @@ import { JobName } from '../queues/queue-names.js';
 import type { Language } from '../users/user.entity.js';
 import { Notification } from './notification.entity.js';
 import { SMS_PROVIDER, type SmsProvider } from './sms-provider.js';
-import { renderTemplate, type TemplateName, type TemplateParams } from './templates.js';
+import { carriesSecret, maskSecret, renderTemplate, type TemplateName, type TemplateParams } from './templates.js';
 
 export interface NotifyInput<T extends TemplateName> {
   phoneNumber: string;
@@ -27,6 +27,7 @@ const STALE_SENDING_MS = 5 * 60_000;
 export class NotificationsService {
   private readonly logger = new Logger(NotificationsService.name);
   private readonly settings: AppConfig['notifications'];
+  private readonly isProduction: boolean;
 
   constructor(
     @InjectRepository(Notification) private readonly notifications: Repository<Notification>,
@@ -35,6 +36,7 @@ export class NotificationsService {
     config: ConfigService<AppConfig, true>,
   ) {
     this.settings = config.get('notifications', { infer: true });
+    this.isProduction = config.get('isProduction', { infer: true });
   }
 
   /**
@@ -80,15 +82,23 @@ export class NotificationsService {
       .update(Notification)
       .set({ status: 'sending', attempts: () => 'attempts + 1' })
       .where('id = :id AND status = :pending', { id: notificationId, pending: 'pending' })
-      .returning(['id', 'phoneNumber', 'body'])
+      .returning(['id', 'phoneNumber', 'body', 'template'])
       .execute();
-    const row = claimed.raw[0] as { id: string; phone_number: string; body: string } | undefined;
+    const row = claimed.raw[0] as { id: string; phone_number: string; body: string; template: string } | undefined;
     if (!row) return 'skipped'; // already sent, failed for good, or being sent by another worker
     try {
       const result = await this.provider.send(row.phone_number, row.body, row.id);
       await this.notifications.update(
         { id: row.id },
-        { status: 'sent', sentAt: new Date(), provider: this.provider.name, providerMessageId: result.providerMessageId, lastError: null },
+        {
+          status: 'sent',
+          sentAt: new Date(),
+          provider: this.provider.name,
+          providerMessageId: result.providerMessageId,
+          lastError: null,
+          // In production a one-time code is not kept once it has left.
+          ...(this.isProduction && carriesSecret(row.template) ? { body: maskSecret(row.body) } : {}),
+        },
       );
       return 'sent';
     } catch (err) {
@@ -136,7 +146,13 @@ export class NotificationsService {
   }
 
   /** Newest first, for admins and the phone simulator. */
+  /**
+   * Newest first, for admins and the phone simulator. In production one-time codes are masked:
+   * outside it they stay readable, since developers onboard through the outbox of the log provider.
+   */
   async listForPhone(phoneNumber: string, limit = 50): Promise<Notification[]> {
-    return this.notifications.find({ where: { phoneNumber }, order: { createdAt: 'DESC' }, take: limit });
+    const rows = await this.notifications.find({ where: { phoneNumber }, order: { createdAt: 'DESC' }, take: limit });
+    if (this.isProduction) for (const row of rows) if (carriesSecret(row.template)) row.body = maskSecret(row.body);
+    return rows;
   }
 }

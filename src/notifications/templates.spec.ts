@@ -1,4 +1,4 @@
-import { renderTemplate, TEMPLATE_NAMES, type TemplateParams } from './templates.js';
+import { carriesSecret, maskSecret, renderTemplate, TEMPLATE_NAMES, type TemplateParams } from './templates.js';
 
 // GSM 03.38 basic character set (plus the extension table's common symbols).
 const GSM7 = /^[A-Za-z0-9 @£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ!"#¤%&'()*+,\-./:;<=>?¡ÄÖÑÜ§¿äöñüà^{}\\[~\]|€]*$/;
@@ -31,6 +31,15 @@ describe('SMS templates', () => {
     expect(renderTemplate('deposit.received', 'en', { amount: 500, deducted: 100, balance: 400 })).toBe(
       'Ksh 500 received. Ksh 100 deducted for loan. New balance: Ksh 400',
     );
+  });
+
+  it('masks the one-time code of secret templates, and only theirs', () => {
+    const otp = renderTemplate('auth.otp', 'en', { code: '482913', minutes: 5 });
+    expect(carriesSecret('auth.otp')).toBe(true);
+    expect(carriesSecret('deposit.received')).toBe(false);
+    expect(maskSecret(otp)).not.toContain('482913');
+    expect(maskSecret(otp)).toContain('******');
+    expect(maskSecret(otp)).toContain('5 minutes');
   });
 
   it('differs between English and Kiswahili', () => {

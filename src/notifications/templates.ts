@@ -88,6 +88,18 @@ const TEMPLATES: Renderers = {
 
 export const TEMPLATE_NAMES = Object.keys(TEMPLATES) as TemplateName[];
 
+/** Templates whose text carries a secret (a one-time code): never shown or kept longer than needed. */
+const SECRET_TEMPLATES: ReadonlySet<string> = new Set<TemplateName>(['auth.otp']);
+
+export function carriesSecret(template: string): boolean {
+  return SECRET_TEMPLATES.has(template);
+}
+
+/** The text with its digit runs masked, for secret templates. */
+export function maskSecret(body: string): string {
+  return body.replace(/\d{4,}/g, (digits) => '*'.repeat(digits.length));
+}
+
 export function renderTemplate<T extends TemplateName>(name: T, language: Language, params: TemplateParams[T]): string {
   const byLanguage = TEMPLATES[name] as Record<Language, (p: TemplateParams[T]) => string>;
   return (byLanguage[language] ?? byLanguage.en)(params);
