@@ -69,4 +69,12 @@ export class Loan {
 
   @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' })
   updatedAt!: Date;
+
+  /**
+   * The id of the transaction that last wrote this row, set by a database trigger: the mobile
+   * sync pull uses it as a cursor that never skips a row committed late (see SyncService.pull).
+   */
+  @Index()
+  @Column({ name: 'change_xid', type: 'bigint', nullable: true, select: false, insert: false, update: false })
+  changeXid?: string | null;
 }

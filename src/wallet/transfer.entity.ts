@@ -67,4 +67,12 @@ export class Transfer {
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;
+
+  /**
+   * The id of the transaction that last wrote this row, set by a database trigger: the mobile
+   * sync pull uses it as a cursor that never skips a row committed late (see SyncService.pull).
+   */
+  @Index()
+  @Column({ name: 'change_xid', type: 'bigint', nullable: true, select: false, insert: false, update: false })
+  changeXid?: string | null;
 }

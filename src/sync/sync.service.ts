@@ -1,0 +1,253 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { DomainError, isDomainError } from '../common/domain-error.js';
+import { Loan } from '../loans/loan.entity.js';
+import { LoansService } from '../loans/loans.service.js';
+import { LedgerService } from '../wallet/ledger.service.js';
+import { WalletService } from '../wallet/wallet.service.js';
+import type { SyncOperationDto, SyncOperationResult } from './dto/sync.dto.js';
+import { SyncOperation, type SyncOutcome } from './sync-operation.entity.js';
+
+/** Refusals that mean "the loan moved on since the device saw it": the server's state wins. */
+const CONFLICTS = new Set(['LOAN.NOT_PENDING', 'LOAN.NOT_ACTIVE', 'LOAN.REPAYMENT_EXCEEDS_OUTSTANDING']);
+
+export interface SyncLoan {
+  id: string;
+  role: 'borrower' | 'lender';
+  status: string;
+  principal: number;
+  outstanding: number;
+  repaymentPerDeposit: number;
+  borrowerId: string;
+  lenderId: string;
+  createdAt: Date;
+  updatedAt: Date;
+  approvedAt: Date | null;
+  closedAt: Date | null;
+  expiresAt: Date;
+}
+
+export interface SyncTransfer {
+  id: string;
+  kind: string;
+  /** Positive in, negative out, from the user's wallet's side. */
+  amount: number;
+  loanId: string | null;
+  createdAt: Date;
+}
+
+export interface SyncPull {
+  loans: SyncLoan[];
+  transfers: SyncTransfer[];
+  wallet: { balance: number };
+  cursor: string;
+  hasMore: boolean;
+}
+
+function toSyncLoan(loan: Loan, userId: string): SyncLoan {
+  return {
+    id: loan.id,
+    role: loan.borrowerId === userId ? 'borrower' : 'lender',
+    status: loan.status,
+    principal: loan.principal,
+    outstanding: loan.outstanding,
+    repaymentPerDeposit: loan.repaymentPerDeposit,
+    borrowerId: loan.borrowerId,
+    lenderId: loan.lenderId,
+    createdAt: loan.createdAt,
+    updatedAt: loan.updatedAt,
+    approvedAt: loan.approvedAt,
+    closedAt: loan.closedAt,
+    expiresAt: loan.expiresAt,
+  };
+}
+
+const badPayload = (what: string) => new DomainError('SYNC.BAD_PAYLOAD', 'invalid', `payload: ${what}`);
+
+function text(payload: Record<string, unknown>, name: string): string {
+  const v = payload[name];
+  if (typeof v !== 'string' || v.length === 0 || v.length > 100) throw badPayload(`${name} must be a string`);
+  return v;
+}
+
+function whole(payload: Record<string, unknown>, name: string): number {
+  const v = payload[name];
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw badPayload(`${name} must be a whole number of shillings`);
+  return v;
+}
+
+/** Cursors are opaque to clients; inside, a transaction-id watermark (see pull). */
+function encodeCursor(xid: bigint): string {
+  return Buffer.from(`x${xid}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string | undefined): bigint {
+  if (!cursor) return 0n;
+  const raw = Buffer.from(cursor, 'base64url').toString();
+  if (!/^x\d{1,20}$/.test(raw)) throw new DomainError('SYNC.BAD_CURSOR', 'invalid', 'Unknown cursor; pull again without one', { field: 'since' });
+  return BigInt(raw.slice(1));
+}
+
+/**
+ * The mobile sync API (seed phase 3): a device pushes the operations its user made offline, each
+ * applied once by its client id through the same loan services as every other channel, and pulls
+ * what changed since its last pull.
+ */
+@Injectable()
+export class SyncService {
+  private readonly logger = new Logger(SyncService.name);
+
+  constructor(
+    private readonly loans: LoansService,
+    private readonly wallet: WalletService,
+    private readonly ledger: LedgerService,
+    @InjectDataSource() private readonly dataSource: DataSource,
+  ) {}
+
+  /** Applies each operation on its own, in order: one bad operation does not sink the rest. */
+  async push(userId: string, deviceId: string, operations: SyncOperationDto[]): Promise<SyncOperationResult[]> {
+    const results: SyncOperationResult[] = [];
+    for (const op of operations) results.push(await this.pushOne(userId, deviceId, op));
+    return results;
+  }
+
+  private async pushOne(userId: string, deviceId: string, op: SyncOperationDto): Promise<SyncOperationResult> {
+    const repo = this.dataSource.getRepository(SyncOperation);
+    const earlier = await repo.findOneBy({ opId: op.opId });
+    if (earlier) return this.duplicate(earlier, userId, op.opId);
+
+    let outcome: SyncOutcome;
+    let result: Record<string, unknown>;
+    try {
+      const loan = await this.apply(userId, op);
+      outcome = 'applied';
+      result = { loan: toSyncLoan(loan, userId) };
+    } catch (e) {
+      if (!isDomainError(e)) {
+        // Not the operation's fault: nothing is recorded, so the device's retry can still apply it.
+        this.logger.error({ err: e, opId: op.opId }, 'sync operation failed');
+        return { opId: op.opId, status: 'rejected', code: 'INTERNAL', message: 'Try this operation again later' };
+      }
+      const loanId = typeof op.payload.loanId === 'string' ? op.payload.loanId : undefined;
+      if (CONFLICTS.has(e.code) && loanId) {
+        outcome = 'conflict';
+        const { loan } = await this.loans.getForParty(loanId, userId);
+        result = { code: e.code, message: e.message, serverState: toSyncLoan(loan, userId) };
+      } else {
+        outcome = 'rejected';
+        result = { code: e.code, message: e.message };
+      }
+    }
+    const inserted: unknown[] = await this.dataSource.query(
+      `INSERT INTO sync_operations (op_id, user_id, device_id, type, outcome, result)
+       VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT (op_id) DO NOTHING RETURNING op_id`,
+      [op.opId, userId, deviceId, op.type, outcome, JSON.stringify(result)],
+    );
+    if (inserted.length === 0) {
+      // The same operation arrived twice at once: the first recorded answer is the answer.
+      const winner = await repo.findOneBy({ opId: op.opId });
+      if (winner) return this.duplicate(winner, userId, op.opId);
+    }
+    return { opId: op.opId, status: outcome, ...result };
+  }
+
+  private duplicate(earlier: SyncOperation, userId: string, opId: string): SyncOperationResult {
+    if (earlier.userId !== userId) {
+      return { opId, status: 'rejected', code: 'SYNC.OP_ID_TAKEN', message: 'This operation id belongs to another user' };
+    }
+    return { opId, status: 'duplicate', ...earlier.result, message: `Already ${earlier.outcome}` };
+  }
+
+  private async apply(userId: string, op: SyncOperationDto): Promise<Loan> {
+    const p = op.payload;
+    switch (op.type) {
+      case 'loan.request':
+        return this.loans.requestLoan({
+          borrowerId: userId,
+          lenderPhoneNumber: text(p, 'lenderPhoneNumber'),
+          amount: whole(p, 'amount'),
+          repaymentPerDeposit: whole(p, 'repaymentPerDeposit'),
+          requestKey: `sync:${op.opId}`,
+        });
+      case 'loan.approve':
+        return this.loans.approve(text(p, 'loanId'), userId);
+      case 'loan.decline':
+        return this.loans.decline(text(p, 'loanId'), userId);
+      case 'loan.cancel':
+        return this.loans.cancel(text(p, 'loanId'), userId);
+      case 'loan.repay':
+        return this.loans.repay(text(p, 'loanId'), userId, whole(p, 'amount'), `sync:${op.opId}`);
+    }
+  }
+
+  /**
+   * What changed for the user since the cursor. Rows carry the id of the transaction that last
+   * wrote them; a pull returns rows of transactions below the oldest one still running (all of
+   * which are finished), and the cursor remembers that horizon. A row committed late belongs to a
+   * transaction at or above the horizon, so the next pull returns it: nothing is ever skipped.
+   * (Rows may come twice across pulls; clients upsert by id.)
+   */
+  async pull(userId: string, since: string | undefined, limit = 100): Promise<SyncPull> {
+    const from = decodeCursor(since);
+    return this.dataSource.transaction('REPEATABLE READ', async (manager) => {
+      const [{ horizon }] = await manager.query(`SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS horizon`);
+      const to = BigInt(horizon);
+      const walletId = await this.ledger.findWalletId(userId, manager);
+
+      const fetch = async (lo: bigint, hi: bigint, max: number | null) => {
+        const loans = await manager
+          .getRepository(Loan)
+          .createQueryBuilder('l')
+          .addSelect('l.change_xid::text', 'change_xid')
+          .where('(l.borrower_id = :userId OR l.lender_id = :userId)', { userId })
+          .andWhere('l.change_xid >= :lo AND l.change_xid < :hi', { lo: lo.toString(), hi: hi.toString() })
+          .orderBy('l.change_xid', 'ASC')
+          .addOrderBy('l.id', 'ASC')
+          .limit(max ?? undefined)
+          .getRawAndEntities()
+          .then(({ raw, entities }) => entities.map((e, i) => ({ loan: e, xid: BigInt((raw[i] as { change_xid: string }).change_xid) })));
+        const transfers: { id: string; kind: string; amount: string; loan_id: string | null; debit_account_id: string; created_at: Date; change_xid: string }[] =
+          walletId
+            ? await manager.query(
+                `SELECT id, kind, amount, loan_id, debit_account_id, created_at, change_xid::text AS change_xid
+                   FROM transfers
+                  WHERE (debit_account_id = $1 OR credit_account_id = $1) AND change_xid >= $2 AND change_xid < $3
+                  ORDER BY change_xid, seq ${max === null ? '' : 'LIMIT ' + String(max)}`,
+                [walletId, lo.toString(), hi.toString()],
+              )
+            : [];
+        return { loans, transfers: transfers.map((t) => ({ ...t, xid: BigInt(t.change_xid) })) };
+      };
+
+      let page = await fetch(from, to, limit + 1);
+      // More than a page: stop before the first transaction that did not fit, so that one
+      // transaction's rows are never split across the cursor.
+      let cut = to;
+      if (page.loans.length > limit) cut = page.loans[limit].xid < cut ? page.loans[limit].xid : cut;
+      if (page.transfers.length > limit) cut = page.transfers[limit].xid < cut ? page.transfers[limit].xid : cut;
+      if (cut === from && cut < to) {
+        // A single transaction larger than a page: deliver it whole.
+        cut = from + 1n;
+        page = await fetch(from, cut, null);
+      }
+      const balance = walletId ? await this.ledger.balanceOf(walletId, manager) : 0;
+      return {
+        loans: page.loans.filter((l) => l.xid < cut).map((l) => toSyncLoan(l.loan, userId)),
+        transfers: page.transfers
+          .filter((t) => t.xid < cut)
+          .map((t) => ({
+            id: t.id,
+            kind: t.kind,
+            amount: t.debit_account_id === walletId ? -Number(t.amount) : Number(t.amount),
+            loanId: t.loan_id,
+            createdAt: t.created_at,
+          })),
+        wallet: { balance },
+        // Never behind where the client already is: with nothing finished since, it stays put.
+        cursor: encodeCursor(cut > from ? cut : from),
+        hasMore: cut < to,
+      };
+    });
+  }
+}
