@@ -11,6 +11,7 @@ export interface RedisConfig {
   clusterNodes?: { host: string; port: number }[];
   /** Prefix of Deni's own keys (`deni:`) and, as a hash tag, of BullMQ's (`{deni}`). */
   keyPrefix: string;
+  commandTimeoutMs: number;
 }
 
 export interface AppConfig {
@@ -112,6 +113,7 @@ export function buildConfig(env: Env): AppConfig {
       sentinelName: env.REDIS_SENTINEL_NAME,
       clusterNodes: env.REDIS_CLUSTER_NODES,
       keyPrefix: env.REDIS_KEY_PREFIX,
+      commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
     },
     localServices: {
       // Starting servers on the host is a convenience for development, never a production behaviour.

@@ -52,6 +52,8 @@ export const envSchema = z
       .regex(/^[A-Za-z0-9_.-]{1,40}$/, 'letters, digits, _ . - only (it becomes a hash tag)')
       .default('deni'),
 
+    REDIS_COMMAND_TIMEOUT_MS: int(100, 60_000).default(1_500),
+
     LOCAL_SERVICES: bool.optional(),
     LOCAL_DATA_DIR: z.string().min(1).default('.data'),
     LOCAL_INSTALL_REDIS: bool.default(true),

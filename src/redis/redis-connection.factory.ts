@@ -46,6 +46,9 @@ function connect(config: RedisConfig, purpose: RedisPurpose, name: string): Redi
     maxRetriesPerRequest: purpose === 'bullmq' ? null : 2,
     enableOfflineQueue: true,
     keyPrefix: purpose === 'app' ? `${config.keyPrefix}:` : undefined,
+    // Deni's own commands (sessions, locks, limits) answer within this or fail: a USSD step must
+    // not hang on a Redis that went away. BullMQ's blocking commands are exempt.
+    commandTimeout: purpose === 'app' ? config.commandTimeoutMs : undefined,
     lazyConnect: false,
   };
 

@@ -23,6 +23,16 @@ export interface HandledUssd {
   screen: ScreenId | 'NONE';
 }
 
+/** ioredis's ways of saying Redis is not there (connection refused, closed, timed out, retries spent). */
+function redisUnavailable(err: unknown): boolean {
+  const e = err as { name?: string; message?: string; code?: string };
+  return (
+    e?.name === 'MaxRetriesPerRequestError' ||
+    e?.code === 'ECONNREFUSED' ||
+    /Command timed out|Connection is closed|Stream isn't writeable|ECONNREFUSED|ETIMEDOUT/.test(e?.message ?? '')
+  );
+}
+
 const NOT_RESUMABLE: ScreenId[] = [ScreenId.Main, ScreenId.Resume, ScreenId.PinNew, ScreenId.PinNewConfirm];
 
 type Plan =
@@ -67,8 +77,13 @@ export class UssdService {
       this.metrics.step(result.screen, result.reply.end ? 'end' : 'continue');
       return result;
     } catch (err) {
-      this.logger.error({ err, gateway: inbound.gateway, sessionId: inbound.sessionId }, 'USSD request failed');
       this.metrics.step('NONE', 'error');
+      if (redisUnavailable(err)) {
+        // Sessions live in Redis: without it no journey can go on, but the phone still gets a screen.
+        this.logger.warn({ gateway: inbound.gateway }, `USSD answered "unavailable": ${(err as Error).message}`);
+        return { reply: { message: translator('en')('error.unavailable'), end: true }, screen: 'NONE' };
+      }
+      this.logger.error({ err, gateway: inbound.gateway, sessionId: inbound.sessionId }, 'USSD request failed');
       return { reply: { message: translator('en')('error.generic'), end: true }, screen: 'NONE' };
     } finally {
       this.metrics.observe(Number(process.hrtime.bigint() - started) / 1e9);

@@ -104,6 +104,7 @@ export const en = {
   'error.LOAN.NOT_ACTIVE': 'This loan is not active.',
   'error.LOAN.SELF_LOAN': 'You cannot borrow from yourself.',
   'error.WALLET.INSUFFICIENT_FUNDS': 'Not enough money in your wallet.',
+  'error.unavailable': 'Service temporarily unavailable. Please try again in a few minutes.',
   'error.generic': 'Sorry, that did not work. Please try again later.',
   'error.badNumber': 'Sorry, this service is for Kenyan mobile numbers.',
   'error.rateLimited': 'Too many requests. Please wait a minute and dial again.',

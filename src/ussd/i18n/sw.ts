@@ -102,6 +102,7 @@ export const sw: Record<MessageKey, string> = {
   'error.LOAN.NOT_ACTIVE': 'Mkopo huu si hai.',
   'error.LOAN.SELF_LOAN': 'Huwezi kujikopesha.',
   'error.WALLET.INSUFFICIENT_FUNDS': 'Pesa haitoshi kwenye pochi yako.',
+  'error.unavailable': 'Huduma haipatikani kwa muda. Tafadhali jaribu tena baada ya dakika chache.',
   'error.generic': 'Samahani, imeshindikana. Tafadhali jaribu tena baadaye.',
   'error.badNumber': 'Samahani, huduma hii ni ya nambari za simu za Kenya.',
   'error.rateLimited': 'Maombi mengi mno. Subiri dakika moja kisha upige tena.',

@@ -1,0 +1,45 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { randomUUID } from 'node:crypto';
+import { eventually } from './support/eventually.js';
+import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
+import { startTestApp, testConfig, uniquePhone } from './support/test-app.js';
+
+describe('USSD while Redis is unavailable', () => {
+  let app: NestFastifyApplication;
+  let proxy: TcpProxy;
+
+  beforeAll(async () => {
+    const base = testConfig();
+    const redis = new URL(base.redis.url);
+    proxy = await startTcpProxy(redis.hostname, Number(redis.port || 6379));
+    ({ app } = await startTestApp({ APP_ROLE: 'api', REDIS_URL: proxy.url(base.redis.url) }));
+  });
+  afterAll(async () => {
+    proxy.restore();
+    await app.close();
+    await proxy.close();
+  });
+
+  const dial = async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/ussd/handler',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({ sessionId: `r-${randomUUID()}`, serviceCode: '*383#', phoneNumber: `+${uniquePhone()}`, text: '' }).toString(),
+    });
+    return { status: res.statusCode, body: res.body };
+  };
+
+  it('answers a valid END quickly, keeps running, and recovers when Redis returns', async () => {
+    expect((await dial()).body).toMatch(/^CON M-PESA LOANS/);
+    proxy.cut();
+    const started = Date.now();
+    const during = await dial();
+    expect(during.status).toBe(200);
+    expect(during.body).toBe('END Service temporarily unavailable. Please try again in a few minutes.');
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect((await app.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
+    proxy.restore();
+    await eventually(async () => (await dial()).body, (body) => body.startsWith('CON M-PESA LOANS'), 15_000);
+  });
+});
