@@ -269,13 +269,20 @@ describe('local services: pure decisions', () => {
     if (plan.kind !== 'instruct') return;
     expect(plan.line).toContain(redisUrl);
     expect(plan.line).not.toContain('\n');
-    const how =
-      input.platform === 'darwin'
-        ? 'brew install redis'
-        : input.hasAptGet
-          ? 'sudo apt-get install -y redis-server'
-          : 'install redis-server with your package manager';
-    expect(plan.line).toContain(`\`${how}\``);
+    expect(plan.line).toMatch(/`(brew install redis|sudo apt-get install -y redis-server|install redis-server with your package manager)`/);
+  });
+
+  // The command each person is told to run, written out case by case.
+  it.each([
+    [{ platform: 'linux', allowed: true, isRoot: false, hasAptGet: true }, 'sudo apt-get install -y redis-server'],
+    [{ platform: 'linux', allowed: false, isRoot: true, hasAptGet: true }, 'sudo apt-get install -y redis-server'],
+    [{ platform: 'linux', allowed: true, isRoot: true, hasAptGet: false }, 'install redis-server with your package manager'],
+    [{ platform: 'darwin', allowed: true, isRoot: true, hasAptGet: false }, 'brew install redis'],
+    [{ platform: 'darwin', allowed: true, isRoot: false, hasAptGet: true }, 'brew install redis'],
+    [{ platform: 'win32', allowed: true, isRoot: false, hasAptGet: false }, 'install redis-server with your package manager'],
+  ] as const)('tells %o to run `%s`', (input, command) => {
+    const plan = planRedisInstall({ ...input, redisUrl });
+    expect(plan).toEqual({ kind: 'instruct', line: expect.stringContaining(`\`${command}\``) });
   });
 
   it('finds only executables on the search path', () => {

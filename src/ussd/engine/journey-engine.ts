@@ -26,9 +26,9 @@ export interface StepResult {
   outcome: StepOutcome;
 }
 
-export const NAV_BACK = '0';
-export const NAV_HOME = '00';
-export const NAV_MORE = '98';
+const NAV_BACK = '0';
+const NAV_HOME = '00';
+const NAV_MORE = '98';
 
 export function newJourney(first: ScreenId = ScreenId.Main): JourneyState {
   return { stack: [{ screen: first, page: 0 }], data: {}, more: false };

@@ -1,5 +1,5 @@
 import { ScreenId, type ScreenContext, type ScreenDef } from '../engine/types.js';
-import { PAGE_SIZE } from './common.js';
+import { PAGE_SIZE } from '../engine/list-screen.js';
 
 function dayMonth(date: Date): string {
   // Nairobi time (UTC+3, no daylight saving).
