@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
 import { dataSourceOptions } from '../src/database/data-source.options.js';
-import { runMigrations } from '../src/database/database.module.js';
+import { runMigrations } from '../src/database/connect-database.js';
 import { MIGRATIONS } from '../src/database/schema.js';
 import { testConfig } from './support/test-app.js';
 import { currentRun, withDatabase } from './support/test-env.js';

@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { isDatabaseUnavailable } from '../database/database-availability.js';
 import { DomainError, type DomainErrorKind } from './domain-error.js';
 
 const STATUS_BY_KIND: Record<DomainErrorKind, number> = {
@@ -12,6 +13,8 @@ const STATUS_BY_KIND: Record<DomainErrorKind, number> = {
   rate_limited: HttpStatus.TOO_MANY_REQUESTS,
   unavailable: HttpStatus.SERVICE_UNAVAILABLE,
 };
+
+const DATABASE_UNAVAILABLE = 'SERVICE.DATABASE_UNAVAILABLE';
 
 export interface ErrorBody {
   statusCode: number;
@@ -53,7 +56,10 @@ export class DomainExceptionFilter implements ExceptionFilter {
     const request = ctx.getRequest<FastifyRequest>();
     const body = this.toBody(exception);
     body.requestId = String(request.id);
-    if (body.statusCode >= 500) {
+    if (body.code === DATABASE_UNAVAILABLE) {
+      // The outage itself is logged once by DatabaseAvailability; one short line per request here.
+      this.logger.warn({ requestId: request.id, code: body.code, reason: (exception as Error).message }, 'request failed');
+    } else if (body.statusCode >= 500) {
       this.logger.error({ err: exception, requestId: request.id, code: body.code }, 'request failed');
     }
     void reply.status(body.statusCode).header('content-type', 'application/json; charset=utf-8').send(body);
@@ -87,6 +93,13 @@ export class DomainExceptionFilter implements ExceptionFilter {
         statusCode: fastifyStatus,
         code: httpCode(fastifyStatus),
         message: (exception as Error).message ?? 'Bad request',
+      };
+    }
+    if (isDatabaseUnavailable(exception)) {
+      return {
+        statusCode: HttpStatus.SERVICE_UNAVAILABLE,
+        code: DATABASE_UNAVAILABLE,
+        message: 'The service is temporarily unavailable. Please try again in a few minutes.',
       };
     }
     return { statusCode: 500, code: 'INTERNAL', message: 'Something went wrong on our side. Please try again.' };

@@ -26,6 +26,10 @@ export interface AppConfig {
     poolSize: number;
     statementTimeoutMs: number;
     connectTimeoutMs: number;
+    /** The database circuit breaker (DatabaseAvailability): ping while closed, probe while open. */
+    pingIntervalMs: number;
+    pingTimeoutMs: number;
+    probeIntervalMs: number;
   };
   redis: RedisConfig;
   localServices: { enabled: boolean; dataDir: string; installRedis: boolean; searchPath?: string };
@@ -49,7 +53,13 @@ export interface AppConfig {
     webhookSecret?: string;
     allowedIps?: string[];
     testEndpoint: boolean;
+    /** How long a request waits on PostgreSQL before answering from Redis instead. */
+    dbDeadlineMs: number;
+    snapshotTtlHours: number;
+    snapshotRefreshSeconds: number;
   };
+  /** The USSD offline queue: writes accepted while PostgreSQL was down. */
+  offline: { retryHours: number; firstDelayMs: number; maxDelayMs: number };
   notifications: {
     provider: Env['NOTIFICATIONS_PROVIDER'];
     maxAttempts: number;
@@ -105,6 +115,9 @@ export function buildConfig(env: Env): AppConfig {
       poolSize: env.DB_POOL_SIZE,
       statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
       connectTimeoutMs: env.DB_CONNECT_TIMEOUT_MS,
+      pingIntervalMs: env.DB_PING_INTERVAL_MS,
+      pingTimeoutMs: env.DB_PING_TIMEOUT_MS,
+      probeIntervalMs: env.DB_PROBE_INTERVAL_MS,
     },
     redis: {
       url: env.REDIS_URL,
@@ -147,6 +160,14 @@ export function buildConfig(env: Env): AppConfig {
       allowedIps: env.USSD_ALLOWED_IPS,
       // The seed's test endpoint: on outside production, off in production unless asked for.
       testEndpoint: env.USSD_TEST_ENDPOINT ?? env.NODE_ENV !== 'production',
+      dbDeadlineMs: env.USSD_DB_DEADLINE_MS,
+      snapshotTtlHours: env.USSD_SNAPSHOT_TTL_HOURS,
+      snapshotRefreshSeconds: env.USSD_SNAPSHOT_REFRESH_SECONDS,
+    },
+    offline: {
+      retryHours: env.OFFLINE_RETRY_HOURS,
+      firstDelayMs: env.OFFLINE_RETRY_FIRST_DELAY_MS,
+      maxDelayMs: env.OFFLINE_RETRY_MAX_DELAY_MS,
     },
     otp: { ttlSeconds: env.OTP_TTL_SECONDS, maxAttempts: env.OTP_MAX_ATTEMPTS, maxPerHour: env.OTP_MAX_PER_HOUR },
     notifications: {

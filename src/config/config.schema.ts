@@ -41,6 +41,9 @@ export const envSchema = z
     DB_POOL_SIZE: int(1, 200).default(10),
     DB_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(15_000),
     DB_CONNECT_TIMEOUT_MS: int(100, 60_000).default(3_000),
+    DB_PING_INTERVAL_MS: int(100, 60_000).default(1_000),
+    DB_PING_TIMEOUT_MS: int(100, 60_000).default(1_000),
+    DB_PROBE_INTERVAL_MS: int(100, 60_000).default(1_000),
 
     REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
     REDIS_MODE: z.enum(['standalone', 'sentinel', 'cluster']).default('standalone'),
@@ -101,6 +104,12 @@ export const envSchema = z
       .pipe(z.array(z.string().regex(/^[0-9a-fA-F:.]+(\/\d{1,3})?$/, 'expected an address or CIDR')))
       .optional(),
     USSD_TEST_ENDPOINT: bool.optional(),
+    USSD_DB_DEADLINE_MS: int(100, 10_000).default(1_000),
+    USSD_SNAPSHOT_TTL_HOURS: int(1, 2_160).default(168),
+    USSD_SNAPSHOT_REFRESH_SECONDS: int(0, 3_600).default(15),
+    OFFLINE_RETRY_HOURS: int(1, 168).default(24),
+    OFFLINE_RETRY_FIRST_DELAY_MS: int(100, 600_000).default(5_000),
+    OFFLINE_RETRY_MAX_DELAY_MS: int(1_000, 86_400_000).default(1_800_000),
 
     NOTIFICATIONS_PROVIDER: z.enum(['log']).default('log'),
     NOTIFICATIONS_MAX_ATTEMPTS: int(1, 50).default(8),

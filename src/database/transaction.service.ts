@@ -2,6 +2,7 @@ import { randomInt } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
+import { DatabaseAvailability } from './database-availability.js';
 
 const MAX_ATTEMPTS = 6;
 
@@ -34,7 +35,10 @@ export interface Tx {
 export class TransactionService {
   private readonly logger = new Logger(TransactionService.name);
 
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly availability: DatabaseAvailability,
+  ) {}
 
   /**
    * Runs `work` in one transaction. A deadlock or serialization failure (PostgreSQL picks a
@@ -52,7 +56,11 @@ export class TransactionService {
         );
         break;
       } catch (err) {
-        if (!isRetryable(err) || attempt >= MAX_ATTEMPTS) throw err;
+        if (!isRetryable(err) || attempt >= MAX_ATTEMPTS) {
+          // A lost connection opens the breaker at once, before the next ping would notice.
+          this.availability.recordFailure(err);
+          throw err;
+        }
         await new Promise((r) => setTimeout(r, randomInt(5, 20 * attempt)));
       }
     }

@@ -1,7 +1,8 @@
 import { Controller, Get, Res, ServiceUnavailableException } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import { HealthCheck, HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
+import { HealthCheck, HealthCheckService } from '@nestjs/terminus';
+import { PostgresHealthIndicator } from './postgres.health.js';
 import { RedisHealthIndicator } from './redis.health.js';
 
 const CHECK_TIMEOUT_MS = 1500;
@@ -11,7 +12,7 @@ const CHECK_TIMEOUT_MS = 1500;
 export class HealthController {
   constructor(
     private readonly health: HealthCheckService,
-    private readonly db: TypeOrmHealthIndicator,
+    private readonly postgres: PostgresHealthIndicator,
     private readonly redis: RedisHealthIndicator,
   ) {}
 
@@ -28,7 +29,7 @@ export class HealthController {
   async ready(@Res({ passthrough: true }) reply: FastifyReply) {
     try {
       return await this.health.check([
-        () => this.db.pingCheck('postgres', { timeout: CHECK_TIMEOUT_MS }),
+        () => this.postgres.isHealthy('postgres', CHECK_TIMEOUT_MS),
         () => this.redis.isHealthy('redis', CHECK_TIMEOUT_MS),
       ]);
     } catch (e) {

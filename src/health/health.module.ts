@@ -1,11 +1,12 @@
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { HealthController } from './health.controller.js';
+import { PostgresHealthIndicator } from './postgres.health.js';
 import { RedisHealthIndicator } from './redis.health.js';
 
 @Module({
   imports: [TerminusModule.forRoot({ errorLogStyle: 'json', gracefulShutdownTimeoutMs: 0 })],
   controllers: [HealthController],
-  providers: [RedisHealthIndicator],
+  providers: [PostgresHealthIndicator, RedisHealthIndicator],
 })
 export class HealthModule {}

@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { DatabaseAvailability } from '../database/database-availability.js';
 import { JobsService } from '../queues/jobs.service.js';
 
 /** Prometheus metrics of this process. Each application instance has its own registry. */
@@ -16,8 +17,16 @@ export class MetricsService {
     registers: [this.registry],
   });
 
-  constructor(jobs: JobsService) {
+  constructor(jobs: JobsService, database: DatabaseAvailability) {
     collectDefaultMetrics({ register: this.registry, prefix: 'deni_' });
+    new Gauge({
+      name: 'deni_database_available',
+      help: 'Whether PostgreSQL is available: 1 while the database circuit is closed, 0 while it is open',
+      registers: [this.registry],
+      collect() {
+        this.set(database.isOpen() ? 0 : 1);
+      },
+    });
     const logger = this.logger;
     new Gauge({
       name: 'deni_queue_jobs',
