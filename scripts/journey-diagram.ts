@@ -11,7 +11,6 @@ import { ScreenId, type Rendered, type ScreenContext, type ScreenDef } from '../
 import { en, type MessageKey } from '../src/ussd/i18n/en.js';
 import { translator } from '../src/ussd/i18n/translate.js';
 import { journeyScreens } from '../src/ussd/journeys/index.js';
-import type { User } from '../src/users/user.entity.js';
 
 export const DIAGRAM_PATH = fileURLToPath(new URL('../docs/ussd-journey.md', import.meta.url));
 
@@ -45,14 +44,14 @@ function staticContext(): ScreenContext {
         throw new Error('no services while drawing the diagram');
       },
     },
-  ) as ScreenContext['services'];
+  ) as ScreenContext['backend'];
   return {
-    user: { id: 'diagram', phoneNumber: '254700000000', language: 'en' } as User,
+    user: { id: 'diagram', phoneNumber: '254700000000', language: 'en' },
     language: 'en',
     t: translator('en'),
     data: {},
     page: 0,
-    services: unavailable,
+    backend: unavailable,
     actionKey: (name) => `diagram:${name}`,
     settings: { minAmount: 100, maxAmount: 250_000, lockMinutes: 30 },
   };

@@ -15,10 +15,11 @@ import { RedisModule } from './redis/redis.module.js';
 import { SyncModule } from './sync/sync.module.js';
 import { UsersModule } from './users/users.module.js';
 import { UssdModule } from './ussd/ussd.module.js';
+import { UssdWorkerModule } from './ussd/ussd-worker.module.js';
 import { WalletModule } from './wallet/wallet.module.js';
 
 /** Queue consumers and schedulers: loaded only where APP_ROLE is `worker` or `all`. */
-const WORKER_MODULES = [NotificationsWorkerModule, LoansWorkerModule];
+const WORKER_MODULES = [NotificationsWorkerModule, LoansWorkerModule, UssdWorkerModule];
 
 @Module({})
 export class AppModule {

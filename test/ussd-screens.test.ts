@@ -6,7 +6,12 @@ import { UsersService } from '../src/users/users.service.js';
 import type { UssdReply } from '../src/ussd/dialects.js';
 import { JourneyEngine, newJourney, type JourneyState } from '../src/ussd/engine/journey-engine.js';
 import { isGsm7 } from '../src/ussd/engine/screen-text.js';
-import { ScreenId, type JourneyData, type ScreenContext, type ScreenDef, type Services } from '../src/ussd/engine/types.js';
+import { ScreenId, type JourneyData, type ScreenContext, type ScreenDef } from '../src/ussd/engine/types.js';
+import { OfflineBackend } from '../src/ussd/backend/offline-backend.js';
+import { OnlineBackend, type OnlineServices } from '../src/ussd/backend/online-backend.js';
+import type { UssdBackend } from '../src/ussd/backend/ussd-backend.js';
+import { OfflineQueueService } from '../src/ussd/offline/offline-queue.service.js';
+import { UssdSnapshotStore } from '../src/ussd/offline/snapshot.store.js';
 import { translator } from '../src/ussd/i18n/translate.js';
 import { journeyScreens } from '../src/ussd/journeys/index.js';
 import { WalletService } from '../src/wallet/wallet.service.js';
@@ -60,7 +65,7 @@ describe('every USSD screen fits the limits, in English and Kiswahili', () => {
   let config: AppConfig;
   let users: UsersService;
   let loans: LoansService;
-  let services: Services;
+  let services: OnlineServices;
 
   beforeAll(async () => {
     ({ app, config } = await startTestApp({ APP_ROLE: 'api', LOAN_MAX_PENDING: '100' }));
@@ -152,15 +157,25 @@ describe('every USSD screen fits the limits, in English and Kiswahili', () => {
     return engine;
   }
 
-  function contextFor(user: User, language: Language, data: JourneyData, step: number): (page: number) => ScreenContext {
+  /** Online: the services. Offline: the subscriber's snapshot and the offline queue. */
+  type BackendFor = (user: User, language: Language) => UssdBackend;
+  const online: BackendFor = (user, language) => new OnlineBackend({ id: user.id, phoneNumber: user.phoneNumber, language }, services);
+  async function offlineFor(user: User): Promise<BackendFor> {
+    const store = app.get(UssdSnapshotStore);
+    await store.refresh({ id: user.id, phoneNumber: user.phoneNumber, language: user.language });
+    const snapshot = (await store.get(user.phoneNumber))!;
+    return () => new OfflineBackend(snapshot, users, app.get(OfflineQueueService));
+  }
+
+  function contextFor(user: User, language: Language, data: JourneyData, step: number, backendFor: BackendFor = online): (page: number) => ScreenContext {
     // As UssdService.contextFor builds it.
     return (page) => ({
-      user: { ...user, language },
+      user: { id: user.id, phoneNumber: user.phoneNumber, language },
       language,
       t: translator(language),
       data,
       page,
-      services,
+      backend: backendFor(user, language),
       actionKey: (name) => `ussd:screens-${user.id}:${step}:${name}`,
       settings: { minAmount: config.loans.minAmount, maxAmount: config.loans.maxAmount, lockMinutes: config.pin.lockMinutes },
     });
@@ -176,7 +191,7 @@ describe('every USSD screen fits the limits, in English and Kiswahili', () => {
   }
 
   /** Breadth-first over (screen, page, loan, PIN action), from the main menu and the resume offer. */
-  async function walk(user: User, language: Language, into: Walked): Promise<void> {
+  async function walk(user: User, language: Language, into: Walked, backendFor: BackendFor = online): Promise<void> {
     let where = '';
     const engine = engineFor(into.rendered, into.problems, () => where);
     let step = 0;
@@ -197,7 +212,7 @@ describe('every USSD screen fits the limits, in English and Kiswahili', () => {
     for (const first of [ScreenId.Main, ScreenId.Resume]) {
       const state = newJourney(first);
       where = `${language} ${user.phoneNumber} [${first}]`;
-      const shown = await engine.show(state, contextFor(user, language, state.data, ++step));
+      const shown = await engine.show(state, contextFor(user, language, state.data, ++step, backendFor));
       into.replies += 1;
       checkReply(shown.reply, where, into.problems);
       enqueue(state, [first]);
@@ -207,7 +222,7 @@ describe('every USSD screen fits the limits, in English and Kiswahili', () => {
       for (const input of INPUTS) {
         const branch = structuredClone(state);
         where = `${language} ${user.phoneNumber} [${[...path, input].join(' > ')}]`;
-        const result = await engine.answer(branch, input, contextFor(user, language, branch.data, ++step));
+        const result = await engine.answer(branch, input, contextFor(user, language, branch.data, ++step, backendFor));
         into.replies += 1;
         checkReply(result.reply, `${where} on ${result.screen}`, into.problems);
         if (!result.reply.end) enqueue(branch, [...path, input]);
@@ -225,6 +240,18 @@ describe('every USSD screen fits the limits, in English and Kiswahili', () => {
       expect(walked.problems.list()).toEqual([]);
       const missing = Object.values(ScreenId).filter((id) => !walked.rendered.has(id));
       expect(missing).toEqual([]);
+      expect(walked.replies).toBeGreaterThan(500);
+    }, 240_000);
+
+    it(`walks every screen offline (from a snapshot, writes queued) in ${language === 'en' ? 'English' : 'Kiswahili'}`, async () => {
+      const { busy, newcomer } = await seedWorld(language);
+      const walked: Walked = { rendered: new Set(), replies: 0, problems: new Problems() };
+      await walk(busy, language, walked, await offlineFor(busy));
+      await walk(newcomer, language, walked, await offlineFor(newcomer));
+      expect(walked.problems.list()).toEqual([]);
+      // Offline, a write ends the session with its reference: the screens after a write are not reached.
+      const missing = Object.values(ScreenId).filter((id) => !walked.rendered.has(id));
+      expect(missing.sort()).toEqual([ScreenId.ApproveDone, ScreenId.RepayDone, ScreenId.RequestSent].sort());
       expect(walked.replies).toBeGreaterThan(500);
     }, 240_000);
   }

@@ -16,6 +16,9 @@ const SAMPLE: { [T in keyof TemplateParams]: TemplateParams[T] } = {
   'loan.repayment_received': { borrower: '0712345678', amount: 250_000, outstanding: 250_000 },
   'loan.repaid_borrower': { lender: '0712345678', principal: 250_000 },
   'loan.repaid_lender': { borrower: '0712345678', principal: 250_000 },
+  'offline.applied': { reference: 'ABCDEFGHJK', action: 'LOAN_DECLINE' },
+  'offline.rejected': { reference: 'ABCDEFGHJK', action: 'LOAN_DECLINE', code: 'LOAN.REPAYMENT_EXCEEDS_OUTSTANDING' },
+  'offline.expired': { reference: 'ABCDEFGHJK', action: 'LOAN_DECLINE' },
 };
 
 describe('SMS templates', () => {
@@ -40,6 +43,18 @@ describe('SMS templates', () => {
     expect(maskSecret(otp)).not.toContain('482913');
     expect(maskSecret(otp)).toContain('******');
     expect(maskSecret(otp)).toContain('5 minutes');
+  });
+
+  it('names every offline action and refusal in both languages, and falls back to the code', () => {
+    for (const action of ['LOAN_REQUEST', 'LOAN_APPROVAL', 'LOAN_DECLINE', 'REPAYMENT'] as const) {
+      for (const language of ['en', 'sw'] as const) {
+        const text = renderTemplate('offline.rejected', language, { reference: 'R', action, code: 'WALLET.INSUFFICIENT_FUNDS' });
+        expect(text).not.toContain(action);
+        expect(text).not.toContain('WALLET.');
+        expect(text.length).toBeLessThanOrEqual(160);
+      }
+    }
+    expect(renderTemplate('offline.rejected', 'en', { reference: 'R', action: 'REPAYMENT', code: 'LOAN.SOMETHING_NEW' })).toContain('LOAN.SOMETHING_NEW');
   });
 
   it('differs between English and Kiswahili', () => {

@@ -18,7 +18,33 @@ export interface TemplateParams {
   'loan.repayment_received': { borrower: string; amount: number; outstanding: number };
   'loan.repaid_borrower': { lender: string; principal: number };
   'loan.repaid_lender': { borrower: string; principal: number };
+  'offline.applied': { reference: string; action: OfflineAction };
+  'offline.rejected': { reference: string; action: OfflineAction; code: string };
+  'offline.expired': { reference: string; action: OfflineAction };
 }
+
+/** What a write queued offline (by USSD while the database was down) was. */
+export type OfflineAction = 'LOAN_REQUEST' | 'LOAN_APPROVAL' | 'LOAN_DECLINE' | 'REPAYMENT';
+
+const ACTION_NAMES: Record<OfflineAction, Record<Language, string>> = {
+  LOAN_REQUEST: { en: 'loan request', sw: 'ombi la mkopo' },
+  LOAN_APPROVAL: { en: 'loan approval', sw: 'kukubali mkopo' },
+  LOAN_DECLINE: { en: 'decline of a request', sw: 'kukataa ombi' },
+  REPAYMENT: { en: 'repayment', sw: 'malipo ya mkopo' },
+};
+
+/** Why a queued write was refused, in words; the code itself for anything unforeseen. */
+const REFUSALS: Record<string, Record<Language, string>> = {
+  'WALLET.INSUFFICIENT_FUNDS': { en: 'not enough money in your wallet', sw: 'pesa haitoshi kwenye pochi yako' },
+  'LOAN.NOT_PENDING': { en: 'the request is no longer waiting', sw: 'ombi halisubiri tena' },
+  'LOAN.NOT_ACTIVE': { en: 'the loan is not active', sw: 'mkopo hauko hai' },
+  'LOAN.REPAYMENT_EXCEEDS_OUTSTANDING': { en: 'it is more than you owe', sw: 'ni zaidi ya deni lako' },
+  'LOAN.TOO_MANY_PENDING': { en: 'you have too many requests waiting', sw: 'una maombi mengi yanayosubiri' },
+  'LOAN.DUPLICATE_REQUEST': { en: 'the same request is already waiting', sw: 'ombi hilo hilo tayari linasubiri' },
+};
+
+const action = (a: OfflineAction, language: Language) => ACTION_NAMES[a]?.[language] ?? a;
+const refusal = (code: string, language: Language) => REFUSALS[code]?.[language] ?? code;
 
 export type TemplateName = keyof TemplateParams;
 
@@ -83,6 +109,18 @@ const TEMPLATES: Renderers = {
   'loan.repaid_lender': {
     en: (p) => `Deni: ${p.borrower} has fully repaid your loan of ${formatKsh(p.principal)}.`,
     sw: (p) => `Deni: ${p.borrower} amelipa mkopo wako wote wa ${formatKsh(p.principal)}.`,
+  },
+  'offline.applied': {
+    en: (p) => `Deni: your ${action(p.action, 'en')} (ref ${p.reference}) is done.`,
+    sw: (p) => `Deni: ${action(p.action, 'sw')} lako (kumb ${p.reference}) limekamilika.`,
+  },
+  'offline.rejected': {
+    en: (p) => `Deni: your ${action(p.action, 'en')} (ref ${p.reference}) was not done: ${refusal(p.code, 'en')}.`,
+    sw: (p) => `Deni: ${action(p.action, 'sw')} lako (kumb ${p.reference}) halikufanyika: ${refusal(p.code, 'sw')}.`,
+  },
+  'offline.expired': {
+    en: (p) => `Deni: we could not complete your ${action(p.action, 'en')} (ref ${p.reference}) in time. Nothing was done; please try again.`,
+    sw: (p) => `Deni: hatukuweza kukamilisha ${action(p.action, 'sw')} lako (kumb ${p.reference}) kwa wakati. Hakuna kilichofanyika; jaribu tena.`,
   },
 };
 

@@ -5,6 +5,7 @@
 export enum QueueName {
   Notifications = 'notifications',
   Loans = 'loans',
+  UssdOffline = 'ussd-offline',
 }
 
 export enum JobName {
@@ -12,6 +13,7 @@ export enum JobName {
   RelayNotifications = 'relay-notifications',
   ExpireLoan = 'expire-loan',
   ExpireDueLoans = 'expire-due-loans',
+  ApplyOfflineItem = 'apply-offline-item',
 }
 
 export interface JobPayloads {
@@ -19,6 +21,8 @@ export interface JobPayloads {
   [JobName.RelayNotifications]: Record<string, never>;
   [JobName.ExpireLoan]: { loanId: string };
   [JobName.ExpireDueLoans]: Record<string, never>;
+  /** The item lives in Redis (see OfflineQueueService); the delays drive the backoff strategy. */
+  [JobName.ApplyOfflineItem]: { id: string; firstDelayMs: number; maxDelayMs: number };
 }
 
 export const JOB_QUEUE: { readonly [J in JobName]: QueueName } = {
@@ -26,6 +30,7 @@ export const JOB_QUEUE: { readonly [J in JobName]: QueueName } = {
   [JobName.RelayNotifications]: QueueName.Notifications,
   [JobName.ExpireLoan]: QueueName.Loans,
   [JobName.ExpireDueLoans]: QueueName.Loans,
+  [JobName.ApplyOfflineItem]: QueueName.UssdOffline,
 };
 
 export const ALL_QUEUES: readonly QueueName[] = Object.values(QueueName);

@@ -7,12 +7,14 @@ import { SyncController } from './sync.controller.js';
 import { SyncService } from './sync.service.js';
 
 /**
- * Sync for clients that work offline. So far: the mobile sync API (push operations made offline,
- * pull what changed). The USSD offline queue (writes accepted while PostgreSQL is down) comes next.
+ * Sync for clients that work offline: the mobile sync API (push operations made offline, pull what
+ * changed). The USSD offline queue applies the writes it accepted during an outage through the same
+ * SyncService.applyOnce, so every channel's offline write is applied and recorded once by its id.
  */
 @Module({
   imports: [TypeOrmModule.forFeature([SyncOperation]), LoansModule, WalletModule],
   controllers: [SyncController],
   providers: [SyncService],
+  exports: [SyncService],
 })
 export class SyncModule {}

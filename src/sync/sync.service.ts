@@ -6,7 +6,8 @@ import { Loan } from '../loans/loan.entity.js';
 import { LoansService } from '../loans/loans.service.js';
 import { LedgerService } from '../wallet/ledger.service.js';
 import { WalletService } from '../wallet/wallet.service.js';
-import type { SyncOperationDto, SyncOperationResult } from './dto/sync.dto.js';
+import type { SyncOperationDto, SyncOperationResult, SyncOperationType } from './dto/sync.dto.js';
+import { TransactionService, type Tx } from '../database/transaction.service.js';
 import { SyncOperation, type SyncOutcome } from './sync-operation.entity.js';
 
 /** Refusals that mean "the loan moved on since the device saw it": the server's state wins. */
@@ -63,6 +64,27 @@ function toSyncLoan(loan: Loan, userId: string): SyncLoan {
   };
 }
 
+/** Whether the loan is already where the operation wanted it, by this user's hand. */
+function alreadyDone(type: SyncOperationType, loan: Loan, userId: string): boolean {
+  switch (type) {
+    case 'loan.approve':
+      return loan.lenderId === userId && (loan.status === 'ACTIVE' || loan.status === 'REPAID');
+    case 'loan.decline':
+      return loan.lenderId === userId && loan.status === 'DECLINED';
+    case 'loan.cancel':
+      return loan.borrowerId === userId && loan.status === 'CANCELLED';
+    default:
+      return false;
+  }
+}
+
+export type SyncOperationInput = Pick<SyncOperationDto, 'opId' | 'type' | 'payload'>;
+
+export interface ApplyOptions {
+  key?: string;
+  onRecorded?: (tx: Tx, result: SyncOperationResult) => Promise<void>;
+}
+
 const badPayload = (what: string) => new DomainError('SYNC.BAD_PAYLOAD', 'invalid', `payload: ${what}`);
 
 function text(payload: Record<string, unknown>, name: string): string {
@@ -102,17 +124,34 @@ export class SyncService {
     private readonly loans: LoansService,
     private readonly wallet: WalletService,
     private readonly ledger: LedgerService,
+    private readonly transactions: TransactionService,
     @InjectDataSource() private readonly dataSource: DataSource,
   ) {}
 
   /** Applies each operation on its own, in order: one bad operation does not sink the rest. */
   async push(userId: string, deviceId: string, operations: SyncOperationDto[]): Promise<SyncOperationResult[]> {
     const results: SyncOperationResult[] = [];
-    for (const op of operations) results.push(await this.pushOne(userId, deviceId, op));
+    for (const op of operations) {
+      try {
+        results.push(await this.applyOnce(userId, deviceId, op));
+      } catch (e) {
+        // Not the operation's fault: nothing is recorded, so the device's retry can still apply it.
+        this.logger.error({ err: e, opId: op.opId }, 'sync operation failed');
+        results.push({ opId: op.opId, status: 'rejected', code: 'INTERNAL', message: 'Try this operation again later' });
+      }
+    }
     return results;
   }
 
-  private async pushOne(userId: string, deviceId: string, op: SyncOperationDto): Promise<SyncOperationResult> {
+  /**
+   * Applies one operation once, by its id, and records the outcome (`applied`, `rejected` with a
+   * code, or `conflict` with the server's state); a repeat answers `duplicate` with the first
+   * outcome. Domain refusals are outcomes; anything else (the database went away) is thrown and
+   * nothing is recorded, so the caller may try again. `onRecorded` runs in the transaction that
+   * records the outcome, so whatever it writes (an SMS in the outbox) happens exactly once too.
+   * `key` overrides the idempotency key of the write (a USSD action's own key).
+   */
+  async applyOnce(userId: string, deviceId: string, op: SyncOperationInput, options: ApplyOptions = {}): Promise<SyncOperationResult> {
     const repo = this.dataSource.getRepository(SyncOperation);
     const earlier = await repo.findOneBy({ opId: op.opId });
     if (earlier) return this.duplicate(earlier, userId, op.opId);
@@ -120,33 +159,60 @@ export class SyncService {
     let outcome: SyncOutcome;
     let result: Record<string, unknown>;
     try {
-      const loan = await this.apply(userId, op);
+      const loan = await this.apply(userId, op, options.key ?? `sync:${op.opId}`);
       outcome = 'applied';
       result = { loan: toSyncLoan(loan, userId) };
     } catch (e) {
-      if (!isDomainError(e)) {
-        // Not the operation's fault: nothing is recorded, so the device's retry can still apply it.
-        this.logger.error({ err: e, opId: op.opId }, 'sync operation failed');
-        return { opId: op.opId, status: 'rejected', code: 'INTERNAL', message: 'Try this operation again later' };
-      }
+      if (!isDomainError(e)) throw e;
       const loanId = typeof op.payload.loanId === 'string' ? op.payload.loanId : undefined;
-      if (CONFLICTS.has(e.code) && loanId) {
+      const current = CONFLICTS.has(e.code) && loanId ? (await this.loans.getForParty(loanId, userId)).loan : null;
+      if (current && alreadyDone(op.type, current, userId)) {
+        // Applied earlier by this very operation (a retry after a crash) or by the same user on
+        // another channel: what was asked for is what the server has.
+        outcome = 'applied';
+        result = { loan: toSyncLoan(current, userId) };
+      } else if (current) {
         outcome = 'conflict';
-        const { loan } = await this.loans.getForParty(loanId, userId);
-        result = { code: e.code, message: e.message, serverState: toSyncLoan(loan, userId) };
+        result = { code: e.code, message: e.message, serverState: toSyncLoan(current, userId) };
       } else {
         outcome = 'rejected';
         result = { code: e.code, message: e.message };
       }
     }
-    const inserted: unknown[] = await this.dataSource.query(
-      `INSERT INTO sync_operations (op_id, user_id, device_id, type, outcome, result)
-       VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT (op_id) DO NOTHING RETURNING op_id`,
-      [op.opId, userId, deviceId, op.type, outcome, JSON.stringify(result)],
-    );
-    if (inserted.length === 0) {
+    return this.record(userId, deviceId, op, outcome, result, options);
+  }
+
+  /**
+   * Closes an operation without applying it (the offline queue gave up on it): recorded as
+   * rejected with `code`, so a late attempt to apply it finds it done. A duplicate if it was
+   * recorded before (then that outcome stands).
+   */
+  async refuse(userId: string, deviceId: string, op: SyncOperationInput, code: string, message: string, options: ApplyOptions = {}) {
+    const earlier = await this.dataSource.getRepository(SyncOperation).findOneBy({ opId: op.opId });
+    if (earlier) return this.duplicate(earlier, userId, op.opId);
+    return this.record(userId, deviceId, op, 'rejected', { code, message }, options);
+  }
+
+  private async record(
+    userId: string,
+    deviceId: string,
+    op: SyncOperationInput,
+    outcome: SyncOutcome,
+    result: Record<string, unknown>,
+    options: ApplyOptions,
+  ): Promise<SyncOperationResult> {
+    const recorded = await this.transactions.run(async (tx) => {
+      const inserted: unknown[] = await tx.manager.query(
+        `INSERT INTO sync_operations (op_id, user_id, device_id, type, outcome, result)
+         VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT (op_id) DO NOTHING RETURNING op_id`,
+        [op.opId, userId, deviceId, op.type, outcome, JSON.stringify(result)],
+      );
+      if (inserted.length > 0 && options.onRecorded) await options.onRecorded(tx, { opId: op.opId, status: outcome, ...result });
+      return inserted.length > 0;
+    });
+    if (!recorded) {
       // The same operation arrived twice at once: the first recorded answer is the answer.
-      const winner = await repo.findOneBy({ opId: op.opId });
+      const winner = await this.dataSource.getRepository(SyncOperation).findOneBy({ opId: op.opId });
       if (winner) return this.duplicate(winner, userId, op.opId);
     }
     return { opId: op.opId, status: outcome, ...result };
@@ -156,10 +222,10 @@ export class SyncService {
     if (earlier.userId !== userId) {
       return { opId, status: 'rejected', code: 'SYNC.OP_ID_TAKEN', message: 'This operation id belongs to another user' };
     }
-    return { opId, status: 'duplicate', ...earlier.result, message: `Already ${earlier.outcome}` };
+    return { opId, status: 'duplicate', outcome: earlier.outcome, ...earlier.result, message: `Already ${earlier.outcome}` };
   }
 
-  private async apply(userId: string, op: SyncOperationDto): Promise<Loan> {
+  private async apply(userId: string, op: SyncOperationInput, key: string): Promise<Loan> {
     const p = op.payload;
     switch (op.type) {
       case 'loan.request':
@@ -168,7 +234,7 @@ export class SyncService {
           lenderPhoneNumber: text(p, 'lenderPhoneNumber'),
           amount: whole(p, 'amount'),
           repaymentPerDeposit: whole(p, 'repaymentPerDeposit'),
-          requestKey: `sync:${op.opId}`,
+          requestKey: key,
         });
       case 'loan.approve':
         return this.loans.approve(text(p, 'loanId'), userId);
@@ -177,7 +243,7 @@ export class SyncService {
       case 'loan.cancel':
         return this.loans.cancel(text(p, 'loanId'), userId);
       case 'loan.repay':
-        return this.loans.repay(text(p, 'loanId'), userId, whole(p, 'amount'), `sync:${op.opId}`);
+        return this.loans.repay(text(p, 'loanId'), userId, whole(p, 'amount'), key);
     }
   }
 

@@ -98,6 +98,35 @@ export class UsersService {
    */
   async verifyPin(userId: string, pin: string): Promise<void> {
     const stored = await this.storedPinHash(userId);
+    await this.checkPin(userId, stored, pin, async () => {
+      // This failure locked the PIN: tell the owner, who may not be the one guessing.
+      const user = await this.getById(userId);
+      await this.transactions.run((tx) =>
+        this.notifications.notify(tx, {
+          phoneNumber: user.phoneNumber,
+          language: user.language,
+          template: 'pin.locked',
+          params: { minutes: this.lockMinutes },
+        }),
+      );
+    });
+  }
+
+  /**
+   * The same check while PostgreSQL is down, against the hash kept in the subscriber's offline
+   * snapshot, with the same Redis lockout (so offline guesses count too). No SMS on a lock: the
+   * outbox needs the database.
+   */
+  async verifyPinOffline(userId: string, storedHash: string | null, pin: string): Promise<void> {
+    await this.checkPin(userId, storedHash, pin, async () => undefined);
+  }
+
+  /** The stored PIN hash, for the subscriber's offline snapshot (never the PIN). */
+  async pinHashFor(userId: string): Promise<string | null> {
+    return this.storedPinHash(userId);
+  }
+
+  private async checkPin(userId: string, stored: string | null, pin: string, onLocked: () => Promise<void>): Promise<void> {
     if (stored === null) throw UserErrors.pinNotSet();
     const reservation = await this.lockout.reserve(userId);
     if (reservation.locked) throw UserErrors.pinLocked(Math.ceil(reservation.msLeft / 1000));
@@ -107,16 +136,7 @@ export class UsersService {
     }
     const left = this.lockout.max - reservation.attempt;
     if (left > 0) throw UserErrors.pinInvalid(left);
-    // This failure locked the PIN: tell the owner, who may not be the one guessing.
-    const user = await this.getById(userId);
-    await this.transactions.run((tx) =>
-      this.notifications.notify(tx, {
-        phoneNumber: user.phoneNumber,
-        language: user.language,
-        template: 'pin.locked',
-        params: { minutes: this.lockMinutes },
-      }),
-    );
+    await onLocked();
     throw UserErrors.pinLocked(Math.ceil(reservation.msLeft / 1000));
   }
 

@@ -8,6 +8,7 @@ import { UssdSessionStore } from './ussd-session.store.js';
 export class UssdMetrics {
   private readonly steps: Counter<'screen' | 'outcome'>;
   private readonly latency: Histogram;
+  private readonly offlineSteps: Counter;
 
   constructor(metrics: MetricsService, sessions: UssdSessionStore) {
     this.steps = new Counter({
@@ -22,6 +23,11 @@ export class UssdMetrics {
       buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2],
       registers: [metrics.registry],
     });
+    this.offlineSteps = new Counter({
+      name: 'deni_ussd_offline_steps_total',
+      help: 'USSD requests answered from Redis because PostgreSQL was unavailable',
+      registers: [metrics.registry],
+    });
     new Gauge({
       name: 'deni_ussd_active_sessions',
       help: 'USSD sessions active in Redis',
@@ -34,6 +40,10 @@ export class UssdMetrics {
 
   step(screen: string, outcome: 'continue' | 'end' | 'error' | 'refused'): void {
     this.steps.inc({ screen, outcome });
+  }
+
+  offline(): void {
+    this.offlineSteps.inc();
   }
 
   observe(seconds: number): void {

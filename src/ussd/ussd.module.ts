@@ -1,6 +1,8 @@
 import { Module } from '@nestjs/common';
 import { LoansModule } from '../loans/loans.module.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
+import { NotificationsModule } from '../notifications/notifications.module.js';
+import { SyncModule } from '../sync/sync.module.js';
 import { UsersModule } from '../users/users.module.js';
 import { WalletModule } from '../wallet/wallet.module.js';
 import { UssdController } from './ussd.controller.js';
@@ -8,15 +10,19 @@ import { UssdMetrics } from './ussd.metrics.js';
 import { UssdService } from './ussd.service.js';
 import { UssdSessionStore } from './ussd-session.store.js';
 import { UssdWebhookGuard } from './ussd-webhook.guard.js';
+import { OfflineQueueController } from './offline/offline-queue.controller.js';
+import { OfflineQueueService } from './offline/offline-queue.service.js';
+import { UssdSnapshotStore } from './offline/snapshot.store.js';
 
 /**
  * The USSD channel (*383#): gateway dialects, Redis sessions, the journey engine and its menus,
- * and the seed's /api/ussd/* endpoints. Sits on top of loans and wallet.
+ * the seed's /api/ussd/* endpoints, and offline mode (snapshots and the offline queue) for when
+ * PostgreSQL is down. Sits on top of loans, wallet and sync.
  */
 @Module({
-  imports: [LoansModule, WalletModule, UsersModule, MetricsModule],
-  controllers: [UssdController],
-  providers: [UssdService, UssdSessionStore, UssdMetrics, UssdWebhookGuard],
-  exports: [UssdService],
+  imports: [LoansModule, WalletModule, UsersModule, MetricsModule, SyncModule, NotificationsModule],
+  controllers: [UssdController, OfflineQueueController],
+  providers: [UssdService, UssdSessionStore, UssdMetrics, UssdWebhookGuard, UssdSnapshotStore, OfflineQueueService],
+  exports: [UssdService, OfflineQueueService],
 })
 export class UssdModule {}

@@ -6,10 +6,15 @@ import type { AppConfig } from '../config/app-config.js';
 import { LoansService } from '../loans/loans.service.js';
 import { RateLimiter } from '../redis/rate-limiter.js';
 import { parseKenyanMobile } from '../users/phone-number.js';
-import type { User } from '../users/user.entity.js';
 import { UsersService } from '../users/users.service.js';
 import { WalletService } from '../wallet/wallet.service.js';
+import { DatabaseAvailability, isDatabaseUnavailable } from '../database/database-availability.js';
+import { OnlineBackend } from './backend/online-backend.js';
+import { OfflineBackend } from './backend/offline-backend.js';
+import type { UssdBackend, UssdUser } from './backend/ussd-backend.js';
 import { type InboundUssd, type UssdReply } from './dialects.js';
+import { OfflineQueueService } from './offline/offline-queue.service.js';
+import { UssdSnapshotStore } from './offline/snapshot.store.js';
 import { JourneyEngine, newJourney, type StepResult } from './engine/journey-engine.js';
 import { ScreenId, type ScreenContext } from './engine/types.js';
 import { translator } from './i18n/translate.js';
@@ -31,6 +36,14 @@ function redisUnavailable(err: unknown): boolean {
     e?.code === 'ECONNREFUSED' ||
     /Command timed out|Connection is closed|Stream isn't writeable|ECONNREFUSED|ETIMEDOUT/.test(e?.message ?? '')
   );
+}
+
+/** The online attempt of a step took longer than USSD_DB_DEADLINE_MS. */
+class DatabaseDeadline extends Error {
+  constructor(ms: number) {
+    super(`no answer from the database within ${ms} ms`);
+    this.name = 'DatabaseDeadline';
+  }
 }
 
 const NOT_RESUMABLE: ScreenId[] = [ScreenId.Main, ScreenId.Resume, ScreenId.PinNew, ScreenId.PinNewConfirm];
@@ -61,6 +74,9 @@ export class UssdService {
     private readonly wallet: WalletService,
     private readonly rateLimiter: RateLimiter,
     private readonly metrics: UssdMetrics,
+    private readonly database: DatabaseAvailability,
+    private readonly snapshots: UssdSnapshotStore,
+    private readonly offlineQueue: OfflineQueueService,
     config: ConfigService<AppConfig, true>,
   ) {
     this.settings = config.get('ussd', { infer: true });
@@ -105,85 +121,140 @@ export class UssdService {
     const release = await this.sessions.lock(inbound.sessionId);
     if (!release) return { reply: { message: en('error.generic'), end: true }, screen: 'NONE' };
     try {
-      let session = await this.sessions.get(inbound.sessionId);
-      if (session && session.phoneNumber !== msisdn) {
-        // A session id is bound to its phone: another number cannot step into it.
-        return { reply: { message: en('error.otherPhone'), end: true }, screen: 'NONE' };
+      if (!this.database.isOpen()) {
+        // Online, unless PostgreSQL fails or keeps us waiting: then the same step runs again
+        // offline from the session as stored (the failed attempt saved nothing). A write it may
+        // still finish has the same idempotency key as the one the offline queue would apply.
+        const attempt = { abandoned: false };
+        try {
+          return await this.withDeadline(this.attempt(inbound, msisdn, attempt), attempt);
+        } catch (e) {
+          if (!(e instanceof DatabaseDeadline) && !isDatabaseUnavailable(e)) throw e;
+          this.database.recordFailure(e);
+          this.logger.warn({ sessionId: inbound.sessionId }, `USSD step answered offline: ${(e as Error).message}`);
+        }
       }
-      if (inbound.isClosing) {
-        if (session) await this.sessions.delete(session.id);
-        return { reply: { message: '', end: true }, screen: session?.screen ?? 'NONE' };
-      }
-      if (session?.ended) {
-        // The journey is over. A redelivered request gets the last screen again and nothing runs
-        // twice; only a new dial (a gateway that reuses session ids) starts afresh.
-        const redial = inbound.isNewSession || (inbound.textMode === 'latest' && inbound.text === '' && !inbound.requestId);
-        if (!redial) return { reply: session.lastReply ?? { message: en('error.generic'), end: true }, screen: session.screen };
-        session = null;
-      }
-      if (session && inbound.isNewSession) session = null;
-
-      const plan = this.plan(session, inbound);
-      if (plan.kind === 'replay') return { reply: plan.reply, screen: session?.screen ?? 'NONE' };
-
-      const user = await this.users.findOrRegister(msisdn);
-      if (!session || plan.kind === 'start') {
-        const resumable = await this.sessions.takeResumable(msisdn, inbound.sessionId);
-        session = {
-          id: inbound.sessionId,
-          gateway: inbound.gateway,
-          phoneNumber: msisdn,
-          userId: user.id,
-          journey: newJourney(resumable && plan.inputs.length === 0 ? ScreenId.Resume : ScreenId.Main),
-          resumable: resumable ?? undefined,
-          screen: ScreenId.Main,
-          step: 0,
-          // Makes this session's idempotency keys its own, even where a gateway reuses session ids.
-          nonce: randomUUID(),
-          createdAt: Date.now(),
-          updatedAt: Date.now(),
-        };
-      }
-
-      let result: StepResult | undefined =
-        plan.kind === 'start' ? await this.engine.show(session.journey, this.contextFor(session, user)) : undefined;
-      for (const input of plan.inputs) {
-        if (result?.reply.end) break;
-        result = await this.answer(session, user, input);
-      }
-      if (!result) result = await this.engine.show(session.journey, this.contextFor(session, user));
-      this.remember(session, inbound, result);
-      if (result.reply.end) {
-        // Kept (as ended) for the rest of its TTL, so that a redelivered request is answered again.
-        session.ended = true;
-        await this.sessions.saveEnded(session);
-        await this.sessions.dropResumable(msisdn);
-      } else {
-        await this.sessions.save(session);
-        // Only a screen waiting for an answer is "in the middle": a result (SUCCESS, APPROVED…)
-        // or a read-only screen (balance, a loan's details) leaves nothing to continue.
-        // The new-PIN screens are never resumable: they follow a check of the current PIN that
-        // someone else picking up the phone must not inherit.
-        const midJourney =
-          !NOT_RESUMABLE.includes(session.screen) && Boolean(this.engine.screen(session.screen).onInput);
-        if (midJourney) await this.sessions.saveResumable(msisdn, session.id, session.journey);
-        else await this.sessions.dropResumable(msisdn);
-      }
-      return { reply: result.reply, screen: result.screen };
+      this.metrics.offline();
+      return await this.attempt(inbound, msisdn, null);
     } finally {
       await release();
     }
   }
 
-  private async answer(session: UssdSession, user: User, input: string): Promise<StepResult> {
+  private withDeadline<T>(work: Promise<T>, attempt: { abandoned: boolean }): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        attempt.abandoned = true;
+        reject(new DatabaseDeadline(this.settings.dbDeadlineMs));
+      }, this.settings.dbDeadlineMs);
+    });
+    work.catch(() => undefined); // an abandoned attempt's late failure is nobody's business
+    return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+  }
+
+  /**
+   * One step of a session: online (`attempt` given) with the services, or offline from the
+   * subscriber's snapshot. Saves the session only at the end, and not at all once abandoned.
+   */
+  private async attempt(inbound: InboundUssd, msisdn: string, attempt: { abandoned: boolean } | null): Promise<HandledUssd> {
+    const en = translator('en');
+    let session = await this.sessions.get(inbound.sessionId);
+    if (session && session.phoneNumber !== msisdn) {
+      // A session id is bound to its phone: another number cannot step into it.
+      return { reply: { message: en('error.otherPhone'), end: true }, screen: 'NONE' };
+    }
+    if (inbound.isClosing) {
+      if (session) await this.sessions.delete(session.id);
+      return { reply: { message: '', end: true }, screen: session?.screen ?? 'NONE' };
+    }
+    if (session?.ended) {
+      // The journey is over. A redelivered request gets the last screen again and nothing runs
+      // twice; only a new dial (a gateway that reuses session ids) starts afresh.
+      const redial = inbound.isNewSession || (inbound.textMode === 'latest' && inbound.text === '' && !inbound.requestId);
+      if (!redial) return { reply: session.lastReply ?? { message: en('error.generic'), end: true }, screen: session.screen };
+      session = null;
+    }
+    if (session && inbound.isNewSession) session = null;
+
+    const plan = this.plan(session, inbound);
+    if (plan.kind === 'replay') return { reply: plan.reply, screen: session?.screen ?? 'NONE' };
+
+    let user: UssdUser;
+    let backend: UssdBackend;
+    let online: OnlineBackend | null = null;
+    if (attempt) {
+      const found = await this.users.findOrRegister(msisdn);
+      user = { id: found.id, phoneNumber: found.phoneNumber, language: found.language };
+      backend = online = new OnlineBackend(user, { users: this.users, loans: this.loans, wallet: this.wallet });
+    } else {
+      const snapshot = await this.snapshots.get(msisdn);
+      // Nobody to be sure of without the database or a snapshot: say so, and end.
+      if (!snapshot || (session && session.userId !== snapshot.user.id)) {
+        return { reply: { message: en('offline.busy'), end: true }, screen: 'NONE' };
+      }
+      const { pinHash: _pinHash, ...known } = snapshot.user;
+      user = known;
+      backend = new OfflineBackend(snapshot, this.users, this.offlineQueue);
+    }
+
+    if (!session || plan.kind === 'start') {
+      const resumable = await this.sessions.takeResumable(msisdn, inbound.sessionId);
+      session = {
+        id: inbound.sessionId,
+        gateway: inbound.gateway,
+        phoneNumber: msisdn,
+        userId: user.id,
+        journey: newJourney(resumable && plan.inputs.length === 0 ? ScreenId.Resume : ScreenId.Main),
+        resumable: resumable ?? undefined,
+        screen: ScreenId.Main,
+        step: 0,
+        // Makes this session's idempotency keys its own, even where a gateway reuses session ids.
+        nonce: randomUUID(),
+        createdAt: Date.now(),
+        updatedAt: Date.now(),
+      };
+    }
+
+    const context = this.contextFor(session, user, backend);
+    let result: StepResult | undefined = plan.kind === 'start' ? await this.engine.show(session.journey, context) : undefined;
+    for (const input of plan.inputs) {
+      if (result?.reply.end) break;
+      result = await this.answer(session, input, context);
+    }
+    if (!result) result = await this.engine.show(session.journey, context);
+    if (attempt?.abandoned) throw new DatabaseDeadline(this.settings.dbDeadlineMs);
+    this.remember(session, inbound, result);
+    if (result.reply.end) {
+      // Kept (as ended) for the rest of its TTL, so that a redelivered request is answered again.
+      session.ended = true;
+      await this.sessions.saveEnded(session);
+      await this.sessions.dropResumable(msisdn);
+    } else {
+      await this.sessions.save(session);
+      // Only a screen waiting for an answer is "in the middle": a result (SUCCESS, APPROVED…)
+      // or a read-only screen (balance, a loan's details) leaves nothing to continue.
+      // The new-PIN screens are never resumable: they follow a check of the current PIN that
+      // someone else picking up the phone must not inherit.
+      const midJourney =
+        !NOT_RESUMABLE.includes(session.screen) && Boolean(this.engine.screen(session.screen).onInput);
+      if (midJourney) await this.sessions.saveResumable(msisdn, session.id, session.journey);
+      else await this.sessions.dropResumable(msisdn);
+    }
+    // What this subscriber could still see offline, taken in the background after a good step.
+    if (online) this.snapshots.refreshSoon(user, online.wrote);
+    return { reply: result.reply, screen: result.screen };
+  }
+
+  private async answer(session: UssdSession, input: string, context: (page: number) => ScreenContext): Promise<StepResult> {
     session.step += 1;
     const top = this.engine.current(session.journey);
     if (top.screen === ScreenId.Resume && input === '1' && session.resumable) {
       session.journey = session.resumable;
       delete session.resumable;
-      return this.engine.show(session.journey, this.contextFor(session, user));
+      return this.engine.show(session.journey, context);
     }
-    return this.engine.answer(session.journey, input, this.contextFor(session, user));
+    return this.engine.answer(session.journey, input, context);
   }
 
   /** What this request asks for: the stored reply again (a retry), or inputs to run. */
@@ -223,14 +294,14 @@ export class UssdService {
     if (inbound.requestId) session.lastRequestId = inbound.requestId;
   }
 
-  private contextFor(session: UssdSession, user: User): (page: number) => ScreenContext {
+  private contextFor(session: UssdSession, user: UssdUser, backend: UssdBackend): (page: number) => ScreenContext {
     return (page) => ({
       user,
       language: user.language,
       t: translator(user.language),
       data: session.journey.data,
       page,
-      services: { loans: this.loans, wallet: this.wallet, users: this.users },
+      backend,
       actionKey: (name) => `ussd:${session.nonce}:${session.step}:${name}`,
       settings: { minAmount: this.loanSettings.minAmount, maxAmount: this.loanSettings.maxAmount, lockMinutes: this.lockMinutes },
     });

@@ -3,12 +3,14 @@ import { createServer, Socket, type Server } from 'node:net';
 /**
  * A TCP proxy on 127.0.0.1 in front of a real server, to simulate outages without touching the
  * shared PostgreSQL or Redis: `cut()` drops every connection and refuses new ones until
- * `restore()`.
+ * `restore()`; `stall()` is a network partition instead: connections stay open (new ones are
+ * accepted) but no byte goes through until `restore()`.
  */
 export interface TcpProxy {
   port: number;
   url(template: string): string;
   cut(): void;
+  stall(): void;
   restore(): void;
   close(): Promise<void>;
 }
@@ -16,13 +18,25 @@ export interface TcpProxy {
 export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
   let up = true;
+  let stalled = false;
+  /** Connections waiting for a stall to end. */
+  const held: (() => void)[] = [];
   const server: Server = createServer((client) => {
     if (!up) {
       client.destroy();
       return;
     }
-    const upstream = new Socket();
     sockets.add(client);
+    if (stalled) {
+      client.pause();
+      held.push(() => connect(client));
+      return;
+    }
+    connect(client);
+  });
+  const connect = (client: Socket) => {
+    if (client.destroyed) return;
+    const upstream = new Socket();
     sockets.add(upstream);
     const drop = () => {
       client.destroy();
@@ -35,8 +49,9 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     upstream.connect(targetPort, targetHost, () => {
       client.pipe(upstream);
       upstream.pipe(client);
+      client.resume();
     });
-  });
+  };
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
   return {
@@ -52,8 +67,17 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
       for (const s of sockets) s.destroy();
       sockets.clear();
     },
+    stall: () => {
+      stalled = true;
+      for (const s of sockets) s.pause();
+    },
     restore: () => {
       up = true;
+      if (stalled) {
+        stalled = false;
+        for (const s of sockets) s.resume();
+        for (const connectHeld of held.splice(0)) connectHeld();
+      }
     },
     close: async () => {
       up = false;

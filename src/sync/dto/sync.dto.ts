@@ -65,6 +65,9 @@ export class SyncOperationResult {
   @ApiProperty({ enum: ['applied', 'duplicate', 'rejected', 'conflict'] })
   status!: 'applied' | 'duplicate' | 'rejected' | 'conflict';
 
+  @ApiPropertyOptional({ enum: ['applied', 'rejected', 'conflict'], description: 'For a duplicate: what the first time came to' })
+  outcome?: 'applied' | 'rejected' | 'conflict';
+
   @ApiPropertyOptional({ description: 'The loan as applied (applied, and duplicate of an applied operation)' })
   loan?: Record<string, unknown>;
 

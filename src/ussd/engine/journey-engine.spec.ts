@@ -1,9 +1,10 @@
 import { DomainError } from '../../common/domain-error.js';
-import type { Language, User } from '../../users/user.entity.js';
+import type { Language } from '../../users/user.entity.js';
+import type { UssdBackend } from '../backend/ussd-backend.js';
 import { translator } from '../i18n/translate.js';
 import { JourneyEngine, newJourney, type JourneyState } from './journey-engine.js';
 import { fitScreen, isGsm7, toGsm7 } from './screen-text.js';
-import { ScreenId, type ScreenContext, type ScreenDef, type Services } from './types.js';
+import { ScreenId, type ScreenContext, type ScreenDef } from './types.js';
 
 /**
  * The engine alone, over a tiny fake journey (no services): Main → A → B (a three-page list);
@@ -59,12 +60,12 @@ const screens = new Map<ScreenId, ScreenDef>(
 
 function context(language: Language = 'en'): (page: number) => ScreenContext {
   return (page) => ({
-    user: { id: 'u1', phoneNumber: '254722000000', language } as User,
+    user: { id: 'u1', phoneNumber: '254722000000', language },
     language,
     t: translator(language),
     data: {},
     page,
-    services: {} as Services,
+    backend: { takeReadFrom: () => null } as UssdBackend,
     actionKey: (name) => `test:${name}`,
     settings: { minAmount: 100, maxAmount: 250_000, lockMinutes: 30 },
   });

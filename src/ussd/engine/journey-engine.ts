@@ -2,6 +2,7 @@ import { isDomainError } from '../../common/domain-error.js';
 import type { MessageKey } from '../i18n/en.js';
 import { hasMessage, type Params } from '../i18n/translate.js';
 import type { UssdReply } from '../dialects.js';
+import { QueuedOffline } from '../backend/ussd-backend.js';
 import { fitScreen, toGsm7 } from './screen-text.js';
 import { ScreenId, type JourneyData, type Next, type ScreenContext, type ScreenDef } from './types.js';
 
@@ -29,6 +30,12 @@ export interface StepResult {
 const NAV_BACK = '0';
 const NAV_HOME = '00';
 const NAV_MORE = '98';
+
+/** HH:MM in Nairobi (UTC+3, no daylight saving). */
+export function nairobiTime(epochMs: number): string {
+  const d = new Date(epochMs + 3 * 3_600_000);
+  return `${String(d.getUTCHours()).padStart(2, '0')}:${String(d.getUTCMinutes()).padStart(2, '0')}`;
+}
 
 export function newJourney(first: ScreenId = ScreenId.Main): JourneyState {
   return { stack: [{ screen: first, page: 0 }], data: {}, more: false };
@@ -60,9 +67,14 @@ export class JourneyEngine {
     const frame = this.current(state);
     const def = this.screen(frame.screen);
     const context = ctx(frame.page);
+    context.backend.takeReadFrom();
     const rendered = await def.render(context);
     state.more = Boolean(rendered.hasMore);
-    const lines = [reason ? context.t(reason.key, reason.params) : '', rendered.body].filter(Boolean).join('\n');
+    // Offline, what a screen shows comes from the subscriber's last snapshot: say how old it is
+    // (a screen asked again already said so, and its reason takes the line).
+    const readFrom = context.backend.takeReadFrom();
+    const asOf = readFrom === null || reason ? '' : context.t('offline.asOf', { time: nairobiTime(readFrom) });
+    const lines = [reason ? context.t(reason.key, reason.params) : '', asOf, rendered.body].filter(Boolean).join('\n');
     if (rendered.end) {
       return { reply: this.fit(lines, '', true), screen: frame.screen, outcome: 'end' };
     }
@@ -97,8 +109,10 @@ export class JourneyEngine {
     try {
       next = await def.onInput(input, ctx(frame.page));
     } catch (e) {
-      if (!isDomainError(e)) throw e;
       const t = ctx(frame.page).t;
+      // Accepted while the database is down: the session ends with the reference to quote.
+      if (e instanceof QueuedOffline) return { reply: this.fit(t('offline.queued', { reference: e.reference }), '', true), screen: frame.screen, outcome: 'end' };
+      if (!isDomainError(e)) throw e;
       const key = `error.${e.code}`;
       const details = (e.details ?? {}) as Record<string, unknown>;
       const params: Params = {

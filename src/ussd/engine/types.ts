@@ -1,7 +1,5 @@
-import type { LoansService } from '../../loans/loans.service.js';
-import type { Language, User } from '../../users/user.entity.js';
-import type { UsersService } from '../../users/users.service.js';
-import type { WalletService } from '../../wallet/wallet.service.js';
+import type { Language } from '../../users/user.entity.js';
+import type { UssdBackend, UssdUser } from '../backend/ussd-backend.js';
 import type { MessageKey } from '../i18n/en.js';
 import type { Params, Translate } from '../i18n/translate.js';
 
@@ -40,21 +38,16 @@ export enum ScreenId {
 export type JourneyValue = string | number | boolean | null;
 export type JourneyData = Record<string, JourneyValue>;
 
-export interface Services {
-  loans: LoansService;
-  wallet: WalletService;
-  users: UsersService;
-}
-
 export interface ScreenContext {
-  user: User;
+  user: UssdUser;
   language: Language;
   t: Translate;
   /** Values collected along the journey (lender, amount, selected loan…). */
   data: JourneyData;
   /** The page of a paginated screen (98 moves on). */
   page: number;
-  services: Services;
+  /** Everything the screens read and write: the services when online, a snapshot and the offline queue when not. */
+  backend: UssdBackend;
   /** Unique per session and action, for idempotency keys of the writes a screen makes. */
   actionKey(name: string): string;
   settings: { minAmount: number; maxAmount: number; lockMinutes: number };

@@ -29,6 +29,8 @@ const LONGEST: Record<string, string | number> = {
   date: '31/12',
   status: 'Umeisha muda',
   kind: 'Imetolewa',
+  time: '23:59',
+  reference: 'K7Q2M9XA3D',
 };
 
 describe('USSD message catalogues', () => {

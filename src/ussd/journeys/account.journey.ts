@@ -34,10 +34,10 @@ export const accountScreens: ScreenDef[] = [
     // can be stuck in the pending account.
     id: ScreenId.WithdrawAmount,
     leadsTo: [],
-    render: async (ctx) => ({ body: ctx.t('withdraw.amount', { balance: await ctx.services.wallet.balance(ctx.user.id) }) }),
+    render: async (ctx) => ({ body: ctx.t('withdraw.amount', { balance: await ctx.backend.balance() }) }),
     onInput: async (input, ctx) => {
       const amount = parseAmount(input);
-      const balance = await ctx.services.wallet.balance(ctx.user.id);
+      const balance = await ctx.backend.balance();
       if (amount === null || amount < 1) return { invalid: 'invalid.option' };
       if (amount > balance) return { invalid: 'invalid.moreThanBalance', params: { max: balance } };
       return { end: ctx.t('withdraw.unavailable') };
@@ -51,7 +51,7 @@ export const accountScreens: ScreenDef[] = [
       const choice = parseChoice(input, 2);
       if (!choice) return { invalid: 'invalid.option' };
       const language = choice === 1 ? 'en' : 'sw';
-      await ctx.services.users.setLanguage(ctx.user.id, language);
+      await ctx.backend.setLanguage(language);
       ctx.user.language = language;
       // Said in the language just chosen.
       return { end: translator(language)('language.done') };

@@ -11,12 +11,12 @@ export const approveScreens: ScreenDef[] = [
     leadsTo: [ScreenId.ApproveDetail],
     title: 'approve.title',
     empty: 'approve.empty',
-    fetch: (ctx, offset, limit) => ctx.services.loans.pendingForLender(ctx.user.id, { limit, offset }),
-    line: (loan, n, ctx) => ctx.t('approve.line', { n, other: local(loan.borrower?.phoneNumber ?? ''), amount: loan.principal }),
+    fetch: (ctx, offset, limit) => ctx.backend.loans('awaiting-me', offset, limit),
+    line: (loan, n, ctx) => ctx.t('approve.line', { n, other: local(loan.other), amount: loan.principal }),
     key: (loan) => loan.id,
     select: (loan, ctx) => {
       ctx.data.loanId = loan.id;
-      ctx.data.other = local(loan.borrower?.phoneNumber ?? '');
+      ctx.data.other = local(loan.other);
       ctx.data.amount = loan.principal;
       ctx.data.repayment = loan.repaymentPerDeposit;
       return { go: ScreenId.ApproveDetail };
@@ -51,7 +51,7 @@ export const approveScreens: ScreenDef[] = [
 export const approveActions: Record<string, PinAction> = {
   approve: async (ctx) => {
     try {
-      await ctx.services.loans.approve(str(ctx, 'loanId'), ctx.user.id);
+      await ctx.backend.approve(str(ctx, 'loanId'), ctx.actionKey('approve'));
     } catch (e) {
       if (!isDomainError(e, 'WALLET.INSUFFICIENT_FUNDS')) throw e;
       ctx.data.balance = Number(e.details?.balance ?? 0);
@@ -60,7 +60,7 @@ export const approveActions: Record<string, PinAction> = {
     return { finish: ScreenId.ApproveDone };
   },
   decline: async (ctx) => {
-    await ctx.services.loans.decline(str(ctx, 'loanId'), ctx.user.id);
+    await ctx.backend.decline(str(ctx, 'loanId'), ctx.actionKey('decline'));
     return { end: ctx.t('approve.declined', { other: str(ctx, 'other') }) };
   },
 };

@@ -6,7 +6,7 @@ export const balanceScreens: ScreenDef[] = [
     id: ScreenId.Balance,
     leadsTo: [],
     render: async (ctx) => {
-      const summary = await ctx.services.loans.summary(ctx.user.id);
+      const summary = await ctx.backend.summary();
       return { body: ctx.t('balance.text', { balance: summary.balance, owing: summary.owing, owed: summary.owed }) };
     },
   },

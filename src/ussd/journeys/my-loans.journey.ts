@@ -9,12 +9,9 @@ export const myLoansScreens: ScreenDef[] = [
     leadsTo: [ScreenId.LoanDetail],
     title: 'loans.title',
     empty: 'loans.empty',
-    fetch: (ctx, offset, limit) => ctx.services.loans.listForUser(ctx.user.id, { role: 'any', limit, offset }),
-    line: (loan, n, ctx) => {
-      const borrowed = loan.borrowerId === ctx.user.id;
-      const other = local((borrowed ? loan.lender : loan.borrower)?.phoneNumber ?? '');
-      return ctx.t(borrowed ? 'loans.line.borrowed' : 'loans.line.lent', { n, other, amount: loan.principal });
-    },
+    fetch: (ctx, offset, limit) => ctx.backend.loans('all', offset, limit),
+    line: (loan, n, ctx) =>
+      ctx.t(loan.role === 'borrower' ? 'loans.line.borrowed' : 'loans.line.lent', { n, other: local(loan.other), amount: loan.principal }),
     key: (loan) => loan.id,
     select: (loan, ctx) => {
       ctx.data.loanId = loan.id;
@@ -25,12 +22,10 @@ export const myLoansScreens: ScreenDef[] = [
     id: ScreenId.LoanDetail,
     leadsTo: [],
     render: async (ctx) => {
-      const { loan } = await ctx.services.loans.getForParty(str(ctx, 'loanId'), ctx.user.id);
-      const borrowed = loan.borrowerId === ctx.user.id;
-      const other = local((borrowed ? loan.lender : loan.borrower)?.phoneNumber ?? '');
+      const loan = await ctx.backend.loan(str(ctx, 'loanId'));
       return {
-        body: ctx.t(borrowed ? 'loans.detail.borrowed' : 'loans.detail.lent', {
-          other,
+        body: ctx.t(loan.role === 'borrower' ? 'loans.detail.borrowed' : 'loans.detail.lent', {
+          other: local(loan.other),
           amount: loan.principal,
           outstanding: loan.outstanding,
           repayment: loan.repaymentPerDeposit,

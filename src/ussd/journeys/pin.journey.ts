@@ -12,7 +12,7 @@ export const PIN_ACTION = 'pinAction';
  */
 export async function requirePin(ctx: ScreenContext, name: string): Promise<Next> {
   ctx.data[PIN_ACTION] = name;
-  return (await ctx.services.users.hasPin(ctx.user.id)) ? { go: ScreenId.PinEnter } : { go: ScreenId.PinCreate };
+  return (await ctx.backend.hasPin()) ? { go: ScreenId.PinEnter } : { go: ScreenId.PinCreate };
 }
 
 function pinProblem(pin: string): Next | null {
@@ -26,7 +26,7 @@ function pinProblem(pin: string): Next | null {
 async function checkPin(ctx: ScreenContext, pin: string): Promise<Next | null> {
   if (!/^\d{4}$/.test(pin)) return { invalid: 'invalid.pinFormat' };
   try {
-    await ctx.services.users.verifyPin(ctx.user.id, pin);
+    await ctx.backend.verifyPin(pin);
     return null;
   } catch (e) {
     if (isDomainError(e, 'USER.PIN_INVALID')) {
@@ -61,7 +61,7 @@ export function pinScreens(actions: Record<string, PinAction>): ScreenDef[] {
         const problem = pinProblem(pin);
         if (problem) return problem;
         // Kept sealed (peppered hash) until confirmed: a PIN is never held in clear.
-        ctx.data.pinDraft = ctx.services.users.sealPin(pin);
+        ctx.data.pinDraft = ctx.backend.sealPin(pin);
         return { go: ScreenId.PinConfirm };
       },
     },
@@ -71,11 +71,11 @@ export function pinScreens(actions: Record<string, PinAction>): ScreenDef[] {
       render: ({ t }) => ({ body: t('pin.confirm') }),
       onInput: async (pin, ctx) => {
         const draft = ctx.data.pinDraft;
-        if (typeof draft !== 'string' || !ctx.services.users.sealedPinMatches(pin, draft)) {
+        if (typeof draft !== 'string' || !ctx.backend.sealedPinMatches(pin, draft)) {
           return { invalid: 'invalid.pinMismatch' };
         }
         delete ctx.data.pinDraft;
-        await ctx.services.users.createPin(ctx.user.id, pin);
+        await ctx.backend.createPin(pin);
         return run(ctx);
       },
     },
@@ -102,7 +102,7 @@ export const changePinScreens: ScreenDef[] = [
     onInput: (pin, ctx) => {
       const problem = pinProblem(pin);
       if (problem) return problem;
-      ctx.data.pinDraft = ctx.services.users.sealPin(pin);
+      ctx.data.pinDraft = ctx.backend.sealPin(pin);
       return { go: ScreenId.PinNewConfirm };
     },
   },
@@ -114,10 +114,10 @@ export const changePinScreens: ScreenDef[] = [
     onInput: async (pin, ctx) => {
       const draft = ctx.data.pinDraft;
       if (ctx.data.oldPinVerified !== true) return { finish: ScreenId.PinOld };
-      if (typeof draft !== 'string' || !ctx.services.users.sealedPinMatches(pin, draft)) {
+      if (typeof draft !== 'string' || !ctx.backend.sealedPinMatches(pin, draft)) {
         return { invalid: 'invalid.pinMismatch' };
       }
-      await ctx.services.users.replacePin(ctx.user.id, pin);
+      await ctx.backend.replacePin(pin);
       delete ctx.data.pinDraft;
       delete ctx.data.oldPinVerified;
       return { end: ctx.t('pin.changed') };

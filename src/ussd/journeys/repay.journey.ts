@@ -10,12 +10,12 @@ export const repayScreens: ScreenDef[] = [
     leadsTo: [ScreenId.RepayAmount],
     title: 'repay.title',
     empty: 'repay.empty',
-    fetch: (ctx, offset, limit) => ctx.services.loans.listForUser(ctx.user.id, { role: 'borrower', status: ['ACTIVE'], limit, offset }),
-    line: (loan, n, ctx) => ctx.t('repay.line', { n, other: local(loan.lender?.phoneNumber ?? ''), outstanding: loan.outstanding }),
+    fetch: (ctx, offset, limit) => ctx.backend.loans('repayable', offset, limit),
+    line: (loan, n, ctx) => ctx.t('repay.line', { n, other: local(loan.other), outstanding: loan.outstanding }),
     key: (loan) => loan.id,
     select: (loan, ctx) => {
       ctx.data.loanId = loan.id;
-      ctx.data.other = local(loan.lender?.phoneNumber ?? '');
+      ctx.data.other = local(loan.other);
       return { go: ScreenId.RepayAmount };
     },
   }),
@@ -23,16 +23,16 @@ export const repayScreens: ScreenDef[] = [
     id: ScreenId.RepayAmount,
     leadsTo: [ScreenId.PinEnter, ScreenId.PinCreate],
     render: async (ctx) => {
-      const { loan } = await ctx.services.loans.getForParty(str(ctx, 'loanId'), ctx.user.id);
-      const balance = await ctx.services.wallet.balance(ctx.user.id);
+      const loan = await ctx.backend.loan(str(ctx, 'loanId'));
+      const balance = await ctx.backend.balance();
       return { body: ctx.t('repay.amount', { other: str(ctx, 'other'), outstanding: loan.outstanding, balance }) };
     },
     onInput: async (input, ctx) => {
       const amount = parseAmount(input);
       if (amount === null || amount < 1) return { invalid: 'invalid.option' };
-      const { loan } = await ctx.services.loans.getForParty(str(ctx, 'loanId'), ctx.user.id);
+      const loan = await ctx.backend.loan(str(ctx, 'loanId'));
       if (amount > loan.outstanding) return { invalid: 'invalid.moreThanOwed', params: { max: loan.outstanding } };
-      const balance = await ctx.services.wallet.balance(ctx.user.id);
+      const balance = await ctx.backend.balance();
       if (amount > balance) return { invalid: 'invalid.moreThanBalance', params: { max: balance } };
       ctx.data.amount = amount;
       return requirePin(ctx, 'repay');
@@ -49,7 +49,7 @@ export const repayScreens: ScreenDef[] = [
 
 export const repayActions: Record<string, PinAction> = {
   repay: async (ctx) => {
-    const loan = await ctx.services.loans.repay(str(ctx, 'loanId'), ctx.user.id, num(ctx, 'amount'), ctx.actionKey('repay'));
+    const loan = await ctx.backend.repay(str(ctx, 'loanId'), num(ctx, 'amount'), ctx.actionKey('repay'));
     ctx.data.outstanding = loan.outstanding;
     return { finish: ScreenId.RepayDone };
   },

@@ -67,13 +67,10 @@ export const requestLoanScreens: ScreenDef[] = [
 
 export const requestLoanActions: Record<string, PinAction> = {
   request: async (ctx) => {
-    await ctx.services.loans.requestLoan({
-      borrowerId: ctx.user.id,
-      lenderPhoneNumber: str(ctx, 'lender'),
-      amount: num(ctx, 'amount'),
-      repaymentPerDeposit: num(ctx, 'repayment'),
-      requestKey: ctx.actionKey('request'),
-    });
+    await ctx.backend.requestLoan(
+      { lenderPhoneNumber: str(ctx, 'lender'), amount: num(ctx, 'amount'), repaymentPerDeposit: num(ctx, 'repayment') },
+      ctx.actionKey('request'),
+    );
     return { finish: ScreenId.RequestSent };
   },
 };

@@ -1,19 +1,16 @@
 import { ScreenId, type ScreenContext, type ScreenDef } from '../engine/types.js';
 import { PAGE_SIZE } from '../engine/list-screen.js';
 
-function dayMonth(date: Date): string {
+function dayMonth(at: number): string {
   // Nairobi time (UTC+3, no daylight saving).
-  const d = new Date(date.getTime() + 3 * 3_600_000);
+  const d = new Date(at + 3 * 3_600_000);
   return `${String(d.getUTCDate()).padStart(2, '0')}/${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
 }
 
 async function page(ctx: ScreenContext) {
   // Each page remembers the cursor that leads to the next one.
   const before = ctx.page > 0 ? ctx.data[`txCursor${ctx.page}`] : undefined;
-  const result = await ctx.services.wallet.history(ctx.user.id, {
-    limit: PAGE_SIZE,
-    before: typeof before === 'string' ? before : undefined,
-  });
+  const result = await ctx.backend.history(PAGE_SIZE, typeof before === 'string' ? before : undefined);
   if (result.nextCursor) ctx.data[`txCursor${ctx.page + 1}`] = result.nextCursor;
   return result;
 }
@@ -28,7 +25,7 @@ export const transactionsScreens: ScreenDef[] = [
       if (!items.length && ctx.page === 0) return { body: `${ctx.t('tx.title')}\n${ctx.t('tx.empty')}` };
       const lines = items.map((entry) =>
         ctx.t('tx.line', {
-          date: dayMonth(entry.createdAt),
+          date: dayMonth(entry.at),
           kind: ctx.t(`tx.kind.${entry.kind}`),
           amount: entry.amount > 0 ? `+${entry.amount}` : String(entry.amount),
         }),

@@ -1,0 +1,129 @@
+import type { LoanStatus } from '../../loans/loan-state.js';
+import type { Loan } from '../../loans/loan.entity.js';
+import type { LoansService } from '../../loans/loans.service.js';
+import type { Language } from '../../users/user.entity.js';
+import type { UsersService } from '../../users/users.service.js';
+import type { WalletService } from '../../wallet/wallet.service.js';
+import type { EntryView, LoanFilter, LoanView, NewLoanRequest, Page, UssdBackend, UssdUser } from './ussd-backend.js';
+
+export interface OnlineServices {
+  users: UsersService;
+  loans: LoansService;
+  wallet: WalletService;
+}
+
+export function toLoanView(loan: Loan, userId: string): LoanView {
+  const borrowed = loan.borrowerId === userId;
+  return {
+    id: loan.id,
+    role: borrowed ? 'borrower' : 'lender',
+    other: (borrowed ? loan.lender : loan.borrower)?.phoneNumber ?? '',
+    principal: loan.principal,
+    outstanding: loan.outstanding,
+    repaymentPerDeposit: loan.repaymentPerDeposit,
+    status: loan.status,
+  };
+}
+
+function listOptions(filter: LoanFilter): { role: 'any' | 'lender' | 'borrower'; status?: LoanStatus[] } {
+  switch (filter) {
+    case 'all':
+      return { role: 'any' };
+    case 'awaiting-me':
+      return { role: 'lender', status: ['PENDING'] };
+    case 'repayable':
+      return { role: 'borrower', status: ['ACTIVE'] };
+  }
+}
+
+/** The screens' backend while PostgreSQL is up: the services themselves. */
+export class OnlineBackend implements UssdBackend {
+  readonly offline = false;
+  /** Whether this request wrote anything (the snapshot is then refreshed at once). */
+  wrote = false;
+
+  constructor(
+    private readonly user: UssdUser,
+    private readonly services: OnlineServices,
+  ) {}
+
+  takeReadFrom(): null {
+    return null;
+  }
+
+  hasPin(): Promise<boolean> {
+    return this.services.users.hasPin(this.user.id);
+  }
+
+  verifyPin(pin: string): Promise<void> {
+    return this.services.users.verifyPin(this.user.id, pin);
+  }
+
+  createPin(pin: string): Promise<void> {
+    return this.services.users.createPin(this.user.id, pin);
+  }
+
+  replacePin(pin: string): Promise<void> {
+    return this.services.users.replacePin(this.user.id, pin);
+  }
+
+  sealPin(pin: string): string {
+    return this.services.users.sealPin(pin);
+  }
+
+  sealedPinMatches(pin: string, sealed: string): boolean {
+    return this.services.users.sealedPinMatches(pin, sealed);
+  }
+
+  setLanguage(language: Language): Promise<void> {
+    return this.services.users.setLanguage(this.user.id, language);
+  }
+
+  async loans(filter: LoanFilter, offset: number, limit: number): Promise<Page<LoanView>> {
+    const { items, total } = await this.services.loans.listForUser(this.user.id, { ...listOptions(filter), limit, offset });
+    return { items: items.map((loan) => toLoanView(loan, this.user.id)), total };
+  }
+
+  async loan(loanId: string): Promise<LoanView> {
+    const { loan } = await this.services.loans.getForParty(loanId, this.user.id);
+    return toLoanView(loan, this.user.id);
+  }
+
+  async summary() {
+    const { balance, owing, owed } = await this.services.loans.summary(this.user.id);
+    return { balance, owing, owed };
+  }
+
+  balance(): Promise<number> {
+    return this.services.wallet.balance(this.user.id);
+  }
+
+  async history(limit: number, before?: string): Promise<{ items: EntryView[]; nextCursor: string | null }> {
+    const page = await this.services.wallet.history(this.user.id, { limit, before });
+    return {
+      items: page.items.map((entry) => ({ at: entry.createdAt.getTime(), kind: entry.kind, amount: entry.amount })),
+      nextCursor: page.nextCursor,
+    };
+  }
+
+  async requestLoan(request: NewLoanRequest, key: string): Promise<void> {
+    this.wrote = true;
+    await this.services.loans.requestLoan({ borrowerId: this.user.id, ...request, requestKey: key });
+  }
+
+  async approve(loanId: string): Promise<void> {
+    this.wrote = true;
+    await this.services.loans.approve(loanId, this.user.id);
+  }
+
+  async decline(loanId: string): Promise<void> {
+    this.wrote = true;
+    await this.services.loans.decline(loanId, this.user.id);
+  }
+
+  async repay(loanId: string, amount: number, key: string): Promise<{ outstanding: number }> {
+    this.wrote = true;
+    const loan = await this.services.loans.repay(loanId, this.user.id, amount, key);
+    return { outstanding: loan.outstanding };
+  }
+}

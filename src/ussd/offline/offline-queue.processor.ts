@@ -1,0 +1,45 @@
+import { Processor, WorkerHost } from '@nestjs/bullmq';
+import { Logger } from '@nestjs/common';
+import type { Job } from 'bullmq';
+import { JobName, type JobPayloads, QueueName } from '../../queues/queue-names.js';
+import { OfflineQueueService } from './offline-queue.service.js';
+
+type Payload = JobPayloads[JobName.ApplyOfflineItem];
+
+/**
+ * Exponential backoff with a ceiling, and jitter so that items queued together during an outage
+ * do not all come back at the same instant: first delay, doubling, never above the maximum.
+ */
+export function offlineBackoff(attemptsMade: number, job?: { data?: Partial<Payload> }): number {
+  const first = job?.data?.firstDelayMs ?? 5_000;
+  const max = job?.data?.maxDelayMs ?? 1_800_000;
+  const delay = Math.min(max, first * 2 ** Math.min(Math.max(attemptsMade - 1, 0), 30));
+  return Math.round(delay * (0.8 + Math.random() * 0.4));
+}
+
+/** Applies the USSD offline queue's items; rules live in OfflineQueueService. */
+@Processor(QueueName.UssdOffline, {
+  // One at a time, so one phone's items are applied in the order they were queued.
+  concurrency: 1,
+  settings: { backoffStrategy: (attemptsMade, _type, _err, job) => offlineBackoff(attemptsMade, job as { data?: Payload }) },
+})
+export class OfflineQueueProcessor extends WorkerHost {
+  private readonly logger = new Logger(OfflineQueueProcessor.name);
+
+  constructor(private readonly offline: OfflineQueueService) {
+    super();
+  }
+
+  async process(job: Job<Payload>): Promise<unknown> {
+    if (job.name !== (JobName.ApplyOfflineItem as string)) throw new Error(`no handler for job ${job.name} on ${QueueName.UssdOffline}`);
+    try {
+      const state = await this.offline.applyInOrder(job.data.id);
+      return { status: state?.status ?? 'missing' };
+    } catch (err) {
+      // Not applied yet (the database is away, or another process has it): BullMQ tries again
+      // after the backoff; past OFFLINE_RETRY_HOURS the next attempt closes it as expired.
+      this.logger.debug({ id: job.data.id, attempt: job.attemptsMade + 1, err }, 'offline item not applied yet');
+      throw err;
+    }
+  }
+}
