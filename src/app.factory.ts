@@ -11,7 +11,7 @@ import type { AppConfig } from './config/app-config.js';
 import type { Logger } from 'pino';
 import { LogController } from 'fastify';
 import { createRootLogger, PinoNestLogger, requestIdFor } from './logging/logger.js';
-import { pathOnly } from './logging/redaction.js';
+import { loggableUrl } from './logging/redaction.js';
 import { mountQueueDashboard } from './queues/queue-dashboard.js';
 import { MetricsService } from './metrics/metrics.service.js';
 
@@ -73,7 +73,7 @@ export async function createApp(config: AppConfig, options: { logger?: Logger } 
     metrics.observeHttp(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
     if (!QUIET_ROUTES.test(request.url)) {
       request.log.info(
-        { method: request.method, url: pathOnly(request.url), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+        { method: request.method, url: loggableUrl(request.url, request.routeOptions.url), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) },
         'request completed',
       );
     }

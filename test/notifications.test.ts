@@ -5,6 +5,7 @@ import { NotificationsService } from '../src/notifications/notifications.service
 import { SMS_PROVIDER, type SmsProvider } from '../src/notifications/sms-provider.js';
 import { JobsService } from '../src/queues/jobs.service.js';
 import { QueueName } from '../src/queues/queue-names.js';
+import { productionEnv } from './support/production-env.js';
 import { startTestApp, uniquePhone } from './support/test-app.js';
 import { eventually } from './support/eventually.js';
 
@@ -131,15 +132,9 @@ describe('notifications outbox (real PostgreSQL, Redis and BullMQ workers)', () 
 
 describe('one-time codes in production', () => {
   it('are masked in the admin outbox and not kept once sent', async () => {
-    const adminKey = 'prod-admin-key-0123456789';
-    const { app } = await startTestApp({
-      NODE_ENV: 'production',
-      ADMIN_API_KEY: adminKey,
-      JWT_SECRET: 'j'.repeat(40),
-      PIN_PEPPER: 'p'.repeat(40),
-      USSD_WEBHOOK_SECRET: 'u'.repeat(20),
-      APP_ROLE: 'all',
-    });
+    const env = productionEnv();
+    const adminKey = env.ADMIN_API_KEY;
+    const { app } = await startTestApp({ ...env, APP_ROLE: 'all' });
     try {
       const phone = uniquePhone();
       expect((await app.inject({ method: 'POST', url: '/api/auth/otp', payload: { phoneNumber: phone } })).statusCode).toBe(202);

@@ -1,6 +1,7 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { UsersService } from '../src/users/users.service.js';
 import { ADMIN_KEY } from './support/api-client.js';
+import { productionEnv } from './support/production-env.js';
 import { ownRedisPrefix, startTestApp, testConfig, uniquePhone } from './support/test-app.js';
 import {
   AtSession,
@@ -264,9 +265,8 @@ describe('USSD gateways and endpoints', () => {
     it('POST /api/ussd/test is off when USSD_TEST_ENDPOINT=false, and by default in production', async () => {
       const res = await post(closedApp, '/api/ussd/test', { sessionId: 't-1', phoneNumber: uniquePhone(), text: '' });
       expect(res.status).toBe(404);
-      const secrets = { ADMIN_API_KEY: ADMIN_KEY, JWT_SECRET: 'j'.repeat(40), PIN_PEPPER: 'p'.repeat(40), USSD_WEBHOOK_SECRET: 'u'.repeat(20) };
-      expect(testConfig({ NODE_ENV: 'production', ...secrets }).ussd.testEndpoint).toBe(false);
-      expect(testConfig({ NODE_ENV: 'production', ...secrets, USSD_TEST_ENDPOINT: 'true' }).ussd.testEndpoint).toBe(true);
+      expect(testConfig(productionEnv()).ussd.testEndpoint).toBe(false);
+      expect(testConfig({ ...productionEnv(), USSD_TEST_ENDPOINT: 'true' }).ussd.testEndpoint).toBe(true);
     });
 
     it('GET /api/ussd/sessions and POST /api/ussd/sessions/clear need the admin key and keep the seed shapes', async () => {

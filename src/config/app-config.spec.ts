@@ -2,11 +2,24 @@ import { readFileSync } from 'node:fs';
 import { buildConfig, ConfigValidationError, parseEnv } from './app-config.js';
 import { envSchema } from './config.schema.js';
 
+const MPESA_PRODUCTION = {
+  MPESA_BASE_URL: 'https://api.safaricom.co.ke',
+  SAFARICOM_CONSUMER_KEY: 'consumer-key',
+  SAFARICOM_CONSUMER_SECRET: 'consumer-secret',
+  MPESA_PASSKEY: 'passkey',
+  MPESA_INITIATOR_NAME: 'deni-initiator',
+  MPESA_INITIATOR_PASSWORD: 'initiator-password',
+  MPESA_CERT_PATH: '/etc/deni/safaricom.cer',
+  MPESA_CALLBACK_BASE_URL: 'https://deni.example.com',
+  MPESA_CALLBACK_SECRET: 'c'.repeat(24),
+};
+
 const SECRETS = {
   ADMIN_API_KEY: 'admin-key-0123456789',
   JWT_SECRET: 'j'.repeat(32),
   PIN_PEPPER: 'p'.repeat(32),
   USSD_WEBHOOK_SECRET: 'u'.repeat(20),
+  ...MPESA_PRODUCTION,
 };
 
 function problems(env: Record<string, string | undefined>): string[] {
@@ -55,6 +68,35 @@ describe('configuration', () => {
     expect(config.isProduction).toBe(true);
     expect(config.localServices.enabled).toBe(false);
     expect(config.security.devSecrets).toEqual([]);
+  });
+
+  it('runs M-PESA against the simulator with sandbox defaults outside production, and requires the real settings in production', () => {
+    const dev = buildConfig(parseEnv({ PORT: '5050' })).mpesa;
+    expect(dev).toMatchObject({
+      baseUrl: undefined,
+      shortcode: '174379',
+      passkey: 'bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919',
+      transactionType: 'CustomerPayBillOnline',
+      b2cShortcode: '600000',
+      initiatorName: 'testapi',
+      callbackBaseUrl: 'http://127.0.0.1:5050',
+      timeoutMs: 10_000,
+      reconcileAfterMs: 180_000,
+    });
+    const found = problems({ NODE_ENV: 'production', ...SECRETS, MPESA_BASE_URL: undefined, MPESA_CALLBACK_SECRET: undefined });
+    expect(found).toEqual(['MPESA_BASE_URL: required when NODE_ENV=production', 'MPESA_CALLBACK_SECRET: required when NODE_ENV=production']);
+    expect(problems({ NODE_ENV: 'production', ...SECRETS, MPESA_CALLBACK_BASE_URL: 'http://deni.example.com' })).toEqual([
+      'MPESA_CALLBACK_BASE_URL: must be an https:// URL when NODE_ENV=production',
+    ]);
+    expect(problems({ MPESA_CALLBACK_SECRET: 'has/slash-and-is-long' })).toEqual([
+      'MPESA_CALLBACK_SECRET: letters, digits, _ and - only (it is a URL path segment)',
+    ]);
+    const prod = buildConfig(parseEnv({ NODE_ENV: 'production', ...SECRETS, MPESA_CALLBACK_ALLOWED_IPS: '196.201.214.0/24, 196.201.213.114' }));
+    expect(prod.mpesa).toMatchObject({
+      baseUrl: 'https://api.safaricom.co.ke',
+      consumerSecret: 'consumer-secret',
+      callbackAllowedIps: ['196.201.214.0/24', '196.201.213.114'],
+    });
   });
 
   it('refuses weak secrets', () => {

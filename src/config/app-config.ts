@@ -60,15 +60,58 @@ export interface AppConfig {
   };
   /** The USSD offline queue: writes accepted while PostgreSQL was down. */
   offline: { retryHours: number; firstDelayMs: number; maxDelayMs: number };
+  sms: {
+    provider: Env['SMS_PROVIDER'];
+    /** Africa's Talking; username and apiKey are set whenever provider is `africastalking`. */
+    africasTalking: { baseUrl: string; username?: string; apiKey?: string; senderId?: string; timeoutMs: number };
+  };
   notifications: {
-    provider: Env['NOTIFICATIONS_PROVIDER'];
     maxAttempts: number;
     backoffMs: number;
     relayIntervalMs: number;
     relayAgeMs: number;
   };
+  mpesa: MpesaConfig;
   log: { level: Env['LOG_LEVEL'] };
 }
+
+/** Daraja (Safaricom M-PESA): credentials, shortcodes and callback settings. */
+export interface MpesaConfig {
+  /** Daraja's base URL; undefined (never in production) means the local simulator. */
+  baseUrl?: string;
+  consumerKey: string;
+  consumerSecret: string;
+  /** STK push (Lipa na M-PESA Online) shortcode and its passkey. */
+  shortcode: string;
+  passkey: string;
+  transactionType: Env['MPESA_TRANSACTION_TYPE'];
+  b2cShortcode: string;
+  initiatorName: string;
+  initiatorPassword: string;
+  /** Safaricom's certificate (PEM) that encrypts the initiator password; unset: the simulator's. */
+  certPath?: string;
+  /** Public base URL Daraja calls back, e.g. https://deni.example.com. */
+  callbackBaseUrl: string;
+  /** A path segment of every callback URL: Daraja does not sign callbacks. */
+  callbackSecret: string;
+  callbackAllowedIps?: string[];
+  timeoutMs: number;
+  /** A request with no callback after this long is queried (STK) or reported (B2C). */
+  reconcileAfterMs: number;
+}
+
+/**
+ * Stand-ins outside production, so development and tests run against the local simulator with
+ * no configuration. The passkey is Safaricom's published sandbox passkey; the rest are Deni's own.
+ */
+export const MPESA_DEVELOPMENT_DEFAULTS = {
+  consumerKey: 'deni-simulator-consumer-key',
+  consumerSecret: 'deni-simulator-consumer-secret',
+  passkey: 'bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919',
+  initiatorName: 'testapi',
+  initiatorPassword: 'deni-simulator-initiator-password',
+  callbackSecret: 'deni-development-mpesa-callback',
+} as const;
 
 export class ConfigValidationError extends Error {
   constructor(readonly problems: string[]) {
@@ -170,12 +213,38 @@ export function buildConfig(env: Env): AppConfig {
       maxDelayMs: env.OFFLINE_RETRY_MAX_DELAY_MS,
     },
     otp: { ttlSeconds: env.OTP_TTL_SECONDS, maxAttempts: env.OTP_MAX_ATTEMPTS, maxPerHour: env.OTP_MAX_PER_HOUR },
+    sms: {
+      provider: env.SMS_PROVIDER,
+      africasTalking: {
+        baseUrl: env.AT_BASE_URL,
+        username: env.AT_USERNAME,
+        apiKey: env.AT_API_KEY,
+        senderId: env.AT_SENDER_ID,
+        timeoutMs: env.AT_TIMEOUT_MS,
+      },
+    },
     notifications: {
-      provider: env.NOTIFICATIONS_PROVIDER,
       maxAttempts: env.NOTIFICATIONS_MAX_ATTEMPTS,
       backoffMs: env.NOTIFICATIONS_BACKOFF_MS,
       relayIntervalMs: env.NOTIFICATIONS_RELAY_INTERVAL_MS,
       relayAgeMs: env.NOTIFICATIONS_RELAY_AGE_MS,
+    },
+    mpesa: {
+      baseUrl: env.MPESA_BASE_URL?.replace(/\/+$/, ''),
+      consumerKey: env.SAFARICOM_CONSUMER_KEY ?? MPESA_DEVELOPMENT_DEFAULTS.consumerKey,
+      consumerSecret: env.SAFARICOM_CONSUMER_SECRET ?? MPESA_DEVELOPMENT_DEFAULTS.consumerSecret,
+      shortcode: env.MPESA_SHORTCODE,
+      passkey: env.MPESA_PASSKEY ?? MPESA_DEVELOPMENT_DEFAULTS.passkey,
+      transactionType: env.MPESA_TRANSACTION_TYPE,
+      b2cShortcode: env.MPESA_B2C_SHORTCODE,
+      initiatorName: env.MPESA_INITIATOR_NAME ?? MPESA_DEVELOPMENT_DEFAULTS.initiatorName,
+      initiatorPassword: env.MPESA_INITIATOR_PASSWORD ?? MPESA_DEVELOPMENT_DEFAULTS.initiatorPassword,
+      certPath: env.MPESA_CERT_PATH,
+      callbackBaseUrl: (env.MPESA_CALLBACK_BASE_URL ?? `http://127.0.0.1:${env.PORT}`).replace(/\/+$/, ''),
+      callbackSecret: env.MPESA_CALLBACK_SECRET ?? MPESA_DEVELOPMENT_DEFAULTS.callbackSecret,
+      callbackAllowedIps: env.MPESA_CALLBACK_ALLOWED_IPS,
+      timeoutMs: env.MPESA_TIMEOUT_MS,
+      reconcileAfterMs: env.MPESA_RECONCILE_AFTER_MS,
     },
     log: { level: env.LOG_LEVEL },
   };

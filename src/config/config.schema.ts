@@ -18,12 +18,35 @@ const hostPort = z
     return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
   });
 
+/** Comma-separated addresses or CIDR ranges, e.g. 196.201.214.0/24,::1/128. */
+const cidrList = z
+  .string()
+  .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+  .pipe(z.array(z.string().regex(/^[0-9a-fA-F:.]+(\/\d{1,3})?$/, 'expected an address or CIDR')));
+
+const httpUrl = z.url({ protocol: /^https?$/ });
+
+const shortcode = z.string().regex(/^\d{5,7}$/, 'a shortcode of 5 to 7 digits, like 174379');
+
 const hostPortList = z
   .string()
   .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
   .pipe(z.array(hostPort).min(1));
 
 export const SECRET_VARIABLES = ['ADMIN_API_KEY', 'JWT_SECRET', 'PIN_PEPPER'] as const;
+
+/** What production needs to reach the real Daraja and to receive its callbacks safely. */
+export const MPESA_PRODUCTION_VARIABLES = [
+  'MPESA_BASE_URL',
+  'SAFARICOM_CONSUMER_KEY',
+  'SAFARICOM_CONSUMER_SECRET',
+  'MPESA_PASSKEY',
+  'MPESA_INITIATOR_NAME',
+  'MPESA_INITIATOR_PASSWORD',
+  'MPESA_CERT_PATH',
+  'MPESA_CALLBACK_BASE_URL',
+  'MPESA_CALLBACK_SECRET',
+] as const;
 
 export const envSchema = z
   .object({
@@ -98,11 +121,7 @@ export const envSchema = z
     USSD_RATE_LIMIT_PER_MINUTE: int(1, 1000).default(30),
     USSD_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
     /** CIDR list of gateway addresses allowed to call the webhook, e.g. 196.201.214.0/24,::1/128. */
-    USSD_ALLOWED_IPS: z
-      .string()
-      .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
-      .pipe(z.array(z.string().regex(/^[0-9a-fA-F:.]+(\/\d{1,3})?$/, 'expected an address or CIDR')))
-      .optional(),
+    USSD_ALLOWED_IPS: cidrList.optional(),
     USSD_TEST_ENDPOINT: bool.optional(),
     USSD_DB_DEADLINE_MS: int(100, 10_000).default(1_000),
     USSD_SNAPSHOT_TTL_HOURS: int(1, 2_160).default(168),
@@ -111,11 +130,39 @@ export const envSchema = z
     OFFLINE_RETRY_FIRST_DELAY_MS: int(100, 600_000).default(5_000),
     OFFLINE_RETRY_MAX_DELAY_MS: int(1_000, 86_400_000).default(1_800_000),
 
-    NOTIFICATIONS_PROVIDER: z.enum(['log']).default('log'),
+    /** Who sends the outbox's SMS: `log` (kept in the outbox, nothing sent) or `africastalking`. */
+    SMS_PROVIDER: z.enum(['log', 'africastalking']).default('log'),
+    AT_BASE_URL: z.url({ protocol: /^https?$/ }).default('https://api.africastalking.com'),
+    AT_USERNAME: z.string().min(1).optional(),
+    AT_API_KEY: z.string().min(1).optional(),
+    AT_SENDER_ID: z.string().min(1).max(16).optional(),
+    AT_TIMEOUT_MS: int(100, 120_000).default(10_000),
     NOTIFICATIONS_MAX_ATTEMPTS: int(1, 50).default(8),
     NOTIFICATIONS_BACKOFF_MS: int(100, 3_600_000).default(5_000),
     NOTIFICATIONS_RELAY_INTERVAL_MS: int(1_000, 3_600_000).default(30_000),
     NOTIFICATIONS_RELAY_AGE_MS: int(1_000, 3_600_000).default(60_000),
+
+    /** Daraja (Safaricom M-PESA). Unset MPESA_BASE_URL: the local simulator (never in production). */
+    MPESA_BASE_URL: httpUrl.optional(),
+    /** The seed's names for the Daraja app's credentials. */
+    SAFARICOM_CONSUMER_KEY: z.string().min(1).optional(),
+    SAFARICOM_CONSUMER_SECRET: z.string().min(1).optional(),
+    MPESA_SHORTCODE: shortcode.default('174379'),
+    MPESA_PASSKEY: z.string().min(1).optional(),
+    MPESA_TRANSACTION_TYPE: z.enum(['CustomerPayBillOnline', 'CustomerBuyGoodsOnline']).default('CustomerPayBillOnline'),
+    MPESA_B2C_SHORTCODE: shortcode.default('600000'),
+    MPESA_INITIATOR_NAME: z.string().min(1).optional(),
+    MPESA_INITIATOR_PASSWORD: z.string().min(1).optional(),
+    MPESA_CERT_PATH: z.string().min(1).optional(),
+    MPESA_CALLBACK_BASE_URL: httpUrl.optional(),
+    MPESA_CALLBACK_SECRET: z
+      .string()
+      .min(16, 'must be at least 16 characters')
+      .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only (it is a URL path segment)')
+      .optional(),
+    MPESA_CALLBACK_ALLOWED_IPS: cidrList.optional(),
+    MPESA_TIMEOUT_MS: int(100, 120_000).default(10_000),
+    MPESA_RECONCILE_AFTER_MS: int(1_000, 86_400_000).default(180_000),
 
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
@@ -133,11 +180,27 @@ export const envSchema = z
         message: 'required when NODE_ENV=production (or set USSD_ALLOWED_IPS)',
       });
     }
+    if (env.NODE_ENV === 'production') {
+      // Production talks to the real Daraja: no simulator, no sandbox defaults.
+      for (const name of MPESA_PRODUCTION_VARIABLES) {
+        if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'required when NODE_ENV=production' });
+      }
+      for (const name of ['MPESA_BASE_URL', 'MPESA_CALLBACK_BASE_URL'] as const) {
+        if (env[name] && !env[name].startsWith('https://')) {
+          ctx.addIssue({ code: 'custom', path: [name], message: 'must be an https:// URL when NODE_ENV=production' });
+        }
+      }
+    }
     if (env.REDIS_MODE === 'sentinel' && !env.REDIS_SENTINELS) {
       ctx.addIssue({ code: 'custom', path: ['REDIS_SENTINELS'], message: 'required when REDIS_MODE=sentinel' });
     }
     if (env.REDIS_MODE === 'cluster' && !env.REDIS_CLUSTER_NODES) {
       ctx.addIssue({ code: 'custom', path: ['REDIS_CLUSTER_NODES'], message: 'required when REDIS_MODE=cluster' });
+    }
+    if (env.SMS_PROVIDER === 'africastalking') {
+      for (const name of ['AT_USERNAME', 'AT_API_KEY'] as const) {
+        if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'required when SMS_PROVIDER=africastalking' });
+      }
     }
   });
 

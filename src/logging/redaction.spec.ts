@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { createRootLogger } from './logger.js';
-import { pathOnly } from './redaction.js';
+import { loggableUrl, pathOnly } from './redaction.js';
 
 function capture() {
   const lines: string[] = [];
@@ -31,5 +31,12 @@ describe('log redaction', () => {
   it('drops query strings, which may carry callback secrets', () => {
     expect(pathOnly('/api/mpesa/callback?secret=abc')).toBe('/api/mpesa/callback');
     expect(pathOnly('/health')).toBe('/health');
+  });
+
+  it('logs the route pattern, not the path, of routes with a secret segment', () => {
+    const secret = 'test-callback-secret-0123456789';
+    expect(loggableUrl(`/api/mpesa/callbacks/${secret}/stk?x=1`, '/api/mpesa/callbacks/:secret/stk')).toBe('/api/mpesa/callbacks/:secret/stk');
+    expect(loggableUrl('/api/loans/123?limit=2', '/api/loans/:id')).toBe('/api/loans/123');
+    expect(loggableUrl('/nowhere', undefined)).toBe('/nowhere');
   });
 });

@@ -16,9 +16,31 @@ const SENSITIVE_KEYS = [
   'pinHash',
   'pin_hash',
   'apiKey',
+  'apikey', // Africa's Talking's header, as Node names it
+  'AT_API_KEY',
   'passkey',
   'SecurityCredential',
   'Password',
+  // M-PESA: credentials, and callback URLs (their path carries MPESA_CALLBACK_SECRET).
+  'access_token',
+  'consumerSecret',
+  'initiatorPassword',
+  'callbackSecret',
+  'privateKey',
+  'SAFARICOM_CONSUMER_SECRET',
+  'MPESA_PASSKEY',
+  'MPESA_INITIATOR_PASSWORD',
+  'MPESA_CALLBACK_SECRET',
+  'CallBackURL',
+  'ResultURL',
+  'QueueTimeOutURL',
+  'ConfirmationURL',
+  'ValidationURL',
+  'callbackUrl',
+  'resultUrl',
+  'queueTimeoutUrl',
+  'confirmationUrl',
+  'validationUrl',
 ];
 
 export const REDACT_PATHS = [
@@ -35,4 +57,12 @@ export function pathOnly(url: string | undefined): string {
   if (!url) return '';
   const q = url.indexOf('?');
   return q === -1 ? url : url.slice(0, q);
+}
+
+/**
+ * The URL to log for a request: its path, or its route pattern when the route has a secret in
+ * the path (the M-PESA callbacks' `:secret` segment), so the secret never reaches a log.
+ */
+export function loggableUrl(url: string | undefined, route: string | undefined): string {
+  return route?.includes(':secret') ? route : pathOnly(url);
 }

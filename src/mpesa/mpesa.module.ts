@@ -1,8 +1,26 @@
 import { Module } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import type { AppConfig } from '../config/app-config.js';
+import { DARAJA_OPTIONS, DarajaClient } from './daraja.client.js';
+import { darajaClientOptions } from './daraja.options.js';
+import { DarajaSimulatorHost } from './simulator/daraja-simulator.host.js';
 
 /**
- * Owns the Daraja client, callbacks, reconciliation and the local Daraja simulator (DESIGN.md section 1).
- * Empty until its issue lands: it serves no route and claims no behaviour yet.
+ * M-PESA (DESIGN.md section 6). So far: the Daraja client and the local Daraja simulator it uses
+ * when MPESA_BASE_URL is unset. Callbacks, the payments table and reconciliation build on these.
+ * DARAJA_OPTIONS is exported so an application (or a test) can override what the client uses.
  */
-@Module({})
+@Module({
+  providers: [
+    DarajaSimulatorHost,
+    {
+      provide: DARAJA_OPTIONS,
+      inject: [ConfigService, DarajaSimulatorHost],
+      useFactory: (config: ConfigService<AppConfig, true>, host: DarajaSimulatorHost) =>
+        darajaClientOptions(config.get('mpesa', { infer: true }), config.get('isProduction', { infer: true }), () => host.url()),
+    },
+    DarajaClient,
+  ],
+  exports: [DarajaClient, DarajaSimulatorHost, DARAJA_OPTIONS],
+})
 export class MpesaModule {}

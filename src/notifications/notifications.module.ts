@@ -4,8 +4,9 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import type { AppConfig } from '../config/app-config.js';
 import { AdminNotificationsController } from './admin-notifications.controller.js';
 import { Notification } from './notification.entity.js';
+import { AfricasTalkingSmsProvider } from './africastalking-sms.provider.js';
 import { NotificationsService } from './notifications.service.js';
-import { LogSmsProvider, SMS_PROVIDER } from './sms-provider.js';
+import { LogSmsProvider, SMS_PROVIDER, type SmsProvider } from './sms-provider.js';
 
 @Module({
   imports: [TypeOrmModule.forFeature([Notification])],
@@ -16,11 +17,14 @@ import { LogSmsProvider, SMS_PROVIDER } from './sms-provider.js';
     {
       provide: SMS_PROVIDER,
       inject: [ConfigService, LogSmsProvider],
-      useFactory: (config: ConfigService<AppConfig, true>, log: LogSmsProvider) => {
-        const provider = config.get('notifications', { infer: true }).provider;
-        switch (provider) {
+      // Chosen by SMS_PROVIDER; the schema guarantees AT_USERNAME and AT_API_KEY for africastalking.
+      useFactory: (config: ConfigService<AppConfig, true>, log: LogSmsProvider): SmsProvider => {
+        const sms = config.get('sms', { infer: true });
+        switch (sms.provider) {
           case 'log':
             return log;
+          case 'africastalking':
+            return new AfricasTalkingSmsProvider(sms.africasTalking);
         }
       },
     },

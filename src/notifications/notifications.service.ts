@@ -8,7 +8,8 @@ import { JobsService } from '../queues/jobs.service.js';
 import { JobName } from '../queues/queue-names.js';
 import type { Language } from '../users/user.entity.js';
 import { Notification } from './notification.entity.js';
-import { SMS_PROVIDER, type SmsProvider } from './sms-provider.js';
+import { PermanentSmsError, SMS_PROVIDER, type SmsProvider } from './sms-provider.js';
+import { fitOneSms } from './sms-text.js';
 import { carriesSecret, maskSecret, renderTemplate, type TemplateName, type TemplateParams } from './templates.js';
 
 export interface NotifyInput<T extends TemplateName> {
@@ -41,14 +42,15 @@ export class NotificationsService {
 
   /**
    * Writes the message into the outbox inside the caller's transaction; it is handed to the
-   * sender once that transaction commits (and by the relay if the process dies first).
+   * sender once that transaction commits (and by the relay if the process dies first). The text is
+   * fitted to one GSM-7 SMS here (see sms-text.ts), so the row holds exactly what is sent.
    */
   async notify<T extends TemplateName>(tx: Tx, input: NotifyInput<T>): Promise<string> {
     const row = tx.manager.getRepository(Notification).create({
       phoneNumber: input.phoneNumber,
       language: input.language,
       template: input.template,
-      body: renderTemplate(input.template, input.language, input.params),
+      body: fitOneSms(renderTemplate(input.template, input.language, input.params)),
       status: 'pending',
     });
     const saved = await tx.manager.getRepository(Notification).save(row);
@@ -74,7 +76,7 @@ export class NotificationsService {
 
   /**
    * Sends one message if it is still due. Returns what happened; throws only to ask the queue
-   * for another attempt.
+   * for another attempt. A PermanentSmsError (a refused number) fails the message at once.
    */
   async send(notificationId: string, finalAttempt: boolean): Promise<SendOutcome> {
     const claimed = await this.notifications
@@ -103,10 +105,16 @@ export class NotificationsService {
       return 'sent';
     } catch (err) {
       const message = (err as Error).message?.slice(0, 500) ?? 'unknown error';
+      const permanent = err instanceof PermanentSmsError;
       await this.notifications.update(
         { id: row.id },
-        { status: finalAttempt ? 'failed' : 'pending', lastError: message, provider: this.provider.name },
+        { status: finalAttempt || permanent ? 'failed' : 'pending', lastError: message, provider: this.provider.name },
       );
+      if (permanent) {
+        // Returning (not throwing) completes the job: no attempts are spent on a refused number.
+        this.logger.warn({ notificationId, err }, 'SMS refused for good; not retried');
+        return 'failed';
+      }
       if (finalAttempt) {
         this.logger.error({ notificationId, err }, 'SMS failed for good');
         return 'failed';

@@ -4,13 +4,27 @@ export interface SmsSendResult {
   providerMessageId: string;
 }
 
-/** Sends one SMS. Implementations throw on failure; the sender's queue retries. */
+/**
+ * Sends one SMS. Implementations throw on failure: the sender's queue retries any error, except a
+ * PermanentSmsError, which marks the message failed at once.
+ */
 export interface SmsProvider {
   readonly name: string;
   send(to: string, body: string, notificationId: string): Promise<SmsSendResult>;
 }
 
 export const SMS_PROVIDER = Symbol('SMS_PROVIDER');
+
+/**
+ * A refusal that another attempt cannot change (a blacklisted or invalid number, say): the message
+ * is marked failed without using up the remaining attempts.
+ */
+export class PermanentSmsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PermanentSmsError';
+  }
+}
 
 /**
  * The development provider: the text stays in the outbox row (visible to admins and the phone

@@ -1,0 +1,682 @@
+import { constants, generateKeyPair, privateDecrypt, randomBytes, randomInt, timingSafeEqual, type KeyObject } from 'node:crypto';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import { MPESA_DEVELOPMENT_DEFAULTS } from '../../config/app-config.js';
+import { nairobiTimestamp, stkPassword } from '../daraja.parsers.js';
+import { selfSignedCertificate } from './self-signed-certificate.js';
+
+/**
+ * A local Daraja: the same endpoints, validation, error envelopes and callback bodies as
+ * Safaricom's (modelled on the published samples in test/fixtures/providers), with outcomes
+ * scripted per phone number. The default M-PESA backend in development and tests.
+ *
+ * Control routes (no auth; the server listens on 127.0.0.1): `POST /simulator/outcomes
+ * {phoneNumber, outcome}`, `POST /simulator/c2b {billRefNumber, amount, msisdn?, shortCode?}`,
+ * `GET /simulator/certificate` (the PEM that encrypts SecurityCredential), `GET /simulator/log`.
+ */
+
+export const SIMULATOR_OUTCOMES = [
+  'success',
+  /** STK: ResultCode 1032. */
+  'cancelled',
+  /** STK and B2C: ResultCode 1. */
+  'insufficient_funds',
+  /** STK: ResultCode 2001 (wrong PIN); B2C: 2001 (initiator information invalid). */
+  'wrong_pin',
+  /** STK: ResultCode 1037 (phone unreachable). */
+  'unreachable',
+  /** Nothing is sent. STK query answers "being processed" until the delay passes, then 1037. */
+  'no_callback',
+  /** The payment succeeds but its callback is lost: only STK query tells (ResultCode 0). */
+  'lost_callback',
+  /** The same callback twice, the second shortly after the first. */
+  'duplicate_callback',
+  /** B2C: the QueueTimeOutURL is called instead of ResultURL. STK: as no_callback. */
+  'queue_timeout',
+] as const;
+export type SimulatorOutcome = (typeof SIMULATOR_OUTCOMES)[number];
+
+export interface DarajaSimulatorOptions {
+  host?: string;
+  /** Default 0: a free port. */
+  port?: number;
+  /** How long the "customer" takes before the result is decided and sent (default 1000 ms). */
+  callbackDelayMs?: number;
+  /** Gap between the two sends of `duplicate_callback` (default 100 ms). */
+  duplicateDelayMs?: number;
+  /** Delay before every API answer (OAuth, STK, C2B, B2C), to exercise client timeouts. */
+  responseDelayMs?: number;
+  /** `expires_in` of issued tokens (Daraja: 3599). */
+  tokenTtlSeconds?: number;
+  consumerKey?: string;
+  consumerSecret?: string;
+  /** The STK passkey that Passwords are checked against (default: the public sandbox passkey). */
+  passkey?: string;
+  initiatorName?: string;
+  initiatorPassword?: string;
+}
+
+export interface SimulatorRequest {
+  at: Date;
+  method: string;
+  /** Path without the query string, e.g. `/oauth/v1/generate`. */
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: unknown;
+}
+
+export type SimulatorCallbackKind = 'stk' | 'b2c_result' | 'b2c_timeout' | 'c2b_validation' | 'c2b_confirmation';
+
+export interface SimulatorCallback {
+  at: Date;
+  kind: SimulatorCallbackKind;
+  url: string;
+  /** The exact bytes sent. */
+  text: string;
+  status?: number;
+  response?: unknown;
+  error?: string;
+}
+
+/** A one-off misbehaviour for the next requests to `path` (exact path, e.g. `/mpesa/stkpush/v1/processrequest`). */
+export type SimulatorFault =
+  /** The connection is dropped after the request arrived (a network error for the client). */
+  | { path: string; kind: 'reset'; times?: number }
+  | { path: string; kind: 'delay'; delayMs: number; times?: number }
+  | { path: string; kind: 'status'; status: number; body?: unknown; times?: number };
+
+export interface C2bPayment {
+  billRefNumber: string;
+  /** Whole shillings. */
+  amount: number;
+  /** Unmasked payer (default 254708374149); Daraja masks it in what it sends. */
+  msisdn?: string;
+  /** Whose registered URLs to call (default: the last registered). */
+  shortCode?: string;
+  firstName?: string;
+}
+
+export interface C2bSimulation {
+  transId: string;
+  /** Validation accepted (or skipped), and the confirmation was sent. */
+  completed: boolean;
+  validation?: SimulatorCallback;
+  confirmation?: SimulatorCallback;
+}
+
+export interface DarajaSimulator {
+  url: string;
+  /** X.509 certificate PEM whose key encrypts SecurityCredential (as Safaricom's certificate does). */
+  certificatePem: string;
+  keyPair: { publicKey: KeyObject; privateKey: KeyObject };
+  /** Every API request received, in order (control routes excluded). */
+  requests: SimulatorRequest[];
+  /** Every callback sent, in order. */
+  callbacks: SimulatorCallback[];
+  setOutcome(phoneNumber: string, outcome: SimulatorOutcome): void;
+  injectFault(fault: SimulatorFault): void;
+  setResponseDelay(ms: number): void;
+  /** Invalidates the current token, as issuing a new one elsewhere would. */
+  invalidateTokens(): void;
+  /** A C2B payment: validation request, then (if accepted) confirmation, to the registered URLs. */
+  c2b(payment: C2bPayment): Promise<C2bSimulation>;
+  close(): Promise<void>;
+}
+
+interface StkPush {
+  merchantRequestId: string;
+  checkoutRequestId: string;
+  phoneNumber: string;
+  amount: number;
+  callbackUrl: string;
+  outcome: SimulatorOutcome;
+  result?: { code: number; desc: string };
+}
+
+const SUCCESS_DESC = 'The service request is processed successfully.';
+const MSISDN = /^254[17]\d{8}$/;
+const SHORTCODE = /^\d{5,7}$/;
+const STK_TYPES = ['CustomerPayBillOnline', 'CustomerBuyGoodsOnline'];
+const B2C_COMMANDS = ['BusinessPayment', 'SalaryPayment', 'PromotionPayment'];
+
+const STK_RESULTS: Record<SimulatorOutcome, { code: number; desc: string }> = {
+  success: { code: 0, desc: SUCCESS_DESC },
+  lost_callback: { code: 0, desc: SUCCESS_DESC },
+  duplicate_callback: { code: 0, desc: SUCCESS_DESC },
+  cancelled: { code: 1032, desc: 'Request cancelled by user' },
+  insufficient_funds: { code: 1, desc: 'The balance is insufficient for the transaction.' },
+  wrong_pin: { code: 2001, desc: 'The initiator information is invalid.' },
+  unreachable: { code: 1037, desc: 'DS timeout user cannot be reached' },
+  no_callback: { code: 1037, desc: 'No response from user.' },
+  queue_timeout: { code: 1037, desc: 'No response from user.' },
+};
+
+export async function startDarajaSimulator(options: DarajaSimulatorOptions = {}): Promise<DarajaSimulator> {
+  const settings = {
+    callbackDelayMs: options.callbackDelayMs ?? 1_000,
+    duplicateDelayMs: options.duplicateDelayMs ?? 100,
+    tokenTtlSeconds: options.tokenTtlSeconds ?? 3599,
+    consumerKey: options.consumerKey ?? MPESA_DEVELOPMENT_DEFAULTS.consumerKey,
+    consumerSecret: options.consumerSecret ?? MPESA_DEVELOPMENT_DEFAULTS.consumerSecret,
+    passkey: options.passkey ?? MPESA_DEVELOPMENT_DEFAULTS.passkey,
+    initiatorName: options.initiatorName ?? MPESA_DEVELOPMENT_DEFAULTS.initiatorName,
+    initiatorPassword: options.initiatorPassword ?? MPESA_DEVELOPMENT_DEFAULTS.initiatorPassword,
+  };
+  let responseDelayMs = options.responseDelayMs ?? 0;
+  const keyPair = await new Promise<{ publicKey: KeyObject; privateKey: KeyObject }>((resolve, reject) =>
+    generateKeyPair('rsa', { modulusLength: 2048 }, (err, publicKey, privateKey) => (err ? reject(err) : resolve({ publicKey, privateKey }))),
+  );
+  const certificatePem = selfSignedCertificate(keyPair, 'Deni Daraja simulator');
+
+  const requests: SimulatorRequest[] = [];
+  const callbacks: SimulatorCallback[] = [];
+  const outcomes = new Map<string, SimulatorOutcome>();
+  const faults: (SimulatorFault & { left: number })[] = [];
+  const pushes = new Map<string, StkPush>();
+  const b2cIds = new Set<string>();
+  const registrations = new Map<string, { responseType: string; confirmationUrl: string; validationUrl: string }>();
+  let lastRegistered: string | undefined;
+  let token: { value: string; expiresAt: number } | undefined;
+  // Cents, so the float shown in B2C results never suffers rounding.
+  let utilityFundsCents = 100_000_000;
+
+  const timers = new Set<NodeJS.Timeout>();
+  const closing = new AbortController();
+  const later = (ms: number, task: () => Promise<unknown> | void) => {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      void Promise.resolve()
+        .then(task)
+        .catch(() => undefined);
+    }, ms);
+    timers.add(timer);
+  };
+  const outcomeOf = (phone: string): SimulatorOutcome => outcomes.get(phone) ?? 'success';
+
+  async function post(kind: SimulatorCallbackKind, url: string, text: string): Promise<SimulatorCallback> {
+    const record: SimulatorCallback = { at: new Date(), kind, url, text };
+    callbacks.push(record);
+    try {
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: text,
+        signal: AbortSignal.any([AbortSignal.timeout(10_000), closing.signal]),
+      });
+      record.status = response.status;
+      const answer = await response.text();
+      record.response = parseJson(answer);
+    } catch (e) {
+      // Daraja does not retry a failed callback either.
+      record.error = (e as Error & { cause?: Error }).cause?.message ?? (e as Error).message;
+    }
+    return record;
+  }
+
+  /** Sends once, or twice for duplicate_callback (the second does not wait for the first). */
+  function deliver(kind: SimulatorCallbackKind, url: string, text: string, outcome: SimulatorOutcome): void {
+    void post(kind, url, text);
+    if (outcome === 'duplicate_callback') later(settings.duplicateDelayMs, () => post(kind, url, text).then(() => undefined));
+  }
+
+  const app = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: 64 * 1024 });
+
+  app.setErrorHandler((error: Error & { statusCode?: number }, _request, reply) => {
+    void reply.status(error.statusCode && error.statusCode < 500 ? error.statusCode : 500).send(darajaError(error.statusCode === 400 ? '400.002.02' : '500.001.1001', error.statusCode === 400 ? 'Bad Request - Invalid Body' : 'Internal Server Error'));
+  });
+
+  // Record, then misbehave if told to. Control routes are neither recorded nor faulted.
+  app.addHook('preHandler', async (request, reply) => {
+    const path = request.url.split('?')[0];
+    if (path.startsWith('/simulator/')) return;
+    requests.push({ at: new Date(), method: request.method, path, headers: { ...request.headers }, body: request.body });
+    const fault = faults.find((f) => f.path === path && f.left > 0);
+    if (fault) {
+      fault.left -= 1;
+      if (fault.kind === 'reset') {
+        reply.hijack();
+        request.raw.socket.destroy();
+        return;
+      }
+      if (fault.kind === 'delay') await sleep(fault.delayMs);
+      if (fault.kind === 'status') return reply.status(fault.status).send(fault.body ?? darajaError('500.003.02', 'Spike arrest violation'));
+    }
+    if (responseDelayMs > 0) await sleep(responseDelayMs);
+  });
+
+  /** Daraja's bearer check; answers 401 and returns false when the token is not the current one. */
+  function authorized(request: FastifyRequest, reply: FastifyReply): boolean {
+    const header = request.headers.authorization ?? '';
+    const given = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
+    if (token && given && safeEqual(given, token.value) && Date.now() < token.expiresAt) return true;
+    void reply.status(401).send(darajaError('404.001.03', 'Invalid Access Token'));
+    return false;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // OAuth
+
+  app.get('/oauth/v1/generate', async (request, reply) => {
+    const query = request.query as { grant_type?: string };
+    if (query.grant_type !== 'client_credentials') return reply.status(400).send(darajaError('400.008.02', 'Invalid grant type passed'));
+    const header = request.headers.authorization ?? '';
+    if (!header.startsWith('Basic ')) return reply.status(400).send(darajaError('400.008.01', 'Invalid Authentication passed'));
+    const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon < 0 || !safeEqual(decoded.slice(0, colon), settings.consumerKey) || !safeEqual(decoded.slice(colon + 1), settings.consumerSecret)) {
+      return reply.status(400).send(darajaError('400.008.01', 'Invalid Authentication passed'));
+    }
+    // A new token replaces the previous one, which stops working at once (as on Daraja).
+    token = { value: alnum(28, true), expiresAt: Date.now() + settings.tokenTtlSeconds * 1_000 };
+    return reply.send({ access_token: token.value, expires_in: settings.tokenTtlSeconds });
+  });
+
+  // ------------------------------------------------------------------------------------------
+  // STK push and query
+
+  function checkPassword(body: Record<string, unknown>): string | null {
+    const shortcode = String(body.BusinessShortCode ?? '');
+    if (!SHORTCODE.test(shortcode)) return 'BusinessShortCode';
+    const timestamp = String(body.Timestamp ?? '');
+    if (!/^\d{14}$/.test(timestamp)) return 'Timestamp';
+    if (typeof body.Password !== 'string' || !safeEqual(body.Password, stkPassword(shortcode, settings.passkey, timestamp))) return 'Password';
+    return null;
+  }
+
+  app.post('/mpesa/stkpush/v1/processrequest', async (request, reply) => {
+    if (!authorized(request, reply)) return reply;
+    const body = asObject(request.body);
+    const amount = wholeAmount(body.Amount);
+    const invalidField =
+      checkPassword(body) ??
+      (!STK_TYPES.includes(String(body.TransactionType)) ? 'TransactionType' : null) ??
+      (amount === null || amount < 1 ? 'Amount' : null) ??
+      (!MSISDN.test(String(body.PartyA ?? '')) ? 'PartyA' : null) ??
+      (!SHORTCODE.test(String(body.PartyB ?? '')) ? 'PartyB' : null) ??
+      (!MSISDN.test(String(body.PhoneNumber ?? '')) ? 'PhoneNumber' : null) ??
+      (!isHttpUrl(body.CallBackURL) ? 'CallBackURL' : null) ??
+      (typeof body.AccountReference !== 'string' || body.AccountReference.length < 1 || body.AccountReference.length > 12 ? 'AccountReference' : null) ??
+      (typeof body.TransactionDesc !== 'string' || body.TransactionDesc.length > 13 ? 'TransactionDesc' : null);
+    if (invalidField) return reply.status(400).send(darajaError('400.002.02', `Bad Request - Invalid ${invalidField}`));
+
+    const phoneNumber = String(body.PhoneNumber);
+    const push: StkPush = {
+      merchantRequestId: darajaRequestId(),
+      checkoutRequestId: checkoutRequestId(),
+      phoneNumber,
+      amount: amount as number,
+      callbackUrl: String(body.CallBackURL),
+      outcome: outcomeOf(phoneNumber),
+    };
+    pushes.set(push.checkoutRequestId, push);
+    later(settings.callbackDelayMs, () => decideStk(push));
+    return reply.send({
+      MerchantRequestID: push.merchantRequestId,
+      CheckoutRequestID: push.checkoutRequestId,
+      ResponseCode: '0',
+      ResponseDescription: 'Success. Request accepted for processing',
+      CustomerMessage: 'Success. Request accepted for processing',
+    });
+  });
+
+  function decideStk(push: StkPush): void {
+    const result = STK_RESULTS[push.outcome];
+    push.result = result;
+    if (push.outcome === 'no_callback' || push.outcome === 'lost_callback' || push.outcome === 'queue_timeout') return;
+    const callback: Record<string, unknown> = {
+      MerchantRequestID: push.merchantRequestId,
+      CheckoutRequestID: push.checkoutRequestId,
+      ResultCode: result.code,
+      ResultDesc: result.desc,
+    };
+    if (result.code === 0) {
+      callback.CallbackMetadata = {
+        Item: [
+          { Name: 'Amount', Value: new Fixed2(push.amount) },
+          { Name: 'MpesaReceiptNumber', Value: receiptNumber() },
+          { Name: 'TransactionDate', Value: Number(nairobiTimestamp()) },
+          { Name: 'PhoneNumber', Value: Number(push.phoneNumber) },
+        ],
+      };
+    }
+    deliver('stk', push.callbackUrl, darajaJson({ Body: { stkCallback: callback } }), push.outcome);
+  }
+
+  app.post('/mpesa/stkpushquery/v1/query', async (request, reply) => {
+    if (!authorized(request, reply)) return reply;
+    const body = asObject(request.body);
+    const invalidField = checkPassword(body);
+    if (invalidField) return reply.status(400).send(darajaError('400.002.02', `Bad Request - Invalid ${invalidField}`));
+    const push = typeof body.CheckoutRequestID === 'string' ? pushes.get(body.CheckoutRequestID) : undefined;
+    if (!push) return reply.status(400).send(darajaError('400.002.02', 'Bad Request - Invalid CheckoutRequestID'));
+    if (!push.result) return reply.status(500).send(darajaError('500.001.1001', 'The transaction is being processed'));
+    return reply.send({
+      ResponseCode: '0',
+      ResponseDescription: 'The service request has been accepted successsfully',
+      MerchantRequestID: push.merchantRequestId,
+      CheckoutRequestID: push.checkoutRequestId,
+      ResultCode: String(push.result.code),
+      ResultDesc: push.result.desc,
+    });
+  });
+
+  // ------------------------------------------------------------------------------------------
+  // C2B
+
+  app.post('/mpesa/c2b/v1/registerurl', async (request, reply) => {
+    if (!authorized(request, reply)) return reply;
+    const body = asObject(request.body);
+    const invalidField =
+      (!SHORTCODE.test(String(body.ShortCode ?? '')) ? 'ShortCode' : null) ??
+      (body.ResponseType !== 'Completed' && body.ResponseType !== 'Cancelled' ? 'ResponseType' : null) ??
+      (!isHttpUrl(body.ConfirmationURL) ? 'ConfirmationURL' : null) ??
+      (!isHttpUrl(body.ValidationURL) ? 'ValidationURL' : null);
+    if (invalidField) return reply.status(400).send(darajaError('400.002.02', `Bad Request - Invalid ${invalidField}`));
+    const shortCode = String(body.ShortCode);
+    registrations.set(shortCode, {
+      responseType: String(body.ResponseType),
+      confirmationUrl: String(body.ConfirmationURL),
+      validationUrl: String(body.ValidationURL),
+    });
+    lastRegistered = shortCode;
+    // Daraja's own spelling of the field.
+    return reply.send({ OriginatorCoversationID: darajaRequestId(), ResponseCode: '0', ResponseDescription: 'Success' });
+  });
+
+  async function c2b(payment: C2bPayment): Promise<C2bSimulation> {
+    const shortCode = payment.shortCode ?? lastRegistered;
+    const registration = shortCode ? registrations.get(shortCode) : undefined;
+    if (!shortCode || !registration) throw new Error('no C2B URLs registered (call registerC2bUrls first)');
+    if (!Number.isSafeInteger(payment.amount) || payment.amount < 1) throw new Error('amount must be whole shillings, at least 1');
+    const msisdn = payment.msisdn ?? '254708374149';
+    const transId = receiptNumber();
+    const request = (balance: string) =>
+      darajaJson({
+        TransactionType: 'Pay Bill',
+        TransID: transId,
+        TransTime: nairobiTimestamp(),
+        TransAmount: `${payment.amount}.00`,
+        BusinessShortCode: shortCode,
+        BillRefNumber: payment.billRefNumber,
+        InvoiceNumber: '',
+        OrgAccountBalance: balance,
+        ThirdPartyTransID: '',
+        MSISDN: `${msisdn.slice(0, 5)}****${msisdn.slice(-3)}`,
+        FirstName: payment.firstName ?? 'John',
+        MiddleName: '',
+        LastName: '',
+      });
+    const validation = await post('c2b_validation', registration.validationUrl, request(''));
+    const answered = validation.status !== undefined && validation.status < 300 && typeof validation.response === 'object';
+    const code = answered ? (validation.response as Record<string, unknown>).ResultCode : undefined;
+    const accepted = answered ? code === '0' || code === 0 : registration.responseType === 'Completed';
+    if (!accepted) return { transId, completed: false, validation };
+    utilityFundsCents += payment.amount * 100;
+    const confirmation = await post('c2b_confirmation', registration.confirmationUrl, request((utilityFundsCents / 100).toFixed(2)));
+    return { transId, completed: true, validation, confirmation };
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // B2C
+
+  app.post('/mpesa/b2c/v3/paymentrequest', async (request, reply) => {
+    if (!authorized(request, reply)) return reply;
+    const body = asObject(request.body);
+    const amount = wholeAmount(body.Amount);
+    const invalidField =
+      (typeof body.OriginatorConversationID !== 'string' || body.OriginatorConversationID.trim() === '' ? 'OriginatorConversationID' : null) ??
+      (typeof body.InitiatorName !== 'string' || body.InitiatorName === '' ? 'InitiatorName' : null) ??
+      (typeof body.SecurityCredential !== 'string' || body.SecurityCredential === '' ? 'SecurityCredential' : null) ??
+      (!B2C_COMMANDS.includes(String(body.CommandID)) ? 'CommandID' : null) ??
+      (amount === null || amount < 10 || amount > 250_000 ? 'Amount' : null) ??
+      (!SHORTCODE.test(String(body.PartyA ?? '')) ? 'PartyA' : null) ??
+      (!MSISDN.test(String(body.PartyB ?? '')) ? 'PartyB' : null) ??
+      (typeof body.Remarks !== 'string' || body.Remarks.length < 2 || body.Remarks.length > 100 ? 'Remarks' : null) ??
+      (!isHttpUrl(body.QueueTimeOutURL) ? 'QueueTimeOutURL' : null) ??
+      (!isHttpUrl(body.ResultURL) ? 'ResultURL' : null);
+    if (invalidField) return reply.status(400).send(darajaError('400.002.02', `Bad Request - Invalid ${invalidField}`));
+    const originatorConversationId = String(body.OriginatorConversationID);
+    if (b2cIds.has(originatorConversationId)) {
+      return reply.status(500).send(darajaError('500.002.1001', 'Duplicate OriginatorConversationID.'));
+    }
+    b2cIds.add(originatorConversationId);
+    const conversationId = `AG_${nairobiTimestamp().slice(0, 8)}_${randomBytes(10).toString('hex')}`;
+    const phoneNumber = String(body.PartyB);
+    // The credential is checked later, as Daraja does: the request is accepted, the result fails.
+    const credentialOk = String(body.InitiatorName) === settings.initiatorName && decrypts(String(body.SecurityCredential), keyPair.privateKey, settings.initiatorPassword);
+    const outcome = outcomeOf(phoneNumber);
+    later(settings.callbackDelayMs, () =>
+      decideB2c({ originatorConversationId, conversationId, phoneNumber, amount: amount as number, credentialOk, outcome, resultUrl: String(body.ResultURL), queueTimeoutUrl: String(body.QueueTimeOutURL) }),
+    );
+    return reply.send({
+      ConversationID: conversationId,
+      OriginatorConversationID: originatorConversationId,
+      ResponseCode: '0',
+      ResponseDescription: 'Accept the service request successfully.',
+    });
+  });
+
+  function decideB2c(b2c: {
+    originatorConversationId: string;
+    conversationId: string;
+    phoneNumber: string;
+    amount: number;
+    credentialOk: boolean;
+    outcome: SimulatorOutcome;
+    resultUrl: string;
+    queueTimeoutUrl: string;
+  }): void {
+    const { outcome } = b2c;
+    if (outcome === 'no_callback') return;
+    const transactionId = receiptNumber();
+    const referenceData = { ReferenceItem: { Key: 'QueueTimeoutURL', Value: 'https://internalsandbox.safaricom.co.ke/mpesa/b2cresults/v1/submit' } };
+    const base = { OriginatorConversationID: b2c.originatorConversationId, ConversationID: b2c.conversationId, TransactionID: transactionId };
+    if (outcome === 'queue_timeout') {
+      // Safaricom publishes no sample of this body; it is the Result shape, sent to QueueTimeOutURL.
+      const text = darajaJson({ Result: { ResultType: 1, ResultCode: 1, ResultDesc: 'The service request has timed out.', ...base, ReferenceData: referenceData } });
+      void post('b2c_timeout', b2c.queueTimeoutUrl, text);
+      return;
+    }
+    let failure: { code: number; desc: string } | null = null;
+    if (!b2c.credentialOk || outcome === 'wrong_pin') failure = { code: 2001, desc: 'The initiator information is invalid.' };
+    else if (outcome === 'insufficient_funds' || utilityFundsCents < b2c.amount * 100) failure = { code: 1, desc: 'The balance is insufficient for the transaction.' };
+    let result: Record<string, unknown>;
+    if (failure) {
+      result = { ResultType: 0, ResultCode: failure.code, ResultDesc: failure.desc, ...base, ReferenceData: referenceData };
+    } else {
+      utilityFundsCents -= b2c.amount * 100;
+      result = {
+        ResultType: 0,
+        ResultCode: 0,
+        ResultDesc: SUCCESS_DESC,
+        ...base,
+        ResultParameters: {
+          ResultParameter: [
+            { Key: 'TransactionAmount', Value: b2c.amount },
+            { Key: 'TransactionReceipt', Value: transactionId },
+            { Key: 'ReceiverPartyPublicName', Value: `${b2c.phoneNumber} - JOHN DOE` },
+            { Key: 'TransactionCompletedDateTime', Value: b2cDateTime() },
+            { Key: 'B2CUtilityAccountAvailableFunds', Value: new Fixed2(utilityFundsCents / 100) },
+            { Key: 'B2CWorkingAccountAvailableFunds', Value: new Fixed2(0) },
+            { Key: 'B2CRecipientIsRegisteredCustomer', Value: 'Y' },
+            { Key: 'B2CChargesPaidAccountAvailableFunds', Value: new Fixed2(0) },
+          ],
+        },
+        ReferenceData: referenceData,
+      };
+    }
+    if (outcome === 'lost_callback') return;
+    deliver('b2c_result', b2c.resultUrl, darajaJson({ Result: result }), outcome);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Control routes
+
+  app.post('/simulator/outcomes', async (request, reply) => {
+    const body = asObject(request.body);
+    const phoneNumber = String(body.phoneNumber ?? '');
+    if (!MSISDN.test(phoneNumber)) return reply.status(400).send({ error: 'phoneNumber must look like 254712345678' });
+    if (!SIMULATOR_OUTCOMES.includes(body.outcome as SimulatorOutcome)) {
+      return reply.status(400).send({ error: `outcome must be one of ${SIMULATOR_OUTCOMES.join(', ')}` });
+    }
+    outcomes.set(phoneNumber, body.outcome as SimulatorOutcome);
+    return reply.send({ phoneNumber, outcome: body.outcome });
+  });
+
+  app.post('/simulator/c2b', async (request, reply) => {
+    const body = asObject(request.body);
+    const amount = wholeAmount(body.amount);
+    if (typeof body.billRefNumber !== 'string' || amount === null) {
+      return reply.status(400).send({ error: 'billRefNumber (string) and amount (whole shillings) are required' });
+    }
+    if (body.msisdn !== undefined && !MSISDN.test(String(body.msisdn))) return reply.status(400).send({ error: 'msisdn must look like 254712345678' });
+    try {
+      const result = await c2b({
+        billRefNumber: body.billRefNumber,
+        amount,
+        msisdn: body.msisdn === undefined ? undefined : String(body.msisdn),
+        shortCode: body.shortCode === undefined ? undefined : String(body.shortCode),
+      });
+      return reply.send(result);
+    } catch (e) {
+      return reply.status(409).send({ error: (e as Error).message });
+    }
+  });
+
+  app.get('/simulator/certificate', async (_request, reply) => reply.type('application/x-pem-file').send(certificatePem));
+
+  app.get('/simulator/log', async (_request, reply) =>
+    reply.send({
+      outcomes: Object.fromEntries(outcomes),
+      requests: requests.map(({ at, method, path, body }) => ({ at, method, path, body: redactRequestBody(body) })),
+      callbacks,
+    }),
+  );
+
+  const address = await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
+  const url = address.replace(/\/+$/, '');
+
+  return {
+    url,
+    certificatePem,
+    keyPair,
+    requests,
+    callbacks,
+    setOutcome(phoneNumber, outcome) {
+      if (!SIMULATOR_OUTCOMES.includes(outcome)) throw new Error(`unknown outcome ${String(outcome)}`);
+      outcomes.set(phoneNumber, outcome);
+    },
+    injectFault(fault) {
+      faults.push({ ...fault, left: fault.times ?? 1 });
+    },
+    setResponseDelay(ms) {
+      responseDelayMs = ms;
+    },
+    invalidateTokens() {
+      token = undefined;
+    },
+    c2b,
+    async close() {
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      closing.abort();
+      await app.close();
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** A number written with two decimals (`1.00`, `8959269.60`), as Daraja writes amounts. */
+class Fixed2 {
+  constructor(readonly value: number) {}
+  toJSON(): string {
+    return `@@fixed2:${this.value.toFixed(2)}@@`;
+  }
+}
+
+function darajaJson(body: unknown): string {
+  return JSON.stringify(body).replace(/"@@fixed2:(-?\d+\.\d\d)@@"/g, '$1');
+}
+
+function darajaError(errorCode: string, errorMessage: string) {
+  return { requestId: darajaRequestId(), errorCode, errorMessage };
+}
+
+/** Like Daraja's `1c5b-4ba8-815c-ac45c57a3db01469899`. */
+function darajaRequestId(): string {
+  const hex = (n: number) => randomBytes(Math.ceil(n / 2)).toString('hex').slice(0, n);
+  return `${hex(4)}-${hex(4)}-${hex(4)}-${hex(12)}${randomInt(1_000_000, 10_000_000)}`;
+}
+
+/** Like `ws_CO_1007202409152617172396192`: ws_CO_ + DDMMYYYYHHmmss (Nairobi) + digits. */
+function checkoutRequestId(): string {
+  const t = nairobiTimestamp();
+  return `ws_CO_${t.slice(6, 8)}${t.slice(4, 6)}${t.slice(0, 4)}${t.slice(8)}${String(randomInt(0, 1_000_000_000)).padStart(9, '0')}${randomInt(100, 1000)}`;
+}
+
+/** M-PESA receipts: a letter for the year (2019 → N, 2024 → S), one for the month, then 8 characters. */
+function receiptNumber(now = new Date()): string {
+  const t = nairobiTimestamp(now);
+  const year = String.fromCharCode(65 + ((Number(t.slice(0, 4)) - 2006) % 26));
+  const month = String.fromCharCode(64 + Number(t.slice(4, 6)));
+  return `${year}${month}${alnum(8, false)}`;
+}
+
+function alnum(length: number, mixedCase: boolean): string {
+  const alphabet = mixedCase ? 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789' : 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+  return Array.from({ length }, () => alphabet[randomInt(0, alphabet.length)]).join('');
+}
+
+/** `06.07.2024 22:48:52`, Nairobi time. */
+function b2cDateTime(): string {
+  const t = nairobiTimestamp();
+  return `${t.slice(6, 8)}.${t.slice(4, 6)}.${t.slice(0, 4)} ${t.slice(8, 10)}:${t.slice(10, 12)}:${t.slice(12, 14)}`;
+}
+
+function decrypts(credential: string, privateKey: KeyObject, expected: string): boolean {
+  try {
+    const plain = privateDecrypt({ key: privateKey, padding: constants.RSA_PKCS1_PADDING }, Buffer.from(credential, 'base64'));
+    return safeEqual(plain.toString('utf8'), expected);
+  } catch {
+    return false;
+  }
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'utf8');
+  const y = Buffer.from(b, 'utf8');
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+function asObject(body: unknown): Record<string, unknown> {
+  return typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
+}
+
+/** Whole shillings from a number or a digit string (Daraja takes both); null otherwise. */
+function wholeAmount(value: unknown): number | null {
+  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d{1,12}$/.test(value.trim()) ? Number(value) : Number.NaN;
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+function isHttpUrl(value: unknown): boolean {
+  return typeof value === 'string' && URL.canParse(value) && /^https?:$/.test(new URL(value).protocol);
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function redactRequestBody(body: unknown): unknown {
+  if (typeof body !== 'object' || body === null) return body;
+  const copy: Record<string, unknown> = { ...(body as Record<string, unknown>) };
+  for (const key of ['Password', 'SecurityCredential']) if (key in copy) copy[key] = '[redacted]';
+  return copy;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,215 @@
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { fastify, type FastifyReply } from 'fastify';
+import type { AtRecipient, AtSendReply } from '../africastalking-sms.provider.js';
+
+/**
+ * A local stand-in for Africa's Talking's SMS endpoint, `POST /version1/messaging`, for tests and
+ * for local development (point `AT_BASE_URL` at its `url`). It is a plain module with no Nest in
+ * it, so other tools (the browser phone simulator) can start one and read what it received.
+ *
+ * What it does, as AT does it:
+ * - takes the form-urlencoded fields `username`, `to` (comma-separated E.164 numbers), `message`
+ *   and the optional `from`, authenticated by the `apiKey` header;
+ * - answers a wrong `apiKey` or `username` with HTTP 401 and AT's plain text
+ *   `The supplied authentication is invalid`, and a missing field with HTTP 400 and plain text;
+ * - answers HTTP 201 with `{"SMSMessageData":{"Message":"Sent to 1/1 Total Cost: KES 0.8000",
+ *   "Recipients":[{"statusCode":101,"number":…,"status":"Success","cost":"KES 0.8000","messageId":…}]}}`
+ *   (the shape of test/fixtures/providers/at-sms-send-response.json), with one recipient per number:
+ *   a number that is not `+` and 8 to 15 digits gets 403 InvalidPhoneNumber, a blacklisted one
+ *   406 UserInBlacklist.
+ *
+ * Unlike AT it always answers JSON (AT answers XML unless the request says `Accept: application/json`,
+ * which Deni's provider always does), charges a flat KES 0.8000 per recipient, and delivers nothing.
+ *
+ * It can be told to fail the next requests (`failNext`) in these ways:
+ * - `http500`: HTTP 500, plain text;
+ * - `blacklist`: HTTP 201, every recipient 406 UserInBlacklist;
+ * - `dnd`: HTTP 409, every recipient 409 DoNotDisturbRejection (test/fixtures/providers/at-sms-send-response-dnd-409.json);
+ * - `unreadable`: HTTP 200 with an HTML page;
+ * - `timeout`: no answer at all (until the client gives up or the simulator closes).
+ */
+
+export type SimulatorFailure = 'http500' | 'blacklist' | 'dnd' | 'unreadable' | 'timeout';
+
+export interface AfricasTalkingSmsSimulatorOptions {
+  /** The account's username; requests with another get 401. Default `sandbox`. */
+  username?: string;
+  /** The expected `apiKey` header; requests with another get 401. Default `simulator-api-key`. */
+  apiKey?: string;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 0: a free port. */
+  port?: number;
+  /** Numbers (with or without `+`) always answered 406 UserInBlacklist. */
+  blacklist?: Iterable<string>;
+  /** Called for every request received, after its answer is decided. */
+  onMessage?: (message: SimulatedSms) => void;
+}
+
+/** One request the simulator received. */
+export interface SimulatedSms {
+  receivedAt: Date;
+  username: string | null;
+  /** The `apiKey` header as received (tests check what was sent; never log it). */
+  apiKey: string | null;
+  /** The `Accept` and `Content-Type` headers as received. */
+  accept: string | null;
+  contentType: string | null;
+  /** The form body exactly as received. */
+  rawBody: string;
+  /** The `to` field as received, and split on commas. */
+  to: string;
+  numbers: string[];
+  message: string | null;
+  from: string | null;
+  /** The HTTP status answered; null when the simulator held the request (`timeout`). */
+  httpStatus: number | null;
+  /** What happened: `Success`, an AT recipient status, or `Unauthorized`, `BadRequest`, `http500`, `unreadable`, `timeout`. */
+  outcome: string;
+  /** The per-recipient results of an AT-shaped reply (empty otherwise). */
+  recipients: AtRecipient[];
+}
+
+export interface AfricasTalkingSmsSimulator {
+  /** Base URL, e.g. `http://127.0.0.1:41234`: use it as `AT_BASE_URL`. */
+  url: string;
+  username: string;
+  apiKey: string;
+  /** Every request received, oldest first. */
+  messages: SimulatedSms[];
+  /** The requests that were accepted (outcome `Success`), optionally for one number (with or without `+`). */
+  delivered(number?: string): SimulatedSms[];
+  /** Fail the next `n` requests (only those to `options.to`, when given) in the given way. */
+  failNext(n: number, mode: SimulatorFailure, options?: { to?: string }): void;
+  /** Forget received messages and pending failures. */
+  reset(): void;
+  close(): Promise<void>;
+}
+
+const AUTH_FAILED = 'The supplied authentication is invalid';
+const COST_PER_SMS = 0.8;
+const E164 = /^\+\d{8,15}$/;
+
+const plus = (n: string) => (n.startsWith('+') ? n : `+${n}`);
+
+function reply(recipients: AtRecipient[]): AtSendReply {
+  const sent = recipients.filter((r) => r.status === 'Success').length;
+  const total = sent ? `KES ${(sent * COST_PER_SMS).toFixed(4)}` : '0';
+  return { SMSMessageData: { Message: `Sent to ${sent}/${recipients.length} Total Cost: ${total}`, Recipients: recipients } };
+}
+
+function refused(number: string, status: string, statusCode: number): AtRecipient {
+  return { statusCode, number, status, cost: '0', messageId: 'None' };
+}
+
+export async function startAfricasTalkingSmsSimulator(options: AfricasTalkingSmsSimulatorOptions = {}): Promise<AfricasTalkingSmsSimulator> {
+  const username = options.username ?? 'sandbox';
+  const apiKey = options.apiKey ?? 'simulator-api-key';
+  const blacklist = new Set([...(options.blacklist ?? [])].map(plus));
+  const messages: SimulatedSms[] = [];
+  let failures: { remaining: number; mode: SimulatorFailure; to?: string }[] = [];
+  const held = new Set<FastifyReply>();
+
+  const app = fastify({ logger: false, forceCloseConnections: true });
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+  app.post('/version1/messaging', async (request, res) => {
+    const rawBody = typeof request.body === 'string' ? request.body : '';
+    const form = new URLSearchParams(rawBody);
+    const header = request.headers.apikey;
+    const to = form.get('to') ?? '';
+    const record: SimulatedSms = {
+      receivedAt: new Date(),
+      username: form.get('username'),
+      apiKey: typeof header === 'string' ? header : null,
+      accept: request.headers.accept ?? null,
+      contentType: request.headers['content-type'] ?? null,
+      rawBody,
+      to,
+      numbers: to.split(',').map((n) => n.trim()).filter(Boolean),
+      message: form.get('message'),
+      from: form.get('from'),
+      httpStatus: null,
+      outcome: 'timeout',
+      recipients: [],
+    };
+    messages.push(record);
+    const answer = (status: number, outcome: string, body: string | AtSendReply, type = 'text/plain; charset=utf-8') => {
+      record.httpStatus = status;
+      record.outcome = outcome;
+      if (typeof body !== 'string') record.recipients = body.SMSMessageData.Recipients;
+      options.onMessage?.(record);
+      return typeof body === 'string' ? res.status(status).type(type).send(body) : res.status(status).send(body);
+    };
+
+    if (record.apiKey !== apiKey || record.username !== username) return answer(401, 'Unauthorized', AUTH_FAILED);
+    for (const field of ['username', 'to', 'message'] as const) {
+      if (!form.get(field)) return answer(400, 'BadRequest', `Request is missing required form field '${field}'`);
+    }
+
+    const rule = failures.find((f) => f.remaining > 0 && (!f.to || record.numbers.includes(plus(f.to))));
+    if (rule) {
+      rule.remaining -= 1;
+      failures = failures.filter((f) => f.remaining > 0);
+      switch (rule.mode) {
+        case 'http500':
+          return answer(500, 'http500', 'There was an internal server error.');
+        case 'unreadable':
+          return answer(200, 'unreadable', '<html><body><h1>Service Temporarily Unavailable</h1></body></html>', 'text/html');
+        case 'blacklist':
+          return answer(201, 'UserInBlacklist', reply(record.numbers.map((n) => refused(n, 'UserInBlacklist', 406))));
+        case 'dnd':
+          return answer(409, 'DoNotDisturbRejection', reply(record.numbers.map((n) => refused(n, 'DoNotDisturbRejection', 409))));
+        case 'timeout':
+          options.onMessage?.(record);
+          held.add(res);
+          res.raw.on('close', () => held.delete(res));
+          return res; // never answered
+      }
+    }
+
+    const recipients = record.numbers.map((n): AtRecipient => {
+      if (!E164.test(n)) return refused(n, 'InvalidPhoneNumber', 403);
+      if (blacklist.has(n)) return refused(n, 'UserInBlacklist', 406);
+      return { statusCode: 101, number: n, status: 'Success', cost: `KES ${COST_PER_SMS.toFixed(4)}`, messageId: `ATXid_${randomBytes(16).toString('hex')}` };
+    });
+    const outcome = recipients.every((r) => r.status === 'Success') ? 'Success' : recipients.find((r) => r.status !== 'Success')!.status;
+    return answer(201, outcome, reply(recipients));
+  });
+
+  /** What a number received, newest first: for the browser phone simulator. */
+  app.get('/simulator/messages', async (request) => {
+    const number = (request.query as { phoneNumber?: string }).phoneNumber;
+    return simulator.delivered(number).reverse().map(({ receivedAt, numbers, message, from, recipients }) => ({ receivedAt, numbers, message, from, recipients }));
+  });
+
+  await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
+  const address = app.server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+
+  const simulator: AfricasTalkingSmsSimulator = {
+    url: `http://${host}:${address.port}`,
+    username,
+    apiKey,
+    messages,
+    delivered(number) {
+      const wanted = number === undefined ? undefined : plus(number);
+      return messages.filter((m) => m.outcome === 'Success' && (!wanted || m.numbers.includes(wanted)));
+    },
+    failNext(n, mode, opts = {}) {
+      if (!Number.isInteger(n) || n < 1) throw new Error('failNext: n must be a positive integer');
+      failures.push({ remaining: n, mode, to: opts.to });
+    },
+    reset() {
+      messages.length = 0;
+      failures = [];
+    },
+    async close() {
+      for (const r of held) r.raw.destroy();
+      held.clear();
+      await app.close();
+    },
+  };
+  return simulator;
+}
