@@ -8,6 +8,7 @@ import { LoansWorkerModule } from './loans/loans-worker.module.js';
 import { LoansModule } from './loans/loans.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { MpesaModule } from './mpesa/mpesa.module.js';
+import { MpesaWorkerModule } from './mpesa/mpesa-worker.module.js';
 import { NotificationsWorkerModule } from './notifications/notifications-worker.module.js';
 import { NotificationsModule } from './notifications/notifications.module.js';
 import { QueuesModule } from './queues/queues.module.js';
@@ -19,7 +20,7 @@ import { UssdWorkerModule } from './ussd/ussd-worker.module.js';
 import { WalletModule } from './wallet/wallet.module.js';
 
 /** Queue consumers and schedulers: loaded only where APP_ROLE is `worker` or `all`. */
-const WORKER_MODULES = [NotificationsWorkerModule, LoansWorkerModule, UssdWorkerModule];
+const WORKER_MODULES = [NotificationsWorkerModule, LoansWorkerModule, UssdWorkerModule, MpesaWorkerModule];
 
 @Module({})
 export class AppModule {

@@ -15,6 +15,7 @@ import { UssdSnapshotStore } from '../src/ussd/offline/snapshot.store.js';
 import { translator } from '../src/ussd/i18n/translate.js';
 import { journeyScreens } from '../src/ussd/journeys/index.js';
 import { WalletService } from '../src/wallet/wallet.service.js';
+import { MpesaService } from '../src/mpesa/mpesa.service.js';
 import { startTestApp, uniquePhone } from './support/test-app.js';
 
 /**
@@ -71,7 +72,7 @@ describe('every USSD screen fits the limits, in English and Kiswahili', () => {
     ({ app, config } = await startTestApp({ APP_ROLE: 'api', LOAN_MAX_PENDING: '100' }));
     users = app.get(UsersService);
     loans = app.get(LoansService);
-    services = { loans, wallet: app.get(WalletService), users };
+    services = { loans, wallet: app.get(WalletService), users, mpesa: app.get(MpesaService) };
   });
   afterAll(() => app?.close());
 

@@ -4,14 +4,27 @@ import type { AppConfig } from '../config/app-config.js';
 import { DARAJA_OPTIONS, DarajaClient } from './daraja.client.js';
 import { darajaClientOptions } from './daraja.options.js';
 import { DarajaSimulatorHost } from './simulator/daraja-simulator.host.js';
+import { LoansModule } from '../loans/loans.module.js';
+import { NotificationsModule } from '../notifications/notifications.module.js';
+import { UsersModule } from '../users/users.module.js';
+import { WalletModule } from '../wallet/wallet.module.js';
+import { MpesaAdminController } from './mpesa-admin.controller.js';
+import { MpesaCallbacksController } from './mpesa-callbacks.controller.js';
+import { MpesaWalletController } from './mpesa-wallet.controller.js';
+import { MpesaService } from './mpesa.service.js';
 
 /**
- * M-PESA (DESIGN.md section 6). So far: the Daraja client and the local Daraja simulator it uses
- * when MPESA_BASE_URL is unset. Callbacks, the payments table and reconciliation build on these.
+ * M-PESA (DESIGN.md section 6): the Daraja client and the local Daraja simulator it uses when
+ * MPESA_BASE_URL is unset; top-ups (STK push), paybill payments (C2B) and withdrawals (B2C) with
+ * their callbacks, the payments table, and reconciliation (MpesaWorkerModule). Sits on loans and
+ * wallet: money arrives through LoansService.receiveDeposit, leaves through the wallet's holds.
  * DARAJA_OPTIONS is exported so an application (or a test) can override what the client uses.
  */
 @Module({
+  imports: [LoansModule, WalletModule, UsersModule, NotificationsModule],
+  controllers: [MpesaCallbacksController, MpesaWalletController, MpesaAdminController],
   providers: [
+    MpesaService,
     DarajaSimulatorHost,
     {
       provide: DARAJA_OPTIONS,
@@ -21,6 +34,6 @@ import { DarajaSimulatorHost } from './simulator/daraja-simulator.host.js';
     },
     DarajaClient,
   ],
-  exports: [DarajaClient, DarajaSimulatorHost, DARAJA_OPTIONS],
+  exports: [MpesaService, DarajaClient, DarajaSimulatorHost, DARAJA_OPTIONS],
 })
 export class MpesaModule {}

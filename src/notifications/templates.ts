@@ -18,6 +18,9 @@ export interface TemplateParams {
   'loan.repayment_received': { borrower: string; amount: number; outstanding: number };
   'loan.repaid_borrower': { lender: string; principal: number };
   'loan.repaid_lender': { borrower: string; principal: number };
+  'mpesa.topup_failed': { amount: number; code: number };
+  'mpesa.withdrawal_sent': { amount: number; receipt: string };
+  'mpesa.withdrawal_failed': { amount: number };
   'offline.applied': { reference: string; action: OfflineAction };
   'offline.rejected': { reference: string; action: OfflineAction; code: string };
   'offline.expired': { reference: string; action: OfflineAction };
@@ -42,6 +45,16 @@ const REFUSALS: Record<string, Record<Language, string>> = {
   'LOAN.TOO_MANY_PENDING': { en: 'you have too many requests waiting', sw: 'una maombi mengi yanayosubiri' },
   'LOAN.DUPLICATE_REQUEST': { en: 'the same request is already waiting', sw: 'ombi hilo hilo tayari linasubiri' },
 };
+
+/** Why an M-PESA prompt did not end in a payment (Daraja's STK result codes). */
+const STK_FAILURES: Record<number, Record<Language, string>> = {
+  1: { en: 'not enough money in your M-PESA', sw: 'pesa haitoshi kwenye M-PESA yako' },
+  1032: { en: 'you cancelled the request', sw: 'ulighairi ombi' },
+  1037: { en: 'your phone did not answer', sw: 'simu yako haikujibu' },
+  2001: { en: 'the M-PESA PIN was wrong', sw: 'PIN ya M-PESA haikuwa sahihi' },
+};
+const stkFailure = (code: number, language: Language) =>
+  STK_FAILURES[code]?.[language] ?? (language === 'sw' ? 'M-PESA haikukamilisha malipo' : 'M-PESA did not complete it');
 
 const action = (a: OfflineAction, language: Language) => ACTION_NAMES[a]?.[language] ?? a;
 const refusal = (code: string, language: Language) => REFUSALS[code]?.[language] ?? code;
@@ -109,6 +122,18 @@ const TEMPLATES: Renderers = {
   'loan.repaid_lender': {
     en: (p) => `Deni: ${p.borrower} has fully repaid your loan of ${formatKsh(p.principal)}.`,
     sw: (p) => `Deni: ${p.borrower} amelipa mkopo wako wote wa ${formatKsh(p.principal)}.`,
+  },
+  'mpesa.topup_failed': {
+    en: (p) => `Deni: your top-up of ${formatKsh(p.amount)} did not go through: ${stkFailure(p.code, 'en')}. Nothing was taken.`,
+    sw: (p) => `Deni: kuongeza ${formatKsh(p.amount)} hakukufanikiwa: ${stkFailure(p.code, 'sw')}. Hakuna kilichokatwa.`,
+  },
+  'mpesa.withdrawal_sent': {
+    en: (p) => `Deni: ${formatKsh(p.amount)} was sent to your M-PESA.${p.receipt ? ` Ref ${p.receipt}.` : ''}`,
+    sw: (p) => `Deni: ${formatKsh(p.amount)} imetumwa kwa M-PESA yako.${p.receipt ? ` Kumb ${p.receipt}.` : ''}`,
+  },
+  'mpesa.withdrawal_failed': {
+    en: (p) => `Deni: your withdrawal of ${formatKsh(p.amount)} did not go through. The money is back in your wallet.`,
+    sw: (p) => `Deni: kutoa ${formatKsh(p.amount)} hakukufanikiwa. Pesa imerudi kwenye pochi yako.`,
   },
   'offline.applied': {
     en: (p) => `Deni: your ${action(p.action, 'en')} (ref ${p.reference}) is done.`,

@@ -6,6 +6,7 @@ export enum QueueName {
   Notifications = 'notifications',
   Loans = 'loans',
   UssdOffline = 'ussd-offline',
+  Mpesa = 'mpesa',
 }
 
 export enum JobName {
@@ -14,6 +15,7 @@ export enum JobName {
   ExpireLoan = 'expire-loan',
   ExpireDueLoans = 'expire-due-loans',
   ApplyOfflineItem = 'apply-offline-item',
+  ReconcilePayments = 'reconcile-payments',
 }
 
 export interface JobPayloads {
@@ -23,6 +25,7 @@ export interface JobPayloads {
   [JobName.ExpireDueLoans]: Record<string, never>;
   /** The item lives in Redis (see OfflineQueueService); the delays drive the backoff strategy. */
   [JobName.ApplyOfflineItem]: { id: string; firstDelayMs: number; maxDelayMs: number };
+  [JobName.ReconcilePayments]: Record<string, never>;
 }
 
 export const JOB_QUEUE: { readonly [J in JobName]: QueueName } = {
@@ -31,6 +34,7 @@ export const JOB_QUEUE: { readonly [J in JobName]: QueueName } = {
   [JobName.ExpireLoan]: QueueName.Loans,
   [JobName.ExpireDueLoans]: QueueName.Loans,
   [JobName.ApplyOfflineItem]: QueueName.UssdOffline,
+  [JobName.ReconcilePayments]: QueueName.Mpesa,
 };
 
 export const ALL_QUEUES: readonly QueueName[] = Object.values(QueueName);

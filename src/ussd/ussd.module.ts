@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { LoansModule } from '../loans/loans.module.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
+import { MpesaModule } from '../mpesa/mpesa.module.js';
 import { NotificationsModule } from '../notifications/notifications.module.js';
 import { SyncModule } from '../sync/sync.module.js';
 import { UsersModule } from '../users/users.module.js';
@@ -20,7 +21,7 @@ import { UssdSnapshotStore } from './offline/snapshot.store.js';
  * PostgreSQL is down. Sits on top of loans, wallet and sync.
  */
 @Module({
-  imports: [LoansModule, WalletModule, UsersModule, MetricsModule, SyncModule, NotificationsModule],
+  imports: [LoansModule, WalletModule, UsersModule, MetricsModule, SyncModule, NotificationsModule, MpesaModule],
   controllers: [UssdController, OfflineQueueController],
   providers: [UssdService, UssdSessionStore, UssdMetrics, UssdWebhookGuard, UssdSnapshotStore, OfflineQueueService],
   exports: [UssdService, OfflineQueueService],

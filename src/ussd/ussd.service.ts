@@ -4,6 +4,7 @@ import { ConfigService } from '@nestjs/config';
 import { isDomainError } from '../common/domain-error.js';
 import type { AppConfig } from '../config/app-config.js';
 import { LoansService } from '../loans/loans.service.js';
+import { MpesaService } from '../mpesa/mpesa.service.js';
 import { RateLimiter } from '../redis/rate-limiter.js';
 import { parseKenyanMobile } from '../users/phone-number.js';
 import { UsersService } from '../users/users.service.js';
@@ -72,6 +73,7 @@ export class UssdService {
     private readonly users: UsersService,
     private readonly loans: LoansService,
     private readonly wallet: WalletService,
+    private readonly mpesa: MpesaService,
     private readonly rateLimiter: RateLimiter,
     private readonly metrics: UssdMetrics,
     private readonly database: DatabaseAvailability,
@@ -186,7 +188,7 @@ export class UssdService {
     if (attempt) {
       const found = await this.users.findOrRegister(msisdn);
       user = { id: found.id, phoneNumber: found.phoneNumber, language: found.language };
-      backend = online = new OnlineBackend(user, { users: this.users, loans: this.loans, wallet: this.wallet });
+      backend = online = new OnlineBackend(user, { users: this.users, loans: this.loans, wallet: this.wallet, mpesa: this.mpesa });
     } else {
       const snapshot = await this.snapshots.get(msisdn);
       // Nobody to be sure of without the database or a snapshot: say so, and end.

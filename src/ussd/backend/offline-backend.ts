@@ -115,6 +115,15 @@ export class OfflineBackend implements UssdBackend {
     throw new Error('unreachable'); // queueWrite always throws QueuedOffline
   }
 
+  async topUp(): Promise<void> {
+    // An M-PESA prompt is answered by a callback that needs the database: not now.
+    throw needsService();
+  }
+
+  async withdraw(): Promise<void> {
+    throw needsService();
+  }
+
   private waiting(loanId: string): LoanView {
     const loan = this.snapshot.loans.find((l) => l.id === loanId && l.role === 'lender');
     if (!loan) throw LoanErrors.notFound();

@@ -1,6 +1,7 @@
 import type { LoanStatus } from '../../loans/loan-state.js';
 import type { Loan } from '../../loans/loan.entity.js';
 import type { LoansService } from '../../loans/loans.service.js';
+import type { MpesaService } from '../../mpesa/mpesa.service.js';
 import type { Language } from '../../users/user.entity.js';
 import type { UsersService } from '../../users/users.service.js';
 import type { WalletService } from '../../wallet/wallet.service.js';
@@ -10,6 +11,7 @@ export interface OnlineServices {
   users: UsersService;
   loans: LoansService;
   wallet: WalletService;
+  mpesa: MpesaService;
 }
 
 export function toLoanView(loan: Loan, userId: string): LoanView {
@@ -125,5 +127,14 @@ export class OnlineBackend implements UssdBackend {
     this.wrote = true;
     const loan = await this.services.loans.repay(loanId, this.user.id, amount, key);
     return { outstanding: loan.outstanding };
+  }
+
+  async topUp(amount: number): Promise<void> {
+    await this.services.mpesa.startTopUp(this.user.id, amount);
+  }
+
+  async withdraw(amount: number): Promise<void> {
+    this.wrote = true;
+    await this.services.mpesa.withdraw(this.user.id, amount);
   }
 }

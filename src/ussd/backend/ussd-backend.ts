@@ -78,6 +78,10 @@ export interface UssdBackend {
   decline(loanId: string, key: string): Promise<void>;
   /** Returns what is still owed. */
   repay(loanId: string, amount: number, key: string): Promise<{ outstanding: number }>;
+  /** An M-PESA prompt (STK push) to the subscriber's phone; the wallet is credited on the callback. */
+  topUp(amount: number): Promise<void>;
+  /** Holds the amount and pays it out to M-PESA (B2C). */
+  withdraw(amount: number): Promise<void>;
 }
 
 /**

@@ -1,6 +1,8 @@
 import { ScreenId, type ScreenDef } from '../engine/types.js';
 import { translator } from '../i18n/translate.js';
-import { parseAmount, parseChoice } from './common.js';
+import { TOP_UP_LIMITS, WITHDRAWAL_LIMITS } from '../../mpesa/mpesa.service.js';
+import { num, parseAmount, parseChoice } from './common.js';
+import { requirePin, type PinAction } from './pin.journey.js';
 
 const ACCOUNT_MENU = [ScreenId.TopUpAmount, ScreenId.WithdrawAmount, ScreenId.PinOld, ScreenId.Language];
 
@@ -16,31 +18,34 @@ export const accountScreens: ScreenDef[] = [
     },
   },
   {
-    // The amount is checked here; the M-PESA STK push that completes a top-up comes with the
-    // M-PESA integration, and until then the screen says so plainly instead of pretending.
+    // An M-PESA prompt (STK push) goes to this phone; the wallet is credited (and debts allocated)
+    // when the subscriber confirms it with the M-PESA PIN. No Deni PIN: nothing leaves the wallet.
     id: ScreenId.TopUpAmount,
     leadsTo: [],
     render: ({ t }) => ({ body: t('topup.amount') }),
-    onInput: (input, ctx) => {
+    onInput: async (input, ctx) => {
       const amount = parseAmount(input);
-      if (amount === null || amount < 1 || amount > ctx.settings.maxAmount) {
-        return { invalid: 'invalid.amount', params: { min: 1, max: ctx.settings.maxAmount } };
+      if (amount === null || amount < TOP_UP_LIMITS.min || amount > TOP_UP_LIMITS.max) {
+        return { invalid: 'invalid.amount', params: { ...TOP_UP_LIMITS } };
       }
-      return { end: ctx.t('topup.unavailable') };
+      await ctx.backend.topUp(amount);
+      return { end: ctx.t('topup.sent', { amount }) };
     },
   },
   {
-    // Checked against the wallet; no money is held until M-PESA payouts (B2C) exist, so nothing
-    // can be stuck in the pending account.
+    // Checked against the wallet, then the PIN; the money is held at once and paid out by M-PESA.
     id: ScreenId.WithdrawAmount,
-    leadsTo: [],
+    leadsTo: [ScreenId.PinEnter, ScreenId.PinCreate],
     render: async (ctx) => ({ body: ctx.t('withdraw.amount', { balance: await ctx.backend.balance() }) }),
     onInput: async (input, ctx) => {
       const amount = parseAmount(input);
       const balance = await ctx.backend.balance();
-      if (amount === null || amount < 1) return { invalid: 'invalid.option' };
+      if (amount === null || amount < WITHDRAWAL_LIMITS.min || amount > WITHDRAWAL_LIMITS.max) {
+        return { invalid: 'invalid.amount', params: { ...WITHDRAWAL_LIMITS } };
+      }
       if (amount > balance) return { invalid: 'invalid.moreThanBalance', params: { max: balance } };
-      return { end: ctx.t('withdraw.unavailable') };
+      ctx.data.amount = amount;
+      return requirePin(ctx, 'withdraw');
     },
   },
   {
@@ -58,3 +63,10 @@ export const accountScreens: ScreenDef[] = [
     },
   },
 ];
+
+export const accountActions: Record<string, PinAction> = {
+  withdraw: async (ctx) => {
+    await ctx.backend.withdraw(num(ctx, 'amount'));
+    return { end: ctx.t('withdraw.sent', { amount: num(ctx, 'amount') }) };
+  },
+};

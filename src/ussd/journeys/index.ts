@@ -1,5 +1,5 @@
 import type { ScreenDef, ScreenId } from '../engine/types.js';
-import { accountScreens } from './account.journey.js';
+import { accountActions, accountScreens } from './account.journey.js';
 import { approveActions, approveScreens } from './approve.journey.js';
 import { balanceScreens } from './balance.journey.js';
 import { mainScreens } from './main.journey.js';
@@ -20,7 +20,7 @@ export function journeyScreens(): ReadonlyMap<ScreenId, ScreenDef> {
     ...transactionsScreens,
     ...repayScreens,
     ...accountScreens,
-    ...pinScreens({ ...requestLoanActions, ...approveActions, ...repayActions }),
+    ...pinScreens({ ...requestLoanActions, ...approveActions, ...repayActions, ...accountActions }),
     ...changePinScreens,
   ];
   const map = new Map<ScreenId, ScreenDef>();

@@ -1,0 +1,93 @@
+import { Check, Column, CreateDateColumn, Entity, Index, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import { bigintToNumber } from '../database/bigint.transformer.js';
+
+export const PAYMENT_KINDS = ['stk', 'c2b', 'b2c'] as const;
+export type PaymentKind = (typeof PAYMENT_KINDS)[number];
+
+/**
+ * requested: recorded, the call to Daraja not answered yet; pending: Daraja accepted it, the
+ * result callback is awaited; succeeded / failed: final. unmatched: a C2B payment for an account
+ * reference that is no user (kept for an operator).
+ */
+export const PAYMENT_STATUSES = ['requested', 'pending', 'succeeded', 'failed', 'unmatched'] as const;
+export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
+
+/**
+ * Every M-PESA request Deni makes and every payment M-PESA tells it about, with Daraja's ids (each
+ * unique, which is what makes a repeated callback a no-op) and the raw request, reply and callback.
+ */
+@Entity('mpesa_payments')
+@Check('CHK_mpesa_payments_kind', `"kind" IN ('stk', 'c2b', 'b2c')`)
+@Check('CHK_mpesa_payments_status', `"status" IN ('requested', 'pending', 'succeeded', 'failed', 'unmatched')`)
+@Check('CHK_mpesa_payments_amount', `"amount" > 0`)
+@Index('IDX_mpesa_payments_checkout', ['checkoutRequestId'], { unique: true, where: '"checkout_request_id" IS NOT NULL' })
+@Index('IDX_mpesa_payments_originator', ['originatorConversationId'], { unique: true, where: '"originator_conversation_id" IS NOT NULL' })
+@Index('IDX_mpesa_payments_trans', ['transId'], { unique: true, where: '"trans_id" IS NOT NULL' })
+@Index('IDX_mpesa_payments_status_created', ['status', 'createdAt'])
+@Index('IDX_mpesa_payments_user_created', ['userId', 'createdAt'])
+export class MpesaPayment {
+  @PrimaryColumn({ type: 'uuid' })
+  id!: string;
+
+  @Column({ type: 'varchar', length: 8 })
+  kind!: PaymentKind;
+
+  @Column({ type: 'varchar', length: 16 })
+  status!: PaymentStatus;
+
+  @Column({ name: 'user_id', type: 'uuid', nullable: true })
+  userId!: string | null;
+
+  @Column({ name: 'phone_number', type: 'varchar', length: 32 })
+  phoneNumber!: string;
+
+  @Column({ type: 'bigint', transformer: bigintToNumber })
+  amount!: number;
+
+  @Column({ name: 'merchant_request_id', type: 'varchar', length: 64, nullable: true })
+  merchantRequestId!: string | null;
+
+  @Column({ name: 'checkout_request_id', type: 'varchar', length: 64, nullable: true })
+  checkoutRequestId!: string | null;
+
+  @Column({ name: 'originator_conversation_id', type: 'varchar', length: 64, nullable: true })
+  originatorConversationId!: string | null;
+
+  @Column({ name: 'conversation_id', type: 'varchar', length: 64, nullable: true })
+  conversationId!: string | null;
+
+  @Column({ name: 'trans_id', type: 'varchar', length: 32, nullable: true })
+  transId!: string | null;
+
+  /** The M-PESA receipt number, once paid. */
+  @Column({ type: 'varchar', length: 32, nullable: true })
+  receipt!: string | null;
+
+  @Column({ name: 'result_code', type: 'int', nullable: true })
+  resultCode!: number | null;
+
+  @Column({ name: 'result_desc', type: 'text', nullable: true })
+  resultDesc!: string | null;
+
+  @Column({ type: 'jsonb', nullable: true })
+  request!: Record<string, unknown> | null;
+
+  @Column({ type: 'jsonb', nullable: true })
+  response!: Record<string, unknown> | null;
+
+  @Column({ type: 'jsonb', nullable: true })
+  callback!: Record<string, unknown> | null;
+
+  /** Reconciliation queries so far (a lost callback). */
+  @Column({ name: 'reconcile_attempts', type: 'int', default: 0 })
+  reconcileAttempts!: number;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt!: Date;
+
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' })
+  updatedAt!: Date;
+
+  @Column({ name: 'completed_at', type: 'timestamptz', nullable: true })
+  completedAt!: Date | null;
+}

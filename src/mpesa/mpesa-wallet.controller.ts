@@ -1,0 +1,60 @@
+import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { CurrentUser, UserAuth } from '../auth/user-auth.guard.js';
+import type { AuthenticatedUser } from '../auth/token.service.js';
+import { UsersService } from '../users/users.service.js';
+import { PaymentView, TopUpDto, WithdrawDto } from './dto/mpesa.dto.js';
+import type { MpesaPayment } from './mpesa-payment.entity.js';
+import { MpesaService } from './mpesa.service.js';
+
+function view(p: MpesaPayment): PaymentView {
+  return {
+    id: p.id,
+    kind: p.kind,
+    status: p.status,
+    amount: p.amount,
+    checkoutRequestId: p.checkoutRequestId,
+    receipt: p.receipt,
+    resultCode: p.resultCode,
+    createdAt: p.createdAt,
+  };
+}
+
+/** Money in and out of the wallet through M-PESA. */
+@ApiTags('wallet')
+@UserAuth()
+@Controller('api/wallet')
+export class MpesaWalletController {
+  constructor(
+    private readonly mpesa: MpesaService,
+    private readonly users: UsersService,
+  ) {}
+
+  @Post('deposits')
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Top up from M-PESA: a prompt (STK push) goes to your phone; the wallet is credited when you confirm, and your debts are allocated from it',
+  })
+  @ApiAcceptedResponse({ type: PaymentView })
+  async deposit(@CurrentUser() me: AuthenticatedUser, @Body() body: TopUpDto): Promise<PaymentView> {
+    return view(await this.mpesa.startTopUp(me.userId, body.amount));
+  }
+
+  @Post('withdrawals')
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Withdraw to your M-PESA (B2C): the amount is held at once, and paid out or returned when M-PESA answers; you get an SMS either way',
+  })
+  @ApiAcceptedResponse({ type: PaymentView })
+  async withdraw(@CurrentUser() me: AuthenticatedUser, @Body() body: WithdrawDto): Promise<PaymentView> {
+    await this.users.verifyPin(me.userId, body.pin);
+    return view(await this.mpesa.withdraw(me.userId, body.amount));
+  }
+
+  @Get('payments')
+  @ApiOperation({ summary: 'Your M-PESA top-ups, paybill payments and withdrawals, newest first' })
+  @ApiOkResponse({ type: [PaymentView] })
+  async payments(@CurrentUser() me: AuthenticatedUser): Promise<PaymentView[]> {
+    return (await this.mpesa.forUser(me.userId)).map(view);
+  }
+}

@@ -1,0 +1,408 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable, Logger } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, In, LessThan } from 'typeorm';
+import { DomainError } from '../common/domain-error.js';
+import type { AppConfig } from '../config/app-config.js';
+import { TransactionService, type Tx } from '../database/transaction.service.js';
+import { LoansService } from '../loans/loans.service.js';
+import { NotificationsService } from '../notifications/notifications.service.js';
+import { parseKenyanMobile, toMsisdn } from '../users/phone-number.js';
+import { UsersService } from '../users/users.service.js';
+import { WalletService } from '../wallet/wallet.service.js';
+import { DarajaClient } from './daraja.client.js';
+import { DARAJA_DUPLICATE_ORIGINATOR, DarajaError } from './daraja.errors.js';
+import { parseB2cResult, parseC2bRequest, parseStkCallback, type B2cResult, type StkCallback } from './daraja.parsers.js';
+import { MpesaPayment } from './mpesa-payment.entity.js';
+
+/** Daraja's STK push and B2C limits, in whole shillings. */
+export const TOP_UP_LIMITS = { min: 1, max: 250_000 } as const;
+export const WITHDRAWAL_LIMITS = { min: 10, max: 250_000 } as const;
+
+/** Daraja's STK result codes that mean "no money moved, and the user should hear why". */
+const STK_SUCCESS = 0;
+
+export type C2bAnswer = { ResultCode: string; ResultDesc: string };
+const C2B_ACCEPT: C2bAnswer = { ResultCode: '0', ResultDesc: 'Accepted' };
+/** Safaricom's C2B rejection codes. */
+const C2B_INVALID_ACCOUNT: C2bAnswer = { ResultCode: 'C2B00012', ResultDesc: 'Rejected' };
+const C2B_INVALID_AMOUNT: C2bAnswer = { ResultCode: 'C2B00013', ResultDesc: 'Rejected' };
+
+export const MpesaErrors = {
+  amount: (min: number, max: number) =>
+    new DomainError('MPESA.AMOUNT_OUT_OF_RANGE', 'invalid', `The amount must be between Ksh ${min} and Ksh ${max}`, { field: 'amount', min, max }),
+  badCallback: (why: string) => new DomainError('MPESA.BAD_CALLBACK', 'invalid', `Unreadable callback: ${why}`),
+};
+
+/**
+ * M-PESA for Deni's wallets: top-ups by STK push, C2B payments to the paybill, withdrawals by B2C.
+ * Every request and result is a row in mpesa_payments; each callback is applied once, by the
+ * state change of its row (Daraja's id is unique there) and by the ledger's keys: a top-up credits
+ * the wallet through LoansService.receiveDeposit keyed by the CheckoutRequestID (so allocation
+ * runs, and a callback and a reconciliation query can never both credit it), a withdrawal holds
+ * the money first and settles or releases it once. Lost callbacks are reconciled by `reconcile`.
+ */
+@Injectable()
+export class MpesaService {
+  private readonly logger = new Logger(MpesaService.name);
+  private readonly settings: AppConfig['mpesa'];
+
+  constructor(
+    private readonly daraja: DarajaClient,
+    private readonly loans: LoansService,
+    private readonly wallet: WalletService,
+    private readonly users: UsersService,
+    private readonly notifications: NotificationsService,
+    private readonly transactions: TransactionService,
+    @InjectDataSource() private readonly dataSource: DataSource,
+    config: ConfigService<AppConfig, true>,
+  ) {
+    this.settings = config.get('mpesa', { infer: true });
+  }
+
+  private get payments() {
+    return this.dataSource.getRepository(MpesaPayment);
+  }
+
+  /** Where Daraja calls back; the secret segment keeps strangers from posting results. */
+  callbackUrl(path: 'stk' | 'c2b/validation' | 'c2b/confirmation' | 'b2c/result' | 'b2c/timeout'): string {
+    return `${this.settings.callbackBaseUrl.replace(/\/$/, '')}/api/mpesa/callbacks/${this.settings.callbackSecret}/${path}`;
+  }
+
+  // ------------------------------------------------------------------------------- top-up (STK)
+
+  /** Sends an M-PESA prompt to the user's phone; the callback credits the wallet. */
+  async startTopUp(userId: string, amount: number): Promise<MpesaPayment> {
+    if (!Number.isSafeInteger(amount) || amount < TOP_UP_LIMITS.min || amount > TOP_UP_LIMITS.max) {
+      throw MpesaErrors.amount(TOP_UP_LIMITS.min, TOP_UP_LIMITS.max);
+    }
+    const user = await this.users.getById(userId);
+    const payment = await this.payments.save(
+      this.payments.create({ id: randomUUID(), kind: 'stk', status: 'requested', userId, phoneNumber: user.phoneNumber, amount }),
+    );
+    const request = {
+      phoneNumber: user.phoneNumber,
+      amount,
+      // ≤ 12 characters, shown to the payer: the wallet it goes to.
+      accountReference: user.phoneNumber.slice(-12),
+      description: 'Deni top up',
+      callbackUrl: this.callbackUrl('stk'),
+    };
+    try {
+      const reply = await this.daraja.stkPush(request);
+      await this.payments.update(
+        { id: payment.id },
+        {
+          status: 'pending',
+          merchantRequestId: reply.merchantRequestId,
+          checkoutRequestId: reply.checkoutRequestId,
+          request: { ...request, callbackUrl: '[callback]' },
+          response: { ...reply },
+        },
+      );
+      return this.payments.findOneByOrFail({ id: payment.id });
+    } catch (err) {
+      // Not sent (or unknown: an STK push is never retried, the user can try again).
+      await this.payments.update(
+        { id: payment.id },
+        {
+          status: 'failed',
+          resultDesc: (err as Error).message,
+          request: { ...request, callbackUrl: '[callback]' },
+          completedAt: new Date(),
+        },
+      );
+      throw err;
+    }
+  }
+
+  /** Daraja's STK callback: credit once on success, tell the user on failure. Duplicates are no-ops. */
+  async handleStkCallback(body: unknown): Promise<{ applied: boolean }> {
+    let result: StkCallback;
+    try {
+      result = parseStkCallback(body);
+    } catch (e) {
+      throw MpesaErrors.badCallback((e as Error).message);
+    }
+    const payment = await this.payments.findOneBy({ checkoutRequestId: result.checkoutRequestId });
+    if (!payment) {
+      this.logger.warn({ checkoutRequestId: result.checkoutRequestId }, 'STK callback for an unknown request ignored');
+      return { applied: false };
+    }
+    return this.settleStk(payment, result.resultCode, result.resultDesc, { receipt: result.receipt ?? null, callback: body as Record<string, unknown> });
+  }
+
+  private async settleStk(
+    payment: MpesaPayment,
+    resultCode: number,
+    resultDesc: string,
+    extra: { receipt: string | null; callback: Record<string, unknown> | null },
+  ): Promise<{ applied: boolean }> {
+    if (payment.status !== 'pending') return { applied: false };
+    if (resultCode === STK_SUCCESS) {
+      // Idempotent by its reference: a duplicate callback, or a callback racing a reconciliation,
+      // credits once. The credit's own SMS tells the user.
+      await this.loans.receiveDeposit({ userId: payment.userId!, amount: payment.amount, reference: `stk:${payment.checkoutRequestId}` });
+    }
+    return this.transactions.run(async (tx) => {
+      const done = await this.finish(tx, payment.id, resultCode === STK_SUCCESS ? 'succeeded' : 'failed', resultCode, resultDesc, extra);
+      if (done && resultCode !== STK_SUCCESS) {
+        const user = await this.users.getById(payment.userId!, tx.manager);
+        await this.notifications.notify(tx, {
+          phoneNumber: user.phoneNumber,
+          language: user.language,
+          template: 'mpesa.topup_failed',
+          params: { amount: payment.amount, code: resultCode },
+        });
+      }
+      return { applied: done };
+    });
+  }
+
+  /** Moves a pending payment to its outcome; false when another delivery got there first. */
+  private async finish(
+    tx: Tx,
+    id: string,
+    status: 'succeeded' | 'failed',
+    resultCode: number,
+    resultDesc: string,
+    extra: { receipt?: string | null; callback?: Record<string, unknown> | null; transId?: string | null } = {},
+  ): Promise<boolean> {
+    const updated = await tx.manager
+      .createQueryBuilder()
+      .update(MpesaPayment)
+      .set({
+        status,
+        resultCode,
+        resultDesc,
+        completedAt: () => 'now()',
+        ...(extra.receipt !== undefined ? { receipt: extra.receipt } : {}),
+        ...(extra.transId !== undefined ? { transId: extra.transId } : {}),
+        // (TypeORM's deep-partial type does not take a plain JSON object; the driver stores it as jsonb.)
+        ...(extra.callback ? { callback: extra.callback as never } : {}),
+      })
+      .where('id = :id AND status = :pending', { id, pending: 'pending' })
+      .execute();
+    return (updated.affected ?? 0) > 0;
+  }
+
+  // ------------------------------------------------------------------------------ C2B (paybill)
+
+  /** Tells Daraja where to send paybill payments (once per shortcode, by an operator). */
+  async registerC2bUrls() {
+    return this.daraja.registerC2bUrls({
+      validationUrl: this.callbackUrl('c2b/validation'),
+      confirmationUrl: this.callbackUrl('c2b/confirmation'),
+      // Should our validation URL not answer, Daraja refuses the payment rather than taking money
+      // for an account we could not check.
+      responseType: 'Cancelled',
+    });
+  }
+
+  /** Daraja asks whether to accept a payment: the account reference must be a user's phone. */
+  async validateC2b(body: unknown): Promise<C2bAnswer> {
+    let request;
+    try {
+      request = parseC2bRequest(body);
+    } catch {
+      return C2B_INVALID_ACCOUNT;
+    }
+    if (request.amount < TOP_UP_LIMITS.min || request.amount > TOP_UP_LIMITS.max) return C2B_INVALID_AMOUNT;
+    const phone = parseKenyanMobile(request.billRefNumber);
+    if (!phone.ok || !(await this.users.findByPhone(phone.msisdn))) return C2B_INVALID_ACCOUNT;
+    return C2B_ACCEPT;
+  }
+
+  /** Daraja confirms a payment: credit the account reference's wallet, once per TransID. */
+  async confirmC2b(body: unknown): Promise<{ applied: boolean }> {
+    let request;
+    try {
+      request = parseC2bRequest(body);
+    } catch (e) {
+      throw MpesaErrors.badCallback((e as Error).message);
+    }
+    const phone = parseKenyanMobile(request.billRefNumber);
+    const user = phone.ok ? await this.users.findByPhone(phone.msisdn) : null;
+    const inserted: unknown[] = await this.dataSource.query(
+      `INSERT INTO mpesa_payments (id, kind, status, user_id, phone_number, amount, trans_id, receipt, callback, completed_at)
+       VALUES ($1, 'c2b', $2, $3, $4, $5, $6, $6, $7::jsonb, now()) ON CONFLICT (trans_id) WHERE trans_id IS NOT NULL DO NOTHING RETURNING id`,
+      [randomUUID(), user ? 'succeeded' : 'unmatched', user?.id ?? null, request.billRefNumber.slice(0, 32), request.amount, request.transId, JSON.stringify(body)],
+    );
+    if (!user) {
+      // Money M-PESA took for nobody Deni knows: kept for an operator, never guessed at.
+      this.logger.warn({ transId: request.transId }, 'C2B payment for an unknown account reference');
+      return { applied: false };
+    }
+    // Always (also for a repeat): the credit is idempotent by TransID, and a crash between the
+    // insert above and here is mended by the repeat Daraja sends.
+    await this.loans.receiveDeposit({ userId: user.id, amount: request.amount, reference: `c2b:${request.transId}` });
+    return { applied: inserted.length > 0 };
+  }
+
+  // ----------------------------------------------------------------------------- withdraw (B2C)
+
+  /**
+   * Pays wallet money out to the user's M-PESA: the amount is held first (so it cannot be spent
+   * twice), then B2C is asked; its result settles or releases the hold, once. The caller has
+   * checked the PIN.
+   */
+  async withdraw(userId: string, amount: number): Promise<MpesaPayment> {
+    if (!Number.isSafeInteger(amount) || amount < WITHDRAWAL_LIMITS.min || amount > WITHDRAWAL_LIMITS.max) {
+      throw MpesaErrors.amount(WITHDRAWAL_LIMITS.min, WITHDRAWAL_LIMITS.max);
+    }
+    const user = await this.users.getById(userId);
+    const id = randomUUID();
+    // Held before anything is recorded as requested: WALLET.INSUFFICIENT_FUNDS leaves no trace.
+    await this.wallet.holdWithdrawal({ userId, amount, withdrawalId: id });
+    await this.payments.save(
+      this.payments.create({ id, kind: 'b2c', status: 'requested', userId, phoneNumber: user.phoneNumber, amount, originatorConversationId: id }),
+    );
+    await this.sendB2c(id);
+    return this.payments.findOneByOrFail({ id });
+  }
+
+  /** Asks Daraja to pay (again, for reconciliation: the OriginatorConversationID makes it one payment). */
+  private async sendB2c(id: string): Promise<void> {
+    const payment = await this.payments.findOneByOrFail({ id });
+    const request = {
+      originatorConversationId: payment.originatorConversationId!,
+      amount: payment.amount,
+      phoneNumber: payment.phoneNumber,
+      remarks: 'Deni withdrawal',
+      resultUrl: this.callbackUrl('b2c/result'),
+      queueTimeoutUrl: this.callbackUrl('b2c/timeout'),
+    };
+    try {
+      const reply = await this.daraja.b2c(request);
+      await this.payments.update(
+        { id, status: In(['requested', 'pending']) },
+        { status: 'pending', conversationId: reply.conversationId, request: { ...request, resultUrl: '[callback]', queueTimeoutUrl: '[callback]' }, response: { ...reply } },
+      );
+    } catch (err) {
+      if (err instanceof DarajaError && err.errorCode === DARAJA_DUPLICATE_ORIGINATOR) {
+        // Daraja has it already: the result will come (or be reconciled).
+        await this.payments.update({ id, status: 'requested' }, { status: 'pending' });
+        return;
+      }
+      if (err instanceof DarajaError && !err.retryable && !err.outcomeUnknown) {
+        // Refused outright: nothing will be paid, so the money goes back now.
+        await this.closeB2c(id, false, -1, err.message);
+        return;
+      }
+      // Unknown (network, timeout): left as it is; reconciliation asks again with the same id.
+      this.logger.warn({ id, err: (err as Error).message }, 'B2C request not confirmed; reconciliation will retry');
+    }
+  }
+
+  async handleB2cResult(body: unknown): Promise<{ applied: boolean }> {
+    let result: B2cResult;
+    try {
+      result = parseB2cResult(body);
+    } catch (e) {
+      throw MpesaErrors.badCallback((e as Error).message);
+    }
+    const payment = await this.payments.findOneBy({ originatorConversationId: result.originatorConversationId });
+    if (!payment || payment.kind !== 'b2c') {
+      this.logger.warn({ originatorConversationId: result.originatorConversationId }, 'B2C result for an unknown request ignored');
+      return { applied: false };
+    }
+    const applied = await this.closeB2c(payment.id, result.resultCode === 0, result.resultCode, result.resultDesc, {
+      receipt: result.receipt ?? result.transactionId ?? null,
+      callback: body as Record<string, unknown>,
+    });
+    return { applied };
+  }
+
+  /** Daraja gave up on the request in its queue: nothing was paid, the money goes back. */
+  async handleB2cTimeout(body: unknown): Promise<{ applied: boolean }> {
+    const result = (() => {
+      try {
+        return parseB2cResult(body);
+      } catch (e) {
+        throw MpesaErrors.badCallback((e as Error).message);
+      }
+    })();
+    const payment = await this.payments.findOneBy({ originatorConversationId: result.originatorConversationId });
+    if (!payment || payment.kind !== 'b2c') return { applied: false };
+    return { applied: await this.closeB2c(payment.id, false, result.resultCode, `Queue timeout: ${result.resultDesc}`, { callback: body as Record<string, unknown> }) };
+  }
+
+  /** Settles (paid) or releases (not paid) a withdrawal's hold, once; tells the user. */
+  private async closeB2c(
+    id: string,
+    paid: boolean,
+    resultCode: number,
+    resultDesc: string,
+    extra: { receipt?: string | null; callback?: Record<string, unknown> | null } = {},
+  ): Promise<boolean> {
+    const payment = await this.payments.findOneByOrFail({ id });
+    if (payment.status === 'succeeded' || payment.status === 'failed') return false;
+    // The ledger makes the outcome single: settle and release share one key.
+    if (paid) await this.wallet.settleWithdrawal(id);
+    else await this.wallet.releaseWithdrawal(id);
+    return this.transactions.run(async (tx) => {
+      await tx.manager.update(MpesaPayment, { id, status: 'requested' }, { status: 'pending' });
+      const done = await this.finish(tx, id, paid ? 'succeeded' : 'failed', resultCode, resultDesc, extra);
+      if (done) {
+        const user = await this.users.getById(payment.userId!, tx.manager);
+        const to = { phoneNumber: user.phoneNumber, language: user.language };
+        if (paid) await this.notifications.notify(tx, { ...to, template: 'mpesa.withdrawal_sent', params: { amount: payment.amount, receipt: extra.receipt ?? '' } });
+        else await this.notifications.notify(tx, { ...to, template: 'mpesa.withdrawal_failed', params: { amount: payment.amount } });
+      }
+      return done;
+    });
+  }
+
+  // ------------------------------------------------------------------------------ reconciliation
+
+  /**
+   * For callbacks that never came: STK pushes pending past MPESA_RECONCILE_AFTER_MS are queried and
+   * settled from the answer; B2C requests Daraja never acknowledged are sent again with the same
+   * OriginatorConversationID (one payment). A B2C request Daraja acknowledged whose result was lost
+   * stays pending, its money held (neither lost nor paid twice), for an operator: learning its
+   * outcome needs Daraja's Transaction Status API, which Deni does not call yet.
+   */
+  async reconcile(limit = 100): Promise<{ queried: number; settled: number }> {
+    const before = new Date(Date.now() - this.settings.reconcileAfterMs);
+    const stale = await this.payments.find({
+      where: [
+        { kind: 'stk', status: 'pending', updatedAt: LessThan(before) },
+        // Never acknowledged (network trouble): asking again with the same id is one payment.
+        { kind: 'b2c', status: 'requested', updatedAt: LessThan(before) },
+      ],
+      order: { createdAt: 'ASC' },
+      take: limit,
+    });
+    let settled = 0;
+    for (const payment of stale) {
+      try {
+        await this.payments.increment({ id: payment.id }, 'reconcileAttempts', 1);
+        if (payment.kind === 'stk') {
+          if (!payment.checkoutRequestId) continue;
+          const answer = await this.daraja.stkQuery(payment.checkoutRequestId);
+          if (answer.state === 'pending') continue; // the customer has not answered yet
+          const outcome = await this.settleStk(payment, answer.resultCode, answer.resultDesc, { receipt: null, callback: null });
+          if (outcome.applied) settled += 1;
+        } else {
+          await this.sendB2c(payment.id);
+        }
+      } catch (err) {
+        // Still processing, or Daraja unreachable: the next run asks again.
+        this.logger.warn({ id: payment.id, kind: payment.kind, err: (err as Error).message }, 'reconciliation did not settle a payment');
+      }
+    }
+    return { queried: stale.length, settled };
+  }
+
+  /** For operators: the newest payments, of one phone number or all; raw bodies left out. */
+  async recent(phoneNumber?: string, limit = 50): Promise<Omit<MpesaPayment, 'request' | 'response' | 'callback'>[]> {
+    const msisdn = phoneNumber ? toMsisdn(phoneNumber) : undefined;
+    const rows = await this.payments.find({ where: msisdn ? { phoneNumber: msisdn } : {}, order: { createdAt: 'DESC' }, take: limit });
+    return rows.map(({ request: _request, response: _response, callback: _callback, ...rest }) => rest);
+  }
+
+  async forUser(userId: string, limit = 20): Promise<MpesaPayment[]> {
+    return this.payments.find({ where: { userId }, order: { createdAt: 'DESC' }, take: limit });
+  }
+}
