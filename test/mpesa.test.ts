@@ -31,7 +31,7 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
   beforeAll(async () => {
     const port = await freePort();
     callbackBase = `http://127.0.0.1:${port}`;
-    ({ app } = await startTestApp({ PORT: String(port), MPESA_CALLBACK_SECRET: SECRET, MPESA_RECONCILE_AFTER_MS: '1000' }));
+    ({ app } = await startTestApp({ MPESA_CALLBACK_BASE_URL: callbackBase, MPESA_CALLBACK_SECRET: SECRET, MPESA_RECONCILE_AFTER_MS: '1000' }));
     await app.listen(port, '127.0.0.1');
     api = new ApiClient(app);
     sim = await app.get(DarajaSimulatorHost).simulator();

@@ -15,6 +15,7 @@ import { WalletService } from '../src/wallet/wallet.service.js';
 import { ApiClient } from './support/api-client.js';
 import { eventually } from './support/eventually.js';
 import { ledgerViolations } from './support/invariants.js';
+import { freePort } from './support/processes.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 import { ownRedisPrefix, startTestApp, testConfig, uniquePhone } from './support/test-app.js';
 import { AtPhone } from './support/ussd-phone.js';
@@ -63,7 +64,10 @@ describe('USSD while PostgreSQL is unavailable', () => {
 
   beforeAll(async () => {
     proxy = await startTcpProxy(pgUrl.hostname, Number(pgUrl.port || 5432));
-    ({ app } = await startTestApp({ DATABASE_URL: proxy.url(base.database.url), ...OFFLINE_SETTINGS }));
+    // Listening, for the (simulated) M-PESA result of a withdrawal made offline.
+    const port = await freePort();
+    ({ app } = await startTestApp({ DATABASE_URL: proxy.url(base.database.url), MPESA_CALLBACK_BASE_URL: `http://127.0.0.1:${port}`, ...OFFLINE_SETTINGS }));
+    await app.listen(port, '127.0.0.1');
     api = new ApiClient(app);
     // The test's own view of the database, not through the proxy.
     db = await new DataSource(dataSourceOptions(base)).initialize();
@@ -255,6 +259,33 @@ describe('USSD while PostgreSQL is unavailable', () => {
       await restore();
     }
     expect(await new AtPhone(app, n).dial('4')).toMatch(/^CON BALANCE\nWallet: Ksh 1234/);
+  });
+
+  it('queues a withdrawal offline and pays it out by M-PESA once the database is back', async () => {
+    const n = uniquePhone();
+    const u = await user(n, 1_500);
+    await app.get(UssdSnapshotStore).refresh({ id: u.id, phoneNumber: n, language: 'en' });
+    await cut();
+    const p = new TimedPhone(app, n);
+    await p.dial('7*2');
+    // Checked against the snapshot's balance first.
+    expect(await p.reply('2000')).toMatch(/^CON Your wallet has Ksh 1500\./);
+    await p.reply('600');
+    const queued = await p.reply(PIN);
+    const id = reference(queued)!;
+    expect(id).toBeDefined();
+    expect(await p.retry()).toBe(queued);
+    expect(Math.max(...p.durations)).toBeLessThan(2_000);
+    await restore();
+
+    const done = await eventually(() => offlineQueue().get(id), (s) => s?.status !== 'pending', 20_000);
+    expect(done).toMatchObject({ status: 'applied', type: 'WITHDRAWAL', data: { amount: 600 } });
+    const payments = () => db.query(`SELECT status FROM mpesa_payments WHERE user_id = $1 AND kind = 'b2c'`, [u.id]);
+    await eventually(payments, (rows) => rows.length === 1 && rows[0].status === 'succeeded', 15_000);
+    expect(await app.get(WalletService).balance(u.id)).toBe(900);
+    expect(await api.lastSms(n, 'offline.applied')).toBe(`Deni: your withdrawal (ref ${id}) is on its way to M-PESA.`);
+    expect(await api.lastSms(n, 'mpesa.withdrawal_sent')).toMatch(/^Deni: Ksh 600 was sent to your M-PESA\./);
+    expect(await ledgerViolations(db)).toEqual([]);
   });
 
   it('closes a write the ledger refuses as rejected, tells the user why, and does not retry it', async () => {

@@ -247,17 +247,37 @@ export class MpesaService {
    * twice), then B2C is asked; its result settles or releases the hold, once. The caller has
    * checked the PIN.
    */
-  async withdraw(userId: string, amount: number): Promise<MpesaPayment> {
+  async withdraw(userId: string, amount: number, options: { id?: string } = {}): Promise<MpesaPayment> {
     if (!Number.isSafeInteger(amount) || amount < WITHDRAWAL_LIMITS.min || amount > WITHDRAWAL_LIMITS.max) {
       throw MpesaErrors.amount(WITHDRAWAL_LIMITS.min, WITHDRAWAL_LIMITS.max);
     }
-    const user = await this.users.getById(userId);
-    const id = randomUUID();
-    // Held before anything is recorded as requested: WALLET.INSUFFICIENT_FUNDS leaves no trace.
-    await this.wallet.holdWithdrawal({ userId, amount, withdrawalId: id });
-    await this.payments.save(
-      this.payments.create({ id, kind: 'b2c', status: 'requested', userId, phoneNumber: user.phoneNumber, amount, originatorConversationId: id }),
-    );
+    // A caller's id makes the withdrawal idempotent (a USSD step's key: the step retried, or
+    // finished from the offline queue, is the same withdrawal).
+    const id = options.id ?? randomUUID();
+    const earlier = await this.payments.findOneBy({ id });
+    if (earlier) {
+      if (earlier.userId !== userId || earlier.kind !== 'b2c' || earlier.amount !== amount) {
+        throw new DomainError('MPESA.WITHDRAWAL_ID_CONFLICT', 'conflict', 'This withdrawal id was used for another withdrawal');
+      }
+      if (earlier.status !== 'requested') return earlier;
+    } else {
+      const user = await this.users.getById(userId);
+      // Recorded before the money is held, so a crash in between leaves a request without a hold
+      // (which reconciliation closes), never held money without a request.
+      await this.payments
+        .createQueryBuilder()
+        .insert()
+        .values({ id, kind: 'b2c', status: 'requested', userId, phoneNumber: user.phoneNumber, amount, originatorConversationId: id })
+        .orIgnore()
+        .execute();
+    }
+    try {
+      await this.wallet.holdWithdrawal({ userId, amount, withdrawalId: id });
+    } catch (err) {
+      // Not enough money (or no wallet): nothing is held, nothing will be paid.
+      await this.payments.update({ id, status: 'requested' }, { status: 'failed', resultDesc: (err as Error).message, completedAt: new Date() });
+      throw err;
+    }
     await this.sendB2c(id);
     return this.payments.findOneByOrFail({ id });
   }
@@ -265,6 +285,11 @@ export class MpesaService {
   /** Asks Daraja to pay (again, for reconciliation: the OriginatorConversationID makes it one payment). */
   private async sendB2c(id: string): Promise<void> {
     const payment = await this.payments.findOneByOrFail({ id });
+    if (!(await this.wallet.isWithdrawalHeld(id))) {
+      // A crash between recording the request and holding the money: never pay what is not held.
+      await this.payments.update({ id, status: 'requested' }, { status: 'failed', resultDesc: 'Not held; not sent', completedAt: new Date() });
+      return;
+    }
     const request = {
       originatorConversationId: payment.originatorConversationId!,
       amount: payment.amount,

@@ -49,7 +49,7 @@ describe('SMS templates', () => {
   });
 
   it('names every offline action and refusal in both languages, and falls back to the code', () => {
-    for (const action of ['LOAN_REQUEST', 'LOAN_APPROVAL', 'LOAN_DECLINE', 'REPAYMENT'] as const) {
+    for (const action of ['LOAN_REQUEST', 'LOAN_APPROVAL', 'LOAN_DECLINE', 'REPAYMENT', 'WITHDRAWAL'] as const) {
       for (const language of ['en', 'sw'] as const) {
         const text = renderTemplate('offline.rejected', language, { reference: 'R', action, code: 'WALLET.INSUFFICIENT_FUNDS' });
         expect(text).not.toContain(action);

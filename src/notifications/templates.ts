@@ -27,13 +27,14 @@ export interface TemplateParams {
 }
 
 /** What a write queued offline (by USSD while the database was down) was. */
-export type OfflineAction = 'LOAN_REQUEST' | 'LOAN_APPROVAL' | 'LOAN_DECLINE' | 'REPAYMENT';
+export type OfflineAction = 'LOAN_REQUEST' | 'LOAN_APPROVAL' | 'LOAN_DECLINE' | 'REPAYMENT' | 'WITHDRAWAL';
 
 const ACTION_NAMES: Record<OfflineAction, Record<Language, string>> = {
   LOAN_REQUEST: { en: 'loan request', sw: 'ombi la mkopo' },
   LOAN_APPROVAL: { en: 'loan approval', sw: 'kukubali mkopo' },
   LOAN_DECLINE: { en: 'decline of a request', sw: 'kukataa ombi' },
   REPAYMENT: { en: 'repayment', sw: 'malipo ya mkopo' },
+  WITHDRAWAL: { en: 'withdrawal', sw: 'kutoa pesa' },
 };
 
 /** Why a queued write was refused, in words; the code itself for anything unforeseen. */
@@ -136,8 +137,15 @@ const TEMPLATES: Renderers = {
     sw: (p) => `Deni: kutoa ${formatKsh(p.amount)} hakukufanikiwa. Pesa imerudi kwenye pochi yako.`,
   },
   'offline.applied': {
-    en: (p) => `Deni: your ${action(p.action, 'en')} (ref ${p.reference}) is done.`,
-    sw: (p) => `Deni: ${action(p.action, 'sw')} lako (kumb ${p.reference}) limekamilika.`,
+    // A withdrawal is only handed to M-PESA here; its own SMS says when the money is paid out.
+    en: (p) =>
+      p.action === 'WITHDRAWAL'
+        ? `Deni: your withdrawal (ref ${p.reference}) is on its way to M-PESA.`
+        : `Deni: your ${action(p.action, 'en')} (ref ${p.reference}) is done.`,
+    sw: (p) =>
+      p.action === 'WITHDRAWAL'
+        ? `Deni: kutoa pesa kwako (kumb ${p.reference}) kunatumwa kwa M-PESA.`
+        : `Deni: ${action(p.action, 'sw')} lako (kumb ${p.reference}) limekamilika.`,
   },
   'offline.rejected': {
     en: (p) => `Deni: your ${action(p.action, 'en')} (ref ${p.reference}) was not done: ${refusal(p.code, 'en')}.`,

@@ -183,11 +183,37 @@ export class SyncService {
   }
 
   /**
+   * Like applyOnce for work of another kind than a loan operation (a withdrawal from the USSD
+   * offline queue): `work` runs unless the id was recorded before; a domain refusal is recorded as
+   * rejected, anything else is thrown and nothing recorded.
+   */
+  async runOnce(
+    userId: string,
+    deviceId: string,
+    op: { opId: string; type: string },
+    work: () => Promise<Record<string, unknown>>,
+    options: ApplyOptions = {},
+  ): Promise<SyncOperationResult> {
+    const earlier = await this.dataSource.getRepository(SyncOperation).findOneBy({ opId: op.opId });
+    if (earlier) return this.duplicate(earlier, userId, op.opId);
+    let outcome: SyncOutcome = 'applied';
+    let result: Record<string, unknown>;
+    try {
+      result = await work();
+    } catch (e) {
+      if (!isDomainError(e)) throw e;
+      outcome = 'rejected';
+      result = { code: e.code, message: e.message };
+    }
+    return this.record(userId, deviceId, op, outcome, result, options);
+  }
+
+  /**
    * Closes an operation without applying it (the offline queue gave up on it): recorded as
    * rejected with `code`, so a late attempt to apply it finds it done. A duplicate if it was
    * recorded before (then that outcome stands).
    */
-  async refuse(userId: string, deviceId: string, op: SyncOperationInput, code: string, message: string, options: ApplyOptions = {}) {
+  async refuse(userId: string, deviceId: string, op: { opId: string; type: string }, code: string, message: string, options: ApplyOptions = {}) {
     const earlier = await this.dataSource.getRepository(SyncOperation).findOneBy({ opId: op.opId });
     if (earlier) return this.duplicate(earlier, userId, op.opId);
     return this.record(userId, deviceId, op, 'rejected', { code, message }, options);
@@ -196,7 +222,7 @@ export class SyncService {
   private async record(
     userId: string,
     deviceId: string,
-    op: SyncOperationInput,
+    op: { opId: string; type: string },
     outcome: SyncOutcome,
     result: Record<string, unknown>,
     options: ApplyOptions,

@@ -120,6 +120,11 @@ export class WalletService {
     });
   }
 
+  /** Whether money is held for this withdrawal (phase one happened). */
+  async isWithdrawalHeld(withdrawalId: string): Promise<boolean> {
+    return (await this.ledger.findByKey(`withdrawal:${withdrawalId}:hold`)) !== null;
+  }
+
   /** M-PESA paid out: the held money leaves Deni. */
   settleWithdrawal(withdrawalId: string): Promise<TransferResult> {
     return this.closeWithdrawal(withdrawalId, 'withdrawal_settle');

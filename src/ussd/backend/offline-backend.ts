@@ -120,8 +120,10 @@ export class OfflineBackend implements UssdBackend {
     throw needsService();
   }
 
-  async withdraw(): Promise<void> {
-    throw needsService();
+  async withdraw(amount: number, key: string): Promise<void> {
+    // As far as the snapshot can tell; the hold has the last word when the item is applied.
+    if (amount > this.snapshot.balance) throw WalletErrors.insufficientFunds(this.snapshot.balance, amount);
+    await this.queueWrite('WITHDRAWAL', { amount }, key);
   }
 
   private waiting(loanId: string): LoanView {

@@ -1,3 +1,4 @@
+import { uuidFrom } from '../../common/ids.js';
 import type { LoanStatus } from '../../loans/loan-state.js';
 import type { Loan } from '../../loans/loan.entity.js';
 import type { LoansService } from '../../loans/loans.service.js';
@@ -12,6 +13,11 @@ export interface OnlineServices {
   loans: LoansService;
   wallet: WalletService;
   mpesa: MpesaService;
+}
+
+/** The withdrawal a USSD step makes: the same online, retried, or applied from the offline queue. */
+export function withdrawalIdFor(key: string): string {
+  return uuidFrom(`withdrawal:${key}`);
 }
 
 export function toLoanView(loan: Loan, userId: string): LoanView {
@@ -133,8 +139,8 @@ export class OnlineBackend implements UssdBackend {
     await this.services.mpesa.startTopUp(this.user.id, amount);
   }
 
-  async withdraw(amount: number): Promise<void> {
+  async withdraw(amount: number, key: string): Promise<void> {
     this.wrote = true;
-    await this.services.mpesa.withdraw(this.user.id, amount);
+    await this.services.mpesa.withdraw(this.user.id, amount, { id: withdrawalIdFor(key) });
   }
 }

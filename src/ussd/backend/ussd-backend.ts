@@ -80,8 +80,8 @@ export interface UssdBackend {
   repay(loanId: string, amount: number, key: string): Promise<{ outstanding: number }>;
   /** An M-PESA prompt (STK push) to the subscriber's phone; the wallet is credited on the callback. */
   topUp(amount: number): Promise<void>;
-  /** Holds the amount and pays it out to M-PESA (B2C). */
-  withdraw(amount: number): Promise<void>;
+  /** Holds the amount and pays it out to M-PESA (B2C); one withdrawal per key. */
+  withdraw(amount: number, key: string): Promise<void>;
 }
 
 /**

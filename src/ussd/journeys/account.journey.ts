@@ -66,7 +66,7 @@ export const accountScreens: ScreenDef[] = [
 
 export const accountActions: Record<string, PinAction> = {
   withdraw: async (ctx) => {
-    await ctx.backend.withdraw(num(ctx, 'amount'));
+    await ctx.backend.withdraw(num(ctx, 'amount'), ctx.actionKey('withdraw'));
     return { end: ctx.t('withdraw.sent', { amount: num(ctx, 'amount') }) };
   },
 };

@@ -1,9 +1,10 @@
-import { createHash, createHmac, randomUUID } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { uuidFrom } from '../../common/ids.js';
 import type { AppConfig } from '../../config/app-config.js';
 import { DatabaseAvailability } from '../../database/database-availability.js';
-import { TransactionService } from '../../database/transaction.service.js';
+import { TransactionService, type Tx } from '../../database/transaction.service.js';
 import { NotificationsService } from '../../notifications/notifications.service.js';
 import type { OfflineAction } from '../../notifications/templates.js';
 import { JobsService } from '../../queues/jobs.service.js';
@@ -11,7 +12,10 @@ import { JobName, QueueName } from '../../queues/queue-names.js';
 import { InjectRedis } from '../../redis/redis.tokens.js';
 import type { RedisClient } from '../../redis/redis-connection.factory.js';
 import type { SyncOperationType } from '../../sync/dto/sync.dto.js';
-import { SyncService } from '../../sync/sync.service.js';
+import { SyncService, type SyncOperationInput } from '../../sync/sync.service.js';
+import type { SyncOperationResult } from '../../sync/dto/sync.dto.js';
+import { MpesaService } from '../../mpesa/mpesa.service.js';
+import { withdrawalIdFor } from '../backend/online-backend.js';
 import type { Language } from '../../users/user.entity.js';
 
 export type OfflineItemStatus = 'pending' | 'applied' | 'rejected' | 'conflict' | 'expired';
@@ -48,11 +52,12 @@ export interface SyncRun {
   errors: { id: string; error: string }[];
 }
 
-const SYNC_TYPES: Record<OfflineAction, SyncOperationType> = {
+const SYNC_TYPES: Record<OfflineAction, SyncOperationType | 'wallet.withdraw'> = {
   LOAN_REQUEST: 'loan.request',
   LOAN_APPROVAL: 'loan.approve',
   LOAN_DECLINE: 'loan.decline',
   REPAYMENT: 'loan.repay',
+  WITHDRAWAL: 'wallet.withdraw',
 };
 
 /** Items and their index are kept this long after their last change. */
@@ -69,15 +74,6 @@ export class OfflineItemNotReady extends Error {
     super(reason);
     this.name = 'OfflineItemNotReady';
   }
-}
-
-/** A UUID made from a string, so the same action always records under the same operation id. */
-function uuidFrom(text: string): string {
-  const b = createHash('sha256').update(text).digest();
-  b[6] = (b[6] & 0x0f) | 0x50; // version 5 (name-based)
-  b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
-  const h = b.subarray(0, 16).toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
 /**
@@ -102,6 +98,7 @@ export class OfflineQueueService implements OnApplicationBootstrap, OnApplicatio
     private readonly sync: SyncService,
     private readonly notifications: NotificationsService,
     private readonly database: DatabaseAvailability,
+    private readonly mpesa: MpesaService,
     private readonly transactions: TransactionService,
     config: ConfigService<AppConfig, true>,
   ) {
@@ -232,18 +229,30 @@ export class OfflineQueueService implements OnApplicationBootstrap, OnApplicatio
 
   private applyNow(state: OfflineItemState) {
     const to = { phoneNumber: state.phoneNumber, language: state.language };
-    return this.sync.applyOnce(state.userId, 'ussd', this.operation(state), {
-      key: state.key,
-      // In the transaction that records the outcome: the SMS goes out once, with it.
-      onRecorded: async (tx, outcome) => {
-        if (outcome.status === 'applied') {
-          await this.notifications.notify(tx, { ...to, template: 'offline.applied', params: { reference: state.id, action: state.type } });
-        } else {
-          const params = { reference: state.id, action: state.type, code: outcome.code ?? 'UNKNOWN' };
-          await this.notifications.notify(tx, { ...to, template: 'offline.rejected', params });
-        }
-      },
-    });
+    // In the transaction that records the outcome: the SMS goes out once, with it.
+    const onRecorded = async (tx: Tx, outcome: SyncOperationResult) => {
+      if (outcome.status === 'applied') {
+        await this.notifications.notify(tx, { ...to, template: 'offline.applied', params: { reference: state.id, action: state.type } });
+      } else {
+        const params = { reference: state.id, action: state.type, code: outcome.code ?? 'UNKNOWN' };
+        await this.notifications.notify(tx, { ...to, template: 'offline.rejected', params });
+      }
+    };
+    if (state.type === 'WITHDRAWAL') {
+      // Not a loan operation: held and sent to M-PESA under the step's own withdrawal id, so a
+      // withdrawal the online attempt started is the same withdrawal.
+      return this.sync.runOnce(
+        state.userId,
+        'ussd',
+        { opId: state.opId, type: SYNC_TYPES.WITHDRAWAL },
+        async () => {
+          const payment = await this.mpesa.withdraw(state.userId, Number(state.data.amount), { id: withdrawalIdFor(state.key) });
+          return { payment: { id: payment.id, status: payment.status, amount: payment.amount } };
+        },
+        { onRecorded },
+      );
+    }
+    return this.sync.applyOnce(state.userId, 'ussd', this.operation(state) as SyncOperationInput, { key: state.key, onRecorded });
   }
 
   /**

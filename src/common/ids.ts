@@ -1,0 +1,10 @@
+import { createHash } from 'node:crypto';
+
+/** A UUID made from a string (name-based, version 5 layout): the same name, the same id, always. */
+export function uuidFrom(name: string): string {
+  const b = createHash('sha256').update(name).digest();
+  b[6] = (b[6] & 0x0f) | 0x50; // version 5 (name-based)
+  b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
+  const h = b.subarray(0, 16).toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
