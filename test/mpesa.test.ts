@@ -195,6 +195,18 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     expect(await ledgerViolations(db)).toEqual([]);
   });
 
+  it('makes one withdrawal of a request retried with the same Idempotency-Key', async () => {
+    const u = await user(uniquePhone(), 1_000);
+    const send = () =>
+      api.call('POST', '/api/wallet/withdrawals', { token: u.token, body: { amount: 300, pin: PIN }, headers: { 'idempotency-key': 'retry-me-1' } });
+    const [first, second] = [await send(), await send()];
+    expect(first.status).toBe(202);
+    expect((second.body as { id: string }).id).toBe((first.body as { id: string }).id);
+    await settled((first.body as { id: string }).id);
+    expect(await balance(u.id)).toBe(700);
+    expect(await db.getRepository(MpesaPayment).countBy({ userId: u.id, kind: 'b2c' })).toBe(1);
+  });
+
   it('withdraws by USSD after the PIN', async () => {
     const u = await user(uniquePhone(), 1_000);
     const phone = new AtPhone(app, u.phoneNumber);

@@ -261,6 +261,23 @@ describe('USSD while PostgreSQL is unavailable', () => {
     expect(await new AtPhone(app, n).dial('4')).toMatch(/^CON BALANCE\nWallet: Ksh 1234/);
   });
 
+  it('checks the PIN offline against the current one: an old PIN stops working the moment it is changed', async () => {
+    const n = uniquePhone();
+    const u = await user(n, 5_000);
+    await app.get(UssdSnapshotStore).refresh({ id: u.id, phoneNumber: n, language: 'en' });
+    await app.get(UsersService).replacePin(u.id, '5930');
+    await cut();
+    try {
+      const p = new AtPhone(app, n);
+      await p.dial('7*2');
+      await p.reply('100');
+      expect(await p.reply(PIN)).toMatch(/^CON Wrong PIN\. 2 attempt\(s\) left\./);
+      expect(reference(await p.reply('5930'))).toBeDefined();
+    } finally {
+      await restore();
+    }
+  });
+
   it('queues a withdrawal offline and pays it out by M-PESA once the database is back', async () => {
     const n = uniquePhone();
     const u = await user(n, 1_500);

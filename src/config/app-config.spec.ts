@@ -12,6 +12,7 @@ const MPESA_PRODUCTION = {
   MPESA_CERT_PATH: '/etc/deni/safaricom.cer',
   MPESA_CALLBACK_BASE_URL: 'https://deni.example.com',
   MPESA_CALLBACK_SECRET: 'c'.repeat(24),
+  MPESA_CALLBACK_ALLOWED_IPS: '196.201.214.0/24',
 };
 
 const SECRETS = {
@@ -129,6 +130,13 @@ describe('configuration', () => {
     ]);
     const cluster = buildConfig(parseEnv({ REDIS_MODE: 'cluster', REDIS_CLUSTER_NODES: '10.0.0.1:7000' }));
     expect(cluster.redis.clusterNodes).toEqual([{ host: '10.0.0.1', port: 7000 }]);
+  });
+
+  it('reads TRUST_PROXY as a boolean or as the proxies\' addresses', () => {
+    expect(buildConfig(parseEnv({})).http.trustProxy).toBe(false);
+    expect(buildConfig(parseEnv({ TRUST_PROXY: 'true' })).http.trustProxy).toBe(true);
+    expect(buildConfig(parseEnv({ TRUST_PROXY: '10.0.0.0/8, 192.168.1.7' })).http.trustProxy).toEqual(['10.0.0.0/8', '192.168.1.7']);
+    expect(problems({ TRUST_PROXY: 'everyone' })).toHaveLength(1);
   });
 
   it('treats empty strings as unset', () => {

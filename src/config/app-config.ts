@@ -18,7 +18,7 @@ export interface AppConfig {
   env: Env['NODE_ENV'];
   isProduction: boolean;
   role: AppRole;
-  http: { port: number; host: string; bodyLimit: number; trustProxy: boolean; shutdownTimeoutMs: number };
+  http: { port: number; host: string; bodyLimit: number; trustProxy: boolean | string[]; shutdownTimeoutMs: number };
   database: {
     url: string;
     migrationsRun: boolean;
@@ -72,6 +72,8 @@ export interface AppConfig {
     relayAgeMs: number;
   };
   mpesa: MpesaConfig;
+  /** The phone simulator page at /simulator with its dev-only routes (SMS outbox, M-PESA outcomes). */
+  simulator: { enabled: boolean };
   log: { level: Env['LOG_LEVEL'] };
 }
 
@@ -246,6 +248,8 @@ export function buildConfig(env: Env): AppConfig {
       timeoutMs: env.MPESA_TIMEOUT_MS,
       reconcileAfterMs: env.MPESA_RECONCILE_AFTER_MS,
     },
+    // A development tool: on outside production, off in production unless asked for.
+    simulator: { enabled: env.SIMULATOR_ENABLED ?? env.NODE_ENV !== 'production' },
     log: { level: env.LOG_LEVEL },
   };
 }

@@ -46,6 +46,9 @@ export const MPESA_PRODUCTION_VARIABLES = [
   'MPESA_CERT_PATH',
   'MPESA_CALLBACK_BASE_URL',
   'MPESA_CALLBACK_SECRET',
+  // Callbacks are unsigned and the secret travels in a URL path (proxy logs): Safaricom's
+  // published address ranges must be the only callers.
+  'MPESA_CALLBACK_ALLOWED_IPS',
 ] as const;
 
 export const envSchema = z
@@ -55,7 +58,9 @@ export const envSchema = z
     PORT: int(1, 65535).default(5000),
     HOST: z.string().min(1).default('0.0.0.0'),
     HTTP_BODY_LIMIT: int(1024, 10 * 1024 * 1024).default(64 * 1024),
-    TRUST_PROXY: bool.default(false),
+    // true trusts every hop, so the client's own X-Forwarded-For decides request.ip (and with it
+    // every address allowlist): prefer the load balancers' addresses.
+    TRUST_PROXY: z.union([bool, cidrList]).default(false),
     SHUTDOWN_TIMEOUT_MS: int(1000, 120_000).default(25_000),
 
     DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgres://postgres@127.0.0.1:5432/deni'),
@@ -123,6 +128,8 @@ export const envSchema = z
     /** CIDR list of gateway addresses allowed to call the webhook, e.g. 196.201.214.0/24,::1/128. */
     USSD_ALLOWED_IPS: cidrList.optional(),
     USSD_TEST_ENDPOINT: bool.optional(),
+    /** The phone simulator page (/simulator) and its dev routes: on outside production, off in production unless true. */
+    SIMULATOR_ENABLED: bool.optional(),
     USSD_DB_DEADLINE_MS: int(100, 10_000).default(1_000),
     USSD_SNAPSHOT_TTL_HOURS: int(1, 2_160).default(168),
     USSD_SNAPSHOT_REFRESH_SECONDS: int(0, 3_600).default(15),

@@ -1,25 +1,13 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentUser, UserAuth } from '../auth/user-auth.guard.js';
 import type { AuthenticatedUser } from '../auth/token.service.js';
 import { DomainError } from '../common/domain-error.js';
+import { IdempotencyHeader, idempotencyKey } from '../common/idempotency.js';
 import { UsersService } from '../users/users.service.js';
 import { ListLoansQuery, LoanPage, LoanView, PinDto, RepayDto, RequestLoanDto } from './dto/loan.dto.js';
 import { presentLoan } from './loan.presenter.js';
 import { LoansService } from './loans.service.js';
-
-const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{1,64}$/;
-
-function idempotencyKey(header: string | undefined): string | undefined {
-  if (header === undefined) return undefined;
-  if (!IDEMPOTENCY_KEY.test(header)) {
-    throw new DomainError('REQUEST.BAD_IDEMPOTENCY_KEY', 'invalid', 'Idempotency-Key must be 1–64 letters, digits or _.:-');
-  }
-  return header;
-}
-
-const IdempotencyHeader = (required = false) =>
-  ApiHeader({ name: 'Idempotency-Key', required, description: 'Retries with the same key act once' });
 
 @ApiTags('loans')
 @UserAuth()

@@ -287,9 +287,9 @@ export class DarajaClient {
   }
 
   /**
-   * Sends money to a phone (B2C). Retried on network failures with the same
-   * OriginatorConversationID, which Daraja refuses to process twice: a retry that reaches Daraja
-   * after the first did fails with `duplicateRequest` and the result still arrives at ResultURL.
+   * Sends money to a phone (B2C), once: a failure whose outcome is unknown is reported as such
+   * (`outcomeUnknown`), not retried. Sending the same OriginatorConversationID again after Daraja
+   * took it fails with `duplicateRequest`.
    */
   async b2c(request: B2cRequest): Promise<B2cResponse> {
     const op = 'b2c';
@@ -309,7 +309,9 @@ export class DarajaClient {
       ResultURL: url(op, request.resultUrl, 'resultUrl'),
       Occassion: request.occasion === undefined ? '' : boundedText(op, request.occasion, 'occasion', 100, true),
     };
-    const answer = await this.call('b2c', '/mpesa/b2c/v3/paymentrequest', body, true);
+    // Not retried here: a request that may have reached Daraja could pay twice unless Daraja refuses
+    // the repeated OriginatorConversationID, and Deni does not rely on that. MpesaService decides.
+    const answer = await this.call('b2c', '/mpesa/b2c/v3/paymentrequest', body, false);
     return this.accepted('b2c', this.parseOk('b2c', answer, parseB2cResponse));
   }
 

@@ -1,4 +1,6 @@
-import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Post } from '@nestjs/common';
+import { IdempotencyHeader, idempotencyKey } from '../common/idempotency.js';
+import { uuidFrom } from '../common/ids.js';
 import { ApiAcceptedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentUser, UserAuth } from '../auth/user-auth.guard.js';
 import type { AuthenticatedUser } from '../auth/token.service.js';
@@ -46,9 +48,17 @@ export class MpesaWalletController {
     summary: 'Withdraw to your M-PESA (B2C): the amount is held at once, and paid out or returned when M-PESA answers; you get an SMS either way',
   })
   @ApiAcceptedResponse({ type: PaymentView })
-  async withdraw(@CurrentUser() me: AuthenticatedUser, @Body() body: WithdrawDto): Promise<PaymentView> {
+  @IdempotencyHeader()
+  async withdraw(
+    @CurrentUser() me: AuthenticatedUser,
+    @Body() body: WithdrawDto,
+    @Headers('idempotency-key') key?: string,
+  ): Promise<PaymentView> {
+    const given = idempotencyKey(key);
     await this.users.verifyPin(me.userId, body.pin);
-    return view(await this.mpesa.withdraw(me.userId, body.amount));
+    // With a key, a client's retry after a lost answer is the same withdrawal, not a second one.
+    const id = given ? uuidFrom(`rest-withdrawal:${me.userId}:${given}`) : undefined;
+    return view(await this.mpesa.withdraw(me.userId, body.amount, { id }));
   }
 
   @Get('payments')

@@ -13,15 +13,20 @@ import { UsersService } from '../users/users.service.js';
 import { WalletService } from '../wallet/wallet.service.js';
 import { DarajaClient } from './daraja.client.js';
 import { DARAJA_DUPLICATE_ORIGINATOR, DarajaError } from './daraja.errors.js';
-import { parseB2cResult, parseC2bRequest, parseStkCallback, type B2cResult, type StkCallback } from './daraja.parsers.js';
-import { MpesaPayment } from './mpesa-payment.entity.js';
+import { parseB2cResult, parseC2bRequest, parseStkCallback } from './daraja.parsers.js';
+import { MpesaPayment, type PaymentStatus } from './mpesa-payment.entity.js';
 
 /** Daraja's STK push and B2C limits, in whole shillings. */
 export const TOP_UP_LIMITS = { min: 1, max: 250_000 } as const;
 export const WITHDRAWAL_LIMITS = { min: 10, max: 250_000 } as const;
 
-/** Daraja's STK result codes that mean "no money moved, and the user should hear why". */
 const STK_SUCCESS = 0;
+/**
+ * STK results known to be final failures (no money moved): insufficient balance, transaction
+ * expired, cancelled by the user, no answer from the phone, wrong PIN. Reconciliation settles a
+ * push as failed only on one of these; any other code may still become a payment.
+ */
+const FINAL_STK_FAILURES = new Set([1, 1019, 1032, 1037, 2001]);
 
 export type C2bAnswer = { ResultCode: string; ResultDesc: string };
 const C2B_ACCEPT: C2bAnswer = { ResultCode: '0', ResultDesc: 'Accepted' };
@@ -34,6 +39,15 @@ export const MpesaErrors = {
     new DomainError('MPESA.AMOUNT_OUT_OF_RANGE', 'invalid', `The amount must be between Ksh ${min} and Ksh ${max}`, { field: 'amount', min, max }),
   badCallback: (why: string) => new DomainError('MPESA.BAD_CALLBACK', 'invalid', `Unreadable callback: ${why}`),
 };
+
+/** A callback body read by its parser; unreadable is MPESA.BAD_CALLBACK (422), never a crash. */
+function readCallback<T>(parse: (body: unknown) => T, body: unknown): T {
+  try {
+    return parse(body);
+  } catch (e) {
+    throw MpesaErrors.badCallback((e as Error).message);
+  }
+}
 
 /**
  * M-PESA for Deni's wallets: top-ups by STK push, C2B payments to the paybill, withdrawals by B2C.
@@ -89,45 +103,48 @@ export class MpesaService {
       description: 'Deni top up',
       callbackUrl: this.callbackUrl('stk'),
     };
+    const recorded = { ...request, callbackUrl: '[callback]' };
+    let reply;
     try {
-      const reply = await this.daraja.stkPush(request);
-      await this.payments.update(
-        { id: payment.id },
-        {
-          status: 'pending',
-          merchantRequestId: reply.merchantRequestId,
-          checkoutRequestId: reply.checkoutRequestId,
-          request: { ...request, callbackUrl: '[callback]' },
-          response: { ...reply },
-        },
-      );
-      return this.payments.findOneByOrFail({ id: payment.id });
+      reply = await this.daraja.stkPush(request);
     } catch (err) {
-      // Not sent (or unknown: an STK push is never retried, the user can try again).
+      // An STK push is never retried. Refused: failed. No answer (outcomeUnknown): a prompt may be
+      // on the phone, so the row stays requested; if the customer pays, the callback (which names
+      // no request we know) is kept as unmatched for an operator, never dropped.
+      const unknown = err instanceof DarajaError && err.outcomeUnknown;
       await this.payments.update(
         { id: payment.id },
-        {
-          status: 'failed',
-          resultDesc: (err as Error).message,
-          request: { ...request, callbackUrl: '[callback]' },
-          completedAt: new Date(),
-        },
+        unknown
+          ? { resultDesc: (err as Error).message, request: recorded }
+          : { status: 'failed', resultDesc: (err as Error).message, request: recorded, completedAt: new Date() },
       );
       throw err;
     }
+    await this.payments.update(
+      { id: payment.id },
+      { status: 'pending', merchantRequestId: reply.merchantRequestId, checkoutRequestId: reply.checkoutRequestId, request: recorded, response: { ...reply } },
+    );
+    return this.payments.findOneByOrFail({ id: payment.id });
   }
 
   /** Daraja's STK callback: credit once on success, tell the user on failure. Duplicates are no-ops. */
   async handleStkCallback(body: unknown): Promise<{ applied: boolean }> {
-    let result: StkCallback;
-    try {
-      result = parseStkCallback(body);
-    } catch (e) {
-      throw MpesaErrors.badCallback((e as Error).message);
-    }
+    const result = readCallback(parseStkCallback, body);
     const payment = await this.payments.findOneBy({ checkoutRequestId: result.checkoutRequestId });
     if (!payment) {
-      this.logger.warn({ checkoutRequestId: result.checkoutRequestId }, 'STK callback for an unknown request ignored');
+      if (result.resultCode === STK_SUCCESS) {
+        // Money was taken for a push we have no record of (its request never got an answer):
+        // kept for an operator, with what Daraja says about it.
+        this.logger.error({ checkoutRequestId: result.checkoutRequestId }, 'paid STK callback for an unknown request: kept as unmatched');
+        await this.dataSource.query(
+          `INSERT INTO mpesa_payments (id, kind, status, phone_number, amount, merchant_request_id, checkout_request_id, receipt, result_code, result_desc, callback, completed_at)
+           VALUES ($1, 'stk', 'unmatched', $2, $3, $4, $5, $6, 0, $7, $8::jsonb, now())
+           ON CONFLICT (checkout_request_id) WHERE checkout_request_id IS NOT NULL DO NOTHING`,
+          [randomUUID(), (result.phoneNumber ?? 'unknown').slice(0, 32), result.amount ?? 1, result.merchantRequestId, result.checkoutRequestId, result.receipt ?? null, result.resultDesc, JSON.stringify(body)],
+        );
+      } else {
+        this.logger.warn({ checkoutRequestId: result.checkoutRequestId }, 'STK callback for an unknown request ignored');
+      }
       return { applied: false };
     }
     return this.settleStk(payment, result.resultCode, result.resultDesc, { receipt: result.receipt ?? null, callback: body as Record<string, unknown> });
@@ -139,14 +156,17 @@ export class MpesaService {
     resultDesc: string,
     extra: { receipt: string | null; callback: Record<string, unknown> | null },
   ): Promise<{ applied: boolean }> {
-    if (payment.status !== 'pending') return { applied: false };
     if (resultCode === STK_SUCCESS) {
+      // Paid: credited even if an earlier answer said it failed (money taken is money owed).
       // Idempotent by its reference: a duplicate callback, or a callback racing a reconciliation,
       // credits once. The credit's own SMS tells the user.
+      if (payment.status === 'succeeded') return { applied: false };
       await this.loans.receiveDeposit({ userId: payment.userId!, amount: payment.amount, reference: `stk:${payment.checkoutRequestId}` });
+      return this.transactions.run(async (tx) => ({ applied: await this.finish(tx, payment.id, 'succeeded', resultCode, resultDesc, extra, ['pending', 'failed']) }));
     }
+    if (payment.status !== 'pending') return { applied: false };
     return this.transactions.run(async (tx) => {
-      const done = await this.finish(tx, payment.id, resultCode === STK_SUCCESS ? 'succeeded' : 'failed', resultCode, resultDesc, extra);
+      const done = await this.finish(tx, payment.id, 'failed', resultCode, resultDesc, extra);
       if (done && resultCode !== STK_SUCCESS) {
         const user = await this.users.getById(payment.userId!, tx.manager);
         await this.notifications.notify(tx, {
@@ -168,6 +188,7 @@ export class MpesaService {
     resultCode: number,
     resultDesc: string,
     extra: { receipt?: string | null; callback?: Record<string, unknown> | null; transId?: string | null } = {},
+    from: PaymentStatus[] = ['pending'],
   ): Promise<boolean> {
     const updated = await tx.manager
       .createQueryBuilder()
@@ -182,7 +203,7 @@ export class MpesaService {
         // (TypeORM's deep-partial type does not take a plain JSON object; the driver stores it as jsonb.)
         ...(extra.callback ? { callback: extra.callback as never } : {}),
       })
-      .where('id = :id AND status = :pending', { id, pending: 'pending' })
+      .where('id = :id AND status IN (:...from)', { id, from })
       .execute();
     return (updated.affected ?? 0) > 0;
   }
@@ -216,28 +237,31 @@ export class MpesaService {
 
   /** Daraja confirms a payment: credit the account reference's wallet, once per TransID. */
   async confirmC2b(body: unknown): Promise<{ applied: boolean }> {
-    let request;
-    try {
-      request = parseC2bRequest(body);
-    } catch (e) {
-      throw MpesaErrors.badCallback((e as Error).message);
-    }
+    const request = readCallback(parseC2bRequest, body);
     const phone = parseKenyanMobile(request.billRefNumber);
     const user = phone.ok ? await this.users.findByPhone(phone.msisdn) : null;
+    // Recorded first (pending until credited), so a credit a crash interrupted is found and
+    // finished by reconciliation even if Daraja never repeats the confirmation.
     const inserted: unknown[] = await this.dataSource.query(
-      `INSERT INTO mpesa_payments (id, kind, status, user_id, phone_number, amount, trans_id, receipt, callback, completed_at)
-       VALUES ($1, 'c2b', $2, $3, $4, $5, $6, $6, $7::jsonb, now()) ON CONFLICT (trans_id) WHERE trans_id IS NOT NULL DO NOTHING RETURNING id`,
-      [randomUUID(), user ? 'succeeded' : 'unmatched', user?.id ?? null, request.billRefNumber.slice(0, 32), request.amount, request.transId, JSON.stringify(body)],
+      `INSERT INTO mpesa_payments (id, kind, status, user_id, phone_number, amount, trans_id, receipt, callback)
+       VALUES ($1, 'c2b', $2, $3, $4, $5, $6, $6, $7::jsonb) ON CONFLICT (trans_id) WHERE trans_id IS NOT NULL DO NOTHING RETURNING id`,
+      [randomUUID(), user ? 'pending' : 'unmatched', user?.id ?? null, (user?.phoneNumber ?? request.billRefNumber).slice(0, 32), request.amount, request.transId, JSON.stringify(body)],
     );
     if (!user) {
       // Money M-PESA took for nobody Deni knows: kept for an operator, never guessed at.
       this.logger.warn({ transId: request.transId }, 'C2B payment for an unknown account reference');
       return { applied: false };
     }
-    // Always (also for a repeat): the credit is idempotent by TransID, and a crash between the
-    // insert above and here is mended by the repeat Daraja sends.
-    await this.loans.receiveDeposit({ userId: user.id, amount: request.amount, reference: `c2b:${request.transId}` });
+    const row = await this.payments.findOneByOrFail({ transId: request.transId });
+    await this.creditC2b(row);
     return { applied: inserted.length > 0 };
+  }
+
+  /** Credits a recorded paybill payment (idempotent by TransID) and marks it done. */
+  private async creditC2b(row: MpesaPayment): Promise<void> {
+    if (row.status !== 'pending' || !row.userId) return;
+    await this.loans.receiveDeposit({ userId: row.userId, amount: row.amount, reference: `c2b:${row.transId}` });
+    await this.transactions.run((tx) => this.finish(tx, row.id, 'succeeded', 0, 'Credited'));
   }
 
   // ----------------------------------------------------------------------------- withdraw (B2C)
@@ -262,21 +286,18 @@ export class MpesaService {
       if (earlier.status !== 'requested') return earlier;
     } else {
       const user = await this.users.getById(userId);
-      // Recorded before the money is held, so a crash in between leaves a request without a hold
-      // (which reconciliation closes), never held money without a request.
-      await this.payments
-        .createQueryBuilder()
-        .insert()
-        .values({ id, kind: 'b2c', status: 'requested', userId, phoneNumber: user.phoneNumber, amount, originatorConversationId: id })
-        .orIgnore()
-        .execute();
-    }
-    try {
-      await this.wallet.holdWithdrawal({ userId, amount, withdrawalId: id });
-    } catch (err) {
-      // Not enough money (or no wallet): nothing is held, nothing will be paid.
-      await this.payments.update({ id, status: 'requested' }, { status: 'failed', resultDesc: (err as Error).message, completedAt: new Date() });
-      throw err;
+      // The request and its hold commit together: never held money without a request, never a
+      // request without its money (WALLET.INSUFFICIENT_FUNDS leaves neither).
+      await this.transactions.run(async (tx) => {
+        await tx.manager
+          .createQueryBuilder()
+          .insert()
+          .into(MpesaPayment)
+          .values({ id, kind: 'b2c', status: 'requested', userId, phoneNumber: user.phoneNumber, amount, originatorConversationId: id })
+          .orIgnore()
+          .execute();
+        await this.wallet.holdWithdrawal({ userId, amount, withdrawalId: id }, tx);
+      });
     }
     await this.sendB2c(id);
     return this.payments.findOneByOrFail({ id });
@@ -286,8 +307,8 @@ export class MpesaService {
   private async sendB2c(id: string): Promise<void> {
     const payment = await this.payments.findOneByOrFail({ id });
     if (!(await this.wallet.isWithdrawalHeld(id))) {
-      // A crash between recording the request and holding the money: never pay what is not held.
-      await this.payments.update({ id, status: 'requested' }, { status: 'failed', resultDesc: 'Not held; not sent', completedAt: new Date() });
+      // Cannot happen (they commit together), and must not: never pay what is not held.
+      this.logger.error({ id }, 'B2C request without a hold: not sent');
       return;
     }
     const request = {
@@ -315,18 +336,21 @@ export class MpesaService {
         await this.closeB2c(id, false, -1, err.message);
         return;
       }
-      // Unknown (network, timeout): left as it is; reconciliation asks again with the same id.
-      this.logger.warn({ id, err: (err as Error).message }, 'B2C request not confirmed; reconciliation will retry');
+      if (err instanceof DarajaError && err.outcomeUnknown) {
+        // It may have reached Daraja: asking again could pay twice unless Daraja refuses the
+        // repeated OriginatorConversationID, which Deni does not rely on. Held, for its result or
+        // an operator.
+        await this.payments.update({ id, status: 'requested' }, { status: 'pending', resultDesc: `Outcome unknown: ${err.message}` });
+        this.logger.error({ id }, 'B2C request outcome unknown: money held until its result or an operator');
+        return;
+      }
+      // Never reached Daraja (connection refused and the like): reconciliation sends it again.
+      this.logger.warn({ id, err: (err as Error).message }, 'B2C request not sent; reconciliation will retry');
     }
   }
 
   async handleB2cResult(body: unknown): Promise<{ applied: boolean }> {
-    let result: B2cResult;
-    try {
-      result = parseB2cResult(body);
-    } catch (e) {
-      throw MpesaErrors.badCallback((e as Error).message);
-    }
+    const result = readCallback(parseB2cResult, body);
     const payment = await this.payments.findOneBy({ originatorConversationId: result.originatorConversationId });
     if (!payment || payment.kind !== 'b2c') {
       this.logger.warn({ originatorConversationId: result.originatorConversationId }, 'B2C result for an unknown request ignored');
@@ -341,13 +365,7 @@ export class MpesaService {
 
   /** Daraja gave up on the request in its queue: nothing was paid, the money goes back. */
   async handleB2cTimeout(body: unknown): Promise<{ applied: boolean }> {
-    const result = (() => {
-      try {
-        return parseB2cResult(body);
-      } catch (e) {
-        throw MpesaErrors.badCallback((e as Error).message);
-      }
-    })();
+    const result = readCallback(parseB2cResult, body);
     const payment = await this.payments.findOneBy({ originatorConversationId: result.originatorConversationId });
     if (!payment || payment.kind !== 'b2c') return { applied: false };
     return { applied: await this.closeB2c(payment.id, false, result.resultCode, `Queue timeout: ${result.resultDesc}`, { callback: body as Record<string, unknown> }) };
@@ -362,6 +380,13 @@ export class MpesaService {
     extra: { receipt?: string | null; callback?: Record<string, unknown> | null } = {},
   ): Promise<boolean> {
     const payment = await this.payments.findOneByOrFail({ id });
+    if (paid && payment.status === 'failed') {
+      // M-PESA paid a withdrawal whose money was given back (a queue timeout, then a late success):
+      // the user has it twice. Never settled automatically; flagged loudly for an operator.
+      this.logger.error({ id, resultCode, receipt: extra.receipt }, 'B2C paid after its hold was released: needs an operator');
+      await this.payments.update({ id }, { resultDesc: `PAID AFTER RELEASE (receipt ${extra.receipt ?? '?'}): needs an operator` });
+      return false;
+    }
     if (payment.status === 'succeeded' || payment.status === 'failed') return false;
     // The ledger makes the outcome single: settle and release share one key.
     if (paid) await this.wallet.settleWithdrawal(id);
@@ -395,6 +420,8 @@ export class MpesaService {
         { kind: 'stk', status: 'pending', updatedAt: LessThan(before) },
         // Never acknowledged (network trouble): asking again with the same id is one payment.
         { kind: 'b2c', status: 'requested', updatedAt: LessThan(before) },
+        // Recorded, then the credit was interrupted.
+        { kind: 'c2b', status: 'pending', updatedAt: LessThan(before) },
       ],
       order: { createdAt: 'ASC' },
       take: limit,
@@ -407,8 +434,13 @@ export class MpesaService {
           if (!payment.checkoutRequestId) continue;
           const answer = await this.daraja.stkQuery(payment.checkoutRequestId);
           if (answer.state === 'pending') continue; // the customer has not answered yet
+          // Only codes known to be final: anything else may still turn into a payment.
+          if (answer.resultCode !== STK_SUCCESS && !FINAL_STK_FAILURES.has(answer.resultCode)) continue;
           const outcome = await this.settleStk(payment, answer.resultCode, answer.resultDesc, { receipt: null, callback: null });
           if (outcome.applied) settled += 1;
+        } else if (payment.kind === 'c2b') {
+          await this.creditC2b(payment);
+          settled += 1;
         } else {
           await this.sendB2c(payment.id);
         }

@@ -5,6 +5,7 @@ import { WalletModule } from '../wallet/wallet.module.js';
 import { AuthController } from './auth.controller.js';
 import { AuthService } from './auth.service.js';
 import { OtpService } from './otp.service.js';
+import { OfflinePinCache } from './offline-pin-cache.js';
 import { PinLockout } from './pin-lockout.js';
 import { User } from './user.entity.js';
 import { UsersService } from './users.service.js';
@@ -12,7 +13,7 @@ import { UsersService } from './users.service.js';
 @Module({
   imports: [TypeOrmModule.forFeature([User]), NotificationsModule, WalletModule],
   controllers: [AuthController],
-  providers: [UsersService, PinLockout, OtpService, AuthService],
+  providers: [UsersService, PinLockout, OfflinePinCache, OtpService, AuthService],
   exports: [UsersService],
 })
 export class UsersModule {}

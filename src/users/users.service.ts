@@ -6,6 +6,7 @@ import type { AppConfig } from '../config/app-config.js';
 import { TransactionService } from '../database/transaction.service.js';
 import { NotificationsService } from '../notifications/notifications.service.js';
 import { LedgerService } from '../wallet/ledger.service.js';
+import { OfflinePinCache } from './offline-pin-cache.js';
 import { PinLockout } from './pin-lockout.js';
 import { hashPin, pinMatches, pinRejection } from './pin.js';
 import { toMsisdn } from './phone-number.js';
@@ -20,6 +21,7 @@ export class UsersService {
   constructor(
     @InjectRepository(User) private readonly users: Repository<User>,
     private readonly lockout: PinLockout,
+    private readonly pinCache: OfflinePinCache,
     private readonly transactions: TransactionService,
     private readonly notifications: NotificationsService,
     private readonly ledger: LedgerService,
@@ -80,16 +82,18 @@ export class UsersService {
   /** First PIN of a user who has none. */
   async createPin(userId: string, pin: string): Promise<void> {
     this.assertAcceptablePin(pin);
+    const hash = hashPin(pin, this.pepper);
     const result = await this.users
       .createQueryBuilder()
       .update(User)
-      .set({ pinHash: hashPin(pin, this.pepper), pinSetAt: () => 'now()' })
+      .set({ pinHash: hash, pinSetAt: () => 'now()' })
       .where('id = :id AND pin_hash IS NULL', { id: userId })
       .execute();
     if (!result.affected) {
       await this.getById(userId); // not found → USER.NOT_FOUND
       throw UserErrors.pinAlreadySet();
     }
+    await this.pinCache.set(userId, hash);
   }
 
   /**
@@ -113,17 +117,14 @@ export class UsersService {
   }
 
   /**
-   * The same check while PostgreSQL is down, against the hash kept in the subscriber's offline
-   * snapshot, with the same Redis lockout (so offline guesses count too). No SMS on a lock: the
-   * outbox needs the database.
+   * The same check while PostgreSQL is down, against the current hash kept in Redis
+   * (OfflinePinCache), with the same Redis lockout (so offline guesses count too). No SMS on a
+   * lock: the outbox needs the database. Without a cached hash it cannot check: USER.PIN_OFFLINE.
    */
-  async verifyPinOffline(userId: string, storedHash: string | null, pin: string): Promise<void> {
-    await this.checkPin(userId, storedHash, pin, async () => undefined);
-  }
-
-  /** The stored PIN hash, for the subscriber's offline snapshot (never the PIN). */
-  async pinHashFor(userId: string): Promise<string | null> {
-    return this.storedPinHash(userId);
+  async verifyPinOffline(userId: string, pin: string): Promise<void> {
+    const cached = await this.pinCache.get(userId);
+    if (cached === null) throw UserErrors.pinOffline();
+    await this.checkPin(userId, cached, pin, async () => undefined);
   }
 
   private async checkPin(userId: string, stored: string | null, pin: string, onLocked: () => Promise<void>): Promise<void> {
@@ -132,6 +133,7 @@ export class UsersService {
     if (reservation.locked) throw UserErrors.pinLocked(Math.ceil(reservation.msLeft / 1000));
     if (typeof pin === 'string' && pinMatches(pin, stored, this.pepper)) {
       await this.lockout.clear(userId);
+      await this.pinCache.set(userId, stored);
       return;
     }
     const left = this.lockout.max - reservation.attempt;
@@ -157,9 +159,10 @@ export class UsersService {
    */
   async replacePin(userId: string, newPin: string): Promise<void> {
     this.assertAcceptablePin(newPin);
+    const hash = hashPin(newPin, this.pepper);
     await this.transactions.run(async (tx) => {
       const user = await this.getById(userId, tx.manager);
-      await tx.manager.update(User, { id: userId }, { pinHash: hashPin(newPin, this.pepper), pinSetAt: new Date() });
+      await tx.manager.update(User, { id: userId }, { pinHash: hash, pinSetAt: new Date() });
       await this.notifications.notify(tx, {
         phoneNumber: user.phoneNumber,
         language: user.language,
@@ -167,6 +170,7 @@ export class UsersService {
         params: {},
       });
     });
+    await this.pinCache.set(userId, hash);
   }
 
   /**
@@ -177,7 +181,9 @@ export class UsersService {
     this.assertAcceptablePin(pin);
     const hasPin = await this.hasPin(userId);
     if (hasPin && !(await this.lockout.status(userId)).locked) throw UserErrors.pinAlreadySet();
-    await this.users.update({ id: userId }, { pinHash: hashPin(pin, this.pepper), pinSetAt: new Date() });
+    const hash = hashPin(pin, this.pepper);
+    await this.users.update({ id: userId }, { pinHash: hash, pinSetAt: new Date() });
+    await this.pinCache.set(userId, hash);
     await this.lockout.clear(userId);
   }
 

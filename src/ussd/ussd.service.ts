@@ -123,13 +123,17 @@ export class UssdService {
     const release = await this.sessions.lock(inbound.sessionId);
     if (!release) return { reply: { message: en('error.generic'), end: true }, screen: 'NONE' };
     try {
+      // One per request, shared by both attempts: a new session made online and again offline gets
+      // the same idempotency keys, so a write the abandoned online attempt finishes late and the
+      // one the offline queue applies are the same write.
+      const nonce = randomUUID();
       if (!this.database.isOpen()) {
         // Online, unless PostgreSQL fails or keeps us waiting: then the same step runs again
         // offline from the session as stored (the failed attempt saved nothing). A write it may
         // still finish has the same idempotency key as the one the offline queue would apply.
         const attempt = { abandoned: false };
         try {
-          return await this.withDeadline(this.attempt(inbound, msisdn, attempt), attempt);
+          return await this.withDeadline(this.attempt(inbound, msisdn, nonce, attempt), attempt);
         } catch (e) {
           if (!(e instanceof DatabaseDeadline) && !isDatabaseUnavailable(e)) throw e;
           this.database.recordFailure(e);
@@ -137,7 +141,7 @@ export class UssdService {
         }
       }
       this.metrics.offline();
-      return await this.attempt(inbound, msisdn, null);
+      return await this.attempt(inbound, msisdn, nonce, null);
     } finally {
       await release();
     }
@@ -159,7 +163,7 @@ export class UssdService {
    * One step of a session: online (`attempt` given) with the services, or offline from the
    * subscriber's snapshot. Saves the session only at the end, and not at all once abandoned.
    */
-  private async attempt(inbound: InboundUssd, msisdn: string, attempt: { abandoned: boolean } | null): Promise<HandledUssd> {
+  private async attempt(inbound: InboundUssd, msisdn: string, nonce: string, attempt: { abandoned: boolean } | null): Promise<HandledUssd> {
     const en = translator('en');
     let session = await this.sessions.get(inbound.sessionId);
     if (session && session.phoneNumber !== msisdn) {
@@ -195,7 +199,7 @@ export class UssdService {
       if (!snapshot || (session && session.userId !== snapshot.user.id)) {
         return { reply: { message: en('offline.busy'), end: true }, screen: 'NONE' };
       }
-      const { pinHash: _pinHash, ...known } = snapshot.user;
+      const { hasPin: _hasPin, ...known } = snapshot.user;
       user = known;
       backend = new OfflineBackend(snapshot, this.users, this.offlineQueue);
     }
@@ -212,7 +216,7 @@ export class UssdService {
         screen: ScreenId.Main,
         step: 0,
         // Makes this session's idempotency keys its own, even where a gateway reuses session ids.
-        nonce: randomUUID(),
+        nonce,
         createdAt: Date.now(),
         updatedAt: Date.now(),
       };

@@ -104,10 +104,13 @@ export class WalletService {
     });
   }
 
-  /** Phase one of a withdrawal: the money leaves the wallet for the pending account. */
-  async holdWithdrawal(input: { userId: string; amount: Shillings; withdrawalId: string }): Promise<TransferResult> {
+  /**
+   * Phase one of a withdrawal: the money leaves the wallet for the pending account. In the
+   * caller's transaction when given (so the request it belongs to is recorded with it).
+   */
+  async holdWithdrawal(input: { userId: string; amount: Shillings; withdrawalId: string }, outer?: Tx): Promise<TransferResult> {
     const amount = assertPositiveShillings(input.amount);
-    return this.transactions.run(async (tx) => {
+    const hold = async (tx: Tx) => {
       const walletId = await this.ledger.openWallet(tx.manager, input.userId);
       const pending = await this.ledger.systemAccountId(SystemAccount.WithdrawalsPending, tx.manager);
       return this.ledger.transfer(tx, {
@@ -117,7 +120,8 @@ export class WalletService {
         amount,
         kind: 'withdrawal_hold',
       });
-    });
+    };
+    return outer ? hold(outer) : this.transactions.run(hold);
   }
 
   /** Whether money is held for this withdrawal (phase one happened). */

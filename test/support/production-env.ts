@@ -33,5 +33,6 @@ export function productionEnv(): Record<string, string> {
     MPESA_CERT_PATH: certificate(),
     MPESA_CALLBACK_BASE_URL: 'https://deni.invalid',
     MPESA_CALLBACK_SECRET: 'c'.repeat(24),
+    MPESA_CALLBACK_ALLOWED_IPS: '196.201.214.0/24',
   };
 }

@@ -39,11 +39,11 @@ export class OfflineBackend implements UssdBackend {
   }
 
   async hasPin(): Promise<boolean> {
-    return this.snapshot.user.pinHash !== null;
+    return this.snapshot.user.hasPin;
   }
 
   verifyPin(pin: string): Promise<void> {
-    return this.users.verifyPinOffline(this.snapshot.user.id, this.snapshot.user.pinHash, pin);
+    return this.users.verifyPinOffline(this.snapshot.user.id, pin);
   }
 
   async createPin(): Promise<void> {

@@ -110,6 +110,7 @@ export const en = {
   'error.SERVICE.OFFLINE': 'This needs the service to be back. Please try again later.',
   'error.MPESA.DARAJA_UNAVAILABLE': 'M-PESA is not answering right now. Nothing was taken. Please try again later.',
   'error.MPESA.DARAJA_REJECTED': 'M-PESA refused the request. Nothing was taken.',
+  'error.USER.PIN_OFFLINE': 'This needs the service to be back. Please try again later.',
   'error.unavailable': 'Service temporarily unavailable. Please try again in a few minutes.',
   'error.generic': 'Sorry, that did not work. Please try again later.',
   'error.badNumber': 'Sorry, this service is for Kenyan mobile numbers.',

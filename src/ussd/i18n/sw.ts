@@ -108,6 +108,7 @@ export const sw: Record<MessageKey, string> = {
   'error.SERVICE.OFFLINE': 'Hii inahitaji huduma irudi. Tafadhali jaribu tena baadaye.',
   'error.MPESA.DARAJA_UNAVAILABLE': 'M-PESA haijibu kwa sasa. Hakuna kilichokatwa. Tafadhali jaribu tena baadaye.',
   'error.MPESA.DARAJA_REJECTED': 'M-PESA imekataa ombi. Hakuna kilichokatwa.',
+  'error.USER.PIN_OFFLINE': 'Hii inahitaji huduma irudi. Tafadhali jaribu tena baadaye.',
   'error.unavailable': 'Huduma haipatikani kwa muda. Tafadhali jaribu tena baada ya dakika chache.',
   'error.generic': 'Samahani, imeshindikana. Tafadhali jaribu tena baadaye.',
   'error.badNumber': 'Samahani, huduma hii ni ya nambari za simu za Kenya.',

@@ -64,7 +64,8 @@ const SYNC_TYPES: Record<OfflineAction, SyncOperationType | 'wallet.withdraw'> =
 const RETENTION_SECONDS = 7 * 24 * 3600;
 /** The code an item closed for running out of time is recorded with. */
 const EXPIRED = 'OFFLINE.EXPIRED';
-const LOCK_MS = 60_000;
+// Far longer than any apply takes, so a second process never takes over one still running.
+const LOCK_MS = 5 * 60_000;
 /** Crockford's base32 without look-alikes: easy to read out over the phone. */
 const REFERENCE_ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 

@@ -16,7 +16,8 @@ const SNAPSHOT_ENTRIES = 9;
 /** What a subscriber can still see (and be checked against) while PostgreSQL is down. */
 export interface UssdSnapshot {
   takenAt: number;
-  user: UssdUser & { pinHash: string | null };
+  /** hasPin only: the PIN is checked offline against OfflinePinCache, which every PIN change updates. */
+  user: UssdUser & { hasPin: boolean };
   balance: number;
   owing: number;
   owed: number;
@@ -29,8 +30,7 @@ export interface UssdSnapshot {
 /**
  * Per-subscriber snapshots in Redis, for offline reads. Taken in the background after good online
  * requests (at most once per USSD_SNAPSHOT_REFRESH_SECONDS per subscriber, and always after a
- * write), so the reply never waits for it. The PIN hash is the peppered HMAC already stored in
- * PostgreSQL, never the PIN.
+ * write), so the reply never waits for it. No PIN material: whether there is a PIN, that's all.
  */
 @Injectable()
 export class UssdSnapshotStore {
@@ -86,15 +86,15 @@ export class UssdSnapshotStore {
   /** Takes the snapshot now. */
   async refresh(user: UssdUser): Promise<void> {
     const takenAt = Date.now();
-    const [pinHash, summary, loans, history] = await Promise.all([
-      this.users.pinHashFor(user.id),
+    const [hasPin, summary, loans, history] = await Promise.all([
+      this.users.hasPin(user.id),
       this.loans.summary(user.id),
       this.loans.listForUser(user.id, { role: 'any', limit: SNAPSHOT_LOANS }),
       this.wallet.history(user.id, { limit: SNAPSHOT_ENTRIES }),
     ]);
     const snapshot: UssdSnapshot = {
       takenAt,
-      user: { id: user.id, phoneNumber: user.phoneNumber, language: user.language, pinHash },
+      user: { id: user.id, phoneNumber: user.phoneNumber, language: user.language, hasPin },
       balance: summary.balance,
       owing: summary.owing,
       owed: summary.owed,
