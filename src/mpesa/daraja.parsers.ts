@@ -134,11 +134,40 @@ function describe(value: unknown): string {
   return typeof value === 'number' || typeof value === 'boolean' ? String(value) : typeof value;
 }
 
-function requiredId(parent: Json, key: string, path: string): string {
+/**
+ * Daraja's ids are short (TransID and receipts 10 characters, request ids about 30); the columns
+ * that keep them hold 64 (32 for TransID and receipts). Anything longer is a malformed body, not
+ * a database error.
+ */
+const MAX_ID_LENGTH = 64;
+const MAX_RECEIPT_LENGTH = 32;
+
+function requiredId(parent: Json, key: string, path: string, maxLength = MAX_ID_LENGTH): string {
   const value = parent[key];
   if (typeof value !== 'string' || value.trim() === '') {
     throw new DarajaPayloadError(`expected a non-empty string, got ${describe(value)}`, `${path}${key}`);
   }
+  return bounded(value, maxLength, `${path}${key}`);
+}
+
+/**
+ * PostgreSQL text and jsonb cannot hold U+0000, and callbacks are stored as they came: a body
+ * carrying one anywhere (key or value) is malformed. Iterative, so no nesting can overflow it.
+ */
+function refuseNul(body: unknown): void {
+  const pending: unknown[] = [body];
+  while (pending.length) {
+    const value = pending.pop();
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) throw new DarajaPayloadError('expected text without NUL characters', '(body)');
+    } else if (typeof value === 'object' && value !== null) {
+      for (const [k, v] of Object.entries(value)) pending.push(k, v);
+    }
+  }
+}
+
+function bounded(value: string, maxLength: number, field: string): string {
+  if (value.length > maxLength) throw new DarajaPayloadError(`expected at most ${maxLength} characters, got ${value.length}`, field);
   return value;
 }
 
@@ -201,6 +230,7 @@ function entries(value: unknown, field: string, keyName: 'Name' | 'Key'): Map<st
 
 /** The STK push callback: `{Body: {stkCallback: {...}}}`. */
 export function parseStkCallback(body: unknown): StkCallback {
+  refuseNul(body);
   const root = object(body, '(body)');
   const inner = object(object(root.Body, 'Body').stkCallback, 'Body.stkCallback');
   const path = 'Body.stkCallback.';
@@ -216,7 +246,7 @@ export function parseStkCallback(body: unknown): StkCallback {
   const amount = items.get('Amount');
   if (amount !== undefined && amount !== null) callback.amount = wholeShillings(amount, `${metaField}.Amount`);
   const receipt = scalarText(items.get('MpesaReceiptNumber'), `${metaField}.MpesaReceiptNumber`);
-  if (receipt) callback.receipt = receipt;
+  if (receipt) callback.receipt = bounded(receipt, MAX_RECEIPT_LENGTH, `${metaField}.MpesaReceiptNumber`);
   const date = scalarText(items.get('TransactionDate'), `${metaField}.TransactionDate`);
   if (date) callback.transactionDate = date;
   const phone = scalarText(items.get('PhoneNumber'), `${metaField}.PhoneNumber`);
@@ -226,6 +256,7 @@ export function parseStkCallback(body: unknown): StkCallback {
 
 /** A C2B validation or confirmation request (the same structure for both). */
 export function parseC2bRequest(body: unknown): C2bRequest {
+  refuseNul(body);
   const root = object(body, '(body)');
   const shortCode = root.BusinessShortCode;
   if (!(typeof shortCode === 'string' && shortCode.trim() !== '') && !(typeof shortCode === 'number' && Number.isSafeInteger(shortCode))) {
@@ -234,7 +265,7 @@ export function parseC2bRequest(body: unknown): C2bRequest {
   const msisdn = scalarText(root.MSISDN, 'MSISDN');
   if (!msisdn) throw new DarajaPayloadError('expected the payer MSISDN', 'MSISDN');
   return {
-    transId: requiredId(root, 'TransID', ''),
+    transId: requiredId(root, 'TransID', '', MAX_RECEIPT_LENGTH),
     transType: text(root, 'TransactionType', ''),
     transTime: scalarText(root.TransTime, 'TransTime') ?? '',
     amount: wholeShillings(root.TransAmount, 'TransAmount'),
@@ -253,6 +284,7 @@ export function parseC2bRequest(body: unknown): C2bRequest {
 
 /** A B2C result (ResultURL), or the same shape posted to QueueTimeOutURL. */
 export function parseB2cResult(body: unknown): B2cResult {
+  refuseNul(body);
   const inner = object(object(body, '(body)').Result, 'Result');
   const path = 'Result.';
   const result: B2cResult = {
@@ -263,14 +295,14 @@ export function parseB2cResult(body: unknown): B2cResult {
   };
   if (inner.ResultType !== undefined && inner.ResultType !== null) result.resultType = resultCode(inner.ResultType, `${path}ResultType`);
   const transactionId = optionalText(inner, 'TransactionID', path);
-  if (transactionId) result.transactionId = transactionId;
+  if (transactionId) result.transactionId = bounded(transactionId, MAX_RECEIPT_LENGTH, `${path}TransactionID`);
   if (inner.ResultParameters === undefined || inner.ResultParameters === null || inner.ResultParameters === '') return result;
   const paramsField = `${path}ResultParameters`;
   const params = entries(object(inner.ResultParameters, paramsField).ResultParameter, `${paramsField}.ResultParameter`, 'Key');
   const amount = params.get('TransactionAmount');
   if (amount !== undefined && amount !== null) result.amount = wholeShillings(amount, `${paramsField}.TransactionAmount`);
   const receipt = scalarText(params.get('TransactionReceipt'), `${paramsField}.TransactionReceipt`);
-  if (receipt) result.receipt = receipt;
+  if (receipt) result.receipt = bounded(receipt, MAX_RECEIPT_LENGTH, `${paramsField}.TransactionReceipt`);
   const receiver = scalarText(params.get('ReceiverPartyPublicName'), `${paramsField}.ReceiverPartyPublicName`);
   if (receiver) result.receiverName = receiver;
   const completed = scalarText(params.get('TransactionCompletedDateTime'), `${paramsField}.TransactionCompletedDateTime`);

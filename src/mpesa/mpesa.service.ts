@@ -147,6 +147,8 @@ export class MpesaService {
       }
       return { applied: false };
     }
+    // A repeat of a paid callback kept as unmatched: it stays with the operator.
+    if (payment.status === 'unmatched' || !payment.userId) return { applied: false };
     return this.settleStk(payment, result.resultCode, result.resultDesc, { receipt: result.receipt ?? null, callback: body as Record<string, unknown> });
   }
 

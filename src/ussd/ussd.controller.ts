@@ -109,7 +109,14 @@ export class UssdController {
   @UseGuards(UssdTestEndpointGuard, UssdWebhookGuard)
   @ApiOperation({ summary: "The seed's test endpoint: one step of the journey without a gateway (off in production unless USSD_TEST_ENDPOINT=true)" })
   async test(@Body() body: UssdTestDto) {
-    const inbound = parseInbound('generic', { ...body, serviceCode: body.serviceCode ?? this.settings.serviceCode });
+    let inbound;
+    try {
+      inbound = parseInbound('generic', { ...body, serviceCode: body.serviceCode ?? this.settings.serviceCode });
+    } catch (e) {
+      // The DTO lets '' through (e.g. phoneNumber: ''); the dialect's reason is the answer, not a 500.
+      if (e instanceof DialectError) throw new BadRequestException({ code: 'USSD.BAD_REQUEST', message: e.message });
+      throw e;
+    }
     const { reply, screen } = await this.ussd.handle(inbound);
     return {
       sessionId: body.sessionId,
