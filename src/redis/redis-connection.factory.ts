@@ -50,6 +50,10 @@ function connect(config: RedisConfig, purpose: RedisPurpose, name: string): Redi
     // not hang on a Redis that went away. BullMQ's blocking commands are exempt.
     commandTimeout: purpose === 'app' ? config.commandTimeoutMs : undefined,
     lazyConnect: false,
+    // Commands issued in the same tick (the many concurrent USSD steps under load) leave in one
+    // write instead of one write each. Same commands, same order per connection: only fewer
+    // syscalls. BullMQ manages its own connections' pipelining.
+    enableAutoPipelining: purpose === 'app',
   };
 
   if (config.mode === 'cluster') {

@@ -25,6 +25,24 @@ const SEPARATORS = /[\s\-().]/g;
  * and asks libphonenumber whether the number is a real Kenyan mobile number.
  */
 export function parseKenyanMobile(input: unknown): PhoneParseResult {
+  // A pure function of its input, and libphonenumber is costly on every USSD step: remember
+  // the answers for numbers already seen (bounded; cleared when full).
+  if (typeof input === 'string') {
+    const known = seen.get(input);
+    if (known) return known;
+  }
+  const result = parse(input);
+  if (typeof input === 'string' && input.length <= 32) {
+    if (seen.size >= SEEN_MAX) seen.clear();
+    seen.set(input, Object.freeze(result));
+  }
+  return result;
+}
+
+const SEEN_MAX = 10_000;
+const seen = new Map<string, PhoneParseResult>();
+
+function parse(input: unknown): PhoneParseResult {
   if (typeof input !== 'string' || input.trim() === '') {
     return { ok: false, code: 'PHONE.REQUIRED', reason: 'Enter a phone number' };
   }

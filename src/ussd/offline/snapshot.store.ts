@@ -12,6 +12,11 @@ import type { EntryView, LoanView, UssdUser } from '../backend/ussd-backend.js';
 /** Newest loans and wallet entries kept: three pages of each at three a page, and then some. */
 const SNAPSHOT_LOANS = 30;
 const SNAPSHOT_ENTRIES = 9;
+/**
+ * Snapshots taken at once by this process. Each takes four queries in parallel: unbounded, under
+ * load they held most of the pool (DB_POOL_SIZE) and pushed USSD steps past USSD_DB_DEADLINE_MS.
+ */
+const MAX_CONCURRENT_REFRESHES = 2;
 
 /** What a subscriber can still see (and be checked against) while PostgreSQL is down. */
 export interface UssdSnapshot {
@@ -41,6 +46,8 @@ export class UssdSnapshotStore {
   private readonly lastRefresh = new Map<string, number>();
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly again = new Set<string>();
+  /** Refreshes after a write that found every slot taken, started as slots free up (oldest first). */
+  private readonly queued = new Map<string, UssdUser>();
 
   constructor(
     @InjectRedis() private readonly redis: RedisClient,
@@ -72,6 +79,12 @@ export class UssdSnapshotStore {
       if (force) this.again.add(user.id);
       return;
     }
+    if (this.inFlight.size >= MAX_CONCURRENT_REFRESHES) {
+      // Background work must not take the database pool from the requests being answered:
+      // a routine refresh waits for this subscriber's next request; one after a write is queued.
+      if (force) this.queued.set(user.id, user);
+      return;
+    }
     this.lastRefresh.set(user.id, now);
     if (this.lastRefresh.size > 100_000) this.lastRefresh.clear(); // bounded memory; only a debounce
     const run = this.refresh(user)
@@ -79,6 +92,11 @@ export class UssdSnapshotStore {
       .finally(() => {
         this.inFlight.delete(user.id);
         if (this.again.delete(user.id)) this.refreshSoon(user, true);
+        const next = this.queued.entries().next();
+        if (!next.done && this.inFlight.size < MAX_CONCURRENT_REFRESHES) {
+          this.queued.delete(next.value[0]);
+          this.refreshSoon(next.value[1], true);
+        }
       });
     this.inFlight.set(user.id, run);
   }
