@@ -14,6 +14,7 @@ import { createRootLogger, PinoNestLogger, requestIdFor } from './logging/logger
 import { loggableUrl } from './logging/redaction.js';
 import { mountQueueDashboard } from './queues/queue-dashboard.js';
 import { MetricsService } from './metrics/metrics.service.js';
+import { registerSimulatorPage } from './simulator/simulator-page.js';
 
 /** Probes and scrapes every few seconds would drown the useful lines. */
 const QUIET_ROUTES = /^\/(health|metrics)(\/|$|\?)/;
@@ -92,6 +93,8 @@ export async function createApp(config: AppConfig, options: { logger?: Logger } 
 
   SwaggerModule.setup('docs', app, buildOpenApi(app), { jsonDocumentUrl: 'docs-json' });
   if (config.role !== 'worker') await mountQueueDashboard(app, config.security.adminApiKey);
+  // The phone simulator page (/simulator): a development tool, off in production unless SIMULATOR_ENABLED.
+  if (config.simulator.enabled && config.role !== 'worker') await registerSimulatorPage(app);
 
   if (!config.security.adminApiKey) {
     new NestLogger('Security').warn(

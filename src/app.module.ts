@@ -13,6 +13,7 @@ import { NotificationsWorkerModule } from './notifications/notifications-worker.
 import { NotificationsModule } from './notifications/notifications.module.js';
 import { QueuesModule } from './queues/queues.module.js';
 import { RedisModule } from './redis/redis.module.js';
+import { SimulatorModule } from './simulator/simulator.module.js';
 import { SyncModule } from './sync/sync.module.js';
 import { UsersModule } from './users/users.module.js';
 import { UssdModule } from './ussd/ussd.module.js';
@@ -44,6 +45,8 @@ export class AppModule {
         SyncModule,
         MpesaModule,
         ...(runsWorkers ? WORKER_MODULES : []),
+        // The phone simulator's routes (/simulator/api): a development tool, see SIMULATOR_ENABLED.
+        ...(config.simulator.enabled && config.role !== 'worker' ? [SimulatorModule] : []),
       ],
     };
   }

@@ -1,0 +1,214 @@
+// Deni phone simulator: plain DOM, no framework. It talks to the real USSD webhook in the
+// Africa's Talking format (form-urlencoded; `text` = every input so far joined by `*`; the reply
+// is text/plain `CON …` to continue or `END …` to finish), and to the simulator's own routes.
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+// A webhook secret (USSD_WEBHOOK_SECRET), if the service checks one: /simulator?secret=…
+const webhookSecret = params.get('secret');
+
+const state = { sessionId: '', text: '', active: false, busy: false, smsTimer: 0 };
+
+function newSessionId() {
+  const random = globalThis.crypto?.randomUUID?.() ?? `${Date.now()}-${Math.random().toString(16).slice(2)}`;
+  return `SIM_${random}`;
+}
+
+/** +2547… for the gateway, as Africa's Talking sends it. */
+function gatewayNumber(input) {
+  const compact = input.replace(/[\s\-().]/g, '');
+  if (/^0[17]\d{8}$/.test(compact)) return `+254${compact.slice(1)}`;
+  if (/^254[17]\d{8}$/.test(compact)) return `+${compact}`;
+  return compact;
+}
+
+function phone() {
+  return $('phone-number').value.trim();
+}
+
+function setScreen(message, ended) {
+  $('screen').textContent = message;
+  $('session-state').textContent = ended ? 'Session ended' : state.active ? 'Session active: type a reply' : 'No session';
+  $('session-state').classList.toggle('ended', Boolean(ended));
+}
+
+function log(kind, text) {
+  const item = document.createElement('li');
+  const pre = document.createElement('pre');
+  pre.textContent = `${kind}: ${text}`;
+  item.append(pre);
+  $('log').append(item);
+}
+
+function setActive(active) {
+  state.active = active;
+  $('reply').disabled = !active;
+  $('send').disabled = !active;
+  $('hang-up').disabled = !active;
+  for (const key of $('keypad').querySelectorAll('button')) key.disabled = !active;
+  if (active) $('reply').focus();
+}
+
+async function send() {
+  state.busy = true;
+  try {
+    const headers = { 'content-type': 'application/x-www-form-urlencoded' };
+    if (webhookSecret) headers['x-ussd-secret'] = webhookSecret;
+    const res = await fetch('/api/ussd/handler', {
+      method: 'POST',
+      headers,
+      body: new URLSearchParams({
+        sessionId: state.sessionId,
+        serviceCode: $('service-code').textContent,
+        phoneNumber: gatewayNumber(phone()),
+        networkCode: '63902',
+        text: state.text,
+      }),
+    });
+    const body = await res.text();
+    if (!res.ok) throw new Error(`The webhook answered ${res.status}: ${body}`);
+    const ended = body.startsWith('END');
+    const message = body.replace(/^(CON|END) ?/, '');
+    log(ended ? 'END' : 'CON', message);
+    setActive(!ended);
+    setScreen(message, ended);
+    if (ended) void refreshSms();
+  } catch (e) {
+    setActive(false);
+    setScreen(String(e.message ?? e), true);
+    $('screen').classList.add('error');
+  } finally {
+    state.busy = false;
+  }
+}
+
+async function dial(event) {
+  event.preventDefault();
+  if (state.busy || !$('dial-form').reportValidity()) return;
+  rememberNumber(phone());
+  $('screen').classList.remove('error');
+  $('log').replaceChildren();
+  state.sessionId = newSessionId();
+  state.text = '';
+  log('Dial', `${$('service-code').textContent} from ${phone()}`);
+  await send();
+  void refreshSms();
+}
+
+async function reply(event) {
+  event.preventDefault();
+  if (!state.active || state.busy) return;
+  const input = $('reply').value.trim();
+  $('reply').value = '';
+  log('You', input || '(empty)');
+  state.text = state.text === '' ? input : `${state.text}*${input}`;
+  await send();
+}
+
+function hangUp() {
+  setActive(false);
+  setScreen('Call ended.', true);
+  log('Hang up', '');
+}
+
+function rememberNumber(number) {
+  const list = $('recent-numbers');
+  if ([...list.options].some((o) => o.value === number)) return;
+  const option = document.createElement('option');
+  option.value = number;
+  list.append(option);
+}
+
+async function refreshSms() {
+  const number = phone();
+  $('sms-number').textContent = number || 'this number';
+  if (!number) return;
+  try {
+    const res = await fetch(`/simulator/api/sms?${new URLSearchParams({ phoneNumber: number, limit: '20' })}`);
+    const body = await res.json();
+    if (number !== phone()) return; // the number changed while this was loading
+    if (!res.ok) throw new Error(body.message ?? `status ${res.status}`);
+    const items = body.map((sms) => {
+      const item = document.createElement('li');
+      item.textContent = sms.body;
+      const meta = document.createElement('span');
+      meta.className = 'meta';
+      meta.textContent = `${new Date(sms.createdAt).toLocaleTimeString()} · ${sms.template} · ${sms.status}`;
+      item.append(meta);
+      return item;
+    });
+    $('sms').replaceChildren(...items);
+    $('sms-empty').textContent = items.length ? '' : 'No SMS yet.';
+    $('sms-empty').classList.remove('error');
+  } catch (e) {
+    $('sms-empty').textContent = `Could not load the SMS: ${e.message ?? e}`;
+    $('sms-empty').classList.add('error');
+  }
+}
+
+async function setOutcome(event) {
+  event.preventDefault();
+  const outcome = $('outcome').value;
+  const status = $('mpesa-status');
+  try {
+    const res = await fetch('/simulator/api/mpesa/outcome', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ phoneNumber: phone(), outcome }),
+    });
+    const body = await res.json();
+    if (!res.ok) throw new Error(body.message ?? `status ${res.status}`);
+    status.textContent = `Next M-PESA request of ${phone()}: ${outcome}`;
+    status.classList.remove('error');
+  } catch (e) {
+    status.textContent = `Could not set the outcome: ${e.message ?? e}`;
+    status.classList.add('error');
+  }
+}
+
+async function loadConfig() {
+  try {
+    const res = await fetch('/simulator/api/config');
+    if (!res.ok) return;
+    const config = await res.json();
+    $('service-code').textContent = config.serviceCode;
+    $('dial').textContent = `Dial ${config.serviceCode}`;
+    $('outcome').replaceChildren(
+      ...config.outcomes.map((o) => {
+        const option = document.createElement('option');
+        option.value = o;
+        option.textContent = o.replaceAll('_', ' ');
+        return option;
+      }),
+    );
+    if (!config.mpesaSimulated) {
+      $('set-outcome').disabled = true;
+      $('mpesa-status').textContent = 'M-PESA is not simulated here (MPESA_BASE_URL is set).';
+    }
+  } catch {
+    // The defaults in the page stand.
+  }
+}
+
+$('dial-form').addEventListener('submit', dial);
+$('reply-form').addEventListener('submit', reply);
+$('hang-up').addEventListener('click', hangUp);
+$('mpesa-form').addEventListener('submit', setOutcome);
+$('refresh-sms').addEventListener('click', () => void refreshSms());
+$('phone-number').addEventListener('change', () => {
+  if (state.active) hangUp();
+  void refreshSms();
+});
+$('keypad').addEventListener('click', (event) => {
+  const key = event.target.closest('button');
+  if (!key || key.disabled) return;
+  const input = $('reply');
+  input.value = key.dataset.key === 'del' ? input.value.slice(0, -1) : input.value + key.textContent;
+  input.focus();
+});
+setActive(false);
+void loadConfig();
+void refreshSms();
+// New SMS arrive on their own (a callback, a repayment): look every few seconds while visible.
+state.smsTimer = setInterval(() => {
+  if (document.visibilityState === 'visible') void refreshSms();
+}, 3000);

@@ -1,0 +1,152 @@
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { formatLocal } from '../src/users/phone-number.js';
+import { ensureChromium } from './support/chromium.js';
+import { productionEnv } from './support/production-env.js';
+import { freePort } from './support/processes.js';
+import { startTestApp, testConfig, uniquePhone } from './support/test-app.js';
+
+/**
+ * The phone simulator page (/simulator) in a real browser (Debian's chromium through
+ * playwright-core): a loan request between two numbers, the lender's SMS, and a top-up whose
+ * simulated M-PESA outcome is chosen on the page. Screenshots go to test/artifacts/ (git-ignored).
+ */
+const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
+const PIN = '4821';
+
+describe('the phone simulator page in a browser', () => {
+  let app: NestFastifyApplication;
+  let base: string;
+  let browser: Browser;
+  let page: Page;
+
+  beforeAll(async () => {
+    const executablePath = ensureChromium();
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    ({ app } = await startTestApp({ MPESA_CALLBACK_BASE_URL: base }));
+    await app.listen(port, '127.0.0.1');
+    browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
+    mkdirSync(ARTIFACTS, { recursive: true });
+  }, 15 * 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+  });
+
+  const screen = () => page.locator('#screen');
+
+  /** Waits until the phone's screen shows `text` (the page answers asynchronously). */
+  async function shows(text: string | RegExp): Promise<string> {
+    await page.locator('#screen', { hasText: text }).waitFor({ timeout: 10_000 });
+    return screen().innerText();
+  }
+
+  async function dialFrom(number: string): Promise<string> {
+    await page.getByLabel('Phone number').fill(number);
+    await page.getByLabel('Phone number').dispatchEvent('change');
+    await page.getByRole('button', { name: /^Dial/ }).click();
+    return shows('M-PESA LOANS');
+  }
+
+  async function reply(input: string, expected: string | RegExp): Promise<string> {
+    await page.getByLabel('Reply').fill(input);
+    await page.getByRole('button', { name: 'Send' }).click();
+    return shows(expected);
+  }
+
+  it('requests a loan from another number, and the lender gets the SMS', async () => {
+    const borrower = formatLocal(uniquePhone());
+    const lender = formatLocal(uniquePhone());
+    await page.goto(`${base}/simulator`);
+    await page.getByRole('heading', { name: 'Deni phone simulator' }).waitFor();
+
+    expect(await dialFrom(borrower)).toContain('1. Request Loan');
+    await reply('1', 'Enter lender phone:');
+    await reply(lender, 'Enter loan amount (Ksh):');
+    await reply('5000', 'Enter repayment per deposit (Ksh):');
+    expect(await reply('500', 'CONFIRM LOAN')).toContain('Amount: Ksh 5000');
+    await reply('1', 'Create a 4-digit PIN');
+    await reply(PIN, 'Confirm PIN');
+    // The keypad types the confirmation, as a thumb would.
+    for (const digit of PIN) await page.getByRole('group', { name: 'Keypad' }).getByRole('button', { name: digit, exact: true }).click();
+    await page.getByRole('button', { name: 'Send' }).click();
+    expect(await shows('SUCCESS')).toBe(`SUCCESS\nLoan request sent to 254${lender.slice(1)}\n0. Back 00. Home`);
+    await page.screenshot({ path: `${ARTIFACTS}simulator-loan-request.png`, fullPage: true });
+
+    await reply('00', 'M-PESA LOANS');
+    expect(await reply('0', 'Thank you')).toBe('Thank you for using M-PESA Loans.');
+    expect(await page.locator('#session-state').innerText()).toBe('Session ended');
+    expect(await page.getByLabel('Reply').isDisabled()).toBe(true);
+
+    // The lender's phone: the request arrived by SMS.
+    await page.getByLabel('Phone number').fill(lender);
+    await page.getByLabel('Phone number').dispatchEvent('change');
+    const sms = page.locator('#sms li', { hasText: 'asks you for a loan of Ksh 5000' });
+    await sms.waitFor({ timeout: 10_000 });
+    expect(await sms.innerText()).toContain(`Deni: ${borrower} asks you for a loan of Ksh 5000, repaid Ksh 500 per deposit. Dial *383# and choose 3 to answer.`);
+    await page.screenshot({ path: `${ARTIFACTS}simulator-lender-sms.png`, fullPage: true });
+  }, 60_000);
+
+  it('tops up with a simulated M-PESA outcome chosen on the page, and shows the SMS that follows', async () => {
+    const number = formatLocal(uniquePhone());
+    await page.goto(`${base}/simulator`);
+    await page.getByLabel('Phone number').fill(number);
+    await page.getByLabel('Phone number').dispatchEvent('change');
+    await page.getByLabel('Outcome').selectOption('cancelled');
+    await page.getByRole('button', { name: 'Set outcome' }).click();
+    await page.locator('#mpesa-status', { hasText: `Next M-PESA request of ${number}: cancelled` }).waitFor({ timeout: 5_000 });
+
+    await dialFrom(number);
+    await reply('7', 'Top up');
+    await reply('1', 'TOP UP');
+    expect(await reply('250', 'M-PESA will ask')).toBe(
+      'M-PESA will ask for your PIN on this phone to add Ksh 250. You will get an SMS when it is in your wallet.',
+    );
+    // The simulator calls back with "cancelled"; the page polls the outbox.
+    const sms = page.locator('#sms li', { hasText: 'did not go through' });
+    await sms.waitFor({ timeout: 20_000 });
+    expect(await sms.innerText()).toContain('Deni: your top-up of Ksh 250 did not go through: you cancelled the request. Nothing was taken.');
+    await page.screenshot({ path: `${ARTIFACTS}simulator-topup-cancelled.png`, fullPage: true });
+  }, 60_000);
+
+  it('serves its files, and refuses unknown outcomes and bad numbers on its JSON routes', async () => {
+    const bad = await fetch(`${base}/simulator/api/mpesa/outcome`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ phoneNumber: '0712345678', outcome: 'free_money' }),
+    });
+    expect(bad.status).toBe(400);
+    expect((await fetch(`${base}/simulator/api/sms?phoneNumber=12`)).status).toBe(422);
+    for (const path of ['/simulator', '/simulator/', '/simulator/simulator.js', '/simulator/simulator.css']) {
+      const res = await fetch(`${base}${path}`);
+      expect([path, res.status]).toEqual([path, 200]);
+    }
+    expect((await fetch(`${base}/simulator`)).headers.get('content-type')).toMatch(/^text\/html/);
+  });
+});
+
+describe('SIMULATOR_ENABLED', () => {
+  it('is on outside production, off in production unless asked for', () => {
+    expect(testConfig().simulator.enabled).toBe(true);
+    expect(testConfig(productionEnv()).simulator.enabled).toBe(false);
+    expect(testConfig({ ...productionEnv(), SIMULATOR_ENABLED: 'true' }).simulator.enabled).toBe(true);
+  });
+
+  it('when off, neither the page nor its routes exist', async () => {
+    const { app } = await startTestApp({ SIMULATOR_ENABLED: 'false' });
+    try {
+      for (const url of ['/simulator', '/simulator/simulator.js', '/simulator/api/config', '/simulator/api/sms?phoneNumber=0712345678']) {
+        expect([url, (await app.inject({ method: 'GET', url })).statusCode]).toEqual([url, 404]);
+      }
+      const res = await app.inject({ method: 'POST', url: '/simulator/api/mpesa/outcome', payload: { phoneNumber: '0712345678', outcome: 'cancelled' } });
+      expect(res.statusCode).toBe(404);
+    } finally {
+      await app.close();
+    }
+  });
+});
