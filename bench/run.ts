@@ -24,6 +24,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { hashPin } from '../src/users/pin.js';
 import { productionEnv } from '../test/support/production-env.js';
+import { deleteRedisKeys } from '../test/support/run-lifecycle.js';
 
 // ------------------------------------------------------------------ options
 
@@ -135,30 +136,12 @@ async function dropDatabase(): Promise<void> {
   }
 }
 
-async function deleteRedisKeys(): Promise<number> {
-  const redis = new Redis(REDIS_URL);
-  let deleted = 0;
-  try {
-    for (const match of [`${PREFIX}:*`, `{${PREFIX}}:*`]) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', match, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length) deleted += await redis.unlink(...keys);
-      } while (cursor !== '0');
-    }
-  } finally {
-    redis.disconnect();
-  }
-  return deleted;
-}
-
 let cleaned: Promise<void> | undefined;
 function cleanup(): Promise<void> {
   cleaned ??= (async () => {
     for (const child of [...children]) await stop(child).catch(() => undefined);
     if (databaseCreated) await dropDatabase().then(() => log(`dropped database ${DB_NAME}`)).catch((e) => log(`could not drop ${DB_NAME}: ${e}`));
-    await deleteRedisKeys().then((n) => log(`deleted ${n} Redis keys under ${PREFIX}`)).catch((e) => log(`could not delete Redis keys: ${e}`));
+    await deleteRedisKeys(REDIS_URL, [`${PREFIX}:*`, `{${PREFIX}}:*`]).then((n) => log(`deleted ${n} Redis keys under ${PREFIX}`)).catch((e) => log(`could not delete Redis keys: ${e}`));
     if (tempDir) rmSync(tempDir, { recursive: true, force: true });
   })();
   return cleaned;
