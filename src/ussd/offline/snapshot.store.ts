@@ -17,6 +17,7 @@ const SNAPSHOT_ENTRIES = 9;
  * load they held most of the pool (DB_POOL_SIZE) and pushed USSD steps past USSD_DB_DEADLINE_MS.
  */
 const MAX_CONCURRENT_REFRESHES = 2;
+const MAX_QUEUED_REFRESHES = 10_000;
 
 /** What a subscriber can still see (and be checked against) while PostgreSQL is down. */
 export interface UssdSnapshot {
@@ -82,7 +83,12 @@ export class UssdSnapshotStore {
     if (this.inFlight.size >= MAX_CONCURRENT_REFRESHES) {
       // Background work must not take the database pool from the requests being answered:
       // a routine refresh waits for this subscriber's next request; one after a write is queued.
-      if (force) this.queued.set(user.id, user);
+      if (force) {
+        // Bounded: under a long burst the oldest waiting refresh gives way (that subscriber's
+        // next step takes one anyway).
+        if (this.queued.size >= MAX_QUEUED_REFRESHES) this.queued.delete(this.queued.keys().next().value!);
+        this.queued.set(user.id, user);
+      }
       return;
     }
     this.lastRefresh.set(user.id, now);
