@@ -1,6 +1,5 @@
 import { createHmac } from 'node:crypto';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp } from '../src/app.factory.js';
@@ -11,6 +10,7 @@ import { ProcessTracker, type Spawned } from './support/processes.js';
 import { productionEnv } from './support/production-env.js';
 import { ownRedisPrefix, startTestApp, testConfig, uniquePhone } from './support/test-app.js';
 import { atPost, SCREENS } from './support/ussd-clients.js';
+import { memorySink } from './support/logs.js';
 
 /**
  * The security promises of the README, as tests: admin and user routes refuse whoever may not
@@ -325,18 +325,14 @@ describe('security', () => {
       MPESA_CALLBACK_SECRET: 'logtestmpesacallback8c2e4a6b',
       USSD_WEBHOOK_SECRET: 'log-test-ussd-secret-3d5f7b9a',
     };
-    const lines: string[] = [];
+    let lines: string[] = [];
     let logged: NestFastifyApplication;
 
     beforeAll(async () => {
       const config = testConfig({ ...secrets, REDIS_KEY_PREFIX: ownRedisPrefix(), APP_ROLE: 'all', LOG_LEVEL: 'trace' });
-      const sink = new Writable({
-        write(chunk, _enc, done) {
-          lines.push(String(chunk));
-          done();
-        },
-      });
-      logged = await createApp(config, { logger: createRootLogger(config, sink) });
+      const sink = memorySink();
+      lines = sink.lines;
+      logged = await createApp(config, { logger: createRootLogger(config, sink.stream) });
       await logged.init();
       await logged.getHttpAdapter().getInstance().ready();
     });

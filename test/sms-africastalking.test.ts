@@ -1,11 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { Logger } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { createApp } from '../src/app.factory.js';
-import { buildConfig, ConfigValidationError, parseEnv } from '../src/config/app-config.js';
+import { buildConfig, parseEnv } from '../src/config/app-config.js';
 import { TransactionService } from '../src/database/transaction.service.js';
 import { createRootLogger } from '../src/logging/logger.js';
 import { AfricasTalkingSmsProvider, readSendReply, type AfricasTalkingSettings, type AtSendReply } from '../src/notifications/africastalking-sms.provider.js';
@@ -18,6 +17,8 @@ import {
 } from '../src/notifications/simulator/africastalking-sms.simulator.js';
 import { eventually } from './support/eventually.js';
 import { ownRedisPrefix, testConfig, uniquePhone } from './support/test-app.js';
+import { memorySink } from './support/logs.js';
+import { configProblems } from './support/config-problems.js';
 
 /** The exact bytes of a provider fixture (see test/fixtures/providers/SOURCES.md). */
 const fixture = (name: string) => readFileSync(join(process.cwd(), 'test/fixtures/providers', name), 'utf8');
@@ -204,15 +205,7 @@ describe("Africa's Talking SMS: the provider against its simulator and the publi
 });
 
 describe('SMS_PROVIDER configuration', () => {
-  const problems = (env: Record<string, string>) => {
-    try {
-      parseEnv(env);
-      return [];
-    } catch (e) {
-      if (e instanceof ConfigValidationError) return e.problems;
-      throw e;
-    }
-  };
+  const problems = configProblems;
 
   it('defaults to the log provider and the live Africa’s Talking URL', () => {
     const config = buildConfig(parseEnv({}));
@@ -238,7 +231,7 @@ describe("Africa's Talking end to end: outbox → queue → provider → simulat
   let db: DataSource;
   let notifications: NotificationsService;
   let transactions: TransactionService;
-  const logLines: string[] = [];
+  let logLines: string[] = [];
 
   beforeAll(async () => {
     sim = await startAfricasTalkingSmsSimulator({ username: 'sandbox', apiKey: API_KEY });
@@ -256,13 +249,9 @@ describe("Africa's Talking end to end: outbox → queue → provider → simulat
       LOG_LEVEL: 'debug',
     });
     // The app's real logger (redaction included), writing into memory.
-    const sink = new Writable({
-      write(chunk, _enc, done) {
-        logLines.push(String(chunk));
-        done();
-      },
-    });
-    app = await createApp(config, { logger: createRootLogger(config, sink) });
+    const sink = memorySink();
+    logLines = sink.lines;
+    app = await createApp(config, { logger: createRootLogger(config, sink.stream) });
     await app.init();
     await app.getHttpAdapter().getInstance().ready();
     db = app.get(DataSource);

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { buildConfig, ConfigValidationError, parseEnv } from './app-config.js';
 import { envSchema } from './config.schema.js';
+import { configProblems } from '../../test/support/config-problems.js';
 
 const MPESA_PRODUCTION = {
   MPESA_BASE_URL: 'https://api.safaricom.co.ke',
@@ -23,15 +24,7 @@ const SECRETS = {
   ...MPESA_PRODUCTION,
 };
 
-function problems(env: Record<string, string | undefined>): string[] {
-  try {
-    parseEnv(env);
-    return [];
-  } catch (e) {
-    if (e instanceof ConfigValidationError) return e.problems;
-    throw e;
-  }
-}
+const problems = configProblems;
 
 describe('configuration', () => {
   it('starts with no variables at all in development, with the documented defaults', () => {

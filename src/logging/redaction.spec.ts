@@ -1,17 +1,11 @@
-import { Writable } from 'node:stream';
+import { memorySink } from '../../test/support/logs.js';
 import { createRootLogger } from './logger.js';
 import { loggableUrl, pathOnly } from './redaction.js';
 
 function capture() {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      lines.push(String(chunk));
-      done();
-    },
-  });
-  const logger = createRootLogger({ log: { level: 'info' }, role: 'all' }, stream);
-  return { logger, text: () => lines.join('') };
+  const sink = memorySink();
+  const logger = createRootLogger({ log: { level: 'info' }, role: 'all' }, sink.stream);
+  return { logger, text: sink.text };
 }
 
 describe('log redaction', () => {

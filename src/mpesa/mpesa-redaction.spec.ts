@@ -1,16 +1,10 @@
-import { Writable } from 'node:stream';
+import { memorySink } from '../../test/support/logs.js';
 import { createRootLogger } from '../logging/logger.js';
 
 describe('M-PESA secrets in logs', () => {
   it('never writes Daraja credentials, tokens or callback URLs (they carry the callback secret)', () => {
-    const lines: string[] = [];
-    const stream = new Writable({
-      write(chunk, _enc, done) {
-        lines.push(String(chunk));
-        done();
-      },
-    });
-    const logger = createRootLogger({ log: { level: 'info' }, role: 'all' }, stream);
+    const sink = memorySink();
+    const logger = createRootLogger({ log: { level: 'info' }, role: 'all' }, sink.stream);
     const secrets = {
       consumerSecret: 'consumer-secret-value',
       initiatorPassword: 'initiator-password-value',
@@ -22,7 +16,7 @@ describe('M-PESA secrets in logs', () => {
     logger.info({ body: { Password: 'stk-password-value', SecurityCredential: 'credential-value', CallBackURL: 'https://x/cb/url-secret-1' } }, 'stk');
     logger.info({ request: { ResultURL: 'https://x/cb/url-secret-2', QueueTimeOutURL: 'https://x/cb/url-secret-3' } }, 'b2c');
     logger.info({ env: { SAFARICOM_CONSUMER_SECRET: 'env-secret-1', MPESA_INITIATOR_PASSWORD: 'env-secret-2', MPESA_CALLBACK_SECRET: 'env-secret-3' } }, 'env');
-    const out = lines.join('');
+    const out = sink.text();
     for (const value of [
       ...Object.values(secrets),
       'stk-password-value',
