@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { buildConfig, ConfigValidationError, parseEnv } from './app-config.js';
+import { buildConfig, parseEnv } from './app-config.js';
 import { envSchema } from './config.schema.js';
 import { configProblems } from '../../test/support/config-problems.js';
 
