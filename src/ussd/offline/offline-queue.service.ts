@@ -281,7 +281,12 @@ export class OfflineQueueService implements OnApplicationBootstrap, OnApplicatio
     for (const earlier of ids) {
       if (earlier === id) continue;
       const state = await this.get(earlier);
-      if (state?.status === 'pending' && state.queuedAt <= item.queuedAt) await this.apply(earlier);
+      if (state?.status === 'pending' && state.queuedAt <= item.queuedAt) {
+        await this.apply(earlier);
+        // Its own job may be waiting out a backoff: let it run now and find the item closed.
+        const job = await this.jobs.queue(QueueName.UssdOffline).getJob(this.jobId(earlier));
+        if (job && (await job.isDelayed())) await job.promote().catch(() => undefined);
+      }
     }
     return this.apply(id);
   }
