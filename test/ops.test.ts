@@ -26,6 +26,48 @@ describe('operations endpoints', () => {
     expect(json.json().paths['/health/ready']).toBeDefined();
   });
 
+  it('documents the mobile sync API with response schemas and examples', async () => {
+    interface Schema {
+      $ref?: string;
+      allOf?: Schema[];
+      properties?: Record<string, Schema & { items?: Schema }>;
+    }
+    interface Response {
+      content: { 'application/json': { schema: Schema; example?: unknown } };
+    }
+    const doc = (await app.inject({ method: 'GET', url: '/docs-json' })).json() as {
+      paths: Record<string, Record<string, { responses: Record<string, Response> }>>;
+      components: { schemas: Record<string, Schema> };
+    };
+    const schemaOf = (ref: string | undefined) => doc.components.schemas[ref!.replace('#/components/schemas/', '')];
+
+    const pull = doc.paths['/api/sync/pull'].get.responses['200'].content['application/json'];
+    const pullSchema = schemaOf(pull.schema.$ref);
+    expect(Object.keys(pullSchema.properties!).sort()).toEqual(['cursor', 'hasMore', 'loans', 'transfers', 'wallet']);
+    expect(Object.keys(schemaOf(pullSchema.properties!.loans.items!.$ref).properties!)).toEqual(
+      expect.arrayContaining(['id', 'role', 'status', 'principal', 'outstanding', 'repaymentPerDeposit', 'updatedAt']),
+    );
+    expect(Object.keys(schemaOf(pullSchema.properties!.transfers.items!.$ref).properties!).sort()).toEqual(['amount', 'createdAt', 'id', 'kind', 'loanId']);
+    expect(pull.example).toMatchObject({
+      loans: [expect.objectContaining({ status: 'ACTIVE' })],
+      transfers: expect.arrayContaining([expect.objectContaining({ kind: 'loan_repayment' })]),
+      wallet: { balance: expect.any(Number) },
+      cursor: expect.any(String),
+      hasMore: false,
+    });
+
+    const push = doc.paths['/api/sync/push'].post.responses['200'].content['application/json'];
+    const result = schemaOf(schemaOf(push.schema.$ref).properties!.results.items!.$ref);
+    // A described reference is wrapped in allOf.
+    for (const field of ['loan', 'serverState']) expect([field, result.properties![field].allOf?.[0].$ref]).toEqual([field, pullSchema.properties!.loans.items!.$ref]);
+    const results = (push.example as { results: { status: string; code?: string; serverState?: { status: string }; loan?: unknown }[] }).results;
+    expect(results.map((r) => r.status)).toEqual(['applied', 'duplicate', 'rejected', 'conflict']);
+    expect(results[0].loan).toBeDefined();
+    expect(results[1]).toMatchObject({ outcome: 'applied', message: 'Already applied' });
+    expect(results[2].code).toBe('WALLET.INSUFFICIENT_FUNDS');
+    expect(results[3]).toMatchObject({ code: 'LOAN.NOT_PENDING', serverState: { status: 'CANCELLED' } });
+  });
+
   it('exposes Prometheus metrics with the HTTP histogram and queue depths', async () => {
     await app.inject({ method: 'GET', url: '/health/live' });
     const res = await app.inject({ method: 'GET', url: '/metrics' });

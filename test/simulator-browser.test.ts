@@ -10,8 +10,9 @@ import { startTestApp, testConfig, uniquePhone } from './support/test-app.js';
 
 /**
  * The phone simulator page (/simulator) in a real browser (Debian's chromium through
- * playwright-core): a loan request between two numbers, the lender's SMS, and a top-up whose
- * simulated M-PESA outcome is chosen on the page. Screenshots go to test/artifacts/ (git-ignored).
+ * playwright-core): a loan request between two numbers, the lender's SMS, a top-up whose
+ * simulated M-PESA outcome is chosen on the page beforehand, and one held pending until an
+ * outcome is delivered to it from the page. Screenshots go to test/artifacts/ (git-ignored).
  */
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 const PIN = '4821';
@@ -114,6 +115,45 @@ describe('the phone simulator page in a browser', () => {
     await page.screenshot({ path: `${ARTIFACTS}simulator-topup-cancelled.png`, fullPage: true });
   }, 60_000);
 
+  it('holds a top-up, lists it as pending, delivers success to it, and the balance and SMS follow', async () => {
+    const number = formatLocal(uniquePhone());
+    await page.goto(`${base}/simulator`);
+    await page.getByLabel('Phone number').fill(number);
+    await page.getByLabel('Phone number').dispatchEvent('change');
+    await page.getByLabel('Outcome').selectOption('hold');
+    await page.getByRole('button', { name: 'Set outcome' }).click();
+    await page.locator('#mpesa-status', { hasText: `Next M-PESA request of ${number}: hold` }).waitFor({ timeout: 5_000 });
+
+    await dialFrom(number);
+    expect(await reply('4', 'BALANCE')).toContain('Wallet: Ksh 0');
+    await reply('00', 'M-PESA LOANS');
+    await reply('7', 'Top up');
+    await reply('1', 'TOP UP');
+    await reply('250', 'M-PESA will ask');
+
+    // The push waits in the Daraja simulator; the page lists it (it looks when the session ends).
+    const pending = page.locator('#pending li', { hasText: 'Ksh 250 top-up, held' });
+    await pending.waitFor({ timeout: 10_000 });
+    expect(await page.locator('#pending li').count()).toBe(1);
+    expect(await pending.innerText()).toMatch(/ws_CO_\d+/);
+    expect(await page.locator('#sms li', { hasText: 'Ksh 250' }).count()).toBe(0);
+    await page.screenshot({ path: `${ARTIFACTS}simulator-topup-pending.png`, fullPage: true });
+
+    await page.getByLabel('Result to deliver').selectOption('success');
+    await pending.getByRole('button', { name: /^Deliver/ }).click();
+    await page.locator('#pending-status', { hasText: 'Delivered success to the Ksh 250 top-up' }).waitFor({ timeout: 5_000 });
+    await page.locator('#pending-empty', { hasText: 'No pending top-ups.' }).waitFor({ timeout: 5_000 });
+    expect(await page.locator('#pending li').count()).toBe(0);
+
+    // Deni's callback route credited the wallet and queued the SMS.
+    const sms = page.locator('#sms li', { hasText: 'Ksh 250 received' });
+    await sms.waitFor({ timeout: 20_000 });
+    expect(await sms.innerText()).toContain('Ksh 250 received. New balance: Ksh 250');
+    await dialFrom(number);
+    expect(await reply('4', 'BALANCE')).toContain('Wallet: Ksh 250');
+    await page.screenshot({ path: `${ARTIFACTS}simulator-topup-delivered.png`, fullPage: true });
+  }, 60_000);
+
   it('serves its files, and refuses unknown outcomes and bad numbers on its JSON routes', async () => {
     const bad = await fetch(`${base}/simulator/api/mpesa/outcome`, {
       method: 'POST',
@@ -122,6 +162,13 @@ describe('the phone simulator page in a browser', () => {
     });
     expect(bad.status).toBe(400);
     expect((await fetch(`${base}/simulator/api/sms?phoneNumber=12`)).status).toBe(422);
+    expect((await fetch(`${base}/simulator/api/mpesa/pending?phoneNumber=12`)).status).toBe(422);
+    const deliver = (id: string, outcome: string) =>
+      fetch(`${base}/simulator/api/mpesa/pending/${id}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ outcome }) });
+    // `hold` holds; it is not an answer.
+    expect((await deliver('ws_CO_01012024000000123456789123', 'hold')).status).toBe(400);
+    const unknown = await deliver('ws_CO_01012024000000123456789123', 'success');
+    expect([unknown.status, ((await unknown.json()) as { code: string }).code]).toEqual([404, 'SIMULATOR.NO_PENDING_TOPUP']);
     for (const path of ['/simulator', '/simulator/', '/simulator/simulator.js', '/simulator/simulator.css']) {
       const res = await fetch(`${base}${path}`);
       expect([path, res.status]).toEqual([path, 200]);
@@ -140,7 +187,7 @@ describe('SIMULATOR_ENABLED', () => {
   it('when off, neither the page nor its routes exist', async () => {
     const { app } = await startTestApp({ SIMULATOR_ENABLED: 'false' });
     try {
-      for (const url of ['/simulator', '/simulator/simulator.js', '/simulator/api/config', '/simulator/api/sms?phoneNumber=0712345678']) {
+      for (const url of ['/simulator', '/simulator/simulator.js', '/simulator/api/config', '/simulator/api/sms?phoneNumber=0712345678', '/simulator/api/mpesa/pending?phoneNumber=0712345678']) {
         expect([url, (await app.inject({ method: 'GET', url })).statusCode]).toEqual([url, 404]);
       }
       const res = await app.inject({ method: 'POST', url: '/simulator/api/mpesa/outcome', payload: { phoneNumber: '0712345678', outcome: 'cancelled' } });

@@ -1,10 +1,16 @@
-import { Body, Controller, Get, HttpCode, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { IsIn, IsString, MaxLength } from 'class-validator';
 import { DomainError } from '../common/domain-error.js';
 import type { AppConfig } from '../config/app-config.js';
-import { SIMULATOR_OUTCOMES, type SimulatorOutcome } from '../mpesa/simulator/daraja-simulator.js';
+import {
+  SIMULATOR_OUTCOMES,
+  STK_RESOLUTIONS,
+  type DarajaSimulator,
+  type SimulatorOutcome,
+  type StkResolution,
+} from '../mpesa/simulator/daraja-simulator.js';
 import { DarajaSimulatorHost } from '../mpesa/simulator/daraja-simulator.host.js';
 import { NotificationsQuery, NotificationView } from '../notifications/admin-notifications.controller.js';
 import { NotificationsService } from '../notifications/notifications.service.js';
@@ -21,10 +27,38 @@ export class SimulatorOutcomeDto {
   outcome!: SimulatorOutcome;
 }
 
+export class PendingTopUpsQuery {
+  @ApiProperty({ example: '0712345678' })
+  @IsString()
+  @MaxLength(20)
+  phoneNumber!: string;
+}
+
+export class DeliverOutcomeDto {
+  @ApiProperty({ enum: STK_RESOLUTIONS, example: 'success' })
+  @IsIn(STK_RESOLUTIONS)
+  outcome!: StkResolution;
+}
+
+export class PendingTopUpView {
+  @ApiProperty({ example: 'ws_CO_191220191020363925' })
+  checkoutRequestId!: string;
+
+  @ApiProperty({ example: 250, description: 'Whole shillings' })
+  amount!: number;
+
+  @ApiProperty({ example: '2024-07-06T19:48:52.000Z' })
+  requestedAt!: Date;
+
+  @ApiProperty({ description: 'Held by the `hold` outcome until one is delivered; false while the simulated customer is still "answering"' })
+  held!: boolean;
+}
+
 /**
  * The phone simulator's own routes (development only: SimulatorModule is loaded only when
  * SIMULATOR_ENABLED is on). They give the browser page, and `npm run dial`, what it would
- * otherwise need the admin key for: a number's SMS, and the next simulated M-PESA outcome.
+ * otherwise need the admin key for: a number's SMS, the next simulated M-PESA outcome, and the
+ * outcome of a top-up still waiting for M-PESA's answer.
  */
 @ApiTags('simulator')
 @Controller('simulator/api')
@@ -44,7 +78,7 @@ export class SimulatorController {
   @Get('config')
   @ApiOperation({ summary: 'What the simulator page needs: the USSD code, and the simulated M-PESA outcomes (development only)' })
   info() {
-    return { serviceCode: this.serviceCode, mpesaSimulated: this.mpesaSimulated, outcomes: SIMULATOR_OUTCOMES };
+    return { serviceCode: this.serviceCode, mpesaSimulated: this.mpesaSimulated, outcomes: SIMULATOR_OUTCOMES, deliverable: STK_RESOLUTIONS };
   }
 
   @Get('sms')
@@ -63,10 +97,43 @@ export class SimulatorController {
   })
   async outcome(@Body() body: SimulatorOutcomeDto) {
     const phoneNumber = toMsisdn(body.phoneNumber);
+    (await this.simulator()).setOutcome(phoneNumber, body.outcome);
+    return { phoneNumber, outcome: body.outcome };
+  }
+
+  @Get('mpesa/pending')
+  @ApiOperation({
+    summary:
+      "This number's top-ups (STK pushes) the in-process Daraja simulator has not answered yet, oldest first: those held by the `hold` outcome, and any still in their short delay (development only)",
+  })
+  @ApiOkResponse({ type: [PendingTopUpView] })
+  async pending(@Query() query: PendingTopUpsQuery): Promise<PendingTopUpView[]> {
+    const phoneNumber = toMsisdn(query.phoneNumber);
+    return (await this.simulator()).pendingStkPushes(phoneNumber).map(({ checkoutRequestId, amount, requestedAt, held }) => ({ checkoutRequestId, amount, requestedAt, held }));
+  }
+
+  @Post('mpesa/pending/:checkoutRequestId')
+  @HttpCode(200)
+  @ApiOperation({
+    summary:
+      "Delivers an outcome to one pending top-up now: the Daraja simulator sends its callback (none for no_callback, lost_callback, queue_timeout; two for duplicate_callback) to Deni's real callback route (development only)",
+  })
+  @ApiParam({ name: 'checkoutRequestId', example: 'ws_CO_191220191020363925' })
+  @ApiOkResponse({ schema: { example: { checkoutRequestId: 'ws_CO_191220191020363925', outcome: 'success' } } })
+  @ApiNotFoundResponse({ description: 'No such pending top-up (unknown, or already answered)' })
+  async deliver(@Param('checkoutRequestId') checkoutRequestId: string, @Body() body: DeliverOutcomeDto) {
+    const simulator = await this.simulator();
+    if (!simulator.pendingStkPushes().some((p) => p.checkoutRequestId === checkoutRequestId)) {
+      throw new DomainError('SIMULATOR.NO_PENDING_TOPUP', 'not_found', 'No pending top-up with this CheckoutRequestID (unknown, or already answered)');
+    }
+    simulator.resolveStkPush(checkoutRequestId, body.outcome);
+    return { checkoutRequestId, outcome: body.outcome };
+  }
+
+  private async simulator(): Promise<DarajaSimulator> {
     if (!this.mpesaSimulated) {
       throw new DomainError('SIMULATOR.MPESA_NOT_SIMULATED', 'conflict', 'M-PESA is not simulated here (MPESA_BASE_URL is set)');
     }
-    (await this.daraja.simulator()).setOutcome(phoneNumber, body.outcome);
-    return { phoneNumber, outcome: body.outcome };
+    return this.daraja.simulator();
   }
 }

@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Post, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { AuthenticatedUser } from '../auth/token.service.js';
 import { CurrentUser, UserAuth } from '../auth/user-auth.guard.js';
-import { SyncPullQuery, SyncPushDto, SyncPushResponse } from './dto/sync.dto.js';
+import { SYNC_PULL_EXAMPLE, SYNC_PUSH_EXAMPLE, SyncPullQuery, SyncPullResponse, SyncPushDto, SyncPushResponse } from './dto/sync.dto.js';
 import { SyncService, type SyncPull } from './sync.service.js';
 
 @ApiTags('sync')
@@ -17,14 +17,14 @@ export class SyncController {
     summary:
       'Apply operations a device made offline, each once by its opId: applied, duplicate (the original result), rejected (with a code) or conflict (with the server state; the server wins)',
   })
-  @ApiOkResponse({ type: SyncPushResponse })
+  @ApiOkResponse({ type: SyncPushResponse, example: SYNC_PUSH_EXAMPLE })
   async push(@CurrentUser() me: AuthenticatedUser, @Body() body: SyncPushDto): Promise<SyncPushResponse> {
     return { results: await this.sync.push(me.userId, body.deviceId, body.operations) };
   }
 
   @Get('pull')
   @ApiOperation({ summary: 'Your loans, wallet entries and balance changed since the cursor; a new cursor and hasMore' })
-  @ApiOkResponse({ description: '{loans, transfers, wallet: {balance}, cursor, hasMore}' })
+  @ApiOkResponse({ type: SyncPullResponse, example: SYNC_PULL_EXAMPLE })
   pull(@CurrentUser() me: AuthenticatedUser, @Query() query: SyncPullQuery): Promise<SyncPull> {
     return this.sync.pull(me.userId, query.since, query.limit);
   }

@@ -11,6 +11,8 @@ import { selfSignedCertificate } from './self-signed-certificate.js';
  *
  * Control routes (no auth; the server listens on 127.0.0.1): `POST /simulator/outcomes
  * {phoneNumber, outcome}`, `POST /simulator/c2b {billRefNumber, amount, msisdn?, shortCode?}`,
+ * `GET /simulator/stk/pending?phoneNumber=` (STK pushes not decided yet), `POST
+ * /simulator/stk/:checkoutRequestId/outcome {outcome}` (decide one now, e.g. one held by `hold`),
  * `GET /simulator/certificate` (the PEM that encrypts SecurityCredential), `GET /simulator/log`.
  */
 
@@ -32,8 +34,27 @@ export const SIMULATOR_OUTCOMES = [
   'duplicate_callback',
   /** B2C: the QueueTimeOutURL is called instead of ResultURL. STK: as no_callback. */
   'queue_timeout',
+  /**
+   * STK: the push stays pending (STK query: "being processed") until `resolveStkPush` decides it
+   * with another outcome. B2C: as success.
+   */
+  'hold',
 ] as const;
 export type SimulatorOutcome = (typeof SIMULATOR_OUTCOMES)[number];
+/** The outcomes that decide an STK push: all but `hold`. */
+export type StkResolution = Exclude<SimulatorOutcome, 'hold'>;
+export const STK_RESOLUTIONS: readonly StkResolution[] = SIMULATOR_OUTCOMES.filter((o): o is StkResolution => o !== 'hold');
+
+/** An STK push the customer has not answered yet (its result not decided). */
+export interface PendingStkPush {
+  checkoutRequestId: string;
+  merchantRequestId: string;
+  phoneNumber: string;
+  amount: number;
+  requestedAt: Date;
+  /** True when held by `hold` (decided only by `resolveStkPush`); false while its delay runs. */
+  held: boolean;
+}
 
 export interface DarajaSimulatorOptions {
   host?: string;
@@ -113,6 +134,13 @@ export interface DarajaSimulator {
   /** Every callback sent, in order. */
   callbacks: SimulatorCallback[];
   setOutcome(phoneNumber: string, outcome: SimulatorOutcome): void;
+  /** STK pushes not decided yet, oldest first; only this number's (254…) when given. */
+  pendingStkPushes(phoneNumber?: string): PendingStkPush[];
+  /**
+   * Decides a pending STK push now with `outcome` and sends its callback (if the outcome sends
+   * one) as the delay would have. Throws when the push is unknown or already decided.
+   */
+  resolveStkPush(checkoutRequestId: string, outcome: StkResolution): void;
   injectFault(fault: SimulatorFault): void;
   setResponseDelay(ms: number): void;
   /** Invalidates the current token, as issuing a new one elsewhere would. */
@@ -129,6 +157,7 @@ interface StkPush {
   amount: number;
   callbackUrl: string;
   outcome: SimulatorOutcome;
+  requestedAt: Date;
   result?: { code: number; desc: string };
 }
 
@@ -138,7 +167,7 @@ const SHORTCODE = /^\d{5,7}$/;
 const STK_TYPES = ['CustomerPayBillOnline', 'CustomerBuyGoodsOnline'];
 const B2C_COMMANDS = ['BusinessPayment', 'SalaryPayment', 'PromotionPayment'];
 
-const STK_RESULTS: Record<SimulatorOutcome, { code: number; desc: string }> = {
+const STK_RESULTS: Record<StkResolution, { code: number; desc: string }> = {
   success: { code: 0, desc: SUCCESS_DESC },
   lost_callback: { code: 0, desc: SUCCESS_DESC },
   duplicate_callback: { code: 0, desc: SUCCESS_DESC },
@@ -306,9 +335,11 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
       amount: amount as number,
       callbackUrl: String(body.CallBackURL),
       outcome: outcomeOf(phoneNumber),
+      requestedAt: new Date(),
     };
     pushes.set(push.checkoutRequestId, push);
-    later(settings.callbackDelayMs, () => decideStk(push));
+    const outcome = push.outcome;
+    if (outcome !== 'hold') later(settings.callbackDelayMs, () => decideStk(push, outcome));
     return reply.send({
       MerchantRequestID: push.merchantRequestId,
       CheckoutRequestID: push.checkoutRequestId,
@@ -318,10 +349,13 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     });
   });
 
-  function decideStk(push: StkPush): void {
-    const result = STK_RESULTS[push.outcome];
+  /** Decides a push once (a push resolved early is not decided again when its delay ends). */
+  function decideStk(push: StkPush, outcome: StkResolution): void {
+    if (push.result) return;
+    const result = STK_RESULTS[outcome];
+    push.outcome = outcome;
     push.result = result;
-    if (push.outcome === 'no_callback' || push.outcome === 'lost_callback' || push.outcome === 'queue_timeout') return;
+    if (outcome === 'no_callback' || outcome === 'lost_callback' || outcome === 'queue_timeout') return;
     const callback: Record<string, unknown> = {
       MerchantRequestID: push.merchantRequestId,
       CheckoutRequestID: push.checkoutRequestId,
@@ -338,7 +372,28 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
         ],
       };
     }
-    deliver('stk', push.callbackUrl, darajaJson({ Body: { stkCallback: callback } }), push.outcome);
+    deliver('stk', push.callbackUrl, darajaJson({ Body: { stkCallback: callback } }), outcome);
+  }
+
+  function pendingStkPushes(phoneNumber?: string): PendingStkPush[] {
+    return [...pushes.values()]
+      .filter((p) => !p.result && (phoneNumber === undefined || p.phoneNumber === phoneNumber))
+      .map((p) => ({
+        checkoutRequestId: p.checkoutRequestId,
+        merchantRequestId: p.merchantRequestId,
+        phoneNumber: p.phoneNumber,
+        amount: p.amount,
+        requestedAt: p.requestedAt,
+        held: p.outcome === 'hold',
+      }));
+  }
+
+  function resolveStkPush(checkoutRequestId: string, outcome: StkResolution): void {
+    if (!STK_RESOLUTIONS.includes(outcome)) throw new Error(`outcome must be one of ${STK_RESOLUTIONS.join(', ')}`);
+    const push = pushes.get(checkoutRequestId);
+    if (!push) throw new Error(`no STK push ${checkoutRequestId}`);
+    if (push.result) throw new Error(`STK push ${checkoutRequestId} is already decided (${push.outcome})`);
+    decideStk(push, outcome);
   }
 
   app.post('/mpesa/stkpushquery/v1/query', async (request, reply) => {
@@ -522,6 +577,25 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     return reply.send({ phoneNumber, outcome: body.outcome });
   });
 
+  app.get('/simulator/stk/pending', async (request, reply) => {
+    const { phoneNumber } = request.query as { phoneNumber?: string };
+    return reply.send(pendingStkPushes(phoneNumber || undefined));
+  });
+
+  app.post('/simulator/stk/:checkoutRequestId/outcome', async (request, reply) => {
+    const { checkoutRequestId } = request.params as { checkoutRequestId: string };
+    const { outcome } = asObject(request.body);
+    if (!STK_RESOLUTIONS.includes(outcome as StkResolution)) {
+      return reply.status(400).send({ error: `outcome must be one of ${STK_RESOLUTIONS.join(', ')}` });
+    }
+    try {
+      resolveStkPush(checkoutRequestId, outcome as StkResolution);
+    } catch (e) {
+      return reply.status(pushes.has(checkoutRequestId) ? 409 : 404).send({ error: (e as Error).message });
+    }
+    return reply.send({ checkoutRequestId, outcome });
+  });
+
   app.post('/simulator/c2b', async (request, reply) => {
     const body = asObject(request.body);
     const amount = wholeAmount(body.amount);
@@ -565,6 +639,8 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
       if (!SIMULATOR_OUTCOMES.includes(outcome)) throw new Error(`unknown outcome ${String(outcome)}`);
       outcomes.set(phoneNumber, outcome);
     },
+    pendingStkPushes,
+    resolveStkPush,
     injectFault(fault) {
       faults.push({ ...fault, left: fault.times ?? 1 });
     },

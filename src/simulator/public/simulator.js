@@ -6,7 +6,7 @@ const params = new URLSearchParams(location.search);
 // A webhook secret (USSD_WEBHOOK_SECRET), if the service checks one: /simulator?secret=…
 const webhookSecret = params.get('secret');
 
-const state = { sessionId: '', text: '', active: false, busy: false, smsTimer: 0 };
+const state = { sessionId: '', text: '', active: false, busy: false, smsTimer: 0, mpesaSimulated: true };
 
 function newSessionId() {
   const random = globalThis.crypto?.randomUUID?.() ?? `${Date.now()}-${Math.random().toString(16).slice(2)}`;
@@ -71,7 +71,10 @@ async function send() {
     log(ended ? 'END' : 'CON', message);
     setActive(!ended);
     setScreen(message, ended);
-    if (ended) void refreshSms();
+    if (ended) {
+      void refreshSms();
+      void refreshPending();
+    }
   } catch (e) {
     setActive(false);
     setScreen(String(e.message ?? e), true);
@@ -165,6 +168,73 @@ async function setOutcome(event) {
   }
 }
 
+/** Top-ups of this number the Daraja simulator has not answered yet (e.g. held by `hold`). */
+async function refreshPending() {
+  const number = phone();
+  if (!number || !state.mpesaSimulated) return;
+  try {
+    const res = await fetch(`/simulator/api/mpesa/pending?${new URLSearchParams({ phoneNumber: number })}`);
+    const body = await res.json();
+    if (number !== phone()) return;
+    if (!res.ok) throw new Error(body.message ?? `status ${res.status}`);
+    const items = body.map((push) => {
+      const item = document.createElement('li');
+      const text = document.createElement('span');
+      text.textContent = `Ksh ${push.amount} top-up, ${push.held ? 'held' : 'answering…'}`;
+      const meta = document.createElement('span');
+      meta.className = 'meta';
+      meta.textContent = `${new Date(push.requestedAt).toLocaleTimeString()} · ${push.checkoutRequestId}`;
+      text.append(meta);
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.textContent = 'Deliver';
+      button.setAttribute('aria-label', `Deliver the result to the Ksh ${push.amount} top-up ${push.checkoutRequestId}`);
+      button.addEventListener('click', () => void deliver(push, button));
+      item.append(text, button);
+      return item;
+    });
+    $('pending').replaceChildren(...items);
+    $('pending-empty').textContent = items.length ? '' : 'No pending top-ups.';
+    $('pending-empty').classList.remove('error');
+  } catch (e) {
+    $('pending-empty').textContent = `Could not load the pending top-ups: ${e.message ?? e}`;
+    $('pending-empty').classList.add('error');
+  }
+}
+
+async function deliver(push, button) {
+  const outcome = $('deliver-outcome').value;
+  const status = $('pending-status');
+  button.disabled = true;
+  try {
+    const res = await fetch(`/simulator/api/mpesa/pending/${encodeURIComponent(push.checkoutRequestId)}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ outcome }),
+    });
+    const body = await res.json();
+    if (!res.ok) throw new Error(body.message ?? `status ${res.status}`);
+    status.textContent = `Delivered ${outcome.replaceAll('_', ' ')} to the Ksh ${push.amount} top-up`;
+    status.classList.remove('error');
+  } catch (e) {
+    status.textContent = `Could not deliver the outcome: ${e.message ?? e}`;
+    status.classList.add('error');
+    button.disabled = false;
+  }
+  await refreshPending();
+  // The callback is processed asynchronously: the SMS follows in a moment.
+  setTimeout(() => void refreshSms(), 500);
+}
+
+function outcomeOptions(outcomes) {
+  return outcomes.map((o) => {
+    const option = document.createElement('option');
+    option.value = o;
+    option.textContent = o === 'hold' ? 'hold (deliver it below)' : o.replaceAll('_', ' ');
+    return option;
+  });
+}
+
 async function loadConfig() {
   try {
     const res = await fetch('/simulator/api/config');
@@ -172,17 +242,17 @@ async function loadConfig() {
     const config = await res.json();
     $('service-code').textContent = config.serviceCode;
     $('dial').textContent = `Dial ${config.serviceCode}`;
-    $('outcome').replaceChildren(
-      ...config.outcomes.map((o) => {
-        const option = document.createElement('option');
-        option.value = o;
-        option.textContent = o.replaceAll('_', ' ');
-        return option;
-      }),
-    );
+    $('outcome').replaceChildren(...outcomeOptions(config.outcomes));
+    $('deliver-outcome').replaceChildren(...outcomeOptions(config.deliverable ?? []));
+    state.mpesaSimulated = config.mpesaSimulated;
     if (!config.mpesaSimulated) {
       $('set-outcome').disabled = true;
+      $('refresh-pending').disabled = true;
+      $('deliver-outcome').disabled = true;
       $('mpesa-status').textContent = 'M-PESA is not simulated here (MPESA_BASE_URL is set).';
+      $('pending-empty').textContent = '';
+    } else {
+      void refreshPending();
     }
   } catch {
     // The defaults in the page stand.
@@ -194,9 +264,11 @@ $('reply-form').addEventListener('submit', reply);
 $('hang-up').addEventListener('click', hangUp);
 $('mpesa-form').addEventListener('submit', setOutcome);
 $('refresh-sms').addEventListener('click', () => void refreshSms());
+$('refresh-pending').addEventListener('click', () => void refreshPending());
 $('phone-number').addEventListener('change', () => {
   if (state.active) hangUp();
   void refreshSms();
+  void refreshPending();
 });
 $('keypad').addEventListener('click', (event) => {
   const key = event.target.closest('button');
@@ -208,7 +280,10 @@ $('keypad').addEventListener('click', (event) => {
 setActive(false);
 void loadConfig();
 void refreshSms();
-// New SMS arrive on their own (a callback, a repayment): look every few seconds while visible.
+// New SMS arrive on their own (a callback, a repayment), and top-ups start from the phone: look
+// every few seconds while visible.
 state.smsTimer = setInterval(() => {
-  if (document.visibilityState === 'visible') void refreshSms();
+  if (document.visibilityState !== 'visible') return;
+  void refreshSms();
+  void refreshPending();
 }, 3000);
