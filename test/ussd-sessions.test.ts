@@ -178,7 +178,7 @@ describe('USSD sessions', () => {
       const { phone, lender, lost } = await midRequest();
       // The session expires (as after 180 s of silence: its key goes, and it drops out of the
       // index's time window); the gateway opens a new session.
-      expect(await redis.del(`ussd:session:${lost}`)).toBe(1);
+      expect(await redis.del(`ussd:session:{${lost}}`)).toBe(1);
       expect(await redis.zrem('ussd:index', lost)).toBe(1);
       expect(await phone.dial()).toBe(con(SCREENS.resume));
       expect(phone.session).not.toBe(lost);

@@ -9,11 +9,12 @@ import { OfflinePinCache } from './offline-pin-cache.js';
 import { PinLockout } from './pin-lockout.js';
 import { User } from './user.entity.js';
 import { UsersService } from './users.service.js';
+import { UserIdentityCache } from './user-identity.cache.js';
 
 @Module({
   imports: [TypeOrmModule.forFeature([User]), NotificationsModule, WalletModule],
   controllers: [AuthController],
-  providers: [UsersService, PinLockout, OfflinePinCache, OtpService, AuthService],
+  providers: [UsersService, PinLockout, OfflinePinCache, UserIdentityCache, OtpService, AuthService],
   exports: [UsersService],
 })
 export class UsersModule {}

@@ -7,6 +7,7 @@ import { TransactionService } from '../database/transaction.service.js';
 import { NotificationsService } from '../notifications/notifications.service.js';
 import { LedgerService } from '../wallet/ledger.service.js';
 import { OfflinePinCache } from './offline-pin-cache.js';
+import { UserIdentityCache, type UserIdentity } from './user-identity.cache.js';
 import { PinLockout } from './pin-lockout.js';
 import { hashPin, pinMatches, pinRejection } from './pin.js';
 import { toMsisdn } from './phone-number.js';
@@ -22,6 +23,7 @@ export class UsersService {
     @InjectRepository(User) private readonly users: Repository<User>,
     private readonly lockout: PinLockout,
     private readonly pinCache: OfflinePinCache,
+    private readonly identities: UserIdentityCache,
     private readonly transactions: TransactionService,
     private readonly notifications: NotificationsService,
     private readonly ledger: LedgerService,
@@ -53,6 +55,20 @@ export class UsersService {
     return manager ? register(manager) : this.transactions.run((tx) => register(tx.manager));
   }
 
+  /**
+   * Who is dialling: the cached identity, else the user (registered on first contact), which is
+   * then cached. A USSD dial needs no more than this.
+   */
+  async identify(phoneNumber: string): Promise<UserIdentity> {
+    const msisdn = toMsisdn(phoneNumber);
+    const cached = await this.identities.get(msisdn);
+    if (cached) return cached;
+    const user = await this.findOrRegister(msisdn);
+    const identity = { id: user.id, phoneNumber: user.phoneNumber, language: user.language };
+    await this.identities.set(identity);
+    return identity;
+  }
+
   async findByPhone(phoneNumber: string, manager?: EntityManager): Promise<User | null> {
     return this.repo(manager).findOneBy({ phoneNumber: toMsisdn(phoneNumber) });
   }
@@ -77,6 +93,8 @@ export class UsersService {
 
   async setLanguage(userId: string, language: Language): Promise<void> {
     await this.users.update({ id: userId }, { language });
+    const user = await this.getById(userId);
+    await this.identities.set({ id: user.id, phoneNumber: user.phoneNumber, language: user.language });
   }
 
   /** First PIN of a user who has none. */

@@ -7,6 +7,7 @@ import { InjectRedis } from '../redis/redis.tokens.js';
 import type { GatewayName, UssdReply } from './dialects.js';
 import type { JourneyState } from './engine/journey-engine.js';
 import type { ScreenId } from './engine/types.js';
+import type { Language } from '../users/user.entity.js';
 
 /** One USSD session, kept in Redis between a subscriber's requests (TTL refreshed on each). */
 export interface UssdSession {
@@ -14,6 +15,11 @@ export interface UssdSession {
   gateway: GatewayName;
   phoneNumber: string;
   userId: string;
+  /**
+   * The subscriber's language when the session started: continuing steps need no database
+   * lookup to know who is dialling (choosing a language ends the session).
+   */
+  language?: Language;
   journey: JourneyState;
   /** The journey this dial may resume (offered as "1. Continue"). */
   resumable?: JourneyState;
@@ -35,6 +41,11 @@ export interface UssdSession {
   updatedAt: number;
 }
 
+/** A session's lock, held for one request. Releasing twice releases once. */
+export interface SessionLock {
+  release(): Promise<void>;
+}
+
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 @Injectable()
@@ -51,8 +62,14 @@ export class UssdSessionStore {
     this.resumeMs = ussd.resumeSeconds * 1000;
   }
 
+  // The session and its lock share a hash tag: on Redis Cluster they live on one node, so the
+  // commands of a step that touch both are applied in the order they were sent.
   private key(id: string) {
-    return `ussd:session:${id}`;
+    return `ussd:session:{${id}}`;
+  }
+
+  private lockKey(id: string) {
+    return `ussd:lock:{${id}}`;
   }
 
   async get(id: string): Promise<UssdSession | null> {
@@ -60,20 +77,29 @@ export class UssdSessionStore {
     return raw ? (JSON.parse(raw) as UssdSession) : null;
   }
 
-  async save(session: UssdSession): Promise<void> {
-    session.updatedAt = Date.now();
-    await Promise.all([
-      this.redis.set(this.key(session.id), JSON.stringify(session), 'PX', this.ttlMs),
-      this.redis.zadd('ussd:index', session.updatedAt, session.id),
-    ]);
+  /**
+   * Takes the session's lock and reads the session in one round trip (the two commands leave
+   * together, the lock first). When the lock is held elsewhere it waits for it, then reads.
+   * Returns null when the lock could not be had in time.
+   */
+  async open(id: string, waitMs = 3_000): Promise<{ lock: SessionLock; session: UssdSession | null } | null> {
+    const token = randomUUID();
+    const [taken, session] = await Promise.all([this.tryLock(id, token), this.get(id)]);
+    if (taken) return { lock: this.lockFor(id, token), session };
+    const lock = await this.lock(id, waitMs);
+    return lock ? { lock, session: await this.get(id) } : null;
   }
 
-  /** An ended session: kept for its TTL to answer retries, no longer counted as active. */
-  async saveEnded(session: UssdSession): Promise<void> {
+  /**
+   * Saves the session and, in the same round trip and after it, releases the step's lock: the
+   * next request of the session cannot read the session as it was before this step.
+   */
+  async save(session: UssdSession, lock?: SessionLock): Promise<void> {
     session.updatedAt = Date.now();
     await Promise.all([
       this.redis.set(this.key(session.id), JSON.stringify(session), 'PX', this.ttlMs),
-      this.redis.zrem('ussd:index', session.id),
+      session.ended ? this.redis.zrem('ussd:index', session.id) : this.redis.zadd('ussd:index', session.updatedAt, session.id),
+      lock?.release(),
     ]);
   }
 
@@ -81,20 +107,29 @@ export class UssdSessionStore {
     await Promise.all([this.redis.del(this.key(id)), this.redis.zrem('ussd:index', id)]);
   }
 
+  private async tryLock(id: string, token: string): Promise<boolean> {
+    return (await this.redis.set(this.lockKey(id), token, 'PX', 10_000, 'NX')) === 'OK';
+  }
+
+  private lockFor(id: string, token: string): SessionLock {
+    let released: Promise<void> | undefined;
+    return {
+      release: () => {
+        released ??= this.redis.eval(RELEASE, 1, this.lockKey(id), token).then(() => undefined);
+        return released;
+      },
+    };
+  }
+
   /**
    * Serialises the requests of one session across every instance: a short lock in Redis.
-   * Returns a release function, or null when the lock could not be had in time.
+   * Returns the lock (its release is idempotent), or null when it could not be had in time.
    */
-  async lock(id: string, waitMs = 3_000): Promise<(() => Promise<void>) | null> {
-    const key = `ussd:lock:${id}`;
+  async lock(id: string, waitMs = 3_000): Promise<SessionLock | null> {
     const token = randomUUID();
     const deadline = Date.now() + waitMs;
     for (;;) {
-      if (await this.redis.set(key, token, 'PX', 10_000, 'NX')) {
-        return async () => {
-          await this.redis.eval(RELEASE, 1, key, token);
-        };
-      }
+      if (await this.tryLock(id, token)) return this.lockFor(id, token);
       if (Date.now() > deadline) return null;
       await new Promise((r) => setTimeout(r, 20));
     }

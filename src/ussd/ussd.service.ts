@@ -21,7 +21,7 @@ import { ScreenId, type ScreenContext } from './engine/types.js';
 import { translator } from './i18n/translate.js';
 import { journeyScreens } from './journeys/index.js';
 import { UssdMetrics } from './ussd.metrics.js';
-import { UssdSessionStore, type UssdSession } from './ussd-session.store.js';
+import { UssdSessionStore, type SessionLock, type UssdSession } from './ussd-session.store.js';
 
 export interface HandledUssd {
   reply: UssdReply;
@@ -113,15 +113,22 @@ export class UssdService {
     const phone = parseKenyanMobile(inbound.phoneNumber);
     if (!phone.ok) return { reply: { message: en('error.badNumber'), end: true }, screen: 'NONE' };
     const msisdn = phone.msisdn;
-    try {
-      await this.rateLimiter.hit('ussd-phone', msisdn, this.settings.rateLimitPerMinute, 60_000);
-    } catch (e) {
-      if (isDomainError(e, 'REQUEST.RATE_LIMITED')) return { reply: { message: en('error.rateLimited'), end: true }, screen: 'NONE' };
-      throw e;
+    // The rate limit, the session's lock and the session itself: one round trip to Redis.
+    const [limited, opened] = await Promise.all([
+      this.rateLimiter.hit('ussd-phone', msisdn, this.settings.rateLimitPerMinute, 60_000).then(
+        () => false,
+        (e: unknown) => {
+          if (isDomainError(e, 'REQUEST.RATE_LIMITED')) return true;
+          throw e;
+        },
+      ),
+      this.sessions.open(inbound.sessionId),
+    ]);
+    if (limited || !opened) {
+      await opened?.lock.release();
+      return { reply: { message: en(limited ? 'error.rateLimited' : 'error.generic'), end: true }, screen: 'NONE' };
     }
-
-    const release = await this.sessions.lock(inbound.sessionId);
-    if (!release) return { reply: { message: en('error.generic'), end: true }, screen: 'NONE' };
+    const { lock } = opened;
     try {
       // One per request, shared by both attempts: a new session made online and again offline gets
       // the same idempotency keys, so a write the abandoned online attempt finishes late and the
@@ -133,17 +140,20 @@ export class UssdService {
         // still finish has the same idempotency key as the one the offline queue would apply.
         const attempt = { abandoned: false };
         try {
-          return await this.withDeadline(this.attempt(inbound, msisdn, nonce, attempt), attempt);
+          return await this.withDeadline(this.attempt(inbound, msisdn, nonce, opened.session, lock, attempt), attempt);
         } catch (e) {
           if (!(e instanceof DatabaseDeadline) && !isDatabaseUnavailable(e)) throw e;
           this.database.recordFailure(e);
           this.logger.warn({ sessionId: inbound.sessionId }, `USSD step answered offline: ${(e as Error).message}`);
         }
+        // The online attempt may have changed its copy of the session before it failed.
+        opened.session = await this.sessions.get(inbound.sessionId);
       }
       this.metrics.offline();
-      return await this.attempt(inbound, msisdn, nonce, null);
+      return await this.attempt(inbound, msisdn, nonce, opened.session, lock, null);
     } finally {
-      await release();
+      // Released with the session's save already, unless the step ended before saving.
+      await lock.release();
     }
   }
 
@@ -163,9 +173,16 @@ export class UssdService {
    * One step of a session: online (`attempt` given) with the services, or offline from the
    * subscriber's snapshot. Saves the session only at the end, and not at all once abandoned.
    */
-  private async attempt(inbound: InboundUssd, msisdn: string, nonce: string, attempt: { abandoned: boolean } | null): Promise<HandledUssd> {
+  private async attempt(
+    inbound: InboundUssd,
+    msisdn: string,
+    nonce: string,
+    stored: UssdSession | null,
+    lock: SessionLock,
+    attempt: { abandoned: boolean } | null,
+  ): Promise<HandledUssd> {
     const en = translator('en');
-    let session = await this.sessions.get(inbound.sessionId);
+    let session = stored;
     if (session && session.phoneNumber !== msisdn) {
       // A session id is bound to its phone: another number cannot step into it.
       return { reply: { message: en('error.otherPhone'), end: true }, screen: 'NONE' };
@@ -183,15 +200,22 @@ export class UssdService {
     }
     if (session && inbound.isNewSession) session = null;
 
-    const plan = this.plan(session, inbound);
+    // The accumulated text's fingerprint, taken once: to tell a retry and to remember the step.
+    const fingerprint = inbound.textMode === 'accumulated' ? this.fingerprint(inbound.text) : undefined;
+    const plan = this.plan(session, inbound, fingerprint);
     if (plan.kind === 'replay') return { reply: plan.reply, screen: session?.screen ?? 'NONE' };
 
     let user: UssdUser;
     let backend: UssdBackend;
     let online: OnlineBackend | null = null;
     if (attempt) {
-      const found = await this.users.findOrRegister(msisdn);
-      user = { id: found.id, phoneNumber: found.phoneNumber, language: found.language };
+      if (session?.language && plan.kind === 'continue') {
+        // A continuing step knows its subscriber from the session: no database lookup, so a
+        // step that only navigates touches Redis alone.
+        user = { id: session.userId, phoneNumber: msisdn, language: session.language };
+      } else {
+        user = await this.users.identify(msisdn);
+      }
       backend = online = new OnlineBackend(user, { users: this.users, loans: this.loans, wallet: this.wallet, mpesa: this.mpesa });
     } else {
       const snapshot = await this.snapshots.get(msisdn);
@@ -211,6 +235,7 @@ export class UssdService {
         gateway: inbound.gateway,
         phoneNumber: msisdn,
         userId: user.id,
+        language: user.language,
         journey: newJourney(resumable && plan.inputs.length === 0 ? ScreenId.Resume : ScreenId.Main),
         resumable: resumable ?? undefined,
         screen: ScreenId.Main,
@@ -230,25 +255,23 @@ export class UssdService {
     }
     if (!result) result = await this.engine.show(session.journey, context);
     if (attempt?.abandoned) throw new DatabaseDeadline(this.settings.dbDeadlineMs);
-    this.remember(session, inbound, result);
-    if (result.reply.end) {
-      // Kept (as ended) for the rest of its TTL, so that a redelivered request is answered again.
-      session.ended = true;
-      await this.sessions.saveEnded(session);
-      await this.sessions.dropResumable(msisdn);
-    } else {
-      await this.sessions.save(session);
-      // Only a screen waiting for an answer is "in the middle": a result (SUCCESS, APPROVED…)
-      // or a read-only screen (balance, a loan's details) leaves nothing to continue.
-      // The new-PIN screens are never resumable: they follow a check of the current PIN that
-      // someone else picking up the phone must not inherit.
-      const midJourney =
-        !NOT_RESUMABLE.includes(session.screen) && Boolean(this.engine.screen(session.screen).onInput);
-      if (midJourney) await this.sessions.saveResumable(msisdn, session.id, session.journey);
-      else await this.sessions.dropResumable(msisdn);
-    }
-    // What this subscriber could still see offline, taken in the background after a good step.
-    if (online) this.snapshots.refreshSoon(user, online.wrote);
+    this.remember(session, inbound, result, fingerprint);
+    // Only a screen waiting for an answer is "in the middle": a result (SUCCESS, APPROVED…)
+    // or a read-only screen (balance, a loan's details) leaves nothing to continue.
+    // The new-PIN screens are never resumable: they follow a check of the current PIN that
+    // someone else picking up the phone must not inherit.
+    const midJourney =
+      !result.reply.end && !NOT_RESUMABLE.includes(session.screen) && Boolean(this.engine.screen(session.screen).onInput);
+    // An ended session is kept (as ended) for the rest of its TTL, so that a redelivered request
+    // is answered again. The session, the resume offer and the lock's release leave together.
+    if (result.reply.end) session.ended = true;
+    await Promise.all([
+      this.sessions.save(session, lock),
+      midJourney ? this.sessions.saveResumable(msisdn, session.id, session.journey) : this.sessions.dropResumable(msisdn),
+    ]);
+    // What this subscriber could still see offline, taken in the background after a good step
+    // that read or wrote (a dial counts as a read: it is when a snapshot is most likely missing).
+    if (online && (plan.kind === 'start' || online.read || online.wrote)) this.snapshots.refreshSoon(user, online.wrote);
     return { reply: result.reply, screen: result.screen };
   }
 
@@ -264,7 +287,7 @@ export class UssdService {
   }
 
   /** What this request asks for: the stored reply again (a retry), or inputs to run. */
-  private plan(session: UssdSession | null, inbound: InboundUssd): Plan {
+  private plan(session: UssdSession | null, inbound: InboundUssd, fingerprint: string | undefined): Plan {
     const text = inbound.text;
     if (inbound.textMode === 'dial') return { kind: 'start', inputs: text ? text.split('*') : [] };
     if (inbound.textMode === 'latest') {
@@ -277,7 +300,7 @@ export class UssdService {
     // Africa's Talking: `text` accumulates every input joined by '*'.
     if (!session) return { kind: 'start', inputs: text ? text.split('*') : [] }; // a shortcut dial
     const last = session.lastText;
-    if (last && last.hash === this.fingerprint(text) && session.lastReply) return { kind: 'replay', reply: session.lastReply };
+    if (last && last.hash === fingerprint && session.lastReply) return { kind: 'replay', reply: session.lastReply };
     if (last && text.length > last.length && this.fingerprint(text.slice(0, last.length)) === last.hash) {
       // The new input is what follows the previous text (it may itself contain '*').
       return { kind: 'continue', inputs: [last.length === 0 ? text : text.slice(last.length + 1)] };
@@ -293,10 +316,10 @@ export class UssdService {
     return createHmac('sha256', this.pepper).update(`ussd-text:${text}`).digest('base64url');
   }
 
-  private remember(session: UssdSession, inbound: InboundUssd, result: StepResult): void {
+  private remember(session: UssdSession, inbound: InboundUssd, result: StepResult, fingerprint: string | undefined): void {
     session.screen = result.screen;
     session.lastReply = result.reply;
-    if (inbound.textMode === 'accumulated') session.lastText = { length: inbound.text.length, hash: this.fingerprint(inbound.text) };
+    if (fingerprint !== undefined) session.lastText = { length: inbound.text.length, hash: fingerprint };
     if (inbound.requestId) session.lastRequestId = inbound.requestId;
   }
 

@@ -49,6 +49,8 @@ export class OnlineBackend implements UssdBackend {
   readonly offline = false;
   /** Whether this request wrote anything (the snapshot is then refreshed at once). */
   wrote = false;
+  /** Whether this request read the subscriber's money or loans (worth keeping for offline reads). */
+  read = false;
 
   constructor(
     private readonly user: UssdUser,
@@ -88,25 +90,30 @@ export class OnlineBackend implements UssdBackend {
   }
 
   async loans(filter: LoanFilter, offset: number, limit: number): Promise<Page<LoanView>> {
+    this.read = true;
     const { items, total } = await this.services.loans.listForUser(this.user.id, { ...listOptions(filter), limit, offset });
     return { items: items.map((loan) => toLoanView(loan, this.user.id)), total };
   }
 
   async loan(loanId: string): Promise<LoanView> {
+    this.read = true;
     const { loan } = await this.services.loans.getForParty(loanId, this.user.id);
     return toLoanView(loan, this.user.id);
   }
 
   async summary() {
+    this.read = true;
     const { balance, owing, owed } = await this.services.loans.summary(this.user.id);
     return { balance, owing, owed };
   }
 
   balance(): Promise<number> {
+    this.read = true;
     return this.services.wallet.balance(this.user.id);
   }
 
   async history(limit: number, before?: string): Promise<{ items: EntryView[]; nextCursor: string | null }> {
+    this.read = true;
     const page = await this.services.wallet.history(this.user.id, { limit, before });
     return {
       items: page.items.map((entry) => ({ at: entry.createdAt.getTime(), kind: entry.kind, amount: entry.amount })),
