@@ -8,9 +8,9 @@ import { AppModule } from './app.module.js';
 import { DomainExceptionFilter } from './common/domain-exception.filter.js';
 import { createValidationPipe } from './common/validation.js';
 import type { AppConfig } from './config/app-config.js';
-import type { Logger } from 'pino';
-import { LogController } from 'fastify';
-import { createRootLogger, PinoNestLogger, requestIdFor } from './logging/logger.js';
+import type { Bindings, ChildLoggerOptions, Logger } from 'pino';
+import { LogController, type FastifyBaseLogger } from 'fastify';
+import { createRootLogger, lazyChildLogger, PinoNestLogger, requestIdFor } from './logging/logger.js';
 import { loggableUrl } from './logging/redaction.js';
 import { mountQueueDashboard } from './queues/queue-dashboard.js';
 import { MetricsService } from './metrics/metrics.service.js';
@@ -51,6 +51,8 @@ export async function createApp(config: AppConfig, options: { logger?: Logger } 
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     genReqId: (req: IncomingMessage) => requestIdFor(req),
+    // The logger is our pino instance (loggerInstance above).
+    childLoggerFactory: (parent: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions) => lazyChildLogger(parent as Logger, bindings, options),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
