@@ -1,6 +1,9 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { LoansService } from '../src/loans/loans.service.js';
+import { nairobiTimestamp } from '../src/mpesa/daraja.parsers.js';
 import { MpesaPayment } from '../src/mpesa/mpesa-payment.entity.js';
 import type { DarajaSimulator, SimulatorOutcome } from '../src/mpesa/simulator/daraja-simulator.js';
 import { DarajaSimulatorHost } from '../src/mpesa/simulator/daraja-simulator.host.js';
@@ -20,6 +23,11 @@ import { AtPhone } from './support/ussd-phone.js';
  */
 const PIN = '4821';
 const SECRET = 'test-callback-secret-0123456789';
+
+/** A published Daraja sample, parsed (each call a fresh copy to change). */
+function published<T>(name: string): T {
+  return JSON.parse(readFileSync(`test/fixtures/providers/${name}`, 'utf8')) as T;
+}
 
 describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator', () => {
   let app: NestFastifyApplication;
@@ -50,6 +58,16 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
   const payment = async (id: string) => db.getRepository(MpesaPayment).findOneByOrFail({ id });
   const settled = (id: string) => eventually(() => payment(id), (p) => p.status === 'succeeded' || p.status === 'failed', 15_000);
   const balance = (userId: string) => app.get(WalletService).balance(userId);
+  const smsCount = async (phoneNumber: string, template: string) =>
+    (await db.query(`SELECT count(*)::int AS n FROM notifications WHERE phone_number = $1 AND template = $2`, [phoneNumber, template]))[0].n as number;
+  const transfersWithKey = async (key: string) => (await db.query(`SELECT count(*)::int AS n FROM transfers WHERE idempotency_key = $1`, [key]))[0].n as number;
+  const postCallback = (path: string, body: string) =>
+    fetch(`${callbackBase}/api/mpesa/callbacks/${SECRET}/${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+
+  // Every test leaves the ledger's invariants whole (DESIGN.md §4), whatever it did.
+  afterEach(async () => {
+    expect(await ledgerViolations(db)).toEqual([]);
+  });
 
   async function topUp(token: string, amount: number) {
     const res = await api.call('POST', '/api/wallet/deposits', { token, body: { amount } });
@@ -132,6 +150,51 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     expect(await ledgerViolations(db)).toEqual([]);
   });
 
+  it('applies the first STK callback once when three copies arrive together while the payment is still pending', async () => {
+    const u = await user();
+    // The simulator sends nothing for this push: the three copies below are the first callbacks.
+    sim.setOutcome(u.phoneNumber, 'no_callback');
+    const started = await topUp(u.token, 640);
+    const row = await payment(started.id);
+    expect(row.status).toBe('pending');
+    const body = published<{ Body: { stkCallback: Record<string, unknown> & { CallbackMetadata: { Item: { Name: string; Value: unknown }[] } } } }>(
+      'daraja-stk-callback-success.json',
+    );
+    const callback = body.Body.stkCallback;
+    callback.MerchantRequestID = row.merchantRequestId;
+    callback.CheckoutRequestID = row.checkoutRequestId;
+    const values: Record<string, unknown> = {
+      Amount: 640,
+      MpesaReceiptNumber: `TK${randomBytes(4).toString('hex').toUpperCase()}`,
+      TransactionDate: Number(nairobiTimestamp()),
+      PhoneNumber: Number(u.phoneNumber),
+    };
+    callback.CallbackMetadata.Item = callback.CallbackMetadata.Item.map((item) => ({ Name: item.Name, Value: values[item.Name] }));
+    const text = JSON.stringify(body);
+
+    const answers = await Promise.all([postCallback('stk', text), postCallback('stk', text), postCallback('stk', text)]);
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+    expect(await payment(started.id)).toMatchObject({ status: 'succeeded', resultCode: 0, receipt: values.MpesaReceiptNumber });
+    expect(await balance(u.id)).toBe(640);
+    expect(await transfersWithKey(`deposit:stk:${started.checkoutRequestId}`)).toBe(1);
+    expect(await smsCount(u.phoneNumber, 'deposit.received')).toBe(1);
+    expect(await smsCount(u.phoneNumber, 'mpesa.topup_failed')).toBe(0);
+  });
+
+  it('closes as failed an STK push whose callback never comes, when the query says the phone did not answer (1037)', async () => {
+    const u = await user(uniquePhone(), 50);
+    sim.setOutcome(u.phoneNumber, 'no_callback');
+    const started = await topUp(u.token, 320);
+    const done = await settled(started.id);
+    expect(done).toMatchObject({ status: 'failed', resultCode: 1037 });
+    expect(done.reconcileAttempts).toBeGreaterThan(0);
+    expect(sim.callbacks.filter((c) => c.text.includes(started.checkoutRequestId))).toEqual([]);
+    expect(await balance(u.id)).toBe(50);
+    expect(await api.lastSms(u.phoneNumber, 'mpesa.topup_failed')).toBe(
+      'Deni: your top-up of Ksh 320 did not go through: your phone did not answer. Nothing was taken.',
+    );
+  });
+
   it('settles a top-up whose callback was lost by querying Daraja', async () => {
     const u = await user();
     sim.setOutcome(u.phoneNumber, 'lost_callback');
@@ -168,6 +231,22 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     expect(await ledgerViolations(db)).toEqual([]);
   });
 
+  it('refuses at validation (C2B00013) a paybill payment above the limit, for a known account, and moves nothing', async () => {
+    const u = await user();
+    expect((await api.call('POST', '/api/admin/mpesa/c2b/register', { admin: true })).status).toBe(200);
+    const tooMuch = await sim.c2b({ billRefNumber: formatLocal(u.phoneNumber), amount: 250_001 });
+    expect(tooMuch.completed).toBe(false);
+    expect(tooMuch.confirmation).toBeUndefined();
+    expect(tooMuch.validation?.status).toBe(200);
+    expect(tooMuch.validation?.response).toEqual({ ResultCode: 'C2B00013', ResultDesc: 'Rejected' });
+    // The limit itself is accepted.
+    const most = await sim.c2b({ billRefNumber: formatLocal(u.phoneNumber), amount: 250_000 });
+    expect(most.validation?.response).toEqual({ ResultCode: '0', ResultDesc: 'Accepted' });
+    expect(most.completed).toBe(true);
+    expect(await balance(u.id)).toBe(250_000);
+    expect(await db.getRepository(MpesaPayment).countBy({ userId: u.id, kind: 'c2b' })).toBe(1);
+  });
+
   it('holds a withdrawal, pays it out by B2C, and returns the money when M-PESA fails', async () => {
     const u = await user(uniquePhone(), 2_000);
     const ok = await api.call('POST', '/api/wallet/withdrawals', { token: u.token, body: { amount: 500, pin: PIN } });
@@ -193,6 +272,26 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     expect((await api.call('POST', '/api/wallet/withdrawals', { token: u.token, body: { amount: 100, pin: '1357' } })).status).toBe(401);
     expect(await balance(u.id)).toBe(1_500);
     expect(await ledgerViolations(db)).toEqual([]);
+  });
+
+  it('gives the money back when Daraja calls the queue-timeout URL instead of the result URL', async () => {
+    const u = await user(uniquePhone(), 1_000);
+    sim.setOutcome(u.phoneNumber, 'queue_timeout');
+    const res = await api.call('POST', '/api/wallet/withdrawals', { token: u.token, body: { amount: 600, pin: PIN } });
+    expect(res.status).toBe(202);
+    const id = (res.body as { id: string }).id;
+    expect(await balance(u.id)).toBe(400);
+    const done = await settled(id);
+    expect(done).toMatchObject({ status: 'failed', resultCode: 1 });
+    expect(done.resultDesc).toMatch(/^Queue timeout: /);
+    // (The simulator notes our answer once it has read it, which may be after the row changed.)
+    await eventually(async () => sim.callbacks.filter((c) => c.kind === 'b2c_timeout' && c.text.includes(id)).map((c) => c.status), (s) => s.length === 1 && s[0] === 200);
+    expect(sim.callbacks.filter((c) => c.kind === 'b2c_result' && c.text.includes(id))).toEqual([]);
+    expect(await balance(u.id)).toBe(1_000);
+    expect(await transfersWithKey(`withdrawal:${id}:outcome`)).toBe(1);
+    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_failed')).toBe(
+      'Deni: your withdrawal of Ksh 600 did not go through. The money is back in your wallet.',
+    );
   });
 
   it('makes one withdrawal of a request retried with the same Idempotency-Key', async () => {
