@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { constants, createHash, privateDecrypt, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,6 +16,7 @@ import {
   parseB2cResult,
   parseC2bRequest,
   parseStkCallback,
+  parseTransactionStatusResult,
   stkPassword,
 } from '../src/mpesa/daraja.parsers.js';
 import { startDarajaSimulator, type DarajaSimulator, type SimulatorOutcome } from '../src/mpesa/simulator/daraja-simulator.js';
@@ -27,6 +28,7 @@ const OAUTH = '/oauth/v1/generate';
 const STK_PUSH = '/mpesa/stkpush/v1/processrequest';
 const STK_QUERY = '/mpesa/stkpushquery/v1/query';
 const B2C = '/mpesa/b2c/v3/paymentrequest';
+const STATUS = '/mpesa/transactionstatus/v1/query';
 const SECRET = 'cb-secret-0123456789abcdef';
 
 interface Received {
@@ -89,7 +91,8 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
 
   const count = (p: string, simulator = sim) => simulator.requests.filter((r) => r.path === p).length;
   const lastBody = (p: string) => sim.requests.filter((r) => r.path === p).at(-1)!.body as Record<string, unknown>;
-  const fixtureKeys = (name: string) => Object.keys(JSON.parse(readFileSync(path.resolve('test/fixtures/providers', name), 'utf8'))).sort();
+  const fixture = (name: string): unknown => JSON.parse(readFileSync(path.resolve('test/fixtures/providers', name), 'utf8'));
+  const fixtureKeys = (name: string) => Object.keys(fixture(name) as object).sort();
   const push = (client: DarajaClient, phoneNumber: string, amount = 100) =>
     client.stkPush({ phoneNumber, amount, accountReference: 'DENI-TOPUP', description: 'Deni top-up', callbackUrl: `${receiver.url}/stk` });
   const stkCallbacksFor = (checkoutRequestId: string) =>
@@ -430,6 +433,90 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
     it('refuses an amount outside 10 to 250,000', async () => {
       const error = await caught(b2c(client, uniquePhone(), undefined, 5));
       expect(error).toMatchObject({ status: 400, errorCode: '400.002.02', errorMessage: 'Bad Request - Invalid Amount' });
+    });
+
+    describe('Transaction Status', () => {
+      const ask = (c: DarajaClient, originatorConversationId: string) =>
+        c.transactionStatus({ originatorConversationId, resultUrl: `${receiver.url}/status/result`, queueTimeoutUrl: `${receiver.url}/status/timeout`, remarks: 'Deni withdrawal status' });
+      /** The Result of one status query (its own OriginatorConversationID, from the acknowledgement). */
+      const answerTo = async (queryId: string) => {
+        const [arrived] = await eventually(
+          async () => receiver.on('/status/result').filter((r) => JSON.parse(r.text).Result.OriginatorConversationID === queryId),
+          (r) => r.length > 0,
+        );
+        return { text: arrived.text, result: parseTransactionStatusResult(JSON.parse(arrived.text)) };
+      };
+
+      it("asks in Daraja's request shape; the Result says Completed, with the B2C's receipt and amount", async () => {
+        const id = `deni-${randomBytes(6).toString('hex')}`;
+        await b2c(client, uniquePhone(), id, 700);
+        const [paid] = await eventually(async () => resultsFor('/b2c/result', id), (r) => r.length > 0);
+        const receipt = parseB2cResult(JSON.parse(paid.text)).receipt;
+
+        const ack = await ask(client, id);
+        expect(ack).toMatchObject({ responseCode: '0', responseDescription: 'Accept the service request successfully.' });
+        expect(ack.conversationId).toMatch(/^AG_\d{8}_[0-9a-f]{20}$/);
+        const sent = lastBody(STATUS);
+        expect(Object.keys(sent).sort()).toEqual(
+          ['CommandID', 'Initiator', 'IdentifierType', 'Occasion', 'OriginalConversationID', 'OriginatorConversationID', 'PartyA', 'QueueTimeOutURL', 'Remarks', 'ResultURL', 'SecurityCredential'].sort(),
+        );
+        expect(sent).toMatchObject({ Initiator: 'testapi', CommandID: 'TransactionStatusQuery', OriginatorConversationID: id, PartyA: '600000', IdentifierType: '4' });
+        const decrypted = privateDecrypt({ key: sim.keyPair.privateKey, padding: constants.RSA_PKCS1_PADDING }, Buffer.from(String(sent.SecurityCredential), 'base64'));
+        expect(decrypted.toString('utf8')).toBe(MPESA_DEVELOPMENT_DEFAULTS.initiatorPassword);
+
+        const { text, result } = await answerTo(ack.originatorConversationId);
+        // The same fields as Safaricom's published sample.
+        expect(Object.keys(JSON.parse(text).Result).sort()).toEqual(Object.keys((fixture('daraja-transaction-status-result.json') as { Result: object }).Result).sort());
+        expect(result).toMatchObject({
+          resultCode: '0',
+          originatorConversationId: ack.originatorConversationId,
+          conversationId: ack.conversationId,
+          transaction: { status: 'Completed', receipt, amount: 700, originatorConversationId: id },
+        });
+        expect(Math.abs(result.transaction.finalisedAt!.getTime() - Date.now())).toBeLessThan(5_000);
+      });
+
+      it.each<[SimulatorOutcome, string]>([
+        ['insufficient_funds', 'Failed'],
+        ['queue_timeout', 'Expired'],
+        ['no_callback', 'Expired'],
+        ['lost_callback', 'Completed'],
+      ])('%s: Transaction Status says %s', async (outcome, status) => {
+        const phone = uniquePhone();
+        sim.setOutcome(phone, outcome);
+        const id = `deni-${randomBytes(6).toString('hex')}`;
+        await b2c(client, phone, id, 300);
+        await sleep(150); // the simulator decides a B2C 50 ms after it
+        const { result } = await answerTo((await ask(client, id)).originatorConversationId);
+        expect(result).toMatchObject({ resultCode: '0', transaction: { status, amount: 300, originatorConversationId: id } });
+        if (status === 'Expired') expect(result.transaction.receipt).toBeUndefined();
+        else expect(result.transaction.receipt).toMatch(/^[A-Z0-9]{10}$/);
+      });
+
+      it('gives no transaction status for an unknown transaction or with a wrong initiator password', async () => {
+        const unknown = await answerTo((await ask(client, 'deni-never-sent')).originatorConversationId);
+        expect(unknown.result.resultCode).not.toBe('0');
+        expect(unknown.result.transaction).toEqual({});
+
+        const id = `deni-${randomBytes(6).toString('hex')}`;
+        await b2c(client, uniquePhone(), id);
+        await sleep(150);
+        const wrong = newClient(ownRedisPrefix(), { initiatorPassword: 'wrong-password' }).client;
+        const refused = await answerTo((await ask(wrong, id)).originatorConversationId);
+        expect(refused.result).toMatchObject({ resultCode: '2001', resultDesc: 'The initiator information is invalid.', transaction: {} });
+      });
+
+      it('is retried after a dropped connection (a query changes nothing), and needs an id', async () => {
+        const fresh = newClient(ownRedisPrefix()).client;
+        await fresh.accessToken();
+        sim.injectFault({ path: STATUS, kind: 'reset' });
+        const before = count(STATUS);
+        expect((await ask(fresh, 'deni-whatever')).responseCode).toBe('0');
+        expect(count(STATUS) - before).toBe(2);
+        const error = await caught(fresh.transactionStatus({ resultUrl: `${receiver.url}/status/result`, queueTimeoutUrl: `${receiver.url}/status/timeout`, remarks: 'x' }));
+        expect(error).toMatchObject({ code: 'MPESA.INVALID_REQUEST', operation: 'transaction_status' });
+        expect(count(STATUS) - before).toBe(2);
+      });
     });
   });
 

@@ -19,6 +19,7 @@ import {
   parseOAuthResponse,
   parseStkPushResponse,
   parseStkQueryResponse,
+  parseTransactionStatusResponse,
   publicKeyOf,
   securityCredential,
   stkPassword,
@@ -26,6 +27,7 @@ import {
   type C2bRegisterResponse,
   type StkPushResponse,
   type StkQueryResponse,
+  type TransactionStatusResponse,
 } from './daraja.parsers.js';
 
 export const DARAJA_OPTIONS = Symbol('DARAJA_OPTIONS');
@@ -98,6 +100,18 @@ export interface B2cRequest {
   commandId?: B2cCommandId;
 }
 
+/** Asks M-PESA how a transaction ended; the answer comes later, as a Result posted to `resultUrl`. */
+export interface TransactionStatusRequest {
+  /** The transaction's OriginatorConversationID (for a B2C, the one Deni sent). */
+  originatorConversationId?: string;
+  /** The transaction's M-PESA receipt (TransactionID), when known. One of the two is required. */
+  transactionId?: string;
+  resultUrl: string;
+  queueTimeoutUrl: string;
+  remarks: string;
+  occasion?: string;
+}
+
 interface Answer {
   status: number;
   body: unknown;
@@ -113,12 +127,16 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `;
 
+/** Calls that change nothing at Daraja: an unknown outcome of one does not matter. */
+const QUERIES: ReadonlySet<DarajaOperation> = new Set(['oauth', 'stk_query', 'transaction_status']);
+
 /** Connection errors that mean the request never left: safe to report as "not sent". */
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 /**
- * Safaricom Daraja over HTTP: OAuth, STK push and query, C2B URL registration, B2C. No business
- * logic and no storage besides the shared access token; MpesaService records requests and results.
+ * Safaricom Daraja over HTTP: OAuth, STK push and query, C2B URL registration, B2C, Transaction
+ * Status. No business logic and no storage besides the shared access token; MpesaService records
+ * requests and results.
  *
  * The access token lives in Redis because Daraja invalidates the previous token whenever a new one
  * is issued: every instance must use the same one, and only one instance may ask for a new one at
@@ -315,6 +333,38 @@ export class DarajaClient {
     return this.accepted('b2c', this.parseOk('b2c', answer, parseB2cResponse));
   }
 
+  /**
+   * Transaction Status (`TransactionStatusQuery`): asks M-PESA how a transaction ended, by
+   * OriginatorConversationID or receipt, for the shortcode that made it (PartyA, IdentifierType 4).
+   * The answer here is only an acknowledgement; the status comes as a Result callback. A query
+   * changes nothing, so it is retried on network failures (at worst two Results arrive).
+   */
+  async transactionStatus(request: TransactionStatusRequest): Promise<TransactionStatusResponse> {
+    const op = 'transaction_status';
+    const originatorConversationId =
+      request.originatorConversationId === undefined ? undefined : boundedText(op, request.originatorConversationId, 'originatorConversationId', 100);
+    const transactionId = request.transactionId === undefined ? undefined : boundedText(op, request.transactionId, 'transactionId', 32);
+    if (!originatorConversationId && !transactionId) throw invalid(op, 'originatorConversationId or transactionId is required');
+    const body = {
+      Initiator: this.options.initiatorName,
+      SecurityCredential: securityCredential(this.options.initiatorPassword, await this.certificateKey()),
+      CommandID: 'TransactionStatusQuery',
+      ...(transactionId ? { TransactionID: transactionId } : {}),
+      // Safaricom's page names this field OriginalConversationID in its table and sample, while
+      // the clients in use (and the request this answers) say OriginatorConversationID: both are
+      // sent, with the same value.
+      ...(originatorConversationId ? { OriginatorConversationID: originatorConversationId, OriginalConversationID: originatorConversationId } : {}),
+      PartyA: this.options.b2cShortcode,
+      IdentifierType: '4',
+      ResultURL: url(op, request.resultUrl, 'resultUrl'),
+      QueueTimeOutURL: url(op, request.queueTimeoutUrl, 'queueTimeoutUrl'),
+      Remarks: boundedText(op, request.remarks, 'remarks', 100),
+      Occasion: request.occasion === undefined ? '' : boundedText(op, request.occasion, 'occasion', 100, true),
+    };
+    const answer = await this.call(op, '/mpesa/transactionstatus/v1/query', body, true);
+    return this.accepted(op, this.parseOk(op, answer, parseTransactionStatusResponse));
+  }
+
   // -------------------------------------------------------------------------------------------
   // HTTP
 
@@ -379,8 +429,8 @@ export class DarajaClient {
         errorCode: 'BAD_RESPONSE',
         errorMessage: `unexpected answer: ${e.message}`,
         retryable: false,
-        // Daraja said 2xx: it may well have accepted the request.
-        outcomeUnknown: operation !== 'oauth' && operation !== 'stk_query',
+        // Daraja said 2xx: it may well have accepted the request (queries change nothing).
+        outcomeUnknown: !QUERIES.has(operation),
         cause: e,
       });
     }
@@ -452,7 +502,7 @@ function answerError(operation: DarajaOperation, answer: Answer): DarajaError {
     // Sending the same B2C again cannot succeed: Daraja has it already.
     retryable: (status === 429 || status >= 500) && error?.errorCode !== DARAJA_DUPLICATE_ORIGINATOR,
     // Daraja answered, so it knows what it did; a 5xx without Daraja's envelope may be a proxy's.
-    outcomeUnknown: status >= 500 && !error && operation !== 'oauth' && operation !== 'stk_query',
+    outcomeUnknown: status >= 500 && !error && !QUERIES.has(operation),
   });
 }
 

@@ -1,6 +1,6 @@
 import { DomainError } from '../common/domain-error.js';
 
-export type DarajaOperation = 'oauth' | 'stk_push' | 'stk_query' | 'c2b_register' | 'b2c' | 'certificate';
+export type DarajaOperation = 'oauth' | 'stk_push' | 'stk_query' | 'c2b_register' | 'b2c' | 'transaction_status' | 'certificate';
 
 /** Daraja's code for "the STK push is still waiting for the customer" (STK query). */
 export const DARAJA_STILL_PROCESSING = '500.001.1001';

@@ -17,6 +17,8 @@ import {
   parseStkCallback,
   parseStkPushResponse,
   parseStkQueryResponse,
+  parseTransactionStatusResponse,
+  parseTransactionStatusResult,
   securityCredential,
   stkPassword,
   wholeShillings,
@@ -33,7 +35,17 @@ function fixture(name: string): unknown {
   return JSON.parse(fixtureText(name));
 }
 
-const PARSERS = { parseStkCallback, parseC2bRequest, parseB2cResult, parseStkQueryResponse, parseStkPushResponse, parseB2cResponse, parseOAuthResponse };
+const PARSERS = {
+  parseStkCallback,
+  parseC2bRequest,
+  parseB2cResult,
+  parseTransactionStatusResult,
+  parseStkQueryResponse,
+  parseStkPushResponse,
+  parseB2cResponse,
+  parseTransactionStatusResponse,
+  parseOAuthResponse,
+};
 
 function rejects(parse: (body: unknown) => unknown, body: unknown, field?: string | RegExp): void {
   let thrown: unknown;
@@ -69,6 +81,7 @@ describe('Daraja parsers', () => {
       'daraja-stk-query-response.json',
       'daraja-stk-request.json',
       'daraja-stk-response.json',
+      'daraja-transaction-status-result.json',
     ];
     expect(readdirSync(FIXTURES).filter((f) => f.startsWith('daraja-')).sort()).toEqual(covered);
   });
@@ -252,6 +265,77 @@ describe('Daraja parsers', () => {
     ])('rejects %s', (_label, body, field) => rejects(parseB2cResult, body, field));
   });
 
+  describe('Transaction Status result', () => {
+    it("reads Safaricom's sample: the query's own ids on top, the transaction's in its parameters", () => {
+      expect(parseTransactionStatusResult(fixture('daraja-transaction-status-result.json'))).toEqual({
+        resultType: 0,
+        resultCode: '0',
+        resultDesc: 'The service request is processed successfully.',
+        originatorConversationId: '3213-416199-2',
+        conversationId: 'AG_20180223_0000493344ae97d86f75',
+        transactionId: 'MBN0000000',
+        transaction: {
+          status: 'Completed',
+          receipt: 'MBN31H462N',
+          amount: 300,
+          originatorConversationId: '3211-416020-3',
+          conversationId: 'AG_20180223_000041b09c22e613d6c9',
+          // "20180223054112" is Nairobi time (UTC+3).
+          finalisedAt: new Date('2018-02-23T02:41:12Z'),
+        },
+      });
+    });
+
+    it('keeps a string ResultCode as Daraja sent it, with no transaction when there are no parameters', () => {
+      const body = {
+        Result: {
+          ResultType: 0,
+          ResultCode: 'SFC_IC0003',
+          ResultDesc: 'Receiver party is invalid',
+          OriginatorConversationID: '41ee-4e5a-ac1d-f88e26237e3b6251',
+          ConversationID: 'AG_20251106_010010281a6ti4fj86cj',
+          TransactionID: 'TK61000000',
+          ReferenceData: { ReferenceItem: { Key: 'Occasion' } },
+        },
+      };
+      expect(parseTransactionStatusResult(body)).toEqual({
+        resultType: 0,
+        resultCode: 'SFC_IC0003',
+        resultDesc: 'Receiver party is invalid',
+        originatorConversationId: '41ee-4e5a-ac1d-f88e26237e3b6251',
+        conversationId: 'AG_20251106_010010281a6ti4fj86cj',
+        transactionId: 'TK61000000',
+        transaction: {},
+      });
+      expect(parseTransactionStatusResult({ Result: { ...body.Result, ResultCode: 2001 } }).resultCode).toBe('2001');
+    });
+
+    it('reads a single ResultParameter object and an amount written "300.00"', () => {
+      const body = {
+        Result: { ResultCode: 0, OriginatorConversationID: 'q', ConversationID: 'AG_q', ResultParameters: { ResultParameter: { Key: 'Amount', Value: '300.00' } } },
+      };
+      expect(parseTransactionStatusResult(body).transaction).toEqual({ amount: 300 });
+    });
+
+    it.each<[string, unknown, string | RegExp]>([
+      ['no Result', {}, 'Result'],
+      ['no ConversationID', { Result: { ResultCode: 0, OriginatorConversationID: 'q' } }, 'Result.ConversationID'],
+      ['a ResultCode with spaces inside', { Result: { ResultCode: 'not ok', OriginatorConversationID: 'q', ConversationID: 'AG_q' } }, 'Result.ResultCode'],
+      ['an object ResultCode', { Result: { ResultCode: {}, OriginatorConversationID: 'q', ConversationID: 'AG_q' } }, 'Result.ResultCode'],
+      [
+        'a fractional Amount',
+        { Result: { ResultCode: 0, OriginatorConversationID: 'q', ConversationID: 'AG_q', ResultParameters: { ResultParameter: [{ Key: 'Amount', Value: 10.5 }] } } },
+        /Amount/,
+      ],
+      [
+        'an object TransactionStatus',
+        { Result: { ResultCode: 0, OriginatorConversationID: 'q', ConversationID: 'AG_q', ResultParameters: { ResultParameter: [{ Key: 'TransactionStatus', Value: {} }] } } },
+        /TransactionStatus/,
+      ],
+      ['a NUL character', { Result: { ResultCode: 0, OriginatorConversationID: 'q\u0000', ConversationID: 'AG_q' } }, '(body)'],
+    ])('rejects %s', (_label, body, field) => rejects(parseTransactionStatusResult, body, field));
+  });
+
   describe('answers to our requests', () => {
     it('reads the STK query answer, whose ResultCode is the string "0"', () => {
       expect(fixtureText('daraja-stk-query-response.json')).toContain('"ResultCode":"0"');
@@ -378,6 +462,7 @@ describe('Daraja parsers', () => {
       ['parseC2bRequest', 'daraja-c2b-confirmation.json'],
       ['parseB2cResult', 'daraja-b2c-result-success.json'],
       ['parseB2cResult', 'daraja-b2c-result-failure.json'],
+      ['parseTransactionStatusResult', 'daraja-transaction-status-result.json'],
       ['parseStkQueryResponse', 'daraja-stk-query-response.json'],
       ['parseOAuthResponse', 'daraja-oauth-response.json'],
     ];

@@ -69,6 +69,37 @@ export interface B2cResult {
   completedAt?: Date;
 }
 
+/**
+ * The Result of a Transaction Status query (posted to its ResultURL). The top-level ids are the
+ * query's own; `transaction` describes the transaction asked about, from ResultParameters.
+ */
+export interface TransactionStatusResult {
+  resultType?: number;
+  /**
+   * As text: Daraja sends numbers (`0`, `2001`) and strings (`"SFC_IC0003"`). Anything but `"0"`
+   * means the query gave no answer about the transaction (bad credentials, unknown id, …), not
+   * that the transaction failed.
+   */
+  resultCode: string;
+  resultDesc: string;
+  originatorConversationId: string;
+  conversationId: string;
+  transactionId?: string;
+  transaction: {
+    /** `TransactionStatus`, e.g. `Completed`; absent when Daraja sent no ResultParameters. */
+    status?: string;
+    /** `ReceiptNo`, the M-PESA receipt of the transaction. */
+    receipt?: string;
+    /** `Amount`, whole shillings. */
+    amount?: number;
+    /** The transaction's OriginatorConversationID (for a B2C, the one Deni sent). */
+    originatorConversationId?: string;
+    conversationId?: string;
+    /** `FinalisedTime` (`YYYYMMDDHHmmss`, Nairobi time), when it parses. */
+    finalisedAt?: Date;
+  };
+}
+
 export interface StkQueryResponse {
   responseCode: string;
   responseDescription: string;
@@ -312,6 +343,49 @@ export function parseB2cResult(body: unknown): B2cResult {
   return result;
 }
 
+/** Result codes are numbers or short strings (`SFC_IC0003`); kept as text. */
+function codeOrText(value: unknown, field: string): string {
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
+  if (typeof value === 'string' && /^\s*[A-Za-z0-9_.-]{1,32}\s*$/.test(value)) return value.trim();
+  throw new DarajaPayloadError(`expected a result code, got ${describe(value)}`, field);
+}
+
+/** A Transaction Status query's Result (ResultURL). Only the fields Deni acts on are read. */
+export function parseTransactionStatusResult(body: unknown): TransactionStatusResult {
+  refuseNul(body);
+  const inner = object(object(body, '(body)').Result, 'Result');
+  const path = 'Result.';
+  const result: TransactionStatusResult = {
+    resultCode: codeOrText(inner.ResultCode, `${path}ResultCode`),
+    resultDesc: text(inner, 'ResultDesc', path),
+    originatorConversationId: requiredId(inner, 'OriginatorConversationID', path),
+    conversationId: requiredId(inner, 'ConversationID', path),
+    transaction: {},
+  };
+  if (inner.ResultType !== undefined && inner.ResultType !== null) result.resultType = resultCode(inner.ResultType, `${path}ResultType`);
+  const transactionId = optionalText(inner, 'TransactionID', path);
+  if (transactionId) result.transactionId = bounded(transactionId, MAX_RECEIPT_LENGTH, `${path}TransactionID`);
+  if (inner.ResultParameters === undefined || inner.ResultParameters === null || inner.ResultParameters === '') return result;
+  const paramsField = `${path}ResultParameters`;
+  const params = entries(object(inner.ResultParameters, paramsField).ResultParameter, `${paramsField}.ResultParameter`, 'Key');
+  const field = (key: string) => `${paramsField}.${key}`;
+  const status = scalarText(params.get('TransactionStatus'), field('TransactionStatus'));
+  if (status?.trim()) result.transaction.status = bounded(status.trim(), MAX_ID_LENGTH, field('TransactionStatus'));
+  const receipt = scalarText(params.get('ReceiptNo'), field('ReceiptNo'));
+  if (receipt?.trim()) result.transaction.receipt = bounded(receipt.trim(), MAX_RECEIPT_LENGTH, field('ReceiptNo'));
+  const amount = params.get('Amount');
+  if (amount !== undefined && amount !== null && amount !== '') result.transaction.amount = wholeShillings(amount, field('Amount'));
+  const originator = scalarText(params.get('OriginatorConversationID'), field('OriginatorConversationID'));
+  if (originator?.trim()) result.transaction.originatorConversationId = bounded(originator.trim(), MAX_ID_LENGTH, field('OriginatorConversationID'));
+  const conversation = scalarText(params.get('ConversationID'), field('ConversationID'));
+  if (conversation?.trim()) result.transaction.conversationId = bounded(conversation.trim(), MAX_ID_LENGTH, field('ConversationID'));
+  const finalised = scalarText(params.get('FinalisedTime'), field('FinalisedTime'));
+  // Like B2C's completion date: a date in another format must not hold up the result.
+  const finalisedAt = finalised ? darajaTimestampToDate(finalised.trim()) : undefined;
+  if (finalisedAt) result.transaction.finalisedAt = finalisedAt;
+  return result;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Answers to our requests
 
@@ -348,6 +422,10 @@ export function parseB2cResponse(body: unknown): B2cResponse {
     responseDescription: text(root, 'ResponseDescription', ''),
   };
 }
+
+/** The Transaction Status query's acknowledgement: the same fields as B2C's. */
+export type TransactionStatusResponse = B2cResponse;
+export const parseTransactionStatusResponse: (body: unknown) => TransactionStatusResponse = parseB2cResponse;
 
 export function parseC2bRegisterResponse(body: unknown): C2bRegisterResponse {
   const root = object(body, '(body)');

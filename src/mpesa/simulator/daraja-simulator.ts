@@ -26,9 +26,16 @@ export const SIMULATOR_OUTCOMES = [
   'wrong_pin',
   /** STK: ResultCode 1037 (phone unreachable). */
   'unreachable',
-  /** Nothing is sent. STK query answers "being processed" until the delay passes, then 1037. */
+  /**
+   * Nothing is sent. STK query answers "being processed" until the delay passes, then 1037. B2C:
+   * M-PESA times the payment out (nothing paid) and sends neither result nor timeout; only
+   * Transaction Status tells (Expired).
+   */
   'no_callback',
-  /** The payment succeeds but its callback is lost: only STK query tells (ResultCode 0). */
+  /**
+   * The payment succeeds but its callback is lost: only STK query tells (ResultCode 0). B2C: paid,
+   * the result lost; only Transaction Status tells (Completed).
+   */
   'lost_callback',
   /** The same callback twice, the second shortly after the first. */
   'duplicate_callback',
@@ -85,7 +92,7 @@ export interface SimulatorRequest {
   body: unknown;
 }
 
-export type SimulatorCallbackKind = 'stk' | 'b2c_result' | 'b2c_timeout' | 'c2b_validation' | 'c2b_confirmation';
+export type SimulatorCallbackKind = 'stk' | 'b2c_result' | 'b2c_timeout' | 'c2b_validation' | 'c2b_confirmation' | 'transaction_status';
 
 export interface SimulatorCallback {
   at: Date;
@@ -150,6 +157,19 @@ export interface DarajaSimulator {
   close(): Promise<void>;
 }
 
+interface B2cTransaction {
+  originatorConversationId: string;
+  conversationId: string;
+  partyA: string;
+  phoneNumber: string;
+  amount: number;
+  requestedAt: Date;
+  /** queued: not decided yet; expired: timed out in M-PESA (nothing paid). */
+  state: 'queued' | 'completed' | 'failed' | 'expired';
+  receipt?: string;
+  finishedAt?: Date;
+}
+
 interface StkPush {
   merchantRequestId: string;
   checkoutRequestId: string;
@@ -202,6 +222,8 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
   const faults: (SimulatorFault & { left: number })[] = [];
   const pushes = new Map<string, StkPush>();
   const b2cIds = new Set<string>();
+  /** What M-PESA did with each B2C (by OriginatorConversationID), for Transaction Status. */
+  const b2cs = new Map<string, B2cTransaction>();
   const registrations = new Map<string, { responseType: string; confirmationUrl: string; validationUrl: string }>();
   let lastRegistered: string | undefined;
   let token: { value: string; expiresAt: number } | undefined;
@@ -499,6 +521,15 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     // The credential is checked later, as Daraja does: the request is accepted, the result fails.
     const credentialOk = String(body.InitiatorName) === settings.initiatorName && decrypts(String(body.SecurityCredential), keyPair.privateKey, settings.initiatorPassword);
     const outcome = outcomeOf(phoneNumber);
+    b2cs.set(originatorConversationId, {
+      originatorConversationId,
+      conversationId,
+      partyA: String(body.PartyA),
+      phoneNumber,
+      amount: amount as number,
+      requestedAt: new Date(),
+      state: 'queued',
+    });
     later(settings.callbackDelayMs, () =>
       decideB2c({ originatorConversationId, conversationId, phoneNumber, amount: amount as number, credentialOk, outcome, resultUrl: String(body.ResultURL), queueTimeoutUrl: String(body.QueueTimeOutURL) }),
     );
@@ -521,13 +552,22 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     queueTimeoutUrl: string;
   }): void {
     const { outcome } = b2c;
-    if (outcome === 'no_callback') return;
+    const transaction = b2cs.get(b2c.originatorConversationId);
+    const record = (state: B2cTransaction['state'], receipt?: string) => {
+      if (transaction) Object.assign(transaction, { state, receipt, finishedAt: new Date() });
+    };
+    if (outcome === 'no_callback') {
+      // Timed out inside M-PESA, and both the result and the timeout notice lost.
+      record('expired');
+      return;
+    }
     const transactionId = receiptNumber();
     const referenceData = { ReferenceItem: { Key: 'QueueTimeoutURL', Value: 'https://internalsandbox.safaricom.co.ke/mpesa/b2cresults/v1/submit' } };
     const base = { OriginatorConversationID: b2c.originatorConversationId, ConversationID: b2c.conversationId, TransactionID: transactionId };
     if (outcome === 'queue_timeout') {
       // Safaricom publishes no sample of this body; it is the Result shape, sent to QueueTimeOutURL.
       const text = darajaJson({ Result: { ResultType: 1, ResultCode: 1, ResultDesc: 'The service request has timed out.', ...base, ReferenceData: referenceData } });
+      record('expired');
       void post('b2c_timeout', b2c.queueTimeoutUrl, text);
       return;
     }
@@ -536,8 +576,10 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     else if (outcome === 'insufficient_funds' || utilityFundsCents < b2c.amount * 100) failure = { code: 1, desc: 'The balance is insufficient for the transaction.' };
     let result: Record<string, unknown>;
     if (failure) {
+      record('failed', transactionId);
       result = { ResultType: 0, ResultCode: failure.code, ResultDesc: failure.desc, ...base, ReferenceData: referenceData };
     } else {
+      record('completed', transactionId);
       utilityFundsCents -= b2c.amount * 100;
       result = {
         ResultType: 0,
@@ -561,6 +603,91 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     }
     if (outcome === 'lost_callback') return;
     deliver('b2c_result', b2c.resultUrl, darajaJson({ Result: result }), outcome);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Transaction Status
+
+  app.post('/mpesa/transactionstatus/v1/query', async (request, reply) => {
+    if (!authorized(request, reply)) return reply;
+    const body = asObject(request.body);
+    // Safaricom's page calls it OriginalConversationID; clients send OriginatorConversationID.
+    const originator = [body.OriginatorConversationID, body.OriginalConversationID].find((v): v is string => typeof v === 'string' && v.trim() !== '');
+    const transactionId = typeof body.TransactionID === 'string' && body.TransactionID.trim() !== '' ? body.TransactionID.trim() : undefined;
+    const invalidField =
+      (typeof body.Initiator !== 'string' || body.Initiator === '' ? 'Initiator' : null) ??
+      (typeof body.SecurityCredential !== 'string' || body.SecurityCredential === '' ? 'SecurityCredential' : null) ??
+      (body.CommandID !== 'TransactionStatusQuery' ? 'CommandID' : null) ??
+      (!originator && !transactionId ? 'TransactionID' : null) ??
+      (!SHORTCODE.test(String(body.PartyA ?? '')) && !MSISDN.test(String(body.PartyA ?? '')) ? 'PartyA' : null) ??
+      (!['1', '2', '4'].includes(String(body.IdentifierType ?? '')) ? 'IdentifierType' : null) ??
+      (!isHttpUrl(body.ResultURL) ? 'ResultURL' : null) ??
+      (!isHttpUrl(body.QueueTimeOutURL) ? 'QueueTimeOutURL' : null) ??
+      (typeof body.Remarks !== 'string' || body.Remarks.length < 1 || body.Remarks.length > 100 ? 'Remarks' : null) ??
+      (body.Occasion !== undefined && (typeof body.Occasion !== 'string' || body.Occasion.length > 100) ? 'Occasion' : null);
+    if (invalidField) return reply.status(400).send(darajaError('400.002.02', `Bad Request - Invalid ${invalidField}`));
+    const query = {
+      originatorConversationId: `${randomInt(1_000, 100_000)}-${randomInt(1_000_000, 100_000_000)}-1`,
+      conversationId: `AG_${nairobiTimestamp().slice(0, 8)}_${randomBytes(10).toString('hex')}`,
+      credentialOk: String(body.Initiator) === settings.initiatorName && decrypts(String(body.SecurityCredential), keyPair.privateKey, settings.initiatorPassword),
+      about: originator,
+      transactionId,
+      occasion: typeof body.Occasion === 'string' ? body.Occasion : '',
+      resultUrl: String(body.ResultURL),
+    };
+    later(settings.callbackDelayMs, () => answerStatus(query));
+    return reply.send({
+      OriginatorConversationID: query.originatorConversationId,
+      ConversationID: query.conversationId,
+      ResponseCode: '0',
+      ResponseDescription: 'Accept the service request successfully.',
+    });
+  });
+
+  /** The Result of a status query, in the shape of Safaricom's published sample. */
+  function answerStatus(query: {
+    originatorConversationId: string;
+    conversationId: string;
+    credentialOk: boolean;
+    about?: string;
+    transactionId?: string;
+    occasion: string;
+    resultUrl: string;
+  }): Promise<unknown> {
+    const found = query.about ? b2cs.get(query.about) : [...b2cs.values()].find((t) => t.receipt === query.transactionId);
+    const base = {
+      OriginatorConversationID: query.originatorConversationId,
+      ConversationID: query.conversationId,
+      TransactionID: `${receiptNumber().slice(0, 3)}0000000`,
+      ReferenceData: { ReferenceItem: query.occasion ? { Key: 'Occasion', Value: query.occasion } : { Key: 'Occasion' } },
+    };
+    let result: Record<string, unknown>;
+    if (!query.credentialOk) {
+      result = { ResultType: 0, ResultCode: 2001, ResultDesc: 'The initiator information is invalid.', ...base };
+    } else if (!found || found.state === 'queued') {
+      // Not Safaricom's (its page lists only 0 and SFC_IC0003): the simulator's stand-in for "no
+      // such transaction", a string code as Daraja sometimes sends.
+      result = { ResultType: 0, ResultCode: 'R000002', ResultDesc: 'The OriginatorConversationID cannot be found.', ...base };
+    } else {
+      const status = found.state === 'completed' ? 'Completed' : found.state === 'failed' ? 'Failed' : 'Expired';
+      const parameters: { Key: string; Value?: unknown }[] = [
+        { Key: 'DebitPartyName', Value: `${found.partyA} - Deni` },
+        { Key: 'CreditPartyName', Value: `${found.phoneNumber} - JOHN DOE` },
+        { Key: 'OriginatorConversationID', Value: found.originatorConversationId },
+        { Key: 'InitiatedTime', Value: nairobiTimestamp(found.requestedAt) },
+        { Key: 'DebitAccountType', Value: 'Utility Account' },
+        { Key: 'DebitPartyCharges', Value: '' },
+        { Key: 'TransactionReason' },
+        { Key: 'ReasonType', Value: 'Business Payment to Customer via API' },
+        { Key: 'TransactionStatus', Value: status },
+        { Key: 'FinalisedTime', Value: nairobiTimestamp(found.finishedAt ?? new Date()) },
+        { Key: 'Amount', Value: String(found.amount) },
+        { Key: 'ConversationID', Value: found.conversationId },
+        ...(found.receipt ? [{ Key: 'ReceiptNo', Value: found.receipt }] : []),
+      ];
+      result = { ResultType: 0, ResultCode: 0, ResultDesc: SUCCESS_DESC, ...base, ResultParameters: { ResultParameter: parameters } };
+    }
+    return post('transaction_status', query.resultUrl, darajaJson({ Result: result }));
   }
 
   // ------------------------------------------------------------------------------------------
