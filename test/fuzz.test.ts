@@ -533,6 +533,7 @@ describe('hostile input (property-based fuzz)', () => {
     const stk = fixture('daraja-stk-callback-success.json');
     const c2b = fixture('daraja-c2b-confirmation.json');
     const b2c = fixture('daraja-b2c-result-success.json');
+    const status = fixture('daraja-transaction-status-result.json');
     // Never a Kenyan mobile: a C2B payment naming a real user would (rightly) credit them.
     const notAPhone = junkString.filter((s) => !parseKenyanMobile(s).ok);
     const mutate = (base: Record<string, unknown>, overrides: fc.Arbitrary<Record<string, unknown>>) =>
@@ -552,6 +553,9 @@ describe('hostile input (property-based fuzz)', () => {
       'c2b/confirmation': mutate(c2b, bodyOf({ TransID: fc.oneof(junkString, fc.uuid()), TransAmount: fc.oneof(junkValue, fc.constantFrom('9007199254740993', '1e309', '-5', '5.5', '100')), BillRefNumber: notAPhone })),
       'b2c/result': mutate(b2c, bodyOf({ Result: bodyOf({ OriginatorConversationID: junkString, ResultCode: junkValue }) })),
       'b2c/timeout': mutate(b2c, bodyOf({ Result: bodyOf({ OriginatorConversationID: junkString, ResultCode: junkValue }) })),
+      // Transaction Status answers name a withdrawal in the URL: one that exists nowhere, and junk.
+      'b2c/status/0b8e1f7c-5d2a-4c3e-9f10-2a3b4c5d6e7f/result': mutate(status, bodyOf({ Result: bodyOf({ OriginatorConversationID: junkString, ResultCode: junkValue, ResultParameters: junkValue }) })),
+      'b2c/status/not-a-payment/timeout': mutate(status, bodyOf({ Result: bodyOf({ ConversationID: junkString, ResultCode: junkValue }) })),
     };
     await fc.assert(
       fc.asyncProperty(

@@ -5,6 +5,7 @@ import { DataSource } from 'typeorm';
 import { LoansService } from '../src/loans/loans.service.js';
 import { nairobiTimestamp } from '../src/mpesa/daraja.parsers.js';
 import { MpesaPayment } from '../src/mpesa/mpesa-payment.entity.js';
+import { MpesaService } from '../src/mpesa/mpesa.service.js';
 import type { DarajaSimulator, SimulatorOutcome } from '../src/mpesa/simulator/daraja-simulator.js';
 import { DarajaSimulatorHost } from '../src/mpesa/simulator/daraja-simulator.host.js';
 import { formatLocal } from '../src/users/phone-number.js';
@@ -23,10 +24,26 @@ import { AtPhone } from './support/ussd-phone.js';
  */
 const PIN = '4821';
 const SECRET = 'test-callback-secret-0123456789';
+const STATUS_QUERY = '/mpesa/transactionstatus/v1/query';
 
 /** A published Daraja sample, parsed (each call a fresh copy to change). */
 function published<T>(name: string): T {
   return JSON.parse(readFileSync(`test/fixtures/providers/${name}`, 'utf8')) as T;
+}
+
+interface StatusResultBody {
+  Result: { ResultCode: number | string; ResultParameters?: { ResultParameter: { Key: string; Value?: unknown }[] } } & Record<string, unknown>;
+}
+
+/** Safaricom's Transaction Status sample, made to speak of one withdrawal. */
+function statusResult(about: { id: string; amount: number }, transactionStatus: string, receipt = `TK${randomBytes(4).toString('hex').toUpperCase()}`): StatusResultBody {
+  const body = published<StatusResultBody>('daraja-transaction-status-result.json');
+  const values: Record<string, unknown> = { OriginatorConversationID: about.id, Amount: String(about.amount), TransactionStatus: transactionStatus, ReceiptNo: receipt };
+  // The sample's ConversationID is another transaction's; Deni checks it against the withdrawal's.
+  body.Result.ResultParameters!.ResultParameter = body.Result.ResultParameters!.ResultParameter.filter((p) => p.Key !== 'ConversationID').map((p) =>
+    p.Key in values ? { Key: p.Key, Value: values[p.Key] } : p,
+  );
+  return body;
 }
 
 describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator', () => {
@@ -282,7 +299,7 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     const id = (res.body as { id: string }).id;
     expect(await balance(u.id)).toBe(400);
     const done = await settled(id);
-    expect(done).toMatchObject({ status: 'failed', resultCode: 1 });
+    expect(done).toMatchObject({ status: 'failed', resultCode: 1, needsReview: false });
     expect(done.resultDesc).toMatch(/^Queue timeout: /);
     // (The simulator notes our answer once it has read it, which may be after the row changed.)
     await eventually(async () => sim.callbacks.filter((c) => c.kind === 'b2c_timeout' && c.text.includes(id)).map((c) => c.status), (s) => s.length === 1 && s[0] === 200);
@@ -292,6 +309,86 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_failed')).toBe(
       'Deni: your withdrawal of Ksh 600 did not go through. The money is back in your wallet.',
     );
+  });
+
+  it('ends a withdrawal whose result and timeout never come by asking Transaction Status: M-PESA timed it out, the money comes back', async () => {
+    const u = await user(uniquePhone(), 1_500);
+    sim.setOutcome(u.phoneNumber, 'no_callback');
+    const res = await api.call('POST', '/api/wallet/withdrawals', { token: u.token, body: { amount: 700, pin: PIN } });
+    const id = (res.body as { id: string }).id;
+    expect(await payment(id)).toMatchObject({ status: 'pending', conversationId: expect.stringMatching(/^AG_/) });
+    expect(await balance(u.id)).toBe(800);
+
+    // The worker's reconciliation (every second here) asks; the answer settles it.
+    const done = await settled(id);
+    expect(done).toMatchObject({ status: 'failed', resultCode: null, resultDesc: 'Transaction status: Expired', needsReview: false });
+    expect(done.reconcileAttempts).toBeGreaterThan(0);
+    const asked = sim.requests.filter((r) => r.path === STATUS_QUERY && (r.body as Record<string, unknown>).OriginatorConversationID === id);
+    expect(asked.length).toBeGreaterThan(0);
+    expect(asked[0].body).toMatchObject({ CommandID: 'TransactionStatusQuery', PartyA: '600000', IdentifierType: '4' });
+    expect(String((asked[0].body as Record<string, unknown>).ResultURL)).toBe(`${callbackBase}/api/mpesa/callbacks/${SECRET}/b2c/status/${id}/result`);
+    expect(sim.callbacks.filter((c) => (c.kind === 'b2c_result' || c.kind === 'b2c_timeout') && c.text.includes(id))).toEqual([]);
+    await eventually(async () => sim.callbacks.filter((c) => c.kind === 'transaction_status' && c.url.includes(id)), (sent) => sent.some((c) => c.status === 200));
+    expect(await balance(u.id)).toBe(1_500);
+    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_failed')).toBe(
+      'Deni: your withdrawal of Ksh 700 did not go through. The money is back in your wallet.',
+    );
+  });
+
+  it('settles a withdrawal whose result was lost when Transaction Status says Completed, once however often that answer comes', async () => {
+    const u = await user(uniquePhone(), 1_200);
+    sim.setOutcome(u.phoneNumber, 'lost_callback');
+    const res = await api.call('POST', '/api/wallet/withdrawals', { token: u.token, body: { amount: 500, pin: PIN } });
+    const id = (res.body as { id: string }).id;
+    const done = await settled(id);
+    expect(done).toMatchObject({ status: 'succeeded', resultCode: 0, resultDesc: 'Transaction status: Completed' });
+    expect(done.receipt).toMatch(/^[A-Z0-9]{10}$/);
+    expect(await balance(u.id)).toBe(700);
+    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_sent')).toBe(`Deni: Ksh 500 was sent to your M-PESA. Ref ${done.receipt}.`);
+
+    // Daraja's answer again, three times at once: nothing more moves, nobody is told twice.
+    const [answer] = sim.callbacks.filter((c) => c.kind === 'transaction_status' && c.url.includes(id));
+    const again = await Promise.all([1, 2, 3].map(() => postCallback(`b2c/status/${id}/result`, answer.text)));
+    expect(again.map((a) => a.status)).toEqual([200, 200, 200]);
+    expect(await payment(id)).toMatchObject({ status: 'succeeded', receipt: done.receipt });
+    expect(await balance(u.id)).toBe(700);
+    expect(await transfersWithKey(`withdrawal:${id}:outcome`)).toBe(1);
+    expect(await smsCount(u.phoneNumber, 'mpesa.withdrawal_sent')).toBe(1);
+  });
+
+  it('keeps a withdrawal held when Transaction Status gives no verdict or speaks of another transaction', async () => {
+    const u = await user(uniquePhone(), 1_000);
+    sim.setOutcome(u.phoneNumber, 'no_callback');
+    const res = await api.call('POST', '/api/wallet/withdrawals', { token: u.token, body: { amount: 400, pin: PIN } });
+    const id = (res.body as { id: string }).id;
+    const path = `b2c/status/${id}/result`;
+    // (Reconciliation asks only a second after the request, and its answer takes another second.)
+    const untouched = [
+      // Safaricom's sample as published: Completed, but about another transaction of another amount.
+      published<StatusResultBody>('daraja-transaction-status-result.json'),
+      // The query itself failed (a string code, no parameters).
+      { Result: { ResultType: 0, ResultCode: 'SFC_IC0003', ResultDesc: 'Receiver party is invalid', OriginatorConversationID: '41ee-4e5a', ConversationID: 'AG_20251106_0100' } },
+      // Bad credentials for the query: says nothing about the withdrawal.
+      { ...statusResult({ id, amount: 400 }, 'Completed'), Result: { ...statusResult({ id, amount: 400 }, 'Completed').Result, ResultCode: 2001 } },
+      // Right transaction, not decided yet.
+      statusResult({ id, amount: 400 }, 'Pending'),
+      // Right id, wrong amount.
+      statusResult({ id, amount: 4_000 }, 'Completed'),
+    ];
+    for (const body of untouched) expect((await postCallback(path, JSON.stringify(body))).status).toBe(200);
+    // Not about any withdrawal of ours: ignored, answered 200 as Daraja expects.
+    expect((await postCallback('b2c/status/not-a-payment/result', JSON.stringify(statusResult({ id, amount: 400 }, 'Failed')))).status).toBe(200);
+    const unreadable = await postCallback(path, '{"Result":{"ResultCode":"not ok"}}');
+    expect(unreadable.status).toBe(422);
+    expect(await unreadable.json()).toMatchObject({ code: 'MPESA.BAD_CALLBACK' });
+    expect((await postCallback(`b2c/status/${id}/timeout`, JSON.stringify(untouched[1]))).status).toBe(200);
+    expect(await payment(id)).toMatchObject({ status: 'pending' });
+    expect(await balance(u.id)).toBe(600);
+    expect(await transfersWithKey(`withdrawal:${id}:outcome`)).toBe(0);
+
+    // Reconciliation's own question then gets the real answer (timed out at M-PESA): money back.
+    expect(await settled(id)).toMatchObject({ status: 'failed', resultDesc: 'Transaction status: Expired' });
+    expect(await balance(u.id)).toBe(1_000);
   });
 
   it('makes one withdrawal of a request retried with the same Idempotency-Key', async () => {
@@ -330,6 +427,54 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
       expect(await res.json()).toMatchObject({ code: 'MPESA.BAD_CALLBACK' });
     }
     expect((await app.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
+  });
+});
+
+describe('a withdrawal M-PESA never answers for (MPESA_RECONCILE_MAX_AGE_MS)', () => {
+  it('is given back after the maximum age, recorded failed and flagged for an operator; a late success is flagged, not settled', async () => {
+    // Callbacks here go nowhere (MPESA_CALLBACK_BASE_URL is a closed port): neither the B2C result
+    // nor any Transaction Status answer ever arrives.
+    const { app } = await startTestApp({ MPESA_CALLBACK_SECRET: SECRET, MPESA_RECONCILE_AFTER_MS: '1000', MPESA_RECONCILE_MAX_AGE_MS: '4000' });
+    try {
+      const db = app.get(DataSource);
+      const api = new ApiClient(app);
+      const sim = await app.get(DarajaSimulatorHost).simulator();
+      const u = await app.get(UsersService).findOrRegister(uniquePhone());
+      await app.get(LoansService).receiveDeposit({ userId: u.id, amount: 900, reference: `MP-${u.phoneNumber}` });
+      sim.setOutcome(u.phoneNumber, 'no_callback');
+      const started = await app.get(MpesaService).withdraw(u.id, 500);
+      expect(started.status).toBe('pending');
+      expect(await app.get(WalletService).balance(u.id)).toBe(400);
+
+      const done = await eventually(() => db.getRepository(MpesaPayment).findOneByOrFail({ id: started.id }), (p) => p.status !== 'pending', 15_000);
+      expect(done).toMatchObject({ status: 'failed', resultCode: null, needsReview: true });
+      expect(done.resultDesc).toMatch(/^OUTCOME UNKNOWN: no result from M-PESA after \d+ s \(\d+ status queries\); hold released, check the M-PESA statement$/);
+      expect(done.reconcileAttempts).toBeGreaterThan(1);
+      expect(sim.requests.filter((r) => r.path === STATUS_QUERY && (r.body as Record<string, unknown>).OriginatorConversationID === started.id).length).toBeGreaterThan(1);
+      expect(await app.get(WalletService).balance(u.id)).toBe(900);
+      expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_failed')).toBe(
+        'Deni: your withdrawal of Ksh 500 did not go through. The money is back in your wallet.',
+      );
+      const flagged = await api.call('GET', '/api/admin/mpesa/payments?needsReview=true', { admin: true });
+      expect(flagged.status).toBe(200);
+      expect(flagged.body).toEqual(expect.arrayContaining([expect.objectContaining({ id: started.id, needsReview: true, status: 'failed' })]));
+      const unflagged = await api.call('GET', `/api/admin/mpesa/payments?needsReview=false&phoneNumber=${u.phoneNumber}`, { admin: true });
+      expect(unflagged.body).toEqual([]);
+
+      // M-PESA did pay after all: the user now has the money twice. Flagged loudly, never settled.
+      const late = await app.inject({
+        method: 'POST',
+        url: `/api/mpesa/callbacks/${SECRET}/b2c/status/${started.id}/result`,
+        payload: statusResult({ id: started.id, amount: 500 }, 'Completed', 'TK1LATEPAY'),
+      });
+      expect(late.statusCode).toBe(200);
+      const after = await db.getRepository(MpesaPayment).findOneByOrFail({ id: started.id });
+      expect(after).toMatchObject({ status: 'failed', needsReview: true, resultDesc: 'PAID AFTER RELEASE (receipt TK1LATEPAY): needs an operator' });
+      expect(await app.get(WalletService).balance(u.id)).toBe(900);
+      expect(await ledgerViolations(db)).toEqual([]);
+    } finally {
+      await app.close();
+    }
   });
 });
 

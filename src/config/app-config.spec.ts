@@ -76,7 +76,11 @@ describe('configuration', () => {
       callbackBaseUrl: 'http://127.0.0.1:5050',
       timeoutMs: 10_000,
       reconcileAfterMs: 180_000,
+      reconcileMaxAgeMs: 86_400_000,
     });
+    expect(problems({ MPESA_RECONCILE_AFTER_MS: '60000', MPESA_RECONCILE_MAX_AGE_MS: '60000' })).toEqual([
+      'MPESA_RECONCILE_MAX_AGE_MS: must be greater than MPESA_RECONCILE_AFTER_MS',
+    ]);
     const found = problems({ NODE_ENV: 'production', ...SECRETS, MPESA_BASE_URL: undefined, MPESA_CALLBACK_SECRET: undefined });
     expect(found).toEqual(['MPESA_BASE_URL: required when NODE_ENV=production', 'MPESA_CALLBACK_SECRET: required when NODE_ENV=production']);
     expect(problems({ NODE_ENV: 'production', ...SECRETS, MPESA_CALLBACK_BASE_URL: 'http://deni.example.com' })).toEqual([

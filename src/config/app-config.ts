@@ -98,8 +98,13 @@ export interface MpesaConfig {
   callbackSecret: string;
   callbackAllowedIps?: string[];
   timeoutMs: number;
-  /** A request with no callback after this long is queried (STK) or reported (B2C). */
+  /** A request with no callback after this long is queried: STK query, or Transaction Status for B2C. */
   reconcileAfterMs: number;
+  /**
+   * A withdrawal (B2C) still without an outcome this long after its request: the hold is released,
+   * the payment recorded failed and flagged for an operator (needs_review).
+   */
+  reconcileMaxAgeMs: number;
 }
 
 /**
@@ -247,6 +252,7 @@ export function buildConfig(env: Env): AppConfig {
       callbackAllowedIps: env.MPESA_CALLBACK_ALLOWED_IPS,
       timeoutMs: env.MPESA_TIMEOUT_MS,
       reconcileAfterMs: env.MPESA_RECONCILE_AFTER_MS,
+      reconcileMaxAgeMs: env.MPESA_RECONCILE_MAX_AGE_MS,
     },
     // A development tool: on outside production, off in production unless asked for.
     simulator: { enabled: env.SIMULATOR_ENABLED ?? env.NODE_ENV !== 'production' },

@@ -170,6 +170,8 @@ export const envSchema = z
     MPESA_CALLBACK_ALLOWED_IPS: cidrList.optional(),
     MPESA_TIMEOUT_MS: int(100, 120_000).default(10_000),
     MPESA_RECONCILE_AFTER_MS: int(1_000, 86_400_000).default(180_000),
+    /** A withdrawal with no result this long after its request is given back and flagged (default 24 h). */
+    MPESA_RECONCILE_MAX_AGE_MS: int(1_000, 30 * 86_400_000).default(86_400_000),
 
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
@@ -197,6 +199,10 @@ export const envSchema = z
           ctx.addIssue({ code: 'custom', path: [name], message: 'must be an https:// URL when NODE_ENV=production' });
         }
       }
+    }
+    if (env.MPESA_RECONCILE_MAX_AGE_MS <= env.MPESA_RECONCILE_AFTER_MS) {
+      // Reconciliation must get to ask M-PESA at least once before it gives up.
+      ctx.addIssue({ code: 'custom', path: ['MPESA_RECONCILE_MAX_AGE_MS'], message: 'must be greater than MPESA_RECONCILE_AFTER_MS' });
     }
     if (env.REDIS_MODE === 'sentinel' && !env.REDIS_SENTINELS) {
       ctx.addIssue({ code: 'custom', path: ['REDIS_SENTINELS'], message: 'required when REDIS_MODE=sentinel' });

@@ -9,6 +9,7 @@ import { LedgerAndLoans1795337494178 } from './migrations/1795337494178-LedgerAn
 import { SyncChanges1795340824671 } from './migrations/1795340824671-SyncChanges.js';
 import { Foundation1795335999651 } from './migrations/1795335999651-Foundation.js';
 import { MpesaPayments1795344793301 } from './migrations/1795344793301-MpesaPayments.js';
+import { MpesaNeedsReview1795352417027 } from './migrations/1795352417027-MpesaNeedsReview.js';
 
 /**
  * Every entity and migration, listed explicitly: the same list works from the build, under Jest
@@ -16,4 +17,4 @@ import { MpesaPayments1795344793301 } from './migrations/1795344793301-MpesaPaym
  * migration:generate` is added here (a test fails when the schema and the entities disagree).
  */
 export const ENTITIES = [User, Notification, Account, Transfer, Loan, SyncOperation, MpesaPayment];
-export const MIGRATIONS = [Foundation1795335999651, LedgerAndLoans1795337494178, SyncChanges1795340824671, MpesaPayments1795344793301];
+export const MIGRATIONS = [Foundation1795335999651, LedgerAndLoans1795337494178, SyncChanges1795340824671, MpesaPayments1795344793301, MpesaNeedsReview1795352417027];

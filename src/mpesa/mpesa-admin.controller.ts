@@ -1,6 +1,6 @@
 import { Controller, Get, HttpCode, Post, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
-import { IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
 import { AdminOnly } from '../auth/admin-api-key.guard.js';
 import { MpesaService } from './mpesa.service.js';
 
@@ -10,6 +10,11 @@ export class PaymentsQuery {
   @IsString()
   @MaxLength(20)
   phoneNumber?: string;
+
+  @ApiPropertyOptional({ enum: ['true', 'false'], description: 'Only payments flagged for an operator (true), or only those not flagged (false)' })
+  @IsOptional()
+  @IsIn(['true', 'false'])
+  needsReview?: 'true' | 'false';
 }
 
 /** Operators' M-PESA routes (admin key). */
@@ -36,8 +41,12 @@ export class MpesaAdminController {
   }
 
   @Get('payments')
-  @ApiOperation({ summary: 'Recent M-PESA payments (top-ups, paybill, withdrawals), newest first' })
+  @ApiOperation({
+    summary: 'Recent M-PESA payments (top-ups, paybill, withdrawals), newest first',
+    description:
+      'needsReview marks what an operator must look at (resultDesc says why): payments for nobody (unmatched), a withdrawal given back with its outcome unknown, or one M-PESA paid after its money was given back.',
+  })
   payments(@Query() query: PaymentsQuery) {
-    return this.mpesa.recent(query.phoneNumber);
+    return this.mpesa.recent({ phoneNumber: query.phoneNumber, needsReview: query.needsReview === undefined ? undefined : query.needsReview === 'true' });
   }
 }

@@ -1,4 +1,4 @@
-import { Body, CanActivate, Controller, ExecutionContext, HttpCode, Injectable, Post, UseGuards } from '@nestjs/common';
+import { Body, CanActivate, Controller, ExecutionContext, HttpCode, Injectable, Param, Post, UseGuards } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { BlockList } from 'node:net';
@@ -78,6 +78,21 @@ export class MpesaCallbacksController {
   @HttpCode(200)
   async b2cTimeout(@Body() body: unknown) {
     await this.mpesa.handleB2cTimeout(body);
+    return RECEIVED;
+  }
+
+  /** Transaction Status answers about one withdrawal (the URL names it; reconciliation asks). */
+  @Post('b2c/status/:id/result')
+  @HttpCode(200)
+  async b2cStatusResult(@Param('id') id: string, @Body() body: unknown) {
+    await this.mpesa.handleB2cStatusResult(id, body);
+    return RECEIVED;
+  }
+
+  @Post('b2c/status/:id/timeout')
+  @HttpCode(200)
+  b2cStatusTimeout(@Param('id') id: string, @Body() body: unknown) {
+    this.mpesa.handleB2cStatusTimeout(id, body);
     return RECEIVED;
   }
 }

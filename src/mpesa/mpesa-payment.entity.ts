@@ -82,6 +82,13 @@ export class MpesaPayment {
   @Column({ name: 'reconcile_attempts', type: 'int', default: 0 })
   reconcileAttempts!: number;
 
+  /**
+   * An operator must look (result_desc says why): money kept for nobody (unmatched), a withdrawal
+   * given back with its outcome unknown, or one paid after its money was given back.
+   */
+  @Column({ name: 'needs_review', type: 'boolean', default: false })
+  needsReview!: boolean;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;
 

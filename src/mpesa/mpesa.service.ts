@@ -3,7 +3,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, In, LessThan } from 'typeorm';
-import { DomainError } from '../common/domain-error.js';
+import { DomainError, isDomainError } from '../common/domain-error.js';
 import type { AppConfig } from '../config/app-config.js';
 import { TransactionService, type Tx } from '../database/transaction.service.js';
 import { LoansService } from '../loans/loans.service.js';
@@ -13,7 +13,7 @@ import { UsersService } from '../users/users.service.js';
 import { WalletService } from '../wallet/wallet.service.js';
 import { DarajaClient } from './daraja.client.js';
 import { DARAJA_DUPLICATE_ORIGINATOR, DarajaError } from './daraja.errors.js';
-import { parseB2cResult, parseC2bRequest, parseStkCallback } from './daraja.parsers.js';
+import { parseB2cResult, parseC2bRequest, parseStkCallback, parseTransactionStatusResult } from './daraja.parsers.js';
 import { MpesaPayment, type PaymentStatus } from './mpesa-payment.entity.js';
 
 /** Daraja's STK push and B2C limits, in whole shillings. */
@@ -28,6 +28,26 @@ const STK_SUCCESS = 0;
  */
 const FINAL_STK_FAILURES = new Set([1, 1019, 1032, 1037, 2001]);
 
+/**
+ * Transaction Status values (ResultParameters.TransactionStatus) that end a withdrawal. Completed:
+ * paid. The others: M-PESA did not pay, the money goes back. Anything else (Pending, Authorized,
+ * a value not seen before) is no verdict: the hold stays and the next run asks again.
+ */
+const B2C_STATUS_PAID = 'completed';
+const B2C_STATUS_NOT_PAID = new Set(['failed', 'cancelled', 'declined', 'expired']);
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Where Daraja posts: fixed paths, and a withdrawal's own for its Transaction Status answers. */
+export type CallbackPath =
+  | 'stk'
+  | 'c2b/validation'
+  | 'c2b/confirmation'
+  | 'b2c/result'
+  | 'b2c/timeout'
+  | `b2c/status/${string}/result`
+  | `b2c/status/${string}/timeout`;
+
 export type C2bAnswer = { ResultCode: string; ResultDesc: string };
 const C2B_ACCEPT: C2bAnswer = { ResultCode: '0', ResultDesc: 'Accepted' };
 /** Safaricom's C2B rejection codes. */
@@ -39,6 +59,22 @@ export const MpesaErrors = {
     new DomainError('MPESA.AMOUNT_OUT_OF_RANGE', 'invalid', `The amount must be between Ksh ${min} and Ksh ${max}`, { field: 'amount', min, max }),
   badCallback: (why: string) => new DomainError('MPESA.BAD_CALLBACK', 'invalid', `Unreadable callback: ${why}`),
 };
+
+/** What a payment's final update may carry besides its outcome. */
+interface FinishExtra {
+  receipt?: string | null;
+  callback?: Record<string, unknown> | null;
+  transId?: string | null;
+  /** Flag the payment for an operator. */
+  needsReview?: boolean;
+}
+
+/** `26.0 h`, `12 min`, `3 s`: how long, for a person. */
+function duration(ms: number): string {
+  if (ms >= 3_600_000) return `${(ms / 3_600_000).toFixed(1)} h`;
+  if (ms >= 60_000) return `${Math.round(ms / 60_000)} min`;
+  return `${Math.round(ms / 1_000)} s`;
+}
 
 /** A callback body read by its parser; unreadable is MPESA.BAD_CALLBACK (422), never a crash. */
 function readCallback<T>(parse: (body: unknown) => T, body: unknown): T {
@@ -80,7 +116,7 @@ export class MpesaService {
   }
 
   /** Where Daraja calls back; the secret segment keeps strangers from posting results. */
-  callbackUrl(path: 'stk' | 'c2b/validation' | 'c2b/confirmation' | 'b2c/result' | 'b2c/timeout'): string {
+  callbackUrl(path: CallbackPath): string {
     return `${this.settings.callbackBaseUrl.replace(/\/$/, '')}/api/mpesa/callbacks/${this.settings.callbackSecret}/${path}`;
   }
 
@@ -137,8 +173,8 @@ export class MpesaService {
         // kept for an operator, with what Daraja says about it.
         this.logger.error({ checkoutRequestId: result.checkoutRequestId }, 'paid STK callback for an unknown request: kept as unmatched');
         await this.dataSource.query(
-          `INSERT INTO mpesa_payments (id, kind, status, phone_number, amount, merchant_request_id, checkout_request_id, receipt, result_code, result_desc, callback, completed_at)
-           VALUES ($1, 'stk', 'unmatched', $2, $3, $4, $5, $6, 0, $7, $8::jsonb, now())
+          `INSERT INTO mpesa_payments (id, kind, status, phone_number, amount, merchant_request_id, checkout_request_id, receipt, result_code, result_desc, callback, completed_at, needs_review)
+           VALUES ($1, 'stk', 'unmatched', $2, $3, $4, $5, $6, 0, $7, $8::jsonb, now(), true)
            ON CONFLICT (checkout_request_id) WHERE checkout_request_id IS NOT NULL DO NOTHING`,
           [randomUUID(), (result.phoneNumber ?? 'unknown').slice(0, 32), result.amount ?? 1, result.merchantRequestId, result.checkoutRequestId, result.receipt ?? null, result.resultDesc, JSON.stringify(body)],
         );
@@ -187,9 +223,9 @@ export class MpesaService {
     tx: Tx,
     id: string,
     status: 'succeeded' | 'failed',
-    resultCode: number,
+    resultCode: number | null,
     resultDesc: string,
-    extra: { receipt?: string | null; callback?: Record<string, unknown> | null; transId?: string | null } = {},
+    extra: FinishExtra = {},
     from: PaymentStatus[] = ['pending'],
   ): Promise<boolean> {
     const updated = await tx.manager
@@ -202,6 +238,7 @@ export class MpesaService {
         completedAt: () => 'now()',
         ...(extra.receipt !== undefined ? { receipt: extra.receipt } : {}),
         ...(extra.transId !== undefined ? { transId: extra.transId } : {}),
+        ...(extra.needsReview ? { needsReview: true } : {}),
         // (TypeORM's deep-partial type does not take a plain JSON object; the driver stores it as jsonb.)
         ...(extra.callback ? { callback: extra.callback as never } : {}),
       })
@@ -245,9 +282,9 @@ export class MpesaService {
     // Recorded first (pending until credited), so a credit a crash interrupted is found and
     // finished by reconciliation even if Daraja never repeats the confirmation.
     const inserted: unknown[] = await this.dataSource.query(
-      `INSERT INTO mpesa_payments (id, kind, status, user_id, phone_number, amount, trans_id, receipt, callback)
-       VALUES ($1, 'c2b', $2, $3, $4, $5, $6, $6, $7::jsonb) ON CONFLICT (trans_id) WHERE trans_id IS NOT NULL DO NOTHING RETURNING id`,
-      [randomUUID(), user ? 'pending' : 'unmatched', user?.id ?? null, (user?.phoneNumber ?? request.billRefNumber).slice(0, 32), request.amount, request.transId, JSON.stringify(body)],
+      `INSERT INTO mpesa_payments (id, kind, status, user_id, phone_number, amount, trans_id, receipt, callback, needs_review)
+       VALUES ($1, 'c2b', $2, $3, $4, $5, $6, $6, $7::jsonb, $8) ON CONFLICT (trans_id) WHERE trans_id IS NOT NULL DO NOTHING RETURNING id`,
+      [randomUUID(), user ? 'pending' : 'unmatched', user?.id ?? null, (user?.phoneNumber ?? request.billRefNumber).slice(0, 32), request.amount, request.transId, JSON.stringify(body), !user],
     );
     if (!user) {
       // Money M-PESA took for nobody Deni knows: kept for an operator, never guessed at.
@@ -373,26 +410,68 @@ export class MpesaService {
     return { applied: await this.closeB2c(payment.id, false, result.resultCode, `Queue timeout: ${result.resultDesc}`, { callback: body as Record<string, unknown> }) };
   }
 
+  /**
+   * Daraja's answer to a Transaction Status query about a withdrawal (sent by `reconcile`, to a
+   * URL naming the payment). Completed settles the hold; Failed, Cancelled, Declined or Expired
+   * releases it; anything else (the query failed, the transaction is unknown or still pending)
+   * changes nothing, and the next run asks again. Applied once, like every other result.
+   */
+  async handleB2cStatusResult(paymentId: string, body: unknown): Promise<{ applied: boolean }> {
+    const result = readCallback(parseTransactionStatusResult, body);
+    const payment = UUID.test(paymentId) ? await this.payments.findOneBy({ id: paymentId }) : null;
+    const log = { id: paymentId, resultCode: result.resultCode, transactionStatus: result.transaction.status };
+    if (!payment || payment.kind !== 'b2c') {
+      this.logger.warn(log, 'Transaction Status result for an unknown withdrawal ignored');
+      return { applied: false };
+    }
+    const { transaction } = result;
+    // The answer must be about this withdrawal: a result for another transaction never moves its money.
+    const mismatch =
+      (transaction.originatorConversationId !== undefined && transaction.originatorConversationId !== payment.originatorConversationId) ||
+      (transaction.conversationId !== undefined && payment.conversationId !== null && transaction.conversationId !== payment.conversationId) ||
+      (transaction.amount !== undefined && transaction.amount !== payment.amount);
+    if (mismatch) {
+      this.logger.error({ ...log, about: transaction.originatorConversationId }, 'Transaction Status result about another transaction ignored');
+      return { applied: false };
+    }
+    const status = transaction.status?.toLowerCase();
+    if (result.resultCode !== '0' || !status || (status !== B2C_STATUS_PAID && !B2C_STATUS_NOT_PAID.has(status))) {
+      this.logger.warn({ ...log, resultDesc: result.resultDesc }, 'Transaction Status gave no verdict on a withdrawal; still held');
+      return { applied: false };
+    }
+    const callback = body as Record<string, unknown>;
+    if (status === B2C_STATUS_PAID) {
+      return { applied: await this.closeB2c(payment.id, true, 0, `Transaction status: ${transaction.status}`, { receipt: transaction.receipt ?? null, callback }) };
+    }
+    // The status query's ResultCode says the query worked, not why the payment failed: none is recorded.
+    return { applied: await this.closeB2c(payment.id, false, null, `Transaction status: ${transaction.status}`, { callback }) };
+  }
+
+  /** Daraja gave up on a Transaction Status query in its queue: nothing to do, the next run asks again. */
+  handleB2cStatusTimeout(paymentId: string, body: unknown): { applied: boolean } {
+    const result = readCallback(parseTransactionStatusResult, body);
+    this.logger.warn({ id: paymentId, resultCode: result.resultCode, resultDesc: result.resultDesc }, 'Transaction Status query timed out at Daraja');
+    return { applied: false };
+  }
+
   /** Settles (paid) or releases (not paid) a withdrawal's hold, once; tells the user. */
-  private async closeB2c(
-    id: string,
-    paid: boolean,
-    resultCode: number,
-    resultDesc: string,
-    extra: { receipt?: string | null; callback?: Record<string, unknown> | null } = {},
-  ): Promise<boolean> {
+  private async closeB2c(id: string, paid: boolean, resultCode: number | null, resultDesc: string, extra: FinishExtra = {}): Promise<boolean> {
     const payment = await this.payments.findOneByOrFail({ id });
     if (paid && payment.status === 'failed') {
-      // M-PESA paid a withdrawal whose money was given back (a queue timeout, then a late success):
-      // the user has it twice. Never settled automatically; flagged loudly for an operator.
-      this.logger.error({ id, resultCode, receipt: extra.receipt }, 'B2C paid after its hold was released: needs an operator');
-      await this.payments.update({ id }, { resultDesc: `PAID AFTER RELEASE (receipt ${extra.receipt ?? '?'}): needs an operator` });
+      await this.paidAfterRelease(id, resultCode, extra.receipt);
       return false;
     }
     if (payment.status === 'succeeded' || payment.status === 'failed') return false;
     // The ledger makes the outcome single: settle and release share one key.
-    if (paid) await this.wallet.settleWithdrawal(id);
-    else await this.wallet.releaseWithdrawal(id);
+    try {
+      if (paid) await this.wallet.settleWithdrawal(id);
+      else await this.wallet.releaseWithdrawal(id);
+    } catch (err) {
+      if (!isDomainError(err, 'WITHDRAWAL.ALREADY_CLOSED')) throw err;
+      // The other outcome got there first (e.g. a late success racing the last-resort release).
+      if (paid) await this.paidAfterRelease(id, resultCode, extra.receipt);
+      return false;
+    }
     return this.transactions.run(async (tx) => {
       await tx.manager.update(MpesaPayment, { id, status: 'requested' }, { status: 'pending' });
       const done = await this.finish(tx, id, paid ? 'succeeded' : 'failed', resultCode, resultDesc, extra);
@@ -406,14 +485,54 @@ export class MpesaService {
     });
   }
 
+  /**
+   * M-PESA paid a withdrawal whose money was given back (a queue timeout or the last-resort
+   * release, then a late success): the user has it twice. Never settled automatically; flagged
+   * loudly for an operator.
+   */
+  private async paidAfterRelease(id: string, resultCode: number | null, receipt: string | null | undefined): Promise<void> {
+    this.logger.error({ id, resultCode, receipt }, 'B2C paid after its hold was released: needs an operator');
+    await this.payments.update({ id }, { resultDesc: `PAID AFTER RELEASE (receipt ${receipt ?? '?'}): needs an operator`, needsReview: true });
+  }
+
+  /** Asks Daraja how a withdrawal it acknowledged ended; the answer comes to handleB2cStatusResult. */
+  private async queryB2cStatus(payment: MpesaPayment): Promise<void> {
+    const reply = await this.daraja.transactionStatus({
+      originatorConversationId: payment.originatorConversationId!,
+      resultUrl: this.callbackUrl(`b2c/status/${payment.id}/result`),
+      queueTimeoutUrl: this.callbackUrl(`b2c/status/${payment.id}/timeout`),
+      remarks: 'Deni withdrawal status',
+    });
+    this.logger.log({ id: payment.id, queryConversationId: reply.conversationId }, 'asked M-PESA for the status of a withdrawal without a result');
+  }
+
+  /**
+   * The last resort for a withdrawal still without an outcome MPESA_RECONCILE_MAX_AGE_MS after its
+   * request (no result, no timeout, no status answer): the money goes back to the wallet and the
+   * payment is recorded failed, flagged for an operator to check against the M-PESA statement. If
+   * M-PESA did pay, its late result is caught as paid-after-release.
+   */
+  private async giveUpB2c(payment: MpesaPayment): Promise<boolean> {
+    this.logger.error({ id: payment.id, attempts: payment.reconcileAttempts }, 'B2C outcome unknown past MPESA_RECONCILE_MAX_AGE_MS: hold released, needs an operator');
+    return this.closeB2c(
+      payment.id,
+      false,
+      null,
+      `OUTCOME UNKNOWN: no result from M-PESA after ${duration(Date.now() - payment.createdAt.getTime())} (${payment.reconcileAttempts} status queries); hold released, check the M-PESA statement`,
+      { needsReview: true },
+    );
+  }
+
   // ------------------------------------------------------------------------------ reconciliation
 
   /**
    * For callbacks that never came: STK pushes pending past MPESA_RECONCILE_AFTER_MS are queried and
    * settled from the answer; B2C requests Daraja never acknowledged are sent again with the same
-   * OriginatorConversationID (one payment). A B2C request Daraja acknowledged whose result was lost
-   * stays pending, its money held (neither lost nor paid twice), for an operator: learning its
-   * outcome needs Daraja's Transaction Status API, which Deni does not call yet.
+   * OriginatorConversationID (one payment). For a B2C request Daraja acknowledged (or may have
+   * received) whose result and timeout never came, Daraja's Transaction Status is asked, and its
+   * answer settles or releases the hold; past MPESA_RECONCILE_MAX_AGE_MS with no answer the hold is
+   * released and the payment flagged for an operator. Each payment is asked at most once per
+   * MPESA_RECONCILE_AFTER_MS (counting an attempt moves its updated_at).
    */
   async reconcile(limit = 100): Promise<{ queried: number; settled: number }> {
     const before = new Date(Date.now() - this.settings.reconcileAfterMs);
@@ -422,6 +541,8 @@ export class MpesaService {
         { kind: 'stk', status: 'pending', updatedAt: LessThan(before) },
         // Never acknowledged (network trouble): asking again with the same id is one payment.
         { kind: 'b2c', status: 'requested', updatedAt: LessThan(before) },
+        // Acknowledged (or maybe received), no result: Transaction Status, or the last resort.
+        { kind: 'b2c', status: 'pending', updatedAt: LessThan(before) },
         // Recorded, then the credit was interrupted.
         { kind: 'c2b', status: 'pending', updatedAt: LessThan(before) },
       ],
@@ -443,8 +564,12 @@ export class MpesaService {
         } else if (payment.kind === 'c2b') {
           await this.creditC2b(payment);
           settled += 1;
-        } else {
+        } else if (payment.status === 'requested') {
           await this.sendB2c(payment.id);
+        } else if (payment.createdAt.getTime() <= Date.now() - this.settings.reconcileMaxAgeMs) {
+          if (await this.giveUpB2c(payment)) settled += 1;
+        } else {
+          await this.queryB2cStatus(payment);
         }
       } catch (err) {
         // Still processing, or Daraja unreachable: the next run asks again.
@@ -454,10 +579,14 @@ export class MpesaService {
     return { queried: stale.length, settled };
   }
 
-  /** For operators: the newest payments, of one phone number or all; raw bodies left out. */
-  async recent(phoneNumber?: string, limit = 50): Promise<Omit<MpesaPayment, 'request' | 'response' | 'callback'>[]> {
-    const msisdn = phoneNumber ? toMsisdn(phoneNumber) : undefined;
-    const rows = await this.payments.find({ where: msisdn ? { phoneNumber: msisdn } : {}, order: { createdAt: 'DESC' }, take: limit });
+  /** For operators: the newest payments, of one phone number or all, flagged or not; raw bodies left out. */
+  async recent(
+    filter: { phoneNumber?: string; needsReview?: boolean } = {},
+    limit = 50,
+  ): Promise<Omit<MpesaPayment, 'request' | 'response' | 'callback'>[]> {
+    const msisdn = filter.phoneNumber ? toMsisdn(filter.phoneNumber) : undefined;
+    const where = { ...(msisdn ? { phoneNumber: msisdn } : {}), ...(filter.needsReview === undefined ? {} : { needsReview: filter.needsReview }) };
+    const rows = await this.payments.find({ where, order: { createdAt: 'DESC' }, take: limit });
     return rows.map(({ request: _request, response: _response, callback: _callback, ...rest }) => rest);
   }
 
