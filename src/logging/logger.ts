@@ -81,12 +81,16 @@ const noop = () => undefined;
  */
 export function lazyChildLogger(parent: Logger, bindings: Bindings, options?: ChildLoggerOptions): Logger {
   let child: Logger | undefined;
+  const real = () => (child ??= parent.child(bindings, options));
   return new Proxy(parent, {
     get(target, prop) {
-      if (typeof prop === 'string' && LEVELS.has(prop) && !target.isLevelEnabled(prop)) return noop;
-      child ??= target.child(bindings, options);
-      const value: unknown = Reflect.get(child, prop, child);
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(child) : value;
+      if (typeof prop === 'string' && (LEVELS.has(prop) || prop === 'child')) {
+        // Fastify checks these methods exist on every request: that alone must not make the child.
+        if (prop !== 'child' && !target.isLevelEnabled(prop)) return noop;
+        return (...args: unknown[]) => (real()[prop as 'info'] as (...a: unknown[]) => unknown)(...args);
+      }
+      const value: unknown = Reflect.get(real(), prop, real());
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(real()) : value;
     },
   });
 }

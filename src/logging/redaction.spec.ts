@@ -1,5 +1,5 @@
 import { memorySink } from '../../test/support/logs.js';
-import { createRootLogger } from './logger.js';
+import { createRootLogger, lazyChildLogger } from './logger.js';
 import { loggableUrl, pathOnly } from './redaction.js';
 
 function capture() {
@@ -32,5 +32,30 @@ describe('log redaction', () => {
     expect(loggableUrl(`/api/mpesa/callbacks/${secret}/stk?x=1`, '/api/mpesa/callbacks/:secret/stk')).toBe('/api/mpesa/callbacks/:secret/stk');
     expect(loggableUrl('/api/loans/123?limit=2', '/api/loans/:id')).toBe('/api/loans/123');
     expect(loggableUrl('/nowhere', undefined)).toBe('/nowhere');
+  });
+});
+
+describe(lazyChildLogger.name, () => {
+  it('binds the request fields on the lines it writes, and makes no child for lines below the level', () => {
+    const sink = memorySink();
+    const parent = createRootLogger({ log: { level: 'warn' }, role: 'all' }, sink.stream);
+    let made = 0;
+    const child = parent.child.bind(parent);
+    parent.child = ((...args: Parameters<typeof child>) => {
+      made += 1;
+      return child(...args);
+    }) as typeof parent.child;
+    const log = lazyChildLogger(parent, { reqId: 'r-1' });
+    // What Fastify does with every request's logger: check the methods, log below the level.
+    for (const m of ['info', 'error', 'debug', 'fatal', 'warn', 'trace', 'child'] as const) expect(typeof log[m]).toBe('function');
+    log.info({ pin: '4821' }, 'request completed');
+    expect(made).toBe(0);
+    expect(sink.text()).toBe('');
+    log.warn({ pin: '4821' }, 'slow');
+    log.error('failed');
+    expect(made).toBe(1);
+    const lines = sink.text().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => [l.reqId, l.msg])).toEqual([['r-1', 'slow'], ['r-1', 'failed']]);
+    expect(sink.text()).not.toContain('4821');
   });
 });
