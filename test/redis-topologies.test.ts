@@ -10,6 +10,7 @@ import { UsersService } from '../src/users/users.service.js';
 import { freePort, ProcessTracker, redisCli, waitUntil } from './support/processes.js';
 import { startTestApp, uniquePhone } from './support/test-app.js';
 import { newRunId } from './support/test-env.js';
+import { AtPhone } from './support/ussd-phone.js';
 
 /**
  * Redis Cluster and Sentinel by configuration alone: the real application against a one-node
@@ -141,6 +142,21 @@ describe('Redis Cluster (REDIS_MODE=cluster)', () => {
     expect(await redisCli(port, 'get', `${prefix}:pin-attempts:${user.id}`)).toBe('1');
     await expect(users.verifyPin(user.id, '4821')).resolves.toBeUndefined();
     expect(await redisCli(port, 'exists', `${prefix}:pin-attempts:${user.id}`)).toBe('0');
+  });
+  it('runs a USSD journey on the cluster: each step locks, reads and saves its session in one slot', async () => {
+    const phone = new AtPhone(app!, uniquePhone());
+    expect(await phone.dial()).toMatch(/^CON M-PESA LOANS/);
+    expect(await phone.reply('1')).toMatch(/^CON REQUEST LOAN/);
+    expect(await phone.reply('0722000001')).toMatch(/^CON Enter loan amount/);
+    // A retry is answered from the stored session, as on a single Redis.
+    expect(await phone.retry()).toMatch(/^CON Enter loan amount/);
+    const keys = (await redisCli(port, '--scan', '--pattern', `${prefix}:ussd:*`)).split('\n').filter(Boolean);
+    const session = keys.find((k) => k.startsWith(`${prefix}:ussd:session:`));
+    expect(session).toBeDefined();
+    // The lock was released with the last save, in the same script.
+    expect(keys.filter((k) => k.includes(':ussd:lock:'))).toEqual([]);
+    const sessionId = session!.slice(`${prefix}:ussd:session:`.length);
+    expect(await redisCli(port, 'cluster', 'keyslot', session!)).toBe(await redisCli(port, 'cluster', 'keyslot', `${prefix}:ussd:lock:${sessionId}`));
   });
 });
 

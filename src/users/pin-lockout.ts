@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { AppConfig } from '../config/app-config.js';
+import { RedisScript } from '../redis/redis-script.js';
 import { InjectRedis } from '../redis/redis.tokens.js';
 import type { RedisClient } from '../redis/redis-connection.factory.js';
 
@@ -13,7 +14,7 @@ import type { RedisClient } from '../redis/redis-connection.factory.js';
  * KEYS[1] attempts key; ARGV[1] max attempts; ARGV[2] lock ms.
  * Returns {attempt number, ms left}; attempt > max means locked.
  */
-const RESERVE_ATTEMPT = `
+const RESERVE_ATTEMPT = new RedisScript(`
 local n = redis.call('INCR', KEYS[1])
 local max = tonumber(ARGV[1])
 if n > max then
@@ -24,7 +25,7 @@ if n > max then
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return {n, tonumber(ARGV[2])}
-`;
+`);
 
 export interface AttemptReservation {
   attempt: number;
@@ -55,13 +56,7 @@ export class PinLockout {
   }
 
   async reserve(userId: string): Promise<AttemptReservation> {
-    const [attempt, msLeft] = (await this.redis.eval(
-      RESERVE_ATTEMPT,
-      1,
-      this.key(userId),
-      this.maxAttempts,
-      this.lockMs,
-    )) as [number, number];
+    const [attempt, msLeft] = (await RESERVE_ATTEMPT.run(this.redis, [this.key(userId)], [this.maxAttempts, this.lockMs])) as [number, number];
     return { attempt, locked: attempt > this.maxAttempts, msLeft };
   }
 

@@ -3,6 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { AppConfig } from '../config/app-config.js';
 import type { RedisClient } from '../redis/redis-connection.factory.js';
+import { RedisScript } from '../redis/redis-script.js';
 import { InjectRedis } from '../redis/redis.tokens.js';
 import type { GatewayName, UssdReply } from './dialects.js';
 import type { JourneyState } from './engine/journey-engine.js';
@@ -41,12 +42,27 @@ export interface UssdSession {
   updatedAt: number;
 }
 
-/** A session's lock, held for one request. Releasing twice releases once. */
+/** A session's lock, held for one request. Released once: by the save of the step, or else by release(). */
 export interface SessionLock {
+  readonly token: string;
+  released: boolean;
   release(): Promise<void>;
 }
 
-const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+/** KEYS lock; ARGV token. */
+const RELEASE = new RedisScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`);
+/** KEYS lock, session; ARGV token, lock ms. The lock, and if it was free, the session: {1, session?} or {0}. */
+const LOCK_AND_READ = new RedisScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return {1, redis.call('GET', KEYS[2])} end
+return {0}
+`);
+/** KEYS session, lock; ARGV session, ttl ms, token. Saves, then releases the lock if still ours. */
+const SAVE_AND_RELEASE = new RedisScript(`
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
+return 1
+`);
+const LOCK_MS = 10_000;
 
 @Injectable()
 export class UssdSessionStore {
@@ -78,45 +94,48 @@ export class UssdSessionStore {
   }
 
   /**
-   * Takes the session's lock and reads the session in one round trip (the two commands leave
-   * together, the lock first). When the lock is held elsewhere it waits for it, then reads.
-   * Returns null when the lock could not be had in time.
+   * Takes the session's lock and reads the session, in one script. When the lock is held
+   * elsewhere it waits for it, then reads. Returns null when the lock could not be had in time.
    */
   async open(id: string, waitMs = 3_000): Promise<{ lock: SessionLock; session: UssdSession | null } | null> {
     const token = randomUUID();
-    const [taken, session] = await Promise.all([this.tryLock(id, token), this.get(id)]);
-    if (taken) return { lock: this.lockFor(id, token), session };
+    const [taken, raw] = (await LOCK_AND_READ.run(this.redis, [this.lockKey(id), this.key(id)], [token, LOCK_MS])) as [number, string | null | undefined];
+    if (taken === 1) return { lock: this.lockFor(id, token), session: raw ? (JSON.parse(raw) as UssdSession) : null };
     const lock = await this.lock(id, waitMs);
     return lock ? { lock, session: await this.get(id) } : null;
   }
 
   /**
-   * Saves the session and, in the same round trip and after it, releases the step's lock: the
-   * next request of the session cannot read the session as it was before this step.
+   * Saves the session and releases the step's lock in one script (the next request of the
+   * session cannot read the session as it was before this step), and updates the index of
+   * active sessions alongside.
    */
   async save(session: UssdSession, lock?: SessionLock): Promise<void> {
     session.updatedAt = Date.now();
-    await Promise.all([
-      this.redis.set(this.key(session.id), JSON.stringify(session), 'PX', this.ttlMs),
-      session.ended ? this.redis.zrem('ussd:index', session.id) : this.redis.zadd('ussd:index', session.updatedAt, session.id),
-      lock?.release(),
-    ]);
+    const json = JSON.stringify(session);
+    const index = session.ended ? this.redis.zrem('ussd:index', session.id) : this.redis.zadd('ussd:index', session.updatedAt, session.id);
+    if (lock && !lock.released) {
+      lock.released = true;
+      await Promise.all([SAVE_AND_RELEASE.run(this.redis, [this.key(session.id), this.lockKey(session.id)], [json, this.ttlMs, lock.token]), index]);
+    } else {
+      await Promise.all([this.redis.set(this.key(session.id), json, 'PX', this.ttlMs), index]);
+    }
   }
 
   async delete(id: string): Promise<void> {
     await Promise.all([this.redis.del(this.key(id)), this.redis.zrem('ussd:index', id)]);
   }
 
-  private async tryLock(id: string, token: string): Promise<boolean> {
-    return (await this.redis.set(this.lockKey(id), token, 'PX', 10_000, 'NX')) === 'OK';
-  }
-
   private lockFor(id: string, token: string): SessionLock {
-    let released: Promise<void> | undefined;
+    const redis = this.redis;
+    const key = this.lockKey(id);
     return {
-      release: () => {
-        released ??= this.redis.eval(RELEASE, 1, this.lockKey(id), token).then(() => undefined);
-        return released;
+      token,
+      released: false,
+      async release() {
+        if (this.released) return;
+        this.released = true;
+        await RELEASE.run(redis, [key], [token]);
       },
     };
   }
@@ -129,7 +148,7 @@ export class UssdSessionStore {
     const token = randomUUID();
     const deadline = Date.now() + waitMs;
     for (;;) {
-      if (await this.tryLock(id, token)) return this.lockFor(id, token);
+      if ((await this.redis.set(this.lockKey(id), token, 'PX', LOCK_MS, 'NX')) === 'OK') return this.lockFor(id, token);
       if (Date.now() > deadline) return null;
       await new Promise((r) => setTimeout(r, 20));
     }
