@@ -470,6 +470,13 @@ describe('hostile input (property-based fuzz)', () => {
     { method: 'GET', path: phoneLike.map((p) => `/api/ussd/queue/${encode(p)}`).filter((p) => p.length < 220), auth: 'admin', adminKeyAllowed: true },
     { method: 'POST', path: fc.constant('/api/ussd/sync'), body: bodyOf({ phoneNumber: phoneLike }), auth: 'admin', adminKeyAllowed: true },
     { method: 'GET', path: fc.constantFrom('/admin/queues', '/admin/queues/api/queues', '/admin/queues/static/x.js'), auth: 'admin' },
+    // The phone simulator's control routes (on outside production) take the admin key too. Setting an
+    // outcome could change what a fuzzed top-up does: junk keys only; a junk CheckoutRequestID is never pending.
+    { method: 'GET', path: query({ phoneNumber: phoneLike, limit: fc.oneof(fc.nat(500).map(String), junkString) }).map((q) => `/simulator/api/sms${q}`), auth: 'admin', adminKeyAllowed: true },
+    { method: 'GET', path: query({ phoneNumber: phoneLike }).map((q) => `/simulator/api/mpesa/pending${q}`), auth: 'admin', adminKeyAllowed: true },
+    { method: 'POST', path: fc.constant('/simulator/api/mpesa/outcome'), body: bodyOf({ phoneNumber: phoneLike, outcome: fc.oneof(fc.constantFrom('success', 'cancelled', 'hold'), junkString) }), auth: 'admin' },
+    { method: 'POST', path: uuid.map((id) => `/simulator/api/mpesa/pending/${id}`), body: bodyOf({ outcome: fc.oneof(fc.constantFrom('success', 'hold', 'no_callback'), junkString) }), auth: 'admin', adminKeyAllowed: true },
+    { method: 'GET', path: fc.constant('/simulator/api/config'), auth: 'none' },
     { method: 'GET', path: fc.constantFrom('/api/ussd/health', '/health/live', '/metrics', '/docs-json', '/nope', '/%', '/api/loans/%E0%A4%A', '//', '/admin/queues/../../etc/passwd'), auth: 'none' },
   ];
 

@@ -42,12 +42,13 @@ async function operations(app: NestFastifyApplication): Promise<Operation[]> {
   );
 }
 
-/** A concrete URL for an OpenAPI path: {id} → a UUID, {phoneNumber} → a number, {gateway} → generic. */
+/** A concrete URL for an OpenAPI path: {id} → a UUID, {phoneNumber} → a number, {gateway} → generic, … */
 function concrete(path: string): string {
   return path
     .replace('{id}', '00000000-0000-4000-8000-000000000000')
     .replace('{phoneNumber}', '254700000001')
-    .replace('{gateway}', 'generic');
+    .replace('{gateway}', 'generic')
+    .replace('{checkoutRequestId}', 'ws_CO_01012024000000123456789123');
 }
 
 /** An HS256 JWT signed with `secret`, whatever its claims say (expired, foreign, …). */
@@ -70,7 +71,17 @@ const PUBLIC = new Set([
   'POST /api/ussd/handler/{gateway}',
   'POST /api/ussd/test',
   'GET /api/ussd/health',
+  // The phone simulator page's settings (USSD code, outcome names); its control routes take the key.
+  'GET /simulator/api/config',
 ]);
+
+/** The phone simulator's control routes (on outside production): each reads a number's messages or decides money. */
+const SIMULATOR_CONTROL = [
+  'GET /simulator/api/sms',
+  'POST /simulator/api/mpesa/outcome',
+  'GET /simulator/api/mpesa/pending',
+  'POST /simulator/api/mpesa/pending/{checkoutRequestId}',
+];
 
 describe('security', () => {
   let app: NestFastifyApplication;
@@ -97,19 +108,20 @@ describe('security', () => {
       const unguarded = ops
         .filter((o) => o.security.length === 0)
         .map((o) => `${o.method} ${o.path}`)
-        // The browser simulator's own API (development tooling, another module's concern).
-        .filter((o) => !PUBLIC.has(o) && !o.split(' ')[1]!.startsWith('/simulator/'));
+        .filter((o) => !PUBLIC.has(o));
       expect(unguarded).toEqual([]);
-      // Anything named like an operator route is behind the key.
-      const adminLike = ops.filter((o) => /\/admin\/|\/ussd\/(sessions|queue|sync)/.test(o.path));
-      expect(adminLike.length).toBeGreaterThanOrEqual(9);
+      // Anything named like an operator route is behind the key, the simulator's controls included.
+      const adminLike = ops.filter((o) => /\/admin\/|\/ussd\/(sessions|queue|sync)|^\/simulator\/api\/(?!config$)/.test(o.path));
+      expect(adminLike.length).toBeGreaterThanOrEqual(13);
+      expect(ops.filter((o) => o.path.startsWith('/simulator/api/') && o.path !== '/simulator/api/config').map((o) => `${o.method} ${o.path}`).sort()).toEqual([...SIMULATOR_CONTROL].sort());
       for (const o of adminLike) expect({ route: `${o.method} ${o.path}`, security: o.security }).toEqual({ route: `${o.method} ${o.path}`, security: ['admin-key'] });
     });
 
     it('refuses every admin route (and the queue dashboard) without the key and with a wrong one', async () => {
       const admin = ops.filter((o) => o.security.includes('admin-key'));
       const routes = [...admin.map((o) => ({ method: o.method, url: concrete(o.path) })), { method: 'GET' as const, url: '/admin/queues' }, { method: 'GET' as const, url: '/admin/queues/api/queues' }];
-      expect(routes.length).toBeGreaterThanOrEqual(11);
+      expect(routes.length).toBeGreaterThanOrEqual(15);
+      for (const route of SIMULATOR_CONTROL) expect(routes.map((r) => `${r.method} ${r.url.split('?')[0]}`)).toContain(concrete(route));
       for (const { method, url } of routes) {
         for (const headers of [{}, { 'x-api-key': 'wrong-key-0123456789' }, { 'x-api-key': '' }, { 'x-api-key': `${ADMIN_KEY} ` }, { 'x-api-key': ADMIN_KEY.toUpperCase() }]) {
           const res = await app.inject({ method, url, headers, ...(method === 'POST' ? { payload: {} } : {}) });
@@ -118,9 +130,19 @@ describe('security', () => {
       }
       // The key opens them (reads only: the writes would act on the shared database).
       for (const { method, url } of routes.filter((r) => r.method === 'GET')) {
-        const res = await app.inject({ method, url: url.includes('payments') || url.includes('notifications') ? `${url}?phoneNumber=254700000001` : url, headers: { 'x-api-key': ADMIN_KEY } });
+        const byPhone = /payments|notifications|\/simulator\/api\/(sms|mpesa\/pending)$/.test(url);
+        const res = await app.inject({ method, url: byPhone ? `${url}?phoneNumber=254700000001` : url, headers: { 'x-api-key': ADMIN_KEY } });
         expect({ url, status: res.statusCode }).toEqual({ url, status: 200 });
       }
+    });
+
+    it('leaves the simulator page and its settings open, and says there that the controls need the key', async () => {
+      for (const url of ['/simulator', '/simulator/simulator.js', '/simulator/api/config']) {
+        expect([url, (await app.inject({ method: 'GET', url })).statusCode]).toEqual([url, 200]);
+      }
+      const config = (await app.inject({ method: 'GET', url: '/simulator/api/config' })).json() as Record<string, unknown>;
+      expect(config).toMatchObject({ adminKeyRequired: true, serviceCode: expect.any(String) });
+      expect(JSON.stringify(config)).not.toContain(ADMIN_KEY);
     });
   });
 

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { formatLocal } from '../src/users/phone-number.js';
+import { ADMIN_KEY } from './support/api-client.js';
 import { ensureChromium } from './support/chromium.js';
 import { productionEnv } from './support/production-env.js';
 import { freePort } from './support/processes.js';
@@ -10,9 +11,12 @@ import { startTestApp, testConfig, uniquePhone } from './support/test-app.js';
 
 /**
  * The phone simulator page (/simulator) in a real browser (Debian's chromium through
- * playwright-core): a loan request between two numbers, the lender's SMS, a top-up whose
- * simulated M-PESA outcome is chosen on the page beforehand, and one held pending until an
- * outcome is delivered to it from the page. Screenshots go to test/artifacts/ (git-ignored).
+ * playwright-core), against a service with an admin key (ADMIN_API_KEY) that the page is given
+ * once as /simulator?key=… (then kept in the tab's sessionStorage): a loan request between two
+ * numbers, the lender's SMS, a top-up whose simulated M-PESA outcome is chosen on the page
+ * beforehand, and one held pending until an outcome is delivered to it from the page; and a page
+ * without the key, which says so and takes it in its Admin key field. Screenshots go to
+ * test/artifacts/ (git-ignored).
  */
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 const PIN = '4821';
@@ -27,7 +31,7 @@ describe('the phone simulator page in a browser', () => {
     const executablePath = ensureChromium();
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    ({ app } = await startTestApp({ MPESA_CALLBACK_BASE_URL: base }));
+    ({ app } = await startTestApp({ MPESA_CALLBACK_BASE_URL: base, ADMIN_API_KEY: ADMIN_KEY }));
     await app.listen(port, '127.0.0.1');
     browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
     page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
@@ -41,9 +45,18 @@ describe('the phone simulator page in a browser', () => {
 
   const screen = () => page.locator('#screen');
 
-  /** Waits until the phone's screen shows `text` (the page answers asynchronously). */
+  /** The admin key the page keeps in its tab's sessionStorage (null when none). */
+  const storedKey = (tab: Page) =>
+    tab.evaluate(() => (globalThis as unknown as { sessionStorage: { getItem(name: string): string | null } }).sessionStorage.getItem('deni-simulator-admin-key'));
+
+  /**
+   * Waits until the phone's screen shows `text` (the page answers asynchronously). Case matters:
+   * Playwright's string `hasText` ignores case, so 'BALANCE' would already match the menu's
+   * "4. View Balance" before the balance screen arrives.
+   */
   async function shows(text: string | RegExp): Promise<string> {
-    await page.locator('#screen', { hasText: text }).waitFor({ timeout: 10_000 });
+    const pattern = typeof text === 'string' ? new RegExp(text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) : text;
+    await page.locator('#screen', { hasText: pattern }).waitFor({ timeout: 10_000 });
     return screen().innerText();
   }
 
@@ -63,8 +76,12 @@ describe('the phone simulator page in a browser', () => {
   it('requests a loan from another number, and the lender gets the SMS', async () => {
     const borrower = formatLocal(uniquePhone());
     const lender = formatLocal(uniquePhone());
-    await page.goto(`${base}/simulator`);
+    // The key once in the URL: the page keeps it for the tab and takes it out of the address bar.
+    await page.goto(`${base}/simulator?key=${encodeURIComponent(ADMIN_KEY)}`);
     await page.getByRole('heading', { name: 'Deni phone simulator' }).waitFor();
+    expect(page.url()).toBe(`${base}/simulator`);
+    await page.locator('#key-status', { hasText: 'Key accepted' }).waitFor({ timeout: 5_000 });
+    expect(await page.getByLabel('Admin key').inputValue()).toBe(ADMIN_KEY);
 
     expect(await dialFrom(borrower)).toContain('1. Request Loan');
     await reply('1', 'Enter lender phone:');
@@ -154,17 +171,80 @@ describe('the phone simulator page in a browser', () => {
     await page.screenshot({ path: `${ARTIFACTS}simulator-topup-delivered.png`, fullPage: true });
   }, 60_000);
 
-  it('serves its files, and refuses unknown outcomes and bad numbers on its JSON routes', async () => {
+  it('without the key, says the panels need it; typed into the Admin key field, it opens them', async () => {
+    const number = formatLocal(uniquePhone());
+    // A new tab of its own: nothing in its sessionStorage.
+    const context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
+    try {
+      const fresh = await context.newPage();
+      await fresh.goto(`${base}/simulator`);
+      // It looks at the SMS at once, and says what the 401 means where the key goes.
+      await fresh.locator('#key-status', { hasText: 'need the admin key (401)' }).waitFor({ timeout: 5_000 });
+      await fresh.getByLabel('Phone number').fill(number);
+      await fresh.getByLabel('Phone number').dispatchEvent('change');
+      const smsError = fresh.locator('#sms-empty', { hasText: 'Could not load the SMS: it needs the admin key (401): enter it under Admin key' });
+      await smsError.waitFor({ timeout: 5_000 });
+      await fresh.locator('#pending-empty', { hasText: 'Could not load the pending top-ups: it needs the admin key (401)' }).waitFor({ timeout: 5_000 });
+      await fresh.getByRole('button', { name: 'Set outcome' }).click();
+      await fresh.locator('#mpesa-status', { hasText: 'Could not set the outcome: it needs the admin key (401)' }).waitFor({ timeout: 5_000 });
+      expect(await fresh.locator('#key-status').innerText()).toContain("The SMS and M-PESA panels need the admin key (401): enter the service's ADMIN_API_KEY");
+      expect(await fresh.locator('#key-status').getAttribute('class')).toBe('error');
+      // The phone itself (the USSD webhook) needs no key.
+      await fresh.getByRole('button', { name: /^Dial/ }).click();
+      await fresh.locator('#screen', { hasText: 'M-PESA LOANS' }).waitFor({ timeout: 10_000 });
+      await fresh.screenshot({ path: `${ARTIFACTS}simulator-admin-key-needed.png`, fullPage: true });
+
+      await fresh.getByLabel('Admin key').fill('not-the-admin-key-0123');
+      await fresh.getByRole('button', { name: 'Use key' }).click();
+      await fresh.locator('#key-status', { hasText: 'The service refused this key (401)' }).waitFor({ timeout: 5_000 });
+      expect(await fresh.getByLabel('Admin key').getAttribute('aria-invalid')).toBe('true');
+
+      await fresh.getByLabel('Admin key').fill(ADMIN_KEY);
+      await fresh.getByRole('button', { name: 'Use key' }).click();
+      await fresh.locator('#key-status', { hasText: 'Key accepted' }).waitFor({ timeout: 5_000 });
+      await fresh.locator('#sms-empty', { hasText: 'No SMS yet.' }).waitFor({ timeout: 5_000 });
+      await fresh.locator('#pending-empty', { hasText: 'No pending top-ups.' }).waitFor({ timeout: 5_000 });
+      await fresh.getByRole('button', { name: 'Set outcome' }).click();
+      await fresh.locator('#mpesa-status', { hasText: `Next M-PESA request of ${number}: success` }).waitFor({ timeout: 5_000 });
+      expect(await storedKey(fresh)).toBe(ADMIN_KEY);
+
+      await fresh.getByRole('button', { name: 'Forget' }).click();
+      expect(await storedKey(fresh)).toBeNull();
+      expect(await fresh.getByLabel('Admin key').inputValue()).toBe('');
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
+
+  it('serves its files and settings openly, refuses its control routes without the key, and bad input with it', async () => {
+    const key = { 'x-api-key': ADMIN_KEY };
+    const json = { 'content-type': 'application/json' };
+    const config = await fetch(`${base}/simulator/api/config`);
+    expect(config.status).toBe(200);
+    expect(await config.json()).toMatchObject({ serviceCode: '*383#', mpesaSimulated: true, adminKeyRequired: true });
+    for (const [method, path, body] of [
+      ['GET', '/simulator/api/sms?phoneNumber=0712345678', undefined],
+      ['GET', '/simulator/api/mpesa/pending?phoneNumber=0712345678', undefined],
+      ['POST', '/simulator/api/mpesa/outcome', { phoneNumber: '0712345678', outcome: 'cancelled' }],
+      ['POST', '/simulator/api/mpesa/pending/ws_CO_01012024000000123456789123', { outcome: 'success' }],
+    ] as const) {
+      const refused: Record<string, string>[] = [{}, { 'x-api-key': 'wrong-key-0123456789' }];
+      for (const headers of refused) {
+        const res = await fetch(`${base}${path}`, { method, headers: { ...json, ...headers }, ...(body ? { body: JSON.stringify(body) } : {}) });
+        expect([path, res.status, ((await res.json()) as { code: string }).code]).toEqual([path, 401, 'AUTH.ADMIN_KEY_REQUIRED']);
+      }
+    }
+
     const bad = await fetch(`${base}/simulator/api/mpesa/outcome`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { ...json, ...key },
       body: JSON.stringify({ phoneNumber: '0712345678', outcome: 'free_money' }),
     });
     expect(bad.status).toBe(400);
-    expect((await fetch(`${base}/simulator/api/sms?phoneNumber=12`)).status).toBe(422);
-    expect((await fetch(`${base}/simulator/api/mpesa/pending?phoneNumber=12`)).status).toBe(422);
+    expect((await fetch(`${base}/simulator/api/sms?phoneNumber=12`, { headers: key })).status).toBe(422);
+    expect((await fetch(`${base}/simulator/api/mpesa/pending?phoneNumber=12`, { headers: key })).status).toBe(422);
     const deliver = (id: string, outcome: string) =>
-      fetch(`${base}/simulator/api/mpesa/pending/${id}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ outcome }) });
+      fetch(`${base}/simulator/api/mpesa/pending/${id}`, { method: 'POST', headers: { ...json, ...key }, body: JSON.stringify({ outcome }) });
     // `hold` holds; it is not an answer.
     expect((await deliver('ws_CO_01012024000000123456789123', 'hold')).status).toBe(400);
     const unknown = await deliver('ws_CO_01012024000000123456789123', 'success');

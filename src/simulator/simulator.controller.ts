@@ -2,6 +2,7 @@ import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/com
 import { ConfigService } from '@nestjs/config';
 import { ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { IsIn, IsString, MaxLength } from 'class-validator';
+import { AdminOnly } from '../auth/admin-api-key.guard.js';
 import { DomainError } from '../common/domain-error.js';
 import type { AppConfig } from '../config/app-config.js';
 import {
@@ -56,15 +57,18 @@ export class PendingTopUpView {
 
 /**
  * The phone simulator's own routes (development only: SimulatorModule is loaded only when
- * SIMULATOR_ENABLED is on). They give the browser page, and `npm run dial`, what it would
- * otherwise need the admin key for: a number's SMS, the next simulated M-PESA outcome, and the
- * outcome of a top-up still waiting for M-PESA's answer.
+ * SIMULATOR_ENABLED is on). `config` is open: the page needs it before anyone types a key, and it
+ * says nothing about anybody. The control routes (a number's SMS, the next simulated M-PESA
+ * outcome, a number's pending top-ups and delivering an outcome to one) read other people's
+ * messages or decide what happens to money, so they take the admin key like any operator route
+ * (open only while no ADMIN_API_KEY is set, which production never allows).
  */
 @ApiTags('simulator')
 @Controller('simulator/api')
 export class SimulatorController {
   private readonly serviceCode: string;
   private readonly mpesaSimulated: boolean;
+  private readonly adminKeyRequired: boolean;
 
   constructor(
     private readonly notifications: NotificationsService,
@@ -73,15 +77,31 @@ export class SimulatorController {
   ) {
     this.serviceCode = config.get('ussd', { infer: true }).serviceCode;
     this.mpesaSimulated = !config.get('mpesa', { infer: true }).baseUrl && !config.get('isProduction', { infer: true });
+    this.adminKeyRequired = Boolean(config.get('security', { infer: true }).adminApiKey);
   }
 
   @Get('config')
-  @ApiOperation({ summary: 'What the simulator page needs: the USSD code, and the simulated M-PESA outcomes (development only)' })
+  @ApiOperation({
+    summary:
+      'What the simulator page needs: the USSD code, the simulated M-PESA outcomes, and whether the control routes ask for the admin key (development only; no key needed)',
+  })
+  @ApiOkResponse({
+    schema: {
+      example: { serviceCode: '*383#', mpesaSimulated: true, adminKeyRequired: true, outcomes: SIMULATOR_OUTCOMES, deliverable: STK_RESOLUTIONS },
+    },
+  })
   info() {
-    return { serviceCode: this.serviceCode, mpesaSimulated: this.mpesaSimulated, outcomes: SIMULATOR_OUTCOMES, deliverable: STK_RESOLUTIONS };
+    return {
+      serviceCode: this.serviceCode,
+      mpesaSimulated: this.mpesaSimulated,
+      adminKeyRequired: this.adminKeyRequired,
+      outcomes: SIMULATOR_OUTCOMES,
+      deliverable: STK_RESOLUTIONS,
+    };
   }
 
   @Get('sms')
+  @AdminOnly()
   @ApiOperation({ summary: "A number's SMS outbox, newest first (development only: SIMULATOR_ENABLED)" })
   @ApiOkResponse({ type: [NotificationView] })
   async sms(@Query() query: NotificationsQuery): Promise<Pick<NotificationView, 'id' | 'template' | 'body' | 'status' | 'createdAt'>[]> {
@@ -90,6 +110,7 @@ export class SimulatorController {
   }
 
   @Post('mpesa/outcome')
+  @AdminOnly()
   @HttpCode(200)
   @ApiOperation({
     summary:
@@ -102,6 +123,7 @@ export class SimulatorController {
   }
 
   @Get('mpesa/pending')
+  @AdminOnly()
   @ApiOperation({
     summary:
       "This number's top-ups (STK pushes) the in-process Daraja simulator has not answered yet, oldest first: those held by the `hold` outcome, and any still in their short delay (development only)",
@@ -113,6 +135,7 @@ export class SimulatorController {
   }
 
   @Post('mpesa/pending/:checkoutRequestId')
+  @AdminOnly()
   @HttpCode(200)
   @ApiOperation({
     summary:

@@ -6,7 +6,93 @@ const params = new URLSearchParams(location.search);
 // A webhook secret (USSD_WEBHOOK_SECRET), if the service checks one: /simulator?secret=…
 const webhookSecret = params.get('secret');
 
-const state = { sessionId: '', text: '', active: false, busy: false, smsTimer: 0, mpesaSimulated: true };
+// The admin key (ADMIN_API_KEY) for the control routes (SMS, M-PESA outcomes, pending top-ups):
+// typed under "Admin key", or given once as /simulator?key=…. It is kept in sessionStorage (this
+// tab only, gone when it closes) and taken out of the address bar at once.
+const KEY_STORAGE = 'deni-simulator-admin-key';
+function readStoredKey() {
+  try {
+    return sessionStorage.getItem(KEY_STORAGE) ?? '';
+  } catch {
+    return '';
+  }
+}
+function storeKey(key) {
+  try {
+    if (key) sessionStorage.setItem(KEY_STORAGE, key);
+    else sessionStorage.removeItem(KEY_STORAGE);
+  } catch {
+    // Storage refused (private mode): the key lasts until the page is left.
+  }
+}
+if (params.has('key')) {
+  storeKey(params.get('key').trim());
+  params.delete('key');
+  const rest = params.toString();
+  history.replaceState(null, '', `${location.pathname}${rest ? `?${rest}` : ''}${location.hash}`);
+}
+
+const state = {
+  sessionId: '',
+  text: '',
+  active: false,
+  busy: false,
+  smsTimer: 0,
+  mpesaSimulated: true,
+  adminKey: readStoredKey(),
+  /** From /simulator/api/config: whether the service has an ADMIN_API_KEY (null until known). */
+  adminKeyRequired: null,
+  /** 'accepted' or 'refused' once a control route has answered with the current key. */
+  keyVerdict: '',
+};
+
+/** Says what the admin key field holds and whether the service took it. */
+function showKeyStatus() {
+  const status = $('key-status');
+  let text;
+  let error = false;
+  if (state.keyVerdict === 'refused') {
+    error = true;
+    text = state.adminKey
+      ? 'The service refused this key (401). Enter its ADMIN_API_KEY and choose Use key.'
+      : 'The SMS and M-PESA panels need the admin key (401): enter the service\'s ADMIN_API_KEY and choose Use key, or open /simulator?key=….';
+  } else if (state.adminKeyRequired === false) {
+    text = 'Not needed here: this service has no ADMIN_API_KEY set (development), so the panels work without one.';
+  } else if (!state.adminKey) {
+    error = state.adminKeyRequired === true;
+    text = state.adminKeyRequired
+      ? 'This service has an admin key: enter its ADMIN_API_KEY to see SMS and control M-PESA (kept for this tab only).'
+      : 'The SMS and M-PESA panels send it as X-API-Key; it is kept for this tab only.';
+  } else {
+    text = state.keyVerdict === 'accepted' ? 'Key accepted: sent as X-API-Key, kept for this tab only.' : 'Key set: sent as X-API-Key, kept for this tab only.';
+  }
+  status.textContent = text;
+  status.classList.toggle('error', error);
+  $('admin-key').setAttribute('aria-invalid', String(state.keyVerdict === 'refused'));
+}
+
+function setKeyVerdict(verdict) {
+  if (state.keyVerdict === verdict) return;
+  state.keyVerdict = verdict;
+  showKeyStatus();
+}
+
+/**
+ * A call to one of the simulator's control routes, with the admin key when there is one. Resolves
+ * to { ok, status, body }; a 401 becomes an error that says what to do about the key.
+ */
+async function control(path, init = {}) {
+  const headers = { ...(init.headers ?? {}) };
+  if (state.adminKey) headers['x-api-key'] = state.adminKey;
+  const res = await fetch(path, { ...init, headers });
+  const body = await res.json().catch(() => ({}));
+  if (res.status === 401) {
+    setKeyVerdict('refused');
+    throw new Error(state.adminKey ? 'the admin key was refused (401): check it under Admin key' : 'it needs the admin key (401): enter it under Admin key');
+  }
+  if (res.ok && state.adminKey) setKeyVerdict('accepted');
+  return { ok: res.ok, status: res.status, body };
+}
 
 function newSessionId() {
   const random = globalThis.crypto?.randomUUID?.() ?? `${Date.now()}-${Math.random().toString(16).slice(2)}`;
@@ -126,9 +212,9 @@ async function refreshSms() {
   $('sms-number').textContent = number || 'this number';
   if (!number) return;
   try {
-    const res = await fetch(`/simulator/api/sms?${new URLSearchParams({ phoneNumber: number, limit: '20' })}`);
-    const body = await res.json();
+    const res = await control(`/simulator/api/sms?${new URLSearchParams({ phoneNumber: number, limit: '20' })}`);
     if (number !== phone()) return; // the number changed while this was loading
+    const body = res.body;
     if (!res.ok) throw new Error(body.message ?? `status ${res.status}`);
     const items = body.map((sms) => {
       const item = document.createElement('li');
@@ -153,13 +239,12 @@ async function setOutcome(event) {
   const outcome = $('outcome').value;
   const status = $('mpesa-status');
   try {
-    const res = await fetch('/simulator/api/mpesa/outcome', {
+    const res = await control('/simulator/api/mpesa/outcome', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ phoneNumber: phone(), outcome }),
     });
-    const body = await res.json();
-    if (!res.ok) throw new Error(body.message ?? `status ${res.status}`);
+    if (!res.ok) throw new Error(res.body.message ?? `status ${res.status}`);
     status.textContent = `Next M-PESA request of ${phone()}: ${outcome}`;
     status.classList.remove('error');
   } catch (e) {
@@ -173,9 +258,9 @@ async function refreshPending() {
   const number = phone();
   if (!number || !state.mpesaSimulated) return;
   try {
-    const res = await fetch(`/simulator/api/mpesa/pending?${new URLSearchParams({ phoneNumber: number })}`);
-    const body = await res.json();
+    const res = await control(`/simulator/api/mpesa/pending?${new URLSearchParams({ phoneNumber: number })}`);
     if (number !== phone()) return;
+    const body = res.body;
     if (!res.ok) throw new Error(body.message ?? `status ${res.status}`);
     const items = body.map((push) => {
       const item = document.createElement('li');
@@ -207,13 +292,12 @@ async function deliver(push, button) {
   const status = $('pending-status');
   button.disabled = true;
   try {
-    const res = await fetch(`/simulator/api/mpesa/pending/${encodeURIComponent(push.checkoutRequestId)}`, {
+    const res = await control(`/simulator/api/mpesa/pending/${encodeURIComponent(push.checkoutRequestId)}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ outcome }),
     });
-    const body = await res.json();
-    if (!res.ok) throw new Error(body.message ?? `status ${res.status}`);
+    if (!res.ok) throw new Error(res.body.message ?? `status ${res.status}`);
     status.textContent = `Delivered ${outcome.replaceAll('_', ' ')} to the Ksh ${push.amount} top-up`;
     status.classList.remove('error');
   } catch (e) {
@@ -245,6 +329,10 @@ async function loadConfig() {
     $('outcome').replaceChildren(...outcomeOptions(config.outcomes));
     $('deliver-outcome').replaceChildren(...outcomeOptions(config.deliverable ?? []));
     state.mpesaSimulated = config.mpesaSimulated;
+    if (typeof config.adminKeyRequired === 'boolean') {
+      state.adminKeyRequired = config.adminKeyRequired;
+      showKeyStatus();
+    }
     if (!config.mpesaSimulated) {
       $('set-outcome').disabled = true;
       $('refresh-pending').disabled = true;
@@ -259,6 +347,28 @@ async function loadConfig() {
   }
 }
 
+function useKey(event) {
+  event.preventDefault();
+  state.adminKey = $('admin-key').value.trim();
+  storeKey(state.adminKey);
+  state.keyVerdict = '';
+  showKeyStatus();
+  void refreshSms();
+  void refreshPending();
+}
+
+function forgetKey() {
+  state.adminKey = '';
+  $('admin-key').value = '';
+  storeKey('');
+  state.keyVerdict = '';
+  showKeyStatus();
+}
+
+$('admin-key').value = state.adminKey;
+showKeyStatus();
+$('key-form').addEventListener('submit', useKey);
+$('forget-key').addEventListener('click', forgetKey);
 $('dial-form').addEventListener('submit', dial);
 $('reply-form').addEventListener('submit', reply);
 $('hang-up').addEventListener('click', hangUp);
