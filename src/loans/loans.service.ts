@@ -112,7 +112,7 @@ export class LoansService {
     }
     const repayment = input.repaymentPerDeposit;
     const borrower = await this.users.getById(input.borrowerId);
-    const lender = await this.users.findOrRegister(input.lenderPhoneNumber);
+    const lender = await this.users.identify(input.lenderPhoneNumber);
     if (lender.id === borrower.id) throw LoanErrors.selfLoan();
 
     const loan = await this.transactions.run(async (tx) => {

@@ -88,6 +88,8 @@ export class UsersService {
   }
 
   async hasPin(userId: string): Promise<boolean> {
+    // A PIN, once set, is only ever replaced: a hash cached for the offline check settles it.
+    if ((await this.pinCache.get(userId)) !== null) return true;
     return (await this.storedPinHash(userId)) !== null;
   }
 

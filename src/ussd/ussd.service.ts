@@ -270,8 +270,9 @@ export class UssdService {
       midJourney ? this.sessions.saveResumable(msisdn, session.id, session.journey) : this.sessions.dropResumable(msisdn),
     ]);
     // What this subscriber could still see offline, taken in the background after a good step
-    // that read or wrote (a dial counts as a read: it is when a snapshot is most likely missing).
-    if (online && (plan.kind === 'start' || online.read || online.wrote)) this.snapshots.refreshSoon(user, online.wrote);
+    // that read or wrote (a dial counts as a read: it is when a snapshot is most likely missing);
+    // at once after money moved, else at most every USSD_SNAPSHOT_REFRESH_SECONDS.
+    if (online && (plan.kind === 'start' || online.read || online.movedMoney)) this.snapshots.refreshSoon(user, online.movedMoney);
     return { reply: result.reply, screen: result.screen };
   }
 

@@ -47,9 +47,12 @@ function listOptions(filter: LoanFilter): { role: 'any' | 'lender' | 'borrower';
 /** The screens' backend while PostgreSQL is up: the services themselves. */
 export class OnlineBackend implements UssdBackend {
   readonly offline = false;
-  /** Whether this request wrote anything (the snapshot is then refreshed at once). */
-  wrote = false;
-  /** Whether this request read the subscriber's money or loans (worth keeping for offline reads). */
+  /**
+   * Whether this request moved the subscriber's money (approve, repay, withdraw): the snapshot,
+   * against which offline writes are checked, is then refreshed at once.
+   */
+  movedMoney = false;
+  /** Whether this request read or changed the subscriber's money or loans (worth keeping for offline reads). */
   read = false;
 
   constructor(
@@ -122,22 +125,22 @@ export class OnlineBackend implements UssdBackend {
   }
 
   async requestLoan(request: NewLoanRequest, key: string): Promise<void> {
-    this.wrote = true;
+    this.read = true;
     await this.services.loans.requestLoan({ borrowerId: this.user.id, ...request, requestKey: key });
   }
 
   async approve(loanId: string): Promise<void> {
-    this.wrote = true;
+    this.movedMoney = true;
     await this.services.loans.approve(loanId, this.user.id);
   }
 
   async decline(loanId: string): Promise<void> {
-    this.wrote = true;
+    this.read = true;
     await this.services.loans.decline(loanId, this.user.id);
   }
 
   async repay(loanId: string, amount: number, key: string): Promise<{ outstanding: number }> {
-    this.wrote = true;
+    this.movedMoney = true;
     const loan = await this.services.loans.repay(loanId, this.user.id, amount, key);
     return { outstanding: loan.outstanding };
   }
@@ -147,7 +150,7 @@ export class OnlineBackend implements UssdBackend {
   }
 
   async withdraw(amount: number, key: string): Promise<void> {
-    this.wrote = true;
+    this.movedMoney = true;
     await this.services.mpesa.withdraw(this.user.id, amount, { id: withdrawalIdFor(key) });
   }
 }
