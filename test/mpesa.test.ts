@@ -25,6 +25,16 @@ import { AtPhone } from './support/ussd-phone.js';
 const PIN = '4821';
 const SECRET = 'test-callback-secret-0123456789';
 const STATUS_QUERY = '/mpesa/transactionstatus/v1/query';
+const B2C_REQUEST = '/mpesa/b2c/v3/paymentrequest';
+
+/** The SMS of a withdrawal given back by the last resort, its outcome unknown. */
+const unconfirmedSms = (amount: number) =>
+  `Deni: M-PESA did not confirm your Ksh ${amount} withdrawal. The money is back in your Deni wallet. If M-PESA did pay you, we will correct it. Help: customer care.`;
+
+/** The simulator's record of the requests with this body field, e.g. every B2C send of one withdrawal. */
+function requestsWith(sim: DarajaSimulator, path: string, field: string, value: string) {
+  return sim.requests.filter((r) => r.path === path && (r.body as Record<string, unknown>)[field] === value);
+}
 
 /** A published Daraja sample, parsed (each call a fresh copy to change). */
 function published<T>(name: string): T {
@@ -391,6 +401,54 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     expect(await balance(u.id)).toBe(1_000);
   });
 
+  it('re-sends a B2C request Daraja did not acknowledge with the same OriginatorConversationID, and M-PESA pays it once', async () => {
+    const u = await user(uniquePhone(), 1_000);
+    // Daraja answers this number's next two B2C requests with an error (its 500.003.02 envelope):
+    // not acknowledged, nothing queued at M-PESA.
+    sim.injectFault({ path: B2C_REQUEST, kind: 'status', status: 500, times: 2, phoneNumber: u.phoneNumber });
+    const res = await api.call('POST', '/api/wallet/withdrawals', { token: u.token, body: { amount: 400, pin: PIN } });
+    expect(res.status).toBe(202);
+    const id = (res.body as { id: string }).id;
+    expect(await payment(id)).toMatchObject({ status: 'requested', conversationId: null });
+    expect(await balance(u.id)).toBe(600);
+
+    // Reconciliation sends it again (every second here) until Daraja takes it; then its result settles it.
+    const done = await settled(id);
+    expect(done).toMatchObject({ status: 'succeeded', resultCode: 0, needsReview: false });
+    expect(done.reconcileAttempts).toBeGreaterThanOrEqual(2);
+    const sends = requestsWith(sim, B2C_REQUEST, 'PartyB', u.phoneNumber);
+    expect(sends.map((r) => (r.body as Record<string, unknown>).OriginatorConversationID)).toEqual([id, id, id]);
+    expect(sim.callbacks.filter((c) => c.kind === 'b2c_result' && c.text.includes(id))).toHaveLength(1);
+    expect(await balance(u.id)).toBe(600);
+    expect(await transfersWithKey(`withdrawal:${id}:outcome`)).toBe(1);
+    expect(await smsCount(u.phoneNumber, 'mpesa.withdrawal_sent')).toBe(1);
+  });
+
+  it('pays once when a request M-PESA already took is sent again (its acknowledgement lost): Daraja refuses the repeated OriginatorConversationID', async () => {
+    const u = await user(uniquePhone(), 1_000);
+    // Paid, and the result lost: only Transaction Status will tell.
+    sim.setOutcome(u.phoneNumber, 'lost_callback');
+    const res = await api.call('POST', '/api/wallet/withdrawals', { token: u.token, body: { amount: 300, pin: PIN } });
+    const id = (res.body as { id: string }).id;
+    // As if Deni had stopped before recording Daraja's acknowledgement: the row says never acknowledged.
+    const [, changed] = (await db.query(
+      `UPDATE mpesa_payments SET status = 'requested', conversation_id = NULL, response = NULL, updated_at = now() WHERE id = $1 AND status = 'pending'`,
+      [id],
+    )) as [unknown, number];
+    expect(changed).toBe(1);
+
+    const done = await settled(id);
+    expect(done).toMatchObject({ status: 'succeeded', resultDesc: 'Transaction status: Completed', needsReview: false });
+    // The original and one re-send with the same id (answered 500.002.1001, Duplicate
+    // OriginatorConversationID), then no more: it is pending from then on.
+    const sends = requestsWith(sim, B2C_REQUEST, 'OriginatorConversationID', id);
+    expect(sends).toHaveLength(2);
+    expect(requestsWith(sim, STATUS_QUERY, 'OriginatorConversationID', id).length).toBeGreaterThan(0);
+    expect(await balance(u.id)).toBe(700);
+    expect(await transfersWithKey(`withdrawal:${id}:outcome`)).toBe(1);
+    expect(await smsCount(u.phoneNumber, 'mpesa.withdrawal_sent')).toBe(1);
+  });
+
   it('makes one withdrawal of a request retried with the same Idempotency-Key', async () => {
     const u = await user(uniquePhone(), 1_000);
     const send = () =>
@@ -452,9 +510,9 @@ describe('a withdrawal M-PESA never answers for (MPESA_RECONCILE_MAX_AGE_MS)', (
       expect(done.reconcileAttempts).toBeGreaterThan(1);
       expect(sim.requests.filter((r) => r.path === STATUS_QUERY && (r.body as Record<string, unknown>).OriginatorConversationID === started.id).length).toBeGreaterThan(1);
       expect(await app.get(WalletService).balance(u.id)).toBe(900);
-      expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_failed')).toBe(
-        'Deni: your withdrawal of Ksh 500 did not go through. The money is back in your wallet.',
-      );
+      // Not "did not go through": nobody knows whether M-PESA paid.
+      expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_unconfirmed')).toBe(unconfirmedSms(500));
+      expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_failed')).toBeUndefined();
       const flagged = await api.call('GET', '/api/admin/mpesa/payments?needsReview=true', { admin: true });
       expect(flagged.status).toBe(200);
       expect(flagged.body).toEqual(expect.arrayContaining([expect.objectContaining({ id: started.id, needsReview: true, status: 'failed' })]));
@@ -475,6 +533,114 @@ describe('a withdrawal M-PESA never answers for (MPESA_RECONCILE_MAX_AGE_MS)', (
     } finally {
       await app.close();
     }
+  });
+});
+
+describe('a withdrawal Daraja never acknowledges, past MPESA_RECONCILE_MAX_AGE_MS', () => {
+  let app: NestFastifyApplication;
+  let api: ApiClient;
+  let sim: DarajaSimulator;
+  let db: DataSource;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    ({ app } = await startTestApp({
+      MPESA_CALLBACK_BASE_URL: `http://127.0.0.1:${port}`,
+      MPESA_CALLBACK_SECRET: SECRET,
+      MPESA_RECONCILE_AFTER_MS: '1000',
+      MPESA_RECONCILE_MAX_AGE_MS: '4000',
+    }));
+    await app.listen(port, '127.0.0.1');
+    api = new ApiClient(app);
+    sim = await app.get(DarajaSimulatorHost).simulator();
+    db = app.get(DataSource);
+  });
+  afterAll(() => app?.close());
+  afterEach(async () => {
+    expect(await ledgerViolations(db)).toEqual([]);
+  });
+
+  const payment = (id: string) => db.getRepository(MpesaPayment).findOneByOrFail({ id });
+  const balance = (userId: string) => app.get(WalletService).balance(userId);
+  async function funded(amount: number) {
+    const u = await app.get(UsersService).findOrRegister(uniquePhone());
+    await app.get(LoansService).receiveDeposit({ userId: u.id, amount, reference: `MP-${u.phoneNumber}` });
+    return u;
+  }
+
+  it('stops re-sending it, asks Transaction Status, and with no verdict gives the money back, flagged, with an SMS that says so honestly', async () => {
+    const u = await funded(900);
+    // Daraja refuses every B2C request for this number: never acknowledged, never queued.
+    sim.injectFault({ path: B2C_REQUEST, kind: 'status', status: 500, times: 1_000, phoneNumber: u.phoneNumber });
+    const started = await app.get(MpesaService).withdraw(u.id, 500);
+    expect(started).toMatchObject({ status: 'requested', conversationId: null });
+    expect(await balance(u.id)).toBe(400);
+
+    const done = await eventually(() => payment(started.id), (p) => p.status === 'failed', 20_000);
+    expect(done).toMatchObject({ status: 'failed', resultCode: null, needsReview: true, conversationId: null });
+    expect(done.resultDesc).toMatch(
+      /^OUTCOME UNKNOWN: M-PESA never acknowledged the request and Transaction Status gave no verdict in \d+ s \(\d+ reconciliation attempts\); hold released, check the M-PESA statement$/,
+    );
+    // Re-sent with the same OriginatorConversationID until the maximum age, then asked about once, never sent again.
+    const sends = requestsWith(sim, B2C_REQUEST, 'PartyB', u.phoneNumber);
+    expect(sends.length).toBeGreaterThan(1);
+    expect(new Set(sends.map((r) => (r.body as Record<string, unknown>).OriginatorConversationID))).toEqual(new Set([started.id]));
+    const asked = requestsWith(sim, STATUS_QUERY, 'OriginatorConversationID', started.id);
+    expect(asked).toHaveLength(1);
+    expect(asked[0].at.getTime()).toBeGreaterThanOrEqual(sends[sends.length - 1].at.getTime());
+    // M-PESA's answer: it knows no such transaction (the simulator never took it), which settles nothing.
+    await eventually(
+      async () => sim.callbacks.filter((c) => c.kind === 'transaction_status' && c.url.includes(started.id)),
+      (sent) => sent.length === 1 && sent[0].status === 200 && sent[0].text.includes('cannot be found'),
+    );
+    expect(await payment(started.id)).toMatchObject({ status: 'failed', needsReview: true });
+    expect(await balance(u.id)).toBe(900);
+    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_unconfirmed')).toBe(unconfirmedSms(500));
+    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_failed')).toBeUndefined();
+    const flagged = await api.call('GET', `/api/admin/mpesa/payments?needsReview=true&phoneNumber=${u.phoneNumber}`, { admin: true });
+    expect(flagged.body).toEqual([expect.objectContaining({ id: started.id, status: 'failed', needsReview: true })]);
+  });
+
+  it('asks Transaction Status instead of re-sending it, and settles it when M-PESA did pay', async () => {
+    const u = await funded(900);
+    // Paid, and the result lost.
+    sim.setOutcome(u.phoneNumber, 'lost_callback');
+    const started = await app.get(MpesaService).withdraw(u.id, 400);
+    // As if Deni had stopped before recording the acknowledgement, and a minute had gone by since.
+    const [, changed] = (await db.query(
+      `UPDATE mpesa_payments SET status = 'requested', conversation_id = NULL, response = NULL, created_at = now() - interval '1 minute', updated_at = now()
+       WHERE id = $1 AND status = 'pending'`,
+      [started.id],
+    )) as [unknown, number];
+    expect(changed).toBe(1);
+
+    const done = await eventually(() => payment(started.id), (p) => p.status === 'succeeded' || p.status === 'failed', 20_000);
+    expect(done).toMatchObject({ status: 'succeeded', resultCode: 0, resultDesc: 'Transaction status: Completed', needsReview: false });
+    expect(done.receipt).toMatch(/^[A-Z0-9]{10}$/);
+    expect(requestsWith(sim, B2C_REQUEST, 'OriginatorConversationID', started.id)).toHaveLength(1);
+    expect(requestsWith(sim, STATUS_QUERY, 'OriginatorConversationID', started.id).length).toBeGreaterThan(0);
+    expect(await balance(u.id)).toBe(500);
+    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_sent')).toBe(`Deni: Ksh 400 was sent to your M-PESA. Ref ${done.receipt}.`);
+  });
+
+  // Last: Transaction Status requests name no phone number, so this fault is for every one of them.
+  it('gives the money back at once when Transaction Status cannot be asked either', async () => {
+    const u = await funded(900);
+    sim.injectFault({ path: B2C_REQUEST, kind: 'status', status: 500, times: 1_000, phoneNumber: u.phoneNumber });
+    sim.injectFault({ path: STATUS_QUERY, kind: 'status', status: 503, times: 1_000 });
+    const started = await app.get(MpesaService).withdraw(u.id, 600);
+    expect(started.status).toBe('requested');
+
+    const done = await eventually(() => payment(started.id), (p) => p.status === 'failed', 20_000);
+    expect(done).toMatchObject({ status: 'failed', resultCode: null, needsReview: true });
+    expect(done.resultDesc).toMatch(
+      /^OUTCOME UNKNOWN: M-PESA never acknowledged the request in \d+ s \(\d+ reconciliation attempts\) and Transaction Status could not be asked: M-PESA transaction_status: .+; hold released, check the M-PESA statement$/,
+    );
+    // Asked (three attempts: a query is retried on 503), never answered.
+    expect(requestsWith(sim, STATUS_QUERY, 'OriginatorConversationID', started.id)).toHaveLength(3);
+    expect(sim.callbacks.filter((c) => c.url.includes(started.id))).toEqual([]);
+    expect(await balance(u.id)).toBe(900);
+    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_unconfirmed')).toBe(unconfirmedSms(600));
   });
 });
 

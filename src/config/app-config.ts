@@ -101,8 +101,10 @@ export interface MpesaConfig {
   /** A request with no callback after this long is queried: STK query, or Transaction Status for B2C. */
   reconcileAfterMs: number;
   /**
-   * A withdrawal (B2C) still without an outcome this long after its request: the hold is released,
-   * the payment recorded failed and flagged for an operator (needs_review).
+   * A withdrawal (B2C) still without an outcome this long after its request (acknowledged by
+   * Daraja or not): the hold is released, the payment recorded failed and flagged for an operator
+   * (needs_review). A request never acknowledged is re-sent until then, and Transaction Status
+   * asked about it first.
    */
   reconcileMaxAgeMs: number;
 }

@@ -5,9 +5,10 @@ export const PAYMENT_KINDS = ['stk', 'c2b', 'b2c'] as const;
 export type PaymentKind = (typeof PAYMENT_KINDS)[number];
 
 /**
- * requested: recorded, the call to Daraja not answered yet; pending: Daraja accepted it, the
- * result callback is awaited; succeeded / failed: final. unmatched: a C2B payment for an account
- * reference that is no user (kept for an operator).
+ * requested: recorded, the call to Daraja not answered yet (re-sent by reconciliation); pending:
+ * Daraja accepted it (or may have: no answer came, or a B2C never acknowledged whose re-sending
+ * stopped at MPESA_RECONCILE_MAX_AGE_MS), the result is awaited; succeeded / failed: final.
+ * unmatched: a C2B payment for an account reference that is no user (kept for an operator).
  */
 export const PAYMENT_STATUSES = ['requested', 'pending', 'succeeded', 'failed', 'unmatched'] as const;
 export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];

@@ -69,6 +69,15 @@ interface FinishExtra {
   needsReview?: boolean;
 }
 
+/** What closing a withdrawal may carry besides its outcome. */
+interface CloseExtra extends FinishExtra {
+  /**
+   * Released without knowing whether M-PESA paid (the last resort): the user is told the money is
+   * back and will be corrected if M-PESA did pay, not that the withdrawal failed.
+   */
+  unconfirmed?: boolean;
+}
+
 /** `26.0 h`, `12 min`, `3 s`: how long, for a person. */
 function duration(ms: number): string {
   if (ms >= 3_600_000) return `${(ms / 3_600_000).toFixed(1)} h`;
@@ -345,12 +354,21 @@ export class MpesaService {
   /** Asks Daraja to pay (again, for reconciliation: the OriginatorConversationID makes it one payment). */
   private async sendB2c(id: string): Promise<void> {
     const payment = await this.payments.findOneByOrFail({ id });
+    // Only a request Daraja has not acknowledged is (re)sent, and never past the maximum age:
+    // reconciliation then asks Transaction Status instead, or gives the money back.
+    if (payment.status !== 'requested') return;
+    if (this.pastMaxAge(payment)) {
+      this.logger.warn({ id }, 'B2C request past MPESA_RECONCILE_MAX_AGE_MS not sent again; reconciliation ends it');
+      return;
+    }
     if (!(await this.wallet.isWithdrawalHeld(id))) {
       // Cannot happen (they commit together), and must not: never pay what is not held.
       this.logger.error({ id }, 'B2C request without a hold: not sent');
       return;
     }
     const request = {
+      // Set once, when the withdrawal is recorded (its id): every send of it carries the same one,
+      // so Daraja makes one payment of them (a repeat is refused as 500.002.1001, handled below).
       originatorConversationId: payment.originatorConversationId!,
       amount: payment.amount,
       phoneNumber: payment.phoneNumber,
@@ -455,7 +473,7 @@ export class MpesaService {
   }
 
   /** Settles (paid) or releases (not paid) a withdrawal's hold, once; tells the user. */
-  private async closeB2c(id: string, paid: boolean, resultCode: number | null, resultDesc: string, extra: FinishExtra = {}): Promise<boolean> {
+  private async closeB2c(id: string, paid: boolean, resultCode: number | null, resultDesc: string, extra: CloseExtra = {}): Promise<boolean> {
     const payment = await this.payments.findOneByOrFail({ id });
     if (paid && payment.status === 'failed') {
       await this.paidAfterRelease(id, resultCode, extra.receipt);
@@ -479,6 +497,7 @@ export class MpesaService {
         const user = await this.users.getById(payment.userId!, tx.manager);
         const to = { phoneNumber: user.phoneNumber, language: user.language };
         if (paid) await this.notifications.notify(tx, { ...to, template: 'mpesa.withdrawal_sent', params: { amount: payment.amount, receipt: extra.receipt ?? '' } });
+        else if (extra.unconfirmed) await this.notifications.notify(tx, { ...to, template: 'mpesa.withdrawal_unconfirmed', params: { amount: payment.amount } });
         else await this.notifications.notify(tx, { ...to, template: 'mpesa.withdrawal_failed', params: { amount: payment.amount } });
       }
       return done;
@@ -508,19 +527,53 @@ export class MpesaService {
 
   /**
    * The last resort for a withdrawal still without an outcome MPESA_RECONCILE_MAX_AGE_MS after its
-   * request (no result, no timeout, no status answer): the money goes back to the wallet and the
-   * payment is recorded failed, flagged for an operator to check against the M-PESA statement. If
-   * M-PESA did pay, its late result is caught as paid-after-release.
+   * request (no result, no timeout, no status answer; or never acknowledged by Daraja at all): the
+   * money goes back to the wallet and the payment is recorded failed, flagged for an operator to
+   * check against the M-PESA statement. The user is told the money is back and that a payment
+   * M-PESA did make will be corrected. If M-PESA did pay, its late result is caught as
+   * paid-after-release.
    */
-  private async giveUpB2c(payment: MpesaPayment): Promise<boolean> {
-    this.logger.error({ id: payment.id, attempts: payment.reconcileAttempts }, 'B2C outcome unknown past MPESA_RECONCILE_MAX_AGE_MS: hold released, needs an operator');
-    return this.closeB2c(
-      payment.id,
-      false,
-      null,
-      `OUTCOME UNKNOWN: no result from M-PESA after ${duration(Date.now() - payment.createdAt.getTime())} (${payment.reconcileAttempts} status queries); hold released, check the M-PESA statement`,
-      { needsReview: true },
+  private async giveUpB2c(payment: MpesaPayment, statusQueryError?: string): Promise<boolean> {
+    const age = duration(Date.now() - payment.createdAt.getTime());
+    const attempts = payment.reconcileAttempts;
+    const why =
+      statusQueryError !== undefined
+        ? `M-PESA never acknowledged the request in ${age} (${attempts} reconciliation attempts) and Transaction Status could not be asked: ${statusQueryError}`
+        : payment.conversationId === null
+          ? `M-PESA never acknowledged the request and Transaction Status gave no verdict in ${age} (${attempts} reconciliation attempts)`
+          : `no result from M-PESA after ${age} (${attempts} status queries)`;
+    this.logger.error({ id: payment.id, attempts, acknowledged: payment.conversationId !== null }, 'B2C outcome unknown past MPESA_RECONCILE_MAX_AGE_MS: hold released, needs an operator');
+    return this.closeB2c(payment.id, false, null, `OUTCOME UNKNOWN: ${why}; hold released, check the M-PESA statement`, { needsReview: true, unconfirmed: true });
+  }
+
+  /**
+   * A withdrawal Daraja never acknowledged, past MPESA_RECONCILE_MAX_AGE_MS: it is not sent again.
+   * An earlier send may still have reached M-PESA (a crash or a lost answer), so Transaction Status
+   * is asked first, by the OriginatorConversationID every send carried. The row becomes pending
+   * (nothing re-sends it) so that the answer can settle or release it; with no verdict by the next
+   * run, the pending last resort releases it. If the question cannot be asked at all, the money
+   * goes back now. True when the hold was released here.
+   */
+  private async stopResendingB2c(payment: MpesaPayment): Promise<boolean> {
+    const stopped = await this.payments.update(
+      { id: payment.id, status: 'requested' },
+      {
+        status: 'pending',
+        resultDesc: `Not acknowledged by M-PESA in ${duration(Date.now() - payment.createdAt.getTime())}: no more re-sends, Transaction Status asked`,
+      },
     );
+    if (!stopped.affected) return false; // another run or a callback got there first
+    this.logger.error({ id: payment.id, attempts: payment.reconcileAttempts }, 'B2C request never acknowledged past MPESA_RECONCILE_MAX_AGE_MS: asking Transaction Status');
+    try {
+      await this.queryB2cStatus(payment);
+      return false;
+    } catch (err) {
+      return this.giveUpB2c({ ...payment, status: 'pending' }, (err as Error).message);
+    }
+  }
+
+  private pastMaxAge(payment: MpesaPayment): boolean {
+    return payment.createdAt.getTime() <= Date.now() - this.settings.reconcileMaxAgeMs;
   }
 
   // ------------------------------------------------------------------------------ reconciliation
@@ -528,9 +581,11 @@ export class MpesaService {
   /**
    * For callbacks that never came: STK pushes pending past MPESA_RECONCILE_AFTER_MS are queried and
    * settled from the answer; B2C requests Daraja never acknowledged are sent again with the same
-   * OriginatorConversationID (one payment). For a B2C request Daraja acknowledged (or may have
-   * received) whose result and timeout never came, Daraja's Transaction Status is asked, and its
-   * answer settles or releases the hold; past MPESA_RECONCILE_MAX_AGE_MS with no answer the hold is
+   * OriginatorConversationID (one payment), until MPESA_RECONCILE_MAX_AGE_MS: then Transaction
+   * Status is asked once instead, and the next run releases the hold (flagged for an operator)
+   * unless its answer settled it. For a B2C request Daraja acknowledged (or may have received)
+   * whose result and timeout never came, Daraja's Transaction Status is asked, and its answer
+   * settles or releases the hold; past MPESA_RECONCILE_MAX_AGE_MS with no answer the hold is
    * released and the payment flagged for an operator. Each payment is asked at most once per
    * MPESA_RECONCILE_AFTER_MS (counting an attempt moves its updated_at).
    */
@@ -539,7 +594,8 @@ export class MpesaService {
     const stale = await this.payments.find({
       where: [
         { kind: 'stk', status: 'pending', updatedAt: LessThan(before) },
-        // Never acknowledged (network trouble): asking again with the same id is one payment.
+        // Never acknowledged (network trouble): asking again with the same id is one payment. Past
+        // MPESA_RECONCILE_MAX_AGE_MS: not sent again, Transaction Status asked, then the last resort.
         { kind: 'b2c', status: 'requested', updatedAt: LessThan(before) },
         // Acknowledged (or maybe received), no result: Transaction Status, or the last resort.
         { kind: 'b2c', status: 'pending', updatedAt: LessThan(before) },
@@ -565,8 +621,9 @@ export class MpesaService {
           await this.creditC2b(payment);
           settled += 1;
         } else if (payment.status === 'requested') {
-          await this.sendB2c(payment.id);
-        } else if (payment.createdAt.getTime() <= Date.now() - this.settings.reconcileMaxAgeMs) {
+          if (!this.pastMaxAge(payment)) await this.sendB2c(payment.id);
+          else if (await this.stopResendingB2c(payment)) settled += 1;
+        } else if (this.pastMaxAge(payment)) {
           if (await this.giveUpB2c(payment)) settled += 1;
         } else {
           await this.queryB2cStatus(payment);

@@ -19,6 +19,7 @@ const SAMPLE: { [T in keyof TemplateParams]: TemplateParams[T] } = {
   'mpesa.topup_failed': { amount: 250_000, code: 1037 },
   'mpesa.withdrawal_sent': { amount: 250_000, receipt: 'NLJ7RT61SV' },
   'mpesa.withdrawal_failed': { amount: 250_000 },
+  'mpesa.withdrawal_unconfirmed': { amount: 250_000 },
   'offline.applied': { reference: 'ABCDEFGHJK', action: 'LOAN_DECLINE' },
   'offline.rejected': { reference: 'ABCDEFGHJK', action: 'LOAN_DECLINE', code: 'LOAN.REPAYMENT_EXCEEDS_OUTSTANDING' },
   'offline.expired': { reference: 'ABCDEFGHJK', action: 'LOAN_DECLINE' },
@@ -58,6 +59,19 @@ describe('SMS templates', () => {
       }
     }
     expect(renderTemplate('offline.rejected', 'en', { reference: 'R', action: 'REPAYMENT', code: 'LOAN.SOMETHING_NEW' })).toContain('LOAN.SOMETHING_NEW');
+  });
+
+  it('tells a withdrawal given back with its outcome unknown that the money is back, not that it failed', () => {
+    for (const language of ['en', 'sw'] as const) {
+      const unconfirmed = renderTemplate('mpesa.withdrawal_unconfirmed', language, { amount: 500 });
+      expect(unconfirmed).not.toBe(renderTemplate('mpesa.withdrawal_failed', language, { amount: 500 }));
+      expect(unconfirmed).toContain('Ksh 500');
+      expect(unconfirmed).toContain('M-PESA');
+    }
+    expect(renderTemplate('mpesa.withdrawal_unconfirmed', 'en', { amount: 500 })).toBe(
+      'Deni: M-PESA did not confirm your Ksh 500 withdrawal. The money is back in your Deni wallet. If M-PESA did pay you, we will correct it. Help: customer care.',
+    );
+    expect(renderTemplate('mpesa.withdrawal_unconfirmed', 'en', { amount: 500 })).not.toMatch(/did not go through|failed/);
   });
 
   it('differs between English and Kiswahili', () => {

@@ -21,6 +21,7 @@ export interface TemplateParams {
   'mpesa.topup_failed': { amount: number; code: number };
   'mpesa.withdrawal_sent': { amount: number; receipt: string };
   'mpesa.withdrawal_failed': { amount: number };
+  'mpesa.withdrawal_unconfirmed': { amount: number };
   'offline.applied': { reference: string; action: OfflineAction };
   'offline.rejected': { reference: string; action: OfflineAction; code: string };
   'offline.expired': { reference: string; action: OfflineAction };
@@ -135,6 +136,14 @@ const TEMPLATES: Renderers = {
   'mpesa.withdrawal_failed': {
     en: (p) => `Deni: your withdrawal of ${formatKsh(p.amount)} did not go through. The money is back in your wallet.`,
     sw: (p) => `Deni: kutoa ${formatKsh(p.amount)} hakukufanikiwa. Pesa imerudi kwenye pochi yako.`,
+  },
+  'mpesa.withdrawal_unconfirmed': {
+    // The last resort (MPESA_RECONCILE_MAX_AGE_MS): M-PESA never said how the withdrawal ended, so
+    // the money was given back without knowing whether it was paid. Not "did not go through".
+    en: (p) =>
+      `Deni: M-PESA did not confirm your ${formatKsh(p.amount)} withdrawal. The money is back in your Deni wallet. If M-PESA did pay you, we will correct it. Help: customer care.`,
+    sw: (p) =>
+      `Deni: M-PESA haikuthibitisha kutoa ${formatKsh(p.amount)}. Pesa imerudi kwenye pochi yako ya Deni. Kama M-PESA ilikulipa, tutarekebisha. Msaada: huduma kwa wateja.`,
   },
   'offline.applied': {
     // A withdrawal is only handed to M-PESA here; its own SMS says when the money is paid out.

@@ -105,12 +105,18 @@ export interface SimulatorCallback {
   error?: string;
 }
 
-/** A one-off misbehaviour for the next requests to `path` (exact path, e.g. `/mpesa/stkpush/v1/processrequest`). */
-export type SimulatorFault =
+/**
+ * A one-off misbehaviour for the next requests to `path` (exact path, e.g.
+ * `/mpesa/stkpush/v1/processrequest`); with `phoneNumber`, only for requests naming that number
+ * (PhoneNumber, PartyA or PartyB), so that other payments in flight are not affected.
+ */
+export type SimulatorFault = { path: string; times?: number; phoneNumber?: string } & (
   /** The connection is dropped after the request arrived (a network error for the client). */
-  | { path: string; kind: 'reset'; times?: number }
-  | { path: string; kind: 'delay'; delayMs: number; times?: number }
-  | { path: string; kind: 'status'; status: number; body?: unknown; times?: number };
+  | { kind: 'reset' }
+  | { kind: 'delay'; delayMs: number }
+  /** Answered with this status (and body: by default Daraja's 500.003.02 envelope), not processed. */
+  | { kind: 'status'; status: number; body?: unknown }
+);
 
 export interface C2bPayment {
   billRefNumber: string;
@@ -280,7 +286,7 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     const path = request.url.split('?')[0];
     if (path.startsWith('/simulator/')) return;
     requests.push({ at: new Date(), method: request.method, path, headers: { ...request.headers }, body: request.body });
-    const fault = faults.find((f) => f.path === path && f.left > 0);
+    const fault = faults.find((f) => f.path === path && f.left > 0 && (f.phoneNumber === undefined || namesPhone(request.body, f.phoneNumber)));
     if (fault) {
       fault.left -= 1;
       if (fault.kind === 'reset') {
@@ -859,6 +865,12 @@ function asObject(body: unknown): Record<string, unknown> {
 function wholeAmount(value: unknown): number | null {
   const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d{1,12}$/.test(value.trim()) ? Number(value) : Number.NaN;
   return Number.isSafeInteger(n) ? n : null;
+}
+
+/** Whether a request body names this phone number (STK: PhoneNumber, PartyA; B2C: PartyB). */
+function namesPhone(body: unknown, phoneNumber: string): boolean {
+  const fields = asObject(body);
+  return ['PhoneNumber', 'PartyA', 'PartyB'].some((key) => String(fields[key] ?? '') === phoneNumber);
 }
 
 function isHttpUrl(value: unknown): boolean {
