@@ -11,7 +11,7 @@ import { DarajaSimulatorHost } from '../src/mpesa/simulator/daraja-simulator.hos
 import { formatLocal } from '../src/users/phone-number.js';
 import { UsersService } from '../src/users/users.service.js';
 import { WalletService } from '../src/wallet/wallet.service.js';
-import { ApiClient } from './support/api-client.js';
+import { ADMIN_KEY, ApiClient } from './support/api-client.js';
 import { eventually } from './support/eventually.js';
 import { ledgerViolations } from './support/invariants.js';
 import { freePort } from './support/processes.js';
@@ -66,7 +66,7 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
   beforeAll(async () => {
     const port = await freePort();
     callbackBase = `http://127.0.0.1:${port}`;
-    ({ app } = await startTestApp({ MPESA_CALLBACK_BASE_URL: callbackBase, MPESA_CALLBACK_SECRET: SECRET, MPESA_RECONCILE_AFTER_MS: '1000' }));
+    ({ app } = await startTestApp({ MPESA_CALLBACK_BASE_URL: callbackBase, MPESA_CALLBACK_SECRET: SECRET, MPESA_RECONCILE_AFTER_MS: '1000', ADMIN_API_KEY: ADMIN_KEY }));
     await app.listen(port, '127.0.0.1');
     api = new ApiClient(app);
     sim = await app.get(DarajaSimulatorHost).simulator();
@@ -470,6 +470,58 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     const [row] = await db.getRepository(MpesaPayment).find({ where: { userId: u.id, kind: 'b2c' } });
     expect(await settled(row.id)).toMatchObject({ status: 'succeeded' });
     expect(await balance(u.id)).toBe(600);
+  });
+
+  it('lets an operator clear needs_review on a payment they checked, recording who, when and what they found (admin key)', async () => {
+    // M-PESA took money for a push Deni has no record of: kept as unmatched, flagged.
+    const checkoutRequestId = `ws_CO_REVIEW${randomBytes(8).toString('hex')}`;
+    const body = published<{ Body: { stkCallback: Record<string, unknown> } }>('daraja-stk-callback-success.json');
+    Object.assign(body.Body.stkCallback, { CheckoutRequestID: checkoutRequestId, MerchantRequestID: `m-${checkoutRequestId}` });
+    expect((await postCallback('stk', JSON.stringify(body))).status).toBe(200);
+    const flagged = await db.getRepository(MpesaPayment).findOneByOrFail({ checkoutRequestId });
+    expect(flagged).toMatchObject({ status: 'unmatched', needsReview: true, reviewedAt: null, reviewedBy: null, reviewNote: null });
+    const path = `/api/admin/mpesa/payments/${flagged.id}/reviewed`;
+    const review = { note: 'Statement checked: Ksh 1 from 254708374149, reversed by M-PESA on request.', reviewedBy: 'Achieng (finance ops)' };
+
+    // Without the admin key, or with a wrong one: refused, nothing recorded.
+    for (const headers of [{}, { 'x-api-key': 'wrong-key-0123456789' }]) {
+      const refused = await app.inject({ method: 'POST', url: path, headers, payload: review });
+      expect(refused.statusCode).toBe(401);
+      expect(refused.json()).toMatchObject({ code: 'AUTH.ADMIN_KEY_REQUIRED' });
+    }
+    // A note and a name are required, not blank, not too long, and nothing else.
+    for (const bad of [{}, { note: review.note }, { reviewedBy: review.reviewedBy }, { ...review, note: '   ' }, { ...review, reviewedBy: '' }, { ...review, note: 'x'.repeat(1_001) }, { ...review, reviewedBy: 'x'.repeat(65) }, { ...review, needsReview: true }]) {
+      const res = await api.call('POST', path, { admin: true, body: bad });
+      expect({ bad, status: res.status }).toEqual({ bad, status: 400 });
+    }
+    // Unknown ids: 404.
+    for (const unknown of ['00000000-0000-4000-8000-000000000000', 'not-a-payment']) {
+      const res = await api.call('POST', `/api/admin/mpesa/payments/${unknown}/reviewed`, { admin: true, body: review });
+      expect(res.status).toBe(404);
+      expect(res.body).toMatchObject({ code: 'MPESA.PAYMENT_NOT_FOUND' });
+    }
+    expect(await payment(flagged.id)).toMatchObject({ needsReview: true, reviewedAt: null });
+
+    const before = Date.now();
+    const ok = await api.call('POST', path, { admin: true, body: review });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ id: flagged.id, status: 'unmatched', needsReview: false, reviewedBy: review.reviewedBy, reviewNote: review.note, resultDesc: flagged.resultDesc });
+    expect(ok.body).not.toHaveProperty('callback');
+    const reviewed = await payment(flagged.id);
+    expect(reviewed).toMatchObject({ needsReview: false, reviewedBy: review.reviewedBy, reviewNote: review.note, status: 'unmatched', amount: flagged.amount });
+    expect(reviewed.reviewedAt!.getTime()).toBeGreaterThanOrEqual(before - 5_000);
+    const stillFlagged = await api.call('GET', '/api/admin/mpesa/payments?needsReview=true', { admin: true });
+    expect((stillFlagged.body as { id: string }[]).map((p) => p.id)).not.toContain(flagged.id);
+
+    // Once: again (or on a payment never flagged) is a conflict that changes nothing.
+    const again = await api.call('POST', path, { admin: true, body: { ...review, reviewedBy: 'someone else' } });
+    expect(again.status).toBe(409);
+    expect(again.body).toMatchObject({ code: 'MPESA.REVIEW_NOT_NEEDED' });
+    expect(await payment(flagged.id)).toMatchObject({ reviewedBy: review.reviewedBy });
+    const u = await user(uniquePhone(), 300);
+    const plain = await app.get(MpesaService).withdraw(u.id, 100);
+    await settled(plain.id);
+    expect((await api.call('POST', `/api/admin/mpesa/payments/${plain.id}/reviewed`, { admin: true, body: review })).body).toMatchObject({ code: 'MPESA.REVIEW_NOT_NEEDED' });
   });
 
   it('refuses callbacks on a wrong secret path and answers malformed bodies with 422, moving nothing', async () => {

@@ -10,6 +10,7 @@ import { SyncChanges1795340824671 } from './migrations/1795340824671-SyncChanges
 import { Foundation1795335999651 } from './migrations/1795335999651-Foundation.js';
 import { MpesaPayments1795344793301 } from './migrations/1795344793301-MpesaPayments.js';
 import { MpesaNeedsReview1795352417027 } from './migrations/1795352417027-MpesaNeedsReview.js';
+import { MpesaPaymentReview1795358203114 } from './migrations/1795358203114-MpesaPaymentReview.js';
 
 /**
  * Every entity and migration, listed explicitly: the same list works from the build, under Jest
@@ -17,4 +18,4 @@ import { MpesaNeedsReview1795352417027 } from './migrations/1795352417027-MpesaN
  * migration:generate` is added here (a test fails when the schema and the entities disagree).
  */
 export const ENTITIES = [User, Notification, Account, Transfer, Loan, SyncOperation, MpesaPayment];
-export const MIGRATIONS = [Foundation1795335999651, LedgerAndLoans1795337494178, SyncChanges1795340824671, MpesaPayments1795344793301, MpesaNeedsReview1795352417027];
+export const MIGRATIONS = [Foundation1795335999651, LedgerAndLoans1795337494178, SyncChanges1795340824671, MpesaPayments1795344793301, MpesaNeedsReview1795352417027, MpesaPaymentReview1795358203114];

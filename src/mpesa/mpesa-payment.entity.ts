@@ -90,6 +90,18 @@ export class MpesaPayment {
   @Column({ name: 'needs_review', type: 'boolean', default: false })
   needsReview!: boolean;
 
+  /** When an operator last cleared needs_review (POST /api/admin/mpesa/payments/:id/reviewed). */
+  @Column({ name: 'reviewed_at', type: 'timestamptz', nullable: true })
+  reviewedAt!: Date | null;
+
+  /** Who did, as they gave it: the admin key is shared and names nobody. */
+  @Column({ name: 'reviewed_by', type: 'varchar', length: 64, nullable: true })
+  reviewedBy!: string | null;
+
+  /** What they checked and did (e.g. "M-PESA statement: not paid"). */
+  @Column({ name: 'review_note', type: 'text', nullable: true })
+  reviewNote!: string | null;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;
 

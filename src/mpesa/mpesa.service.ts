@@ -58,7 +58,21 @@ export const MpesaErrors = {
   amount: (min: number, max: number) =>
     new DomainError('MPESA.AMOUNT_OUT_OF_RANGE', 'invalid', `The amount must be between Ksh ${min} and Ksh ${max}`, { field: 'amount', min, max }),
   badCallback: (why: string) => new DomainError('MPESA.BAD_CALLBACK', 'invalid', `Unreadable callback: ${why}`),
+  paymentNotFound: () => new DomainError('MPESA.PAYMENT_NOT_FOUND', 'not_found', 'No such M-PESA payment'),
+  reviewNotNeeded: (payment: MpesaPayment) =>
+    new DomainError('MPESA.REVIEW_NOT_NEEDED', 'conflict', 'This payment is not flagged for review (never was, or already reviewed)', {
+      id: payment.id,
+      reviewedAt: payment.reviewedAt,
+      reviewedBy: payment.reviewedBy,
+    }),
 };
+
+/** A payment as operators see it: everything but the raw request, reply and callback bodies. */
+export type PaymentRecord = Omit<MpesaPayment, 'request' | 'response' | 'callback'>;
+
+function withoutBodies({ request: _request, response: _response, callback: _callback, ...rest }: MpesaPayment): PaymentRecord {
+  return rest;
+}
 
 /** What a payment's final update may carry besides its outcome. */
 interface FinishExtra {
@@ -637,14 +651,31 @@ export class MpesaService {
   }
 
   /** For operators: the newest payments, of one phone number or all, flagged or not; raw bodies left out. */
-  async recent(
-    filter: { phoneNumber?: string; needsReview?: boolean } = {},
-    limit = 50,
-  ): Promise<Omit<MpesaPayment, 'request' | 'response' | 'callback'>[]> {
+  async recent(filter: { phoneNumber?: string; needsReview?: boolean } = {}, limit = 50): Promise<PaymentRecord[]> {
     const msisdn = filter.phoneNumber ? toMsisdn(filter.phoneNumber) : undefined;
     const where = { ...(msisdn ? { phoneNumber: msisdn } : {}), ...(filter.needsReview === undefined ? {} : { needsReview: filter.needsReview }) };
     const rows = await this.payments.find({ where, order: { createdAt: 'DESC' }, take: limit });
-    return rows.map(({ request: _request, response: _response, callback: _callback, ...rest }) => rest);
+    return rows.map(withoutBodies);
+  }
+
+  /**
+   * An operator has checked a flagged payment (against the M-PESA statement, and corrected what
+   * needed correcting): needs_review is cleared and who, when and what they found are recorded.
+   * Moves no money. Once: a payment not flagged (any more) is MPESA.REVIEW_NOT_NEEDED.
+   */
+  async markReviewed(id: string, review: { note: string; reviewedBy: string }): Promise<PaymentRecord> {
+    if (!UUID.test(id)) throw MpesaErrors.paymentNotFound();
+    const cleared = await this.payments
+      .createQueryBuilder()
+      .update(MpesaPayment)
+      .set({ needsReview: false, reviewedAt: () => 'now()', reviewedBy: review.reviewedBy.trim(), reviewNote: review.note.trim() })
+      .where('id = :id AND needs_review', { id })
+      .execute();
+    const payment = await this.payments.findOneBy({ id });
+    if (!payment) throw MpesaErrors.paymentNotFound();
+    if (!cleared.affected) throw MpesaErrors.reviewNotNeeded(payment);
+    this.logger.log({ id, reviewedBy: payment.reviewedBy, status: payment.status }, 'flagged M-PESA payment reviewed by an operator');
+    return withoutBodies(payment);
   }
 
   async forUser(userId: string, limit = 20): Promise<MpesaPayment[]> {
