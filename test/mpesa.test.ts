@@ -599,7 +599,9 @@ describe('a withdrawal Daraja never acknowledges, past MPESA_RECONCILE_MAX_AGE_M
     ({ app } = await startTestApp({
       MPESA_CALLBACK_BASE_URL: `http://127.0.0.1:${port}`,
       MPESA_CALLBACK_SECRET: SECRET,
-      MPESA_RECONCILE_AFTER_MS: '1000',
+      // The answer to the one Transaction Status question comes a second after it (the simulator's
+      // delay); the next run, which gives up without a verdict, comes 2.5 s after it at the earliest.
+      MPESA_RECONCILE_AFTER_MS: '2500',
       MPESA_RECONCILE_MAX_AGE_MS: '4000',
     }));
     await app.listen(port, '127.0.0.1');
