@@ -36,6 +36,10 @@ export interface UssdSession {
   step: number;
   /** Random per session: keys stay unique even where a gateway reuses session ids (Nalo). */
   nonce: string;
+  /** When this session was last put in the index of active sessions (it is not re-put on every step). */
+  indexedAt?: number;
+  /** Whether the phone's resume offer may be this session's (so that a step that leaves nothing to resume drops it). */
+  resumeHeld?: boolean;
   /** The journey ended (END was sent); kept only to answer a redelivered request again. */
   ended?: boolean;
   createdAt: number;
@@ -63,6 +67,12 @@ if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
 return 1
 `);
 const LOCK_MS = 10_000;
+/**
+ * A session's place in the index is refreshed at most this often, not on every step: the index
+ * only serves the monitoring endpoints, and a command less per step is worth more than a count
+ * that may include a session lost in the last half minute.
+ */
+const INDEX_REFRESH_MS = 30_000;
 
 @Injectable()
 export class UssdSessionStore {
@@ -112,8 +122,15 @@ export class UssdSessionStore {
    */
   async save(session: UssdSession, lock?: SessionLock): Promise<void> {
     session.updatedAt = Date.now();
+    let index: Promise<unknown> | undefined;
+    if (session.ended) {
+      if (session.indexedAt !== undefined) index = this.redis.zrem('ussd:index', session.id);
+      delete session.indexedAt;
+    } else if (session.indexedAt === undefined || session.updatedAt - session.indexedAt >= INDEX_REFRESH_MS) {
+      session.indexedAt = session.updatedAt;
+      index = this.redis.zadd('ussd:index', session.updatedAt, session.id);
+    }
     const json = JSON.stringify(session);
-    const index = session.ended ? this.redis.zrem('ussd:index', session.id) : this.redis.zadd('ussd:index', session.updatedAt, session.id);
     if (lock && !lock.released) {
       lock.released = true;
       await Promise.all([SAVE_AND_RELEASE.run(this.redis, [this.key(session.id), this.lockKey(session.id)], [json, this.ttlMs, lock.token]), index]);
@@ -156,14 +173,18 @@ export class UssdSessionStore {
 
   /** Active sessions, newest activity first (entries whose key expired are pruned). */
   async list(limit = 200): Promise<UssdSession[]> {
-    await this.redis.zremrangebyscore('ussd:index', 0, Date.now() - this.ttlMs);
+    const now = Date.now();
+    await this.redis.zremrangebyscore('ussd:index', 0, now - this.ttlMs - INDEX_REFRESH_MS);
     const ids = await this.redis.zrevrange('ussd:index', 0, limit - 1);
     const sessions = await Promise.all(ids.map((id) => this.get(id)));
-    return sessions.filter((s): s is UssdSession => s !== null && !s.ended);
+    return sessions
+      .filter((s): s is UssdSession => s !== null && !s.ended && s.updatedAt >= now - this.ttlMs)
+      .sort((a, b) => b.updatedAt - a.updatedAt);
   }
 
+  /** Sessions with activity within the TTL (give or take INDEX_REFRESH_MS: a gauge, not a ledger). */
   async countActive(): Promise<number> {
-    return this.redis.zcount('ussd:index', String(Date.now() - this.ttlMs), '+inf');
+    return this.redis.zcount('ussd:index', String(Date.now() - this.ttlMs - INDEX_REFRESH_MS), '+inf');
   }
 
   async clear(): Promise<number> {
@@ -179,11 +200,15 @@ export class UssdSessionStore {
     await this.redis.set(`ussd:resume:${phoneNumber}`, JSON.stringify({ sessionId, journey }), 'PX', this.ttlMs + this.resumeMs);
   }
 
-  async takeResumable(phoneNumber: string, newSessionId: string): Promise<JourneyState | null> {
+  /**
+   * The journey a new session of this phone may resume (not one of its own), and whether an
+   * offer exists at all (to be dropped once the new session moves on).
+   */
+  async takeResumable(phoneNumber: string, newSessionId: string): Promise<{ journey: JourneyState | null; held: boolean }> {
     const raw = await this.redis.get(`ussd:resume:${phoneNumber}`);
-    if (!raw) return null;
+    if (!raw) return { journey: null, held: false };
     const saved = JSON.parse(raw) as { sessionId: string; journey: JourneyState };
-    return saved.sessionId === newSessionId ? null : saved.journey;
+    return { journey: saved.sessionId === newSessionId ? null : saved.journey, held: true };
   }
 
   async dropResumable(phoneNumber: string): Promise<void> {

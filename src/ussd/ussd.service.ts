@@ -229,7 +229,7 @@ export class UssdService {
     }
 
     if (!session || plan.kind === 'start') {
-      const resumable = await this.sessions.takeResumable(msisdn, inbound.sessionId);
+      const { journey: resumable, held: resumeHeld } = await this.sessions.takeResumable(msisdn, inbound.sessionId);
       session = {
         id: inbound.sessionId,
         gateway: inbound.gateway,
@@ -238,6 +238,7 @@ export class UssdService {
         language: user.language,
         journey: newJourney(resumable && plan.inputs.length === 0 ? ScreenId.Resume : ScreenId.Main),
         resumable: resumable ?? undefined,
+        resumeHeld,
         screen: ScreenId.Main,
         step: 0,
         // Makes this session's idempotency keys its own, even where a gateway reuses session ids.
@@ -265,10 +266,11 @@ export class UssdService {
     // An ended session is kept (as ended) for the rest of its TTL, so that a redelivered request
     // is answered again. The session, the resume offer and the lock's release leave together.
     if (result.reply.end) session.ended = true;
-    await Promise.all([
-      this.sessions.save(session, lock),
-      midJourney ? this.sessions.saveResumable(msisdn, session.id, session.journey) : this.sessions.dropResumable(msisdn),
-    ]);
+    let resume: Promise<void> | undefined;
+    if (midJourney) resume = this.sessions.saveResumable(msisdn, session.id, session.journey);
+    else if (session.resumeHeld) resume = this.sessions.dropResumable(msisdn);
+    session.resumeHeld = midJourney;
+    await Promise.all([this.sessions.save(session, lock), resume]);
     // What this subscriber could still see offline, taken in the background after a good step
     // that read or wrote (a dial counts as a read: it is when a snapshot is most likely missing);
     // at once after money moved, else at most every USSD_SNAPSHOT_REFRESH_SECONDS.
