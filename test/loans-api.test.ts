@@ -37,6 +37,9 @@ describe('REST API end to end: onboard, deposit, request, approve, allocate', ()
     expect(request.status).toBe(201);
     expect(request.body).toMatchObject({ status: 'PENDING', role: 'borrower', principal: 3000, outstanding: 3000, lenderPhoneNumber: lender });
     const loanId = (request.body as { id: string }).id;
+    // What the database filled in comes back with the new loan, as it is stored.
+    const stored = (await db.query(`SELECT created_at, expires_at FROM loans WHERE id = $1`, [loanId]))[0] as { created_at: Date; expires_at: Date };
+    expect(request.body).toMatchObject({ createdAt: stored.created_at.toISOString(), expiresAt: stored.expires_at.toISOString() });
     expect(await api.lastSms(lender, 'loan.requested')).toContain('Ksh 3000');
 
     // Only the lender can approve; strangers do not even see the loan.

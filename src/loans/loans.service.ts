@@ -119,40 +119,36 @@ export class LoansService {
       // One request at a time per borrower, so the pending limit holds under concurrency.
       await tx.manager.query(`SELECT pg_advisory_xact_lock(hashtextextended('loan-request:' || $1, 0))`, [borrower.id]);
       const repo = tx.manager.getRepository(Loan);
-      if (input.requestKey) {
-        const earlier = await repo.findOneBy({ requestKey: input.requestKey });
-        if (earlier) {
-          const same =
-            earlier.borrowerId === borrower.id &&
-            earlier.lenderId === lender.id &&
-            earlier.principal === amount &&
-            earlier.repaymentPerDeposit === repayment;
-          if (!same) throw LoanErrors.requestKeyConflict();
-          return { loan: earlier, created: false };
-        }
+      // The borrower's pending count and an earlier request under the same key, in one query.
+      const [found] = (await tx.manager.query(
+        `SELECT (SELECT count(*)::int FROM loans WHERE borrower_id = $1 AND status = 'PENDING') AS pending,
+                (SELECT id FROM loans WHERE request_key = $2) AS earlier`,
+        [borrower.id, input.requestKey ?? null],
+      )) as { pending: number; earlier: string | null }[];
+      if (found!.earlier) {
+        const earlier = await repo.findOneByOrFail({ id: found!.earlier });
+        const same =
+          earlier.borrowerId === borrower.id &&
+          earlier.lenderId === lender.id &&
+          earlier.principal === amount &&
+          earlier.repaymentPerDeposit === repayment;
+        if (!same) throw LoanErrors.requestKeyConflict();
+        return { loan: earlier, created: false };
       }
-      const pending = await repo.countBy({ borrowerId: borrower.id, status: 'PENDING' });
-      if (pending >= maxPending) throw LoanErrors.tooManyPending(maxPending);
-      const duplicate = await repo.existsBy({
+      if (found!.pending >= maxPending) throw LoanErrors.tooManyPending(maxPending);
+      // The same request still pending is refused by UQ_loans_pending_duplicate (mapped below).
+      const saved = repo.create({
         borrowerId: borrower.id,
         lenderId: lender.id,
         principal: amount,
         repaymentPerDeposit: repayment,
+        outstanding: amount,
         status: 'PENDING',
+        requestKey: input.requestKey ?? null,
+        expiresAt: new Date(Date.now() + requestTtlMs),
       });
-      if (duplicate) throw LoanErrors.duplicateRequest();
-      const saved = await repo.save(
-        repo.create({
-          borrowerId: borrower.id,
-          lenderId: lender.id,
-          principal: amount,
-          repaymentPerDeposit: repayment,
-          outstanding: amount,
-          status: 'PENDING',
-          requestKey: input.requestKey ?? null,
-          expiresAt: new Date(Date.now() + requestTtlMs),
-        }),
-      );
+      // insert, not save: a new row needs no persistence graph; ids and defaults come back with it.
+      await repo.insert(saved);
       await this.notifications.notify(tx, {
         phoneNumber: lender.phoneNumber,
         language: lender.language,

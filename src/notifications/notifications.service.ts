@@ -53,7 +53,9 @@ export class NotificationsService {
       body: fitOneSms(renderTemplate(input.template, input.language, input.params)),
       status: 'pending',
     });
-    const saved = await tx.manager.getRepository(Notification).save(row);
+    // insert, not save: a new row needs no persistence graph; the id comes back with it.
+    await tx.manager.getRepository(Notification).insert(row);
+    const saved = row;
     tx.afterCommit(() => this.dispatch(saved.id));
     return saved.id;
   }
