@@ -464,6 +464,8 @@ describe('hostile input (property-based fuzz)', () => {
     { method: 'GET', path: query({ phoneNumber: phoneLike }).map((q) => `/api/admin/mpesa/payments${q}`), auth: 'admin', adminKeyAllowed: true },
     { method: 'POST', path: fc.constant('/api/admin/mpesa/c2b/register'), auth: 'admin' },
     { method: 'POST', path: fc.constant('/api/admin/mpesa/reconcile'), auth: 'admin' },
+    // A review moves no money; a junk or unknown id is never a flagged payment.
+    { method: 'POST', path: fc.oneof(uuid, junkString.map(encode)).map((id) => `/api/admin/mpesa/payments/${id}/reviewed`).filter((p) => p.length < 220), body: bodyOf({ note: junkString, reviewedBy: junkString }), auth: 'admin', adminKeyAllowed: true },
     { method: 'GET', path: query({ phoneNumber: phoneLike, limit: fc.oneof(fc.nat(500).map(String), junkString) }).map((q) => `/api/admin/notifications${q}`), auth: 'admin', adminKeyAllowed: true },
     { method: 'GET', path: fc.constant('/api/ussd/sessions'), auth: 'admin', adminKeyAllowed: true },
     { method: 'POST', path: fc.constant('/api/ussd/sessions/clear'), auth: 'admin' },
