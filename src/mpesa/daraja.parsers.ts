@@ -313,23 +313,43 @@ export function parseC2bRequest(body: unknown): C2bRequest {
   };
 }
 
-/** A B2C result (ResultURL), or the same shape posted to QueueTimeOutURL. */
-export function parseB2cResult(body: unknown): B2cResult {
+/**
+ * The envelope every asynchronous `Result` of Daraja shares (B2C, Transaction Status): ids, the
+ * result code (read by `code`), the transaction id, and the ResultParameters by Key, if any.
+ */
+function resultEnvelope<C>(body: unknown, code: (value: unknown, field: string) => C) {
   refuseNul(body);
   const inner = object(object(body, '(body)').Result, 'Result');
   const path = 'Result.';
-  const result: B2cResult = {
-    resultCode: resultCode(inner.ResultCode, `${path}ResultCode`),
+  const head: {
+    resultType?: number;
+    resultCode: C;
+    resultDesc: string;
+    originatorConversationId: string;
+    conversationId: string;
+    transactionId?: string;
+  } = {
+    resultCode: code(inner.ResultCode, `${path}ResultCode`),
     resultDesc: text(inner, 'ResultDesc', path),
     originatorConversationId: requiredId(inner, 'OriginatorConversationID', path),
     conversationId: requiredId(inner, 'ConversationID', path),
   };
-  if (inner.ResultType !== undefined && inner.ResultType !== null) result.resultType = resultCode(inner.ResultType, `${path}ResultType`);
+  if (inner.ResultType !== undefined && inner.ResultType !== null) head.resultType = resultCode(inner.ResultType, `${path}ResultType`);
   const transactionId = optionalText(inner, 'TransactionID', path);
-  if (transactionId) result.transactionId = bounded(transactionId, MAX_RECEIPT_LENGTH, `${path}TransactionID`);
-  if (inner.ResultParameters === undefined || inner.ResultParameters === null || inner.ResultParameters === '') return result;
+  if (transactionId) head.transactionId = bounded(transactionId, MAX_RECEIPT_LENGTH, `${path}TransactionID`);
   const paramsField = `${path}ResultParameters`;
-  const params = entries(object(inner.ResultParameters, paramsField).ResultParameter, `${paramsField}.ResultParameter`, 'Key');
+  const params =
+    inner.ResultParameters === undefined || inner.ResultParameters === null || inner.ResultParameters === ''
+      ? null
+      : entries(object(inner.ResultParameters, paramsField).ResultParameter, `${paramsField}.ResultParameter`, 'Key');
+  return { head, params, paramsField };
+}
+
+/** A B2C result (ResultURL), or the same shape posted to QueueTimeOutURL. */
+export function parseB2cResult(body: unknown): B2cResult {
+  const { head, params, paramsField } = resultEnvelope(body, resultCode);
+  const result: B2cResult = head;
+  if (!params) return result;
   const amount = params.get('TransactionAmount');
   if (amount !== undefined && amount !== null) result.amount = wholeShillings(amount, `${paramsField}.TransactionAmount`);
   const receipt = scalarText(params.get('TransactionReceipt'), `${paramsField}.TransactionReceipt`);
@@ -352,22 +372,9 @@ function codeOrText(value: unknown, field: string): string {
 
 /** A Transaction Status query's Result (ResultURL). Only the fields Deni acts on are read. */
 export function parseTransactionStatusResult(body: unknown): TransactionStatusResult {
-  refuseNul(body);
-  const inner = object(object(body, '(body)').Result, 'Result');
-  const path = 'Result.';
-  const result: TransactionStatusResult = {
-    resultCode: codeOrText(inner.ResultCode, `${path}ResultCode`),
-    resultDesc: text(inner, 'ResultDesc', path),
-    originatorConversationId: requiredId(inner, 'OriginatorConversationID', path),
-    conversationId: requiredId(inner, 'ConversationID', path),
-    transaction: {},
-  };
-  if (inner.ResultType !== undefined && inner.ResultType !== null) result.resultType = resultCode(inner.ResultType, `${path}ResultType`);
-  const transactionId = optionalText(inner, 'TransactionID', path);
-  if (transactionId) result.transactionId = bounded(transactionId, MAX_RECEIPT_LENGTH, `${path}TransactionID`);
-  if (inner.ResultParameters === undefined || inner.ResultParameters === null || inner.ResultParameters === '') return result;
-  const paramsField = `${path}ResultParameters`;
-  const params = entries(object(inner.ResultParameters, paramsField).ResultParameter, `${paramsField}.ResultParameter`, 'Key');
+  const { head, params, paramsField } = resultEnvelope(body, codeOrText);
+  const result: TransactionStatusResult = { ...head, transaction: {} };
+  if (!params) return result;
   const field = (key: string) => `${paramsField}.${key}`;
   const status = scalarText(params.get('TransactionStatus'), field('TransactionStatus'));
   if (status?.trim()) result.transaction.status = bounded(status.trim(), MAX_ID_LENGTH, field('TransactionStatus'));
