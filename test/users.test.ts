@@ -1,6 +1,7 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { isDomainError } from '../src/common/domain-error.js';
+import { UserIdentityCache } from '../src/users/user-identity.cache.js';
 import { UsersService } from '../src/users/users.service.js';
 import { startTestApp, uniquePhone } from './support/test-app.js';
 
@@ -113,5 +114,20 @@ describe('users: registration, PINs and lockout (real PostgreSQL and Redis)', ()
     await users.setLanguage(user.id, 'sw');
     expect((await users.getById(user.id)).language).toBe('sw');
     expect(await codeOf(users.getById('00000000-0000-4000-8000-000000000000'))).toBe('USER.NOT_FOUND');
+  });
+
+  it('identifies a caller from the cache once seen, with the language every change leaves', async () => {
+    const msisdn = uniquePhone();
+    const first = await users.identify(`0${msisdn.slice(3)}`);
+    expect(first).toMatchObject({ phoneNumber: msisdn, language: 'en' });
+    // The cache answers now: a change made behind the service's back is not seen...
+    await db.query(`UPDATE users SET language = 'sw' WHERE id = $1`, [first.id]);
+    expect(await users.identify(msisdn)).toEqual(first);
+    // ...while one made through it is, at once.
+    await users.setLanguage(first.id, 'sw');
+    expect(await users.identify(msisdn)).toEqual({ ...first, language: 'sw' });
+    // A fill from a read taken before that change (a slow identify) does not bring the old language back.
+    await app.get(UserIdentityCache).fill({ ...first, language: 'en' });
+    expect(await users.identify(msisdn)).toEqual({ ...first, language: 'sw' });
   });
 });

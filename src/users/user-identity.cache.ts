@@ -15,7 +15,8 @@ const TTL_SECONDS = 24 * 3600;
 
 /**
  * Phone number → user id and language, in Redis. A user's id never changes and users are never
- * deleted; the language is rewritten by every change of it, so an entry is never stale.
+ * deleted; every change of the language rewrites the entry after it commits, and a fill from an
+ * earlier read never overwrites one, so an entry is not left stale.
  */
 @Injectable()
 export class UserIdentityCache {
@@ -32,7 +33,16 @@ export class UserIdentityCache {
     return id && (language === 'en' || language === 'sw') ? { id, phoneNumber: msisdn, language } : null;
   }
 
-  async set(user: UserIdentity): Promise<void> {
+  /**
+   * Caches what was read from PostgreSQL, unless an entry is there already: a language change
+   * that committed after that read has written its own entry, which must win.
+   */
+  async fill(user: UserIdentity): Promise<void> {
+    await this.redis.set(this.key(user.phoneNumber), `${user.id} ${user.language}`, 'EX', TTL_SECONDS, 'NX');
+  }
+
+  /** After a change of the user's row has committed: replaces whatever is cached. */
+  async replace(user: UserIdentity): Promise<void> {
     await this.redis.set(this.key(user.phoneNumber), `${user.id} ${user.language}`, 'EX', TTL_SECONDS);
   }
 }

@@ -65,7 +65,7 @@ export class UsersService {
     if (cached) return cached;
     const user = await this.findOrRegister(msisdn);
     const identity = { id: user.id, phoneNumber: user.phoneNumber, language: user.language };
-    await this.identities.set(identity);
+    await this.identities.fill(identity);
     return identity;
   }
 
@@ -96,7 +96,7 @@ export class UsersService {
   async setLanguage(userId: string, language: Language): Promise<void> {
     await this.users.update({ id: userId }, { language });
     const user = await this.getById(userId);
-    await this.identities.set({ id: user.id, phoneNumber: user.phoneNumber, language: user.language });
+    await this.identities.replace({ id: user.id, phoneNumber: user.phoneNumber, language: user.language });
   }
 
   /** First PIN of a user who has none. */

@@ -47,6 +47,12 @@ class DatabaseDeadline extends Error {
   }
 }
 
+/** The online attempt of a step: abandoned at the deadline, unless it is already saving. */
+interface OnlineAttempt {
+  abandoned: boolean;
+  committing: boolean;
+}
+
 const NOT_RESUMABLE: ScreenId[] = [ScreenId.Main, ScreenId.Resume, ScreenId.PinNew, ScreenId.PinNewConfirm];
 
 type Plan =
@@ -114,16 +120,18 @@ export class UssdService {
     if (!phone.ok) return { reply: { message: en('error.badNumber'), end: true }, screen: 'NONE' };
     const msisdn = phone.msisdn;
     // The rate limit, the session's lock and the session itself: one round trip to Redis.
-    const [limited, opened] = await Promise.all([
-      this.rateLimiter.hit('ussd-phone', msisdn, this.settings.rateLimitPerMinute, 60_000).then(
-        () => false,
-        (e: unknown) => {
-          if (isDomainError(e, 'REQUEST.RATE_LIMITED')) return true;
-          throw e;
-        },
-      ),
+    const [hit, open] = await Promise.allSettled([
+      this.rateLimiter.hit('ussd-phone', msisdn, this.settings.rateLimitPerMinute, 60_000),
       this.sessions.open(inbound.sessionId),
     ]);
+    const opened = open.status === 'fulfilled' ? open.value : null;
+    const limited = hit.status === 'rejected' && isDomainError(hit.reason, 'REQUEST.RATE_LIMITED');
+    if (hit.status === 'rejected' && !limited) {
+      // Redis failed one of the two: the lock, if taken, must not outlive this request.
+      await opened?.lock.release().catch(() => undefined);
+      throw hit.reason;
+    }
+    if (open.status === 'rejected') throw open.reason;
     if (limited || !opened) {
       await opened?.lock.release();
       return { reply: { message: en(limited ? 'error.rateLimited' : 'error.generic'), end: true }, screen: 'NONE' };
@@ -138,7 +146,7 @@ export class UssdService {
         // Online, unless PostgreSQL fails or keeps us waiting: then the same step runs again
         // offline from the session as stored (the failed attempt saved nothing). A write it may
         // still finish has the same idempotency key as the one the offline queue would apply.
-        const attempt = { abandoned: false };
+        const attempt = { abandoned: false, committing: false };
         try {
           return await this.withDeadline(this.attempt(inbound, msisdn, nonce, opened.session, lock, attempt), attempt);
         } catch (e) {
@@ -157,10 +165,13 @@ export class UssdService {
     }
   }
 
-  private withDeadline<T>(work: Promise<T>, attempt: { abandoned: boolean }): Promise<T> {
+  private withDeadline<T>(work: Promise<T>, attempt: OnlineAttempt): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
+        // Saving already (the session, and with it the lock's release): too late to answer this
+        // step again offline, which would run its input a second time; its answer is on its way.
+        if (attempt.committing) return;
         attempt.abandoned = true;
         reject(new DatabaseDeadline(this.settings.dbDeadlineMs));
       }, this.settings.dbDeadlineMs);
@@ -179,7 +190,7 @@ export class UssdService {
     nonce: string,
     stored: UssdSession | null,
     lock: SessionLock,
-    attempt: { abandoned: boolean } | null,
+    attempt: OnlineAttempt | null,
   ): Promise<HandledUssd> {
     const en = translator('en');
     let session = stored;
@@ -256,6 +267,7 @@ export class UssdService {
     }
     if (!result) result = await this.engine.show(session.journey, context);
     if (attempt?.abandoned) throw new DatabaseDeadline(this.settings.dbDeadlineMs);
+    if (attempt) attempt.committing = true;
     this.remember(session, inbound, result, fingerprint);
     // Only a screen waiting for an answer is "in the middle": a result (SUCCESS, APPROVED…)
     // or a read-only screen (balance, a loan's details) leaves nothing to continue.
