@@ -4,6 +4,7 @@ import type { RedisClient } from '../src/redis/redis-connection.factory.js';
 import { DataSource } from 'typeorm';
 import { LoansService } from '../src/loans/loans.service.js';
 import { UsersService } from '../src/users/users.service.js';
+import { UssdSnapshotStore } from '../src/ussd/offline/snapshot.store.js';
 import { ADMIN_KEY, ApiClient } from './support/api-client.js';
 import { ownRedisPrefix, startTestApp, uniquePhone } from './support/test-app.js';
 import {
@@ -159,6 +160,37 @@ describe('USSD sessions', () => {
       const replies = await Promise.all([g.send('4821', 'c-final'), g.send('4821', 'c-final'), g.send('4821', 'c-final')]);
       expect(replies).toEqual([input(SCREENS.sent(lender)), input(SCREENS.sent(lender)), input(SCREENS.sent(lender))]);
       expect(await loansOf(app, other)).toEqual([expect.objectContaining({ principal: 3000, repayment: 300 })]);
+    });
+  });
+
+  describe('what a step costs', () => {
+    it('a continuing step of a journey sends Redis three scripts and the resume offer, and nothing else', async () => {
+      const phone = new CheckedAtPhone(app, uniquePhone());
+      expect(await phone.dial()).toBe(con(MAIN_MENU));
+      // The dial took an offline snapshot in the background: let it finish first.
+      await app.get(UssdSnapshotStore).settle();
+      // Count what Deni's own client sends (BullMQ has clients of its own), step by step.
+      const client = redis as RedisClient & { sendCommand: (command: { name: string }, ...rest: unknown[]) => unknown };
+      const send = client.sendCommand;
+      let sent: string[] = [];
+      client.sendCommand = function (this: unknown, command: { name: string }, ...rest: unknown[]) {
+        // The active-sessions gauge reads the index now and then: not part of a step.
+        if (command.name !== 'zcount') sent.push(command.name);
+        return send.call(this, command, ...rest);
+      };
+      const perStep: string[][] = [];
+      try {
+        for (const answer of ['1', '0722000001', '1000', '100']) {
+          sent = [];
+          await phone.reply(answer);
+          perStep.push(sent.sort());
+        }
+      } finally {
+        client.sendCommand = send;
+      }
+      // Rate limit; lock and read; save and unlock (scripts by digest); the resume offer. The
+      // subscriber comes from the session (no identity lookup) and the index was put at the dial.
+      for (const commands of perStep) expect(commands).toEqual(['evalsha', 'evalsha', 'evalsha', 'set']);
     });
   });
 
