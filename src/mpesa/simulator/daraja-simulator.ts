@@ -155,6 +155,8 @@ export interface DarajaSimulator {
    */
   resolveStkPush(checkoutRequestId: string, outcome: StkResolution): void;
   injectFault(fault: SimulatorFault): void;
+  /** Forgets the faults not used up yet: on this path only, or all. */
+  clearFaults(path?: string): void;
   setResponseDelay(ms: number): void;
   /** Invalidates the current token, as issuing a new one elsewhere would. */
   invalidateTokens(): void;
@@ -776,6 +778,9 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     resolveStkPush,
     injectFault(fault) {
       faults.push({ ...fault, left: fault.times ?? 1 });
+    },
+    clearFaults(path) {
+      for (const fault of faults) if (path === undefined || fault.path === path) fault.left = 0;
     },
     setResponseDelay(ms) {
       responseDelayMs = ms;
