@@ -45,13 +45,26 @@ interface StatusResultBody {
   Result: { ResultCode: number | string; ResultParameters?: { ResultParameter: { Key: string; Value?: unknown }[] } } & Record<string, unknown>;
 }
 
-/** Safaricom's Transaction Status sample, made to speak of one withdrawal. */
-function statusResult(about: { id: string; amount: number }, transactionStatus: string, receipt = `TK${randomBytes(4).toString('hex').toUpperCase()}`): StatusResultBody {
+/**
+ * Safaricom's Transaction Status sample, made to speak of one withdrawal: our OriginatorConversationID
+ * (`id`, or Daraja's own as in the sample when `id` is null) and the ConversationID of Daraja's B2C
+ * acknowledgement (left out when not given: the sample's is another transaction's).
+ */
+function statusResult(
+  about: { id: string | null; amount: number; conversationId?: string | null },
+  transactionStatus: string,
+  receipt = `TK${randomBytes(4).toString('hex').toUpperCase()}`,
+): StatusResultBody {
   const body = published<StatusResultBody>('daraja-transaction-status-result.json');
-  const values: Record<string, unknown> = { OriginatorConversationID: about.id, Amount: String(about.amount), TransactionStatus: transactionStatus, ReceiptNo: receipt };
-  // The sample's ConversationID is another transaction's; Deni checks it against the withdrawal's.
-  body.Result.ResultParameters!.ResultParameter = body.Result.ResultParameters!.ResultParameter.filter((p) => p.Key !== 'ConversationID').map((p) =>
-    p.Key in values ? { Key: p.Key, Value: values[p.Key] } : p,
+  const values: Record<string, unknown> = {
+    ...(about.id === null ? {} : { OriginatorConversationID: about.id }),
+    ...(about.conversationId ? { ConversationID: about.conversationId } : {}),
+    Amount: String(about.amount),
+    TransactionStatus: transactionStatus,
+    ReceiptNo: receipt,
+  };
+  body.Result.ResultParameters!.ResultParameter = body.Result.ResultParameters!.ResultParameter.filter((p) => p.Key !== 'ConversationID' || about.conversationId).map(
+    (p) => (p.Key in values ? { Key: p.Key, Value: values[p.Key] } : p),
   );
   return body;
 }
@@ -371,6 +384,8 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     sim.setOutcome(u.phoneNumber, 'no_callback');
     const res = await api.call('POST', '/api/wallet/withdrawals', { token: u.token, body: { amount: 400, pin: PIN } });
     const id = (res.body as { id: string }).id;
+    const { conversationId } = await payment(id);
+    expect(conversationId).toMatch(/^AG_/);
     const path = `b2c/status/${id}/result`;
     // (Reconciliation asks only a second after the request, and its answer takes another second.)
     const untouched = [
@@ -379,11 +394,16 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
       // The query itself failed (a string code, no parameters).
       { Result: { ResultType: 0, ResultCode: 'SFC_IC0003', ResultDesc: 'Receiver party is invalid', OriginatorConversationID: '41ee-4e5a', ConversationID: 'AG_20251106_0100' } },
       // Bad credentials for the query: says nothing about the withdrawal.
-      { ...statusResult({ id, amount: 400 }, 'Completed'), Result: { ...statusResult({ id, amount: 400 }, 'Completed').Result, ResultCode: 2001 } },
+      { ...statusResult({ id, amount: 400, conversationId }, 'Completed'), Result: { ...statusResult({ id, amount: 400, conversationId }, 'Completed').Result, ResultCode: 2001 } },
       // Right transaction, not decided yet.
-      statusResult({ id, amount: 400 }, 'Pending'),
-      // Right id, wrong amount.
-      statusResult({ id, amount: 4_000 }, 'Completed'),
+      statusResult({ id, amount: 400, conversationId }, 'Pending'),
+      // Right transaction, wrong amount.
+      statusResult({ id, amount: 4_000, conversationId }, 'Completed'),
+      // Our OriginatorConversationID, but another transaction's ConversationID (the sample's).
+      statusResult({ id, amount: 400, conversationId: 'AG_20180223_000041b09c22e613d6c9' }, 'Completed'),
+      // Our OriginatorConversationID and no ConversationID at all: Daraja acknowledged this one, and
+      // its ConversationID is what identifies it.
+      statusResult({ id, amount: 400 }, 'Completed'),
     ];
     for (const body of untouched) expect((await postCallback(path, JSON.stringify(body))).status).toBe(200);
     // Not about any withdrawal of ours: ignored, answered 200 as Daraja expects.
@@ -541,50 +561,136 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
 });
 
 describe('a withdrawal M-PESA never answers for (MPESA_RECONCILE_MAX_AGE_MS)', () => {
-  it('is given back after the maximum age, recorded failed and flagged for an operator; a late success is flagged, not settled', async () => {
+  let app: NestFastifyApplication;
+  let api: ApiClient;
+  let sim: DarajaSimulator;
+  let db: DataSource;
+
+  beforeAll(async () => {
     // Callbacks here go nowhere (MPESA_CALLBACK_BASE_URL is a closed port): neither the B2C result
-    // nor any Transaction Status answer ever arrives.
-    const { app } = await startTestApp({ MPESA_CALLBACK_SECRET: SECRET, MPESA_RECONCILE_AFTER_MS: '1000', MPESA_RECONCILE_MAX_AGE_MS: '4000' });
-    try {
-      const db = app.get(DataSource);
-      const api = new ApiClient(app);
-      const sim = await app.get(DarajaSimulatorHost).simulator();
-      const u = await app.get(UsersService).findOrRegister(uniquePhone());
-      await app.get(LoansService).receiveDeposit({ userId: u.id, amount: 900, reference: `MP-${u.phoneNumber}` });
-      sim.setOutcome(u.phoneNumber, 'no_callback');
-      const started = await app.get(MpesaService).withdraw(u.id, 500);
-      expect(started.status).toBe('pending');
-      expect(await app.get(WalletService).balance(u.id)).toBe(400);
+    // nor any Transaction Status answer ever arrives, but for those a test posts itself.
+    ({ app } = await startTestApp({ MPESA_CALLBACK_SECRET: SECRET, MPESA_RECONCILE_AFTER_MS: '1000', MPESA_RECONCILE_MAX_AGE_MS: '4000' }));
+    api = new ApiClient(app);
+    sim = await app.get(DarajaSimulatorHost).simulator();
+    db = app.get(DataSource);
+  });
+  afterAll(() => app?.close());
+  afterEach(async () => {
+    expect(await ledgerViolations(db)).toEqual([]);
+  });
 
-      const done = await eventually(() => db.getRepository(MpesaPayment).findOneByOrFail({ id: started.id }), (p) => p.status !== 'pending', 15_000);
-      expect(done).toMatchObject({ status: 'failed', resultCode: null, needsReview: true });
-      expect(done.resultDesc).toMatch(/^OUTCOME UNKNOWN: no result from M-PESA after \d+ s \(\d+ status queries\); hold released, check the M-PESA statement$/);
-      expect(done.reconcileAttempts).toBeGreaterThan(1);
-      expect(sim.requests.filter((r) => r.path === STATUS_QUERY && (r.body as Record<string, unknown>).OriginatorConversationID === started.id).length).toBeGreaterThan(1);
-      expect(await app.get(WalletService).balance(u.id)).toBe(900);
-      // Not "did not go through": nobody knows whether M-PESA paid.
-      expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_unconfirmed')).toBe(unconfirmedSms(500));
-      expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_failed')).toBeUndefined();
-      const flagged = await api.call('GET', '/api/admin/mpesa/payments?needsReview=true', { admin: true });
-      expect(flagged.status).toBe(200);
-      expect(flagged.body).toEqual(expect.arrayContaining([expect.objectContaining({ id: started.id, needsReview: true, status: 'failed' })]));
-      const unflagged = await api.call('GET', `/api/admin/mpesa/payments?needsReview=false&phoneNumber=${u.phoneNumber}`, { admin: true });
-      expect(unflagged.body).toEqual([]);
+  const payment = (id: string) => db.getRepository(MpesaPayment).findOneByOrFail({ id });
+  const balance = (userId: string) => app.get(WalletService).balance(userId);
+  const smsCount = async (phoneNumber: string, template: string) =>
+    (await db.query(`SELECT count(*)::int AS n FROM notifications WHERE phone_number = $1 AND template = $2`, [phoneNumber, template]))[0].n as number;
+  const outcomes = async (id: string) => (await db.query(`SELECT count(*)::int AS n FROM transfers WHERE idempotency_key = $1`, [`withdrawal:${id}:outcome`]))[0].n as number;
+  const postStatusResult = (id: string, body: unknown) => app.inject({ method: 'POST', url: `/api/mpesa/callbacks/${SECRET}/b2c/status/${id}/result`, payload: body as Record<string, unknown> });
+  /** A withdrawal of `amount` from a wallet of 900 that Daraja acknowledged and will never answer for. */
+  async function acknowledged(amount: number) {
+    const u = await app.get(UsersService).findOrRegister(uniquePhone());
+    await app.get(LoansService).receiveDeposit({ userId: u.id, amount: 900, reference: `MP-${u.phoneNumber}` });
+    sim.setOutcome(u.phoneNumber, 'no_callback');
+    const started = await app.get(MpesaService).withdraw(u.id, amount);
+    expect(started).toMatchObject({ status: 'pending', conversationId: expect.stringMatching(/^AG_/), statusQueries: 0 });
+    expect(started.acknowledgedAt).toBeInstanceOf(Date);
+    expect(await balance(u.id)).toBe(900 - amount);
+    return { u, started, conversationId: started.conversationId! };
+  }
 
-      // M-PESA did pay after all: the user now has the money twice. Flagged loudly, never settled.
-      const late = await app.inject({
-        method: 'POST',
-        url: `/api/mpesa/callbacks/${SECRET}/b2c/status/${started.id}/result`,
-        payload: statusResult({ id: started.id, amount: 500 }, 'Completed', 'TK1LATEPAY'),
-      });
-      expect(late.statusCode).toBe(200);
-      const after = await db.getRepository(MpesaPayment).findOneByOrFail({ id: started.id });
-      expect(after).toMatchObject({ status: 'failed', needsReview: true, resultDesc: 'PAID AFTER RELEASE (receipt TK1LATEPAY): needs an operator' });
-      expect(await app.get(WalletService).balance(u.id)).toBe(900);
-      expect(await ledgerViolations(db)).toEqual([]);
-    } finally {
-      await app.close();
-    }
+  it('is given back MPESA_RECONCILE_MAX_AGE_MS after Daraja acknowledged it, only once Transaction Status was asked, flagged; a late success is flagged, not settled', async () => {
+    const { u, started, conversationId } = await acknowledged(500);
+    // Acknowledged only after an hour of re-sends: the maximum age counts from the acknowledgement.
+    await db.query(`UPDATE mpesa_payments SET created_at = created_at - interval '1 hour' WHERE id = $1`, [started.id]);
+
+    const done = await eventually(() => payment(started.id), (p) => p.status !== 'pending', 15_000);
+    expect(done).toMatchObject({ status: 'failed', resultCode: null, needsReview: true });
+    expect(done.resultDesc).toMatch(
+      /^OUTCOME UNKNOWN: no result from M-PESA \d+ s after it acknowledged the request \(\d+ status queries, no verdict\); hold released, check the M-PESA statement$/,
+    );
+    // Asked (every question accepted by Daraja, counted), and given back no sooner than the maximum
+    // age after the acknowledgement and MPESA_RECONCILE_AFTER_MS after the last question.
+    const asked = requestsWith(sim, STATUS_QUERY, 'OriginatorConversationID', started.id);
+    expect(asked.length).toBeGreaterThanOrEqual(1);
+    expect(done.statusQueries).toBe(asked.length);
+    expect(done.completedAt!.getTime() - done.acknowledgedAt!.getTime()).toBeGreaterThanOrEqual(4_000);
+    expect(done.completedAt!.getTime() - done.statusQueriedAt!.getTime()).toBeGreaterThanOrEqual(1_000);
+    expect(await balance(u.id)).toBe(900);
+    // Not "did not go through": nobody knows whether M-PESA paid.
+    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_unconfirmed')).toBe(unconfirmedSms(500));
+    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_failed')).toBeUndefined();
+    const flagged = await api.call('GET', '/api/admin/mpesa/payments?needsReview=true', { admin: true });
+    expect(flagged.status).toBe(200);
+    expect(flagged.body).toEqual(expect.arrayContaining([expect.objectContaining({ id: started.id, needsReview: true, status: 'failed' })]));
+    const unflagged = await api.call('GET', `/api/admin/mpesa/payments?needsReview=false&phoneNumber=${u.phoneNumber}`, { admin: true });
+    expect(unflagged.body).toEqual([]);
+
+    // M-PESA did pay after all: the user now has the money twice. Flagged loudly, never settled.
+    const late = await postStatusResult(started.id, statusResult({ id: started.id, amount: 500, conversationId }, 'Completed', 'TK1LATEPAY'));
+    expect(late.statusCode).toBe(200);
+    expect(await payment(started.id)).toMatchObject({
+      status: 'failed',
+      needsReview: true,
+      receipt: 'TK1LATEPAY',
+      resultDesc: 'PAID AFTER RELEASE (receipt TK1LATEPAY): needs an operator',
+    });
+    expect(await balance(u.id)).toBe(900);
+    expect(await outcomes(started.id)).toBe(1);
+  });
+
+  it("takes a Transaction Status answer by the ConversationID of Daraja's acknowledgement, whatever OriginatorConversationID it carries", async () => {
+    const { u, started, conversationId } = await acknowledged(300);
+    // Our OriginatorConversationID, another transaction's ConversationID: not this withdrawal.
+    const other = await postStatusResult(started.id, statusResult({ id: started.id, amount: 300, conversationId: 'AG_20180223_000041b09c22e613d6c9' }, 'Completed'));
+    expect(other.statusCode).toBe(200);
+    expect(await payment(started.id)).toMatchObject({ status: 'pending', receipt: null });
+    expect(await outcomes(started.id)).toBe(0);
+
+    // As Safaricom's sample shows it: Daraja's own OriginatorConversationID, our ConversationID.
+    const body = statusResult({ id: null, amount: 300, conversationId }, 'Completed', 'TK3DARAJA1');
+    const parameters = body.Result.ResultParameters!.ResultParameter;
+    expect(parameters.find((p) => p.Key === 'OriginatorConversationID')?.Value).toBe('3211-416020-3');
+    expect(parameters.find((p) => p.Key === 'ConversationID')?.Value).toBe(conversationId);
+    expect((await postStatusResult(started.id, body)).statusCode).toBe(200);
+    expect(await payment(started.id)).toMatchObject({ status: 'succeeded', resultCode: 0, resultDesc: 'Transaction status: Completed', receipt: 'TK3DARAJA1', needsReview: false });
+    expect(await balance(u.id)).toBe(600);
+    expect(await outcomes(started.id)).toBe(1);
+    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_sent')).toBe('Deni: Ksh 300 was sent to your M-PESA. Ref TK3DARAJA1.');
+  });
+
+  it('finishes as paid a withdrawal the ledger settled but whose payment was never updated, when the last resort comes to release it', async () => {
+    const { u, started } = await acknowledged(400);
+    // M-PESA's success settled in the ledger, then the process stopped before the payment's update.
+    await app.get(WalletService).settleWithdrawal(started.id);
+
+    const done = await eventually(() => payment(started.id), (p) => p.status !== 'pending', 15_000);
+    expect(done).toMatchObject({ status: 'succeeded', resultCode: null, needsReview: false, resultDesc: 'Paid: settled in the ledger before this payment was updated' });
+    expect(done.statusQueries).toBeGreaterThan(0);
+    expect(await balance(u.id)).toBe(500);
+    expect(await outcomes(started.id)).toBe(1);
+    expect(await smsCount(u.phoneNumber, 'mpesa.withdrawal_unconfirmed')).toBe(0);
+    expect(await smsCount(u.phoneNumber, 'mpesa.withdrawal_failed')).toBe(0);
+  });
+
+  it('flags a success that comes after the release was recorded in the ledger, keeps its receipt, and nothing that closes the payment later overwrites it', async () => {
+    const { u, started, conversationId } = await acknowledged(200);
+    // The release is in the ledger, the payment's update not (yet): then M-PESA says it paid.
+    await app.get(WalletService).releaseWithdrawal(started.id);
+    const late = await postStatusResult(started.id, statusResult({ id: started.id, amount: 200, conversationId }, 'Completed', 'TK2LATEPAY'));
+    expect(late.statusCode).toBe(200);
+    const flagged = { status: 'failed', needsReview: true, receipt: 'TK2LATEPAY', resultDesc: 'PAID AFTER RELEASE (receipt TK2LATEPAY): needs an operator' };
+    expect(await payment(started.id)).toMatchObject(flagged);
+    expect(await balance(u.id)).toBe(900);
+    expect(await smsCount(u.phoneNumber, 'mpesa.withdrawal_unconfirmed')).toBe(1);
+    expect(await smsCount(u.phoneNumber, 'mpesa.withdrawal_sent')).toBe(0);
+
+    // As if that flag had committed and not the payment's close: the last resort closes it later,
+    // and its "OUTCOME UNKNOWN" does not replace what M-PESA said.
+    await db.query(`UPDATE mpesa_payments SET status = 'pending', completed_at = NULL, updated_at = now() WHERE id = $1`, [started.id]);
+    const closed = await eventually(() => payment(started.id), (p) => p.status !== 'pending', 15_000);
+    expect(closed).toMatchObject(flagged);
+    expect(closed.statusQueries).toBeGreaterThan(0);
+    expect(await balance(u.id)).toBe(900);
+    expect(await outcomes(started.id)).toBe(1);
   });
 });
 
@@ -633,8 +739,11 @@ describe('a withdrawal Daraja never acknowledges, past MPESA_RECONCILE_MAX_AGE_M
     const done = await eventually(() => payment(started.id), (p) => p.status === 'failed', 20_000);
     expect(done).toMatchObject({ status: 'failed', resultCode: null, needsReview: true, conversationId: null });
     expect(done.resultDesc).toMatch(
-      /^OUTCOME UNKNOWN: M-PESA never acknowledged the request and Transaction Status gave no verdict in \d+ s \(\d+ reconciliation attempts\); hold released, check the M-PESA statement$/,
+      /^OUTCOME UNKNOWN: M-PESA never acknowledged the request and Transaction Status gave no verdict in \d+ s \(\d+ reconciliation attempts, 1 status queries\); hold released, check the M-PESA statement$/,
     );
+    // Given back only MPESA_RECONCILE_AFTER_MS after the one question Daraja accepted, for its answer.
+    expect(done).toMatchObject({ statusQueries: 1, acknowledgedAt: null });
+    expect(done.completedAt!.getTime() - done.statusQueriedAt!.getTime()).toBeGreaterThanOrEqual(2_500);
     // Re-sent with the same OriginatorConversationID until the maximum age, then asked about once, never sent again.
     const sends = requestsWith(sim, B2C_REQUEST, 'PartyB', u.phoneNumber);
     expect(sends.length).toBeGreaterThan(1);
@@ -678,24 +787,42 @@ describe('a withdrawal Daraja never acknowledges, past MPESA_RECONCILE_MAX_AGE_M
   });
 
   // Last: Transaction Status requests name no phone number, so this fault is for every one of them.
-  it('gives the money back at once when Transaction Status cannot be asked either', async () => {
+  it('keeps the money held while Transaction Status cannot be asked, flags it for an operator at twice the maximum age, and gives it back only after a question got through', async () => {
     const u = await funded(900);
     sim.injectFault({ path: B2C_REQUEST, kind: 'status', status: 500, times: 1_000, phoneNumber: u.phoneNumber });
-    sim.injectFault({ path: STATUS_QUERY, kind: 'status', status: 503, times: 1_000 });
+    sim.injectFault({ path: STATUS_QUERY, kind: 'status', status: 503, times: 100_000 });
     const started = await app.get(MpesaService).withdraw(u.id, 600);
     expect(started.status).toBe('requested');
 
-    const done = await eventually(() => payment(started.id), (p) => p.status === 'failed', 20_000);
-    expect(done).toMatchObject({ status: 'failed', resultCode: null, needsReview: true });
-    expect(done.resultDesc).toMatch(
-      /^OUTCOME UNKNOWN: M-PESA never acknowledged the request in \d+ s \(\d+ reconciliation attempts\) and Transaction Status could not be asked: M-PESA transaction_status: .+; hold released, check the M-PESA statement$/,
+    // Past the maximum age (4 s) it is no longer sent, and asked about instead, in vain: no answer
+    // at all is no reason to give the money back. At twice that age an operator is called.
+    const flagged = await eventually(() => payment(started.id), (p) => p.needsReview, 30_000);
+    expect(flagged).toMatchObject({ status: 'pending', resultCode: null, statusQueries: 0, statusQueriedAt: null, completedAt: null });
+    expect(flagged.resultDesc).toMatch(
+      /^OUTCOME UNKNOWN: M-PESA never acknowledged the request in \d+ s and Transaction Status could not be asked \(\d+ reconciliation attempts; last: M-PESA transaction_status: .+\); money still held, an operator decides$/,
     );
-    // Asked (three attempts: a query is retried on 503), never answered.
-    expect(requestsWith(sim, STATUS_QUERY, 'OriginatorConversationID', started.id)).toHaveLength(3);
+    expect(flagged.updatedAt.getTime() - flagged.createdAt.getTime()).toBeGreaterThanOrEqual(8_000);
+    // Asked on more than one run (three attempts each: a query is retried on 503).
+    expect(requestsWith(sim, STATUS_QUERY, 'OriginatorConversationID', started.id).length).toBeGreaterThanOrEqual(6);
     expect(sim.callbacks.filter((c) => c.url.includes(started.id))).toEqual([]);
+    expect(await balance(u.id)).toBe(300);
+    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_unconfirmed')).toBeUndefined();
+    const listed = await api.call('GET', `/api/admin/mpesa/payments?needsReview=true&phoneNumber=${u.phoneNumber}`, { admin: true });
+    expect(listed.body).toEqual([expect.objectContaining({ id: started.id, status: 'pending', needsReview: true })]);
+
+    // Daraja takes questions again: asked, its answer (no such transaction) gives no verdict, and
+    // only then, MPESA_RECONCILE_AFTER_MS after that question, the money goes back.
+    sim.clearFaults(STATUS_QUERY);
+    const done = await eventually(() => payment(started.id), (p) => p.status === 'failed', 30_000);
+    expect(done).toMatchObject({ status: 'failed', resultCode: null, needsReview: true, statusQueries: 1 });
+    expect(done.resultDesc).toMatch(
+      /^OUTCOME UNKNOWN: M-PESA never acknowledged the request and Transaction Status gave no verdict in \d+ s \(\d+ reconciliation attempts, 1 status queries\); hold released, check the M-PESA statement$/,
+    );
+    expect(done.completedAt!.getTime() - done.statusQueriedAt!.getTime()).toBeGreaterThanOrEqual(2_500);
+    expect(sim.callbacks.filter((c) => c.kind === 'transaction_status' && c.url.includes(started.id))).toHaveLength(1);
     expect(await balance(u.id)).toBe(900);
     expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_unconfirmed')).toBe(unconfirmedSms(600));
-  });
+  }, 90_000);
 });
 
 describe('M-PESA callbacks from outside MPESA_CALLBACK_ALLOWED_IPS', () => {

@@ -11,6 +11,7 @@ import { Foundation1795335999651 } from './migrations/1795335999651-Foundation.j
 import { MpesaPayments1795344793301 } from './migrations/1795344793301-MpesaPayments.js';
 import { MpesaNeedsReview1795352417027 } from './migrations/1795352417027-MpesaNeedsReview.js';
 import { MpesaPaymentReview1795358203114 } from './migrations/1795358203114-MpesaPaymentReview.js';
+import { MpesaStatusQueries1795366127544 } from './migrations/1795366127544-MpesaStatusQueries.js';
 
 /**
  * Every entity and migration, listed explicitly: the same list works from the build, under Jest
@@ -18,4 +19,4 @@ import { MpesaPaymentReview1795358203114 } from './migrations/1795358203114-Mpes
  * migration:generate` is added here (a test fails when the schema and the entities disagree).
  */
 export const ENTITIES = [User, Notification, Account, Transfer, Loan, SyncOperation, MpesaPayment];
-export const MIGRATIONS = [Foundation1795335999651, LedgerAndLoans1795337494178, SyncChanges1795340824671, MpesaPayments1795344793301, MpesaNeedsReview1795352417027, MpesaPaymentReview1795358203114];
+export const MIGRATIONS = [Foundation1795335999651, LedgerAndLoans1795337494178, SyncChanges1795340824671, MpesaPayments1795344793301, MpesaNeedsReview1795352417027, MpesaPaymentReview1795358203114, MpesaStatusQueries1795366127544];

@@ -84,6 +84,22 @@ export class MpesaPayment {
   reconcileAttempts!: number;
 
   /**
+   * When Daraja acknowledged the B2C request (gave its ConversationID, or refused a re-send as a
+   * duplicate of one it has): the last resort's MPESA_RECONCILE_MAX_AGE_MS counts from here, and
+   * from the request's created_at only for a request never acknowledged.
+   */
+  @Column({ name: 'acknowledged_at', type: 'timestamptz', nullable: true })
+  acknowledgedAt!: Date | null;
+
+  /** Transaction Status queries about this withdrawal that Daraja accepted (failed ones do not count). */
+  @Column({ name: 'status_queries', type: 'int', default: 0 })
+  statusQueries!: number;
+
+  /** When the last of them was accepted: the last resort waits MPESA_RECONCILE_AFTER_MS after it, for its answer. */
+  @Column({ name: 'status_queried_at', type: 'timestamptz', nullable: true })
+  statusQueriedAt!: Date | null;
+
+  /**
    * An operator must look (result_desc says why): money kept for nobody (unmatched), a withdrawal
    * given back with its outcome unknown, or one paid after its money was given back.
    */

@@ -10,10 +10,11 @@ import { LoansService } from '../loans/loans.service.js';
 import { NotificationsService } from '../notifications/notifications.service.js';
 import { parseKenyanMobile, toMsisdn } from '../users/phone-number.js';
 import { UsersService } from '../users/users.service.js';
+import { LedgerService } from '../wallet/ledger.service.js';
 import { WalletService } from '../wallet/wallet.service.js';
 import { DarajaClient } from './daraja.client.js';
 import { DARAJA_DUPLICATE_ORIGINATOR, DarajaError } from './daraja.errors.js';
-import { parseB2cResult, parseC2bRequest, parseStkCallback, parseTransactionStatusResult } from './daraja.parsers.js';
+import { parseB2cResult, parseC2bRequest, parseStkCallback, parseTransactionStatusResult, type TransactionStatusResult } from './daraja.parsers.js';
 import { MpesaPayment, type PaymentStatus } from './mpesa-payment.entity.js';
 
 /** Daraja's STK push and B2C limits, in whole shillings. */
@@ -35,6 +36,16 @@ const FINAL_STK_FAILURES = new Set([1, 1019, 1032, 1037, 2001]);
  */
 const B2C_STATUS_PAID = 'completed';
 const B2C_STATUS_NOT_PAID = new Set(['failed', 'cancelled', 'declined', 'expired']);
+
+/**
+ * A withdrawal Transaction Status could not be asked about at all (Daraja unreachable, or refusing
+ * the query) this many MPESA_RECONCILE_MAX_AGE_MS after its request or acknowledgement is flagged
+ * for an operator, its money still held: giving it back without any answer could pay twice.
+ */
+const UNASKED_FLAG_AFTER_MAX_AGES = 2;
+
+/** How a payment M-PESA paid after its money was given back is described; never overwritten. */
+const PAID_AFTER_RELEASE = 'PAID AFTER RELEASE';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -90,6 +101,21 @@ interface CloseExtra extends FinishExtra {
    * back and will be corrected if M-PESA did pay, not that the withdrawal failed.
    */
   unconfirmed?: boolean;
+  /** Tell the user nothing (there is nothing true and useful to say). */
+  silent?: boolean;
+}
+
+/**
+ * Whether a Transaction Status answer speaks of this withdrawal. By the ConversationID Daraja gave
+ * in its acknowledgement, whatever OriginatorConversationID the answer carries (Safaricom does not
+ * say it echoes ours: its sample shows one of Daraja's own); by our OriginatorConversationID only
+ * for a request never acknowledged, with no ConversationID to go by. The amount, when given, must
+ * agree too.
+ */
+function isAbout(payment: MpesaPayment, transaction: TransactionStatusResult['transaction']): boolean {
+  if (transaction.amount !== undefined && transaction.amount !== payment.amount) return false;
+  if (payment.conversationId !== null) return transaction.conversationId === payment.conversationId;
+  return transaction.originatorConversationId !== undefined && transaction.originatorConversationId === payment.originatorConversationId;
 }
 
 /** `26.0 h`, `12 min`, `3 s`: how long, for a person. */
@@ -125,6 +151,7 @@ export class MpesaService {
     private readonly daraja: DarajaClient,
     private readonly loans: LoansService,
     private readonly wallet: WalletService,
+    private readonly ledger: LedgerService,
     private readonly users: UsersService,
     private readonly notifications: NotificationsService,
     private readonly transactions: TransactionService,
@@ -257,7 +284,8 @@ export class MpesaService {
       .set({
         status,
         resultCode,
-        resultDesc,
+        // A payment already found paid after its release keeps saying so, whatever closes it.
+        resultDesc: () => `CASE WHEN result_desc LIKE '${PAID_AFTER_RELEASE}%' THEN result_desc ELSE :finishDesc END`,
         completedAt: () => 'now()',
         ...(extra.receipt !== undefined ? { receipt: extra.receipt } : {}),
         ...(extra.transId !== undefined ? { transId: extra.transId } : {}),
@@ -266,6 +294,7 @@ export class MpesaService {
         ...(extra.callback ? { callback: extra.callback as never } : {}),
       })
       .where('id = :id AND status IN (:...from)', { id, from })
+      .setParameter('finishDesc', resultDesc)
       .execute();
     return (updated.affected ?? 0) > 0;
   }
@@ -371,7 +400,7 @@ export class MpesaService {
     // Only a request Daraja has not acknowledged is (re)sent, and never past the maximum age:
     // reconciliation then asks Transaction Status instead, or gives the money back.
     if (payment.status !== 'requested') return;
-    if (this.pastMaxAge(payment)) {
+    if (this.pastMaxAge(payment.createdAt)) {
       this.logger.warn({ id }, 'B2C request past MPESA_RECONCILE_MAX_AGE_MS not sent again; reconciliation ends it');
       return;
     }
@@ -394,12 +423,12 @@ export class MpesaService {
       const reply = await this.daraja.b2c(request);
       await this.payments.update(
         { id, status: In(['requested', 'pending']) },
-        { status: 'pending', conversationId: reply.conversationId, request: { ...request, resultUrl: '[callback]', queueTimeoutUrl: '[callback]' }, response: { ...reply } },
+        { status: 'pending', conversationId: reply.conversationId, acknowledgedAt: () => 'now()', request: { ...request, resultUrl: '[callback]', queueTimeoutUrl: '[callback]' }, response: { ...reply } },
       );
     } catch (err) {
       if (err instanceof DarajaError && err.errorCode === DARAJA_DUPLICATE_ORIGINATOR) {
-        // Daraja has it already: the result will come (or be reconciled).
-        await this.payments.update({ id, status: 'requested' }, { status: 'pending' });
+        // Daraja has it already: the result will come (or be reconciled). Acknowledged, in effect.
+        await this.payments.update({ id, status: 'requested' }, { status: 'pending', acknowledgedAt: () => 'now()' });
         return;
       }
       if (err instanceof DarajaError && !err.retryable && !err.outcomeUnknown) {
@@ -446,7 +475,9 @@ export class MpesaService {
    * Daraja's answer to a Transaction Status query about a withdrawal (sent by `reconcile`, to a
    * URL naming the payment). Completed settles the hold; Failed, Cancelled, Declined or Expired
    * releases it; anything else (the query failed, the transaction is unknown or still pending)
-   * changes nothing, and the next run asks again. Applied once, like every other result.
+   * changes nothing, and the next run asks again. Applied once, like every other result, and
+   * only when it is about this withdrawal: matched by the ConversationID of Daraja's B2C
+   * acknowledgement (by our OriginatorConversationID only when there was none), see isAbout.
    */
   async handleB2cStatusResult(paymentId: string, body: unknown): Promise<{ applied: boolean }> {
     const result = readCallback(parseTransactionStatusResult, body);
@@ -457,18 +488,17 @@ export class MpesaService {
       return { applied: false };
     }
     const { transaction } = result;
-    // The answer must be about this withdrawal: a result for another transaction never moves its money.
-    const mismatch =
-      (transaction.originatorConversationId !== undefined && transaction.originatorConversationId !== payment.originatorConversationId) ||
-      (transaction.conversationId !== undefined && payment.conversationId !== null && transaction.conversationId !== payment.conversationId) ||
-      (transaction.amount !== undefined && transaction.amount !== payment.amount);
-    if (mismatch) {
-      this.logger.error({ ...log, about: transaction.originatorConversationId }, 'Transaction Status result about another transaction ignored');
-      return { applied: false };
-    }
     const status = transaction.status?.toLowerCase();
     if (result.resultCode !== '0' || !status || (status !== B2C_STATUS_PAID && !B2C_STATUS_NOT_PAID.has(status))) {
       this.logger.warn({ ...log, resultDesc: result.resultDesc }, 'Transaction Status gave no verdict on a withdrawal; still held');
+      return { applied: false };
+    }
+    // The answer must be about this withdrawal: a result for another transaction never moves its money.
+    if (!isAbout(payment, transaction)) {
+      this.logger.error(
+        { ...log, aboutConversationId: transaction.conversationId, aboutOriginatorConversationId: transaction.originatorConversationId },
+        'Transaction Status result about another transaction ignored',
+      );
       return { applied: false };
     }
     const callback = body as Record<string, unknown>;
@@ -500,17 +530,58 @@ export class MpesaService {
       else await this.wallet.releaseWithdrawal(id);
     } catch (err) {
       if (!isDomainError(err, 'WITHDRAWAL.ALREADY_CLOSED')) throw err;
-      // The other outcome got there first (e.g. a late success racing the last-resort release).
-      if (paid) await this.paidAfterRelease(id, resultCode, extra.receipt);
-      return false;
+      return this.closeAsLedgerSays(payment, paid, resultCode, resultDesc, extra, err);
     }
+    return this.finishB2c(payment, paid, resultCode, resultDesc, extra);
+  }
+
+  /**
+   * The ledger already holds the other outcome of a withdrawal whose row is still open: another
+   * delivery is finishing it right now, or its finish never committed (a crash between the two).
+   * The row is finished the way the ledger went, so it never stays pending for ever: released
+   * there but paid by M-PESA is paid-after-release; settled there (M-PESA said paid) is paid.
+   */
+  private async closeAsLedgerSays(
+    payment: MpesaPayment,
+    paid: boolean,
+    resultCode: number | null,
+    resultDesc: string,
+    extra: CloseExtra,
+    refused: unknown,
+  ): Promise<boolean> {
+    const outcome = await this.ledger.findByKey(`withdrawal:${payment.id}:outcome`);
+    if (!outcome) throw refused;
+    const settledThere = outcome.kind === 'withdrawal_settle';
+    if (settledThere === paid) return this.finishB2c(payment, paid, resultCode, resultDesc, extra);
+    if (paid) {
+      // E.g. a late success racing the last-resort release: the user has the money twice.
+      await this.paidAfterRelease(payment.id, resultCode, extra.receipt);
+      return this.finishB2c(payment, false, null, `${PAID_AFTER_RELEASE}: needs an operator`, { ...extra, needsReview: true, unconfirmed: true });
+    }
+    // M-PESA's success was settled, its row never updated; this release changed nothing. An actual
+    // "not paid" after a "paid" contradicts it, and is flagged; the last resort's "unknown" does not.
+    const contradicted = !extra.unconfirmed;
+    this.logger.warn({ id: payment.id, wanted: resultDesc, contradicted }, 'B2C already settled in the ledger: its payment finished as paid');
+    return this.finishB2c(
+      payment,
+      true,
+      null,
+      `Paid: settled in the ledger before this payment was updated${contradicted ? `; then M-PESA said: ${resultDesc}` : ''}`,
+      // No receipt is known here (it was in the update that never committed): no "Ref" SMS to send.
+      { callback: extra.callback, needsReview: contradicted, silent: payment.receipt === null },
+    );
+  }
+
+  /** Records a withdrawal's outcome once the ledger holds it, and tells the user (once: the row's state change). */
+  private finishB2c(payment: MpesaPayment, paid: boolean, resultCode: number | null, resultDesc: string, extra: CloseExtra): Promise<boolean> {
+    const id = payment.id;
     return this.transactions.run(async (tx) => {
       await tx.manager.update(MpesaPayment, { id, status: 'requested' }, { status: 'pending' });
       const done = await this.finish(tx, id, paid ? 'succeeded' : 'failed', resultCode, resultDesc, extra);
-      if (done) {
+      if (done && !extra.silent) {
         const user = await this.users.getById(payment.userId!, tx.manager);
         const to = { phoneNumber: user.phoneNumber, language: user.language };
-        if (paid) await this.notifications.notify(tx, { ...to, template: 'mpesa.withdrawal_sent', params: { amount: payment.amount, receipt: extra.receipt ?? '' } });
+        if (paid) await this.notifications.notify(tx, { ...to, template: 'mpesa.withdrawal_sent', params: { amount: payment.amount, receipt: extra.receipt ?? payment.receipt ?? '' } });
         else if (extra.unconfirmed) await this.notifications.notify(tx, { ...to, template: 'mpesa.withdrawal_unconfirmed', params: { amount: payment.amount } });
         else await this.notifications.notify(tx, { ...to, template: 'mpesa.withdrawal_failed', params: { amount: payment.amount } });
       }
@@ -521,14 +592,17 @@ export class MpesaService {
   /**
    * M-PESA paid a withdrawal whose money was given back (a queue timeout or the last-resort
    * release, then a late success): the user has it twice. Never settled automatically; flagged
-   * loudly for an operator.
+   * loudly for an operator, with M-PESA's receipt, and the description stays (finish keeps it).
    */
   private async paidAfterRelease(id: string, resultCode: number | null, receipt: string | null | undefined): Promise<void> {
     this.logger.error({ id, resultCode, receipt }, 'B2C paid after its hold was released: needs an operator');
-    await this.payments.update({ id }, { resultDesc: `PAID AFTER RELEASE (receipt ${receipt ?? '?'}): needs an operator`, needsReview: true });
+    await this.payments.update({ id }, { resultDesc: `${PAID_AFTER_RELEASE} (receipt ${receipt ?? '?'}): needs an operator`, needsReview: true, ...(receipt ? { receipt } : {}) });
   }
 
-  /** Asks Daraja how a withdrawal it acknowledged ended; the answer comes to handleB2cStatusResult. */
+  /**
+   * Asks Daraja how a withdrawal ended; the answer comes to handleB2cStatusResult. Counted (and its
+   * time kept) only once Daraja accepted the question: the last resort needs one that was.
+   */
   private async queryB2cStatus(payment: MpesaPayment): Promise<void> {
     const reply = await this.daraja.transactionStatus({
       originatorConversationId: payment.originatorConversationId!,
@@ -536,39 +610,103 @@ export class MpesaService {
       queueTimeoutUrl: this.callbackUrl(`b2c/status/${payment.id}/timeout`),
       remarks: 'Deni withdrawal status',
     });
+    await this.payments
+      .createQueryBuilder()
+      .update(MpesaPayment)
+      .set({ statusQueries: () => 'status_queries + 1', statusQueriedAt: () => 'now()' })
+      .where('id = :id', { id: payment.id })
+      .execute();
     this.logger.log({ id: payment.id, queryConversationId: reply.conversationId }, 'asked M-PESA for the status of a withdrawal without a result');
   }
 
   /**
-   * The last resort for a withdrawal still without an outcome MPESA_RECONCILE_MAX_AGE_MS after its
-   * request (no result, no timeout, no status answer; or never acknowledged by Daraja at all): the
-   * money goes back to the wallet and the payment is recorded failed, flagged for an operator to
-   * check against the M-PESA statement. The user is told the money is back and that a payment
-   * M-PESA did make will be corrected. If M-PESA did pay, its late result is caught as
-   * paid-after-release.
+   * Asks Transaction Status about a withdrawal without an outcome. A question Daraja does not take
+   * (unreachable, refused) decides nothing: the next run asks again. Still unasked
+   * UNASKED_FLAG_AFTER_MAX_AGES × MPESA_RECONCILE_MAX_AGE_MS on, the payment is flagged for an
+   * operator with its money still held: given back without any answer, it could be paid twice.
    */
-  private async giveUpB2c(payment: MpesaPayment, statusQueryError?: string): Promise<boolean> {
-    const age = duration(Date.now() - payment.createdAt.getTime());
-    const attempts = payment.reconcileAttempts;
+  private async askB2cStatus(payment: MpesaPayment): Promise<void> {
+    try {
+      await this.queryB2cStatus(payment);
+    } catch (err) {
+      const waited = Date.now() - this.lastResortClock(payment).getTime();
+      if (payment.statusQueries === 0 && waited >= UNASKED_FLAG_AFTER_MAX_AGES * this.settings.reconcileMaxAgeMs) {
+        await this.flagUnasked(payment, (err as Error).message);
+      }
+      throw err;
+    }
+  }
+
+  private async flagUnasked(payment: MpesaPayment, error: string): Promise<void> {
+    const age = duration(Date.now() - this.lastResortClock(payment).getTime());
+    const what = payment.acknowledgedAt === null ? `M-PESA never acknowledged the request in ${age}` : `no result from M-PESA ${age} after it acknowledged the request`;
+    // Once: an operator's review (or an earlier flag) is not repeated every run.
+    const flagged = await this.payments
+      .createQueryBuilder()
+      .update(MpesaPayment)
+      .set({
+        needsReview: true,
+        resultDesc: `OUTCOME UNKNOWN: ${what} and Transaction Status could not be asked (${payment.reconcileAttempts} reconciliation attempts; last: ${error}); money still held, an operator decides`,
+      })
+      .where(`id = :id AND status = 'pending' AND NOT needs_review AND reviewed_at IS NULL`, { id: payment.id })
+      .execute();
+    if (flagged.affected) {
+      this.logger.error({ id: payment.id, attempts: payment.reconcileAttempts }, 'B2C outcome unknown and Transaction Status unreachable: money held, needs an operator');
+    }
+  }
+
+  /**
+   * The last resort for a withdrawal still without an outcome MPESA_RECONCILE_MAX_AGE_MS after
+   * Daraja acknowledged it (after its request, if never acknowledged), once Transaction Status was
+   * asked about it at least once and the answer had MPESA_RECONCILE_AFTER_MS to come (see
+   * mayGiveUp): the money goes back to the wallet and the payment is recorded failed, flagged for
+   * an operator to check against the M-PESA statement. The user is told the money is back and
+   * that a payment M-PESA did make will be corrected. If M-PESA did pay, its late result is caught
+   * as paid-after-release. If the ledger had settled it already, it is finished as paid instead.
+   */
+  private async giveUpB2c(payment: MpesaPayment): Promise<boolean> {
+    const age = duration(Date.now() - this.lastResortClock(payment).getTime());
+    const { reconcileAttempts: attempts, statusQueries: queries } = payment;
     const why =
-      statusQueryError !== undefined
-        ? `M-PESA never acknowledged the request in ${age} (${attempts} reconciliation attempts) and Transaction Status could not be asked: ${statusQueryError}`
-        : payment.conversationId === null
-          ? `M-PESA never acknowledged the request and Transaction Status gave no verdict in ${age} (${attempts} reconciliation attempts)`
-          : `no result from M-PESA after ${age} (${attempts} status queries)`;
-    this.logger.error({ id: payment.id, attempts, acknowledged: payment.conversationId !== null }, 'B2C outcome unknown past MPESA_RECONCILE_MAX_AGE_MS: hold released, needs an operator');
-    return this.closeB2c(payment.id, false, null, `OUTCOME UNKNOWN: ${why}; hold released, check the M-PESA statement`, { needsReview: true, unconfirmed: true });
+      payment.acknowledgedAt === null
+        ? `M-PESA never acknowledged the request and Transaction Status gave no verdict in ${age} (${attempts} reconciliation attempts, ${queries} status queries)`
+        : `no result from M-PESA ${age} after it acknowledged the request (${queries} status queries, no verdict)`;
+    const closed = await this.closeB2c(payment.id, false, null, `OUTCOME UNKNOWN: ${why}; hold released, check the M-PESA statement`, { needsReview: true, unconfirmed: true });
+    const after = await this.payments.findOneBy({ id: payment.id });
+    if (closed && after?.status === 'failed') {
+      this.logger.error({ id: payment.id, attempts, statusQueries: queries, acknowledged: payment.acknowledgedAt !== null }, 'B2C outcome unknown past MPESA_RECONCILE_MAX_AGE_MS: hold released, needs an operator');
+    }
+    return closed;
+  }
+
+  /**
+   * Whether the last resort may give a withdrawal's money back now: past MPESA_RECONCILE_MAX_AGE_MS
+   * (from its acknowledgement, or its request if never acknowledged), Transaction Status asked at
+   * least once with Daraja accepting the question, and MPESA_RECONCILE_AFTER_MS since the last
+   * such question, for its answer to arrive.
+   */
+  private mayGiveUp(payment: MpesaPayment): boolean {
+    return (
+      this.pastMaxAge(this.lastResortClock(payment)) &&
+      payment.statusQueries > 0 &&
+      payment.statusQueriedAt !== null &&
+      payment.statusQueriedAt.getTime() <= Date.now() - this.settings.reconcileAfterMs
+    );
+  }
+
+  /** Where a withdrawal's MPESA_RECONCILE_MAX_AGE_MS counts from: Daraja's acknowledgement, or the request. */
+  private lastResortClock(payment: MpesaPayment): Date {
+    return payment.acknowledgedAt ?? payment.createdAt;
   }
 
   /**
    * A withdrawal Daraja never acknowledged, past MPESA_RECONCILE_MAX_AGE_MS: it is not sent again.
    * An earlier send may still have reached M-PESA (a crash or a lost answer), so Transaction Status
-   * is asked first, by the OriginatorConversationID every send carried. The row becomes pending
-   * (nothing re-sends it) so that the answer can settle or release it; with no verdict by the next
-   * run, the pending last resort releases it. If the question cannot be asked at all, the money
-   * goes back now. True when the hold was released here.
+   * is asked, by the OriginatorConversationID every send carried. The row becomes pending (nothing
+   * re-sends it) so that the answer can settle or release it; from then on it is reconciled like
+   * any pending withdrawal (asked until Daraja takes the question, then the last resort).
    */
-  private async stopResendingB2c(payment: MpesaPayment): Promise<boolean> {
+  private async stopResendingB2c(payment: MpesaPayment): Promise<void> {
     const stopped = await this.payments.update(
       { id: payment.id, status: 'requested' },
       {
@@ -576,18 +714,13 @@ export class MpesaService {
         resultDesc: `Not acknowledged by M-PESA in ${duration(Date.now() - payment.createdAt.getTime())}: no more re-sends, Transaction Status asked`,
       },
     );
-    if (!stopped.affected) return false; // another run or a callback got there first
+    if (!stopped.affected) return; // another run or a callback got there first
     this.logger.error({ id: payment.id, attempts: payment.reconcileAttempts }, 'B2C request never acknowledged past MPESA_RECONCILE_MAX_AGE_MS: asking Transaction Status');
-    try {
-      await this.queryB2cStatus(payment);
-      return false;
-    } catch (err) {
-      return this.giveUpB2c({ ...payment, status: 'pending' }, (err as Error).message);
-    }
+    await this.askB2cStatus({ ...payment, status: 'pending' });
   }
 
-  private pastMaxAge(payment: MpesaPayment): boolean {
-    return payment.createdAt.getTime() <= Date.now() - this.settings.reconcileMaxAgeMs;
+  private pastMaxAge(since: Date): boolean {
+    return since.getTime() <= Date.now() - this.settings.reconcileMaxAgeMs;
   }
 
   // ------------------------------------------------------------------------------ reconciliation
@@ -595,13 +728,15 @@ export class MpesaService {
   /**
    * For callbacks that never came: STK pushes pending past MPESA_RECONCILE_AFTER_MS are queried and
    * settled from the answer; B2C requests Daraja never acknowledged are sent again with the same
-   * OriginatorConversationID (one payment), until MPESA_RECONCILE_MAX_AGE_MS: then Transaction
-   * Status is asked once instead, and the next run releases the hold (flagged for an operator)
-   * unless its answer settled it. For a B2C request Daraja acknowledged (or may have received)
-   * whose result and timeout never came, Daraja's Transaction Status is asked, and its answer
-   * settles or releases the hold; past MPESA_RECONCILE_MAX_AGE_MS with no answer the hold is
-   * released and the payment flagged for an operator. Each payment is asked at most once per
-   * MPESA_RECONCILE_AFTER_MS (counting an attempt moves its updated_at).
+   * OriginatorConversationID (one payment), until MPESA_RECONCILE_MAX_AGE_MS after the request:
+   * then Transaction Status is asked instead. For a B2C request Daraja acknowledged (or may have
+   * received) whose result and timeout never came, Daraja's Transaction Status is asked, and its
+   * answer settles or releases the hold. The last resort (giveUpB2c, see mayGiveUp) releases the
+   * hold, flagged for an operator, only past MPESA_RECONCILE_MAX_AGE_MS from the acknowledgement,
+   * after a status question Daraja accepted and MPESA_RECONCILE_AFTER_MS for its answer. Each
+   * payment is looked at at most once per MPESA_RECONCILE_AFTER_MS (counting an attempt moves its
+   * updated_at), least recently looked at first, so that many stuck withdrawals never starve newer
+   * top-ups and paybill payments of the run's `limit`.
    */
   async reconcile(limit = 100): Promise<{ queried: number; settled: number }> {
     const before = new Date(Date.now() - this.settings.reconcileAfterMs);
@@ -616,7 +751,7 @@ export class MpesaService {
         // Recorded, then the credit was interrupted.
         { kind: 'c2b', status: 'pending', updatedAt: LessThan(before) },
       ],
-      order: { createdAt: 'ASC' },
+      order: { updatedAt: 'ASC', id: 'ASC' },
       take: limit,
     });
     let settled = 0;
@@ -635,12 +770,12 @@ export class MpesaService {
           await this.creditC2b(payment);
           settled += 1;
         } else if (payment.status === 'requested') {
-          if (!this.pastMaxAge(payment)) await this.sendB2c(payment.id);
-          else if (await this.stopResendingB2c(payment)) settled += 1;
-        } else if (this.pastMaxAge(payment)) {
+          if (!this.pastMaxAge(payment.createdAt)) await this.sendB2c(payment.id);
+          else await this.stopResendingB2c(payment);
+        } else if (this.mayGiveUp(payment)) {
           if (await this.giveUpB2c(payment)) settled += 1;
         } else {
-          await this.queryB2cStatus(payment);
+          await this.askB2cStatus(payment);
         }
       } catch (err) {
         // Still processing, or Daraja unreachable: the next run asks again.
