@@ -170,7 +170,10 @@ export const envSchema = z
     MPESA_CALLBACK_ALLOWED_IPS: cidrList.optional(),
     MPESA_TIMEOUT_MS: int(100, 120_000).default(10_000),
     MPESA_RECONCILE_AFTER_MS: int(1_000, 86_400_000).default(180_000),
-    /** A withdrawal with no result this long after its request is given back and flagged (default 24 h). */
+    /**
+     * A withdrawal with no result this long after its acknowledgement (or request), and asked about
+     * by Transaction Status, is given back and flagged (default 24 h). Never without the question.
+     */
     MPESA_RECONCILE_MAX_AGE_MS: int(1_000, 30 * 86_400_000).default(86_400_000),
 
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -9,16 +9,25 @@ import { promisify } from 'node:util';
 
 const execFileAsync = promisify(execFile);
 
-/** A TCP port free on 127.0.0.1 right now (listen on 0, read it, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * A TCP port free on 127.0.0.1 right now, for a server a test starts later on that port.
+ * Taken below Linux's ephemeral range (32768–60999): a port the kernel hands out for port 0 is
+ * also what it hands to the next outgoing connection (the tests open many, to PostgreSQL and
+ * Redis), which could take it before the server listens (EADDRINUSE).
+ */
+export async function freePort(): Promise<number> {
+  for (let tries = 0; tries < 50; tries += 1) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await canListen(port)) return port;
+  }
+  throw new Error('no free port found between 20000 and 32000');
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }
 
