@@ -129,18 +129,21 @@ export class WalletService {
     return (await this.ledger.findByKey(`withdrawal:${withdrawalId}:hold`)) !== null;
   }
 
-  /** M-PESA paid out: the held money leaves Deni. */
-  settleWithdrawal(withdrawalId: string): Promise<TransferResult> {
-    return this.closeWithdrawal(withdrawalId, 'withdrawal_settle');
+  /**
+   * M-PESA paid out: the held money leaves Deni. In the caller's transaction when given (an
+   * operator's resolution records the payment's outcome with it).
+   */
+  settleWithdrawal(withdrawalId: string, outer?: Tx): Promise<TransferResult> {
+    return this.closeWithdrawal(withdrawalId, 'withdrawal_settle', outer);
   }
 
-  /** M-PESA failed: the held money goes back to the wallet. */
-  releaseWithdrawal(withdrawalId: string): Promise<TransferResult> {
-    return this.closeWithdrawal(withdrawalId, 'withdrawal_release');
+  /** M-PESA failed: the held money goes back to the wallet. In the caller's transaction when given. */
+  releaseWithdrawal(withdrawalId: string, outer?: Tx): Promise<TransferResult> {
+    return this.closeWithdrawal(withdrawalId, 'withdrawal_release', outer);
   }
 
-  private closeWithdrawal(withdrawalId: string, kind: 'withdrawal_settle' | 'withdrawal_release'): Promise<TransferResult> {
-    return this.transactions.run(async (tx) => {
+  private closeWithdrawal(withdrawalId: string, kind: 'withdrawal_settle' | 'withdrawal_release', outer?: Tx): Promise<TransferResult> {
+    const close = async (tx: Tx) => {
       const hold = await this.ledger.findByKey(`withdrawal:${withdrawalId}:hold`, tx.manager);
       if (!hold) throw WalletErrors.withdrawalNotFound();
       const clearing = await this.ledger.systemAccountId(SystemAccount.MpesaClearing, tx.manager);
@@ -158,6 +161,7 @@ export class WalletService {
         if ((e as { code?: string }).code === 'LEDGER.IDEMPOTENCY_CONFLICT') throw WalletErrors.withdrawalClosed();
         throw e;
       }
-    });
+    };
+    return outer ? close(outer) : this.transactions.run(close);
   }
 }
