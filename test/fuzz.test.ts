@@ -466,6 +466,15 @@ describe('hostile input (property-based fuzz)', () => {
     { method: 'POST', path: fc.constant('/api/admin/mpesa/reconcile'), auth: 'admin' },
     // A review moves no money; a junk or unknown id is never a flagged payment.
     { method: 'POST', path: fc.oneof(uuid, junkString.map(encode)).map((id) => `/api/admin/mpesa/payments/${id}/reviewed`).filter((p) => p.length < 220), body: bodyOf({ note: junkString, reviewedBy: junkString }), auth: 'admin', adminKeyAllowed: true },
+    // A resolution moves money: with the admin key it only ever gets an outcome that is neither
+    // paid nor not_paid (refused before any payment is looked up), besides an id that is no withdrawal.
+    {
+      method: 'POST',
+      path: fc.oneof(uuid, junkString.map(encode)).map((id) => `/api/admin/mpesa/payments/${id}/resolve`).filter((p) => p.length < 220),
+      body: bodyOf({ outcome: fc.oneof(fc.constantFrom('PAID', 'not paid', 'paid ', 'true', ''), junkString.filter((s) => s !== 'paid' && s !== 'not_paid')), receipt: junkString, reviewedBy: junkString, note: junkString }),
+      auth: 'admin',
+      adminKeyAllowed: true,
+    },
     { method: 'GET', path: query({ phoneNumber: phoneLike, limit: fc.oneof(fc.nat(500).map(String), junkString) }).map((q) => `/api/admin/notifications${q}`), auth: 'admin', adminKeyAllowed: true },
     { method: 'GET', path: fc.constant('/api/ussd/sessions'), auth: 'admin', adminKeyAllowed: true },
     { method: 'POST', path: fc.constant('/api/ussd/sessions/clear'), auth: 'admin' },

@@ -825,6 +825,257 @@ describe('a withdrawal Daraja never acknowledges, past MPESA_RECONCILE_MAX_AGE_M
   }, 90_000);
 });
 
+describe('an operator ending a withdrawal held with its outcome unknown (POST /api/admin/mpesa/payments/:id/resolve)', () => {
+  let app: NestFastifyApplication;
+  let api: ApiClient;
+  let sim: DarajaSimulator;
+  let db: DataSource;
+  let callbackBase: string;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    callbackBase = `http://127.0.0.1:${port}`;
+    // Reconciliation waits its default 3 minutes: nothing but the test (and the operator) ends these withdrawals.
+    ({ app } = await startTestApp({ MPESA_CALLBACK_BASE_URL: callbackBase, MPESA_CALLBACK_SECRET: SECRET, ADMIN_API_KEY: ADMIN_KEY }));
+    await app.listen(port, '127.0.0.1');
+    api = new ApiClient(app);
+    sim = await app.get(DarajaSimulatorHost).simulator();
+    db = app.get(DataSource);
+  });
+  afterAll(() => app?.close());
+  afterEach(async () => {
+    expect(await ledgerViolations(db)).toEqual([]);
+  });
+
+  const OPERATOR = 'Wanjiku (finance ops)';
+  const payment = (id: string) => db.getRepository(MpesaPayment).findOneByOrFail({ id });
+  const balance = (userId: string) => app.get(WalletService).balance(userId);
+  const smsCount = async (phoneNumber: string, template: string) =>
+    (await db.query(`SELECT count(*)::int AS n FROM notifications WHERE phone_number = $1 AND template = $2`, [phoneNumber, template]))[0].n as number;
+  /** The ledger's outcome of a withdrawal: how many (one at most) and which. */
+  const outcomes = async (id: string) =>
+    ((await db.query(`SELECT kind FROM transfers WHERE idempotency_key = $1`, [`withdrawal:${id}:outcome`])) as { kind: string }[]).map((t) => t.kind);
+  const postCallback = (path: string, body: unknown) =>
+    fetch(`${callbackBase}/api/mpesa/callbacks/${SECRET}/${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const resolve = (id: string, body: Record<string, unknown>) => api.call('POST', `/api/admin/mpesa/payments/${id}/resolve`, { admin: true, body });
+  const paid = (receipt: string, reviewedBy = OPERATOR) => ({ outcome: 'paid', receipt, reviewedBy, note: `M-PESA statement: paid, receipt ${receipt}.` });
+  const notPaid = (reviewedBy = OPERATOR) => ({ outcome: 'not_paid', reviewedBy, note: 'M-PESA statement: no such payment.' });
+
+  /** Daraja's B2C result (Safaricom's published samples) for one withdrawal: paid with `receipt`, or failed (2001) when null. */
+  function b2cResult(w: MpesaPayment, receipt: string | null) {
+    const body = published<{ Result: Record<string, unknown> & { ResultParameters?: { ResultParameter: { Key: string; Value: unknown }[] } } }>(
+      receipt ? 'daraja-b2c-result-success.json' : 'daraja-b2c-result-failure.json',
+    );
+    Object.assign(body.Result, { OriginatorConversationID: w.originatorConversationId, ConversationID: w.conversationId, ...(receipt ? { TransactionID: receipt } : {}) });
+    if (receipt) {
+      body.Result.ResultParameters!.ResultParameter = body.Result.ResultParameters!.ResultParameter.map((p) =>
+        p.Key === 'TransactionReceipt' ? { Key: p.Key, Value: receipt } : p.Key === 'TransactionAmount' ? { Key: p.Key, Value: w.amount } : p,
+      );
+    }
+    return body;
+  }
+
+  /**
+   * A withdrawal of `amount` from a wallet of 900 that Daraja acknowledged and will never answer
+   * for, its money held, flagged the way reconciliation flags it when Transaction Status cannot be
+   * asked for twice MPESA_RECONCILE_MAX_AGE_MS (that flagging itself is tested above).
+   */
+  async function stuck(amount: number) {
+    const u = await app.get(UsersService).findOrRegister(uniquePhone());
+    await app.get(LoansService).receiveDeposit({ userId: u.id, amount: 900, reference: `MP-${u.phoneNumber}` });
+    sim.setOutcome(u.phoneNumber, 'no_callback');
+    const w = await app.get(MpesaService).withdraw(u.id, amount);
+    expect(w).toMatchObject({ status: 'pending', conversationId: expect.stringMatching(/^AG_/) });
+    await db.query(
+      `UPDATE mpesa_payments SET needs_review = true, result_desc = 'OUTCOME UNKNOWN: no result from M-PESA 48.0 h after it acknowledged the request and Transaction Status could not be asked (960 reconciliation attempts; last: M-PESA transaction_status: HTTP 503); money still held, an operator decides'
+       WHERE id = $1`,
+      [w.id],
+    );
+    expect(await balance(u.id)).toBe(900 - amount);
+    return { u, w: await payment(w.id) };
+  }
+
+  it('refuses without the admin key, unknown ids, bad bodies, and anything but a pending withdrawal with money held, moving nothing', async () => {
+    const { u, w } = await stuck(300);
+    const path = `/api/admin/mpesa/payments/${w.id}/resolve`;
+    for (const headers of [{}, { 'x-api-key': 'wrong-key-0123456789' }]) {
+      const refused = await app.inject({ method: 'POST', url: path, headers, payload: paid('TK8PLW3ZQA') });
+      expect(refused.statusCode).toBe(401);
+      expect(refused.json()).toMatchObject({ code: 'AUTH.ADMIN_KEY_REQUIRED' });
+    }
+    const good = paid('TK8PLW3ZQA');
+    for (const bad of [
+      {},
+      { ...good, outcome: 'maybe' },
+      { ...good, outcome: undefined },
+      { ...good, receipt: undefined }, // paid needs the receipt
+      { ...good, receipt: 'TK-8PLW' },
+      { ...good, receipt: 'x'.repeat(33) },
+      { ...good, reviewedBy: ' ' },
+      { ...good, note: undefined },
+      { ...good, note: 'x'.repeat(1_001) },
+      { ...good, amount: 300 },
+    ]) {
+      const res = await resolve(w.id, bad);
+      expect({ bad, status: res.status }).toEqual({ bad, status: 400 });
+    }
+    const receiptWithNotPaid = await resolve(w.id, { ...notPaid(), receipt: 'TK8PLW3ZQA' });
+    expect(receiptWithNotPaid.status).toBe(422);
+    expect(receiptWithNotPaid.body).toMatchObject({ code: 'MPESA.BAD_RESOLUTION' });
+    for (const unknown of ['00000000-0000-4000-8000-000000000000', 'not-a-payment']) {
+      const res = await resolve(unknown, notPaid());
+      expect(res.status).toBe(404);
+      expect(res.body).toMatchObject({ code: 'MPESA.PAYMENT_NOT_FOUND' });
+    }
+
+    // Not resolvable: a withdrawal M-PESA already ended, and a top-up.
+    const other = await app.get(UsersService).findOrRegister(uniquePhone());
+    await app.get(LoansService).receiveDeposit({ userId: other.id, amount: 900, reference: `MP-${other.phoneNumber}` });
+    const ended = await app.get(MpesaService).withdraw(other.id, 100);
+    await eventually(() => payment(ended.id), (p) => p.status === 'succeeded', 15_000);
+    sim.setOutcome(other.phoneNumber, 'no_callback');
+    const topUp = await app.get(MpesaService).startTopUp(other.id, 100);
+    expect(topUp.status).toBe('pending');
+    for (const id of [ended.id, topUp.id]) {
+      const res = await resolve(id, notPaid());
+      expect(res.status).toBe(409);
+      expect(res.body).toMatchObject({ code: 'MPESA.NOT_RESOLVABLE', details: { id } });
+    }
+    expect(await payment(ended.id)).toMatchObject({ status: 'succeeded', reviewedBy: null });
+    expect(await balance(other.id)).toBe(800);
+
+    expect(await payment(w.id)).toMatchObject({ status: 'pending', needsReview: true, reviewedBy: null, reviewNote: null });
+    expect(await outcomes(w.id)).toEqual([]);
+    expect(await balance(u.id)).toBe(600);
+  });
+
+  it("paid: settles the hold, records who, when and the receipt, tells the user; M-PESA's late success is a duplicate, its late failure flags a contradiction, nothing moves twice", async () => {
+    const { u, w } = await stuck(400);
+    const before = Date.now();
+    const res = await resolve(w.id, paid('tk8plw3zqa'));
+    expect(res.status).toBe(200);
+    const resultDesc = 'RESOLVED BY OPERATOR as paid (receipt TK8PLW3ZQA): hold settled';
+    expect(res.body).toMatchObject({ id: w.id, status: 'succeeded', receipt: 'TK8PLW3ZQA', resultCode: null, resultDesc, needsReview: false, reviewedBy: OPERATOR, reviewNote: 'M-PESA statement: paid, receipt tk8plw3zqa.' });
+    expect(res.body).not.toHaveProperty('request');
+    const done = await payment(w.id);
+    expect(done.reviewedAt!.getTime()).toBeGreaterThanOrEqual(before - 5_000);
+    expect(done.completedAt).toBeInstanceOf(Date);
+    expect(await outcomes(w.id)).toEqual(['withdrawal_settle']);
+    expect(await balance(u.id)).toBe(500);
+    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_sent')).toBe('Deni: Ksh 400 was sent to your M-PESA. Ref TK8PLW3ZQA.');
+    const listed = await api.call('GET', `/api/admin/mpesa/payments?needsReview=true&phoneNumber=${u.phoneNumber}`, { admin: true });
+    expect(listed.body).toEqual([]);
+
+    // Again, either way: 409, nothing changes.
+    for (const again of [paid('TK8PLW3ZQA', 'Otieno'), notPaid('Otieno')]) {
+      const conflict = await resolve(w.id, again);
+      expect(conflict.status).toBe(409);
+      expect(conflict.body).toMatchObject({ code: 'MPESA.NOT_RESOLVABLE', details: { id: w.id, status: 'succeeded' } });
+    }
+
+    // M-PESA's own result after all, saying the same: a duplicate.
+    expect((await postCallback('b2c/result', b2cResult(w, 'TK8PLW3ZQA'))).status).toBe(200);
+    expect((await postCallback(`b2c/status/${w.id}/result`, statusResult({ id: w.id, amount: 400, conversationId: w.conversationId }, 'Completed', 'TK8PLW3ZQA'))).status).toBe(200);
+    expect(await payment(w.id)).toMatchObject({ status: 'succeeded', needsReview: false, resultDesc, reviewedBy: OPERATOR });
+
+    // Then M-PESA says it did not pay: the operator's word is contradicted. Flagged (once), nothing moves.
+    for (let i = 0; i < 2; i += 1) {
+      expect((await postCallback(`b2c/status/${w.id}/result`, statusResult({ id: w.id, amount: 400, conversationId: w.conversationId }, 'Failed'))).status).toBe(200);
+    }
+    expect((await postCallback('b2c/timeout', b2cResult(w, null))).status).toBe(200);
+    const contradicted = await payment(w.id);
+    expect(contradicted).toMatchObject({ status: 'succeeded', needsReview: true, receipt: 'TK8PLW3ZQA', reviewedBy: OPERATOR });
+    expect(contradicted.resultDesc).toBe(
+      `${resultDesc}; CONTRADICTED BY M-PESA: M-PESA then said it did not pay (Transaction status: Failed); the hold was settled as paid on ${OPERATOR}'s word, the user may not have the money; needs an operator`,
+    );
+    expect(await outcomes(w.id)).toEqual(['withdrawal_settle']);
+    expect(await balance(u.id)).toBe(500);
+    expect(await smsCount(u.phoneNumber, 'mpesa.withdrawal_sent')).toBe(1);
+    expect(await smsCount(u.phoneNumber, 'mpesa.withdrawal_failed')).toBe(0);
+  });
+
+  it("not_paid: gives the money back and tells the user; M-PESA's late failure is a duplicate, its late success is flagged paid after release, nothing moves twice", async () => {
+    const { u, w } = await stuck(500);
+    const res = await resolve(w.id, notPaid());
+    expect(res.status).toBe(200);
+    const resultDesc = 'RESOLVED BY OPERATOR as not paid: hold released';
+    expect(res.body).toMatchObject({ id: w.id, status: 'failed', receipt: null, resultCode: null, resultDesc, needsReview: false, reviewedBy: OPERATOR, reviewNote: 'M-PESA statement: no such payment.' });
+    expect(await outcomes(w.id)).toEqual(['withdrawal_release']);
+    expect(await balance(u.id)).toBe(900);
+    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_failed')).toBe('Deni: your withdrawal of Ksh 500 did not go through. The money is back in your wallet.');
+    expect((await resolve(w.id, notPaid('Otieno'))).body).toMatchObject({ code: 'MPESA.NOT_RESOLVABLE' });
+
+    // M-PESA agrees (a failure, a queue timeout): duplicates.
+    expect((await postCallback('b2c/result', b2cResult(w, null))).status).toBe(200);
+    expect((await postCallback('b2c/timeout', b2cResult(w, null))).status).toBe(200);
+    expect(await payment(w.id)).toMatchObject({ status: 'failed', needsReview: false, resultDesc });
+
+    // M-PESA says it paid: the user has the money twice. Flagged, never settled.
+    expect((await postCallback('b2c/result', b2cResult(w, 'SG632LATE1'))).status).toBe(200);
+    const flagged = { status: 'failed', needsReview: true, receipt: 'SG632LATE1', resultDesc: `PAID AFTER RELEASE (receipt SG632LATE1), after it was RESOLVED BY OPERATOR (${OPERATOR}) as not paid: needs an operator` };
+    expect(await payment(w.id)).toMatchObject(flagged);
+    // The same answer again (Transaction Status this time) says the same.
+    expect((await postCallback(`b2c/status/${w.id}/result`, statusResult({ id: w.id, amount: 500, conversationId: w.conversationId }, 'Completed', 'SG632LATE1'))).status).toBe(200);
+    expect(await payment(w.id)).toMatchObject(flagged);
+    expect(await outcomes(w.id)).toEqual(['withdrawal_release']);
+    expect(await balance(u.id)).toBe(900);
+    expect(await smsCount(u.phoneNumber, 'mpesa.withdrawal_failed')).toBe(1);
+    expect(await smsCount(u.phoneNumber, 'mpesa.withdrawal_sent')).toBe(0);
+  });
+
+  it('ends with one outcome when two operators resolve at once, the same way or opposite ways', async () => {
+    for (const [first, second] of [
+      [paid('TK1RACE001', 'Achieng'), notPaid('Otieno')],
+      [notPaid('Achieng'), notPaid('Otieno')],
+      [paid('TK1RACE002', 'Achieng'), paid('TK1RACE002', 'Otieno')],
+    ]) {
+      const { u, w } = await stuck(300);
+      const answers = await Promise.all([resolve(w.id, first), resolve(w.id, second)]);
+      expect(answers.map((a) => a.status).sort()).toEqual([200, 409]);
+      const loser = answers.find((a) => a.status === 409)!;
+      expect(loser.body).toMatchObject({ code: 'MPESA.NOT_RESOLVABLE' });
+      const winner = answers.find((a) => a.status === 200)!.body as { status: string; reviewedBy: string };
+      const won = winner.reviewedBy === 'Achieng' ? first : second;
+      const row = await payment(w.id);
+      expect(row).toMatchObject({ status: won.outcome === 'paid' ? 'succeeded' : 'failed', reviewedBy: winner.reviewedBy, needsReview: false });
+      expect(await outcomes(w.id)).toEqual([won.outcome === 'paid' ? 'withdrawal_settle' : 'withdrawal_release']);
+      expect(await balance(u.id)).toBe(won.outcome === 'paid' ? 600 : 900);
+      expect((await smsCount(u.phoneNumber, 'mpesa.withdrawal_sent')) + (await smsCount(u.phoneNumber, 'mpesa.withdrawal_failed'))).toBe(1);
+    }
+  });
+
+  it("ends with one outcome when an operator resolves just as M-PESA's late answer comes", async () => {
+    for (const [resolution, mpesaPaid] of [
+      [notPaid(), true],
+      [paid('TK2RACE001'), false],
+      [paid('TK2RACE002'), true],
+      [notPaid(), false],
+    ] as const) {
+      const { u, w } = await stuck(300);
+      const receipt = mpesaPaid ? ('receipt' in resolution ? resolution.receipt : 'SG632RACE1') : null;
+      const [operator, callback] = await Promise.all([resolve(w.id, resolution), postCallback('b2c/result', b2cResult(w, receipt))]);
+      expect(callback.status).toBe(200);
+      const row = await payment(w.id);
+      const ledger = await outcomes(w.id);
+      expect(ledger).toHaveLength(1);
+      if (operator.status === 200) {
+        // The operator first: M-PESA's answer came second, a duplicate or a flagged contradiction.
+        expect(ledger).toEqual([resolution.outcome === 'paid' ? 'withdrawal_settle' : 'withdrawal_release']);
+        expect(row.resultDesc).toMatch(resolution.outcome === 'paid' ? /^RESOLVED BY OPERATOR as paid/ : mpesaPaid ? /^PAID AFTER RELEASE .*RESOLVED BY OPERATOR/ : /^RESOLVED BY OPERATOR as not paid/);
+        expect(row.needsReview).toBe((resolution.outcome === 'paid') !== mpesaPaid);
+      } else {
+        // M-PESA first: its answer is the outcome, the operator is told it is too late.
+        expect(operator.status).toBe(409);
+        expect(operator.body).toMatchObject({ code: 'MPESA.NOT_RESOLVABLE' });
+        expect(ledger).toEqual([mpesaPaid ? 'withdrawal_settle' : 'withdrawal_release']);
+        expect(row).toMatchObject({ status: mpesaPaid ? 'succeeded' : 'failed', resultCode: mpesaPaid ? 0 : 2001, reviewedBy: null });
+      }
+      expect(await balance(u.id)).toBe(ledger[0] === 'withdrawal_settle' ? 600 : 900);
+      expect((await smsCount(u.phoneNumber, 'mpesa.withdrawal_sent')) + (await smsCount(u.phoneNumber, 'mpesa.withdrawal_failed'))).toBe(1);
+    }
+  });
+});
+
 describe('M-PESA callbacks from outside MPESA_CALLBACK_ALLOWED_IPS', () => {
   it('are refused with 403 before anything is read', async () => {
     const { app } = await startTestApp({ APP_ROLE: 'api', MPESA_CALLBACK_SECRET: SECRET, MPESA_CALLBACK_ALLOWED_IPS: '196.201.214.0/24' });

@@ -1,6 +1,7 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
+  ApiBody,
   ApiConflictResponse,
   ApiNotFoundResponse,
   ApiOkResponse,
@@ -9,8 +10,9 @@ import {
   ApiProperty,
   ApiPropertyOptional,
   ApiTags,
+  ApiUnprocessableEntityResponse,
 } from '@nestjs/swagger';
-import { IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { IsIn, IsOptional, IsString, Matches, MaxLength, ValidateIf } from 'class-validator';
 import { AdminOnly } from '../auth/admin-api-key.guard.js';
 import { MpesaService } from './mpesa.service.js';
 
@@ -45,6 +47,25 @@ export class ReviewPaymentDto {
   reviewedBy!: string;
 }
 
+export class ResolveWithdrawalDto extends ReviewPaymentDto {
+  @ApiProperty({
+    enum: ['paid', 'not_paid'],
+    example: 'paid',
+    description: 'What the M-PESA statement shows: paid settles the held money (it has left Deni), not_paid gives it back to the wallet',
+  })
+  @IsIn(['paid', 'not_paid'])
+  outcome!: 'paid' | 'not_paid';
+
+  @ApiPropertyOptional({
+    example: 'TK8PLW3ZQA',
+    description: 'The M-PESA receipt of the payment, from the statement: required when outcome is paid, refused when not_paid (6 to 32 letters and digits)',
+  })
+  @ValidateIf((o: ResolveWithdrawalDto) => o.outcome === 'paid' || o.receipt !== undefined)
+  @IsString()
+  @Matches(/^[A-Za-z0-9]{6,32}$/, { message: 'receipt must be the M-PESA receipt: 6 to 32 letters and digits' })
+  receipt?: string;
+}
+
 /** Operators' M-PESA routes (admin key). */
 @ApiTags('admin')
 @AdminOnly()
@@ -72,7 +93,7 @@ export class MpesaAdminController {
   @ApiOperation({
     summary: 'Recent M-PESA payments (top-ups, paybill, withdrawals), newest first',
     description:
-      'needsReview marks what an operator must look at (resultDesc says why): payments for nobody (unmatched), a withdrawal given back with its outcome unknown, or one M-PESA paid after its money was given back. Once checked, POST /api/admin/mpesa/payments/{id}/reviewed clears it.',
+      'needsReview marks what an operator must look at (resultDesc says why): payments for nobody (unmatched), a withdrawal given back with its outcome unknown, or one M-PESA paid after its money was given back. Once checked, POST /api/admin/mpesa/payments/{id}/reviewed clears it; a withdrawal still pending with its money held is ended by POST /api/admin/mpesa/payments/{id}/resolve.',
   })
   payments(@Query() query: PaymentsQuery) {
     return this.mpesa.recent({ phoneNumber: query.phoneNumber, needsReview: query.needsReview === undefined ? undefined : query.needsReview === 'true' });
@@ -107,5 +128,58 @@ export class MpesaAdminController {
   @ApiConflictResponse({ description: 'MPESA.REVIEW_NOT_NEEDED: the payment is not flagged (never was, or already reviewed)' })
   reviewed(@Param('id') id: string, @Body() body: ReviewPaymentDto) {
     return this.mpesa.markReviewed(id, body);
+  }
+
+  @Post('payments/:id/resolve')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'End a withdrawal still pending with its money held, from the M-PESA statement',
+    description:
+      "For a B2C withdrawal M-PESA has given no outcome for (typically listed by needsReview=true: Daraja unreachable, Transaction Status never answered), its money still held. " +
+      'paid settles the hold (the money has left Deni; receipt required), not_paid gives it back to the wallet; the user gets the matching SMS. ' +
+      "Records reviewedAt, reviewedBy and reviewNote and clears needsReview; resultDesc starts with RESOLVED BY OPERATOR. Once: the money moves through the same ledger outcome M-PESA's answers use, so a second resolution, or one racing M-PESA's answer, is MPESA.NOT_RESOLVABLE. " +
+      'An answer from M-PESA arriving afterwards never moves money: if it contradicts the resolution, the payment is flagged needsReview again (resultDesc says CONTRADICTED BY M-PESA, or PAID AFTER RELEASE).',
+  })
+  @ApiParam({ name: 'id', description: 'The withdrawal (payment) id', format: 'uuid' })
+  @ApiBody({
+    type: ResolveWithdrawalDto,
+    examples: {
+      paid: {
+        summary: 'The statement shows the payment',
+        value: { outcome: 'paid', receipt: 'TK8PLW3ZQA', reviewedBy: 'Wanjiku (finance ops)', note: 'M-PESA statement 2026-12-01: Ksh 500 paid to 254712345678, receipt TK8PLW3ZQA.' },
+      },
+      not_paid: {
+        summary: 'The statement shows no payment',
+        value: { outcome: 'not_paid', reviewedBy: 'Wanjiku (finance ops)', note: 'M-PESA statement 2026-12-01 to 2026-12-02: no payment to 254712345678 for Ksh 500.' },
+      },
+    },
+  })
+  @ApiOkResponse({
+    description: 'The payment, ended: succeeded (paid) or failed (not_paid), no longer flagged',
+    schema: {
+      example: {
+        id: '0b6f7c1e-4b8e-4f5a-9d3c-2a1e6f7b8c9d',
+        kind: 'b2c',
+        status: 'succeeded',
+        amount: 500,
+        receipt: 'TK8PLW3ZQA',
+        resultCode: null,
+        resultDesc: 'RESOLVED BY OPERATOR as paid (receipt TK8PLW3ZQA): hold settled',
+        needsReview: false,
+        reviewedAt: '2026-12-01T09:30:00.000Z',
+        reviewedBy: 'Wanjiku (finance ops)',
+        reviewNote: 'M-PESA statement 2026-12-01: Ksh 500 paid to 254712345678, receipt TK8PLW3ZQA.',
+      },
+    },
+  })
+  @ApiBadRequestResponse({ description: 'outcome not paid or not_paid; receipt missing (paid) or malformed; note or reviewedBy missing, blank or too long' })
+  @ApiUnprocessableEntityResponse({ description: 'MPESA.BAD_RESOLUTION: a receipt given with not_paid' })
+  @ApiNotFoundResponse({ description: 'MPESA.PAYMENT_NOT_FOUND: no payment with this id' })
+  @ApiConflictResponse({
+    description:
+      "MPESA.NOT_RESOLVABLE: not a withdrawal, not pending (already ended: by M-PESA's answer or another operator), or no money held for it",
+  })
+  resolve(@Param('id') id: string, @Body() body: ResolveWithdrawalDto) {
+    return this.mpesa.resolveWithdrawal(id, body);
   }
 }

@@ -47,6 +47,14 @@ const UNASKED_FLAG_AFTER_MAX_AGES = 2;
 /** How a payment M-PESA paid after its money was given back is described; never overwritten. */
 const PAID_AFTER_RELEASE = 'PAID AFTER RELEASE';
 
+/**
+ * How a withdrawal an operator ended (resolveWithdrawal) is described, and how a later answer from
+ * M-PESA knows it is checking an operator's word: the description keeps this start.
+ */
+const OPERATOR_RESOLVED = 'RESOLVED BY OPERATOR';
+/** Added (once) to an operator's resolution that M-PESA later contradicts. */
+const CONTRADICTED = 'CONTRADICTED BY M-PESA';
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Where Daraja posts: fixed paths, and a withdrawal's own for its Transaction Status answers. */
@@ -70,6 +78,13 @@ export const MpesaErrors = {
     new DomainError('MPESA.AMOUNT_OUT_OF_RANGE', 'invalid', `The amount must be between Ksh ${min} and Ksh ${max}`, { field: 'amount', min, max }),
   badCallback: (why: string) => new DomainError('MPESA.BAD_CALLBACK', 'invalid', `Unreadable callback: ${why}`),
   paymentNotFound: () => new DomainError('MPESA.PAYMENT_NOT_FOUND', 'not_found', 'No such M-PESA payment'),
+  notResolvable: (payment: MpesaPayment, why: string) =>
+    new DomainError('MPESA.NOT_RESOLVABLE', 'conflict', `This payment cannot be resolved by an operator: ${why}`, {
+      id: payment.id,
+      kind: payment.kind,
+      status: payment.status,
+    }),
+  badResolution: (why: string) => new DomainError('MPESA.BAD_RESOLUTION', 'invalid', why, { field: 'receipt' }),
   reviewNotNeeded: (payment: MpesaPayment) =>
     new DomainError('MPESA.REVIEW_NOT_NEEDED', 'conflict', 'This payment is not flagged for review (never was, or already reviewed)', {
       id: payment.id,
@@ -92,6 +107,17 @@ interface FinishExtra {
   transId?: string | null;
   /** Flag the payment for an operator. */
   needsReview?: boolean;
+  /** An operator decided it: needs_review cleared, who and why recorded (the review columns). */
+  review?: { reviewedBy: string; note: string };
+}
+
+/** An operator's verdict on a withdrawal held with its outcome unknown, from the M-PESA statement. */
+export interface WithdrawalResolution {
+  outcome: 'paid' | 'not_paid';
+  /** The M-PESA receipt of the payment: required for paid, refused for not_paid. */
+  receipt?: string;
+  reviewedBy: string;
+  note: string;
 }
 
 /** What closing a withdrawal may carry besides its outcome. */
@@ -116,6 +142,16 @@ function isAbout(payment: MpesaPayment, transaction: TransactionStatusResult['tr
   if (transaction.amount !== undefined && transaction.amount !== payment.amount) return false;
   if (payment.conversationId !== null) return transaction.conversationId === payment.conversationId;
   return transaction.originatorConversationId !== undefined && transaction.originatorConversationId === payment.originatorConversationId;
+}
+
+/**
+ * The operator who resolved this withdrawal (resolveWithdrawal), or null when M-PESA's answer
+ * ended it. Known by its description: the resolution's own, or paid-after-release naming it.
+ */
+function resolvedBy(payment: MpesaPayment): string | null {
+  const desc = payment.resultDesc ?? '';
+  const resolved = desc.startsWith(OPERATOR_RESOLVED) || (desc.startsWith(PAID_AFTER_RELEASE) && desc.includes(OPERATOR_RESOLVED));
+  return resolved ? (payment.reviewedBy ?? 'an operator') : null;
 }
 
 /** `26.0 h`, `12 min`, `3 s`: how long, for a person. */
@@ -290,6 +326,7 @@ export class MpesaService {
         ...(extra.receipt !== undefined ? { receipt: extra.receipt } : {}),
         ...(extra.transId !== undefined ? { transId: extra.transId } : {}),
         ...(extra.needsReview ? { needsReview: true } : {}),
+        ...(extra.review ? { needsReview: false, reviewedAt: () => 'now()', reviewedBy: extra.review.reviewedBy, reviewNote: extra.review.note } : {}),
         // (TypeORM's deep-partial type does not take a plain JSON object; the driver stores it as jsonb.)
         ...(extra.callback ? { callback: extra.callback as never } : {}),
       })
@@ -520,19 +557,55 @@ export class MpesaService {
   private async closeB2c(id: string, paid: boolean, resultCode: number | null, resultDesc: string, extra: CloseExtra = {}): Promise<boolean> {
     const payment = await this.payments.findOneByOrFail({ id });
     if (paid && payment.status === 'failed') {
-      await this.paidAfterRelease(id, resultCode, extra.receipt);
+      await this.paidAfterRelease(id, resultCode, extra.receipt, resolvedBy(payment));
       return false;
     }
-    if (payment.status === 'succeeded' || payment.status === 'failed') return false;
+    if (payment.status === 'succeeded' || payment.status === 'failed') {
+      // A repeat, or an answer after an operator's resolution: checked against it, never applied.
+      await this.checkAgainstOperator(payment, paid, resultDesc, extra.receipt);
+      return false;
+    }
     // The ledger makes the outcome single: settle and release share one key.
     try {
       if (paid) await this.wallet.settleWithdrawal(id);
       else await this.wallet.releaseWithdrawal(id);
     } catch (err) {
       if (!isDomainError(err, 'WITHDRAWAL.ALREADY_CLOSED')) throw err;
+      // Closed meanwhile (another answer, or an operator's resolution, which commits its row with
+      // the ledger): judged like any answer to a closed payment.
+      const now = await this.payments.findOneByOrFail({ id });
+      if (now.status === 'succeeded' || now.status === 'failed') return this.closeB2c(id, paid, resultCode, resultDesc, extra);
       return this.closeAsLedgerSays(payment, paid, resultCode, resultDesc, extra, err);
     }
-    return this.finishB2c(payment, paid, resultCode, resultDesc, extra);
+    const done = await this.finishB2c(payment, paid, resultCode, resultDesc, extra);
+    if (!done) await this.checkAgainstOperator(await this.payments.findOneByOrFail({ id }), paid, resultDesc, extra.receipt);
+    return done;
+  }
+
+  /**
+   * An answer from M-PESA about a withdrawal an operator already resolved: the same outcome is a
+   * duplicate; another outcome (or, for paid, another receipt) means the operator's reading of the
+   * statement and M-PESA disagree, and the payment is flagged again, once, saying so. Money never
+   * moves here: the ledger holds the operator's outcome. (Paid after a not_paid resolution is
+   * paidAfterRelease.)
+   */
+  private async checkAgainstOperator(payment: MpesaPayment, paid: boolean, resultDesc: string, receipt: string | null | undefined): Promise<void> {
+    const operator = resolvedBy(payment);
+    if (operator === null || payment.status !== 'succeeded') return;
+    const why = !paid
+      ? `M-PESA then said it did not pay (${resultDesc}); the hold was settled as paid on ${operator}'s word, the user may not have the money`
+      : receipt && payment.receipt && receipt.toUpperCase() !== payment.receipt.toUpperCase()
+        ? `M-PESA then gave receipt ${receipt}, not ${payment.receipt} as ${operator} recorded`
+        : null;
+    if (why === null) return;
+    const flagged = await this.payments
+      .createQueryBuilder()
+      .update(MpesaPayment)
+      .set({ needsReview: true, resultDesc: () => `result_desc || :contradiction` })
+      .where(`id = :id AND result_desc NOT LIKE :already`, { id: payment.id, already: `%${CONTRADICTED}%` })
+      .setParameter('contradiction', `; ${CONTRADICTED}: ${why}; needs an operator`)
+      .execute();
+    if (flagged.affected) this.logger.error({ id: payment.id, resolvedBy: operator, resultDesc, receipt }, "M-PESA contradicts an operator's resolution of a withdrawal: needs an operator");
   }
 
   /**
@@ -594,9 +667,10 @@ export class MpesaService {
    * release, then a late success): the user has it twice. Never settled automatically; flagged
    * loudly for an operator, with M-PESA's receipt, and the description stays (finish keeps it).
    */
-  private async paidAfterRelease(id: string, resultCode: number | null, receipt: string | null | undefined): Promise<void> {
-    this.logger.error({ id, resultCode, receipt }, 'B2C paid after its hold was released: needs an operator');
-    await this.payments.update({ id }, { resultDesc: `${PAID_AFTER_RELEASE} (receipt ${receipt ?? '?'}): needs an operator`, needsReview: true, ...(receipt ? { receipt } : {}) });
+  private async paidAfterRelease(id: string, resultCode: number | null, receipt: string | null | undefined, operator: string | null = null): Promise<void> {
+    this.logger.error({ id, resultCode, receipt, resolvedBy: operator }, 'B2C paid after its hold was released: needs an operator');
+    const after = operator === null ? '' : `, after it was ${OPERATOR_RESOLVED} (${operator}) as not paid`;
+    await this.payments.update({ id }, { resultDesc: `${PAID_AFTER_RELEASE} (receipt ${receipt ?? '?'})${after}: needs an operator`, needsReview: true, ...(receipt ? { receipt } : {}) });
   }
 
   /**
@@ -810,6 +884,56 @@ export class MpesaService {
     if (!payment) throw MpesaErrors.paymentNotFound();
     if (!cleared.affected) throw MpesaErrors.reviewNotNeeded(payment);
     this.logger.log({ id, reviewedBy: payment.reviewedBy, status: payment.status }, 'flagged M-PESA payment reviewed by an operator');
+    return withoutBodies(payment);
+  }
+
+  /**
+   * An operator ends a withdrawal still pending with its money held (typically flagged: Daraja
+   * unreachable, no Transaction Status answer), from the M-PESA statement: paid settles the hold,
+   * not_paid releases it, through the wallet's settle and release and their one outcome key, the
+   * same as M-PESA's own answers. In one transaction with the payment's row locked: the ledger
+   * move, the outcome (needs_review cleared, who, when and the note in the review columns) and the
+   * user's SMS commit together. Two operators at once, or an operator and M-PESA's answer at once,
+   * end with one outcome: the loser is MPESA.NOT_RESOLVABLE (an operator) or a duplicate (M-PESA's
+   * answer, checked against the operator's word afterwards: see checkAgainstOperator).
+   */
+  async resolveWithdrawal(id: string, resolution: WithdrawalResolution): Promise<PaymentRecord> {
+    if (!UUID.test(id)) throw MpesaErrors.paymentNotFound();
+    const paid = resolution.outcome === 'paid';
+    const receipt = resolution.receipt?.trim().toUpperCase() || null;
+    if (paid && !receipt) throw MpesaErrors.badResolution('receipt (the M-PESA receipt from the statement) is required when the outcome is paid');
+    if (!paid && receipt) throw MpesaErrors.badResolution('receipt is only for a withdrawal M-PESA paid');
+    const review = { reviewedBy: resolution.reviewedBy.trim(), note: resolution.note.trim() };
+    const resultDesc = paid
+      ? `${OPERATOR_RESOLVED} as paid (receipt ${receipt}): hold settled`
+      : `${OPERATOR_RESOLVED} as not paid: hold released`;
+    const payment = await this.transactions.run(async (tx) => {
+      const row = await tx.manager.findOne(MpesaPayment, { where: { id }, lock: { mode: 'pessimistic_write' } });
+      if (!row) throw MpesaErrors.paymentNotFound();
+      if (row.kind !== 'b2c') throw MpesaErrors.notResolvable(row, 'not a withdrawal');
+      if (row.status !== 'pending') throw MpesaErrors.notResolvable(row, `the withdrawal is ${row.status}, not pending`);
+      if (!(await this.ledger.findByKey(`withdrawal:${id}:hold`, tx.manager))) throw MpesaErrors.notResolvable(row, 'no money is held for it');
+      if (await this.ledger.findByKey(`withdrawal:${id}:outcome`, tx.manager)) {
+        throw MpesaErrors.notResolvable(row, "M-PESA's answer has already settled or released it (its payment is being finished)");
+      }
+      let moved;
+      try {
+        moved = paid ? await this.wallet.settleWithdrawal(id, tx) : await this.wallet.releaseWithdrawal(id, tx);
+      } catch (err) {
+        if (isDomainError(err, 'WITHDRAWAL.ALREADY_CLOSED')) throw MpesaErrors.notResolvable(row, "M-PESA's answer has just settled or released it");
+        throw err;
+      }
+      // M-PESA's answer committed the same outcome while this waited: it is M-PESA's, not the operator's.
+      if (moved.replayed) throw MpesaErrors.notResolvable(row, "M-PESA's answer has just settled or released it");
+      const done = await this.finish(tx, id, paid ? 'succeeded' : 'failed', null, resultDesc, { ...(paid ? { receipt } : {}), review });
+      if (!done) throw MpesaErrors.notResolvable(row, 'it was closed meanwhile');
+      const user = await this.users.getById(row.userId!, tx.manager);
+      const to = { phoneNumber: user.phoneNumber, language: user.language };
+      if (paid) await this.notifications.notify(tx, { ...to, template: 'mpesa.withdrawal_sent', params: { amount: row.amount, receipt: receipt! } });
+      else await this.notifications.notify(tx, { ...to, template: 'mpesa.withdrawal_failed', params: { amount: row.amount } });
+      return tx.manager.findOneByOrFail(MpesaPayment, { id });
+    });
+    this.logger.warn({ id, outcome: resolution.outcome, receipt, reviewedBy: review.reviewedBy, amount: payment.amount }, 'withdrawal resolved by an operator');
     return withoutBodies(payment);
   }
 
