@@ -333,7 +333,14 @@ describe('Daraja parsers', () => {
         /TransactionStatus/,
       ],
       ['a NUL character', { Result: { ResultCode: 0, OriginatorConversationID: 'q\u0000', ConversationID: 'AG_q' } }, '(body)'],
+      // JSON's "\ud800": jsonb refuses it (the fuzz found it as a 500 on a C2B TransID).
+      ['a lone high surrogate', { Result: { ResultCode: 0, OriginatorConversationID: 'q\ud800', ConversationID: 'AG_q' } }, '(body)'],
+      ['a lone low surrogate in a key', { Result: { ResultCode: 0, OriginatorConversationID: 'q', ConversationID: 'AG_q', '\udc00x': 1 } }, '(body)'],
     ])('rejects %s', (_label, body, field) => rejects(parseTransactionStatusResult, body, field));
+
+    it('takes a well-formed pair (an emoji) where text is free', () => {
+      expect(() => parseTransactionStatusResult({ Result: { ResultCode: 0, ResultDesc: 'ok \ud83d\ude00', OriginatorConversationID: 'q', ConversationID: 'AG_q' } })).not.toThrow();
+    });
   });
 
   describe('answers to our requests', () => {

@@ -181,9 +181,13 @@ function requiredId(parent: Json, key: string, path: string, maxLength = MAX_ID_
   return bounded(value, maxLength, `${path}${key}`);
 }
 
+/** Half of a UTF-16 surrogate pair without its other half: no Unicode character at all. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 /**
- * PostgreSQL text and jsonb cannot hold U+0000, and callbacks are stored as they came: a body
- * carrying one anywhere (key or value) is malformed. Iterative, so no nesting can overflow it.
+ * PostgreSQL text and jsonb cannot hold U+0000 nor a lone surrogate (JSON's `"\ud800"`), and
+ * callbacks are stored as they came: a body carrying one anywhere (key or value) is malformed.
+ * Iterative, so no nesting can overflow it.
  */
 function refuseNul(body: unknown): void {
   const pending: unknown[] = [body];
@@ -191,6 +195,7 @@ function refuseNul(body: unknown): void {
     const value = pending.pop();
     if (typeof value === 'string') {
       if (value.includes('\u0000')) throw new DarajaPayloadError('expected text without NUL characters', '(body)');
+      if (LONE_SURROGATE.test(value)) throw new DarajaPayloadError('expected text without lone surrogates', '(body)');
     } else if (typeof value === 'object' && value !== null) {
       for (const [k, v] of Object.entries(value)) pending.push(k, v);
     }
