@@ -69,6 +69,23 @@ function statusResult(
   return body;
 }
 
+/**
+ * What each block reads of its app's database, and the ledger's invariants (DESIGN.md §4) checked
+ * after every one of its tests, whatever the test did.
+ */
+function ledgerChecks(app: () => NestFastifyApplication) {
+  const db = () => app().get(DataSource);
+  afterEach(async () => {
+    expect(await ledgerViolations(db())).toEqual([]);
+  });
+  return {
+    payment: (id: string) => db().getRepository(MpesaPayment).findOneByOrFail({ id }),
+    balance: (userId: string) => app().get(WalletService).balance(userId),
+    smsCount: async (phoneNumber: string, template: string) =>
+      (await db().query(`SELECT count(*)::int AS n FROM notifications WHERE phone_number = $1 AND template = $2`, [phoneNumber, template]))[0].n as number,
+  };
+}
+
 describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator', () => {
   let app: NestFastifyApplication;
   let api: ApiClient;
@@ -95,19 +112,11 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     return { ...u, token: await api.login(phoneNumber, PIN) };
   }
 
-  const payment = async (id: string) => db.getRepository(MpesaPayment).findOneByOrFail({ id });
+  const { payment, balance, smsCount } = ledgerChecks(() => app);
   const settled = (id: string) => eventually(() => payment(id), (p) => p.status === 'succeeded' || p.status === 'failed', 15_000);
-  const balance = (userId: string) => app.get(WalletService).balance(userId);
-  const smsCount = async (phoneNumber: string, template: string) =>
-    (await db.query(`SELECT count(*)::int AS n FROM notifications WHERE phone_number = $1 AND template = $2`, [phoneNumber, template]))[0].n as number;
   const transfersWithKey = async (key: string) => (await db.query(`SELECT count(*)::int AS n FROM transfers WHERE idempotency_key = $1`, [key]))[0].n as number;
   const postCallback = (path: string, body: string) =>
     fetch(`${callbackBase}/api/mpesa/callbacks/${SECRET}/${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-
-  // Every test leaves the ledger's invariants whole (DESIGN.md §4), whatever it did.
-  afterEach(async () => {
-    expect(await ledgerViolations(db)).toEqual([]);
-  });
 
   async function topUp(token: string, amount: number) {
     const res = await api.call('POST', '/api/wallet/deposits', { token, body: { amount } });
@@ -575,14 +584,8 @@ describe('a withdrawal M-PESA never answers for (MPESA_RECONCILE_MAX_AGE_MS)', (
     db = app.get(DataSource);
   });
   afterAll(() => app?.close());
-  afterEach(async () => {
-    expect(await ledgerViolations(db)).toEqual([]);
-  });
 
-  const payment = (id: string) => db.getRepository(MpesaPayment).findOneByOrFail({ id });
-  const balance = (userId: string) => app.get(WalletService).balance(userId);
-  const smsCount = async (phoneNumber: string, template: string) =>
-    (await db.query(`SELECT count(*)::int AS n FROM notifications WHERE phone_number = $1 AND template = $2`, [phoneNumber, template]))[0].n as number;
+  const { payment, balance, smsCount } = ledgerChecks(() => app);
   const outcomes = async (id: string) => (await db.query(`SELECT count(*)::int AS n FROM transfers WHERE idempotency_key = $1`, [`withdrawal:${id}:outcome`]))[0].n as number;
   const postStatusResult = (id: string, body: unknown) => app.inject({ method: 'POST', url: `/api/mpesa/callbacks/${SECRET}/b2c/status/${id}/result`, payload: body as Record<string, unknown> });
   /** A withdrawal of `amount` from a wallet of 900 that Daraja acknowledged and will never answer for. */
@@ -716,12 +719,8 @@ describe('a withdrawal Daraja never acknowledges, past MPESA_RECONCILE_MAX_AGE_M
     db = app.get(DataSource);
   });
   afterAll(() => app?.close());
-  afterEach(async () => {
-    expect(await ledgerViolations(db)).toEqual([]);
-  });
 
-  const payment = (id: string) => db.getRepository(MpesaPayment).findOneByOrFail({ id });
-  const balance = (userId: string) => app.get(WalletService).balance(userId);
+  const { payment, balance } = ledgerChecks(() => app);
   async function funded(amount: number) {
     const u = await app.get(UsersService).findOrRegister(uniquePhone());
     await app.get(LoansService).receiveDeposit({ userId: u.id, amount, reference: `MP-${u.phoneNumber}` });
@@ -843,15 +842,9 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
     db = app.get(DataSource);
   });
   afterAll(() => app?.close());
-  afterEach(async () => {
-    expect(await ledgerViolations(db)).toEqual([]);
-  });
 
   const OPERATOR = 'Wanjiku (finance ops)';
-  const payment = (id: string) => db.getRepository(MpesaPayment).findOneByOrFail({ id });
-  const balance = (userId: string) => app.get(WalletService).balance(userId);
-  const smsCount = async (phoneNumber: string, template: string) =>
-    (await db.query(`SELECT count(*)::int AS n FROM notifications WHERE phone_number = $1 AND template = $2`, [phoneNumber, template]))[0].n as number;
+  const { payment, balance, smsCount } = ledgerChecks(() => app);
   /** The ledger's outcome of a withdrawal: how many (one at most) and which. */
   const outcomes = async (id: string) =>
     ((await db.query(`SELECT kind FROM transfers WHERE idempotency_key = $1`, [`withdrawal:${id}:outcome`])) as { kind: string }[]).map((t) => t.kind);
