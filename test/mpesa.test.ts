@@ -421,7 +421,10 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     expect(unreadable.status).toBe(422);
     expect(await unreadable.json()).toMatchObject({ code: 'MPESA.BAD_CALLBACK' });
     expect((await postCallback(`b2c/status/${id}/timeout`, JSON.stringify(untouched[1]))).status).toBe(200);
-    expect(await payment(id)).toMatchObject({ status: 'pending' });
+    // The decisive answers that were not about it flag it for an operator: its money stays held.
+    const held = await payment(id);
+    expect(held).toMatchObject({ status: 'pending', needsReview: true });
+    expect(held.unmatchedStatusAnswer).toMatch(/^Transaction Status said Completed about /);
     expect(await balance(u.id)).toBe(600);
     expect(await transfersWithKey(`withdrawal:${id}:outcome`)).toBe(0);
 
@@ -645,7 +648,10 @@ describe('a withdrawal M-PESA never answers for (MPESA_RECONCILE_MAX_AGE_MS)', (
     // Our OriginatorConversationID, another transaction's ConversationID: not this withdrawal.
     const other = await postStatusResult(started.id, statusResult({ id: started.id, amount: 300, conversationId: 'AG_20180223_000041b09c22e613d6c9' }, 'Completed'));
     expect(other.statusCode).toBe(200);
-    expect(await payment(started.id)).toMatchObject({ status: 'pending', receipt: null });
+    // Decisive but not about it: flagged, money held, the last resort blocked.
+    const flagged = await payment(started.id);
+    expect(flagged).toMatchObject({ status: 'pending', receipt: null, needsReview: true });
+    expect(flagged.resultDesc).toMatch(/^UNMATCHED STATUS ANSWER: Transaction Status said Completed about ConversationID AG_20180223_000041b09c22e613d6c9/);
     expect(await outcomes(started.id)).toBe(0);
 
     // As Safaricom's sample shows it: Daraja's own OriginatorConversationID, our ConversationID.
@@ -654,7 +660,8 @@ describe('a withdrawal M-PESA never answers for (MPESA_RECONCILE_MAX_AGE_MS)', (
     expect(parameters.find((p) => p.Key === 'OriginatorConversationID')?.Value).toBe('3211-416020-3');
     expect(parameters.find((p) => p.Key === 'ConversationID')?.Value).toBe(conversationId);
     expect((await postStatusResult(started.id, body)).statusCode).toBe(200);
-    expect(await payment(started.id)).toMatchObject({ status: 'succeeded', resultCode: 0, resultDesc: 'Transaction status: Completed', receipt: 'TK3DARAJA1', needsReview: false });
+    // Its own answer still ends it; the flag stays for an operator to look at the stray answer.
+    expect(await payment(started.id)).toMatchObject({ status: 'succeeded', resultCode: 0, resultDesc: 'Transaction status: Completed', receipt: 'TK3DARAJA1', needsReview: true });
     expect(await balance(u.id)).toBe(600);
     expect(await outcomes(started.id)).toBe(1);
     expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_sent')).toBe('Deni: Ksh 300 was sent to your M-PESA. Ref TK3DARAJA1.');
@@ -784,6 +791,78 @@ describe('a withdrawal Daraja never acknowledges, past MPESA_RECONCILE_MAX_AGE_M
     expect(await balance(u.id)).toBe(500);
     expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_sent')).toBe(`Deni: Ksh 400 was sent to your M-PESA. Ref ${done.receipt}.`);
   });
+
+  /**
+   * A withdrawal Daraja refuses every send of (never acknowledged, no ConversationID), past the
+   * maximum age and asked about once: the ConversationID Daraja gave that question, as recorded.
+   */
+  async function askedOnce(amount: number) {
+    const u = await funded(900);
+    sim.injectFault({ path: B2C_REQUEST, kind: 'status', status: 500, times: 1_000, phoneNumber: u.phoneNumber });
+    const started = await app.get(MpesaService).withdraw(u.id, amount);
+    expect(started).toMatchObject({ status: 'requested', conversationId: null });
+    const asked = await eventually(() => payment(started.id), (p) => p.statusQueries > 0, 20_000);
+    expect(asked).toMatchObject({ status: 'pending', conversationId: null, acknowledgedAt: null, statusQueries: 1 });
+    expect(asked.statusQueryConversationIds).toEqual([expect.stringMatching(/^AG_/)]);
+    return { u, started, queryConversationId: asked.statusQueryConversationIds![0] };
+  }
+  /** Safaricom's sample as published (Daraja's own OriginatorConversationID), answering the question `queryConversationId`. */
+  function sampleAnswering(queryConversationId: string, amount: number, transactionStatus: string, receipt: string) {
+    const body = statusResult({ id: null, amount, conversationId: 'AG_20180223_000041b09c22e613d6c9' }, transactionStatus, receipt);
+    body.Result.ConversationID = queryConversationId;
+    return body;
+  }
+  const postStatusResult = (id: string, body: unknown) => app.inject({ method: 'POST', url: `/api/mpesa/callbacks/${SECRET}/b2c/status/${id}/result`, payload: body as Record<string, unknown> });
+
+  it("settles a never-acknowledged withdrawal by a status answer that carries the ConversationID of Deni's own question, not Deni's OriginatorConversationID", async () => {
+    const { u, started, queryConversationId } = await askedOnce(500);
+    const body = sampleAnswering(queryConversationId, 500, 'Completed', 'TK5QUERYID1');
+    expect(body.Result.ResultParameters!.ResultParameter.find((p) => p.Key === 'OriginatorConversationID')?.Value).toBe('3211-416020-3');
+    expect((await postStatusResult(started.id, body)).statusCode).toBe(200);
+    const done = await payment(started.id);
+    expect(done).toMatchObject({ status: 'succeeded', resultCode: 0, resultDesc: 'Transaction status: Completed', receipt: 'TK5QUERYID1', needsReview: false, unmatchedStatusAnswer: null });
+    expect(await balance(u.id)).toBe(400);
+    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_sent')).toBe('Deni: Ksh 500 was sent to your M-PESA. Ref TK5QUERYID1.');
+    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_unconfirmed')).toBeUndefined();
+  });
+
+  it('keeps the money held past the maximum age after a decisive answer it cannot match, flagged; /reviewed refuses it, /resolve ends it', async () => {
+    const { u, started } = await askedOnce(300);
+    // "Completed", but answering no question of ours, about nothing we can recognise.
+    const stray = sampleAnswering('AG_20180223_0000493344ae97d86f75', 300, 'Completed', 'TK5STRAY01');
+    expect((await postStatusResult(started.id, stray)).statusCode).toBe(200);
+    const flagged = await payment(started.id);
+    expect(flagged).toMatchObject({ status: 'pending', needsReview: true, receipt: null, completedAt: null });
+    expect(flagged.unmatchedStatusAnswer).toBe(
+      'Transaction Status said Completed about ConversationID AG_20180223_000041b09c22e613d6c9, OriginatorConversationID 3211-416020-3, amount 300, receipt TK5STRAY01 (answering question AG_20180223_0000493344ae97d86f75)',
+    );
+    expect(flagged.resultDesc).toBe(`UNMATCHED STATUS ANSWER: ${flagged.unmatchedStatusAnswer}; not matched to this withdrawal, money still held (never given back without an operator): resolve it from the M-PESA statement`);
+
+    // Runs go on asking (an answer that does match would still end it), but never give the money back.
+    const later = await eventually(() => payment(started.id), (p) => p.statusQueries >= 3, 20_000);
+    expect(later).toMatchObject({ status: 'pending', needsReview: true, completedAt: null });
+    expect(Date.now() - later.createdAt.getTime()).toBeGreaterThan(4_000 + 2 * 2_500);
+    expect(await balance(u.id)).toBe(600);
+    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_unconfirmed')).toBeUndefined();
+
+    // Marking it reviewed would hide it with its money held: refused, pointing to /resolve.
+    const review = { note: 'Looked at it.', reviewedBy: 'Achieng (finance ops)' };
+    const reviewed = await api.call('POST', `/api/admin/mpesa/payments/${started.id}/reviewed`, { admin: true, body: review });
+    expect(reviewed.status).toBe(409);
+    expect(reviewed.body).toMatchObject({ code: 'MPESA.WITHDRAWAL_STILL_HELD', details: { id: started.id, status: 'pending' } });
+    expect((reviewed.body as { message: string }).message).toContain('/api/admin/mpesa/payments/:id/resolve');
+    expect(await payment(started.id)).toMatchObject({ needsReview: true, reviewedAt: null });
+
+    const resolved = await api.call('POST', `/api/admin/mpesa/payments/${started.id}/resolve`, {
+      admin: true,
+      body: { outcome: 'not_paid', reviewedBy: 'Achieng (finance ops)', note: 'M-PESA statement: no payment to this number.' },
+    });
+    expect(resolved.status).toBe(200);
+    expect(resolved.body).toMatchObject({ status: 'failed', needsReview: false, resolvedBy: 'Achieng (finance ops)', resolution: 'not_paid' });
+    expect(await balance(u.id)).toBe(900);
+    // Reviewing it once ended is no longer needed.
+    expect((await api.call('POST', `/api/admin/mpesa/payments/${started.id}/reviewed`, { admin: true, body: review })).body).toMatchObject({ code: 'MPESA.REVIEW_NOT_NEEDED' });
+  }, 60_000);
 
   // Last: Transaction Status requests name no phone number, so this fault is for every one of them.
   it('keeps the money held while Transaction Status cannot be asked, flags it for an operator at twice the maximum age, and gives it back only after a question got through', async () => {
@@ -937,6 +1016,21 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
     expect(await payment(ended.id)).toMatchObject({ status: 'succeeded', reviewedBy: null });
     expect(await balance(other.id)).toBe(800);
 
+    // Pending with its money held but not flagged (just acknowledged: M-PESA may still answer, the
+    // statement may not show it yet): not the operator's to end yet.
+    sim.setOutcome(other.phoneNumber, 'no_callback');
+    const early = await app.get(MpesaService).withdraw(other.id, 200);
+    expect(early).toMatchObject({ status: 'pending', needsReview: false });
+    for (const resolution of [notPaid(), paid('TK8EARLY01')]) {
+      const res = await resolve(early.id, resolution);
+      expect(res.status).toBe(409);
+      expect(res.body).toMatchObject({ code: 'MPESA.NOT_RESOLVABLE', details: { id: early.id, status: 'pending' } });
+      expect((res.body as { message: string }).message).toMatch(/not flagged for review \(needsReview\)/);
+    }
+    expect(await payment(early.id)).toMatchObject({ status: 'pending', reviewedBy: null, resolvedAt: null });
+    expect(await outcomes(early.id)).toEqual([]);
+    expect(await balance(other.id)).toBe(600);
+
     expect(await payment(w.id)).toMatchObject({ status: 'pending', needsReview: true, reviewedBy: null, reviewNote: null });
     expect(await outcomes(w.id)).toEqual([]);
     expect(await balance(u.id)).toBe(600);
@@ -952,6 +1046,8 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
     expect(res.body).not.toHaveProperty('request');
     const done = await payment(w.id);
     expect(done.reviewedAt!.getTime()).toBeGreaterThanOrEqual(before - 5_000);
+    expect(done).toMatchObject({ resolvedBy: OPERATOR, resolution: 'paid' });
+    expect(done.resolvedAt!.getTime()).toBeGreaterThanOrEqual(before - 5_000);
     expect(done.completedAt).toBeInstanceOf(Date);
     expect(await outcomes(w.id)).toEqual(['withdrawal_settle']);
     expect(await balance(u.id)).toBe(500);
@@ -992,7 +1088,7 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
     const res = await resolve(w.id, notPaid());
     expect(res.status).toBe(200);
     const resultDesc = 'RESOLVED BY OPERATOR as not paid: hold released';
-    expect(res.body).toMatchObject({ id: w.id, status: 'failed', receipt: null, resultCode: null, resultDesc, needsReview: false, reviewedBy: OPERATOR, reviewNote: 'M-PESA statement: no such payment.' });
+    expect(res.body).toMatchObject({ id: w.id, status: 'failed', receipt: null, resultCode: null, resultDesc, needsReview: false, reviewedBy: OPERATOR, reviewNote: 'M-PESA statement: no such payment.', resolvedBy: OPERATOR, resolution: 'not_paid' });
     expect(await outcomes(w.id)).toEqual(['withdrawal_release']);
     expect(await balance(u.id)).toBe(900);
     expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_failed')).toBe('Deni: your withdrawal of Ksh 500 did not go through. The money is back in your wallet.');
@@ -1014,6 +1110,40 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
     expect(await balance(u.id)).toBe(900);
     expect(await smsCount(u.phoneNumber, 'mpesa.withdrawal_failed')).toBe(1);
     expect(await smsCount(u.phoneNumber, 'mpesa.withdrawal_sent')).toBe(0);
+  });
+
+  it("never reports the last resort's own release as M-PESA contradicting an operator who resolved the withdrawal in the same run", async () => {
+    const { u, w } = await stuck(400);
+    expect((await resolve(w.id, paid('TK8LASTRES'))).status).toBe(200);
+    // The last resort had read the withdrawal still pending: its release comes second. (White-box:
+    // the race is between two writes within one reconciliation run.)
+    const service = app.get(MpesaService) as unknown as {
+      closeB2c(id: string, paid: boolean, resultCode: number | null, resultDesc: string, extra: { needsReview: boolean; unconfirmed: boolean }): Promise<boolean>;
+    };
+    expect(await service.closeB2c(w.id, false, null, 'OUTCOME UNKNOWN: test; hold released, check the M-PESA statement', { needsReview: true, unconfirmed: true })).toBe(false);
+    expect(await payment(w.id)).toMatchObject({
+      status: 'succeeded',
+      needsReview: false,
+      resultDesc: 'RESOLVED BY OPERATOR as paid (receipt TK8LASTRES): hold settled',
+      resolution: 'paid',
+    });
+    expect(await outcomes(w.id)).toEqual(['withdrawal_settle']);
+    expect(await balance(u.id)).toBe(500);
+    expect(await smsCount(u.phoneNumber, 'mpesa.withdrawal_unconfirmed')).toBe(0);
+  });
+
+  it("knows an operator's resolution by its own columns, not by a description a callback can imitate", async () => {
+    const { u, w } = await stuck(300);
+    // A failure whose ResultDesc reads like a resolution (a forged callback, or an odd description).
+    const failure = b2cResult(w, null);
+    failure.Result.ResultDesc = 'RESOLVED BY OPERATOR as not paid: hold released';
+    expect((await postCallback('b2c/result', failure)).status).toBe(200);
+    expect(await payment(w.id)).toMatchObject({ status: 'failed', resultDesc: 'RESOLVED BY OPERATOR as not paid: hold released', resolvedAt: null, resolvedBy: null, resolution: null });
+    // Then M-PESA says it paid: paid after release, naming no operator.
+    expect((await postCallback('b2c/result', b2cResult(w, 'SG632FORGE'))).status).toBe(200);
+    expect(await payment(w.id)).toMatchObject({ status: 'failed', needsReview: true, receipt: 'SG632FORGE', resultDesc: 'PAID AFTER RELEASE (receipt SG632FORGE): needs an operator', resolution: null });
+    expect(await outcomes(w.id)).toEqual(['withdrawal_release']);
+    expect(await balance(u.id)).toBe(900);
   });
 
   it('ends with one outcome when two operators resolve at once, the same way or opposite ways', async () => {

@@ -12,6 +12,7 @@ import { MpesaPayments1795344793301 } from './migrations/1795344793301-MpesaPaym
 import { MpesaNeedsReview1795352417027 } from './migrations/1795352417027-MpesaNeedsReview.js';
 import { MpesaPaymentReview1795358203114 } from './migrations/1795358203114-MpesaPaymentReview.js';
 import { MpesaStatusQueries1795366127544 } from './migrations/1795366127544-MpesaStatusQueries.js';
+import { MpesaResolutionAndStatusAnswers1795374412907 } from './migrations/1795374412907-MpesaResolutionAndStatusAnswers.js';
 
 /**
  * Every entity and migration, listed explicitly: the same list works from the build, under Jest
@@ -19,4 +20,4 @@ import { MpesaStatusQueries1795366127544 } from './migrations/1795366127544-Mpes
  * migration:generate` is added here (a test fails when the schema and the entities disagree).
  */
 export const ENTITIES = [User, Notification, Account, Transfer, Loan, SyncOperation, MpesaPayment];
-export const MIGRATIONS = [Foundation1795335999651, LedgerAndLoans1795337494178, SyncChanges1795340824671, MpesaPayments1795344793301, MpesaNeedsReview1795352417027, MpesaPaymentReview1795358203114, MpesaStatusQueries1795366127544];
+export const MIGRATIONS = [Foundation1795335999651, LedgerAndLoans1795337494178, SyncChanges1795340824671, MpesaPayments1795344793301, MpesaNeedsReview1795352417027, MpesaPaymentReview1795358203114, MpesaStatusQueries1795366127544, MpesaResolutionAndStatusAnswers1795374412907];

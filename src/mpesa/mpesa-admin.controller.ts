@@ -104,7 +104,8 @@ export class MpesaAdminController {
   @ApiOperation({
     summary: 'Clear needsReview on a payment an operator has checked',
     description:
-      'For a payment listed by needsReview=true, once it has been checked against the M-PESA statement (and anything wrong corrected by other means: this moves no money). Records reviewedAt, reviewedBy and reviewNote; resultDesc keeps why it was flagged.',
+      'For a payment listed by needsReview=true, once it has been checked against the M-PESA statement (and anything wrong corrected by other means: this moves no money). Records reviewedAt, reviewedBy and reviewNote; resultDesc keeps why it was flagged. ' +
+      'Not for a withdrawal still pending with its money held (it would be hidden with the money still held): that one is ended by POST /api/admin/mpesa/payments/{id}/resolve.',
   })
   @ApiParam({ name: 'id', description: 'The payment id', format: 'uuid' })
   @ApiOkResponse({
@@ -125,7 +126,10 @@ export class MpesaAdminController {
   })
   @ApiBadRequestResponse({ description: 'note or reviewedBy missing, blank or too long' })
   @ApiNotFoundResponse({ description: 'MPESA.PAYMENT_NOT_FOUND: no payment with this id' })
-  @ApiConflictResponse({ description: 'MPESA.REVIEW_NOT_NEEDED: the payment is not flagged (never was, or already reviewed)' })
+  @ApiConflictResponse({
+    description:
+      'MPESA.REVIEW_NOT_NEEDED: the payment is not flagged (never was, or already reviewed); MPESA.WITHDRAWAL_STILL_HELD: a withdrawal still pending with its money held, to be ended by /resolve',
+  })
   reviewed(@Param('id') id: string, @Body() body: ReviewPaymentDto) {
     return this.mpesa.markReviewed(id, body);
   }
@@ -135,9 +139,9 @@ export class MpesaAdminController {
   @ApiOperation({
     summary: 'End a withdrawal still pending with its money held, from the M-PESA statement',
     description:
-      "For a B2C withdrawal M-PESA has given no outcome for (typically listed by needsReview=true: Daraja unreachable, Transaction Status never answered), its money still held. " +
+      "For a B2C withdrawal M-PESA has given no outcome for, its money still held, once reconciliation has flagged it (needsReview=true: Daraja unreachable, or a Transaction Status answer that could not be matched to it). " +
       'paid settles the hold (the money has left Deni; receipt required), not_paid gives it back to the wallet; the user gets the matching SMS. ' +
-      "Records reviewedAt, reviewedBy and reviewNote and clears needsReview; resultDesc starts with RESOLVED BY OPERATOR. Once: the money moves through the same ledger outcome M-PESA's answers use, so a second resolution, or one racing M-PESA's answer, is MPESA.NOT_RESOLVABLE. " +
+      "Records resolvedAt, resolvedBy and resolution, and reviewedAt, reviewedBy and reviewNote, and clears needsReview; resultDesc starts with RESOLVED BY OPERATOR (for people: the resolution columns are what count). Once: the money moves through the same ledger outcome M-PESA's answers use, so a second resolution, or one racing M-PESA's answer, is MPESA.NOT_RESOLVABLE. " +
       'An answer from M-PESA arriving afterwards never moves money: if it contradicts the resolution, the payment is flagged needsReview again (resultDesc says CONTRADICTED BY M-PESA, or PAID AFTER RELEASE).',
   })
   @ApiParam({ name: 'id', description: 'The withdrawal (payment) id', format: 'uuid' })
@@ -177,7 +181,7 @@ export class MpesaAdminController {
   @ApiNotFoundResponse({ description: 'MPESA.PAYMENT_NOT_FOUND: no payment with this id' })
   @ApiConflictResponse({
     description:
-      "MPESA.NOT_RESOLVABLE: not a withdrawal, not pending (already ended: by M-PESA's answer or another operator), or no money held for it",
+      "MPESA.NOT_RESOLVABLE: not a withdrawal, not pending (already ended: by M-PESA's answer or another operator), not flagged (needsReview: M-PESA may still answer and the statement may not show it yet), or no money held for it",
   })
   resolve(@Param('id') id: string, @Body() body: ResolveWithdrawalDto) {
     return this.mpesa.resolveWithdrawal(id, body);

@@ -13,6 +13,9 @@ export type PaymentKind = (typeof PAYMENT_KINDS)[number];
 export const PAYMENT_STATUSES = ['requested', 'pending', 'succeeded', 'failed', 'unmatched'] as const;
 export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 
+/** An operator's resolution of a withdrawal held with its outcome unknown. */
+export type WithdrawalOutcome = 'paid' | 'not_paid';
+
 /**
  * Every M-PESA request Deni makes and every payment M-PESA tells it about, with Daraja's ids (each
  * unique, which is what makes a repeated callback a no-op) and the raw request, reply and callback.
@@ -21,6 +24,7 @@ export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 @Check('CHK_mpesa_payments_kind', `"kind" IN ('stk', 'c2b', 'b2c')`)
 @Check('CHK_mpesa_payments_status', `"status" IN ('requested', 'pending', 'succeeded', 'failed', 'unmatched')`)
 @Check('CHK_mpesa_payments_amount', `"amount" > 0`)
+@Check('CHK_mpesa_payments_resolution', `"resolution" IN ('paid', 'not_paid')`)
 @Index('IDX_mpesa_payments_checkout', ['checkoutRequestId'], { unique: true, where: '"checkout_request_id" IS NOT NULL' })
 @Index('IDX_mpesa_payments_originator', ['originatorConversationId'], { unique: true, where: '"originator_conversation_id" IS NOT NULL' })
 @Index('IDX_mpesa_payments_trans', ['transId'], { unique: true, where: '"trans_id" IS NOT NULL' })
@@ -98,6 +102,34 @@ export class MpesaPayment {
   /** When the last of them was accepted: the last resort waits MPESA_RECONCILE_AFTER_MS after it, for its answer. */
   @Column({ name: 'status_queried_at', type: 'timestamptz', nullable: true })
   statusQueriedAt!: Date | null;
+
+  /**
+   * The ConversationIDs Daraja gave in its acknowledgements of the Transaction Status questions
+   * about this withdrawal (the latest STATUS_QUERY_IDS_KEPT): an answer whose Result.ConversationID
+   * is one of them answers our question. What matches a withdrawal Daraja never acknowledged (no
+   * ConversationID of its own) when the answer does not echo our OriginatorConversationID.
+   */
+  @Column({ name: 'status_query_conversation_ids', type: 'text', array: true, nullable: true })
+  statusQueryConversationIds!: string[] | null;
+
+  /**
+   * What a decisive Transaction Status answer (Completed, Failed, …) said that could not be matched
+   * to this withdrawal. Once set, the last resort never gives its money back: an operator resolves it.
+   */
+  @Column({ name: 'unmatched_status_answer', type: 'text', nullable: true })
+  unmatchedStatusAnswer!: string | null;
+
+  /** When an operator resolved this withdrawal (POST /api/admin/mpesa/payments/:id/resolve). */
+  @Column({ name: 'resolved_at', type: 'timestamptz', nullable: true })
+  resolvedAt!: Date | null;
+
+  /** Who did, as they gave it. */
+  @Column({ name: 'resolved_by', type: 'varchar', length: 64, nullable: true })
+  resolvedBy!: string | null;
+
+  /** What they found on the M-PESA statement: paid (hold settled) or not_paid (hold released). */
+  @Column({ type: 'varchar', length: 16, nullable: true })
+  resolution!: WithdrawalOutcome | null;
 
   /**
    * An operator must look (result_desc says why): money kept for nobody (unmatched), a withdrawal

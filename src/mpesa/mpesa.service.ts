@@ -15,7 +15,7 @@ import { WalletService } from '../wallet/wallet.service.js';
 import { DarajaClient } from './daraja.client.js';
 import { DARAJA_DUPLICATE_ORIGINATOR, DarajaError } from './daraja.errors.js';
 import { parseB2cResult, parseC2bRequest, parseStkCallback, parseTransactionStatusResult, type TransactionStatusResult } from './daraja.parsers.js';
-import { MpesaPayment, type PaymentStatus } from './mpesa-payment.entity.js';
+import { MpesaPayment, type PaymentStatus, type WithdrawalOutcome } from './mpesa-payment.entity.js';
 
 /** Daraja's STK push and B2C limits, in whole shillings. */
 export const TOP_UP_LIMITS = { min: 1, max: 250_000 } as const;
@@ -48,10 +48,14 @@ const UNASKED_FLAG_AFTER_MAX_AGES = 2;
 const PAID_AFTER_RELEASE = 'PAID AFTER RELEASE';
 
 /**
- * How a withdrawal an operator ended (resolveWithdrawal) is described, and how a later answer from
- * M-PESA knows it is checking an operator's word: the description keeps this start.
+ * How a withdrawal an operator ended (resolveWithdrawal) is described, for people. That it was an
+ * operator is known from the resolution columns (resolved_at, resolved_by, resolution), never from
+ * this text, which a callback's description could imitate.
  */
 const OPERATOR_RESOLVED = 'RESOLVED BY OPERATOR';
+
+/** How many Transaction Status questions' ConversationIDs a withdrawal keeps (the latest). */
+const STATUS_QUERY_IDS_KEPT = 20;
 /** Added (once) to an operator's resolution that M-PESA later contradicts. */
 const CONTRADICTED = 'CONTRADICTED BY M-PESA';
 
@@ -85,6 +89,13 @@ export const MpesaErrors = {
       status: payment.status,
     }),
   badResolution: (why: string) => new DomainError('MPESA.BAD_RESOLUTION', 'invalid', why, { field: 'receipt' }),
+  withdrawalStillHeld: (payment: MpesaPayment) =>
+    new DomainError(
+      'MPESA.WITHDRAWAL_STILL_HELD',
+      'conflict',
+      'This withdrawal is still pending with its money held: marking it reviewed would hide it while the money stays held. End it from the M-PESA statement with POST /api/admin/mpesa/payments/:id/resolve instead',
+      { id: payment.id, kind: payment.kind, status: payment.status },
+    ),
   reviewNotNeeded: (payment: MpesaPayment) =>
     new DomainError('MPESA.REVIEW_NOT_NEEDED', 'conflict', 'This payment is not flagged for review (never was, or already reviewed)', {
       id: payment.id,
@@ -109,11 +120,13 @@ interface FinishExtra {
   needsReview?: boolean;
   /** An operator decided it: needs_review cleared, who and why recorded (the review columns). */
   review?: { reviewedBy: string; note: string };
+  /** An operator resolved the withdrawal this way (the resolution columns). */
+  resolution?: WithdrawalOutcome;
 }
 
 /** An operator's verdict on a withdrawal held with its outcome unknown, from the M-PESA statement. */
 export interface WithdrawalResolution {
-  outcome: 'paid' | 'not_paid';
+  outcome: WithdrawalOutcome;
   /** The M-PESA receipt of the payment: required for paid, refused for not_paid. */
   receipt?: string;
   reviewedBy: string;
@@ -133,25 +146,27 @@ interface CloseExtra extends FinishExtra {
 
 /**
  * Whether a Transaction Status answer speaks of this withdrawal. By the ConversationID Daraja gave
- * in its acknowledgement, whatever OriginatorConversationID the answer carries (Safaricom does not
- * say it echoes ours: its sample shows one of Daraja's own); by our OriginatorConversationID only
- * for a request never acknowledged, with no ConversationID to go by. The amount, when given, must
- * agree too.
+ * in its B2C acknowledgement, whatever OriginatorConversationID the answer carries (Safaricom does
+ * not say it echoes ours: its sample shows one of Daraja's own). A request never acknowledged has
+ * no such ConversationID: its answer is matched by our OriginatorConversationID, or by being the
+ * answer to one of our own questions about it (its Result.ConversationID is one Daraja gave when
+ * it accepted the question). The amount, when given, must agree too.
  */
-function isAbout(payment: MpesaPayment, transaction: TransactionStatusResult['transaction']): boolean {
+function isAbout(payment: MpesaPayment, result: TransactionStatusResult): boolean {
+  const { transaction } = result;
   if (transaction.amount !== undefined && transaction.amount !== payment.amount) return false;
   if (payment.conversationId !== null) return transaction.conversationId === payment.conversationId;
-  return transaction.originatorConversationId !== undefined && transaction.originatorConversationId === payment.originatorConversationId;
+  if (transaction.originatorConversationId !== undefined && transaction.originatorConversationId === payment.originatorConversationId) return true;
+  return (payment.statusQueryConversationIds ?? []).includes(result.conversationId);
 }
 
 /**
  * The operator who resolved this withdrawal (resolveWithdrawal), or null when M-PESA's answer
- * ended it. Known by its description: the resolution's own, or paid-after-release naming it.
+ * ended it: from the resolution columns, which only resolveWithdrawal writes.
  */
 function resolvedBy(payment: MpesaPayment): string | null {
-  const desc = payment.resultDesc ?? '';
-  const resolved = desc.startsWith(OPERATOR_RESOLVED) || (desc.startsWith(PAID_AFTER_RELEASE) && desc.includes(OPERATOR_RESOLVED));
-  return resolved ? (payment.reviewedBy ?? 'an operator') : null;
+  if (payment.resolvedAt === null) return null;
+  return payment.resolvedBy ?? 'an operator';
 }
 
 /** `26.0 h`, `12 min`, `3 s`: how long, for a person. */
@@ -327,6 +342,7 @@ export class MpesaService {
         ...(extra.transId !== undefined ? { transId: extra.transId } : {}),
         ...(extra.needsReview ? { needsReview: true } : {}),
         ...(extra.review ? { needsReview: false, reviewedAt: () => 'now()', reviewedBy: extra.review.reviewedBy, reviewNote: extra.review.note } : {}),
+        ...(extra.resolution && extra.review ? { resolvedAt: () => 'now()', resolvedBy: extra.review.reviewedBy, resolution: extra.resolution } : {}),
         // (TypeORM's deep-partial type does not take a plain JSON object; the driver stores it as jsonb.)
         ...(extra.callback ? { callback: extra.callback as never } : {}),
       })
@@ -514,7 +530,9 @@ export class MpesaService {
    * releases it; anything else (the query failed, the transaction is unknown or still pending)
    * changes nothing, and the next run asks again. Applied once, like every other result, and
    * only when it is about this withdrawal: matched by the ConversationID of Daraja's B2C
-   * acknowledgement (by our OriginatorConversationID only when there was none), see isAbout.
+   * acknowledgement (when there was none: by our OriginatorConversationID or by our question's
+   * ConversationID), see isAbout. A decisive answer that does not match flags the withdrawal and
+   * keeps its money held for an operator (flagUnmatchedAnswer).
    */
   async handleB2cStatusResult(paymentId: string, body: unknown): Promise<{ applied: boolean }> {
     const result = readCallback(parseTransactionStatusResult, body);
@@ -531,11 +549,8 @@ export class MpesaService {
       return { applied: false };
     }
     // The answer must be about this withdrawal: a result for another transaction never moves its money.
-    if (!isAbout(payment, transaction)) {
-      this.logger.error(
-        { ...log, aboutConversationId: transaction.conversationId, aboutOriginatorConversationId: transaction.originatorConversationId },
-        'Transaction Status result about another transaction ignored',
-      );
+    if (!isAbout(payment, result)) {
+      await this.flagUnmatchedAnswer(payment, result);
       return { applied: false };
     }
     const callback = body as Record<string, unknown>;
@@ -544,6 +559,38 @@ export class MpesaService {
     }
     // The status query's ResultCode says the query worked, not why the payment failed: none is recorded.
     return { applied: await this.closeB2c(payment.id, false, null, `Transaction status: ${transaction.status}`, { callback }) };
+  }
+
+  /**
+   * A decisive answer (Completed, Failed, …) posted to this withdrawal's status URL that cannot be
+   * matched to it. It moves no money, but it is not ignored either: it may be M-PESA's real answer
+   * in a form Deni does not recognise (a "Completed" dropped, then the money given back, would pay
+   * twice). The payment is flagged, its money stays held, and the last resort never releases it
+   * (mayGiveUp): an operator resolves it from the M-PESA statement. A matching answer still ends it.
+   */
+  private async flagUnmatchedAnswer(payment: MpesaPayment, result: TransactionStatusResult): Promise<void> {
+    const { transaction } = result;
+    const said =
+      `Transaction Status said ${transaction.status ?? '?'} about ConversationID ${transaction.conversationId ?? '?'}, ` +
+      `OriginatorConversationID ${transaction.originatorConversationId ?? '?'}, amount ${transaction.amount ?? '?'}, ` +
+      `receipt ${transaction.receipt ?? '?'} (answering question ${result.conversationId})`;
+    const open = payment.status === 'requested' || payment.status === 'pending';
+    await this.payments
+      .createQueryBuilder()
+      .update(MpesaPayment)
+      .set({
+        needsReview: true,
+        unmatchedStatusAnswer: said,
+        // An open withdrawal says why it is flagged; a closed one keeps its outcome's description.
+        resultDesc: () => `CASE WHEN status IN ('requested', 'pending') THEN :unmatchedDesc ELSE result_desc END`,
+      })
+      .where('id = :id', { id: payment.id })
+      .setParameter('unmatchedDesc', `UNMATCHED STATUS ANSWER: ${said}; not matched to this withdrawal, money still held (never given back without an operator): resolve it from the M-PESA statement`)
+      .execute();
+    this.logger.error(
+      { id: payment.id, status: payment.status, open, transactionStatus: transaction.status, aboutConversationId: transaction.conversationId, aboutOriginatorConversationId: transaction.originatorConversationId, queryConversationId: result.conversationId },
+      'decisive Transaction Status answer not matched to its withdrawal: flagged, money kept held for an operator',
+    );
   }
 
   /** Daraja gave up on a Transaction Status query in its queue: nothing to do, the next run asks again. */
@@ -562,7 +609,7 @@ export class MpesaService {
     }
     if (payment.status === 'succeeded' || payment.status === 'failed') {
       // A repeat, or an answer after an operator's resolution: checked against it, never applied.
-      await this.checkAgainstOperator(payment, paid, resultDesc, extra.receipt);
+      await this.checkAgainstOperator(payment, paid, resultDesc, extra.receipt, extra.unconfirmed);
       return false;
     }
     // The ledger makes the outcome single: settle and release share one key.
@@ -578,7 +625,7 @@ export class MpesaService {
       return this.closeAsLedgerSays(payment, paid, resultCode, resultDesc, extra, err);
     }
     const done = await this.finishB2c(payment, paid, resultCode, resultDesc, extra);
-    if (!done) await this.checkAgainstOperator(await this.payments.findOneByOrFail({ id }), paid, resultDesc, extra.receipt);
+    if (!done) await this.checkAgainstOperator(await this.payments.findOneByOrFail({ id }), paid, resultDesc, extra.receipt, extra.unconfirmed);
     return done;
   }
 
@@ -587,9 +634,11 @@ export class MpesaService {
    * duplicate; another outcome (or, for paid, another receipt) means the operator's reading of the
    * statement and M-PESA disagree, and the payment is flagged again, once, saying so. Money never
    * moves here: the ledger holds the operator's outcome. (Paid after a not_paid resolution is
-   * paidAfterRelease.)
+   * paidAfterRelease.) The last resort's own release (unconfirmed) is no word from M-PESA and
+   * contradicts nothing, as in closeAsLedgerSays.
    */
-  private async checkAgainstOperator(payment: MpesaPayment, paid: boolean, resultDesc: string, receipt: string | null | undefined): Promise<void> {
+  private async checkAgainstOperator(payment: MpesaPayment, paid: boolean, resultDesc: string, receipt: string | null | undefined, unconfirmed = false): Promise<void> {
+    if (unconfirmed) return;
     const operator = resolvedBy(payment);
     if (operator === null || payment.status !== 'succeeded') return;
     const why = !paid
@@ -684,11 +733,19 @@ export class MpesaService {
       queueTimeoutUrl: this.callbackUrl(`b2c/status/${payment.id}/timeout`),
       remarks: 'Deni withdrawal status',
     });
+    // The question's own ConversationID is kept (the latest STATUS_QUERY_IDS_KEPT): its answer
+    // carries it as Result.ConversationID, which matches a withdrawal with none of its own.
     await this.payments
       .createQueryBuilder()
       .update(MpesaPayment)
-      .set({ statusQueries: () => 'status_queries + 1', statusQueriedAt: () => 'now()' })
+      .set({
+        statusQueries: () => 'status_queries + 1',
+        statusQueriedAt: () => 'now()',
+        statusQueryConversationIds: () =>
+          `(array_append(coalesce(status_query_conversation_ids, '{}'::text[]), :queryConversationId))[greatest(1, coalesce(cardinality(status_query_conversation_ids), 0) + 2 - ${STATUS_QUERY_IDS_KEPT}):]`,
+      })
       .where('id = :id', { id: payment.id })
+      .setParameter('queryConversationId', reply.conversationId)
       .execute();
     this.logger.log({ id: payment.id, queryConversationId: reply.conversationId }, 'asked M-PESA for the status of a withdrawal without a result');
   }
@@ -739,6 +796,9 @@ export class MpesaService {
    * as paid-after-release. If the ledger had settled it already, it is finished as paid instead.
    */
   private async giveUpB2c(payment: MpesaPayment): Promise<boolean> {
+    // An unmatched decisive answer may have come since this run read the payment: looked at again.
+    const now = await this.payments.findOneBy({ id: payment.id });
+    if (!now || !this.mayGiveUp(now)) return false;
     const age = duration(Date.now() - this.lastResortClock(payment).getTime());
     const { reconcileAttempts: attempts, statusQueries: queries } = payment;
     const why =
@@ -757,10 +817,12 @@ export class MpesaService {
    * Whether the last resort may give a withdrawal's money back now: past MPESA_RECONCILE_MAX_AGE_MS
    * (from its acknowledgement, or its request if never acknowledged), Transaction Status asked at
    * least once with Daraja accepting the question, and MPESA_RECONCILE_AFTER_MS since the last
-   * such question, for its answer to arrive.
+   * such question, for its answer to arrive. Never after a decisive answer that could not be
+   * matched to it (flagUnmatchedAnswer): M-PESA may have said it paid.
    */
   private mayGiveUp(payment: MpesaPayment): boolean {
     return (
+      payment.unmatchedStatusAnswer === null &&
       this.pastMaxAge(this.lastResortClock(payment)) &&
       payment.statusQueries > 0 &&
       payment.statusQueriedAt !== null &&
@@ -874,6 +936,12 @@ export class MpesaService {
    */
   async markReviewed(id: string, review: { note: string; reviewedBy: string }): Promise<PaymentRecord> {
     if (!UUID.test(id)) throw MpesaErrors.paymentNotFound();
+    // A withdrawal still open with its money held is ended by /resolve, never just marked reviewed:
+    // reviewed, it would never be flagged again and its money would stay held, out of sight.
+    const open = await this.payments.findOneBy({ id });
+    if (open && open.kind === 'b2c' && (open.status === 'requested' || open.status === 'pending') && (await this.isStillHeld(id))) {
+      throw MpesaErrors.withdrawalStillHeld(open);
+    }
     const cleared = await this.payments
       .createQueryBuilder()
       .update(MpesaPayment)
@@ -888,12 +956,13 @@ export class MpesaService {
   }
 
   /**
-   * An operator ends a withdrawal still pending with its money held (typically flagged: Daraja
-   * unreachable, no Transaction Status answer), from the M-PESA statement: paid settles the hold,
+   * An operator ends a withdrawal still pending with its money held, once reconciliation flagged it
+   * (needs_review: Daraja unreachable, or a decisive status answer it could not match), from the
+   * M-PESA statement: paid settles the hold,
    * not_paid releases it, through the wallet's settle and release and their one outcome key, the
    * same as M-PESA's own answers. In one transaction with the payment's row locked: the ledger
-   * move, the outcome (needs_review cleared, who, when and the note in the review columns) and the
-   * user's SMS commit together. Two operators at once, or an operator and M-PESA's answer at once,
+   * move, the outcome (needs_review cleared, who, when and the note in the review columns, the
+   * resolution in its own columns) and the user's SMS commit together. Two operators at once, or an operator and M-PESA's answer at once,
    * end with one outcome: the loser is MPESA.NOT_RESOLVABLE (an operator) or a duplicate (M-PESA's
    * answer, checked against the operator's word afterwards: see checkAgainstOperator).
    */
@@ -912,6 +981,14 @@ export class MpesaService {
       if (!row) throw MpesaErrors.paymentNotFound();
       if (row.kind !== 'b2c') throw MpesaErrors.notResolvable(row, 'not a withdrawal');
       if (row.status !== 'pending') throw MpesaErrors.notResolvable(row, `the withdrawal is ${row.status}, not pending`);
+      // Only once reconciliation has flagged it: before, M-PESA's answer may still come and the
+      // statement may not show the payment yet, and an operator's "not paid" could pay twice.
+      if (!row.needsReview) {
+        throw MpesaErrors.notResolvable(
+          row,
+          'it is not flagged for review (needsReview): M-PESA may still answer and the statement may not show the payment yet; reconciliation flags a withdrawal whose outcome it cannot learn',
+        );
+      }
       if (!(await this.ledger.findByKey(`withdrawal:${id}:hold`, tx.manager))) throw MpesaErrors.notResolvable(row, 'no money is held for it');
       if (await this.ledger.findByKey(`withdrawal:${id}:outcome`, tx.manager)) {
         throw MpesaErrors.notResolvable(row, "M-PESA's answer has already settled or released it (its payment is being finished)");
@@ -925,7 +1002,7 @@ export class MpesaService {
       }
       // M-PESA's answer committed the same outcome while this waited: it is M-PESA's, not the operator's.
       if (moved.replayed) throw MpesaErrors.notResolvable(row, "M-PESA's answer has just settled or released it");
-      const done = await this.finish(tx, id, paid ? 'succeeded' : 'failed', null, resultDesc, { ...(paid ? { receipt } : {}), review });
+      const done = await this.finish(tx, id, paid ? 'succeeded' : 'failed', null, resultDesc, { ...(paid ? { receipt } : {}), review, resolution: resolution.outcome });
       if (!done) throw MpesaErrors.notResolvable(row, 'it was closed meanwhile');
       const user = await this.users.getById(row.userId!, tx.manager);
       const to = { phoneNumber: user.phoneNumber, language: user.language };
@@ -935,6 +1012,11 @@ export class MpesaService {
     });
     this.logger.warn({ id, outcome: resolution.outcome, receipt, reviewedBy: review.reviewedBy, amount: payment.amount }, 'withdrawal resolved by an operator');
     return withoutBodies(payment);
+  }
+
+  /** A withdrawal's money is held: its hold is in the ledger, and no settle or release yet. */
+  private async isStillHeld(id: string): Promise<boolean> {
+    return (await this.ledger.findByKey(`withdrawal:${id}:hold`)) !== null && (await this.ledger.findByKey(`withdrawal:${id}:outcome`)) === null;
   }
 
   async forUser(userId: string, limit = 20): Promise<MpesaPayment[]> {
