@@ -10,7 +10,6 @@ import { LoansService } from '../loans/loans.service.js';
 import { NotificationsService } from '../notifications/notifications.service.js';
 import { parseKenyanMobile, toMsisdn } from '../users/phone-number.js';
 import { UsersService } from '../users/users.service.js';
-import { LedgerService } from '../wallet/ledger.service.js';
 import { WalletService } from '../wallet/wallet.service.js';
 import { DarajaClient } from './daraja.client.js';
 import { DARAJA_DUPLICATE_ORIGINATOR, DarajaError } from './daraja.errors.js';
@@ -202,7 +201,6 @@ export class MpesaService {
     private readonly daraja: DarajaClient,
     private readonly loans: LoansService,
     private readonly wallet: WalletService,
-    private readonly ledger: LedgerService,
     private readonly users: UsersService,
     private readonly notifications: NotificationsService,
     private readonly transactions: TransactionService,
@@ -671,9 +669,9 @@ export class MpesaService {
     extra: CloseExtra,
     refused: unknown,
   ): Promise<boolean> {
-    const outcome = await this.ledger.findByKey(`withdrawal:${payment.id}:outcome`);
+    const outcome = await this.wallet.withdrawalOutcome(payment.id);
     if (!outcome) throw refused;
-    const settledThere = outcome.kind === 'withdrawal_settle';
+    const settledThere = outcome === 'settled';
     if (settledThere === paid) return this.finishB2c(payment, paid, resultCode, resultDesc, extra);
     if (paid) {
       // E.g. a late success racing the last-resort release: the user has the money twice.
@@ -989,8 +987,8 @@ export class MpesaService {
           'it is not flagged for review (needsReview): M-PESA may still answer and the statement may not show the payment yet; reconciliation flags a withdrawal whose outcome it cannot learn',
         );
       }
-      if (!(await this.ledger.findByKey(`withdrawal:${id}:hold`, tx.manager))) throw MpesaErrors.notResolvable(row, 'no money is held for it');
-      if (await this.ledger.findByKey(`withdrawal:${id}:outcome`, tx.manager)) {
+      if (!(await this.wallet.isWithdrawalHeld(id, tx.manager))) throw MpesaErrors.notResolvable(row, 'no money is held for it');
+      if (await this.wallet.withdrawalOutcome(id, tx.manager)) {
         throw MpesaErrors.notResolvable(row, "M-PESA's answer has already settled or released it (its payment is being finished)");
       }
       let moved;
@@ -1016,7 +1014,7 @@ export class MpesaService {
 
   /** A withdrawal's money is held: its hold is in the ledger, and no settle or release yet. */
   private async isStillHeld(id: string): Promise<boolean> {
-    return (await this.ledger.findByKey(`withdrawal:${id}:hold`)) !== null && (await this.ledger.findByKey(`withdrawal:${id}:outcome`)) === null;
+    return (await this.wallet.isWithdrawalHeld(id)) && (await this.wallet.withdrawalOutcome(id)) === null;
   }
 
   async forUser(userId: string, limit = 20): Promise<MpesaPayment[]> {

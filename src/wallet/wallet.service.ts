@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { assertPositiveShillings, type Shillings } from '../common/money.js';
 import { TransactionService, type Tx } from '../database/transaction.service.js';
 import { SystemAccount } from './account.entity.js';
@@ -36,6 +36,10 @@ function decodeCursor(cursor: string): string | null {
 }
 
 /** Wallet operations on top of the ledger. Knows nothing of loans. */
+/** A withdrawal's two ledger keys: its hold, and its one outcome (settle or release share it). */
+const holdKey = (withdrawalId: string) => `withdrawal:${withdrawalId}:hold`;
+const outcomeKey = (withdrawalId: string) => `withdrawal:${withdrawalId}:outcome`;
+
 @Injectable()
 export class WalletService {
   constructor(
@@ -114,7 +118,7 @@ export class WalletService {
       const walletId = await this.ledger.openWallet(tx.manager, input.userId);
       const pending = await this.ledger.systemAccountId(SystemAccount.WithdrawalsPending, tx.manager);
       return this.ledger.transfer(tx, {
-        idempotencyKey: `withdrawal:${input.withdrawalId}:hold`,
+        idempotencyKey: holdKey(input.withdrawalId),
         debitAccountId: walletId,
         creditAccountId: pending,
         amount,
@@ -125,8 +129,15 @@ export class WalletService {
   }
 
   /** Whether money is held for this withdrawal (phase one happened). */
-  async isWithdrawalHeld(withdrawalId: string): Promise<boolean> {
-    return (await this.ledger.findByKey(`withdrawal:${withdrawalId}:hold`)) !== null;
+  async isWithdrawalHeld(withdrawalId: string, manager?: EntityManager): Promise<boolean> {
+    return (await this.ledger.findByKey(holdKey(withdrawalId), manager)) !== null;
+  }
+
+  /** How the ledger ended this withdrawal's hold: settled (paid out), released (given back), or not yet. */
+  async withdrawalOutcome(withdrawalId: string, manager?: EntityManager): Promise<'settled' | 'released' | null> {
+    const outcome = await this.ledger.findByKey(outcomeKey(withdrawalId), manager);
+    if (!outcome) return null;
+    return outcome.kind === 'withdrawal_settle' ? 'settled' : 'released';
   }
 
   /**
@@ -144,14 +155,14 @@ export class WalletService {
 
   private closeWithdrawal(withdrawalId: string, kind: 'withdrawal_settle' | 'withdrawal_release', outer?: Tx): Promise<TransferResult> {
     const close = async (tx: Tx) => {
-      const hold = await this.ledger.findByKey(`withdrawal:${withdrawalId}:hold`, tx.manager);
+      const hold = await this.ledger.findByKey(holdKey(withdrawalId), tx.manager);
       if (!hold) throw WalletErrors.withdrawalNotFound();
       const clearing = await this.ledger.systemAccountId(SystemAccount.MpesaClearing, tx.manager);
       // One outcome per withdrawal: settle and release share a key, so the second different
       // outcome is refused as an idempotency conflict, and a repeat of the same one is a no-op.
       try {
         return await this.ledger.transfer(tx, {
-          idempotencyKey: `withdrawal:${withdrawalId}:outcome`,
+          idempotencyKey: outcomeKey(withdrawalId),
           debitAccountId: hold.creditAccountId,
           creditAccountId: kind === 'withdrawal_settle' ? clearing : hold.debitAccountId,
           amount: hold.amount,
