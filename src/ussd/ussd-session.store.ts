@@ -161,7 +161,7 @@ export class UssdSessionStore {
    * Serialises the requests of one session across every instance: a short lock in Redis.
    * Returns the lock (its release is idempotent), or null when it could not be had in time.
    */
-  async lock(id: string, waitMs = 3_000): Promise<SessionLock | null> {
+  private async lock(id: string, waitMs: number): Promise<SessionLock | null> {
     const token = randomUUID();
     const deadline = Date.now() + waitMs;
     for (;;) {
