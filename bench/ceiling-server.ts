@@ -21,20 +21,27 @@ app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string
 app.post('/api/ussd/handler', async (request, reply) => {
   const body = request.body as Record<string, string | undefined>;
   const sessionId = body.sessionId;
-  if (typeof sessionId !== 'string' || typeof body.phoneNumber !== 'string') return reply.status(400).send('bad request');
+  if (typeof sessionId !== 'string' || typeof body.phoneNumber !== 'string')
+    return reply.status(400).send('bad request');
   const key = `ceiling:session:${sessionId}`;
   const raw = await redis.get(key);
   const session = raw ? (JSON.parse(raw) as { step: number; text: string }) : { step: 0, text: '' };
   session.step += 1;
   session.text = body.text ?? '';
   await redis.set(key, JSON.stringify(session), 'PX', 180_000);
-  return reply.status(200).header('content-type', 'text/plain; charset=utf-8').send(`CON M-PESA LOANS\nstep ${session.step}`);
+  return reply
+    .status(200)
+    .header('content-type', 'text/plain; charset=utf-8')
+    .send(`CON M-PESA LOANS\nstep ${session.step}`);
 });
 
 await app.listen({ port, host: '127.0.0.1' });
 process.stdout.write('ready\n');
 const stop = () => {
-  void app.close().then(() => redis.quit()).finally(() => process.exit(0));
+  void app
+    .close()
+    .then(() => redis.quit())
+    .finally(() => process.exit(0));
 };
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);

@@ -1,7 +1,11 @@
 /** Top self-time functions of a V8 .cpuprofile: `tsx bench/profile-top.ts <file> [n]`. */
 import { readFileSync } from 'node:fs';
 
-interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
+interface Node {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
 const file = process.argv[2];
 if (!file) throw new Error('usage: tsx bench/profile-top.ts <file.cpuprofile> [n]');
 const n = Number(process.argv[3] ?? 30);
@@ -17,12 +21,19 @@ for (const [id, us] of self) {
   const where = f.url.replace(/^file:\/\/.*?node_modules\//, 'nm:').replace(/^file:\/\/.*?\/(dist|src)\//, '$1/');
   const key = `${f.functionName || '(anonymous)'}  ${where}:${f.lineNumber + 1}`;
   byFrame.set(key, (byFrame.get(key) ?? 0) + us);
-  const pkg = where.startsWith('nm:') ? where.slice(3).split('/').slice(0, where.includes('@') ? 2 : 1).join('/') : where.split('/')[0] || f.functionName;
+  const pkg = where.startsWith('nm:')
+    ? where
+        .slice(3)
+        .split('/')
+        .slice(0, where.includes('@') ? 2 : 1)
+        .join('/')
+    : where.split('/')[0] || f.functionName;
   byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + us);
 }
 const print = (title: string, m: Map<string, number>) => {
   console.log(`\n${title} (of ${(total / 1e6).toFixed(1)} s sampled)`);
-  for (const [k, us] of [...m].sort((a, b) => b[1] - a[1]).slice(0, n)) console.log(`${((us / total) * 100).toFixed(1).padStart(5)}%  ${k}`);
+  for (const [k, us] of [...m].sort((a, b) => b[1] - a[1]).slice(0, n))
+    console.log(`${((us / total) * 100).toFixed(1).padStart(5)}%  ${k}`);
 };
 print('self time by function', byFrame);
 print('self time by package', byPackage);

@@ -140,8 +140,13 @@ let cleaned: Promise<void> | undefined;
 function cleanup(): Promise<void> {
   cleaned ??= (async () => {
     for (const child of [...children]) await stop(child).catch(() => undefined);
-    if (databaseCreated) await dropDatabase().then(() => log(`dropped database ${DB_NAME}`)).catch((e) => log(`could not drop ${DB_NAME}: ${e}`));
-    await deleteRedisKeys(REDIS_URL, [`${PREFIX}:*`, `{${PREFIX}}:*`]).then((n) => log(`deleted ${n} Redis keys under ${PREFIX}`)).catch((e) => log(`could not delete Redis keys: ${e}`));
+    if (databaseCreated)
+      await dropDatabase()
+        .then(() => log(`dropped database ${DB_NAME}`))
+        .catch((e) => log(`could not drop ${DB_NAME}: ${e}`));
+    await deleteRedisKeys(REDIS_URL, [`${PREFIX}:*`, `{${PREFIX}}:*`])
+      .then((n) => log(`deleted ${n} Redis keys under ${PREFIX}`))
+      .catch((e) => log(`could not delete Redis keys: ${e}`));
     if (tempDir) rmSync(tempDir, { recursive: true, force: true });
   })();
   return cleaned;
@@ -168,7 +173,9 @@ function readStatus(pid: number, field: 'VmHWM' | 'VmRSS'): number {
 /** CPU time (user + system) a process has used so far, in ms. */
 function cpuMs(pid: number): number {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      .replace(/^.*\) /, '')
+      .split(' ');
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in ticks of 1/100 s
   } catch {
     return 0;
@@ -180,7 +187,9 @@ async function dbTransactions(): Promise<number> {
   const client = new pg.Client({ connectionString: PG_ADMIN_URL });
   await client.connect();
   try {
-    const res = await client.query(`SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = $1`, [DB_NAME]);
+    const res = await client.query(`SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = $1`, [
+      DB_NAME,
+    ]);
     return Number(res.rows[0]?.n ?? 0);
   } catch {
     return 0;
@@ -243,7 +252,12 @@ const AT_HEADERS = (secret: string | undefined) => ({
   ...(secret ? { 'x-ussd-secret': secret } : {}),
 });
 
-function ussdStep(secret: string | undefined, inputs: (ctx: Ctx) => string[], expect: string, after?: Step['after']): Step {
+function ussdStep(
+  secret: string | undefined,
+  inputs: (ctx: Ctx) => string[],
+  expect: string,
+  after?: Step['after'],
+): Step {
   return {
     expect,
     after,
@@ -324,7 +338,8 @@ function balance(secret: string): Journey {
     name: 'balance',
     steps: 2,
     begin: (n) => ({ n, phone: borrower(n), sessionId: sessionId(n), inputs: ['4'] }),
-    step: (i) => [ussdStep(secret, () => [], 'CON M-PESA LOANS'), ussdStep(secret, () => ['4'], 'BALANCE\nWallet: Ksh')][i]!,
+    step: (i) =>
+      [ussdStep(secret, () => [], 'CON M-PESA LOANS'), ussdStep(secret, () => ['4'], 'BALANCE\nWallet: Ksh')][i]!,
   };
 }
 
@@ -354,7 +369,9 @@ function approvalsAndDeposits(secret: string, adminKey: string): Journey {
   const deposit: Step = {
     expect: '"allocations"',
     request: (ctx) => {
-      const phone = activeBorrowers.length ? activeBorrowers[Math.floor(Math.random() * activeBorrowers.length)]! : borrower(ctx.n);
+      const phone = activeBorrowers.length
+        ? activeBorrowers[Math.floor(Math.random() * activeBorrowers.length)]!
+        : borrower(ctx.n);
       const reference = `BENCH${RUN_ID.replace(/[^A-Za-z0-9]/g, '')}D${depositCounter++}`;
       return {
         method: 'POST',
@@ -418,7 +435,15 @@ function percentile(sorted: number[], p: number): number {
 
 /** Runs `journey` over `connections` connections for `seconds`: each connection, one virtual subscriber after another. */
 function drive(port: number, journey: Journey, seconds: number): Promise<Measured> {
-  const m: Measured = { steps: 0, journeys: 0, seconds, latencies: [], errors: { non2xx: 0, wrongScreen: 0, transport: 0, timeouts: 0 }, samples: [], byKind: {} };
+  const m: Measured = {
+    steps: 0,
+    journeys: 0,
+    seconds,
+    latencies: [],
+    errors: { non2xx: 0, wrongScreen: 0, transport: 0, timeouts: 0 },
+    samples: [],
+    byKind: {},
+  };
   const requests = Array.from({ length: journey.steps }, (_, i) => ({
     setupRequest: (req: Record<string, unknown>, context: Record<string, unknown>) => {
       if (i === 0 || !context.ctx) {
@@ -438,7 +463,10 @@ function drive(port: number, journey: Journey, seconds: number): Promise<Measure
       } else if (!String(body).includes(step.expect)) {
         context.ok = false;
         m.errors.wrongScreen += 1;
-        if (m.samples.length < 5) m.samples.push(`step ${i}: expected ${JSON.stringify(step.expect)}, got ${JSON.stringify(String(body).slice(0, 160))}`);
+        if (m.samples.length < 5)
+          m.samples.push(
+            `step ${i}: expected ${JSON.stringify(step.expect)}, got ${JSON.stringify(String(body).slice(0, 160))}`,
+          );
       } else {
         step.after?.(ctx, String(body));
       }
@@ -519,7 +547,13 @@ async function forgetCutOffJourneys(): Promise<void> {
   }
 }
 
-async function scenario(label: string, port: number, pid: number, journey: Journey, ceiling: number | null): Promise<Row> {
+async function scenario(
+  label: string,
+  port: number,
+  pid: number,
+  journey: Journey,
+  ceiling: number | null,
+): Promise<Row> {
   log(`${label}: warm-up ${WARMUP}s`);
   if (WARMUP > 0) await drive(port, journey, WARMUP);
   await forgetCutOffJourneys();
@@ -548,7 +582,8 @@ async function scenario(label: string, port: number, pid: number, journey: Journ
     errorDetail: m.errors,
     peakRssMb: Math.round(peakMb),
     cpuMsPerStep: m.steps ? Math.round((cpu / m.steps) * 100) / 100 : 0,
-    dbTransactionsPerStep: db === null || dbAfter === null || !m.steps ? null : Math.round(((dbAfter - db) / m.steps) * 100) / 100,
+    dbTransactionsPerStep:
+      db === null || dbAfter === null || !m.steps ? null : Math.round(((dbAfter - db) / m.steps) * 100) / 100,
     ratioToCeiling: ceiling ? Math.round((stepsPerSecond / ceiling) * 100) / 100 : null,
     perKindPerSecond: Object.fromEntries(Object.entries(m.byKind).map(([k, v]) => [k, round(v / m.seconds)])),
     samples: m.samples,
@@ -587,7 +622,13 @@ async function ussd(phone: string, session: string, text: string): Promise<strin
   const res = await fetch(`http://127.0.0.1:${SERVICE_PORT}/api/ussd/handler`, {
     method: 'POST',
     headers: AT_HEADERS(SECRETS.USSD_WEBHOOK_SECRET),
-    body: new URLSearchParams({ sessionId: session, serviceCode: '*383#', phoneNumber: `+${phone}`, networkCode: '63902', text }).toString(),
+    body: new URLSearchParams({
+      sessionId: session,
+      serviceCode: '*383#',
+      phoneNumber: `+${phone}`,
+      networkCode: '63902',
+      text,
+    }).toString(),
   });
   return res.text();
 }
@@ -598,7 +639,10 @@ async function inBatches<T>(items: T[], size: number, work: (item: T) => Promise
 
 /** Registers every subscriber (a first dial), gives them a PIN, and funds the lenders. */
 async function seed(): Promise<void> {
-  const phones = [...Array.from({ length: BORROWERS }, (_, i) => borrower(i)), ...Array.from({ length: LENDERS }, (_, i) => lender(i))];
+  const phones = [
+    ...Array.from({ length: BORROWERS }, (_, i) => borrower(i)),
+    ...Array.from({ length: LENDERS }, (_, i) => lender(i)),
+  ];
   await inBatches(phones, 50, async (phone) => {
     const reply = await ussd(phone, `setup-${RUN_ID}-${phone}`, '');
     if (!reply.startsWith('CON M-PESA LOANS')) throw new Error(`setup dial for ${phone}: ${reply}`);
@@ -636,7 +680,12 @@ async function serviceMemory(): Promise<Record<string, number>> {
   try {
     const text = await (await fetch(`http://127.0.0.1:${SERVICE_PORT}/metrics`)).text();
     const out: Record<string, number> = {};
-    for (const name of ['process_resident_memory_bytes', 'nodejs_heap_size_total_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_external_memory_bytes']) {
+    for (const name of [
+      'process_resident_memory_bytes',
+      'nodejs_heap_size_total_bytes',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_external_memory_bytes',
+    ]) {
       const m = text.match(new RegExp(`^deni_${name} (\\S+)`, 'm'));
       if (m) out[name.replace(/_bytes$/, 'Mb')] = Math.round(Number(m[1]) / 2 ** 20);
     }
@@ -659,11 +708,20 @@ function targets(rows: Row[]): Target[] {
   const out: Target[] = [];
   const nav = by('navigation');
   if (nav) {
-    out.push({ name: 'navigation ≥ 60% of ceiling steps/s', pass: (nav.ratioToCeiling ?? 0) >= 0.6, detail: `${Math.round((nav.ratioToCeiling ?? 0) * 100)}%` });
+    out.push({
+      name: 'navigation ≥ 60% of ceiling steps/s',
+      pass: (nav.ratioToCeiling ?? 0) >= 0.6,
+      detail: `${Math.round((nav.ratioToCeiling ?? 0) * 100)}%`,
+    });
     out.push({ name: 'navigation p99 ≤ 25 ms', pass: nav.p99 <= 25, detail: `${nav.p99} ms` });
   }
   const loan = by('loan request');
-  if (loan) out.push({ name: 'loan requests ≥ 600 journeys/s', pass: loan.journeysPerSecond >= 600, detail: `${loan.journeysPerSecond}/s` });
+  if (loan)
+    out.push({
+      name: 'loan requests ≥ 600 journeys/s',
+      pass: loan.journeysPerSecond >= 600,
+      detail: `${loan.journeysPerSecond}/s`,
+    });
   const service = rows.filter((r) => r.scenario !== 'ceiling');
   const errors = service.reduce((s, r) => s + r.errors, 0);
   out.push({ name: 'no errors', pass: errors === 0, detail: String(errors) });
@@ -673,7 +731,20 @@ function targets(rows: Row[]): Target[] {
 }
 
 function table(rows: Row[]): string {
-  const head = ['scenario', 'steps/journey', 'steps/s', 'journeys/s', 'p50 ms', 'p95 ms', 'p99 ms', 'errors', 'peak RSS MB', 'CPU ms/step', 'DB tx/step', 'vs ceiling'];
+  const head = [
+    'scenario',
+    'steps/journey',
+    'steps/s',
+    'journeys/s',
+    'p50 ms',
+    'p95 ms',
+    'p99 ms',
+    'errors',
+    'peak RSS MB',
+    'CPU ms/step',
+    'DB tx/step',
+    'vs ceiling',
+  ];
   const body = rows.map((r) => [
     r.scenario,
     String(r.stepsPerJourney),
@@ -688,7 +759,11 @@ function table(rows: Row[]): string {
     r.dbTransactionsPerStep === null ? '—' : String(r.dbTransactionsPerStep),
     r.ratioToCeiling === null ? '—' : `${Math.round(r.ratioToCeiling * 100)}%`,
   ]);
-  return [`| ${head.join(' | ')} |`, `|${head.map(() => ' --- ').join('|')}|`, ...body.map((b) => `| ${b.join(' | ')} |`)].join('\n');
+  return [
+    `| ${head.join(' | ')} |`,
+    `|${head.map(() => ' --- ').join('|')}|`,
+    ...body.map((b) => `| ${b.join(' | ')} |`),
+  ].join('\n');
 }
 
 // ------------------------------------------------------------------ main
@@ -696,13 +771,18 @@ function table(rows: Row[]): string {
 const wanted = (name: string) => !ONLY || ONLY.includes(name);
 
 async function main(): Promise<void> {
-  const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30), node: execFileSync(NODE, ['-v']).toString().trim(), loadBefore: loadavg().map(round) };
+  const machine = {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model,
+    memoryGb: Math.round(totalmem() / 2 ** 30),
+    node: execFileSync(NODE, ['-v']).toString().trim(),
+    loadBefore: loadavg().map(round),
+  };
   if (BUILD) {
     log('building (npm run build)');
     execFileSync('npm', ['run', 'build'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
   }
   if (!existsSync(join(root, DIST, 'main.js'))) throw new Error(`${DIST}/main.js is missing: run without --no-build`);
-
 
   const rows: Row[] = [];
   let ceilingStepsPerSecond: number | null = null;
@@ -727,8 +807,15 @@ async function main(): Promise<void> {
   databaseCreated = true;
   const profileDir = join(root, 'bench/profiles');
   if (PROFILE) mkdirSync(profileDir, { recursive: true });
-  log(`starting the service (NODE_ENV=production, APP_ROLE=all) on :${SERVICE_PORT}, database ${DB_NAME}, Redis prefix ${PREFIX}`);
-  const service = start('service', NODE, [...NODE_FLAGS, ...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), `${DIST}/main.js`], serviceEnv());
+  log(
+    `starting the service (NODE_ENV=production, APP_ROLE=all) on :${SERVICE_PORT}, database ${DB_NAME}, Redis prefix ${PREFIX}`,
+  );
+  const service = start(
+    'service',
+    NODE,
+    [...NODE_FLAGS, ...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), `${DIST}/main.js`],
+    serviceEnv(),
+  );
   await waitFor(`http://127.0.0.1:${SERVICE_PORT}/health/ready`, 60_000, service);
   const rssAtStart = Math.round(readStatus(service.pid!, 'VmRSS'));
   await seed();
@@ -759,7 +846,13 @@ async function main(): Promise<void> {
   };
   writeFileSync(join(root, 'bench/results.json'), `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(`\n${table(rows)}\n\n`);
-  for (const r of rows) if (Object.keys(r.perKindPerSecond).length > 1) process.stdout.write(`${r.scenario}: ${Object.entries(r.perKindPerSecond).map(([k, v]) => `${k} ${v}/s`).join(', ')}\n`);
+  for (const r of rows)
+    if (Object.keys(r.perKindPerSecond).length > 1)
+      process.stdout.write(
+        `${r.scenario}: ${Object.entries(r.perKindPerSecond)
+          .map(([k, v]) => `${k} ${v}/s`)
+          .join(', ')}\n`,
+      );
   process.stdout.write(`service memory at the end (MB): ${JSON.stringify(memory)}\n\n`);
   for (const t of result.targets) process.stdout.write(`${t.pass ? 'PASS' : 'MISS'}  ${t.name}: ${t.detail}\n`);
   process.stdout.write(

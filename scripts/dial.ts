@@ -71,7 +71,11 @@ class Lines {
   /** The next line, trimmed; null when there are no more. */
   async next(prompt: string): Promise<string | null> {
     process.stdout.write(prompt);
-    const line = this.queued.length ? this.queued.shift()! : this.closed ? null : await new Promise<string | null>((r) => this.waiting.push(r));
+    const line = this.queued.length
+      ? this.queued.shift()!
+      : this.closed
+        ? null
+        : await new Promise<string | null>((r) => this.waiting.push(r));
     if (line === null) {
       process.stdout.write('\n');
       return null;
@@ -105,7 +109,13 @@ class Dialer {
     const res = await fetch(`${this.url}/api/ussd/handler`, {
       method: 'POST',
       headers,
-      body: new URLSearchParams({ sessionId, serviceCode: this.serviceCode, phoneNumber: this.gatewayNumber, networkCode: '63902', text }),
+      body: new URLSearchParams({
+        sessionId,
+        serviceCode: this.serviceCode,
+        phoneNumber: this.gatewayNumber,
+        networkCode: '63902',
+        text,
+      }),
       signal: AbortSignal.timeout(15_000),
     });
     const body = await res.text();
@@ -146,7 +156,9 @@ class Dialer {
   }
 
   async sms(): Promise<void> {
-    const res = await this.control<{ body: string; createdAt: string; template: string }[]>(`sms?${new URLSearchParams({ phoneNumber: this.msisdn, limit: '5' })}`);
+    const res = await this.control<{ body: string; createdAt: string; template: string }[]>(
+      `sms?${new URLSearchParams({ phoneNumber: this.msisdn, limit: '5' })}`,
+    );
     if (!res.ok) return say(`Could not read the SMS: ${res.problem}`);
     if (!res.body.length) return say(`No SMS for ${this.msisdn} yet.`);
     say(`Latest SMS to ${this.msisdn} (newest first):`);
@@ -161,7 +173,9 @@ class Dialer {
 
   /** This number's top-ups the Daraja simulator has not answered yet, oldest first; undefined when they could not be read. */
   private async pendingTopUps(): Promise<PendingTopUp[] | undefined> {
-    const res = await this.control<PendingTopUp[]>(`mpesa/pending?${new URLSearchParams({ phoneNumber: this.msisdn })}`);
+    const res = await this.control<PendingTopUp[]>(
+      `mpesa/pending?${new URLSearchParams({ phoneNumber: this.msisdn })}`,
+    );
     if (res.ok) return res.body;
     say(`Could not read the pending top-ups: ${res.problem}`);
     return undefined;
@@ -172,13 +186,18 @@ class Dialer {
     if (!pending) return;
     if (!pending.length) return say(`No pending top-ups for ${this.msisdn}.`);
     say(`Pending top-ups of ${this.msisdn} (oldest first):`);
-    pending.forEach((p, i) => say(`  ${i + 1}. Ksh ${p.amount}, ${p.held ? 'held' : 'answering…'} (${p.checkoutRequestId}, ${new Date(p.requestedAt).toLocaleTimeString()})`));
+    pending.forEach((p, i) =>
+      say(
+        `  ${i + 1}. Ksh ${p.amount}, ${p.held ? 'held' : 'answering…'} (${p.checkoutRequestId}, ${new Date(p.requestedAt).toLocaleTimeString()})`,
+      ),
+    );
     say('Answer one with :deliver <outcome> [n], e.g. :deliver success 1');
   }
 
   /** Delivers `outcome` to a pending top-up: the n-th of :pending, a CheckoutRequestID, or the oldest. */
   async deliver(outcome: string | undefined, target: string | undefined): Promise<void> {
-    if (!outcome) return say('Usage: :deliver <outcome> [n | CheckoutRequestID], e.g. :deliver success 1 (see :pending)');
+    if (!outcome)
+      return say('Usage: :deliver <outcome> [n | CheckoutRequestID], e.g. :deliver success 1 (see :pending)');
     let push: { checkoutRequestId: string; amount?: number };
     if (target && !/^\d+$/.test(target)) {
       push = { checkoutRequestId: target };
@@ -188,13 +207,20 @@ class Dialer {
       const index = target ? Number(target) - 1 : 0;
       const found = pending[index];
       if (!found) {
-        return say(pending.length ? `No top-up number ${target} (${pending.length} pending: see :pending).` : `No pending top-ups for ${this.msisdn}.`);
+        return say(
+          pending.length
+            ? `No top-up number ${target} (${pending.length} pending: see :pending).`
+            : `No pending top-ups for ${this.msisdn}.`,
+        );
       }
       push = found;
     }
     const res = await this.control(`mpesa/pending/${encodeURIComponent(push.checkoutRequestId)}`, { outcome });
     if (!res.ok) return say(`Could not deliver the outcome: ${res.problem}`);
-    const what = push.amount === undefined ? `top-up ${push.checkoutRequestId}` : `Ksh ${push.amount} top-up ${push.checkoutRequestId}`;
+    const what =
+      push.amount === undefined
+        ? `top-up ${push.checkoutRequestId}`
+        : `Ksh ${push.amount} top-up ${push.checkoutRequestId}`;
     say(`Delivered ${outcome} to the ${what}: M-PESA's callback goes to Deni now (:sms shows the SMS that follows).`);
   }
 }

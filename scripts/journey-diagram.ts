@@ -106,7 +106,9 @@ export function journeyMermaid(): string {
     const label = `${id}<br/>${escapeLabel(screenLabel(def))}`;
     lines.push(`  ${id}["${id === ScreenId.Main ? `${label}<br/>(main menu, *383#)` : label}"]`);
   }
-  const edges = ids.flatMap((from) => [...new Set(screens.get(from)!.leadsTo)].sort(byString).map((to) => `  ${from} --> ${to}`));
+  const edges = ids.flatMap((from) =>
+    [...new Set(screens.get(from)!.leadsTo)].sort(byString).map((to) => `  ${from} --> ${to}`),
+  );
   lines.push(...edges);
   lines.push('  classDef mainMenu fill:#1b5e20,color:#ffffff,stroke:#0d3b10,stroke-width:3px;');
   lines.push(`  class ${ScreenId.Main} mainMenu;`);

@@ -52,7 +52,8 @@ export async function createApp(config: AppConfig, options: { logger?: Logger } 
     return503OnClosing: true,
     genReqId: (req: IncomingMessage) => requestIdFor(req),
     // The logger is our pino instance (loggerInstance above).
-    childLoggerFactory: (parent: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions) => lazyChildLogger(parent as Logger, bindings, options),
+    childLoggerFactory: (parent: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions) =>
+      lazyChildLogger(parent as Logger, bindings, options),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
@@ -76,7 +77,12 @@ export async function createApp(config: AppConfig, options: { logger?: Logger } 
     metrics.observeHttp(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
     if (!QUIET_ROUTES.test(request.url)) {
       request.log.info(
-        { method: request.method, url: loggableUrl(request.url, request.routeOptions.url), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+        {
+          method: request.method,
+          url: loggableUrl(request.url, request.routeOptions.url),
+          statusCode: reply.statusCode,
+          ms: Math.round(reply.elapsedTime),
+        },
         'request completed',
       );
     }
@@ -85,7 +91,9 @@ export async function createApp(config: AppConfig, options: { logger?: Logger } 
   if (config.role === 'worker') {
     fastify.addHook('onRequest', async (request, reply) => {
       if (!WORKER_ROUTES.test(request.url)) {
-        await reply.status(404).send({ statusCode: 404, code: 'REQUEST.NOT_FOUND', message: 'This process runs workers only' });
+        await reply
+          .status(404)
+          .send({ statusCode: 404, code: 'REQUEST.NOT_FOUND', message: 'This process runs workers only' });
       }
     });
   }

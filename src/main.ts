@@ -12,7 +12,9 @@ async function main(): Promise<void> {
   } catch (e) {
     if (e instanceof ConfigValidationError) {
       // No configuration, so no configured logger: the same JSON line shape by hand.
-      pino({ base: { service: 'deni' }, timestamp: pino.stdTimeFunctions.isoTime }).fatal(`Refusing to start. ${e.message}`);
+      pino({ base: { service: 'deni' }, timestamp: pino.stdTimeFunctions.isoTime }).fatal(
+        `Refusing to start. ${e.message}`,
+      );
       process.exit(78); // EX_CONFIG
     }
     throw e;

@@ -19,7 +19,11 @@ import {
   parseTransactionStatusResult,
   stkPassword,
 } from '../src/mpesa/daraja.parsers.js';
-import { startDarajaSimulator, type DarajaSimulator, type SimulatorOutcome } from '../src/mpesa/simulator/daraja-simulator.js';
+import {
+  startDarajaSimulator,
+  type DarajaSimulator,
+  type SimulatorOutcome,
+} from '../src/mpesa/simulator/daraja-simulator.js';
 import { DarajaSimulatorHost } from '../src/mpesa/simulator/daraja-simulator.host.js';
 import { eventually } from './support/eventually.js';
 import { ownRedisPrefix, startTestApp, testConfig, uniquePhone } from './support/test-app.js';
@@ -46,9 +50,10 @@ async function startReceiver() {
     req.on('data', (chunk) => (text += chunk));
     req.on('end', () => {
       received.push({ path: req.url ?? '', text, at: Date.now() });
-      const body = req.url?.endsWith('/c2b/validation') && rejectedBillRefs.has(JSON.parse(text).BillRefNumber)
-        ? c2bValidationAnswer(C2B_REJECTION_CODES.invalidAccountNumber)
-        : c2bValidationAnswer();
+      const body =
+        req.url?.endsWith('/c2b/validation') && rejectedBillRefs.has(JSON.parse(text).BillRefNumber)
+          ? c2bValidationAnswer(C2B_REJECTION_CODES.invalidAccountNumber)
+          : c2bValidationAnswer();
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     });
   });
@@ -81,20 +86,36 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
   });
 
   /** A client as MpesaModule builds it (config → options), on its own Redis connection. */
-  function newClient(prefix: string, overrides: Partial<DarajaClientOptions> = {}, env: Record<string, string> = {}, simulator = sim) {
+  function newClient(
+    prefix: string,
+    overrides: Partial<DarajaClientOptions> = {},
+    env: Record<string, string> = {},
+    simulator = sim,
+  ) {
     const config = testConfig({ REDIS_KEY_PREFIX: prefix, MPESA_BASE_URL: simulator.url, ...env });
     const redis = createRedisConnection(config.redis, 'app');
     redisClients.push(redis);
-    const client = new DarajaClient(redis, { ...darajaClientOptions(config.mpesa, false, async () => simulator.url), retryBackoffMs: 20, ...overrides });
+    const client = new DarajaClient(redis, {
+      ...darajaClientOptions(config.mpesa, false, async () => simulator.url),
+      retryBackoffMs: 20,
+      ...overrides,
+    });
     return { client, redis };
   }
 
   const count = (p: string, simulator = sim) => simulator.requests.filter((r) => r.path === p).length;
   const lastBody = (p: string) => sim.requests.filter((r) => r.path === p).at(-1)!.body as Record<string, unknown>;
-  const fixture = (name: string): unknown => JSON.parse(readFileSync(path.resolve('test/fixtures/providers', name), 'utf8'));
+  const fixture = (name: string): unknown =>
+    JSON.parse(readFileSync(path.resolve('test/fixtures/providers', name), 'utf8'));
   const fixtureKeys = (name: string) => Object.keys(fixture(name) as object).sort();
   const push = (client: DarajaClient, phoneNumber: string, amount = 100) =>
-    client.stkPush({ phoneNumber, amount, accountReference: 'DENI-TOPUP', description: 'Deni top-up', callbackUrl: `${receiver.url}/stk` });
+    client.stkPush({
+      phoneNumber,
+      amount,
+      accountReference: 'DENI-TOPUP',
+      description: 'Deni top-up',
+      callbackUrl: `${receiver.url}/stk`,
+    });
   const stkCallbacksFor = (checkoutRequestId: string) =>
     receiver.on('/stk').filter((r) => JSON.parse(r.text).Body.stkCallback.CheckoutRequestID === checkoutRequestId);
   const caught = async (promise: Promise<unknown>): Promise<DarajaError> => {
@@ -115,7 +136,10 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       // A slow OAuth answer, so every caller arrives while the first request is still out.
       sim.injectFault({ path: OAUTH, kind: 'delay', delayMs: 300 });
       const before = count(OAUTH);
-      const tokens = await Promise.all([...Array.from({ length: 5 }, () => a.accessToken()), ...Array.from({ length: 5 }, () => b.accessToken())]);
+      const tokens = await Promise.all([
+        ...Array.from({ length: 5 }, () => a.accessToken()),
+        ...Array.from({ length: 5 }, () => b.accessToken()),
+      ]);
       expect(new Set(tokens).size).toBe(1);
       expect(count(OAUTH) - before).toBe(1);
       // Later calls, and the API calls themselves, reuse it.
@@ -144,7 +168,13 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
     it('gives up after one refresh when Daraja keeps refusing the token', async () => {
       const { client } = newClient(ownRedisPrefix());
       await client.accessToken();
-      sim.injectFault({ path: STK_QUERY, kind: 'status', status: 401, body: { requestId: 'x', errorCode: '404.001.03', errorMessage: 'Invalid Access Token' }, times: 2 });
+      sim.injectFault({
+        path: STK_QUERY,
+        kind: 'status',
+        status: 401,
+        body: { requestId: 'x', errorCode: '404.001.03', errorMessage: 'Invalid Access Token' },
+        times: 2,
+      });
       const oauthBefore = count(OAUTH);
       const error = await caught(client.stkQuery('ws_CO_unknown'));
       expect(error).toMatchObject({ status: 401, errorCode: '404.001.03', invalidToken: true, retryable: false });
@@ -157,7 +187,10 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       const { client, redis } = newClient(ownRedisPrefix(), {}, {}, shortLived);
       const first = await client.accessToken();
       // The key is per Daraja endpoint and consumer key.
-      const id = createHash('sha256').update(`${shortLived.url}\n${MPESA_DEVELOPMENT_DEFAULTS.consumerKey}`).digest('hex').slice(0, 16);
+      const id = createHash('sha256')
+        .update(`${shortLived.url}\n${MPESA_DEVELOPMENT_DEFAULTS.consumerKey}`)
+        .digest('hex')
+        .slice(0, 16);
       expect(await redis.get(`mpesa:token:${id}`)).toBe(first);
       const ttl = await redis.pttl(`mpesa:token:${id}`);
       // Kept for its 2 s life minus a tenth, so no call goes out with a token about to expire.
@@ -172,7 +205,13 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
     it('reports wrong consumer credentials as a non-retryable rejection', async () => {
       const { client } = newClient(ownRedisPrefix(), {}, { SAFARICOM_CONSUMER_SECRET: 'not-the-secret' });
       const error = await caught(client.accessToken());
-      expect(error).toMatchObject({ operation: 'oauth', status: 400, errorCode: '400.008.01', retryable: false, kind: 'unavailable' });
+      expect(error).toMatchObject({
+        operation: 'oauth',
+        status: 400,
+        errorCode: '400.008.01',
+        retryable: false,
+        kind: 'unavailable',
+      });
     });
   });
 
@@ -187,8 +226,21 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       await push(client, phone, 250);
       const sent = lastBody(STK_PUSH);
       expect(Object.keys(sent).sort()).toEqual(fixtureKeys('daraja-stk-request.json'));
-      expect(sent).toMatchObject({ BusinessShortCode: '174379', PartyA: phone, PartyB: '174379', PhoneNumber: phone, Amount: 250, TransactionType: 'CustomerPayBillOnline' });
-      expect(sent.Password).toBe(stkPassword('174379', 'bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919', String(sent.Timestamp)));
+      expect(sent).toMatchObject({
+        BusinessShortCode: '174379',
+        PartyA: phone,
+        PartyB: '174379',
+        PhoneNumber: phone,
+        Amount: 250,
+        TransactionType: 'CustomerPayBillOnline',
+      });
+      expect(sent.Password).toBe(
+        stkPassword(
+          '174379',
+          'bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919',
+          String(sent.Timestamp),
+        ),
+      );
       expect(Math.abs(darajaTimestampToDate(String(sent.Timestamp))!.getTime() - Date.now())).toBeLessThan(5_000);
     });
 
@@ -198,11 +250,14 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       ['insufficient_funds', 1],
       ['wrong_pin', 2001],
       ['unreachable', 1037],
-    ])('%s: the callback arrives in Daraja\'s shape with ResultCode %i', async (outcome, code) => {
+    ])("%s: the callback arrives in Daraja's shape with ResultCode %i", async (outcome, code) => {
       const phone = uniquePhone();
       sim.setOutcome(phone, outcome);
       const { checkoutRequestId, merchantRequestId } = await push(client, phone, 1);
-      const [arrived] = await eventually(async () => stkCallbacksFor(checkoutRequestId), (r) => r.length > 0);
+      const [arrived] = await eventually(
+        async () => stkCallbacksFor(checkoutRequestId),
+        (r) => r.length > 0,
+      );
       const callback = parseStkCallback(JSON.parse(arrived.text));
       expect(callback).toMatchObject({ checkoutRequestId, merchantRequestId, resultCode: code });
       if (code === 0) {
@@ -222,7 +277,10 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       const phone = uniquePhone();
       sim.setOutcome(phone, 'duplicate_callback');
       const { checkoutRequestId } = await push(client, phone, 40);
-      const both = await eventually(async () => stkCallbacksFor(checkoutRequestId), (r) => r.length === 2);
+      const both = await eventually(
+        async () => stkCallbacksFor(checkoutRequestId),
+        (r) => r.length === 2,
+      );
       expect(both[0].text).toBe(both[1].text);
       expect(parseStkCallback(JSON.parse(both[0].text))).toMatchObject({ resultCode: 0, amount: 40 });
       await sleep(200);
@@ -235,8 +293,18 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       const slowClient = newClient(ownRedisPrefix(), {}, {}, slow).client;
       const phone = uniquePhone();
       slow.setOutcome(phone, 'no_callback');
-      const { checkoutRequestId } = await slowClient.stkPush({ phoneNumber: phone, amount: 5, accountReference: 'A', description: 'B', callbackUrl: `${receiver.url}/stk` });
-      expect(await slowClient.stkQuery(checkoutRequestId)).toEqual({ state: 'pending', checkoutRequestId, description: 'The transaction is being processed' });
+      const { checkoutRequestId } = await slowClient.stkPush({
+        phoneNumber: phone,
+        amount: 5,
+        accountReference: 'A',
+        description: 'B',
+        callbackUrl: `${receiver.url}/stk`,
+      });
+      expect(await slowClient.stkQuery(checkoutRequestId)).toEqual({
+        state: 'pending',
+        checkoutRequestId,
+        description: 'The transaction is being processed',
+      });
       await sleep(600);
       expect(await slowClient.stkQuery(checkoutRequestId)).toMatchObject({ state: 'done', resultCode: 1037 });
       expect(stkCallbacksFor(checkoutRequestId)).toHaveLength(0);
@@ -246,7 +314,10 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       const phone = uniquePhone();
       sim.setOutcome(phone, 'lost_callback');
       const { checkoutRequestId } = await push(client, phone, 7);
-      const done = await eventually(() => client.stkQuery(checkoutRequestId), (r) => r.state === 'done');
+      const done = await eventually(
+        () => client.stkQuery(checkoutRequestId),
+        (r) => r.state === 'done',
+      );
       expect(done).toMatchObject({ resultCode: 0, resultDesc: 'The service request is processed successfully.' });
       expect(stkCallbacksFor(checkoutRequestId)).toHaveLength(0);
     });
@@ -260,24 +331,62 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       });
       expect(response.status).toBe(200);
       const { checkoutRequestId } = await push(client, phone);
-      const [arrived] = await eventually(async () => stkCallbacksFor(checkoutRequestId), (r) => r.length > 0);
+      const [arrived] = await eventually(
+        async () => stkCallbacksFor(checkoutRequestId),
+        (r) => r.length > 0,
+      );
       expect(parseStkCallback(JSON.parse(arrived.text)).resultCode).toBe(1032);
-      const bad = await fetch(`${sim.url}/simulator/outcomes`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ phoneNumber: phone, outcome: 'maybe' }) });
+      const bad = await fetch(`${sim.url}/simulator/outcomes`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ phoneNumber: phone, outcome: 'maybe' }),
+      });
       expect(bad.status).toBe(400);
     });
 
     it("refuses what Daraja refuses, in Daraja's error envelope, and checks the form before sending", async () => {
       const wrongPasskey = newClient(ownRedisPrefix(), { passkey: 'not-the-passkey' }).client;
       const error = await caught(push(wrongPasskey, uniquePhone()));
-      expect(error).toMatchObject({ operation: 'stk_push', status: 400, errorCode: '400.002.02', errorMessage: 'Bad Request - Invalid Password', retryable: false, kind: 'invalid' });
+      expect(error).toMatchObject({
+        operation: 'stk_push',
+        status: 400,
+        errorCode: '400.002.02',
+        errorMessage: 'Bad Request - Invalid Password',
+        retryable: false,
+        kind: 'invalid',
+      });
       expect(error.requestId).toMatch(/^[0-9a-f]{4}-/);
       expect(JSON.stringify({ ...error, message: error.message })).not.toContain(SECRET);
 
       const before = count(STK_PUSH);
-      const long = await caught(client.stkPush({ phoneNumber: uniquePhone(), amount: 1, accountReference: 'THIRTEEN-CHAR', description: 'x', callbackUrl: `${receiver.url}/stk` }));
+      const long = await caught(
+        client.stkPush({
+          phoneNumber: uniquePhone(),
+          amount: 1,
+          accountReference: 'THIRTEEN-CHAR',
+          description: 'x',
+          callbackUrl: `${receiver.url}/stk`,
+        }),
+      );
       expect(long).toMatchObject({ code: 'MPESA.INVALID_REQUEST', errorCode: 'INVALID_REQUEST' });
-      await expect(client.stkPush({ phoneNumber: uniquePhone(), amount: 1.5, accountReference: 'A', description: 'x', callbackUrl: `${receiver.url}/stk` })).rejects.toThrow('whole shillings');
-      await expect(client.stkPush({ phoneNumber: '0712345678', amount: 1, accountReference: 'A', description: 'x', callbackUrl: `${receiver.url}/stk` })).rejects.toThrow('254712345678');
+      await expect(
+        client.stkPush({
+          phoneNumber: uniquePhone(),
+          amount: 1.5,
+          accountReference: 'A',
+          description: 'x',
+          callbackUrl: `${receiver.url}/stk`,
+        }),
+      ).rejects.toThrow('whole shillings');
+      await expect(
+        client.stkPush({
+          phoneNumber: '0712345678',
+          amount: 1,
+          accountReference: 'A',
+          description: 'x',
+          callbackUrl: `${receiver.url}/stk`,
+        }),
+      ).rejects.toThrow('254712345678');
       expect(count(STK_PUSH)).toBe(before);
     });
   });
@@ -332,7 +441,11 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       const config = testConfig({ REDIS_KEY_PREFIX: ownRedisPrefix() });
       const redis = createRedisConnection(config.redis, 'app');
       redisClients.push(redis);
-      const lost = new DarajaClient(redis, { ...darajaClientOptions(config.mpesa, false, async () => url), retries: 1, retryBackoffMs: 10 });
+      const lost = new DarajaClient(redis, {
+        ...darajaClientOptions(config.mpesa, false, async () => url),
+        retries: 1,
+        retryBackoffMs: 10,
+      });
       const error = await caught(lost.accessToken());
       expect(error).toMatchObject({ operation: 'oauth', errorCode: 'NETWORK', retryable: true, outcomeUnknown: false });
     });
@@ -343,22 +456,55 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
     beforeAll(() => {
       client = newClient(ownRedisPrefix()).client;
     });
-    const b2c = (c: DarajaClient, phoneNumber: string, originatorConversationId = `deni-${randomBytes(6).toString('hex')}`, amount = 500) =>
-      c.b2c({ originatorConversationId, amount, phoneNumber, remarks: 'Deni withdrawal', resultUrl: `${receiver.url}/b2c/result`, queueTimeoutUrl: `${receiver.url}/b2c/timeout`, occasion: 'Withdrawal' });
-    const resultsFor = (suffix: string, id: string) => receiver.on(suffix).filter((r) => JSON.parse(r.text).Result.OriginatorConversationID === id);
+    const b2c = (
+      c: DarajaClient,
+      phoneNumber: string,
+      originatorConversationId = `deni-${randomBytes(6).toString('hex')}`,
+      amount = 500,
+    ) =>
+      c.b2c({
+        originatorConversationId,
+        amount,
+        phoneNumber,
+        remarks: 'Deni withdrawal',
+        resultUrl: `${receiver.url}/b2c/result`,
+        queueTimeoutUrl: `${receiver.url}/b2c/timeout`,
+        occasion: 'Withdrawal',
+      });
+    const resultsFor = (suffix: string, id: string) =>
+      receiver.on(suffix).filter((r) => JSON.parse(r.text).Result.OriginatorConversationID === id);
 
     it("pays with a SecurityCredential the simulator decrypts (its certificate fetched from it), in Daraja's request shape", async () => {
       const phone = uniquePhone();
       const id = `deni-${randomBytes(6).toString('hex')}`;
       const accepted = await b2c(client, phone, id, 1_250);
-      expect(accepted).toMatchObject({ originatorConversationId: id, responseCode: '0', responseDescription: 'Accept the service request successfully.' });
+      expect(accepted).toMatchObject({
+        originatorConversationId: id,
+        responseCode: '0',
+        responseDescription: 'Accept the service request successfully.',
+      });
       expect(accepted.conversationId).toMatch(/^AG_\d{8}_[0-9a-f]{20}$/);
       const sent = lastBody(B2C);
       expect(Object.keys(sent).sort()).toEqual(fixtureKeys('daraja-b2c-request.json'));
-      expect(sent).toMatchObject({ InitiatorName: 'testapi', CommandID: 'BusinessPayment', PartyA: '600000', PartyB: phone, Occassion: 'Withdrawal' });
-      const [arrived] = await eventually(async () => resultsFor('/b2c/result', id), (r) => r.length > 0);
+      expect(sent).toMatchObject({
+        InitiatorName: 'testapi',
+        CommandID: 'BusinessPayment',
+        PartyA: '600000',
+        PartyB: phone,
+        Occassion: 'Withdrawal',
+      });
+      const [arrived] = await eventually(
+        async () => resultsFor('/b2c/result', id),
+        (r) => r.length > 0,
+      );
       const result = parseB2cResult(JSON.parse(arrived.text));
-      expect(result).toMatchObject({ resultCode: 0, originatorConversationId: id, conversationId: accepted.conversationId, amount: 1_250, receiverName: `${phone} - JOHN DOE` });
+      expect(result).toMatchObject({
+        resultCode: 0,
+        originatorConversationId: id,
+        conversationId: accepted.conversationId,
+        amount: 1_250,
+        receiverName: `${phone} - JOHN DOE`,
+      });
       expect(result.receipt).toBe(result.transactionId);
       expect(Math.abs(result.completedAt!.getTime() - Date.now())).toBeLessThan(5_000);
       expect(arrived.text).toMatch(/"Key":"B2CUtilityAccountAvailableFunds","Value":\d+\.\d\d\}/);
@@ -368,7 +514,10 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       const wrong = newClient(ownRedisPrefix(), { initiatorPassword: 'wrong-password' }).client;
       const id = `deni-${randomBytes(6).toString('hex')}`;
       expect((await b2c(wrong, uniquePhone(), id)).responseCode).toBe('0');
-      const [arrived] = await eventually(async () => resultsFor('/b2c/result', id), (r) => r.length > 0);
+      const [arrived] = await eventually(
+        async () => resultsFor('/b2c/result', id),
+        (r) => r.length > 0,
+      );
       const result = parseB2cResult(JSON.parse(arrived.text));
       expect(result).toMatchObject({ resultCode: 2001, resultDesc: 'The initiator information is invalid.' });
       expect(result.amount).toBeUndefined();
@@ -380,7 +529,10 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       const fromFile = newClient(ownRedisPrefix(), {}, { MPESA_CERT_PATH: file }).client;
       const id = `deni-${randomBytes(6).toString('hex')}`;
       await b2c(fromFile, uniquePhone(), id);
-      const [arrived] = await eventually(async () => resultsFor('/b2c/result', id), (r) => r.length > 0);
+      const [arrived] = await eventually(
+        async () => resultsFor('/b2c/result', id),
+        (r) => r.length > 0,
+      );
       expect(parseB2cResult(JSON.parse(arrived.text)).resultCode).toBe(0);
     });
 
@@ -393,8 +545,14 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       sim.setOutcome(phone, outcome);
       const id = `deni-${randomBytes(6).toString('hex')}`;
       await b2c(client, phone, id);
-      const [arrived] = await eventually(async () => resultsFor(suffix, id), (r) => r.length > 0);
-      expect(parseB2cResult(JSON.parse(arrived.text))).toMatchObject({ resultCode: code, originatorConversationId: id });
+      const [arrived] = await eventually(
+        async () => resultsFor(suffix, id),
+        (r) => r.length > 0,
+      );
+      expect(parseB2cResult(JSON.parse(arrived.text))).toMatchObject({
+        resultCode: code,
+        originatorConversationId: id,
+      });
     });
 
     it('duplicate_callback sends the result twice; no_callback sends nothing', async () => {
@@ -402,7 +560,10 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       sim.setOutcome(twice, 'duplicate_callback');
       const id = `deni-${randomBytes(6).toString('hex')}`;
       await b2c(client, twice, id);
-      const both = await eventually(async () => resultsFor('/b2c/result', id), (r) => r.length === 2);
+      const both = await eventually(
+        async () => resultsFor('/b2c/result', id),
+        (r) => r.length === 2,
+      );
       expect(both[0].text).toBe(both[1].text);
 
       const never = uniquePhone();
@@ -422,7 +583,9 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       const before = count(B2C);
       expect(await caught(b2c(fresh, uniquePhone(), id))).toMatchObject({ outcomeUnknown: true });
       const attempts = sim.requests.filter((r) => r.path === B2C).slice(before);
-      expect(attempts.map((r) => (r.body as { OriginatorConversationID: string }).OriginatorConversationID)).toEqual([id]);
+      expect(attempts.map((r) => (r.body as { OriginatorConversationID: string }).OriginatorConversationID)).toEqual([
+        id,
+      ]);
       // (This drop happened before the simulator took it, so sending it again is accepted once.)
       expect((await b2c(fresh, uniquePhone(), id)).originatorConversationId).toBe(id);
 
@@ -432,16 +595,26 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
 
     it('refuses an amount outside 10 to 250,000', async () => {
       const error = await caught(b2c(client, uniquePhone(), undefined, 5));
-      expect(error).toMatchObject({ status: 400, errorCode: '400.002.02', errorMessage: 'Bad Request - Invalid Amount' });
+      expect(error).toMatchObject({
+        status: 400,
+        errorCode: '400.002.02',
+        errorMessage: 'Bad Request - Invalid Amount',
+      });
     });
 
     describe('Transaction Status', () => {
       const ask = (c: DarajaClient, originatorConversationId: string) =>
-        c.transactionStatus({ originatorConversationId, resultUrl: `${receiver.url}/status/result`, queueTimeoutUrl: `${receiver.url}/status/timeout`, remarks: 'Deni withdrawal status' });
+        c.transactionStatus({
+          originatorConversationId,
+          resultUrl: `${receiver.url}/status/result`,
+          queueTimeoutUrl: `${receiver.url}/status/timeout`,
+          remarks: 'Deni withdrawal status',
+        });
       /** The Result of one status query (its own OriginatorConversationID, from the acknowledgement). */
       const answerTo = async (queryId: string) => {
         const [arrived] = await eventually(
-          async () => receiver.on('/status/result').filter((r) => JSON.parse(r.text).Result.OriginatorConversationID === queryId),
+          async () =>
+            receiver.on('/status/result').filter((r) => JSON.parse(r.text).Result.OriginatorConversationID === queryId),
           (r) => r.length > 0,
         );
         return { text: arrived.text, result: parseTransactionStatusResult(JSON.parse(arrived.text)) };
@@ -450,23 +623,52 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       it("asks in Daraja's request shape; the Result says Completed, with the B2C's receipt and amount", async () => {
         const id = `deni-${randomBytes(6).toString('hex')}`;
         await b2c(client, uniquePhone(), id, 700);
-        const [paid] = await eventually(async () => resultsFor('/b2c/result', id), (r) => r.length > 0);
+        const [paid] = await eventually(
+          async () => resultsFor('/b2c/result', id),
+          (r) => r.length > 0,
+        );
         const receipt = parseB2cResult(JSON.parse(paid.text)).receipt;
 
         const ack = await ask(client, id);
-        expect(ack).toMatchObject({ responseCode: '0', responseDescription: 'Accept the service request successfully.' });
+        expect(ack).toMatchObject({
+          responseCode: '0',
+          responseDescription: 'Accept the service request successfully.',
+        });
         expect(ack.conversationId).toMatch(/^AG_\d{8}_[0-9a-f]{20}$/);
         const sent = lastBody(STATUS);
         expect(Object.keys(sent).sort()).toEqual(
-          ['CommandID', 'Initiator', 'IdentifierType', 'Occasion', 'OriginalConversationID', 'OriginatorConversationID', 'PartyA', 'QueueTimeOutURL', 'Remarks', 'ResultURL', 'SecurityCredential'].sort(),
+          [
+            'CommandID',
+            'Initiator',
+            'IdentifierType',
+            'Occasion',
+            'OriginalConversationID',
+            'OriginatorConversationID',
+            'PartyA',
+            'QueueTimeOutURL',
+            'Remarks',
+            'ResultURL',
+            'SecurityCredential',
+          ].sort(),
         );
-        expect(sent).toMatchObject({ Initiator: 'testapi', CommandID: 'TransactionStatusQuery', OriginatorConversationID: id, PartyA: '600000', IdentifierType: '4' });
-        const decrypted = privateDecrypt({ key: sim.keyPair.privateKey, padding: constants.RSA_PKCS1_PADDING }, Buffer.from(String(sent.SecurityCredential), 'base64'));
+        expect(sent).toMatchObject({
+          Initiator: 'testapi',
+          CommandID: 'TransactionStatusQuery',
+          OriginatorConversationID: id,
+          PartyA: '600000',
+          IdentifierType: '4',
+        });
+        const decrypted = privateDecrypt(
+          { key: sim.keyPair.privateKey, padding: constants.RSA_PKCS1_PADDING },
+          Buffer.from(String(sent.SecurityCredential), 'base64'),
+        );
         expect(decrypted.toString('utf8')).toBe(MPESA_DEVELOPMENT_DEFAULTS.initiatorPassword);
 
         const { text, result } = await answerTo(ack.originatorConversationId);
         // The same fields as Safaricom's published sample.
-        expect(Object.keys(JSON.parse(text).Result).sort()).toEqual(Object.keys((fixture('daraja-transaction-status-result.json') as { Result: object }).Result).sort());
+        expect(Object.keys(JSON.parse(text).Result).sort()).toEqual(
+          Object.keys((fixture('daraja-transaction-status-result.json') as { Result: object }).Result).sort(),
+        );
         expect(result).toMatchObject({
           resultCode: '0',
           originatorConversationId: ack.originatorConversationId,
@@ -488,7 +690,10 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
         await b2c(client, phone, id, 300);
         await sleep(150); // the simulator decides a B2C 50 ms after it
         const { result } = await answerTo((await ask(client, id)).originatorConversationId);
-        expect(result).toMatchObject({ resultCode: '0', transaction: { status, amount: 300, originatorConversationId: id } });
+        expect(result).toMatchObject({
+          resultCode: '0',
+          transaction: { status, amount: 300, originatorConversationId: id },
+        });
         if (status === 'Expired') expect(result.transaction.receipt).toBeUndefined();
         else expect(result.transaction.receipt).toMatch(/^[A-Z0-9]{10}$/);
       });
@@ -503,7 +708,11 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
         await sleep(150);
         const wrong = newClient(ownRedisPrefix(), { initiatorPassword: 'wrong-password' }).client;
         const refused = await answerTo((await ask(wrong, id)).originatorConversationId);
-        expect(refused.result).toMatchObject({ resultCode: '2001', resultDesc: 'The initiator information is invalid.', transaction: {} });
+        expect(refused.result).toMatchObject({
+          resultCode: '2001',
+          resultDesc: 'The initiator information is invalid.',
+          transaction: {},
+        });
       });
 
       it('is retried after a dropped connection (a query changes nothing), and needs an id', async () => {
@@ -513,7 +722,13 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
         const before = count(STATUS);
         expect((await ask(fresh, 'deni-whatever')).responseCode).toBe('0');
         expect(count(STATUS) - before).toBe(2);
-        const error = await caught(fresh.transactionStatus({ resultUrl: `${receiver.url}/status/result`, queueTimeoutUrl: `${receiver.url}/status/timeout`, remarks: 'x' }));
+        const error = await caught(
+          fresh.transactionStatus({
+            resultUrl: `${receiver.url}/status/result`,
+            queueTimeoutUrl: `${receiver.url}/status/timeout`,
+            remarks: 'x',
+          }),
+        );
         expect(error).toMatchObject({ code: 'MPESA.INVALID_REQUEST', operation: 'transaction_status' });
         expect(count(STATUS) - before).toBe(2);
       });
@@ -536,11 +751,19 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       const validation = parseC2bRequest(JSON.parse(payment.validation!.text));
       const confirmation = parseC2bRequest(JSON.parse(payment.confirmation!.text));
       for (const body of [validation, confirmation]) {
-        expect(body).toMatchObject({ transId: payment.transId, amount: 500, billRefNumber: 'DENI7Q2X', shortCode: '174379', msisdn: '25471****678' });
+        expect(body).toMatchObject({
+          transId: payment.transId,
+          amount: 500,
+          billRefNumber: 'DENI7Q2X',
+          shortCode: '174379',
+          msisdn: '25471****678',
+        });
       }
       expect(validation.orgAccountBalance).toBeUndefined();
       expect(confirmation.orgAccountBalance).toMatch(/^\d+\.\d\d$/);
-      expect(Object.keys(JSON.parse(payment.confirmation!.text)).sort()).toEqual(fixtureKeys('daraja-c2b-confirmation.json'));
+      expect(Object.keys(JSON.parse(payment.confirmation!.text)).sort()).toEqual(
+        fixtureKeys('daraja-c2b-confirmation.json'),
+      );
 
       // Rejected at validation (over the control route): no confirmation follows.
       receiver.rejectedBillRefs.add('UNKNOWN1');
@@ -552,7 +775,9 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       const rejected = (await response.json()) as { transId: string; completed: boolean; confirmation?: unknown };
       expect(rejected.completed).toBe(false);
       expect(rejected.confirmation).toBeUndefined();
-      expect(receiver.on('/c2b/confirmation').filter((r) => JSON.parse(r.text).TransID === rejected.transId)).toHaveLength(0);
+      expect(
+        receiver.on('/c2b/confirmation').filter((r) => JSON.parse(r.text).TransID === rejected.transId),
+      ).toHaveLength(0);
     });
   });
 
@@ -579,10 +804,25 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
         inProcess.setOutcome(phone, 'insufficient_funds');
         const client = app.get(DarajaClient);
         const { checkoutRequestId } = await push(client, phone);
-        const done = await eventually(() => client.stkQuery(checkoutRequestId), (r) => r.state === 'done', 5_000);
+        const done = await eventually(
+          () => client.stkQuery(checkoutRequestId),
+          (r) => r.state === 'done',
+          5_000,
+        );
         expect(done).toMatchObject({ resultCode: 1 });
         // B2C too: the client reads the simulator's certificate from it.
-        expect((await client.b2c({ originatorConversationId: `deni-${randomBytes(4).toString('hex')}`, amount: 100, phoneNumber: phone, remarks: 'ok', resultUrl: `${receiver.url}/b2c/result`, queueTimeoutUrl: `${receiver.url}/b2c/timeout` })).responseCode).toBe('0');
+        expect(
+          (
+            await client.b2c({
+              originatorConversationId: `deni-${randomBytes(4).toString('hex')}`,
+              amount: 100,
+              phoneNumber: phone,
+              remarks: 'ok',
+              resultUrl: `${receiver.url}/b2c/result`,
+              queueTimeoutUrl: `${receiver.url}/b2c/timeout`,
+            })
+          ).responseCode,
+        ).toBe('0');
       } finally {
         await app.close();
       }

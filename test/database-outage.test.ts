@@ -47,7 +47,11 @@ describe('PostgreSQL goes away while the service runs', () => {
     const { accessToken } = await app.get(TokenService).issue({ userId: randomUUID(), phoneNumber: uniquePhone() });
 
     proxy.cut();
-    await eventually(async () => availability.isOpen(), (open) => open, 2_500);
+    await eventually(
+      async () => availability.isOpen(),
+      (open) => open,
+      2_500,
+    );
 
     const readiness = await ready(app);
     expect(readiness.statusCode).toBe(503);
@@ -67,7 +71,11 @@ describe('PostgreSQL goes away while the service runs', () => {
     expect(recoveries).toBe(0);
 
     proxy.restore();
-    await eventually(async () => availability.isOpen(), (open) => !open, 3_500);
+    await eventually(
+      async () => availability.isOpen(),
+      (open) => !open,
+      3_500,
+    );
     expect(recoveries).toBe(1);
     unsubscribe();
     expect((await ready(app)).statusCode).toBe(200);
@@ -107,7 +115,10 @@ describe('starting while PostgreSQL is down', () => {
     expect(during.json().code).toBe('SERVICE.DATABASE_UNAVAILABLE');
 
     proxy.restore();
-    await eventually(async () => (await ready(app!)).statusCode, (status) => status === 200);
+    await eventually(
+      async () => (await ready(app!)).statusCode,
+      (status) => status === 200,
+    );
     expect(availability.isOpen()).toBe(false);
     expect(recoveries).toBe(1);
     expect((await outbox(app)).statusCode).toBe(200);
@@ -123,12 +134,13 @@ describe('isDatabaseUnavailable', () => {
     await client.connect();
     return client;
   };
-  const failure = (p: Promise<unknown>) => p.then(
-    () => {
-      throw new Error('expected a failure');
-    },
-    (err: unknown) => err,
-  );
+  const failure = (p: Promise<unknown>) =>
+    p.then(
+      () => {
+        throw new Error('expected a failure');
+      },
+      (err: unknown) => err,
+    );
 
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
@@ -156,7 +168,9 @@ describe('isDatabaseUnavailable', () => {
       hung.port = String((silent.address() as { port: number }).port);
       const client = new Client({ connectionString: hung.toString(), connectionTimeoutMillis: 300 });
       expect(isDatabaseUnavailable(await failure(client.connect()))).toBe(true);
-      const ds = new DataSource(dataSourceOptions(testConfig({ DATABASE_URL: hung.toString(), DB_CONNECT_TIMEOUT_MS: '300' })));
+      const ds = new DataSource(
+        dataSourceOptions(testConfig({ DATABASE_URL: hung.toString(), DB_CONNECT_TIMEOUT_MS: '300' })),
+      );
       expect(isDatabaseUnavailable(await failure(ds.initialize()))).toBe(true);
     } finally {
       silent.close();
@@ -176,7 +190,10 @@ describe('isDatabaseUnavailable', () => {
     victim.on('error', (e) => errors.push(e));
     const [{ pid }] = (await victim.query('SELECT pg_backend_pid() AS pid')).rows;
     await (await connected()).query('SELECT pg_terminate_backend($1)', [pid]);
-    await eventually(async () => errors.length, (n) => n > 0);
+    await eventually(
+      async () => errors.length,
+      (n) => n > 0,
+    );
     expect((errors[0] as { code?: string }).code).toBe('57P01');
     for (const err of errors) expect(isDatabaseUnavailable(err)).toBe(true);
     expect(isDatabaseUnavailable(await failure(victim.query('SELECT 1')))).toBe(true);
@@ -205,6 +222,9 @@ describe('isDatabaseUnavailable', () => {
     const lost = new QueryFailedError('SELECT 1', [], new Error('Connection terminated unexpectedly'));
     expect(filter.toBody(lost)).toMatchObject({ statusCode: 503, code: 'SERVICE.DATABASE_UNAVAILABLE' });
     const duplicate = Object.assign(new Error('duplicate key value violates unique constraint'), { code: '23505' });
-    expect(filter.toBody(new QueryFailedError('INSERT', [], duplicate))).toMatchObject({ statusCode: 500, code: 'INTERNAL' });
+    expect(filter.toBody(new QueryFailedError('INSERT', [], duplicate))).toMatchObject({
+      statusCode: 500,
+      code: 'INTERNAL',
+    });
   });
 });

@@ -24,7 +24,11 @@ function dialerEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 
 function dial(args: string[], stdin?: string): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [TSX, 'scripts/dial.ts', ...args], { cwd: ROOT, env: dialerEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [TSX, 'scripts/dial.ts', ...args], {
+      cwd: ROOT,
+      env: dialerEnv(),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
@@ -43,7 +47,11 @@ const running = new Set<ChildProcess>();
 
 /** A dialer typed into line by line: `type` a line once `waitFor` has seen what it answers. */
 function interactive(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [TSX, 'scripts/dial.ts', ...args], { cwd: ROOT, env: dialerEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [TSX, 'scripts/dial.ts', ...args], {
+    cwd: ROOT,
+    env: dialerEnv(env),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   running.add(child);
   const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
   child.on('close', () => {
@@ -96,7 +104,13 @@ describe('the terminal dialer (npm run dial)', () => {
   const lender = uniquePhone();
 
   it('runs a scripted loan request and prints every screen, ending on END', async () => {
-    const { code, out } = await dial([formatLocal(borrower), '--url', base, '--script', `1,${formatLocal(lender)},5000,500,1,4821,4821,00,0,n`]);
+    const { code, out } = await dial([
+      formatLocal(borrower),
+      '--url',
+      base,
+      '--script',
+      `1,${formatLocal(lender)},5000,500,1,4821,4821,00,0,n`,
+    ]);
     expect(code).toBe(0);
     for (const screen of [
       '│ M-PESA LOANS\n│ 1. Request Loan',
@@ -116,10 +130,14 @@ describe('the terminal dialer (npm run dial)', () => {
     const { code, out } = await dial([formatLocal(lender), '--url', base, `--key=${ADMIN_KEY}`], stdin);
     expect(code).toBe(0);
     expect(out).toContain(`Latest SMS to ${lender} (newest first):`);
-    expect(out).toContain(`Deni: ${formatLocal(borrower)} asks you for a loan of Ksh 5000, repaid Ksh 500 per deposit.`);
+    expect(out).toContain(
+      `Deni: ${formatLocal(borrower)} asks you for a loan of Ksh 5000, repaid Ksh 500 per deposit.`,
+    );
     expect(out).toContain(`Next M-PESA request of ${lender}: cancelled`);
     expect(out).toMatch(/Could not set the outcome: outcome: outcome must be one of the following values/);
-    expect(out).toContain('│ M-PESA will ask for your PIN on this phone to add Ksh 250. You will get an SMS when it is in your wallet.\n└─ session ended');
+    expect(out).toContain(
+      '│ M-PESA will ask for your PIN on this phone to add Ksh 250. You will get an SMS when it is in your wallet.\n└─ session ended',
+    );
     // "Dial again?" answered with Enter: a second session, exited with 0, then :quit.
     expect(out.match(/│ M-PESA LOANS/g)).toHaveLength(2);
     expect(out).toContain('│ Thank you for using M-PESA Loans.\n└─ session ended\nDial again? [Y/n] :quit\n');
@@ -133,7 +151,7 @@ describe('the terminal dialer (npm run dial)', () => {
     );
   }, 45_000);
 
-  it('lists the number\'s pending top-ups and delivers an outcome to one (key from ADMIN_API_KEY)', async () => {
+  it("lists the number's pending top-ups and delivers an outcome to one (key from ADMIN_API_KEY)", async () => {
     const number = uniquePhone();
     const dialer = interactive([formatLocal(number), '--url', base], { ADMIN_API_KEY: ADMIN_KEY });
     await dialer.waitFor('│ M-PESA LOANS');
@@ -142,27 +160,40 @@ describe('the terminal dialer (npm run dial)', () => {
     await dialer.waitFor(`No pending top-ups for ${number}.`, mark);
     dialer.type(':mpesa hold');
     await dialer.waitFor(`Next M-PESA request of ${number}: hold`, mark);
-    for (const [reply, screen] of [['7', 'Top up'], ['1', 'TOP UP'], ['300', 'Dial again? [Y/n] ']] as const) {
+    for (const [reply, screen] of [
+      ['7', 'Top up'],
+      ['1', 'TOP UP'],
+      ['300', 'Dial again? [Y/n] '],
+    ] as const) {
       dialer.type(reply);
       await dialer.waitFor(screen, mark);
       mark = dialer.output().length;
     }
     // The STK push reaches the Daraja simulator shortly after the END screen, and waits there.
     const daraja = await app.get(DarajaSimulatorHost).simulator();
-    const [held] = await eventually(async () => daraja.pendingStkPushes(number), (p) => p.length === 1);
+    const [held] = await eventually(
+      async () => daraja.pendingStkPushes(number),
+      (p) => p.length === 1,
+    );
 
     dialer.type(':pending');
     const listed = await dialer.waitFor('Answer one with :deliver', mark);
-    expect(listed).toContain(`:pending\nPending top-ups of ${number} (oldest first):\n  1. Ksh 300, held (${held!.checkoutRequestId}, `);
+    expect(listed).toContain(
+      `:pending\nPending top-ups of ${number} (oldest first):\n  1. Ksh 300, held (${held!.checkoutRequestId}, `,
+    );
     mark = dialer.output().length;
     dialer.type(':deliver hold 1');
-    expect(await dialer.waitFor('Could not deliver the outcome', mark)).toMatch(/Could not deliver the outcome: outcome: outcome must be one of the following values/);
+    expect(await dialer.waitFor('Could not deliver the outcome', mark)).toMatch(
+      /Could not deliver the outcome: outcome: outcome must be one of the following values/,
+    );
     mark = dialer.output().length;
     dialer.type(':deliver success 2');
     expect(await dialer.waitFor('No top-up number 2', mark)).toContain('No top-up number 2 (1 pending: see :pending).');
     mark = dialer.output().length;
     dialer.type(':deliver success');
-    expect(await dialer.waitFor('Delivered', mark)).toContain(`Delivered success to the Ksh 300 top-up ${held!.checkoutRequestId}: M-PESA's callback goes to Deni now`);
+    expect(await dialer.waitFor('Delivered', mark)).toContain(
+      `Delivered success to the Ksh 300 top-up ${held!.checkoutRequestId}: M-PESA's callback goes to Deni now`,
+    );
     expect(daraja.pendingStkPushes(number)).toEqual([]);
 
     // Deni's callback route credits the wallet and queues the SMS, which :sms then shows.
@@ -179,7 +210,9 @@ describe('the terminal dialer (npm run dial)', () => {
     await dialer.waitFor(`No pending top-ups for ${number}.`, mark);
     mark = dialer.output().length;
     dialer.type(`:deliver success ${held!.checkoutRequestId}`);
-    expect(await dialer.waitFor('Could not deliver', mark)).toContain('Could not deliver the outcome: No pending top-up with this CheckoutRequestID (unknown, or already answered)');
+    expect(await dialer.waitFor('Could not deliver', mark)).toContain(
+      'Could not deliver the outcome: No pending top-up with this CheckoutRequestID (unknown, or already answered)',
+    );
     dialer.type(':quit');
     expect((await dialer.end()).code).toBe(0);
   }, 60_000);
@@ -188,7 +221,8 @@ describe('the terminal dialer (npm run dial)', () => {
     const number = formatLocal(uniquePhone());
     const without = await dial([number, '--url', base, '--script', ':sms,:mpesa hold,:pending,:deliver success,:quit']);
     expect(without.code).toBe(0);
-    const needed = "the simulator's control routes need the admin key (401): pass --key=<ADMIN_API_KEY>, or set ADMIN_API_KEY";
+    const needed =
+      "the simulator's control routes need the admin key (401): pass --key=<ADMIN_API_KEY>, or set ADMIN_API_KEY";
     for (const what of ['Could not read the SMS', 'Could not set the outcome', 'Could not read the pending top-ups']) {
       expect(without.out).toContain(`${what}: ${needed}`);
     }
@@ -198,7 +232,9 @@ describe('the terminal dialer (npm run dial)', () => {
     expect(without.out).toContain('│ M-PESA LOANS');
 
     const wrong = await dial([number, '--url', base, '--key=not-the-admin-key-123', '--script', ':sms,:quit']);
-    expect(wrong.out).toContain('Could not read the SMS: the service refused the admin key (401): check --key (or ADMIN_API_KEY) against its ADMIN_API_KEY');
+    expect(wrong.out).toContain(
+      'Could not read the SMS: the service refused the admin key (401): check --key (or ADMIN_API_KEY) against its ADMIN_API_KEY',
+    );
   }, 45_000);
 
   it('says so when nothing answers', async () => {

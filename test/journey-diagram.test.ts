@@ -3,7 +3,8 @@ import { DIAGRAM_PATH, journeyDocument, journeyMermaid } from '../scripts/journe
 import { ScreenId } from '../src/ussd/engine/types.js';
 import { journeyScreens } from '../src/ussd/journeys/index.js';
 
-const STALE = 'docs/ussd-journey.md is out of date with src/ussd/journeys: run `npm run journey:diagram` and commit the result.';
+const STALE =
+  'docs/ussd-journey.md is out of date with src/ussd/journeys: run `npm run journey:diagram` and commit the result.';
 
 describe('the journey diagram (docs/ussd-journey.md)', () => {
   it('is committed and matches the screens', () => {

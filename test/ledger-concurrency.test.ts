@@ -45,7 +45,8 @@ describe('ledger and loans under concurrency (real PostgreSQL)', () => {
   }
 
   const user = (phone = uniquePhone()) => users.findOrRegister(phone);
-  const deposit = (userId: string, amount: number, reference: string) => loans.receiveDeposit({ userId, amount, reference });
+  const deposit = (userId: string, amount: number, reference: string) =>
+    loans.receiveDeposit({ userId, amount, reference });
 
   it('keeps every invariant through 300+ concurrent deposits, approvals, repayments and replays', async () => {
     const borrower = await user();
@@ -58,16 +59,27 @@ describe('ledger and loans under concurrency (real PostgreSQL)', () => {
         [1500, 200],
         [1000, 500],
       ].map(([amount, r], i) =>
-        loans.requestLoan({ borrowerId: borrower.id, lenderPhoneNumber: lenders[i].phoneNumber, amount, repaymentPerDeposit: r }),
+        loans.requestLoan({
+          borrowerId: borrower.id,
+          lenderPhoneNumber: lenders[i].phoneNumber,
+          amount,
+          repaymentPerDeposit: r,
+        }),
       ),
     );
     // A second borrower competes for the first lender's money.
     const other = await user();
-    const competing = await loans.requestLoan({ borrowerId: other.id, lenderPhoneNumber: lenders[0].phoneNumber, amount: 4000, repaymentPerDeposit: 100 });
+    const competing = await loans.requestLoan({
+      borrowerId: other.id,
+      lenderPhoneNumber: lenders[0].phoneNumber,
+      amount: 4000,
+      repaymentPerDeposit: 100,
+    });
 
     const ops: (() => Promise<unknown>)[] = [];
     // The same approval several times at once, and two lenders approving at once.
-    for (const [i, loan] of requests.entries()) for (let k = 0; k < 4; k += 1) ops.push(() => loans.approve(loan.id, lenders[i].id));
+    for (const [i, loan] of requests.entries())
+      for (let k = 0; k < 4; k += 1) ops.push(() => loans.approve(loan.id, lenders[i].id));
     for (let k = 0; k < 3; k += 1) ops.push(() => loans.approve(competing.id, lenders[0].id));
     // 150 deposits to the borrower while loans activate.
     for (let k = 0; k < 150; k += 1) ops.push(() => deposit(borrower.id, 1 + ((k * 37) % 700), `${run}-dep-${k}`));
@@ -81,46 +93,77 @@ describe('ledger and loans under concurrency (real PostgreSQL)', () => {
       ops.push(() => loans.repay(loan.id, borrower.id, 50 + (k % 5) * 100, `${run}-repay-${k % 40}`));
     }
     // The same idempotency key from many callers, straight at the ledger.
-    const [bw, clearing] = await Promise.all([ledger.openWallet(db.manager, other.id), ledger.systemAccountId(SystemAccount.MpesaClearing)]);
+    const [bw, clearing] = await Promise.all([
+      ledger.openWallet(db.manager, other.id),
+      ledger.systemAccountId(SystemAccount.MpesaClearing),
+    ]);
     for (let k = 0; k < 30; k += 1) {
       ops.push(() =>
         transactions.run((tx) =>
-          ledger.transfer(tx, { idempotencyKey: `${run}-direct`, debitAccountId: clearing, creditAccountId: bw, amount: 77, kind: 'deposit' }),
+          ledger.transfer(tx, {
+            idempotencyKey: `${run}-direct`,
+            debitAccountId: clearing,
+            creditAccountId: bw,
+            amount: 77,
+            kind: 'deposit',
+          }),
         ),
       );
     }
     // Withdrawals racing deposits on the other borrower's wallet.
-    for (let k = 0; k < 10; k += 1) ops.push(() => wallet.holdWithdrawal({ userId: other.id, amount: 30, withdrawalId: `${run}-w-${k}` }));
+    for (let k = 0; k < 10; k += 1)
+      ops.push(() => wallet.holdWithdrawal({ userId: other.id, amount: 30, withdrawalId: `${run}-w-${k}` }));
     expect(ops.length).toBeGreaterThanOrEqual(300);
 
     const outcomes = await Promise.all(ops.map((op) => attempt(op)));
     const codes = outcomes.flatMap((o) => (o.ok ? [] : [o.code]));
-    const allowed = new Set(['LOAN.NOT_PENDING', 'LOAN.NOT_ACTIVE', 'WALLET.INSUFFICIENT_FUNDS', 'LOAN.REPAYMENT_EXCEEDS_OUTSTANDING', 'LEDGER.IDEMPOTENCY_CONFLICT']);
+    const allowed = new Set([
+      'LOAN.NOT_PENDING',
+      'LOAN.NOT_ACTIVE',
+      'WALLET.INSUFFICIENT_FUNDS',
+      'LOAN.REPAYMENT_EXCEEDS_OUTSTANDING',
+      'LEDGER.IDEMPOTENCY_CONFLICT',
+    ]);
     expect(codes.filter((c) => !allowed.has(c))).toEqual([]);
 
     expect(await ledgerViolations(db)).toEqual([]);
 
     // Each approval happened once; the same receipt credited once; the direct key moved 77 once.
-    const status = async (id: string) => (await db.query(`SELECT status FROM loans WHERE id = $1`, [id]))[0].status as string;
+    const status = async (id: string) =>
+      (await db.query(`SELECT status FROM loans WHERE id = $1`, [id]))[0].status as string;
     const approved = async (id: string) => ['ACTIVE', 'REPAID'].includes(await status(id));
     expect(await approved(requests[1].id)).toBe(true);
     expect(await approved(requests[2].id)).toBe(true);
     // Lender 0 started with 5000 for 2000 + 4000: the second approval could only succeed once
     // repayments had refilled the wallet; the invariants above show no wallet went negative.
-    expect([await approved(requests[0].id), await approved(competing.id)].filter(Boolean).length).toBeGreaterThanOrEqual(1);
-    const [{ n: receiptCredits }] = await db.query(`SELECT count(*)::int AS n FROM transfers WHERE idempotency_key = $1`, [`deposit:${run}-same-receipt`]);
+    expect(
+      [await approved(requests[0].id), await approved(competing.id)].filter(Boolean).length,
+    ).toBeGreaterThanOrEqual(1);
+    const [{ n: receiptCredits }] = await db.query(
+      `SELECT count(*)::int AS n FROM transfers WHERE idempotency_key = $1`,
+      [`deposit:${run}-same-receipt`],
+    );
     expect(receiptCredits).toBe(1);
     expect(outcomes.slice(-40, -10).filter((o) => o.ok).length).toBe(30); // every direct caller got the original transfer
     expect(codes.filter((c) => c === 'LEDGER.IDEMPOTENCY_CONFLICT').length).toBe(5);
-
   });
 
   it('keeps the invariants for random concurrent workloads (property)', async () => {
     const op = fc.oneof(
-      fc.record({ t: fc.constant('deposit' as const), who: fc.nat(3), amount: fc.integer({ min: 1, max: 3000 }), ref: fc.nat(25) }),
+      fc.record({
+        t: fc.constant('deposit' as const),
+        who: fc.nat(3),
+        amount: fc.integer({ min: 1, max: 3000 }),
+        ref: fc.nat(25),
+      }),
       fc.record({ t: fc.constant('approve' as const), loan: fc.nat(5) }),
       fc.record({ t: fc.constant('decline' as const), loan: fc.nat(5) }),
-      fc.record({ t: fc.constant('repay' as const), loan: fc.nat(5), amount: fc.integer({ min: 1, max: 2000 }), key: fc.nat(10) }),
+      fc.record({
+        t: fc.constant('repay' as const),
+        loan: fc.nat(5),
+        amount: fc.integer({ min: 1, max: 2000 }),
+        key: fc.nat(10),
+      }),
     );
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 20, maxLength: 70 }), fc.nat(1_000_000), async (workload, salt) => {
@@ -161,7 +204,9 @@ describe('ledger and loans under concurrency (real PostgreSQL)', () => {
 
   it('the database itself refuses a negative wallet, whatever the code does', async () => {
     const someone = await user();
-    await expect(db.query(`UPDATE accounts SET balance = -1 WHERE user_id = $1`, [someone.id])).rejects.toThrow(/CHK_accounts_wallet_not_negative/);
+    await expect(db.query(`UPDATE accounts SET balance = -1 WHERE user_id = $1`, [someone.id])).rejects.toThrow(
+      /CHK_accounts_wallet_not_negative/,
+    );
     await expect(
       db.query(
         `INSERT INTO transfers (idempotency_key, debit_account_id, credit_account_id, amount, kind) SELECT 'x-zero', id, id, 0, 'deposit' FROM accounts LIMIT 1`,
@@ -174,7 +219,9 @@ describe('ledger and loans under concurrency (real PostgreSQL)', () => {
     await deposit(someone.id, 1000, `w-${someone.id}`);
     await wallet.holdWithdrawal({ userId: someone.id, amount: 600, withdrawalId: `w1-${someone.id}` });
     expect(await wallet.balance(someone.id)).toBe(400);
-    expect((await attempt(() => wallet.holdWithdrawal({ userId: someone.id, amount: 600, withdrawalId: `w2-${someone.id}` })))).toEqual({
+    expect(
+      await attempt(() => wallet.holdWithdrawal({ userId: someone.id, amount: 600, withdrawalId: `w2-${someone.id}` })),
+    ).toEqual({
       ok: false,
       code: 'WALLET.INSUFFICIENT_FUNDS',
     });
@@ -186,7 +233,10 @@ describe('ledger and loans under concurrency (real PostgreSQL)', () => {
     const balance = await wallet.balance(someone.id);
     expect([400, 1000]).toContain(balance);
     expect(outcomes.filter((o) => !o.ok).every((o) => !o.ok && o.code === 'WITHDRAWAL.ALREADY_CLOSED')).toBe(true);
-    expect(await attempt(() => wallet.settleWithdrawal('never-held'))).toEqual({ ok: false, code: 'WITHDRAWAL.NOT_FOUND' });
+    expect(await attempt(() => wallet.settleWithdrawal('never-held'))).toEqual({
+      ok: false,
+      code: 'WITHDRAWAL.NOT_FOUND',
+    });
     expect(await ledgerViolations(db)).toEqual([]);
   });
 });

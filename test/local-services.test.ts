@@ -4,12 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import {
-  findOnPath,
-  isLocalHost,
-  planRedisInstall,
-  portAnswers,
-} from '../src/local-services/local-services.js';
+import { findOnPath, isLocalHost, planRedisInstall, portAnswers } from '../src/local-services/local-services.js';
 import { freePort, ProcessTracker, redisCli, waitUntil, type Exit, type Spawned } from './support/processes.js';
 import { currentRun } from './support/test-env.js';
 
@@ -70,7 +65,13 @@ async function ready(child: Spawned, timeoutMs: number): Promise<Ready> {
 }
 
 async function selectOne(port: number): Promise<{ one: number; hasMarker: boolean }> {
-  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 5000 });
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port,
+    user: 'postgres',
+    database: 'postgres',
+    connectionTimeoutMillis: 5000,
+  });
   await client.connect();
   try {
     const one = (await client.query<{ one: number }>('SELECT 1 AS one')).rows[0].one;
@@ -82,7 +83,13 @@ async function selectOne(port: number): Promise<{ one: number; hasMarker: boolea
 }
 
 async function createMarker(port: number): Promise<void> {
-  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 5000 });
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port,
+    user: 'postgres',
+    database: 'postgres',
+    connectionTimeoutMillis: 5000,
+  });
   await client.connect();
   try {
     await client.query('CREATE DATABASE deni_fallback');
@@ -209,40 +216,52 @@ describe('local services: Redis missing and not installable', () => {
   it.each([
     { withAptGet: true, how: 'sudo apt-get install -y redis-server' },
     { withAptGet: false, how: 'install redis-server with your package manager' },
-  ])('exits 69 with one line naming REDIS_URL and `$how`', async ({ withAptGet, how }) => {
-    const bin = binDir(withAptGet);
-    expect(findOnPath('redis-server', bin.path)).toBeNull();
-    const port = await freePort();
-    const redisUrl = `redis://127.0.0.1:${port}`;
-    const child = startChild(
-      childEnv({
-        PATH: bin.path,
-        DATABASE_URL: currentRun().databaseUrl,
-        REDIS_URL: redisUrl,
-        LOCAL_DATA_DIR: tempDir('deni-no-redis-data-'),
-        LOCAL_INSTALL_REDIS: 'false',
-      }),
-    );
-    const exit = await Promise.race([
-      child.exited,
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('child did not exit')), 20_000).unref()),
-    ]);
+  ])(
+    'exits 69 with one line naming REDIS_URL and `$how`',
+    async ({ withAptGet, how }) => {
+      const bin = binDir(withAptGet);
+      expect(findOnPath('redis-server', bin.path)).toBeNull();
+      const port = await freePort();
+      const redisUrl = `redis://127.0.0.1:${port}`;
+      const child = startChild(
+        childEnv({
+          PATH: bin.path,
+          DATABASE_URL: currentRun().databaseUrl,
+          REDIS_URL: redisUrl,
+          LOCAL_DATA_DIR: tempDir('deni-no-redis-data-'),
+          LOCAL_INSTALL_REDIS: 'false',
+        }),
+      );
+      const exit = await Promise.race([
+        child.exited,
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('child did not exit')), 20_000).unref()),
+      ]);
 
-    expect(exit).toEqual({ code: EX_UNAVAILABLE, signal: null });
-    expect(child.output.stdout).toBe('');
-    const lines = child.output.stderr.split('\n').filter((l) => l.trim() !== '');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toContain(redisUrl);
-    expect(lines[0]).toContain(`\`${how}\``);
-    expect(existsSync(bin.aptMarker)).toBe(false);
-    expect(await portAnswers('127.0.0.1', port, 300)).toBe(false);
-  }, 30_000);
+      expect(exit).toEqual({ code: EX_UNAVAILABLE, signal: null });
+      expect(child.output.stdout).toBe('');
+      const lines = child.output.stderr.split('\n').filter((l) => l.trim() !== '');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(redisUrl);
+      expect(lines[0]).toContain(`\`${how}\``);
+      expect(existsSync(bin.aptMarker)).toBe(false);
+      expect(await portAnswers('127.0.0.1', port, 300)).toBe(false);
+    },
+    30_000,
+  );
 });
 
 describe('local services: pure decisions', () => {
   it('treats only loopback names as this machine', () => {
     for (const host of ['127.0.0.1', 'localhost', '::1', '[::1]']) expect(isLocalHost(host)).toBe(true);
-    for (const host of ['10.255.255.1', '192.168.1.10', 'postgres', 'redis', 'db.example.com', 'localhost.example.com', '']) {
+    for (const host of [
+      '10.255.255.1',
+      '192.168.1.10',
+      'postgres',
+      'redis',
+      'db.example.com',
+      'localhost.example.com',
+      '',
+    ]) {
       expect(isLocalHost(host)).toBe(false);
     }
   });
@@ -269,17 +288,25 @@ describe('local services: pure decisions', () => {
     if (plan.kind !== 'instruct') return;
     expect(plan.line).toContain(redisUrl);
     expect(plan.line).not.toContain('\n');
-    expect(plan.line).toMatch(/`(brew install redis|sudo apt-get install -y redis-server|install redis-server with your package manager)`/);
+    expect(plan.line).toMatch(
+      /`(brew install redis|sudo apt-get install -y redis-server|install redis-server with your package manager)`/,
+    );
   });
 
   // The command each person is told to run, written out case by case.
   it.each([
     [{ platform: 'linux', allowed: true, isRoot: false, hasAptGet: true }, 'sudo apt-get install -y redis-server'],
     [{ platform: 'linux', allowed: false, isRoot: true, hasAptGet: true }, 'sudo apt-get install -y redis-server'],
-    [{ platform: 'linux', allowed: true, isRoot: true, hasAptGet: false }, 'install redis-server with your package manager'],
+    [
+      { platform: 'linux', allowed: true, isRoot: true, hasAptGet: false },
+      'install redis-server with your package manager',
+    ],
     [{ platform: 'darwin', allowed: true, isRoot: true, hasAptGet: false }, 'brew install redis'],
     [{ platform: 'darwin', allowed: true, isRoot: false, hasAptGet: true }, 'brew install redis'],
-    [{ platform: 'win32', allowed: true, isRoot: false, hasAptGet: false }, 'install redis-server with your package manager'],
+    [
+      { platform: 'win32', allowed: true, isRoot: false, hasAptGet: false },
+      'install redis-server with your package manager',
+    ],
   ] as const)('tells %o to run `%s`', (input, command) => {
     const plan = planRedisInstall({ ...input, redisUrl });
     expect(plan).toEqual({ kind: 'instruct', line: expect.stringContaining(`\`${command}\``) });

@@ -42,7 +42,10 @@ function published<T>(name: string): T {
 }
 
 interface StatusResultBody {
-  Result: { ResultCode: number | string; ResultParameters?: { ResultParameter: { Key: string; Value?: unknown }[] } } & Record<string, unknown>;
+  Result: {
+    ResultCode: number | string;
+    ResultParameters?: { ResultParameter: { Key: string; Value?: unknown }[] };
+  } & Record<string, unknown>;
 }
 
 /**
@@ -63,9 +66,9 @@ function statusResult(
     TransactionStatus: transactionStatus,
     ReceiptNo: receipt,
   };
-  body.Result.ResultParameters!.ResultParameter = body.Result.ResultParameters!.ResultParameter.filter((p) => p.Key !== 'ConversationID' || about.conversationId).map(
-    (p) => (p.Key in values ? { Key: p.Key, Value: values[p.Key] } : p),
-  );
+  body.Result.ResultParameters!.ResultParameter = body.Result.ResultParameters!.ResultParameter.filter(
+    (p) => p.Key !== 'ConversationID' || about.conversationId,
+  ).map((p) => (p.Key in values ? { Key: p.Key, Value: values[p.Key] } : p));
   return body;
 }
 
@@ -82,7 +85,12 @@ function ledgerChecks(app: () => NestFastifyApplication) {
     payment: (id: string) => db().getRepository(MpesaPayment).findOneByOrFail({ id }),
     balance: (userId: string) => app().get(WalletService).balance(userId),
     smsCount: async (phoneNumber: string, template: string) =>
-      (await db().query(`SELECT count(*)::int AS n FROM notifications WHERE phone_number = $1 AND template = $2`, [phoneNumber, template]))[0].n as number,
+      (
+        await db().query(`SELECT count(*)::int AS n FROM notifications WHERE phone_number = $1 AND template = $2`, [
+          phoneNumber,
+          template,
+        ])
+      )[0].n as number,
   };
 }
 
@@ -96,7 +104,12 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
   beforeAll(async () => {
     const port = await freePort();
     callbackBase = `http://127.0.0.1:${port}`;
-    ({ app } = await startTestApp({ MPESA_CALLBACK_BASE_URL: callbackBase, MPESA_CALLBACK_SECRET: SECRET, MPESA_RECONCILE_AFTER_MS: '1000', ADMIN_API_KEY: ADMIN_KEY }));
+    ({ app } = await startTestApp({
+      MPESA_CALLBACK_BASE_URL: callbackBase,
+      MPESA_CALLBACK_SECRET: SECRET,
+      MPESA_RECONCILE_AFTER_MS: '1000',
+      ADMIN_API_KEY: ADMIN_KEY,
+    }));
     await app.listen(port, '127.0.0.1');
     api = new ApiClient(app);
     sim = await app.get(DarajaSimulatorHost).simulator();
@@ -108,15 +121,26 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     const users = app.get(UsersService);
     const u = await users.findOrRegister(phoneNumber);
     await users.createPin(u.id, PIN);
-    if (deposit) await app.get(LoansService).receiveDeposit({ userId: u.id, amount: deposit, reference: `MP-${phoneNumber}` });
+    if (deposit)
+      await app.get(LoansService).receiveDeposit({ userId: u.id, amount: deposit, reference: `MP-${phoneNumber}` });
     return { ...u, token: await api.login(phoneNumber, PIN) };
   }
 
   const { payment, balance, smsCount } = ledgerChecks(() => app);
-  const settled = (id: string) => eventually(() => payment(id), (p) => p.status === 'succeeded' || p.status === 'failed', 15_000);
-  const transfersWithKey = async (key: string) => (await db.query(`SELECT count(*)::int AS n FROM transfers WHERE idempotency_key = $1`, [key]))[0].n as number;
+  const settled = (id: string) =>
+    eventually(
+      () => payment(id),
+      (p) => p.status === 'succeeded' || p.status === 'failed',
+      15_000,
+    );
+  const transfersWithKey = async (key: string) =>
+    (await db.query(`SELECT count(*)::int AS n FROM transfers WHERE idempotency_key = $1`, [key]))[0].n as number;
   const postCallback = (path: string, body: string) =>
-    fetch(`${callbackBase}/api/mpesa/callbacks/${SECRET}/${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    fetch(`${callbackBase}/api/mpesa/callbacks/${SECRET}/${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
 
   async function topUp(token: string, amount: number) {
     const res = await api.call('POST', '/api/wallet/deposits', { token, body: { amount } });
@@ -132,7 +156,12 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
       [l1, 300],
       [l2, 200],
     ] as const) {
-      const loan = await loans.requestLoan({ borrowerId: borrower.id, lenderPhoneNumber: lender.phoneNumber, amount: 2_000, repaymentPerDeposit: per });
+      const loan = await loans.requestLoan({
+        borrowerId: borrower.id,
+        lenderPhoneNumber: lender.phoneNumber,
+        amount: 2_000,
+        repaymentPerDeposit: per,
+      });
       await loans.approve(loan.id, lender.id);
     }
     expect(await balance(borrower.id)).toBe(4_000);
@@ -189,12 +218,18 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     );
     // Twice from the simulator, then three more: two at once, one after.
     const post = () =>
-      fetch(`${callbackBase}/api/mpesa/callbacks/${SECRET}/stk`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: callback[0].text });
+      fetch(`${callbackBase}/api/mpesa/callbacks/${SECRET}/stk`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: callback[0].text,
+      });
     const answers = await Promise.all([post(), post()]);
     answers.push(await post());
     expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
     expect(await balance(u.id)).toBe(700);
-    const credits = await db.query(`SELECT count(*)::int AS n FROM transfers WHERE idempotency_key = $1`, [`deposit:stk:${started.checkoutRequestId}`]);
+    const credits = await db.query(`SELECT count(*)::int AS n FROM transfers WHERE idempotency_key = $1`, [
+      `deposit:stk:${started.checkoutRequestId}`,
+    ]);
     expect(credits[0].n).toBe(1);
     expect(await ledgerViolations(db)).toEqual([]);
   });
@@ -206,9 +241,11 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     const started = await topUp(u.token, 640);
     const row = await payment(started.id);
     expect(row.status).toBe('pending');
-    const body = published<{ Body: { stkCallback: Record<string, unknown> & { CallbackMetadata: { Item: { Name: string; Value: unknown }[] } } } }>(
-      'daraja-stk-callback-success.json',
-    );
+    const body = published<{
+      Body: {
+        stkCallback: Record<string, unknown> & { CallbackMetadata: { Item: { Name: string; Value: unknown }[] } };
+      };
+    }>('daraja-stk-callback-success.json');
     const callback = body.Body.stkCallback;
     callback.MerchantRequestID = row.merchantRequestId;
     callback.CheckoutRequestID = row.checkoutRequestId;
@@ -218,12 +255,23 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
       TransactionDate: Number(nairobiTimestamp()),
       PhoneNumber: Number(u.phoneNumber),
     };
-    callback.CallbackMetadata.Item = callback.CallbackMetadata.Item.map((item) => ({ Name: item.Name, Value: values[item.Name] }));
+    callback.CallbackMetadata.Item = callback.CallbackMetadata.Item.map((item) => ({
+      Name: item.Name,
+      Value: values[item.Name],
+    }));
     const text = JSON.stringify(body);
 
-    const answers = await Promise.all([postCallback('stk', text), postCallback('stk', text), postCallback('stk', text)]);
+    const answers = await Promise.all([
+      postCallback('stk', text),
+      postCallback('stk', text),
+      postCallback('stk', text),
+    ]);
     expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
-    expect(await payment(started.id)).toMatchObject({ status: 'succeeded', resultCode: 0, receipt: values.MpesaReceiptNumber });
+    expect(await payment(started.id)).toMatchObject({
+      status: 'succeeded',
+      resultCode: 0,
+      receipt: values.MpesaReceiptNumber,
+    });
     expect(await balance(u.id)).toBe(640);
     expect(await transfersWithKey(`deposit:stk:${started.checkoutRequestId}`)).toBe(1);
     expect(await smsCount(u.phoneNumber, 'deposit.received')).toBe(1);
@@ -303,10 +351,15 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     expect(await balance(u.id)).toBe(1_500); // held at once
     expect(await settled((ok.body as { id: string }).id)).toMatchObject({ status: 'succeeded' });
     expect(await balance(u.id)).toBe(1_500);
-    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_sent')).toMatch(/^Deni: Ksh 500 was sent to your M-PESA\. Ref [A-Z0-9]{10}\.$/);
+    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_sent')).toMatch(
+      /^Deni: Ksh 500 was sent to your M-PESA\. Ref [A-Z0-9]{10}\.$/,
+    );
 
     sim.setOutcome(u.phoneNumber, 'insufficient_funds');
-    const failing = await api.call('POST', '/api/wallet/withdrawals', { token: u.token, body: { amount: 800, pin: PIN } });
+    const failing = await api.call('POST', '/api/wallet/withdrawals', {
+      token: u.token,
+      body: { amount: 800, pin: PIN },
+    });
     expect(failing.status).toBe(202);
     expect(await balance(u.id)).toBe(700);
     expect(await settled((failing.body as { id: string }).id)).toMatchObject({ status: 'failed', resultCode: 1 });
@@ -315,10 +368,15 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
       'Deni: your withdrawal of Ksh 800 did not go through. The money is back in your wallet.',
     );
     // More than the wallet holds, or a wrong PIN: refused, nothing held.
-    expect((await api.call('POST', '/api/wallet/withdrawals', { token: u.token, body: { amount: 5_000, pin: PIN } })).body).toMatchObject({
+    expect(
+      (await api.call('POST', '/api/wallet/withdrawals', { token: u.token, body: { amount: 5_000, pin: PIN } })).body,
+    ).toMatchObject({
       code: 'WALLET.INSUFFICIENT_FUNDS',
     });
-    expect((await api.call('POST', '/api/wallet/withdrawals', { token: u.token, body: { amount: 100, pin: '1357' } })).status).toBe(401);
+    expect(
+      (await api.call('POST', '/api/wallet/withdrawals', { token: u.token, body: { amount: 100, pin: '1357' } }))
+        .status,
+    ).toBe(401);
     expect(await balance(u.id)).toBe(1_500);
     expect(await ledgerViolations(db)).toEqual([]);
   });
@@ -334,7 +392,10 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     expect(done).toMatchObject({ status: 'failed', resultCode: 1, needsReview: false });
     expect(done.resultDesc).toMatch(/^Queue timeout: /);
     // (The simulator notes our answer once it has read it, which may be after the row changed.)
-    await eventually(async () => sim.callbacks.filter((c) => c.kind === 'b2c_timeout' && c.text.includes(id)).map((c) => c.status), (s) => s.length === 1 && s[0] === 200);
+    await eventually(
+      async () => sim.callbacks.filter((c) => c.kind === 'b2c_timeout' && c.text.includes(id)).map((c) => c.status),
+      (s) => s.length === 1 && s[0] === 200,
+    );
     expect(sim.callbacks.filter((c) => c.kind === 'b2c_result' && c.text.includes(id))).toEqual([]);
     expect(await balance(u.id)).toBe(1_000);
     expect(await transfersWithKey(`withdrawal:${id}:outcome`)).toBe(1);
@@ -353,14 +414,28 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
 
     // The worker's reconciliation (every second here) asks; the answer settles it.
     const done = await settled(id);
-    expect(done).toMatchObject({ status: 'failed', resultCode: null, resultDesc: 'Transaction status: Expired', needsReview: false });
+    expect(done).toMatchObject({
+      status: 'failed',
+      resultCode: null,
+      resultDesc: 'Transaction status: Expired',
+      needsReview: false,
+    });
     expect(done.reconcileAttempts).toBeGreaterThan(0);
-    const asked = sim.requests.filter((r) => r.path === STATUS_QUERY && (r.body as Record<string, unknown>).OriginatorConversationID === id);
+    const asked = sim.requests.filter(
+      (r) => r.path === STATUS_QUERY && (r.body as Record<string, unknown>).OriginatorConversationID === id,
+    );
     expect(asked.length).toBeGreaterThan(0);
     expect(asked[0].body).toMatchObject({ CommandID: 'TransactionStatusQuery', PartyA: '600000', IdentifierType: '4' });
-    expect(String((asked[0].body as Record<string, unknown>).ResultURL)).toBe(`${callbackBase}/api/mpesa/callbacks/${SECRET}/b2c/status/${id}/result`);
-    expect(sim.callbacks.filter((c) => (c.kind === 'b2c_result' || c.kind === 'b2c_timeout') && c.text.includes(id))).toEqual([]);
-    await eventually(async () => sim.callbacks.filter((c) => c.kind === 'transaction_status' && c.url.includes(id)), (sent) => sent.some((c) => c.status === 200));
+    expect(String((asked[0].body as Record<string, unknown>).ResultURL)).toBe(
+      `${callbackBase}/api/mpesa/callbacks/${SECRET}/b2c/status/${id}/result`,
+    );
+    expect(
+      sim.callbacks.filter((c) => (c.kind === 'b2c_result' || c.kind === 'b2c_timeout') && c.text.includes(id)),
+    ).toEqual([]);
+    await eventually(
+      async () => sim.callbacks.filter((c) => c.kind === 'transaction_status' && c.url.includes(id)),
+      (sent) => sent.some((c) => c.status === 200),
+    );
     expect(await balance(u.id)).toBe(1_500);
     expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_failed')).toBe(
       'Deni: your withdrawal of Ksh 700 did not go through. The money is back in your wallet.',
@@ -376,7 +451,9 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     expect(done).toMatchObject({ status: 'succeeded', resultCode: 0, resultDesc: 'Transaction status: Completed' });
     expect(done.receipt).toMatch(/^[A-Z0-9]{10}$/);
     expect(await balance(u.id)).toBe(700);
-    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_sent')).toBe(`Deni: Ksh 500 was sent to your M-PESA. Ref ${done.receipt}.`);
+    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_sent')).toBe(
+      `Deni: Ksh 500 was sent to your M-PESA. Ref ${done.receipt}.`,
+    );
 
     // Daraja's answer again, three times at once: nothing more moves, nobody is told twice.
     const [answer] = sim.callbacks.filter((c) => c.kind === 'transaction_status' && c.url.includes(id));
@@ -401,9 +478,20 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
       // Safaricom's sample as published: Completed, but about another transaction of another amount.
       published<StatusResultBody>('daraja-transaction-status-result.json'),
       // The query itself failed (a string code, no parameters).
-      { Result: { ResultType: 0, ResultCode: 'SFC_IC0003', ResultDesc: 'Receiver party is invalid', OriginatorConversationID: '41ee-4e5a', ConversationID: 'AG_20251106_0100' } },
+      {
+        Result: {
+          ResultType: 0,
+          ResultCode: 'SFC_IC0003',
+          ResultDesc: 'Receiver party is invalid',
+          OriginatorConversationID: '41ee-4e5a',
+          ConversationID: 'AG_20251106_0100',
+        },
+      },
       // Bad credentials for the query: says nothing about the withdrawal.
-      { ...statusResult({ id, amount: 400, conversationId }, 'Completed'), Result: { ...statusResult({ id, amount: 400, conversationId }, 'Completed').Result, ResultCode: 2001 } },
+      {
+        ...statusResult({ id, amount: 400, conversationId }, 'Completed'),
+        Result: { ...statusResult({ id, amount: 400, conversationId }, 'Completed').Result, ResultCode: 2001 },
+      },
       // Right transaction, not decided yet.
       statusResult({ id, amount: 400, conversationId }, 'Pending'),
       // Right transaction, wrong amount.
@@ -416,7 +504,14 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     ];
     for (const body of untouched) expect((await postCallback(path, JSON.stringify(body))).status).toBe(200);
     // Not about any withdrawal of ours: ignored, answered 200 as Daraja expects.
-    expect((await postCallback('b2c/status/not-a-payment/result', JSON.stringify(statusResult({ id, amount: 400 }, 'Failed')))).status).toBe(200);
+    expect(
+      (
+        await postCallback(
+          'b2c/status/not-a-payment/result',
+          JSON.stringify(statusResult({ id, amount: 400 }, 'Failed')),
+        )
+      ).status,
+    ).toBe(200);
     const unreadable = await postCallback(path, '{"Result":{"ResultCode":"not ok"}}');
     expect(unreadable.status).toBe(422);
     expect(await unreadable.json()).toMatchObject({ code: 'MPESA.BAD_CALLBACK' });
@@ -470,7 +565,11 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     expect(changed).toBe(1);
 
     const done = await settled(id);
-    expect(done).toMatchObject({ status: 'succeeded', resultDesc: 'Transaction status: Completed', needsReview: false });
+    expect(done).toMatchObject({
+      status: 'succeeded',
+      resultDesc: 'Transaction status: Completed',
+      needsReview: false,
+    });
     // The original and one re-send with the same id (answered 500.002.1001, Duplicate
     // OriginatorConversationID), then no more: it is pending from then on.
     const sends = requestsWith(sim, B2C_REQUEST, 'OriginatorConversationID', id);
@@ -484,7 +583,11 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
   it('makes one withdrawal of a request retried with the same Idempotency-Key', async () => {
     const u = await user(uniquePhone(), 1_000);
     const send = () =>
-      api.call('POST', '/api/wallet/withdrawals', { token: u.token, body: { amount: 300, pin: PIN }, headers: { 'idempotency-key': 'retry-me-1' } });
+      api.call('POST', '/api/wallet/withdrawals', {
+        token: u.token,
+        body: { amount: 300, pin: PIN },
+        headers: { 'idempotency-key': 'retry-me-1' },
+      });
     const [first, second] = [await send(), await send()];
     expect(first.status).toBe(202);
     expect((second.body as { id: string }).id).toBe((first.body as { id: string }).id);
@@ -508,12 +611,24 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     // M-PESA took money for a push Deni has no record of: kept as unmatched, flagged.
     const checkoutRequestId = `ws_CO_REVIEW${randomBytes(8).toString('hex')}`;
     const body = published<{ Body: { stkCallback: Record<string, unknown> } }>('daraja-stk-callback-success.json');
-    Object.assign(body.Body.stkCallback, { CheckoutRequestID: checkoutRequestId, MerchantRequestID: `m-${checkoutRequestId}` });
+    Object.assign(body.Body.stkCallback, {
+      CheckoutRequestID: checkoutRequestId,
+      MerchantRequestID: `m-${checkoutRequestId}`,
+    });
     expect((await postCallback('stk', JSON.stringify(body))).status).toBe(200);
     const flagged = await db.getRepository(MpesaPayment).findOneByOrFail({ checkoutRequestId });
-    expect(flagged).toMatchObject({ status: 'unmatched', needsReview: true, reviewedAt: null, reviewedBy: null, reviewNote: null });
+    expect(flagged).toMatchObject({
+      status: 'unmatched',
+      needsReview: true,
+      reviewedAt: null,
+      reviewedBy: null,
+      reviewNote: null,
+    });
     const path = `/api/admin/mpesa/payments/${flagged.id}/reviewed`;
-    const review = { note: 'Statement checked: Ksh 1 from 254708374149, reversed by M-PESA on request.', reviewedBy: 'Achieng (finance ops)' };
+    const review = {
+      note: 'Statement checked: Ksh 1 from 254708374149, reversed by M-PESA on request.',
+      reviewedBy: 'Achieng (finance ops)',
+    };
 
     // Without the admin key, or with a wrong one: refused, nothing recorded.
     for (const headers of [{}, { 'x-api-key': 'wrong-key-0123456789' }]) {
@@ -522,13 +637,25 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
       expect(refused.json()).toMatchObject({ code: 'AUTH.ADMIN_KEY_REQUIRED' });
     }
     // A note and a name are required, not blank, not too long, and nothing else.
-    for (const bad of [{}, { note: review.note }, { reviewedBy: review.reviewedBy }, { ...review, note: '   ' }, { ...review, reviewedBy: '' }, { ...review, note: 'x'.repeat(1_001) }, { ...review, reviewedBy: 'x'.repeat(65) }, { ...review, needsReview: true }]) {
+    for (const bad of [
+      {},
+      { note: review.note },
+      { reviewedBy: review.reviewedBy },
+      { ...review, note: '   ' },
+      { ...review, reviewedBy: '' },
+      { ...review, note: 'x'.repeat(1_001) },
+      { ...review, reviewedBy: 'x'.repeat(65) },
+      { ...review, needsReview: true },
+    ]) {
       const res = await api.call('POST', path, { admin: true, body: bad });
       expect({ bad, status: res.status }).toEqual({ bad, status: 400 });
     }
     // Unknown ids: 404.
     for (const unknown of ['00000000-0000-4000-8000-000000000000', 'not-a-payment']) {
-      const res = await api.call('POST', `/api/admin/mpesa/payments/${unknown}/reviewed`, { admin: true, body: review });
+      const res = await api.call('POST', `/api/admin/mpesa/payments/${unknown}/reviewed`, {
+        admin: true,
+        body: review,
+      });
       expect(res.status).toBe(404);
       expect(res.body).toMatchObject({ code: 'MPESA.PAYMENT_NOT_FOUND' });
     }
@@ -537,10 +664,23 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     const before = Date.now();
     const ok = await api.call('POST', path, { admin: true, body: review });
     expect(ok.status).toBe(200);
-    expect(ok.body).toMatchObject({ id: flagged.id, status: 'unmatched', needsReview: false, reviewedBy: review.reviewedBy, reviewNote: review.note, resultDesc: flagged.resultDesc });
+    expect(ok.body).toMatchObject({
+      id: flagged.id,
+      status: 'unmatched',
+      needsReview: false,
+      reviewedBy: review.reviewedBy,
+      reviewNote: review.note,
+      resultDesc: flagged.resultDesc,
+    });
     expect(ok.body).not.toHaveProperty('callback');
     const reviewed = await payment(flagged.id);
-    expect(reviewed).toMatchObject({ needsReview: false, reviewedBy: review.reviewedBy, reviewNote: review.note, status: 'unmatched', amount: flagged.amount });
+    expect(reviewed).toMatchObject({
+      needsReview: false,
+      reviewedBy: review.reviewedBy,
+      reviewNote: review.note,
+      status: 'unmatched',
+      amount: flagged.amount,
+    });
     expect(reviewed.reviewedAt!.getTime()).toBeGreaterThanOrEqual(before - 5_000);
     const stillFlagged = await api.call('GET', '/api/admin/mpesa/payments?needsReview=true', { admin: true });
     expect((stillFlagged.body as { id: string }[]).map((p) => p.id)).not.toContain(flagged.id);
@@ -553,7 +693,9 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     const u = await user(uniquePhone(), 300);
     const plain = await app.get(MpesaService).withdraw(u.id, 100);
     await settled(plain.id);
-    expect((await api.call('POST', `/api/admin/mpesa/payments/${plain.id}/reviewed`, { admin: true, body: review })).body).toMatchObject({ code: 'MPESA.REVIEW_NOT_NEEDED' });
+    expect(
+      (await api.call('POST', `/api/admin/mpesa/payments/${plain.id}/reviewed`, { admin: true, body: review })).body,
+    ).toMatchObject({ code: 'MPESA.REVIEW_NOT_NEEDED' });
   });
 
   it('refuses callbacks on a wrong secret path and answers malformed bodies with 422, moving nothing', async () => {
@@ -564,7 +706,11 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     });
     expect(wrong.status).toBe(404);
     for (const body of ['{}', '{"Body":{"stkCallback":{"ResultCode":"zero"}}}', '[]', 'null']) {
-      const res = await fetch(`${callbackBase}/api/mpesa/callbacks/${SECRET}/stk`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      const res = await fetch(`${callbackBase}/api/mpesa/callbacks/${SECRET}/stk`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
       expect(res.status).toBe(422);
       expect(await res.json()).toMatchObject({ code: 'MPESA.BAD_CALLBACK' });
     }
@@ -581,7 +727,11 @@ describe('a withdrawal M-PESA never answers for (MPESA_RECONCILE_MAX_AGE_MS)', (
   beforeAll(async () => {
     // Callbacks here go nowhere (MPESA_CALLBACK_BASE_URL is a closed port): neither the B2C result
     // nor any Transaction Status answer ever arrives, but for those a test posts itself.
-    ({ app } = await startTestApp({ MPESA_CALLBACK_SECRET: SECRET, MPESA_RECONCILE_AFTER_MS: '1000', MPESA_RECONCILE_MAX_AGE_MS: '4000' }));
+    ({ app } = await startTestApp({
+      MPESA_CALLBACK_SECRET: SECRET,
+      MPESA_RECONCILE_AFTER_MS: '1000',
+      MPESA_RECONCILE_MAX_AGE_MS: '4000',
+    }));
     api = new ApiClient(app);
     sim = await app.get(DarajaSimulatorHost).simulator();
     db = app.get(DataSource);
@@ -589,15 +739,29 @@ describe('a withdrawal M-PESA never answers for (MPESA_RECONCILE_MAX_AGE_MS)', (
   afterAll(() => app?.close());
 
   const { payment, balance, smsCount } = ledgerChecks(() => app);
-  const outcomes = async (id: string) => (await db.query(`SELECT count(*)::int AS n FROM transfers WHERE idempotency_key = $1`, [`withdrawal:${id}:outcome`]))[0].n as number;
-  const postStatusResult = (id: string, body: unknown) => app.inject({ method: 'POST', url: `/api/mpesa/callbacks/${SECRET}/b2c/status/${id}/result`, payload: body as Record<string, unknown> });
+  const outcomes = async (id: string) =>
+    (
+      await db.query(`SELECT count(*)::int AS n FROM transfers WHERE idempotency_key = $1`, [
+        `withdrawal:${id}:outcome`,
+      ])
+    )[0].n as number;
+  const postStatusResult = (id: string, body: unknown) =>
+    app.inject({
+      method: 'POST',
+      url: `/api/mpesa/callbacks/${SECRET}/b2c/status/${id}/result`,
+      payload: body as Record<string, unknown>,
+    });
   /** A withdrawal of `amount` from a wallet of 900 that Daraja acknowledged and will never answer for. */
   async function acknowledged(amount: number) {
     const u = await app.get(UsersService).findOrRegister(uniquePhone());
     await app.get(LoansService).receiveDeposit({ userId: u.id, amount: 900, reference: `MP-${u.phoneNumber}` });
     sim.setOutcome(u.phoneNumber, 'no_callback');
     const started = await app.get(MpesaService).withdraw(u.id, amount);
-    expect(started).toMatchObject({ status: 'pending', conversationId: expect.stringMatching(/^AG_/), statusQueries: 0 });
+    expect(started).toMatchObject({
+      status: 'pending',
+      conversationId: expect.stringMatching(/^AG_/),
+      statusQueries: 0,
+    });
     expect(started.acknowledgedAt).toBeInstanceOf(Date);
     expect(await balance(u.id)).toBe(900 - amount);
     return { u, started, conversationId: started.conversationId! };
@@ -608,7 +772,11 @@ describe('a withdrawal M-PESA never answers for (MPESA_RECONCILE_MAX_AGE_MS)', (
     // Acknowledged only after an hour of re-sends: the maximum age counts from the acknowledgement.
     await db.query(`UPDATE mpesa_payments SET created_at = created_at - interval '1 hour' WHERE id = $1`, [started.id]);
 
-    const done = await eventually(() => payment(started.id), (p) => p.status !== 'pending', 15_000);
+    const done = await eventually(
+      () => payment(started.id),
+      (p) => p.status !== 'pending',
+      15_000,
+    );
     expect(done).toMatchObject({ status: 'failed', resultCode: null, needsReview: true });
     expect(done.resultDesc).toMatch(
       /^OUTCOME UNKNOWN: no result from M-PESA \d+ s after it acknowledged the request \(\d+ status queries, no verdict\); hold released, check the M-PESA statement$/,
@@ -626,12 +794,21 @@ describe('a withdrawal M-PESA never answers for (MPESA_RECONCILE_MAX_AGE_MS)', (
     expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_failed')).toBeUndefined();
     const flagged = await api.call('GET', '/api/admin/mpesa/payments?needsReview=true', { admin: true });
     expect(flagged.status).toBe(200);
-    expect(flagged.body).toEqual(expect.arrayContaining([expect.objectContaining({ id: started.id, needsReview: true, status: 'failed' })]));
-    const unflagged = await api.call('GET', `/api/admin/mpesa/payments?needsReview=false&phoneNumber=${u.phoneNumber}`, { admin: true });
+    expect(flagged.body).toEqual(
+      expect.arrayContaining([expect.objectContaining({ id: started.id, needsReview: true, status: 'failed' })]),
+    );
+    const unflagged = await api.call(
+      'GET',
+      `/api/admin/mpesa/payments?needsReview=false&phoneNumber=${u.phoneNumber}`,
+      { admin: true },
+    );
     expect(unflagged.body).toEqual([]);
 
     // M-PESA did pay after all: the user now has the money twice. Flagged loudly, never settled.
-    const late = await postStatusResult(started.id, statusResult({ id: started.id, amount: 500, conversationId }, 'Completed', 'TK1LATEPAY'));
+    const late = await postStatusResult(
+      started.id,
+      statusResult({ id: started.id, amount: 500, conversationId }, 'Completed', 'TK1LATEPAY'),
+    );
     expect(late.statusCode).toBe(200);
     expect(await payment(started.id)).toMatchObject({
       status: 'failed',
@@ -646,12 +823,17 @@ describe('a withdrawal M-PESA never answers for (MPESA_RECONCILE_MAX_AGE_MS)', (
   it("takes a Transaction Status answer by the ConversationID of Daraja's acknowledgement, whatever OriginatorConversationID it carries", async () => {
     const { u, started, conversationId } = await acknowledged(300);
     // Our OriginatorConversationID, another transaction's ConversationID: not this withdrawal.
-    const other = await postStatusResult(started.id, statusResult({ id: started.id, amount: 300, conversationId: 'AG_20180223_000041b09c22e613d6c9' }, 'Completed'));
+    const other = await postStatusResult(
+      started.id,
+      statusResult({ id: started.id, amount: 300, conversationId: 'AG_20180223_000041b09c22e613d6c9' }, 'Completed'),
+    );
     expect(other.statusCode).toBe(200);
     // Decisive but not about it: flagged, money held, the last resort blocked.
     const flagged = await payment(started.id);
     expect(flagged).toMatchObject({ status: 'pending', receipt: null, needsReview: true });
-    expect(flagged.resultDesc).toMatch(/^UNMATCHED STATUS ANSWER: Transaction Status said Completed about ConversationID AG_20180223_000041b09c22e613d6c9/);
+    expect(flagged.resultDesc).toMatch(
+      /^UNMATCHED STATUS ANSWER: Transaction Status said Completed about ConversationID AG_20180223_000041b09c22e613d6c9/,
+    );
     expect(await outcomes(started.id)).toBe(0);
 
     // As Safaricom's sample shows it: Daraja's own OriginatorConversationID, our ConversationID.
@@ -661,10 +843,18 @@ describe('a withdrawal M-PESA never answers for (MPESA_RECONCILE_MAX_AGE_MS)', (
     expect(parameters.find((p) => p.Key === 'ConversationID')?.Value).toBe(conversationId);
     expect((await postStatusResult(started.id, body)).statusCode).toBe(200);
     // Its own answer still ends it; the flag stays for an operator to look at the stray answer.
-    expect(await payment(started.id)).toMatchObject({ status: 'succeeded', resultCode: 0, resultDesc: 'Transaction status: Completed', receipt: 'TK3DARAJA1', needsReview: true });
+    expect(await payment(started.id)).toMatchObject({
+      status: 'succeeded',
+      resultCode: 0,
+      resultDesc: 'Transaction status: Completed',
+      receipt: 'TK3DARAJA1',
+      needsReview: true,
+    });
     expect(await balance(u.id)).toBe(600);
     expect(await outcomes(started.id)).toBe(1);
-    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_sent')).toBe('Deni: Ksh 300 was sent to your M-PESA. Ref TK3DARAJA1.');
+    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_sent')).toBe(
+      'Deni: Ksh 300 was sent to your M-PESA. Ref TK3DARAJA1.',
+    );
   });
 
   it('finishes as paid a withdrawal the ledger settled but whose payment was never updated, when the last resort comes to release it', async () => {
@@ -672,8 +862,17 @@ describe('a withdrawal M-PESA never answers for (MPESA_RECONCILE_MAX_AGE_MS)', (
     // M-PESA's success settled in the ledger, then the process stopped before the payment's update.
     await app.get(WalletService).settleWithdrawal(started.id);
 
-    const done = await eventually(() => payment(started.id), (p) => p.status !== 'pending', 15_000);
-    expect(done).toMatchObject({ status: 'succeeded', resultCode: null, needsReview: false, resultDesc: 'Paid: settled in the ledger before this payment was updated' });
+    const done = await eventually(
+      () => payment(started.id),
+      (p) => p.status !== 'pending',
+      15_000,
+    );
+    expect(done).toMatchObject({
+      status: 'succeeded',
+      resultCode: null,
+      needsReview: false,
+      resultDesc: 'Paid: settled in the ledger before this payment was updated',
+    });
     expect(done.statusQueries).toBeGreaterThan(0);
     expect(await balance(u.id)).toBe(500);
     expect(await outcomes(started.id)).toBe(1);
@@ -685,9 +884,17 @@ describe('a withdrawal M-PESA never answers for (MPESA_RECONCILE_MAX_AGE_MS)', (
     const { u, started, conversationId } = await acknowledged(200);
     // The release is in the ledger, the payment's update not (yet): then M-PESA says it paid.
     await app.get(WalletService).releaseWithdrawal(started.id);
-    const late = await postStatusResult(started.id, statusResult({ id: started.id, amount: 200, conversationId }, 'Completed', 'TK2LATEPAY'));
+    const late = await postStatusResult(
+      started.id,
+      statusResult({ id: started.id, amount: 200, conversationId }, 'Completed', 'TK2LATEPAY'),
+    );
     expect(late.statusCode).toBe(200);
-    const flagged = { status: 'failed', needsReview: true, receipt: 'TK2LATEPAY', resultDesc: 'PAID AFTER RELEASE (receipt TK2LATEPAY): needs an operator' };
+    const flagged = {
+      status: 'failed',
+      needsReview: true,
+      receipt: 'TK2LATEPAY',
+      resultDesc: 'PAID AFTER RELEASE (receipt TK2LATEPAY): needs an operator',
+    };
     expect(await payment(started.id)).toMatchObject(flagged);
     expect(await balance(u.id)).toBe(900);
     expect(await smsCount(u.phoneNumber, 'mpesa.withdrawal_unconfirmed')).toBe(1);
@@ -695,8 +902,15 @@ describe('a withdrawal M-PESA never answers for (MPESA_RECONCILE_MAX_AGE_MS)', (
 
     // As if that flag had committed and not the payment's close: the last resort closes it later,
     // and its "OUTCOME UNKNOWN" does not replace what M-PESA said.
-    await db.query(`UPDATE mpesa_payments SET status = 'pending', completed_at = NULL, updated_at = now() WHERE id = $1`, [started.id]);
-    const closed = await eventually(() => payment(started.id), (p) => p.status !== 'pending', 15_000);
+    await db.query(
+      `UPDATE mpesa_payments SET status = 'pending', completed_at = NULL, updated_at = now() WHERE id = $1`,
+      [started.id],
+    );
+    const closed = await eventually(
+      () => payment(started.id),
+      (p) => p.status !== 'pending',
+      15_000,
+    );
     expect(closed).toMatchObject(flagged);
     expect(closed.statusQueries).toBeGreaterThan(0);
     expect(await balance(u.id)).toBe(900);
@@ -742,7 +956,11 @@ describe('a withdrawal Daraja never acknowledges, past MPESA_RECONCILE_MAX_AGE_M
     expect(started).toMatchObject({ status: 'requested', conversationId: null });
     expect(await balance(u.id)).toBe(400);
 
-    const done = await eventually(() => payment(started.id), (p) => p.status === 'failed', 20_000);
+    const done = await eventually(
+      () => payment(started.id),
+      (p) => p.status === 'failed',
+      20_000,
+    );
     expect(done).toMatchObject({ status: 'failed', resultCode: null, needsReview: true, conversationId: null });
     expect(done.resultDesc).toMatch(
       /^OUTCOME UNKNOWN: M-PESA never acknowledged the request and Transaction Status gave no verdict in \d+ s \(\d+ reconciliation attempts, 1 status queries\); hold released, check the M-PESA statement$/,
@@ -753,7 +971,9 @@ describe('a withdrawal Daraja never acknowledges, past MPESA_RECONCILE_MAX_AGE_M
     // Re-sent with the same OriginatorConversationID until the maximum age, then asked about once, never sent again.
     const sends = requestsWith(sim, B2C_REQUEST, 'PartyB', u.phoneNumber);
     expect(sends.length).toBeGreaterThan(1);
-    expect(new Set(sends.map((r) => (r.body as Record<string, unknown>).OriginatorConversationID))).toEqual(new Set([started.id]));
+    expect(new Set(sends.map((r) => (r.body as Record<string, unknown>).OriginatorConversationID))).toEqual(
+      new Set([started.id]),
+    );
     const asked = requestsWith(sim, STATUS_QUERY, 'OriginatorConversationID', started.id);
     expect(asked).toHaveLength(1);
     expect(asked[0].at.getTime()).toBeGreaterThanOrEqual(sends[sends.length - 1].at.getTime());
@@ -766,7 +986,9 @@ describe('a withdrawal Daraja never acknowledges, past MPESA_RECONCILE_MAX_AGE_M
     expect(await balance(u.id)).toBe(900);
     expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_unconfirmed')).toBe(unconfirmedSms(500));
     expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_failed')).toBeUndefined();
-    const flagged = await api.call('GET', `/api/admin/mpesa/payments?needsReview=true&phoneNumber=${u.phoneNumber}`, { admin: true });
+    const flagged = await api.call('GET', `/api/admin/mpesa/payments?needsReview=true&phoneNumber=${u.phoneNumber}`, {
+      admin: true,
+    });
     expect(flagged.body).toEqual([expect.objectContaining({ id: started.id, status: 'failed', needsReview: true })]);
   });
 
@@ -783,13 +1005,24 @@ describe('a withdrawal Daraja never acknowledges, past MPESA_RECONCILE_MAX_AGE_M
     )) as [unknown, number];
     expect(changed).toBe(1);
 
-    const done = await eventually(() => payment(started.id), (p) => p.status === 'succeeded' || p.status === 'failed', 20_000);
-    expect(done).toMatchObject({ status: 'succeeded', resultCode: 0, resultDesc: 'Transaction status: Completed', needsReview: false });
+    const done = await eventually(
+      () => payment(started.id),
+      (p) => p.status === 'succeeded' || p.status === 'failed',
+      20_000,
+    );
+    expect(done).toMatchObject({
+      status: 'succeeded',
+      resultCode: 0,
+      resultDesc: 'Transaction status: Completed',
+      needsReview: false,
+    });
     expect(done.receipt).toMatch(/^[A-Z0-9]{10}$/);
     expect(requestsWith(sim, B2C_REQUEST, 'OriginatorConversationID', started.id)).toHaveLength(1);
     expect(requestsWith(sim, STATUS_QUERY, 'OriginatorConversationID', started.id).length).toBeGreaterThan(0);
     expect(await balance(u.id)).toBe(500);
-    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_sent')).toBe(`Deni: Ksh 400 was sent to your M-PESA. Ref ${done.receipt}.`);
+    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_sent')).toBe(
+      `Deni: Ksh 400 was sent to your M-PESA. Ref ${done.receipt}.`,
+    );
   });
 
   /**
@@ -801,28 +1034,52 @@ describe('a withdrawal Daraja never acknowledges, past MPESA_RECONCILE_MAX_AGE_M
     sim.injectFault({ path: B2C_REQUEST, kind: 'status', status: 500, times: 1_000, phoneNumber: u.phoneNumber });
     const started = await app.get(MpesaService).withdraw(u.id, amount);
     expect(started).toMatchObject({ status: 'requested', conversationId: null });
-    const asked = await eventually(() => payment(started.id), (p) => p.statusQueries > 0, 20_000);
+    const asked = await eventually(
+      () => payment(started.id),
+      (p) => p.statusQueries > 0,
+      20_000,
+    );
     expect(asked).toMatchObject({ status: 'pending', conversationId: null, acknowledgedAt: null, statusQueries: 1 });
     expect(asked.statusQueryConversationIds).toEqual([expect.stringMatching(/^AG_/)]);
     return { u, started, queryConversationId: asked.statusQueryConversationIds![0] };
   }
   /** Safaricom's sample as published (Daraja's own OriginatorConversationID), answering the question `queryConversationId`. */
   function sampleAnswering(queryConversationId: string, amount: number, transactionStatus: string, receipt: string) {
-    const body = statusResult({ id: null, amount, conversationId: 'AG_20180223_000041b09c22e613d6c9' }, transactionStatus, receipt);
+    const body = statusResult(
+      { id: null, amount, conversationId: 'AG_20180223_000041b09c22e613d6c9' },
+      transactionStatus,
+      receipt,
+    );
     body.Result.ConversationID = queryConversationId;
     return body;
   }
-  const postStatusResult = (id: string, body: unknown) => app.inject({ method: 'POST', url: `/api/mpesa/callbacks/${SECRET}/b2c/status/${id}/result`, payload: body as Record<string, unknown> });
+  const postStatusResult = (id: string, body: unknown) =>
+    app.inject({
+      method: 'POST',
+      url: `/api/mpesa/callbacks/${SECRET}/b2c/status/${id}/result`,
+      payload: body as Record<string, unknown>,
+    });
 
   it("settles a never-acknowledged withdrawal by a status answer that carries the ConversationID of Deni's own question, not Deni's OriginatorConversationID", async () => {
     const { u, started, queryConversationId } = await askedOnce(500);
     const body = sampleAnswering(queryConversationId, 500, 'Completed', 'TK5QUERYID1');
-    expect(body.Result.ResultParameters!.ResultParameter.find((p) => p.Key === 'OriginatorConversationID')?.Value).toBe('3211-416020-3');
+    expect(body.Result.ResultParameters!.ResultParameter.find((p) => p.Key === 'OriginatorConversationID')?.Value).toBe(
+      '3211-416020-3',
+    );
     expect((await postStatusResult(started.id, body)).statusCode).toBe(200);
     const done = await payment(started.id);
-    expect(done).toMatchObject({ status: 'succeeded', resultCode: 0, resultDesc: 'Transaction status: Completed', receipt: 'TK5QUERYID1', needsReview: false, unmatchedStatusAnswer: null });
+    expect(done).toMatchObject({
+      status: 'succeeded',
+      resultCode: 0,
+      resultDesc: 'Transaction status: Completed',
+      receipt: 'TK5QUERYID1',
+      needsReview: false,
+      unmatchedStatusAnswer: null,
+    });
     expect(await balance(u.id)).toBe(400);
-    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_sent')).toBe('Deni: Ksh 500 was sent to your M-PESA. Ref TK5QUERYID1.');
+    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_sent')).toBe(
+      'Deni: Ksh 500 was sent to your M-PESA. Ref TK5QUERYID1.',
+    );
     expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_unconfirmed')).toBeUndefined();
   });
 
@@ -836,10 +1093,16 @@ describe('a withdrawal Daraja never acknowledges, past MPESA_RECONCILE_MAX_AGE_M
     expect(flagged.unmatchedStatusAnswer).toBe(
       'Transaction Status said Completed about ConversationID AG_20180223_000041b09c22e613d6c9, OriginatorConversationID 3211-416020-3, amount 300, receipt TK5STRAY01 (answering question AG_20180223_0000493344ae97d86f75)',
     );
-    expect(flagged.resultDesc).toBe(`UNMATCHED STATUS ANSWER: ${flagged.unmatchedStatusAnswer}; not matched to this withdrawal, money still held (never given back without an operator): resolve it from the M-PESA statement`);
+    expect(flagged.resultDesc).toBe(
+      `UNMATCHED STATUS ANSWER: ${flagged.unmatchedStatusAnswer}; not matched to this withdrawal, money still held (never given back without an operator): resolve it from the M-PESA statement`,
+    );
 
     // Runs go on asking (an answer that does match would still end it), but never give the money back.
-    const later = await eventually(() => payment(started.id), (p) => p.statusQueries >= 3, 20_000);
+    const later = await eventually(
+      () => payment(started.id),
+      (p) => p.statusQueries >= 3,
+      20_000,
+    );
     expect(later).toMatchObject({ status: 'pending', needsReview: true, completedAt: null });
     expect(Date.now() - later.createdAt.getTime()).toBeGreaterThan(4_000 + 2 * 2_500);
     expect(await balance(u.id)).toBe(600);
@@ -847,21 +1110,38 @@ describe('a withdrawal Daraja never acknowledges, past MPESA_RECONCILE_MAX_AGE_M
 
     // Marking it reviewed would hide it with its money held: refused, pointing to /resolve.
     const review = { note: 'Looked at it.', reviewedBy: 'Achieng (finance ops)' };
-    const reviewed = await api.call('POST', `/api/admin/mpesa/payments/${started.id}/reviewed`, { admin: true, body: review });
+    const reviewed = await api.call('POST', `/api/admin/mpesa/payments/${started.id}/reviewed`, {
+      admin: true,
+      body: review,
+    });
     expect(reviewed.status).toBe(409);
-    expect(reviewed.body).toMatchObject({ code: 'MPESA.WITHDRAWAL_STILL_HELD', details: { id: started.id, status: 'pending' } });
+    expect(reviewed.body).toMatchObject({
+      code: 'MPESA.WITHDRAWAL_STILL_HELD',
+      details: { id: started.id, status: 'pending' },
+    });
     expect((reviewed.body as { message: string }).message).toContain('/api/admin/mpesa/payments/:id/resolve');
     expect(await payment(started.id)).toMatchObject({ needsReview: true, reviewedAt: null });
 
     const resolved = await api.call('POST', `/api/admin/mpesa/payments/${started.id}/resolve`, {
       admin: true,
-      body: { outcome: 'not_paid', reviewedBy: 'Achieng (finance ops)', note: 'M-PESA statement: no payment to this number.' },
+      body: {
+        outcome: 'not_paid',
+        reviewedBy: 'Achieng (finance ops)',
+        note: 'M-PESA statement: no payment to this number.',
+      },
     });
     expect(resolved.status).toBe(200);
-    expect(resolved.body).toMatchObject({ status: 'failed', needsReview: false, resolvedBy: 'Achieng (finance ops)', resolution: 'not_paid' });
+    expect(resolved.body).toMatchObject({
+      status: 'failed',
+      needsReview: false,
+      resolvedBy: 'Achieng (finance ops)',
+      resolution: 'not_paid',
+    });
     expect(await balance(u.id)).toBe(900);
     // Reviewing it once ended is no longer needed.
-    expect((await api.call('POST', `/api/admin/mpesa/payments/${started.id}/reviewed`, { admin: true, body: review })).body).toMatchObject({ code: 'MPESA.REVIEW_NOT_NEEDED' });
+    expect(
+      (await api.call('POST', `/api/admin/mpesa/payments/${started.id}/reviewed`, { admin: true, body: review })).body,
+    ).toMatchObject({ code: 'MPESA.REVIEW_NOT_NEEDED' });
   }, 60_000);
 
   // Last: Transaction Status requests name no phone number, so this fault is for every one of them.
@@ -874,8 +1154,18 @@ describe('a withdrawal Daraja never acknowledges, past MPESA_RECONCILE_MAX_AGE_M
 
     // Past the maximum age (4 s) it is no longer sent, and asked about instead, in vain: no answer
     // at all is no reason to give the money back. At twice that age an operator is called.
-    const flagged = await eventually(() => payment(started.id), (p) => p.needsReview, 30_000);
-    expect(flagged).toMatchObject({ status: 'pending', resultCode: null, statusQueries: 0, statusQueriedAt: null, completedAt: null });
+    const flagged = await eventually(
+      () => payment(started.id),
+      (p) => p.needsReview,
+      30_000,
+    );
+    expect(flagged).toMatchObject({
+      status: 'pending',
+      resultCode: null,
+      statusQueries: 0,
+      statusQueriedAt: null,
+      completedAt: null,
+    });
     expect(flagged.resultDesc).toMatch(
       /^OUTCOME UNKNOWN: M-PESA never acknowledged the request in \d+ s and Transaction Status could not be asked \(\d+ reconciliation attempts; last: M-PESA transaction_status: .+\); money still held, an operator decides$/,
     );
@@ -885,13 +1175,19 @@ describe('a withdrawal Daraja never acknowledges, past MPESA_RECONCILE_MAX_AGE_M
     expect(sim.callbacks.filter((c) => c.url.includes(started.id))).toEqual([]);
     expect(await balance(u.id)).toBe(300);
     expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_unconfirmed')).toBeUndefined();
-    const listed = await api.call('GET', `/api/admin/mpesa/payments?needsReview=true&phoneNumber=${u.phoneNumber}`, { admin: true });
+    const listed = await api.call('GET', `/api/admin/mpesa/payments?needsReview=true&phoneNumber=${u.phoneNumber}`, {
+      admin: true,
+    });
     expect(listed.body).toEqual([expect.objectContaining({ id: started.id, status: 'pending', needsReview: true })]);
 
     // Daraja takes questions again: asked, its answer (no such transaction) gives no verdict, and
     // only then, MPESA_RECONCILE_AFTER_MS after that question, the money goes back.
     sim.clearFaults(STATUS_QUERY);
-    const done = await eventually(() => payment(started.id), (p) => p.status === 'failed', 30_000);
+    const done = await eventually(
+      () => payment(started.id),
+      (p) => p.status === 'failed',
+      30_000,
+    );
     expect(done).toMatchObject({ status: 'failed', resultCode: null, needsReview: true, statusQueries: 1 });
     expect(done.resultDesc).toMatch(
       /^OUTCOME UNKNOWN: M-PESA never acknowledged the request and Transaction Status gave no verdict in \d+ s \(\d+ reconciliation attempts, 1 status queries\); hold released, check the M-PESA statement$/,
@@ -914,7 +1210,11 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
     const port = await freePort();
     callbackBase = `http://127.0.0.1:${port}`;
     // Reconciliation waits its default 3 minutes: nothing but the test (and the operator) ends these withdrawals.
-    ({ app } = await startTestApp({ MPESA_CALLBACK_BASE_URL: callbackBase, MPESA_CALLBACK_SECRET: SECRET, ADMIN_API_KEY: ADMIN_KEY }));
+    ({ app } = await startTestApp({
+      MPESA_CALLBACK_BASE_URL: callbackBase,
+      MPESA_CALLBACK_SECRET: SECRET,
+      ADMIN_API_KEY: ADMIN_KEY,
+    }));
     await app.listen(port, '127.0.0.1');
     api = new ApiClient(app);
     sim = await app.get(DarajaSimulatorHost).simulator();
@@ -926,22 +1226,48 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
   const { payment, balance, smsCount } = ledgerChecks(() => app);
   /** The ledger's outcome of a withdrawal: how many (one at most) and which. */
   const outcomes = async (id: string) =>
-    ((await db.query(`SELECT kind FROM transfers WHERE idempotency_key = $1`, [`withdrawal:${id}:outcome`])) as { kind: string }[]).map((t) => t.kind);
+    (
+      (await db.query(`SELECT kind FROM transfers WHERE idempotency_key = $1`, [`withdrawal:${id}:outcome`])) as {
+        kind: string;
+      }[]
+    ).map((t) => t.kind);
   const postCallback = (path: string, body: unknown) =>
-    fetch(`${callbackBase}/api/mpesa/callbacks/${SECRET}/${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  const resolve = (id: string, body: Record<string, unknown>) => api.call('POST', `/api/admin/mpesa/payments/${id}/resolve`, { admin: true, body });
-  const paid = (receipt: string, reviewedBy = OPERATOR) => ({ outcome: 'paid', receipt, reviewedBy, note: `M-PESA statement: paid, receipt ${receipt}.` });
-  const notPaid = (reviewedBy = OPERATOR) => ({ outcome: 'not_paid', reviewedBy, note: 'M-PESA statement: no such payment.' });
+    fetch(`${callbackBase}/api/mpesa/callbacks/${SECRET}/${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  const resolve = (id: string, body: Record<string, unknown>) =>
+    api.call('POST', `/api/admin/mpesa/payments/${id}/resolve`, { admin: true, body });
+  const paid = (receipt: string, reviewedBy = OPERATOR) => ({
+    outcome: 'paid',
+    receipt,
+    reviewedBy,
+    note: `M-PESA statement: paid, receipt ${receipt}.`,
+  });
+  const notPaid = (reviewedBy = OPERATOR) => ({
+    outcome: 'not_paid',
+    reviewedBy,
+    note: 'M-PESA statement: no such payment.',
+  });
 
   /** Daraja's B2C result (Safaricom's published samples) for one withdrawal: paid with `receipt`, or failed (2001) when null. */
   function b2cResult(w: MpesaPayment, receipt: string | null) {
-    const body = published<{ Result: Record<string, unknown> & { ResultParameters?: { ResultParameter: { Key: string; Value: unknown }[] } } }>(
-      receipt ? 'daraja-b2c-result-success.json' : 'daraja-b2c-result-failure.json',
-    );
-    Object.assign(body.Result, { OriginatorConversationID: w.originatorConversationId, ConversationID: w.conversationId, ...(receipt ? { TransactionID: receipt } : {}) });
+    const body = published<{
+      Result: Record<string, unknown> & { ResultParameters?: { ResultParameter: { Key: string; Value: unknown }[] } };
+    }>(receipt ? 'daraja-b2c-result-success.json' : 'daraja-b2c-result-failure.json');
+    Object.assign(body.Result, {
+      OriginatorConversationID: w.originatorConversationId,
+      ConversationID: w.conversationId,
+      ...(receipt ? { TransactionID: receipt } : {}),
+    });
     if (receipt) {
       body.Result.ResultParameters!.ResultParameter = body.Result.ResultParameters!.ResultParameter.map((p) =>
-        p.Key === 'TransactionReceipt' ? { Key: p.Key, Value: receipt } : p.Key === 'TransactionAmount' ? { Key: p.Key, Value: w.amount } : p,
+        p.Key === 'TransactionReceipt'
+          ? { Key: p.Key, Value: receipt }
+          : p.Key === 'TransactionAmount'
+            ? { Key: p.Key, Value: w.amount }
+            : p,
       );
     }
     return body;
@@ -1004,7 +1330,11 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
     const other = await app.get(UsersService).findOrRegister(uniquePhone());
     await app.get(LoansService).receiveDeposit({ userId: other.id, amount: 900, reference: `MP-${other.phoneNumber}` });
     const ended = await app.get(MpesaService).withdraw(other.id, 100);
-    await eventually(() => payment(ended.id), (p) => p.status === 'succeeded', 15_000);
+    await eventually(
+      () => payment(ended.id),
+      (p) => p.status === 'succeeded',
+      15_000,
+    );
     sim.setOutcome(other.phoneNumber, 'no_callback');
     const topUp = await app.get(MpesaService).startTopUp(other.id, 100);
     expect(topUp.status).toBe('pending');
@@ -1031,7 +1361,12 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
     expect(await outcomes(early.id)).toEqual([]);
     expect(await balance(other.id)).toBe(600);
 
-    expect(await payment(w.id)).toMatchObject({ status: 'pending', needsReview: true, reviewedBy: null, reviewNote: null });
+    expect(await payment(w.id)).toMatchObject({
+      status: 'pending',
+      needsReview: true,
+      reviewedBy: null,
+      reviewNote: null,
+    });
     expect(await outcomes(w.id)).toEqual([]);
     expect(await balance(u.id)).toBe(600);
   });
@@ -1042,7 +1377,16 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
     const res = await resolve(w.id, paid('tk8plw3zqa'));
     expect(res.status).toBe(200);
     const resultDesc = 'RESOLVED BY OPERATOR as paid (receipt TK8PLW3ZQA): hold settled';
-    expect(res.body).toMatchObject({ id: w.id, status: 'succeeded', receipt: 'TK8PLW3ZQA', resultCode: null, resultDesc, needsReview: false, reviewedBy: OPERATOR, reviewNote: 'M-PESA statement: paid, receipt tk8plw3zqa.' });
+    expect(res.body).toMatchObject({
+      id: w.id,
+      status: 'succeeded',
+      receipt: 'TK8PLW3ZQA',
+      resultCode: null,
+      resultDesc,
+      needsReview: false,
+      reviewedBy: OPERATOR,
+      reviewNote: 'M-PESA statement: paid, receipt tk8plw3zqa.',
+    });
     expect(res.body).not.toHaveProperty('request');
     const done = await payment(w.id);
     expect(done.reviewedAt!.getTime()).toBeGreaterThanOrEqual(before - 5_000);
@@ -1051,8 +1395,12 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
     expect(done.completedAt).toBeInstanceOf(Date);
     expect(await outcomes(w.id)).toEqual(['withdrawal_settle']);
     expect(await balance(u.id)).toBe(500);
-    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_sent')).toBe('Deni: Ksh 400 was sent to your M-PESA. Ref TK8PLW3ZQA.');
-    const listed = await api.call('GET', `/api/admin/mpesa/payments?needsReview=true&phoneNumber=${u.phoneNumber}`, { admin: true });
+    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_sent')).toBe(
+      'Deni: Ksh 400 was sent to your M-PESA. Ref TK8PLW3ZQA.',
+    );
+    const listed = await api.call('GET', `/api/admin/mpesa/payments?needsReview=true&phoneNumber=${u.phoneNumber}`, {
+      admin: true,
+    });
     expect(listed.body).toEqual([]);
 
     // Again, either way: 409, nothing changes.
@@ -1064,16 +1412,40 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
 
     // M-PESA's own result after all, saying the same: a duplicate.
     expect((await postCallback('b2c/result', b2cResult(w, 'TK8PLW3ZQA'))).status).toBe(200);
-    expect((await postCallback(`b2c/status/${w.id}/result`, statusResult({ id: w.id, amount: 400, conversationId: w.conversationId }, 'Completed', 'TK8PLW3ZQA'))).status).toBe(200);
-    expect(await payment(w.id)).toMatchObject({ status: 'succeeded', needsReview: false, resultDesc, reviewedBy: OPERATOR });
+    expect(
+      (
+        await postCallback(
+          `b2c/status/${w.id}/result`,
+          statusResult({ id: w.id, amount: 400, conversationId: w.conversationId }, 'Completed', 'TK8PLW3ZQA'),
+        )
+      ).status,
+    ).toBe(200);
+    expect(await payment(w.id)).toMatchObject({
+      status: 'succeeded',
+      needsReview: false,
+      resultDesc,
+      reviewedBy: OPERATOR,
+    });
 
     // Then M-PESA says it did not pay: the operator's word is contradicted. Flagged (once), nothing moves.
     for (let i = 0; i < 2; i += 1) {
-      expect((await postCallback(`b2c/status/${w.id}/result`, statusResult({ id: w.id, amount: 400, conversationId: w.conversationId }, 'Failed'))).status).toBe(200);
+      expect(
+        (
+          await postCallback(
+            `b2c/status/${w.id}/result`,
+            statusResult({ id: w.id, amount: 400, conversationId: w.conversationId }, 'Failed'),
+          )
+        ).status,
+      ).toBe(200);
     }
     expect((await postCallback('b2c/timeout', b2cResult(w, null))).status).toBe(200);
     const contradicted = await payment(w.id);
-    expect(contradicted).toMatchObject({ status: 'succeeded', needsReview: true, receipt: 'TK8PLW3ZQA', reviewedBy: OPERATOR });
+    expect(contradicted).toMatchObject({
+      status: 'succeeded',
+      needsReview: true,
+      receipt: 'TK8PLW3ZQA',
+      reviewedBy: OPERATOR,
+    });
     expect(contradicted.resultDesc).toBe(
       `${resultDesc}; CONTRADICTED BY M-PESA: M-PESA then said it did not pay (Transaction status: Failed); the hold was settled as paid on ${OPERATOR}'s word, the user may not have the money; needs an operator`,
     );
@@ -1088,10 +1460,23 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
     const res = await resolve(w.id, notPaid());
     expect(res.status).toBe(200);
     const resultDesc = 'RESOLVED BY OPERATOR as not paid: hold released';
-    expect(res.body).toMatchObject({ id: w.id, status: 'failed', receipt: null, resultCode: null, resultDesc, needsReview: false, reviewedBy: OPERATOR, reviewNote: 'M-PESA statement: no such payment.', resolvedBy: OPERATOR, resolution: 'not_paid' });
+    expect(res.body).toMatchObject({
+      id: w.id,
+      status: 'failed',
+      receipt: null,
+      resultCode: null,
+      resultDesc,
+      needsReview: false,
+      reviewedBy: OPERATOR,
+      reviewNote: 'M-PESA statement: no such payment.',
+      resolvedBy: OPERATOR,
+      resolution: 'not_paid',
+    });
     expect(await outcomes(w.id)).toEqual(['withdrawal_release']);
     expect(await balance(u.id)).toBe(900);
-    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_failed')).toBe('Deni: your withdrawal of Ksh 500 did not go through. The money is back in your wallet.');
+    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_failed')).toBe(
+      'Deni: your withdrawal of Ksh 500 did not go through. The money is back in your wallet.',
+    );
     expect((await resolve(w.id, notPaid('Otieno'))).body).toMatchObject({ code: 'MPESA.NOT_RESOLVABLE' });
 
     // M-PESA agrees (a failure, a queue timeout): duplicates.
@@ -1101,10 +1486,22 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
 
     // M-PESA says it paid: the user has the money twice. Flagged, never settled.
     expect((await postCallback('b2c/result', b2cResult(w, 'SG632LATE1'))).status).toBe(200);
-    const flagged = { status: 'failed', needsReview: true, receipt: 'SG632LATE1', resultDesc: `PAID AFTER RELEASE (receipt SG632LATE1), after it was RESOLVED BY OPERATOR (${OPERATOR}) as not paid: needs an operator` };
+    const flagged = {
+      status: 'failed',
+      needsReview: true,
+      receipt: 'SG632LATE1',
+      resultDesc: `PAID AFTER RELEASE (receipt SG632LATE1), after it was RESOLVED BY OPERATOR (${OPERATOR}) as not paid: needs an operator`,
+    };
     expect(await payment(w.id)).toMatchObject(flagged);
     // The same answer again (Transaction Status this time) says the same.
-    expect((await postCallback(`b2c/status/${w.id}/result`, statusResult({ id: w.id, amount: 500, conversationId: w.conversationId }, 'Completed', 'SG632LATE1'))).status).toBe(200);
+    expect(
+      (
+        await postCallback(
+          `b2c/status/${w.id}/result`,
+          statusResult({ id: w.id, amount: 500, conversationId: w.conversationId }, 'Completed', 'SG632LATE1'),
+        )
+      ).status,
+    ).toBe(200);
     expect(await payment(w.id)).toMatchObject(flagged);
     expect(await outcomes(w.id)).toEqual(['withdrawal_release']);
     expect(await balance(u.id)).toBe(900);
@@ -1118,9 +1515,20 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
     // The last resort had read the withdrawal still pending: its release comes second. (White-box:
     // the race is between two writes within one reconciliation run.)
     const service = app.get(MpesaService) as unknown as {
-      closeB2c(id: string, paid: boolean, resultCode: number | null, resultDesc: string, extra: { needsReview: boolean; unconfirmed: boolean }): Promise<boolean>;
+      closeB2c(
+        id: string,
+        paid: boolean,
+        resultCode: number | null,
+        resultDesc: string,
+        extra: { needsReview: boolean; unconfirmed: boolean },
+      ): Promise<boolean>;
     };
-    expect(await service.closeB2c(w.id, false, null, 'OUTCOME UNKNOWN: test; hold released, check the M-PESA statement', { needsReview: true, unconfirmed: true })).toBe(false);
+    expect(
+      await service.closeB2c(w.id, false, null, 'OUTCOME UNKNOWN: test; hold released, check the M-PESA statement', {
+        needsReview: true,
+        unconfirmed: true,
+      }),
+    ).toBe(false);
     expect(await payment(w.id)).toMatchObject({
       status: 'succeeded',
       needsReview: false,
@@ -1138,10 +1546,22 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
     const failure = b2cResult(w, null);
     failure.Result.ResultDesc = 'RESOLVED BY OPERATOR as not paid: hold released';
     expect((await postCallback('b2c/result', failure)).status).toBe(200);
-    expect(await payment(w.id)).toMatchObject({ status: 'failed', resultDesc: 'RESOLVED BY OPERATOR as not paid: hold released', resolvedAt: null, resolvedBy: null, resolution: null });
+    expect(await payment(w.id)).toMatchObject({
+      status: 'failed',
+      resultDesc: 'RESOLVED BY OPERATOR as not paid: hold released',
+      resolvedAt: null,
+      resolvedBy: null,
+      resolution: null,
+    });
     // Then M-PESA says it paid: paid after release, naming no operator.
     expect((await postCallback('b2c/result', b2cResult(w, 'SG632FORGE'))).status).toBe(200);
-    expect(await payment(w.id)).toMatchObject({ status: 'failed', needsReview: true, receipt: 'SG632FORGE', resultDesc: 'PAID AFTER RELEASE (receipt SG632FORGE): needs an operator', resolution: null });
+    expect(await payment(w.id)).toMatchObject({
+      status: 'failed',
+      needsReview: true,
+      receipt: 'SG632FORGE',
+      resultDesc: 'PAID AFTER RELEASE (receipt SG632FORGE): needs an operator',
+      resolution: null,
+    });
     expect(await outcomes(w.id)).toEqual(['withdrawal_release']);
     expect(await balance(u.id)).toBe(900);
   });
@@ -1160,10 +1580,17 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
       const winner = answers.find((a) => a.status === 200)!.body as { status: string; reviewedBy: string };
       const won = winner.reviewedBy === 'Achieng' ? first : second;
       const row = await payment(w.id);
-      expect(row).toMatchObject({ status: won.outcome === 'paid' ? 'succeeded' : 'failed', reviewedBy: winner.reviewedBy, needsReview: false });
+      expect(row).toMatchObject({
+        status: won.outcome === 'paid' ? 'succeeded' : 'failed',
+        reviewedBy: winner.reviewedBy,
+        needsReview: false,
+      });
       expect(await outcomes(w.id)).toEqual([won.outcome === 'paid' ? 'withdrawal_settle' : 'withdrawal_release']);
       expect(await balance(u.id)).toBe(won.outcome === 'paid' ? 600 : 900);
-      expect((await smsCount(u.phoneNumber, 'mpesa.withdrawal_sent')) + (await smsCount(u.phoneNumber, 'mpesa.withdrawal_failed'))).toBe(1);
+      expect(
+        (await smsCount(u.phoneNumber, 'mpesa.withdrawal_sent')) +
+          (await smsCount(u.phoneNumber, 'mpesa.withdrawal_failed')),
+      ).toBe(1);
     }
   });
 
@@ -1176,7 +1603,10 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
     ] as const) {
       const { u, w } = await stuck(300);
       const receipt = mpesaPaid ? ('receipt' in resolution ? resolution.receipt : 'SG632RACE1') : null;
-      const [operator, callback] = await Promise.all([resolve(w.id, resolution), postCallback('b2c/result', b2cResult(w, receipt))]);
+      const [operator, callback] = await Promise.all([
+        resolve(w.id, resolution),
+        postCallback('b2c/result', b2cResult(w, receipt)),
+      ]);
       expect(callback.status).toBe(200);
       const row = await payment(w.id);
       const ledger = await outcomes(w.id);
@@ -1184,29 +1614,56 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
       if (operator.status === 200) {
         // The operator first: M-PESA's answer came second, a duplicate or a flagged contradiction.
         expect(ledger).toEqual([resolution.outcome === 'paid' ? 'withdrawal_settle' : 'withdrawal_release']);
-        expect(row.resultDesc).toMatch(resolution.outcome === 'paid' ? /^RESOLVED BY OPERATOR as paid/ : mpesaPaid ? /^PAID AFTER RELEASE .*RESOLVED BY OPERATOR/ : /^RESOLVED BY OPERATOR as not paid/);
+        expect(row.resultDesc).toMatch(
+          resolution.outcome === 'paid'
+            ? /^RESOLVED BY OPERATOR as paid/
+            : mpesaPaid
+              ? /^PAID AFTER RELEASE .*RESOLVED BY OPERATOR/
+              : /^RESOLVED BY OPERATOR as not paid/,
+        );
         expect(row.needsReview).toBe((resolution.outcome === 'paid') !== mpesaPaid);
       } else {
         // M-PESA first: its answer is the outcome, the operator is told it is too late.
         expect(operator.status).toBe(409);
         expect(operator.body).toMatchObject({ code: 'MPESA.NOT_RESOLVABLE' });
         expect(ledger).toEqual([mpesaPaid ? 'withdrawal_settle' : 'withdrawal_release']);
-        expect(row).toMatchObject({ status: mpesaPaid ? 'succeeded' : 'failed', resultCode: mpesaPaid ? 0 : 2001, reviewedBy: null });
+        expect(row).toMatchObject({
+          status: mpesaPaid ? 'succeeded' : 'failed',
+          resultCode: mpesaPaid ? 0 : 2001,
+          reviewedBy: null,
+        });
       }
       expect(await balance(u.id)).toBe(ledger[0] === 'withdrawal_settle' ? 600 : 900);
-      expect((await smsCount(u.phoneNumber, 'mpesa.withdrawal_sent')) + (await smsCount(u.phoneNumber, 'mpesa.withdrawal_failed'))).toBe(1);
+      expect(
+        (await smsCount(u.phoneNumber, 'mpesa.withdrawal_sent')) +
+          (await smsCount(u.phoneNumber, 'mpesa.withdrawal_failed')),
+      ).toBe(1);
     }
   });
 });
 
 describe('M-PESA callbacks from outside MPESA_CALLBACK_ALLOWED_IPS', () => {
   it('are refused with 403 before anything is read', async () => {
-    const { app } = await startTestApp({ APP_ROLE: 'api', MPESA_CALLBACK_SECRET: SECRET, MPESA_CALLBACK_ALLOWED_IPS: '196.201.214.0/24' });
+    const { app } = await startTestApp({
+      APP_ROLE: 'api',
+      MPESA_CALLBACK_SECRET: SECRET,
+      MPESA_CALLBACK_ALLOWED_IPS: '196.201.214.0/24',
+    });
     try {
-      const outside = await app.inject({ method: 'POST', url: `/api/mpesa/callbacks/${SECRET}/stk`, payload: {}, remoteAddress: '127.0.0.1' });
+      const outside = await app.inject({
+        method: 'POST',
+        url: `/api/mpesa/callbacks/${SECRET}/stk`,
+        payload: {},
+        remoteAddress: '127.0.0.1',
+      });
       expect(outside.statusCode).toBe(403);
       expect(outside.json()).toMatchObject({ code: 'MPESA.FORBIDDEN_ADDRESS' });
-      const inside = await app.inject({ method: 'POST', url: `/api/mpesa/callbacks/${SECRET}/stk`, payload: {}, remoteAddress: '196.201.214.200' });
+      const inside = await app.inject({
+        method: 'POST',
+        url: `/api/mpesa/callbacks/${SECRET}/stk`,
+        payload: {},
+        remoteAddress: '196.201.214.200',
+      });
       expect(inside.statusCode).toBe(422); // allowed in, then refused as unreadable
     } finally {
       await app.close();

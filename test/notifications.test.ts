@@ -9,7 +9,6 @@ import { productionEnv } from './support/production-env.js';
 import { startTestApp, uniquePhone } from './support/test-app.js';
 import { eventually } from './support/eventually.js';
 
-
 describe('notifications outbox (real PostgreSQL, Redis and BullMQ workers)', () => {
   let app: NestFastifyApplication;
   let db: DataSource;
@@ -37,14 +36,22 @@ describe('notifications outbox (real PostgreSQL, Redis and BullMQ workers)', () 
   afterAll(() => app.close());
 
   const row = (id: string) =>
-    db.query(`SELECT status, attempts, provider, provider_message_id, last_error, body FROM notifications WHERE id = $1`, [id]).then((r) => r[0]);
+    db
+      .query(
+        `SELECT status, attempts, provider, provider_message_id, last_error, body FROM notifications WHERE id = $1`,
+        [id],
+      )
+      .then((r) => r[0]);
 
   it('sends a message once the transaction that wrote it commits', async () => {
     const phone = uniquePhone();
     const id = await transactions.run((tx) =>
       notifications.notify(tx, { phoneNumber: phone, language: 'sw', template: 'pin.locked', params: { minutes: 30 } }),
     );
-    const sent = await eventually(() => row(id), (r) => r.status === 'sent');
+    const sent = await eventually(
+      () => row(id),
+      (r) => r.status === 'sent',
+    );
     expect(sent).toMatchObject({ attempts: 1, provider: 'log', provider_message_id: `log-${id}`, last_error: null });
     expect(sent.body).toContain('dakika 30');
   });
@@ -54,7 +61,12 @@ describe('notifications outbox (real PostgreSQL, Redis and BullMQ workers)', () 
     let id = '';
     await expect(
       transactions.run(async (tx) => {
-        id = await notifications.notify(tx, { phoneNumber: phone, language: 'en', template: 'pin.changed', params: {} });
+        id = await notifications.notify(tx, {
+          phoneNumber: phone,
+          language: 'en',
+          template: 'pin.changed',
+          params: {},
+        });
         throw new Error('the change it reports failed');
       }),
     ).rejects.toThrow('the change it reports failed');
@@ -77,7 +89,10 @@ describe('notifications outbox (real PostgreSQL, Redis and BullMQ workers)', () 
     const id = await transactions.run((tx) =>
       notifications.notify(tx, { phoneNumber: phone, language: 'en', template: 'pin.changed', params: {} }),
     );
-    const sent = await eventually(() => row(id), (r) => r.status === 'sent');
+    const sent = await eventually(
+      () => row(id),
+      (r) => r.status === 'sent',
+    );
     expect(calls).toBe(3);
     expect(sent).toMatchObject({ attempts: 3, last_error: null });
   });
@@ -91,7 +106,10 @@ describe('notifications outbox (real PostgreSQL, Redis and BullMQ workers)', () 
     const id = await transactions.run((tx) =>
       notifications.notify(tx, { phoneNumber: phone, language: 'en', template: 'pin.changed', params: {} }),
     );
-    const failed = await eventually(() => row(id), (r) => r.status === 'failed');
+    const failed = await eventually(
+      () => row(id),
+      (r) => r.status === 'failed',
+    );
     expect(failed).toMatchObject({ attempts: 3, last_error: 'invalid sender id' });
   });
 
@@ -115,8 +133,14 @@ describe('notifications outbox (real PostgreSQL, Redis and BullMQ workers)', () 
     };
     const relayed = await notifications.relay();
     expect(relayed).toBeGreaterThanOrEqual(2);
-    await eventually(() => row(orphanId), (r) => r.status === 'sent');
-    await eventually(() => row(stuckId), (r) => r.status === 'sent');
+    await eventually(
+      () => row(orphanId),
+      (r) => r.status === 'sent',
+    );
+    await eventually(
+      () => row(stuckId),
+      (r) => r.status === 'sent',
+    );
     // A second relay finds nothing of these left to do.
     await notifications.relay();
     await new Promise((r) => setTimeout(r, 300));
@@ -137,14 +161,20 @@ describe('one-time codes in production', () => {
     const { app } = await startTestApp({ ...env, APP_ROLE: 'all' });
     try {
       const phone = uniquePhone();
-      expect((await app.inject({ method: 'POST', url: '/api/auth/otp', payload: { phoneNumber: phone } })).statusCode).toBe(202);
+      expect(
+        (await app.inject({ method: 'POST', url: '/api/auth/otp', payload: { phoneNumber: phone } })).statusCode,
+      ).toBe(202);
       const db = app.get(DataSource);
       const sent = await eventually(
         () => db.query(`SELECT status, body FROM notifications WHERE phone_number = $1`, [phone]).then((r) => r[0]),
         (r) => r?.status === 'sent',
       );
       expect(sent.body).toMatch(/code is \*{6}\./);
-      const listed = await app.inject({ method: 'GET', url: `/api/admin/notifications?phoneNumber=${phone}`, headers: { 'x-api-key': adminKey } });
+      const listed = await app.inject({
+        method: 'GET',
+        url: `/api/admin/notifications?phoneNumber=${phone}`,
+        headers: { 'x-api-key': adminKey },
+      });
       expect(listed.json()[0].body).not.toMatch(/\d{6}/);
     } finally {
       await app.close();

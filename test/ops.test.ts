@@ -14,7 +14,10 @@ describe('operations endpoints', () => {
   it('answers readiness with PostgreSQL and Redis up', async () => {
     const res = await app.inject({ method: 'GET', url: '/health/ready' });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toMatchObject({ status: 'ok', details: { postgres: { status: 'up' }, redis: { status: 'up' } } });
+    expect(res.json()).toMatchObject({
+      status: 'ok',
+      details: { postgres: { status: 'up' }, redis: { status: 'up' } },
+    });
   });
 
   it('serves Swagger UI and the OpenAPI document', async () => {
@@ -47,7 +50,13 @@ describe('operations endpoints', () => {
     expect(Object.keys(schemaOf(pullSchema.properties!.loans.items!.$ref).properties!)).toEqual(
       expect.arrayContaining(['id', 'role', 'status', 'principal', 'outstanding', 'repaymentPerDeposit', 'updatedAt']),
     );
-    expect(Object.keys(schemaOf(pullSchema.properties!.transfers.items!.$ref).properties!).sort()).toEqual(['amount', 'createdAt', 'id', 'kind', 'loanId']);
+    expect(Object.keys(schemaOf(pullSchema.properties!.transfers.items!.$ref).properties!).sort()).toEqual([
+      'amount',
+      'createdAt',
+      'id',
+      'kind',
+      'loanId',
+    ]);
     expect(pull.example).toMatchObject({
       loans: [expect.objectContaining({ status: 'ACTIVE' })],
       transfers: expect.arrayContaining([expect.objectContaining({ kind: 'loan_repayment' })]),
@@ -59,8 +68,14 @@ describe('operations endpoints', () => {
     const push = doc.paths['/api/sync/push'].post.responses['200'].content['application/json'];
     const result = schemaOf(schemaOf(push.schema.$ref).properties!.results.items!.$ref);
     // A described reference is wrapped in allOf.
-    for (const field of ['loan', 'serverState']) expect([field, result.properties![field].allOf?.[0].$ref]).toEqual([field, pullSchema.properties!.loans.items!.$ref]);
-    const results = (push.example as { results: { status: string; code?: string; serverState?: { status: string }; loan?: unknown }[] }).results;
+    for (const field of ['loan', 'serverState'])
+      expect([field, result.properties![field].allOf?.[0].$ref]).toEqual([
+        field,
+        pullSchema.properties!.loans.items!.$ref,
+      ]);
+    const results = (
+      push.example as { results: { status: string; code?: string; serverState?: { status: string }; loan?: unknown }[] }
+    ).results;
     expect(results.map((r) => r.status)).toEqual(['applied', 'duplicate', 'rejected', 'conflict']);
     expect(results[0].loan).toBeDefined();
     expect(results[1]).toMatchObject({ outcome: 'applied', message: 'Already applied' });

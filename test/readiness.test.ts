@@ -3,7 +3,6 @@ import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 import { startTestApp, testConfig } from './support/test-app.js';
 import { eventually } from './support/eventually.js';
 
-
 describe('readiness follows PostgreSQL and Redis', () => {
   let app: NestFastifyApplication;
   let pgProxy: TcpProxy;
@@ -44,7 +43,10 @@ describe('readiness follows PostgreSQL and Redis', () => {
     // Liveness is about the process, not its dependencies.
     expect((await app.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
     pgProxy.restore();
-    await eventually(async () => (await ready()).statusCode, (status) => status === 200);
+    await eventually(
+      async () => (await ready()).statusCode,
+      (status) => status === 200,
+    );
   });
 
   it('answers 503 naming Redis while it is cut off, and recovers', async () => {
@@ -55,6 +57,9 @@ describe('readiness follows PostgreSQL and Redis', () => {
     expect(res.json().details).toMatchObject({ redis: { status: 'down' }, postgres: { status: 'up' } });
     expect(Date.now() - started).toBeLessThan(5_000); // a probe must not hang
     redisProxy.restore();
-    await eventually(async () => (await ready()).statusCode, (status) => status === 200);
+    await eventually(
+      async () => (await ready()).statusCode,
+      (status) => status === 200,
+    );
   });
 });

@@ -81,16 +81,24 @@ describe('Redis Cluster (REDIS_MODE=cluster)', () => {
     const dir = tempDir('deni-redis-cluster-');
     port = await freePort();
     redisServer([
-      '--port', String(port),
-      '--bind', '127.0.0.1',
-      '--cluster-enabled', 'yes',
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--cluster-enabled',
+      'yes',
       // A lone node has met no peer to learn its address from: without this it reports its own
       // address as "" in CLUSTER SLOTS, and clients cannot follow the slot map.
-      '--cluster-announce-ip', '127.0.0.1',
-      '--cluster-config-file', join(dir, 'nodes.conf'),
-      '--dir', dir,
-      '--save', '',
-      '--appendonly', 'no',
+      '--cluster-announce-ip',
+      '127.0.0.1',
+      '--cluster-config-file',
+      join(dir, 'nodes.conf'),
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
     ]);
     await waitUntil(() => answersPing(port), 10_000, 'cluster node answers PING');
     expect(await redisCli(port, 'cluster', 'addslotsrange', '0', '16383')).toBe('OK');
@@ -156,7 +164,9 @@ describe('Redis Cluster (REDIS_MODE=cluster)', () => {
     // The lock was released with the last save, in the same script.
     expect(keys.filter((k) => k.includes(':ussd:lock:'))).toEqual([]);
     const sessionId = session!.slice(`${prefix}:ussd:session:`.length);
-    expect(await redisCli(port, 'cluster', 'keyslot', session!)).toBe(await redisCli(port, 'cluster', 'keyslot', `${prefix}:ussd:lock:${sessionId}`));
+    expect(await redisCli(port, 'cluster', 'keyslot', session!)).toBe(
+      await redisCli(port, 'cluster', 'keyslot', `${prefix}:ussd:lock:${sessionId}`),
+    );
   });
 });
 
@@ -168,7 +178,18 @@ describe('Redis Sentinel (REDIS_MODE=sentinel)', () => {
   beforeAll(async () => {
     const dir = tempDir('deni-redis-sentinel-');
     masterPort = await freePort();
-    redisServer(['--port', String(masterPort), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no']);
+    redisServer([
+      '--port',
+      String(masterPort),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+    ]);
     await waitUntil(() => answersPing(masterPort), 10_000, 'master answers PING');
 
     const sentinelPort = await freePort();
@@ -214,7 +235,9 @@ describe('Redis Sentinel (REDIS_MODE=sentinel)', () => {
   it('runs a BullMQ job end to end on the master the sentinel names', async () => {
     const row = await notificationRoundTrip(app!);
     expect(row.attempts).toBe(1);
-    const keys = (await redisCli(masterPort, '--scan', '--pattern', `{${prefix}}:notifications:*`)).split('\n').filter(Boolean);
+    const keys = (await redisCli(masterPort, '--scan', '--pattern', `{${prefix}}:notifications:*`))
+      .split('\n')
+      .filter(Boolean);
     expect(keys.length).toBeGreaterThan(0);
   }, 20_000);
 });

@@ -52,7 +52,11 @@ function concrete(path: string): string {
 }
 
 /** An HS256 JWT signed with `secret`, whatever its claims say (expired, foreign, …). */
-function jwt(claims: Record<string, unknown>, secret: string, header: Record<string, unknown> = { alg: 'HS256', typ: 'JWT' }): string {
+function jwt(
+  claims: Record<string, unknown>,
+  secret: string,
+  header: Record<string, unknown> = { alg: 'HS256', typ: 'JWT' },
+): string {
   const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
   const body = `${b64(header)}.${b64(claims)}`;
   return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
@@ -111,27 +115,59 @@ describe('security', () => {
         .filter((o) => !PUBLIC.has(o));
       expect(unguarded).toEqual([]);
       // Anything named like an operator route is behind the key, the simulator's controls included.
-      const adminLike = ops.filter((o) => /\/admin\/|\/ussd\/(sessions|queue|sync)|^\/simulator\/api\/(?!config$)/.test(o.path));
+      const adminLike = ops.filter((o) =>
+        /\/admin\/|\/ussd\/(sessions|queue|sync)|^\/simulator\/api\/(?!config$)/.test(o.path),
+      );
       expect(adminLike.length).toBeGreaterThanOrEqual(13);
-      expect(ops.filter((o) => o.path.startsWith('/simulator/api/') && o.path !== '/simulator/api/config').map((o) => `${o.method} ${o.path}`).sort()).toEqual([...SIMULATOR_CONTROL].sort());
-      for (const o of adminLike) expect({ route: `${o.method} ${o.path}`, security: o.security }).toEqual({ route: `${o.method} ${o.path}`, security: ['admin-key'] });
+      expect(
+        ops
+          .filter((o) => o.path.startsWith('/simulator/api/') && o.path !== '/simulator/api/config')
+          .map((o) => `${o.method} ${o.path}`)
+          .sort(),
+      ).toEqual([...SIMULATOR_CONTROL].sort());
+      for (const o of adminLike)
+        expect({ route: `${o.method} ${o.path}`, security: o.security }).toEqual({
+          route: `${o.method} ${o.path}`,
+          security: ['admin-key'],
+        });
     });
 
     it('refuses every admin route (and the queue dashboard) without the key and with a wrong one', async () => {
       const admin = ops.filter((o) => o.security.includes('admin-key'));
-      const routes = [...admin.map((o) => ({ method: o.method, url: concrete(o.path) })), { method: 'GET' as const, url: '/admin/queues' }, { method: 'GET' as const, url: '/admin/queues/api/queues' }];
+      const routes = [
+        ...admin.map((o) => ({ method: o.method, url: concrete(o.path) })),
+        { method: 'GET' as const, url: '/admin/queues' },
+        { method: 'GET' as const, url: '/admin/queues/api/queues' },
+      ];
       expect(routes.length).toBeGreaterThanOrEqual(15);
-      for (const route of SIMULATOR_CONTROL) expect(routes.map((r) => `${r.method} ${r.url.split('?')[0]}`)).toContain(concrete(route));
+      for (const route of SIMULATOR_CONTROL)
+        expect(routes.map((r) => `${r.method} ${r.url.split('?')[0]}`)).toContain(concrete(route));
       for (const { method, url } of routes) {
-        for (const headers of [{}, { 'x-api-key': 'wrong-key-0123456789' }, { 'x-api-key': '' }, { 'x-api-key': `${ADMIN_KEY} ` }, { 'x-api-key': ADMIN_KEY.toUpperCase() }]) {
+        for (const headers of [
+          {},
+          { 'x-api-key': 'wrong-key-0123456789' },
+          { 'x-api-key': '' },
+          { 'x-api-key': `${ADMIN_KEY} ` },
+          { 'x-api-key': ADMIN_KEY.toUpperCase() },
+        ]) {
           const res = await app.inject({ method, url, headers, ...(method === 'POST' ? { payload: {} } : {}) });
-          expect({ method, url, headers, status: res.statusCode, code: res.json().code }).toEqual({ method, url, headers, status: 401, code: 'AUTH.ADMIN_KEY_REQUIRED' });
+          expect({ method, url, headers, status: res.statusCode, code: res.json().code }).toEqual({
+            method,
+            url,
+            headers,
+            status: 401,
+            code: 'AUTH.ADMIN_KEY_REQUIRED',
+          });
         }
       }
       // The key opens them (reads only: the writes would act on the shared database).
       for (const { method, url } of routes.filter((r) => r.method === 'GET')) {
         const byPhone = /payments|notifications|\/simulator\/api\/(sms|mpesa\/pending)$/.test(url);
-        const res = await app.inject({ method, url: byPhone ? `${url}?phoneNumber=254700000001` : url, headers: { 'x-api-key': ADMIN_KEY } });
+        const res = await app.inject({
+          method,
+          url: byPhone ? `${url}?phoneNumber=254700000001` : url,
+          headers: { 'x-api-key': ADMIN_KEY },
+        });
         expect({ url, status: res.statusCode }).toEqual({ url, status: 200 });
       }
     });
@@ -140,7 +176,10 @@ describe('security', () => {
       for (const url of ['/simulator', '/simulator/simulator.js', '/simulator/api/config']) {
         expect([url, (await app.inject({ method: 'GET', url })).statusCode]).toEqual([url, 200]);
       }
-      const config = (await app.inject({ method: 'GET', url: '/simulator/api/config' })).json() as Record<string, unknown>;
+      const config = (await app.inject({ method: 'GET', url: '/simulator/api/config' })).json() as Record<
+        string,
+        unknown
+      >;
       expect(config).toMatchObject({ adminKeyRequired: true, serviceCode: expect.any(String) });
       expect(JSON.stringify(config)).not.toContain(ADMIN_KEY);
     });
@@ -159,7 +198,10 @@ describe('security', () => {
           return { phone, token: await api.onboard(phone, '5930') };
         }),
       );
-      const loan = await api.call('POST', '/api/loans', { token: borrower.token, body: { lenderPhoneNumber: lender.phone, amount: 1000, repaymentPerDeposit: 100, pin: '5930' } });
+      const loan = await api.call('POST', '/api/loans', {
+        token: borrower.token,
+        body: { lenderPhoneNumber: lender.phone, amount: 1000, repaymentPerDeposit: 100, pin: '5930' },
+      });
       expect(loan.status).toBe(201);
       loanId = (loan.body as { id: string }).id;
     });
@@ -179,13 +221,28 @@ describe('security', () => {
         ['forged signature', `Bearer ${borrower.token.slice(0, -4)}AAAA`],
         ['another secret', `Bearer ${jwt({ ...claims, iat: now, exp: now + 600 }, 'x'.repeat(40))}`],
         ['expired', `Bearer ${jwt({ ...claims, iat: now - 3600, exp: now - 60 }, config.security.jwtSecret)}`],
-        ['alg none', `Bearer ${jwt({ ...claims, iat: now, exp: now + 600 }, '', { alg: 'none', typ: 'JWT' }).replace(/[^.]+$/, '')}`],
-        ['HS512', `Bearer ${jwt({ ...claims, iat: now, exp: now + 600 }, config.security.jwtSecret, { alg: 'HS512', typ: 'JWT' })}`],
+        [
+          'alg none',
+          `Bearer ${jwt({ ...claims, iat: now, exp: now + 600 }, '', { alg: 'none', typ: 'JWT' }).replace(/[^.]+$/, '')}`,
+        ],
+        [
+          'HS512',
+          `Bearer ${jwt({ ...claims, iat: now, exp: now + 600 }, config.security.jwtSecret, { alg: 'HS512', typ: 'JWT' })}`,
+        ],
       ];
       for (const o of user) {
         for (const [what, authorization] of tokens) {
-          const res = await app.inject({ method: o.method, url: concrete(o.path), headers: authorization ? { authorization } : {}, ...(o.method === 'POST' ? { payload: {} } : {}) });
-          expect({ route: `${o.method} ${o.path}`, what, status: res.statusCode }).toEqual({ route: `${o.method} ${o.path}`, what, status: 401 });
+          const res = await app.inject({
+            method: o.method,
+            url: concrete(o.path),
+            headers: authorization ? { authorization } : {},
+            ...(o.method === 'POST' ? { payload: {} } : {}),
+          });
+          expect({ route: `${o.method} ${o.path}`, what, status: res.statusCode }).toEqual({
+            route: `${o.method} ${o.path}`,
+            what,
+            status: 401,
+          });
         }
       }
       // A token signed with the right secret and still valid is accepted (the check can pass).
@@ -198,17 +255,31 @@ describe('security', () => {
       const asStranger = await api.call('GET', `/api/loans/${loanId}`, { token: stranger.token });
       expect(asStranger).toMatchObject({ status: 404 });
       for (const action of ['approve', 'decline', 'cancel']) {
-        const res = await api.call('POST', `/api/loans/${loanId}/${action}`, { token: stranger.token, body: action === 'approve' ? { pin: '5930' } : {} });
+        const res = await api.call('POST', `/api/loans/${loanId}/${action}`, {
+          token: stranger.token,
+          body: action === 'approve' ? { pin: '5930' } : {},
+        });
         expect({ action, status: res.status }).toEqual({ action, status: 404 });
       }
-      const repay = await api.call('POST', `/api/loans/${loanId}/repay`, { token: stranger.token, body: { amount: 100, pin: '5930' }, headers: { 'idempotency-key': 'stranger-1' } });
+      const repay = await api.call('POST', `/api/loans/${loanId}/repay`, {
+        token: stranger.token,
+        body: { amount: 100, pin: '5930' },
+        headers: { 'idempotency-key': 'stranger-1' },
+      });
       expect(repay.status).toBe(404);
       const listed = await api.call('GET', '/api/loans', { token: stranger.token });
       expect((listed.body as { items: { id: string }[] }).items.map((l) => l.id)).not.toContain(loanId);
       // The borrower cannot approve their own request, nor the lender cancel it.
-      expect((await api.call('POST', `/api/loans/${loanId}/approve`, { token: borrower.token, body: { pin: '5930' } })).status).toBeGreaterThanOrEqual(400);
-      expect((await api.call('POST', `/api/loans/${loanId}/cancel`, { token: lender.token })).status).toBeGreaterThanOrEqual(400);
-      expect((await api.call('GET', `/api/loans/${loanId}`, { token: borrower.token })).body).toMatchObject({ status: 'PENDING' });
+      expect(
+        (await api.call('POST', `/api/loans/${loanId}/approve`, { token: borrower.token, body: { pin: '5930' } }))
+          .status,
+      ).toBeGreaterThanOrEqual(400);
+      expect(
+        (await api.call('POST', `/api/loans/${loanId}/cancel`, { token: lender.token })).status,
+      ).toBeGreaterThanOrEqual(400);
+      expect((await api.call('GET', `/api/loans/${loanId}`, { token: borrower.token })).body).toMatchObject({
+        status: 'PENDING',
+      });
     });
   });
 
@@ -231,16 +302,66 @@ describe('security', () => {
 
     it('the USSD webhook needs its secret and an allowed address, on every route and dialect', async () => {
       const phone = uniquePhone();
-      const at = { sessionId: `sec-${phone}`, serviceCode: '*383#', phoneNumber: phone, networkCode: '63902', text: '' };
+      const at = {
+        sessionId: `sec-${phone}`,
+        serviceCode: '*383#',
+        phoneNumber: phone,
+        networkCode: '63902',
+        text: '',
+      };
       const targets: { url: string; contentType: string; payload: string }[] = [
-        { url: '/api/ussd/handler', contentType: 'application/x-www-form-urlencoded', payload: new URLSearchParams(at).toString() },
-        { url: '/api/ussd/handler', contentType: 'application/json', payload: JSON.stringify({ sessionId: `g-${phone}`, phoneNumber: phone, text: '', serviceCode: '*383#' }) },
-        { url: '/api/ussd/handler/africastalking', contentType: 'application/x-www-form-urlencoded', payload: new URLSearchParams({ ...at, sessionId: `a-${phone}` }).toString() },
-        { url: '/api/ussd/handler/generic', contentType: 'application/json', payload: JSON.stringify({ sessionId: `n-${phone}`, phoneNumber: phone, text: '', serviceCode: '*383#' }) },
-        { url: '/api/ussd/handler/hubtel', contentType: 'application/json', payload: JSON.stringify({ Type: 'Initiation', Mobile: phone, SessionId: `h-${phone}`, ServiceCode: '*383#', Message: '*383#' }) },
-        { url: '/api/ussd/handler/nalo', contentType: 'application/json', payload: JSON.stringify({ USERID: 'u', MSISDN: phone, USERDATA: '*383#', MSGTYPE: true }) },
-        { url: '/api/ussd/handler/arkesel', contentType: 'application/json', payload: JSON.stringify({ sessionID: `k-${phone}`, userID: 'u', msisdn: phone, userData: '*383#', newSession: true }) },
-        { url: '/api/ussd/test', contentType: 'application/json', payload: JSON.stringify({ sessionId: `t-${phone}`, phoneNumber: phone, text: '' }) },
+        {
+          url: '/api/ussd/handler',
+          contentType: 'application/x-www-form-urlencoded',
+          payload: new URLSearchParams(at).toString(),
+        },
+        {
+          url: '/api/ussd/handler',
+          contentType: 'application/json',
+          payload: JSON.stringify({ sessionId: `g-${phone}`, phoneNumber: phone, text: '', serviceCode: '*383#' }),
+        },
+        {
+          url: '/api/ussd/handler/africastalking',
+          contentType: 'application/x-www-form-urlencoded',
+          payload: new URLSearchParams({ ...at, sessionId: `a-${phone}` }).toString(),
+        },
+        {
+          url: '/api/ussd/handler/generic',
+          contentType: 'application/json',
+          payload: JSON.stringify({ sessionId: `n-${phone}`, phoneNumber: phone, text: '', serviceCode: '*383#' }),
+        },
+        {
+          url: '/api/ussd/handler/hubtel',
+          contentType: 'application/json',
+          payload: JSON.stringify({
+            Type: 'Initiation',
+            Mobile: phone,
+            SessionId: `h-${phone}`,
+            ServiceCode: '*383#',
+            Message: '*383#',
+          }),
+        },
+        {
+          url: '/api/ussd/handler/nalo',
+          contentType: 'application/json',
+          payload: JSON.stringify({ USERID: 'u', MSISDN: phone, USERDATA: '*383#', MSGTYPE: true }),
+        },
+        {
+          url: '/api/ussd/handler/arkesel',
+          contentType: 'application/json',
+          payload: JSON.stringify({
+            sessionID: `k-${phone}`,
+            userID: 'u',
+            msisdn: phone,
+            userData: '*383#',
+            newSession: true,
+          }),
+        },
+        {
+          url: '/api/ussd/test',
+          contentType: 'application/json',
+          payload: JSON.stringify({ sessionId: `t-${phone}`, phoneNumber: phone, text: '' }),
+        },
       ];
       const inside = '10.1.2.3';
       for (const t of targets) {
@@ -248,7 +369,10 @@ describe('security', () => {
           guarded.inject({
             method: 'POST',
             url: secret.query === undefined ? t.url : `${t.url}?secret=${encodeURIComponent(secret.query)}`,
-            headers: { 'content-type': t.contentType, ...(secret.header === undefined ? {} : { 'x-ussd-secret': secret.header }) },
+            headers: {
+              'content-type': t.contentType,
+              ...(secret.header === undefined ? {} : { 'x-ussd-secret': secret.header }),
+            },
             payload: t.payload,
             remoteAddress,
           });
@@ -274,18 +398,64 @@ describe('security', () => {
     it('the M-PESA callbacks need the secret path (else 404) and an allowed address (else 403)', async () => {
       // A withdrawal's Transaction Status answers come to routes naming it (an unknown one here: answered 200, ignored).
       const withdrawal = '00000000-0000-4000-8000-000000000000';
-      const kinds = ['stk', 'c2b/validation', 'c2b/confirmation', 'b2c/result', 'b2c/timeout', `b2c/status/${withdrawal}/result`, `b2c/status/${withdrawal}/timeout`];
+      const kinds = [
+        'stk',
+        'c2b/validation',
+        'c2b/confirmation',
+        'b2c/result',
+        'b2c/timeout',
+        `b2c/status/${withdrawal}/result`,
+        `b2c/status/${withdrawal}/timeout`,
+      ];
       const body = (kind: string) => {
         const id = `SEC${Date.now().toString(36).toUpperCase()}`;
-        if (kind === 'stk') return { Body: { stkCallback: { MerchantRequestID: `m-${id}`, CheckoutRequestID: `ws_CO_${id}`, ResultCode: 1032, ResultDesc: 'Request cancelled by user' } } };
-        if (kind.startsWith('c2b')) return { TransactionType: 'Pay Bill', TransID: id, TransTime: '20240101000000', TransAmount: '10.00', BusinessShortCode: '600966', BillRefNumber: 'nobody', MSISDN: '2547 ***** 126' };
-        return { Result: { ResultType: 0, ResultCode: 2001, ResultDesc: 'failed', OriginatorConversationID: `o-${id}`, ConversationID: `c-${id}` } };
+        if (kind === 'stk')
+          return {
+            Body: {
+              stkCallback: {
+                MerchantRequestID: `m-${id}`,
+                CheckoutRequestID: `ws_CO_${id}`,
+                ResultCode: 1032,
+                ResultDesc: 'Request cancelled by user',
+              },
+            },
+          };
+        if (kind.startsWith('c2b'))
+          return {
+            TransactionType: 'Pay Bill',
+            TransID: id,
+            TransTime: '20240101000000',
+            TransAmount: '10.00',
+            BusinessShortCode: '600966',
+            BillRefNumber: 'nobody',
+            MSISDN: '2547 ***** 126',
+          };
+        return {
+          Result: {
+            ResultType: 0,
+            ResultCode: 2001,
+            ResultDesc: 'failed',
+            OriginatorConversationID: `o-${id}`,
+            ConversationID: `c-${id}`,
+          },
+        };
       };
       const gateway = '196.201.214.7';
       for (const kind of kinds) {
         const post = (secret: string, remoteAddress: string) =>
-          guarded.inject({ method: 'POST', url: `/api/mpesa/callbacks/${secret}/${kind}`, payload: body(kind), remoteAddress });
-        for (const wrong of ['nope', MPESA_SECRET.slice(0, -1), `${MPESA_SECRET}x`, MPESA_SECRET.toUpperCase(), 'deni-development-mpesa-callback']) {
+          guarded.inject({
+            method: 'POST',
+            url: `/api/mpesa/callbacks/${secret}/${kind}`,
+            payload: body(kind),
+            remoteAddress,
+          });
+        for (const wrong of [
+          'nope',
+          MPESA_SECRET.slice(0, -1),
+          `${MPESA_SECRET}x`,
+          MPESA_SECRET.toUpperCase(),
+          'deni-development-mpesa-callback',
+        ]) {
           const res = await post(wrong, gateway);
           expect({ kind, wrong, status: res.statusCode }).toEqual({ kind, wrong, status: 404 });
         }
@@ -303,7 +473,13 @@ describe('security', () => {
 
     beforeAll(async () => {
       const prefix = ownRedisPrefix();
-      [a, b] = await Promise.all([0, 1].map(() => startTestApp({ APP_ROLE: 'api', REDIS_KEY_PREFIX: prefix, USSD_RATE_LIMIT_PER_MINUTE: '6' }).then((s) => s.app)));
+      [a, b] = await Promise.all(
+        [0, 1].map(() =>
+          startTestApp({ APP_ROLE: 'api', REDIS_KEY_PREFIX: prefix, USSD_RATE_LIMIT_PER_MINUTE: '6' }).then(
+            (s) => s.app,
+          ),
+        ),
+      );
     });
     afterAll(() => Promise.all([a?.close(), b?.close()]));
 
@@ -317,16 +493,26 @@ describe('security', () => {
       }
       // The 7th, on either instance, is over the limit of 6.
       for (const instance of [a, b]) {
-        expect(await atPost(instance, { sessionId, phoneNumber: phone, text: '1*00*1*00*1*00' })).toEqual({ status: 200, body: `END ${SCREENS.rateLimited}` });
+        expect(await atPost(instance, { sessionId, phoneNumber: phone, text: '1*00*1*00*1*00' })).toEqual({
+          status: 200,
+          body: `END ${SCREENS.rateLimited}`,
+        });
       }
       // Another phone is untouched.
-      expect((await atPost(b, { sessionId: `rl2-${uniquePhone()}`, phoneNumber: uniquePhone(), text: '' })).body).toMatch(/^CON /);
+      expect(
+        (await atPost(b, { sessionId: `rl2-${uniquePhone()}`, phoneNumber: uniquePhone(), text: '' })).body,
+      ).toMatch(/^CON /);
     });
 
     it('login attempts from one address are limited to 30 per 10 minutes across both instances', async () => {
       const ip = '203.0.113.77';
       const login = (instance: NestFastifyApplication, phone: string) =>
-        instance.inject({ method: 'POST', url: '/api/auth/login', payload: { phoneNumber: phone, pin: '5930' }, remoteAddress: ip });
+        instance.inject({
+          method: 'POST',
+          url: '/api/auth/login',
+          payload: { phoneNumber: phone, pin: '5930' },
+          remoteAddress: ip,
+        });
       for (let i = 0; i < 30; i++) {
         const res = await login(i % 2 ? b : a, uniquePhone());
         expect({ i, status: res.statusCode }).not.toEqual({ i, status: 429 });
@@ -337,7 +523,16 @@ describe('security', () => {
         expect(res.json()).toMatchObject({ code: 'REQUEST.RATE_LIMITED' });
       }
       // Another address still gets through to the PIN check.
-      expect((await a.inject({ method: 'POST', url: '/api/auth/login', payload: { phoneNumber: uniquePhone(), pin: '5930' }, remoteAddress: '203.0.113.78' })).statusCode).not.toBe(429);
+      expect(
+        (
+          await a.inject({
+            method: 'POST',
+            url: '/api/auth/login',
+            payload: { phoneNumber: uniquePhone(), pin: '5930' },
+            remoteAddress: '203.0.113.78',
+          })
+        ).statusCode,
+      ).not.toBe(429);
     });
   });
 
@@ -353,7 +548,12 @@ describe('security', () => {
     let logged: NestFastifyApplication;
 
     beforeAll(async () => {
-      const config = testConfig({ ...secrets, REDIS_KEY_PREFIX: ownRedisPrefix(), APP_ROLE: 'all', LOG_LEVEL: 'trace' });
+      const config = testConfig({
+        ...secrets,
+        REDIS_KEY_PREFIX: ownRedisPrefix(),
+        APP_ROLE: 'all',
+        LOG_LEVEL: 'trace',
+      });
       const sink = memorySink();
       lines = sink.lines;
       logged = await createApp(config, { logger: createRootLogger(config, sink.stream) });
@@ -372,7 +572,8 @@ describe('security', () => {
       const phone = uniquePhone();
       const pin = '6418';
       expect((await call('POST', '/api/auth/otp', { phoneNumber: phone })).status).toBe(202);
-      const outbox = (await call('GET', `/api/admin/notifications?phoneNumber=${phone}`, undefined, admin)).body as unknown as { template: string; body: string }[];
+      const outbox = (await call('GET', `/api/admin/notifications?phoneNumber=${phone}`, undefined, admin))
+        .body as unknown as { template: string; body: string }[];
       const otp = outbox.find((n) => n.template === 'auth.otp')!.body.match(/\b(\d{6})\b/)![1]!;
       expect((await call('POST', '/api/auth/pin', { phoneNumber: phone, otp, pin })).status).toBe(200);
       const wrongPin = await call('POST', '/api/auth/login', { phoneNumber: phone, pin: '7052' });
@@ -381,8 +582,22 @@ describe('security', () => {
       expect(login.status).toBe(200);
       const token = login.body.accessToken as string;
       // A withdrawal with the PIN, after a deposit.
-      expect((await call('POST', '/api/admin/deposits', { phoneNumber: phone, amount: 500, reference: `LOG${phone}` }, admin)).status).toBe(201);
-      const withdrawal = await call('POST', '/api/wallet/withdrawals', { amount: 100, pin }, { authorization: `Bearer ${token}` });
+      expect(
+        (
+          await call(
+            'POST',
+            '/api/admin/deposits',
+            { phoneNumber: phone, amount: 500, reference: `LOG${phone}` },
+            admin,
+          )
+        ).status,
+      ).toBe(201);
+      const withdrawal = await call(
+        'POST',
+        '/api/wallet/withdrawals',
+        { amount: 100, pin },
+        { authorization: `Bearer ${token}` },
+      );
       expect(withdrawal.status).toBe(202);
       // A USSD journey that creates a PIN, through the secret in the query string.
       const dialer = uniquePhone();
@@ -393,7 +608,11 @@ describe('security', () => {
       let last = '';
       for (const [i, typed] of inputs.entries()) {
         text = i <= 1 ? typed : `${text}*${typed}`;
-        const res = await atPost(logged, { sessionId: `log-${dialer}`, phoneNumber: dialer, text }, { url: `/api/ussd/handler?secret=${secrets.USSD_WEBHOOK_SECRET}` });
+        const res = await atPost(
+          logged,
+          { sessionId: `log-${dialer}`, phoneNumber: dialer, text },
+          { url: `/api/ussd/handler?secret=${secrets.USSD_WEBHOOK_SECRET}` },
+        );
         last = res.body;
       }
       expect(last).toMatch(/^CON SUCCESS/);
@@ -401,7 +620,9 @@ describe('security', () => {
       const cb = await logged.inject({
         method: 'POST',
         url: `/api/mpesa/callbacks/${secrets.MPESA_CALLBACK_SECRET}/b2c/timeout`,
-        payload: { Result: { ResultCode: 1, ResultDesc: 'x', OriginatorConversationID: 'o-log', ConversationID: 'c-log' } },
+        payload: {
+          Result: { ResultCode: 1, ResultDesc: 'x', OriginatorConversationID: 'o-log', ConversationID: 'c-log' },
+        },
       });
       expect(cb.statusCode).toBe(200);
       await new Promise((r) => setTimeout(r, 300));
@@ -414,12 +635,24 @@ describe('security', () => {
       expect(text_).toContain('/api/ussd/handler');
       // Whole-token matches for short numbers (a PIN may occur inside a uuid or a phone number).
       const standalone = (digits: string) => new RegExp(`(?<![0-9A-Za-z])${digits}(?![0-9A-Za-z])`);
-      for (const [what, digits] of [['PIN', pin], ['wrong PIN', '7052'], ['USSD PIN', ussdPin], ['OTP', otp]] as const) {
+      for (const [what, digits] of [
+        ['PIN', pin],
+        ['wrong PIN', '7052'],
+        ['USSD PIN', ussdPin],
+        ['OTP', otp],
+      ] as const) {
         const m = text_.match(standalone(digits));
-        expect({ what, found: m ? text_.slice(Math.max(0, m.index! - 200), m.index! + 50) : null }).toEqual({ what, found: null });
+        expect({ what, found: m ? text_.slice(Math.max(0, m.index! - 200), m.index! + 50) : null }).toEqual({
+          what,
+          found: null,
+        });
       }
       expect(text_).not.toContain(`${ussdPin}*${ussdPin}`);
-      for (const [name, value] of [...Object.entries(secrets), ['token', token], ['token signature', token.split('.')[2]!]]) {
+      for (const [name, value] of [
+        ...Object.entries(secrets),
+        ['token', token],
+        ['token signature', token.split('.')[2]!],
+      ]) {
         expect({ name, leaked: text_.includes(value) }).toEqual({ name, leaked: false });
       }
     });
@@ -439,7 +672,16 @@ describe('security', () => {
   });
 
   describe('production configuration', () => {
-    const REQUIRED = ['ADMIN_API_KEY', 'JWT_SECRET', 'PIN_PEPPER', 'USSD_WEBHOOK_SECRET', 'MPESA_CALLBACK_SECRET', 'MPESA_BASE_URL', 'SAFARICOM_CONSUMER_SECRET', 'MPESA_INITIATOR_PASSWORD'];
+    const REQUIRED = [
+      'ADMIN_API_KEY',
+      'JWT_SECRET',
+      'PIN_PEPPER',
+      'USSD_WEBHOOK_SECRET',
+      'MPESA_CALLBACK_SECRET',
+      'MPESA_BASE_URL',
+      'SAFARICOM_CONSUMER_SECRET',
+      'MPESA_INITIATOR_PASSWORD',
+    ];
 
     it('the config loader refuses NODE_ENV=production with defaults, naming each missing secret', () => {
       let error: unknown;
@@ -449,7 +691,8 @@ describe('security', () => {
         error = e;
       }
       expect(error).toBeInstanceOf(ConfigValidationError);
-      for (const name of REQUIRED) expect((error as Error).message).toContain(`${name}: required when NODE_ENV=production`);
+      for (const name of REQUIRED)
+        expect((error as Error).message).toContain(`${name}: required when NODE_ENV=production`);
       // Each one alone is enough to refuse.
       for (const name of ['ADMIN_API_KEY', 'JWT_SECRET', 'PIN_PEPPER', 'MPESA_CALLBACK_SECRET']) {
         const env = { ...productionEnv() } as Record<string, string | undefined>;
@@ -464,7 +707,10 @@ describe('security', () => {
     });
 
     it('the process itself (tsx src/main.ts, empty environment) exits with 78 and names the missing secrets', async () => {
-      const exit = await Promise.race([production.exited, new Promise<null>((r) => setTimeout(() => r(null), 50_000).unref())]);
+      const exit = await Promise.race([
+        production.exited,
+        new Promise<null>((r) => setTimeout(() => r(null), 50_000).unref()),
+      ]);
       const output = production.output.stdout + production.output.stderr;
       expect({ exit, output: exit ? '' : output }).toEqual({ exit: { code: 78, signal: null }, output: '' });
       expect(output).toContain('Refusing to start');

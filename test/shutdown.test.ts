@@ -18,7 +18,11 @@ describe('graceful shutdown', () => {
     };
     const id = await app
       .get(TransactionService)
-      .run((tx) => app.get(NotificationsService).notify(tx, { phoneNumber: uniquePhone(), language: 'en', template: 'pin.changed', params: {} }));
+      .run((tx) =>
+        app
+          .get(NotificationsService)
+          .notify(tx, { phoneNumber: uniquePhone(), language: 'en', template: 'pin.changed', params: {} }),
+      );
     await inside;
     await app.close(); // returns only once the worker has finished its job
 

@@ -33,7 +33,10 @@ describe('the phone simulator page in a browser', () => {
     base = `http://127.0.0.1:${port}`;
     ({ app } = await startTestApp({ MPESA_CALLBACK_BASE_URL: base, ADMIN_API_KEY: ADMIN_KEY }));
     await app.listen(port, '127.0.0.1');
-    browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    browser = await chromium.launch({
+      executablePath,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
     page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
     mkdirSync(ARTIFACTS, { recursive: true });
   }, 15 * 60_000);
@@ -47,7 +50,11 @@ describe('the phone simulator page in a browser', () => {
 
   /** The admin key the page keeps in its tab's sessionStorage (null when none). */
   const storedKey = (tab: Page) =>
-    tab.evaluate(() => (globalThis as unknown as { sessionStorage: { getItem(name: string): string | null } }).sessionStorage.getItem('deni-simulator-admin-key'));
+    tab.evaluate(() =>
+      (globalThis as unknown as { sessionStorage: { getItem(name: string): string | null } }).sessionStorage.getItem(
+        'deni-simulator-admin-key',
+      ),
+    );
 
   /**
    * Waits until the phone's screen shows `text` (the page answers asynchronously). Case matters:
@@ -91,7 +98,8 @@ describe('the phone simulator page in a browser', () => {
     await reply('1', 'Create a 4-digit PIN');
     await reply(PIN, 'Confirm PIN');
     // The keypad types the confirmation, as a thumb would.
-    for (const digit of PIN) await page.getByRole('group', { name: 'Keypad' }).getByRole('button', { name: digit, exact: true }).click();
+    for (const digit of PIN)
+      await page.getByRole('group', { name: 'Keypad' }).getByRole('button', { name: digit, exact: true }).click();
     await page.getByRole('button', { name: 'Send' }).click();
     expect(await shows('SUCCESS')).toBe(`SUCCESS\nLoan request sent to 254${lender.slice(1)}\n0. Back 00. Home`);
     await page.screenshot({ path: `${ARTIFACTS}simulator-loan-request.png`, fullPage: true });
@@ -106,7 +114,9 @@ describe('the phone simulator page in a browser', () => {
     await page.getByLabel('Phone number').dispatchEvent('change');
     const sms = page.locator('#sms li', { hasText: 'asks you for a loan of Ksh 5000' });
     await sms.waitFor({ timeout: 10_000 });
-    expect(await sms.innerText()).toContain(`Deni: ${borrower} asks you for a loan of Ksh 5000, repaid Ksh 500 per deposit. Dial *383# and choose 3 to answer.`);
+    expect(await sms.innerText()).toContain(
+      `Deni: ${borrower} asks you for a loan of Ksh 5000, repaid Ksh 500 per deposit. Dial *383# and choose 3 to answer.`,
+    );
     await page.screenshot({ path: `${ARTIFACTS}simulator-lender-sms.png`, fullPage: true });
   }, 60_000);
 
@@ -117,7 +127,9 @@ describe('the phone simulator page in a browser', () => {
     await page.getByLabel('Phone number').dispatchEvent('change');
     await page.getByLabel('Outcome').selectOption('cancelled');
     await page.getByRole('button', { name: 'Set outcome' }).click();
-    await page.locator('#mpesa-status', { hasText: `Next M-PESA request of ${number}: cancelled` }).waitFor({ timeout: 5_000 });
+    await page
+      .locator('#mpesa-status', { hasText: `Next M-PESA request of ${number}: cancelled` })
+      .waitFor({ timeout: 5_000 });
 
     await dialFrom(number);
     await reply('7', 'Top up');
@@ -128,7 +140,9 @@ describe('the phone simulator page in a browser', () => {
     // The simulator calls back with "cancelled"; the page polls the outbox.
     const sms = page.locator('#sms li', { hasText: 'did not go through' });
     await sms.waitFor({ timeout: 20_000 });
-    expect(await sms.innerText()).toContain('Deni: your top-up of Ksh 250 did not go through: you cancelled the request. Nothing was taken.');
+    expect(await sms.innerText()).toContain(
+      'Deni: your top-up of Ksh 250 did not go through: you cancelled the request. Nothing was taken.',
+    );
     await page.screenshot({ path: `${ARTIFACTS}simulator-topup-cancelled.png`, fullPage: true });
   }, 60_000);
 
@@ -139,7 +153,9 @@ describe('the phone simulator page in a browser', () => {
     await page.getByLabel('Phone number').dispatchEvent('change');
     await page.getByLabel('Outcome').selectOption('hold');
     await page.getByRole('button', { name: 'Set outcome' }).click();
-    await page.locator('#mpesa-status', { hasText: `Next M-PESA request of ${number}: hold` }).waitFor({ timeout: 5_000 });
+    await page
+      .locator('#mpesa-status', { hasText: `Next M-PESA request of ${number}: hold` })
+      .waitFor({ timeout: 5_000 });
 
     await dialFrom(number);
     expect(await reply('4', 'BALANCE')).toContain('Wallet: Ksh 0');
@@ -158,7 +174,9 @@ describe('the phone simulator page in a browser', () => {
 
     await page.getByLabel('Result to deliver').selectOption('success');
     await pending.getByRole('button', { name: /^Deliver/ }).click();
-    await page.locator('#pending-status', { hasText: 'Delivered success to the Ksh 250 top-up' }).waitFor({ timeout: 5_000 });
+    await page
+      .locator('#pending-status', { hasText: 'Delivered success to the Ksh 250 top-up' })
+      .waitFor({ timeout: 5_000 });
     await page.locator('#pending-empty', { hasText: 'No pending top-ups.' }).waitFor({ timeout: 5_000 });
     expect(await page.locator('#pending li').count()).toBe(0);
 
@@ -182,12 +200,20 @@ describe('the phone simulator page in a browser', () => {
       await fresh.locator('#key-status', { hasText: 'need the admin key (401)' }).waitFor({ timeout: 5_000 });
       await fresh.getByLabel('Phone number').fill(number);
       await fresh.getByLabel('Phone number').dispatchEvent('change');
-      const smsError = fresh.locator('#sms-empty', { hasText: 'Could not load the SMS: it needs the admin key (401): enter it under Admin key' });
+      const smsError = fresh.locator('#sms-empty', {
+        hasText: 'Could not load the SMS: it needs the admin key (401): enter it under Admin key',
+      });
       await smsError.waitFor({ timeout: 5_000 });
-      await fresh.locator('#pending-empty', { hasText: 'Could not load the pending top-ups: it needs the admin key (401)' }).waitFor({ timeout: 5_000 });
+      await fresh
+        .locator('#pending-empty', { hasText: 'Could not load the pending top-ups: it needs the admin key (401)' })
+        .waitFor({ timeout: 5_000 });
       await fresh.getByRole('button', { name: 'Set outcome' }).click();
-      await fresh.locator('#mpesa-status', { hasText: 'Could not set the outcome: it needs the admin key (401)' }).waitFor({ timeout: 5_000 });
-      expect(await fresh.locator('#key-status').innerText()).toContain("The SMS and M-PESA panels need the admin key (401): enter the service's ADMIN_API_KEY");
+      await fresh
+        .locator('#mpesa-status', { hasText: 'Could not set the outcome: it needs the admin key (401)' })
+        .waitFor({ timeout: 5_000 });
+      expect(await fresh.locator('#key-status').innerText()).toContain(
+        "The SMS and M-PESA panels need the admin key (401): enter the service's ADMIN_API_KEY",
+      );
       expect(await fresh.locator('#key-status').getAttribute('class')).toBe('error');
       // The phone itself (the USSD webhook) needs no key.
       await fresh.getByRole('button', { name: /^Dial/ }).click();
@@ -205,7 +231,9 @@ describe('the phone simulator page in a browser', () => {
       await fresh.locator('#sms-empty', { hasText: 'No SMS yet.' }).waitFor({ timeout: 5_000 });
       await fresh.locator('#pending-empty', { hasText: 'No pending top-ups.' }).waitFor({ timeout: 5_000 });
       await fresh.getByRole('button', { name: 'Set outcome' }).click();
-      await fresh.locator('#mpesa-status', { hasText: `Next M-PESA request of ${number}: success` }).waitFor({ timeout: 5_000 });
+      await fresh
+        .locator('#mpesa-status', { hasText: `Next M-PESA request of ${number}: success` })
+        .waitFor({ timeout: 5_000 });
       expect(await storedKey(fresh)).toBe(ADMIN_KEY);
 
       await fresh.getByRole('button', { name: 'Forget' }).click();
@@ -230,8 +258,16 @@ describe('the phone simulator page in a browser', () => {
     ] as const) {
       const refused: Record<string, string>[] = [{}, { 'x-api-key': 'wrong-key-0123456789' }];
       for (const headers of refused) {
-        const res = await fetch(`${base}${path}`, { method, headers: { ...json, ...headers }, ...(body ? { body: JSON.stringify(body) } : {}) });
-        expect([path, res.status, ((await res.json()) as { code: string }).code]).toEqual([path, 401, 'AUTH.ADMIN_KEY_REQUIRED']);
+        const res = await fetch(`${base}${path}`, {
+          method,
+          headers: { ...json, ...headers },
+          ...(body ? { body: JSON.stringify(body) } : {}),
+        });
+        expect([path, res.status, ((await res.json()) as { code: string }).code]).toEqual([
+          path,
+          401,
+          'AUTH.ADMIN_KEY_REQUIRED',
+        ]);
       }
     }
 
@@ -244,11 +280,18 @@ describe('the phone simulator page in a browser', () => {
     expect((await fetch(`${base}/simulator/api/sms?phoneNumber=12`, { headers: key })).status).toBe(422);
     expect((await fetch(`${base}/simulator/api/mpesa/pending?phoneNumber=12`, { headers: key })).status).toBe(422);
     const deliver = (id: string, outcome: string) =>
-      fetch(`${base}/simulator/api/mpesa/pending/${id}`, { method: 'POST', headers: { ...json, ...key }, body: JSON.stringify({ outcome }) });
+      fetch(`${base}/simulator/api/mpesa/pending/${id}`, {
+        method: 'POST',
+        headers: { ...json, ...key },
+        body: JSON.stringify({ outcome }),
+      });
     // `hold` holds; it is not an answer.
     expect((await deliver('ws_CO_01012024000000123456789123', 'hold')).status).toBe(400);
     const unknown = await deliver('ws_CO_01012024000000123456789123', 'success');
-    expect([unknown.status, ((await unknown.json()) as { code: string }).code]).toEqual([404, 'SIMULATOR.NO_PENDING_TOPUP']);
+    expect([unknown.status, ((await unknown.json()) as { code: string }).code]).toEqual([
+      404,
+      'SIMULATOR.NO_PENDING_TOPUP',
+    ]);
     for (const path of ['/simulator', '/simulator/', '/simulator/simulator.js', '/simulator/simulator.css']) {
       const res = await fetch(`${base}${path}`);
       expect([path, res.status]).toEqual([path, 200]);
@@ -267,10 +310,20 @@ describe('SIMULATOR_ENABLED', () => {
   it('when off, neither the page nor its routes exist', async () => {
     const { app } = await startTestApp({ SIMULATOR_ENABLED: 'false' });
     try {
-      for (const url of ['/simulator', '/simulator/simulator.js', '/simulator/api/config', '/simulator/api/sms?phoneNumber=0712345678', '/simulator/api/mpesa/pending?phoneNumber=0712345678']) {
+      for (const url of [
+        '/simulator',
+        '/simulator/simulator.js',
+        '/simulator/api/config',
+        '/simulator/api/sms?phoneNumber=0712345678',
+        '/simulator/api/mpesa/pending?phoneNumber=0712345678',
+      ]) {
         expect([url, (await app.inject({ method: 'GET', url })).statusCode]).toEqual([url, 404]);
       }
-      const res = await app.inject({ method: 'POST', url: '/simulator/api/mpesa/outcome', payload: { phoneNumber: '0712345678', outcome: 'cancelled' } });
+      const res = await app.inject({
+        method: 'POST',
+        url: '/simulator/api/mpesa/outcome',
+        payload: { phoneNumber: '0712345678', outcome: 'cancelled' },
+      });
       expect(res.statusCode).toBe(404);
     } finally {
       await app.close();

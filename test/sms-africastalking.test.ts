@@ -7,7 +7,12 @@ import { createApp } from '../src/app.factory.js';
 import { buildConfig, parseEnv } from '../src/config/app-config.js';
 import { TransactionService } from '../src/database/transaction.service.js';
 import { createRootLogger } from '../src/logging/logger.js';
-import { AfricasTalkingSmsProvider, readSendReply, type AfricasTalkingSettings, type AtSendReply } from '../src/notifications/africastalking-sms.provider.js';
+import {
+  AfricasTalkingSmsProvider,
+  readSendReply,
+  type AfricasTalkingSettings,
+  type AtSendReply,
+} from '../src/notifications/africastalking-sms.provider.js';
 import { NotificationsService } from '../src/notifications/notifications.service.js';
 import { PermanentSmsError, SMS_PROVIDER } from '../src/notifications/sms-provider.js';
 import { isGsm7 } from '../src/notifications/sms-text.js';
@@ -33,7 +38,10 @@ async function thrown(p: Promise<unknown>): Promise<Error> {
   throw new Error('expected a rejection');
 }
 
-const settings = (sim: AfricasTalkingSmsSimulator, extra: Partial<AfricasTalkingSettings> = {}): AfricasTalkingSettings => ({
+const settings = (
+  sim: AfricasTalkingSmsSimulator,
+  extra: Partial<AfricasTalkingSettings> = {},
+): AfricasTalkingSettings => ({
   baseUrl: sim.url,
   username: sim.username,
   apiKey: sim.apiKey,
@@ -89,22 +97,37 @@ describe("Africa's Talking SMS: the provider against its simulator and the publi
     const sample = JSON.parse(fixture('at-sms-send-response.json'));
     const res = await fetch(`${sim.url}/version1/messaging`, {
       method: 'POST',
-      headers: { apiKey: 'MyAppApiKey', Accept: 'application/json', 'Content-Type': 'application/x-www-form-urlencoded' },
+      headers: {
+        apiKey: 'MyAppApiKey',
+        Accept: 'application/json',
+        'Content-Type': 'application/x-www-form-urlencoded',
+      },
       body: fixture('at-sms-request.txt').replace(/XXXYYY|YYYZZZ/g, '000111'),
     });
     expect(res.status).toBe(201);
     const body = (await res.json()) as AtSendReply;
     const shape = (v: unknown): unknown =>
-      Array.isArray(v) ? v.map(shape) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, shape(x)])) : typeof v;
+      Array.isArray(v)
+        ? v.map(shape)
+        : v && typeof v === 'object'
+          ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, shape(x)]))
+          : typeof v;
     expect(shape(body.SMSMessageData.Recipients[0])).toEqual(shape(sample.SMSMessageData.Recipients[0]));
     expect(Object.keys(body.SMSMessageData).sort()).toEqual(Object.keys(sample.SMSMessageData).sort());
     expect(body.SMSMessageData.Recipients).toHaveLength(2);
     expect(body.SMSMessageData.Message).toBe('Sent to 2/2 Total Cost: KES 1.6000');
-    expect(body.SMSMessageData.Recipients[0]).toMatchObject({ statusCode: 101, status: 'Success', cost: 'KES 0.8000', number: '+254711000111' });
+    expect(body.SMSMessageData.Recipients[0]).toMatchObject({
+      statusCode: 101,
+      status: 'Success',
+      cost: 'KES 0.8000',
+      number: '+254711000111',
+    });
   });
 
   it('reads the published success response: the message id', () => {
-    expect(readSendReply(201, fixture('at-sms-send-response.json'), '+254711XXXYYY')).toEqual({ providerMessageId: 'ATPid_SampleTxnId123' });
+    expect(readSendReply(201, fixture('at-sms-send-response.json'), '+254711XXXYYY')).toEqual({
+      providerMessageId: 'ATPid_SampleTxnId123',
+    });
   });
 
   it('reads the published DoNotDisturb response (HTTP 409) as a permanent refusal', () => {
@@ -123,7 +146,12 @@ describe("Africa's Talking SMS: the provider against its simulator and the publi
   it('tells retryable failures from permanent refusals', () => {
     const sample = JSON.parse(fixture('at-sms-send-response.json'));
     const withRecipient = (statusCode: number, status: string) =>
-      JSON.stringify({ SMSMessageData: { ...sample.SMSMessageData, Recipients: [{ ...sample.SMSMessageData.Recipients[0], statusCode, status, messageId: 'None' }] } });
+      JSON.stringify({
+        SMSMessageData: {
+          ...sample.SMSMessageData,
+          Recipients: [{ ...sample.SMSMessageData.Recipients[0], statusCode, status, messageId: 'None' }],
+        },
+      });
     const failure = (status: number, text: string) => {
       try {
         readSendReply(status, text, '+254711XXXYYY');
@@ -132,12 +160,23 @@ describe("Africa's Talking SMS: the provider against its simulator and the publi
       }
       throw new Error('expected a failure');
     };
-    for (const [code, status] of [[403, 'InvalidPhoneNumber'], [404, 'UnsupportedNumberType'], [406, 'UserInBlacklist'], [407, 'CouldNotRoute']] as const) {
+    for (const [code, status] of [
+      [403, 'InvalidPhoneNumber'],
+      [404, 'UnsupportedNumberType'],
+      [406, 'UserInBlacklist'],
+      [407, 'CouldNotRoute'],
+    ] as const) {
       const err = failure(201, withRecipient(code, status));
       expect(err).toBeInstanceOf(PermanentSmsError);
       expect(err.message).toContain(`${status} (statusCode ${code}`);
     }
-    for (const [code, status] of [[401, 'RiskHold'], [402, 'InvalidSenderId'], [405, 'InsufficientBalance'], [500, 'InternalServerError'], [502, 'RejectedByGateway']] as const) {
+    for (const [code, status] of [
+      [401, 'RiskHold'],
+      [402, 'InvalidSenderId'],
+      [405, 'InsufficientBalance'],
+      [500, 'InternalServerError'],
+      [502, 'RejectedByGateway'],
+    ] as const) {
       const err = failure(201, withRecipient(code, status));
       expect(err).not.toBeInstanceOf(PermanentSmsError);
       expect(err.message).toContain(status);
@@ -145,9 +184,15 @@ describe("Africa's Talking SMS: the provider against its simulator and the publi
     expect(failure(500, 'There was an internal server error.').message).toBe(
       "Africa's Talking answered HTTP 500: There was an internal server error.",
     );
-    expect(failure(200, '<html>\n<body>busy</body></html>').message).toBe("Africa's Talking sent an unreadable reply (HTTP 200): <html> <body>busy</body></html>");
-    expect(failure(201, '{"SMSMessageData":{"Message":"InvalidPhoneNumber","Recipients":[]}}')).toBeInstanceOf(PermanentSmsError);
-    expect(failure(201, '{"SMSMessageData":{"Message":"InvalidSenderId","Recipients":[]}}')).not.toBeInstanceOf(PermanentSmsError);
+    expect(failure(200, '<html>\n<body>busy</body></html>').message).toBe(
+      "Africa's Talking sent an unreadable reply (HTTP 200): <html> <body>busy</body></html>",
+    );
+    expect(failure(201, '{"SMSMessageData":{"Message":"InvalidPhoneNumber","Recipients":[]}}')).toBeInstanceOf(
+      PermanentSmsError,
+    );
+    expect(failure(201, '{"SMSMessageData":{"Message":"InvalidSenderId","Recipients":[]}}')).not.toBeInstanceOf(
+      PermanentSmsError,
+    );
     // A recipient marked sent but with a failing HTTP status is not taken as sent.
     expect(failure(500, fixture('at-sms-send-response.json'))).not.toBeInstanceOf(PermanentSmsError);
   });
@@ -166,17 +211,32 @@ describe("Africa's Talking SMS: the provider against its simulator and the publi
     sim.failNext(1, 'blacklist');
     const blacklisted = await thrown(provider.send('254711000111', 'hi', 'n'));
     expect(blacklisted).toBeInstanceOf(PermanentSmsError);
-    expect(blacklisted.message).toBe("Africa's Talking refused +254711000111: UserInBlacklist (statusCode 406, HTTP 201)");
+    expect(blacklisted.message).toBe(
+      "Africa's Talking refused +254711000111: UserInBlacklist (statusCode 406, HTTP 201)",
+    );
     sim.failNext(1, 'timeout');
     const started = Date.now();
-    expect((await thrown(provider.send('254711000111', 'hi', 'n'))).message).toBe("Africa's Talking did not answer within 300 ms");
+    expect((await thrown(provider.send('254711000111', 'hi', 'n'))).message).toBe(
+      "Africa's Talking did not answer within 300 ms",
+    );
     expect(Date.now() - started).toBeLessThan(2_000);
     // Failures were used up: the next send goes through.
-    await expect(provider.send('254711000111', 'hi', 'n')).resolves.toMatchObject({ providerMessageId: expect.stringMatching(/^ATXid_/) });
+    await expect(provider.send('254711000111', 'hi', 'n')).resolves.toMatchObject({
+      providerMessageId: expect.stringMatching(/^ATXid_/),
+    });
 
     const unreachable = new AfricasTalkingSmsProvider({ ...settings(sim), baseUrl: 'http://127.0.0.1:1' });
-    expect((await thrown(unreachable.send('254711000111', 'hi', 'n'))).message).toMatch(/^could not reach Africa's Talking: /);
-    expect(sim.messages.map((m) => m.outcome)).toEqual(['Unauthorized', 'Unauthorized', 'http500', 'UserInBlacklist', 'timeout', 'Success']);
+    expect((await thrown(unreachable.send('254711000111', 'hi', 'n'))).message).toMatch(
+      /^could not reach Africa's Talking: /,
+    );
+    expect(sim.messages.map((m) => m.outcome)).toEqual([
+      'Unauthorized',
+      'Unauthorized',
+      'http500',
+      'UserInBlacklist',
+      'timeout',
+      'Success',
+    ]);
   });
 
   it('lists what a number received, and refuses numbers on its blacklist for good', async () => {
@@ -265,10 +325,15 @@ describe("Africa's Talking end to end: outbox → queue → provider → simulat
 
   const rowOf = (id: string) =>
     db
-      .query(`SELECT status, attempts, provider, provider_message_id, last_error, body FROM notifications WHERE id = $1`, [id])
+      .query(
+        `SELECT status, attempts, provider, provider_message_id, last_error, body FROM notifications WHERE id = $1`,
+        [id],
+      )
       .then((r) => r[0]);
   const notify = (phone: string) =>
-    transactions.run((tx) => notifications.notify(tx, { phoneNumber: phone, language: 'en', template: 'pin.changed', params: {} }));
+    transactions.run((tx) =>
+      notifications.notify(tx, { phoneNumber: phone, language: 'en', template: 'pin.changed', params: {} }),
+    );
   const settle = () => new Promise((r) => setTimeout(r, 800)); // well past the backoff of any retry
 
   it('is the provider SMS_PROVIDER chose', () => {
@@ -277,16 +342,34 @@ describe("Africa's Talking end to end: outbox → queue → provider → simulat
 
   it('delivers a one-time code to the simulator and records its message id', async () => {
     const phone = uniquePhone();
-    expect((await app.inject({ method: 'POST', url: '/api/auth/otp', payload: { phoneNumber: phone } })).statusCode).toBe(202);
+    expect(
+      (await app.inject({ method: 'POST', url: '/api/auth/otp', payload: { phoneNumber: phone } })).statusCode,
+    ).toBe(202);
     const row = await eventually(
-      () => db.query(`SELECT status, provider, provider_message_id, body, attempts FROM notifications WHERE phone_number = $1`, [phone]).then((r) => r[0]),
+      () =>
+        db
+          .query(
+            `SELECT status, provider, provider_message_id, body, attempts FROM notifications WHERE phone_number = $1`,
+            [phone],
+          )
+          .then((r) => r[0]),
       (r) => r?.status === 'sent',
     );
     const delivered = sim.delivered(phone);
     expect(delivered).toHaveLength(1);
-    expect(delivered[0]).toMatchObject({ username: 'sandbox', apiKey: API_KEY, to: `+${phone}`, from: 'DENI', message: row.body });
+    expect(delivered[0]).toMatchObject({
+      username: 'sandbox',
+      apiKey: API_KEY,
+      to: `+${phone}`,
+      from: 'DENI',
+      message: row.body,
+    });
     expect(row.body).toMatch(/^Deni: your code is \d{6}\./);
-    expect(row).toMatchObject({ provider: 'africastalking', attempts: 1, provider_message_id: delivered[0].recipients[0].messageId });
+    expect(row).toMatchObject({
+      provider: 'africastalking',
+      attempts: 1,
+      provider_message_id: delivered[0].recipients[0].messageId,
+    });
     expect(row.provider_message_id).toMatch(/^ATXid_/);
   });
 
@@ -295,18 +378,32 @@ describe("Africa's Talking end to end: outbox → queue → provider → simulat
     sim.failNext(1, 'http500', { to: phone });
     sim.failNext(1, 'unreadable', { to: phone });
     const id = await notify(phone);
-    const sent = await eventually(() => rowOf(id), (r) => r.status === 'sent');
+    const sent = await eventually(
+      () => rowOf(id),
+      (r) => r.status === 'sent',
+    );
     await settle();
-    expect(sim.messages.filter((m) => m.to === `+${phone}`).map((m) => m.outcome)).toEqual(['http500', 'unreadable', 'Success']);
+    expect(sim.messages.filter((m) => m.to === `+${phone}`).map((m) => m.outcome)).toEqual([
+      'http500',
+      'unreadable',
+      'Success',
+    ]);
     expect(sim.delivered(phone)).toHaveLength(1);
-    expect(sent).toMatchObject({ attempts: 3, last_error: null, provider_message_id: sim.delivered(phone)[0].recipients[0].messageId });
+    expect(sent).toMatchObject({
+      attempts: 3,
+      last_error: null,
+      provider_message_id: sim.delivered(phone)[0].recipients[0].messageId,
+    });
   });
 
   it('retries a provider that does not answer in time', async () => {
     const phone = uniquePhone();
     sim.failNext(1, 'timeout', { to: phone });
     const id = await notify(phone);
-    const sent = await eventually(() => rowOf(id), (r) => r.status === 'sent');
+    const sent = await eventually(
+      () => rowOf(id),
+      (r) => r.status === 'sent',
+    );
     expect(sent.attempts).toBe(2);
     expect(sim.messages.filter((m) => m.to === `+${phone}`).map((m) => m.outcome)).toEqual(['timeout', 'Success']);
   });
@@ -315,7 +412,10 @@ describe("Africa's Talking end to end: outbox → queue → provider → simulat
     const phone = uniquePhone();
     sim.failNext(1, 'blacklist', { to: phone });
     const id = await notify(phone);
-    const failed = await eventually(() => rowOf(id), (r) => r.status === 'failed');
+    const failed = await eventually(
+      () => rowOf(id),
+      (r) => r.status === 'failed',
+    );
     await settle();
     expect(failed).toMatchObject({
       attempts: 1,
@@ -331,7 +431,10 @@ describe("Africa's Talking end to end: outbox → queue → provider → simulat
     const phone = uniquePhone();
     sim.failNext(1, 'dnd', { to: phone });
     const id = await notify(phone);
-    const failed = await eventually(() => rowOf(id), (r) => r.status === 'failed');
+    const failed = await eventually(
+      () => rowOf(id),
+      (r) => r.status === 'failed',
+    );
     await settle();
     expect(failed.attempts).toBe(1);
     expect(failed.last_error).toContain('DoNotDisturbRejection (statusCode 409, HTTP 409)');
@@ -342,9 +445,17 @@ describe("Africa's Talking end to end: outbox → queue → provider → simulat
     const phone = uniquePhone();
     const borrower = 'Wanjiku “Shiku” Njeri-Kamau wa Nyeri '.repeat(4); // a long, non-GSM-7 value
     const id = await transactions.run((tx) =>
-      notifications.notify(tx, { phoneNumber: phone, language: 'en', template: 'loan.requested', params: { borrower, amount: 5000, repayment: 1000 } }),
+      notifications.notify(tx, {
+        phoneNumber: phone,
+        language: 'en',
+        template: 'loan.requested',
+        params: { borrower, amount: 5000, repayment: 1000 },
+      }),
     );
-    const sent = await eventually(() => rowOf(id), (r) => r.status === 'sent');
+    const sent = await eventually(
+      () => rowOf(id),
+      (r) => r.status === 'sent',
+    );
     expect(sent.body.length).toBeLessThanOrEqual(160);
     expect(sent.body.length).toBeGreaterThan(140);
     expect(sent.body).toMatch(/^Deni: Wanjiku "Shiku" Njeri-Kamau/);
@@ -355,14 +466,20 @@ describe("Africa's Talking end to end: outbox → queue → provider → simulat
 
   it('never writes the apiKey into logs or the outbox', async () => {
     // A line that carries the key on purpose, as a careless log of the request would.
-    new Logger('Test').log({ headers: { apikey: API_KEY }, env: { AT_API_KEY: API_KEY }, apiKey: API_KEY }, 'logging a secret by mistake');
+    new Logger('Test').log(
+      { headers: { apikey: API_KEY }, env: { AT_API_KEY: API_KEY }, apiKey: API_KEY },
+      'logging a secret by mistake',
+    );
     await new Promise((r) => setTimeout(r, 50));
     const text = logLines.join('');
     expect(text).toContain("SMS sent (Africa's Talking)"); // the capture works
     expect(text).toContain('logging a secret by mistake');
     expect(text).toContain('[redacted]');
     expect(text).not.toContain(API_KEY);
-    const [{ n }] = await db.query(`SELECT count(*)::int AS n FROM notifications WHERE last_error LIKE $1 OR body LIKE $1`, [`%${API_KEY}%`]);
+    const [{ n }] = await db.query(
+      `SELECT count(*)::int AS n FROM notifications WHERE last_error LIKE $1 OR body LIKE $1`,
+      [`%${API_KEY}%`],
+    );
     expect(n).toBe(0);
   });
 });

@@ -42,7 +42,10 @@ describe('mobile sync API', () => {
     clientTimestamp: new Date().toISOString(),
   });
   const push = async (token: string, operations: unknown[], deviceId = 'phone-a') =>
-    (await api.call('POST', '/api/sync/push', { token, body: { deviceId, operations } })) as { status: number; body: { results: Result[] } };
+    (await api.call('POST', '/api/sync/push', { token, body: { deviceId, operations } })) as {
+      status: number;
+      body: { results: Result[] };
+    };
   const pull = async (token: string, since?: string, limit?: number) => {
     const qs = new URLSearchParams({ ...(since ? { since } : {}), ...(limit ? { limit: String(limit) } : {}) });
     const res = await api.call('GET', `/api/sync/pull?${qs.toString()}`, { token });
@@ -79,7 +82,10 @@ describe('mobile sync API', () => {
     expect(n).toBe(1);
     // Another user cannot reuse someone's operation id.
     const stranger = await api.onboard(uniquePhone());
-    expect((await push(stranger, [batch[0]])).body.results[0]).toMatchObject({ status: 'rejected', code: 'SYNC.OP_ID_TAKEN' });
+    expect((await push(stranger, [batch[0]])).body.results[0]).toMatchObject({
+      status: 'rejected',
+      code: 'SYNC.OP_ID_TAKEN',
+    });
   });
 
   it('resolves operations from two devices on one loan: the first wins, the other gets the server state', async () => {
@@ -87,8 +93,13 @@ describe('mobile sync API', () => {
     const lender = uniquePhone();
     const bToken = await api.onboard(borrower);
     const lToken = await api.onboard(lender, '5930');
-    await api.call('POST', '/api/admin/deposits', { admin: true, body: { phoneNumber: lender, amount: 5000, reference: `SYNC-${lender}` } });
-    const created = await push(bToken, [op('loan.request', { lenderPhoneNumber: lender, amount: 2000, repaymentPerDeposit: 200 })]);
+    await api.call('POST', '/api/admin/deposits', {
+      admin: true,
+      body: { phoneNumber: lender, amount: 5000, reference: `SYNC-${lender}` },
+    });
+    const created = await push(bToken, [
+      op('loan.request', { lenderPhoneNumber: lender, amount: 2000, repaymentPerDeposit: 200 }),
+    ]);
     const loanId = created.body.results[0].loan!.id;
     // Offline, the borrower cancels on one device while the lender approves on another.
     const [cancel, approve] = await Promise.all([
@@ -104,7 +115,11 @@ describe('mobile sync API', () => {
     // A repayment larger than what is owed is a conflict too, with the loan as the server sees it.
     if (winner.loan!.status === 'ACTIVE') {
       const repay = await push(bToken, [op('loan.repay', { loanId, amount: 5000 })]);
-      expect(repay.body.results[0]).toMatchObject({ status: 'conflict', code: 'LOAN.REPAYMENT_EXCEEDS_OUTSTANDING', serverState: { outstanding: 2000 } });
+      expect(repay.body.results[0]).toMatchObject({
+        status: 'conflict',
+        code: 'LOAN.REPAYMENT_EXCEEDS_OUTSTANDING',
+        serverState: { outstanding: 2000 },
+      });
       const ok = await push(bToken, [op('loan.repay', { loanId, amount: 500 })]);
       expect(ok.body.results[0]).toMatchObject({ status: 'applied', loan: { outstanding: 1500 } });
     }
@@ -125,9 +140,17 @@ describe('mobile sync API', () => {
     const token = await api.onboard(me);
     const user = await app.get(UsersService).findByPhone(me);
     for (let i = 0; i < 7; i += 1) {
-      await app.get(LoansService).requestLoan({ borrowerId: user!.id, lenderPhoneNumber: uniquePhone(), amount: 100 + i, repaymentPerDeposit: 10 });
+      await app.get(LoansService).requestLoan({
+        borrowerId: user!.id,
+        lenderPhoneNumber: uniquePhone(),
+        amount: 100 + i,
+        repaymentPerDeposit: 10,
+      });
     }
-    await api.call('POST', '/api/admin/deposits', { admin: true, body: { phoneNumber: me, amount: 900, reference: `PULL-${me}` } });
+    await api.call('POST', '/api/admin/deposits', {
+      admin: true,
+      body: { phoneNumber: me, amount: 900, reference: `PULL-${me}` },
+    });
     const seen = new Set<string>();
     let cursor: string | undefined;
     let pages = 0;
@@ -153,7 +176,12 @@ describe('mobile sync API', () => {
     const token = await api.onboard(me);
     const user = await app.get(UsersService).findByPhone(me);
     const loans = app.get(LoansService);
-    const early = await loans.requestLoan({ borrowerId: user!.id, lenderPhoneNumber: uniquePhone(), amount: 500, repaymentPerDeposit: 50 });
+    const early = await loans.requestLoan({
+      borrowerId: user!.id,
+      lenderPhoneNumber: uniquePhone(),
+      amount: 500,
+      repaymentPerDeposit: 50,
+    });
     const base = await pull(token);
     // A writer starts first (it gets the lower transaction id) and commits last.
     const slow = new Client({ connectionString: testConfig().database.url });
@@ -161,7 +189,12 @@ describe('mobile sync API', () => {
     try {
       await slow.query('BEGIN');
       await slow.query(`UPDATE loans SET updated_at = now() WHERE id = $1`, [early.id]);
-      const late = await loans.requestLoan({ borrowerId: user!.id, lenderPhoneNumber: uniquePhone(), amount: 700, repaymentPerDeposit: 70 });
+      const late = await loans.requestLoan({
+        borrowerId: user!.id,
+        lenderPhoneNumber: uniquePhone(),
+        amount: 700,
+        repaymentPerDeposit: 70,
+      });
       const during = await pull(token, base.cursor);
       expect(during.loans.map((l) => l.id)).not.toContain(early.id); // not committed yet
       await slow.query('COMMIT');
@@ -196,7 +229,12 @@ describe('mobile sync API', () => {
     const writer = (async () => {
       for (let i = 0; i < 25; i += 1) {
         await Promise.all([
-          loans.requestLoan({ borrowerId: user.id, lenderPhoneNumber: uniquePhone(), amount: 100 + i, repaymentPerDeposit: 10 }),
+          loans.requestLoan({
+            borrowerId: user.id,
+            lenderPhoneNumber: uniquePhone(),
+            amount: 100 + i,
+            repaymentPerDeposit: 10,
+          }),
           loans.receiveDeposit({ userId: user.id, amount: 10 + i, reference: `INT-${me}-${i}` }),
         ]);
       }

@@ -44,7 +44,9 @@ describe('users: registration, PINs and lockout (real PostgreSQL and Redis)', ()
 
   it('refuses numbers that are not Kenyan mobiles, and the database refuses them too', async () => {
     expect(await codeOf(users.findOrRegister('0202222222'))).toBe('PHONE.BAD_FORMAT');
-    await expect(db.query(`INSERT INTO users (phone_number) VALUES ('255712345678')`)).rejects.toThrow(/CHK_users_phone_number/);
+    await expect(db.query(`INSERT INTO users (phone_number) VALUES ('255712345678')`)).rejects.toThrow(
+      /CHK_users_phone_number/,
+    );
   });
 
   it('stores a PIN as a peppered hash, never in clear', async () => {

@@ -30,7 +30,9 @@ describe('USSD gateways and endpoints', () => {
 
   beforeAll(async () => {
     [app, closedApp, guardedApp] = await Promise.all([
-      startTestApp({ ADMIN_API_KEY: ADMIN_KEY, APP_ROLE: 'api', REDIS_KEY_PREFIX: ownRedisPrefix() }).then((s) => s.app),
+      startTestApp({ ADMIN_API_KEY: ADMIN_KEY, APP_ROLE: 'api', REDIS_KEY_PREFIX: ownRedisPrefix() }).then(
+        (s) => s.app,
+      ),
       startTestApp({
         ADMIN_API_KEY: ADMIN_KEY,
         APP_ROLE: 'api',
@@ -53,18 +55,28 @@ describe('USSD gateways and endpoints', () => {
   const con = (screen: string) => `CON ${screen}`;
   const end = (screen: string) => `END ${screen}`;
 
-  async function post(target: NestFastifyApplication, url: string, payload: unknown, headers: Record<string, string> = {}) {
+  async function post(
+    target: NestFastifyApplication,
+    url: string,
+    payload: unknown,
+    headers: Record<string, string> = {},
+  ) {
     const res = await target.inject({
       method: 'POST',
       url,
       headers: { 'content-type': 'application/json', ...headers },
       payload: typeof payload === 'string' ? payload : JSON.stringify(payload),
     });
-    return { status: res.statusCode, contentType: String(res.headers['content-type']), body: res.body, json: () => res.json() };
+    return {
+      status: res.statusCode,
+      contentType: String(res.headers['content-type']),
+      body: res.body,
+      json: () => res.json(),
+    };
   }
 
   describe('every dialect: dial, one step, home, exit', () => {
-    it("africastalking (form in, CON/END text out) at /api/ussd/handler/africastalking", async () => {
+    it('africastalking (form in, CON/END text out) at /api/ussd/handler/africastalking', async () => {
       const phone = uniquePhone();
       const url = '/api/ussd/handler/africastalking';
       const sessionId = `ATUid_${phone}`;
@@ -75,7 +87,10 @@ describe('USSD gateways and endpoints', () => {
         ['1*00*0', end(SCREENS.bye)],
       ];
       for (const [text, expected] of steps) {
-        expect(await atPost(app, { sessionId, phoneNumber: phone, text }, { url })).toEqual({ status: 200, body: expected });
+        expect(await atPost(app, { sessionId, phoneNumber: phone, text }, { url })).toEqual({
+          status: 200,
+          body: expected,
+        });
       }
     });
 
@@ -105,26 +120,54 @@ describe('USSD gateways and endpoints', () => {
         Message: MAIN_MENU,
         ClientState: 'st-1',
       });
-      expect(await send({ Type: 'Response', Message: '1', Sequence: '2' })).toEqual({ Type: 'Response', Message: SCREENS.lenderPhone, ClientState: '' });
+      expect(await send({ Type: 'Response', Message: '1', Sequence: '2' })).toEqual({
+        Type: 'Response',
+        Message: SCREENS.lenderPhone,
+        ClientState: '',
+      });
       // A retried Sequence is answered from the stored reply, not typed twice.
-      expect(await send({ Type: 'Response', Message: '1', Sequence: '2' })).toEqual({ Type: 'Response', Message: SCREENS.lenderPhone, ClientState: '' });
-      expect(await send({ Type: 'Response', Message: '00', Sequence: '3' })).toEqual({ Type: 'Response', Message: MAIN_MENU, ClientState: '' });
-      expect(await send({ Type: 'Release', Message: '', Sequence: '4' })).toEqual({ Type: 'Release', Message: '', ClientState: '' });
+      expect(await send({ Type: 'Response', Message: '1', Sequence: '2' })).toEqual({
+        Type: 'Response',
+        Message: SCREENS.lenderPhone,
+        ClientState: '',
+      });
+      expect(await send({ Type: 'Response', Message: '00', Sequence: '3' })).toEqual({
+        Type: 'Response',
+        Message: MAIN_MENU,
+        ClientState: '',
+      });
+      expect(await send({ Type: 'Release', Message: '', Sequence: '4' })).toEqual({
+        Type: 'Release',
+        Message: '',
+        ClientState: '',
+      });
       // After the Release the session is gone: the next Response starts afresh.
-      const health = (await app.inject({ method: 'GET', url: '/api/ussd/sessions', headers: { 'x-api-key': ADMIN_KEY } })).json() as {
+      const health = (
+        await app.inject({ method: 'GET', url: '/api/ussd/sessions', headers: { 'x-api-key': ADMIN_KEY } })
+      ).json() as {
         sessions: { sessionId: string }[];
       };
       expect(health.sessions.map((s) => s.sessionId)).not.toContain(base.SessionId);
       // And an exit ends with Release.
       await send({ Type: 'Initiation', Message: '*383#', Sequence: 1 });
-      expect(await send({ Type: 'Response', Message: '0', Sequence: 2 })).toEqual({ Type: 'Release', Message: SCREENS.bye, ClientState: '' });
+      expect(await send({ Type: 'Response', Message: '0', Sequence: 2 })).toEqual({
+        Type: 'Release',
+        Message: SCREENS.bye,
+        ClientState: '',
+      });
     });
 
     it('nalo (MSGTYPE true first, then false; {USERID, MSISDN, MSG, MSGTYPE})', async () => {
       const phone = uniquePhone();
       const url = '/api/ussd/handler/nalo';
       const send = async (USERDATA: string, MSGTYPE: boolean) => {
-        const res = await post(app, url, { USERID: 'nalo_deni', MSISDN: phone, USERDATA, MSGTYPE, NETWORK: 'SAFARICOM' });
+        const res = await post(app, url, {
+          USERID: 'nalo_deni',
+          MSISDN: phone,
+          USERDATA,
+          MSGTYPE,
+          NETWORK: 'SAFARICOM',
+        });
         expect(res.status).toBe(200);
         const reply = res.json() as { USERID: string; MSISDN: string; MSG: string; MSGTYPE: boolean };
         expect(Object.keys(reply).sort()).toEqual(['MSG', 'MSGTYPE', 'MSISDN', 'USERID']);
@@ -132,7 +175,12 @@ describe('USSD gateways and endpoints', () => {
         return reply;
       };
       expect(await send('*383#', true)).toEqual({ USERID: 'nalo_deni', MSISDN: phone, MSG: MAIN_MENU, MSGTYPE: true });
-      expect(await send('1', false)).toEqual({ USERID: 'nalo_deni', MSISDN: phone, MSG: SCREENS.lenderPhone, MSGTYPE: true });
+      expect(await send('1', false)).toEqual({
+        USERID: 'nalo_deni',
+        MSISDN: phone,
+        MSG: SCREENS.lenderPhone,
+        MSGTYPE: true,
+      });
       // A new MSGTYPE true opens a fresh session even though Nalo reuses its ids.
       expect(await send('*383#', true)).toEqual({ USERID: 'nalo_deni', MSISDN: phone, MSG: MAIN_MENU, MSGTYPE: true });
       expect(await send('0', false)).toEqual({ USERID: 'nalo_deni', MSISDN: phone, MSG: SCREENS.bye, MSGTYPE: false });
@@ -143,14 +191,27 @@ describe('USSD gateways and endpoints', () => {
       const sessionID = `ark-${phone}`;
       const url = '/api/ussd/handler/arkesel';
       const send = async (userData: string, newSession: boolean) => {
-        const res = await post(app, url, { sessionID, userID: 'ark_deni', newSession, msisdn: phone, userData, network: 'Safaricom' });
+        const res = await post(app, url, {
+          sessionID,
+          userID: 'ark_deni',
+          newSession,
+          msisdn: phone,
+          userData,
+          network: 'Safaricom',
+        });
         expect(res.status).toBe(200);
         const reply = res.json() as Record<string, unknown>;
         expect(Object.keys(reply).sort()).toEqual(['continueSession', 'message', 'msisdn', 'sessionID', 'userID']);
         checkScreen(String(reply.message));
         return reply;
       };
-      const reply = (message: string, continueSession: boolean) => ({ sessionID, userID: 'ark_deni', msisdn: phone, message, continueSession });
+      const reply = (message: string, continueSession: boolean) => ({
+        sessionID,
+        userID: 'ark_deni',
+        msisdn: phone,
+        message,
+        continueSession,
+      });
       expect(await send('*383#', true)).toEqual(reply(MAIN_MENU, true));
       expect(await send('1', false)).toEqual(reply(SCREENS.lenderPhone, true));
       expect(await send('00', false)).toEqual(reply(MAIN_MENU, true));
@@ -159,7 +220,12 @@ describe('USSD gateways and endpoints', () => {
   });
 
   describe('malformed requests', () => {
-    const generic = (phone: string) => ({ sessionId: `bad-${phone}`, phoneNumber: phone, text: '', serviceCode: '*383#' });
+    const generic = (phone: string) => ({
+      sessionId: `bad-${phone}`,
+      phoneNumber: phone,
+      text: '',
+      serviceCode: '*383#',
+    });
 
     it('JSON dialects get a 400 naming the problem', async () => {
       const phone = uniquePhone();
@@ -171,15 +237,35 @@ describe('USSD gateways and endpoints', () => {
         ['/api/ussd/handler', { ...generic(phone), text: '1'.repeat(501) }, /text is too long/],
         ['/api/ussd/handler', [generic(phone)], /body must be an object/],
         ['/api/ussd/handler/generic', { ...generic(phone), serviceCode: undefined }, /serviceCode is required/],
-        ['/api/ussd/handler/hubtel', { Mobile: phone, SessionId: 's', ServiceCode: '*383#', Type: 'Hello' }, /Type must be/],
-        ['/api/ussd/handler/hubtel', { Mobile: phone, SessionId: 's', ServiceCode: '*383#', Type: 'Response' }, /Message is required/],
-        ['/api/ussd/handler/nalo', { USERID: 'u', MSISDN: phone, USERDATA: '1', MSGTYPE: 'maybe' }, /MSGTYPE must be true or false/],
-        ['/api/ussd/handler/arkesel', { sessionID: 's', userID: 'u', msisdn: phone, userData: '1' }, /newSession is required/],
+        [
+          '/api/ussd/handler/hubtel',
+          { Mobile: phone, SessionId: 's', ServiceCode: '*383#', Type: 'Hello' },
+          /Type must be/,
+        ],
+        [
+          '/api/ussd/handler/hubtel',
+          { Mobile: phone, SessionId: 's', ServiceCode: '*383#', Type: 'Response' },
+          /Message is required/,
+        ],
+        [
+          '/api/ussd/handler/nalo',
+          { USERID: 'u', MSISDN: phone, USERDATA: '1', MSGTYPE: 'maybe' },
+          /MSGTYPE must be true or false/,
+        ],
+        [
+          '/api/ussd/handler/arkesel',
+          { sessionID: 's', userID: 'u', msisdn: phone, userData: '1' },
+          /newSession is required/,
+        ],
       ];
       for (const [url, body, reason] of cases) {
         const res = await post(app, url, body);
         expect({ url, body, status: res.status }).toEqual({ url, body, status: 400 });
-        expect(res.json()).toMatchObject({ statusCode: 400, code: 'USSD.BAD_REQUEST', message: expect.stringMatching(reason) });
+        expect(res.json()).toMatchObject({
+          statusCode: 400,
+          code: 'USSD.BAD_REQUEST',
+          message: expect.stringMatching(reason),
+        });
       }
       // Nothing was started for the phone.
       expect(await loansOf(app, phone)).toEqual([]);
@@ -210,9 +296,17 @@ describe('USSD gateways and endpoints', () => {
       const phone = uniquePhone();
       const unknown = await post(app, '/api/ussd/handler/safaricom', generic(phone));
       expect(unknown.status).toBe(400);
-      expect(JSON.parse(String(unknown.body))).toMatchObject({ code: 'USSD.UNKNOWN_GATEWAY', message: expect.stringContaining('africastalking') });
+      expect(JSON.parse(String(unknown.body))).toMatchObject({
+        code: 'USSD.UNKNOWN_GATEWAY',
+        message: expect.stringContaining('africastalking'),
+      });
       for (const contentType of ['text/plain', 'application/xml']) {
-        const res = await app.inject({ method: 'POST', url: '/api/ussd/handler', headers: { 'content-type': contentType }, payload: 'text=1' });
+        const res = await app.inject({
+          method: 'POST',
+          url: '/api/ussd/handler',
+          headers: { 'content-type': contentType },
+          payload: 'text=1',
+        });
         expect(res.statusCode).toBe(415);
       }
       const broken = await post(app, '/api/ussd/handler', '{"sessionId": ');
@@ -239,7 +333,10 @@ describe('USSD gateways and endpoints', () => {
       expect(json.json()).toEqual({ responseType: 'notification', message: SCREENS.generic });
       checkScreen(SCREENS.generic);
       // Service restored: the same phone dials normally.
-      expect(await atPost(app, { sessionId: `ok-${phone}`, phoneNumber: phone, text: '' })).toEqual({ status: 200, body: con(MAIN_MENU) });
+      expect(await atPost(app, { sessionId: `ok-${phone}`, phoneNumber: phone, text: '' })).toEqual({
+        status: 200,
+        body: con(MAIN_MENU),
+      });
     });
   });
 
@@ -254,11 +351,35 @@ describe('USSD gateways and endpoints', () => {
         checkScreen(body.message);
         return body;
       };
-      expect(await step('')).toEqual({ sessionId, phoneNumber, state: 'MAIN', message: MAIN_MENU, continueSession: true });
-      expect(await step('1')).toEqual({ sessionId, phoneNumber, state: 'REQUEST_LOAN_PHONE', message: SCREENS.lenderPhone, continueSession: true });
-      expect(await step('0722000000')).toEqual({ sessionId, phoneNumber, state: 'REQUEST_LOAN_AMOUNT', message: SCREENS.amount, continueSession: true });
+      expect(await step('')).toEqual({
+        sessionId,
+        phoneNumber,
+        state: 'MAIN',
+        message: MAIN_MENU,
+        continueSession: true,
+      });
+      expect(await step('1')).toEqual({
+        sessionId,
+        phoneNumber,
+        state: 'REQUEST_LOAN_PHONE',
+        message: SCREENS.lenderPhone,
+        continueSession: true,
+      });
+      expect(await step('0722000000')).toEqual({
+        sessionId,
+        phoneNumber,
+        state: 'REQUEST_LOAN_AMOUNT',
+        message: SCREENS.amount,
+        continueSession: true,
+      });
       expect(await step('00')).toMatchObject({ state: 'MAIN', continueSession: true });
-      expect(await step('0')).toEqual({ sessionId, phoneNumber, state: 'MAIN', message: SCREENS.bye, continueSession: false });
+      expect(await step('0')).toEqual({
+        sessionId,
+        phoneNumber,
+        state: 'MAIN',
+        message: SCREENS.bye,
+        continueSession: false,
+      });
       expect((await post(app, '/api/ussd/test', { sessionId, phoneNumber })).status).toBe(400);
     });
 
@@ -276,10 +397,17 @@ describe('USSD gateways and endpoints', () => {
       await atPost(app, { sessionId, phoneNumber: phone, text: '1' });
 
       expect((await app.inject({ method: 'GET', url: '/api/ussd/sessions' })).statusCode).toBe(401);
-      expect((await app.inject({ method: 'GET', url: '/api/ussd/sessions', headers: { 'x-api-key': 'wrong-key' } })).statusCode).toBe(401);
+      expect(
+        (await app.inject({ method: 'GET', url: '/api/ussd/sessions', headers: { 'x-api-key': 'wrong-key' } }))
+          .statusCode,
+      ).toBe(401);
       expect((await app.inject({ method: 'POST', url: '/api/ussd/sessions/clear' })).statusCode).toBe(401);
 
-      const listed = await app.inject({ method: 'GET', url: '/api/ussd/sessions', headers: { 'x-api-key': ADMIN_KEY } });
+      const listed = await app.inject({
+        method: 'GET',
+        url: '/api/ussd/sessions',
+        headers: { 'x-api-key': ADMIN_KEY },
+      });
       expect(listed.statusCode).toBe(200);
       const body = listed.json() as { activeSessions: number; sessions: Record<string, unknown>[] };
       expect(Object.keys(body).sort()).toEqual(['activeSessions', 'sessions']);
@@ -299,15 +427,27 @@ describe('USSD gateways and endpoints', () => {
 
       const health = await app.inject({ method: 'GET', url: '/api/ussd/health' });
       expect(health.statusCode).toBe(200);
-      expect(health.json()).toEqual({ status: 'USSD service is running', timestamp: expect.any(String), activeSessions: body.activeSessions });
+      expect(health.json()).toEqual({
+        status: 'USSD service is running',
+        timestamp: expect.any(String),
+        activeSessions: body.activeSessions,
+      });
       expect(Number.isNaN(Date.parse((health.json() as { timestamp: string }).timestamp))).toBe(false);
 
-      const cleared = await app.inject({ method: 'POST', url: '/api/ussd/sessions/clear', headers: { 'x-api-key': ADMIN_KEY } });
+      const cleared = await app.inject({
+        method: 'POST',
+        url: '/api/ussd/sessions/clear',
+        headers: { 'x-api-key': ADMIN_KEY },
+      });
       expect(cleared.statusCode).toBe(200);
       expect(cleared.json()).toEqual({ message: 'All sessions cleared' });
-      const after = (await app.inject({ method: 'GET', url: '/api/ussd/sessions', headers: { 'x-api-key': ADMIN_KEY } })).json();
+      const after = (
+        await app.inject({ method: 'GET', url: '/api/ussd/sessions', headers: { 'x-api-key': ADMIN_KEY } })
+      ).json();
       expect(after).toEqual({ activeSessions: 0, sessions: [] });
-      expect((await app.inject({ method: 'GET', url: '/api/ussd/health' })).json()).toMatchObject({ activeSessions: 0 });
+      expect((await app.inject({ method: 'GET', url: '/api/ussd/health' })).json()).toMatchObject({
+        activeSessions: 0,
+      });
     });
   });
 
@@ -319,18 +459,35 @@ describe('USSD gateways and endpoints', () => {
       expect((await atPost(guardedApp, dial(phone))).status).toBe(403);
       expect((await atPost(guardedApp, dial(phone), { headers: { 'x-ussd-secret': `${SECRET}x` } })).status).toBe(403);
       expect((await atPost(guardedApp, dial(phone), { url: '/api/ussd/handler?secret=nope' })).status).toBe(403);
-      expect((await post(guardedApp, '/api/ussd/handler/generic', { ...dial(phone), serviceCode: '*383#' })).status).toBe(403);
+      expect(
+        (await post(guardedApp, '/api/ussd/handler/generic', { ...dial(phone), serviceCode: '*383#' })).status,
+      ).toBe(403);
 
-      expect(await atPost(guardedApp, dial(phone), { url: `/api/ussd/handler?secret=${SECRET}` })).toEqual({ status: 200, body: con(MAIN_MENU) });
-      expect(await atPost(guardedApp, { ...dial(phone), text: '1' }, { headers: { 'x-ussd-secret': SECRET } })).toEqual({
+      expect(await atPost(guardedApp, dial(phone), { url: `/api/ussd/handler?secret=${SECRET}` })).toEqual({
         status: 200,
-        body: con(SCREENS.lenderPhone),
+        body: con(MAIN_MENU),
       });
-      const named = await post(guardedApp, `/api/ussd/handler/generic?secret=${SECRET}`, { ...dial(uniquePhone()), serviceCode: '*383#' });
+      expect(await atPost(guardedApp, { ...dial(phone), text: '1' }, { headers: { 'x-ussd-secret': SECRET } })).toEqual(
+        {
+          status: 200,
+          body: con(SCREENS.lenderPhone),
+        },
+      );
+      const named = await post(guardedApp, `/api/ussd/handler/generic?secret=${SECRET}`, {
+        ...dial(uniquePhone()),
+        serviceCode: '*383#',
+      });
       expect(named.status).toBe(200);
       expect(named.json()).toEqual(input(MAIN_MENU));
       // The right secret from outside the allowed range is still refused.
-      expect((await atPost(guardedApp, dial(uniquePhone()), { headers: { 'x-ussd-secret': SECRET }, remoteAddress: '10.1.2.3' })).status).toBe(403);
+      expect(
+        (
+          await atPost(guardedApp, dial(uniquePhone()), {
+            headers: { 'x-ussd-secret': SECRET },
+            remoteAddress: '10.1.2.3',
+          })
+        ).status,
+      ).toBe(403);
     });
 
     it('with USSD_ALLOWED_IPS, refuses other addresses and accepts those in range', async () => {
@@ -339,9 +496,15 @@ describe('USSD gateways and endpoints', () => {
       const refused = await atPost(closedApp, dial(phone));
       expect(refused.status).toBe(403);
       expect(refused.body).not.toContain('CON');
-      expect(await atPost(closedApp, dial(phone), { remoteAddress: '10.20.30.40' })).toEqual({ status: 200, body: con(MAIN_MENU) });
+      expect(await atPost(closedApp, dial(phone), { remoteAddress: '10.20.30.40' })).toEqual({
+        status: 200,
+        body: con(MAIN_MENU),
+      });
       // 127.0.0.1/32 admits loopback.
-      expect(await atPost(guardedApp, dial(uniquePhone()), { headers: { 'x-ussd-secret': SECRET } })).toEqual({ status: 200, body: con(MAIN_MENU) });
+      expect(await atPost(guardedApp, dial(uniquePhone()), { headers: { 'x-ussd-secret': SECRET } })).toEqual({
+        status: 200,
+        body: con(MAIN_MENU),
+      });
     });
 
     it('limits each phone to USSD_RATE_LIMIT_PER_MINUTE requests: the 6th of 5 gets a polite END', async () => {
@@ -356,11 +519,22 @@ describe('USSD gateways and endpoints', () => {
       const sixth = await atPost(guardedApp, { sessionId, phoneNumber: phone, text: '1*00*1*0*1' }, { headers });
       expect(sixth).toEqual({ status: 200, body: end(SCREENS.rateLimited) });
       // Another phone is not affected.
-      expect(await atPost(guardedApp, { sessionId: `rl-${uniquePhone()}`, phoneNumber: uniquePhone(), text: '' }, { headers })).toEqual({
+      expect(
+        await atPost(
+          guardedApp,
+          { sessionId: `rl-${uniquePhone()}`, phoneNumber: uniquePhone(), text: '' },
+          { headers },
+        ),
+      ).toEqual({
         status: 200,
         body: con(MAIN_MENU),
       });
-      const json = await post(guardedApp, '/api/ussd/handler/generic', { sessionId: `rlg-${phone}`, phoneNumber: phone, text: '', serviceCode: '*383#' }, headers);
+      const json = await post(
+        guardedApp,
+        '/api/ussd/handler/generic',
+        { sessionId: `rlg-${phone}`, phoneNumber: phone, text: '', serviceCode: '*383#' },
+        headers,
+      );
       expect(json.json()).toEqual({ responseType: 'notification', message: SCREENS.rateLimited });
       checkScreen(SCREENS.rateLimited);
     });
@@ -368,7 +542,9 @@ describe('USSD gateways and endpoints', () => {
 
   describe('metrics', () => {
     function sample(text: string, name: string, labels = ''): number {
-      const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `) || (labels === '' && l.startsWith(`${name} `)));
+      const line = text
+        .split('\n')
+        .find((l) => l.startsWith(`${name}${labels} `) || (labels === '' && l.startsWith(`${name} `)));
       return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
     }
     const scrape = async () => {
@@ -386,16 +562,21 @@ describe('USSD gateways and endpoints', () => {
       await atPost(app, { sessionId, phoneNumber: phone, text: '1*0722000000' });
       const after = await scrape();
 
-      const steps = (text: string, screen: string) => sample(text, 'deni_ussd_steps_total', `{screen="${screen}",outcome="continue"}`);
+      const steps = (text: string, screen: string) =>
+        sample(text, 'deni_ussd_steps_total', `{screen="${screen}",outcome="continue"}`);
       expect(steps(after, 'MAIN') - steps(before, 'MAIN')).toBe(1);
       expect(steps(after, 'REQUEST_LOAN_PHONE') - steps(before, 'REQUEST_LOAN_PHONE')).toBe(1);
       expect(steps(after, 'REQUEST_LOAN_AMOUNT') - steps(before, 'REQUEST_LOAN_AMOUNT')).toBe(1);
-      expect(sample(after, 'deni_ussd_handler_seconds_count') - sample(before, 'deni_ussd_handler_seconds_count')).toBe(3);
+      expect(sample(after, 'deni_ussd_handler_seconds_count') - sample(before, 'deni_ussd_handler_seconds_count')).toBe(
+        3,
+      );
       expect(after).toMatch(/^deni_ussd_handler_seconds_bucket\{le="0\.1"\} \d+$/m);
       expect(after).toMatch(/^# TYPE deni_ussd_active_sessions gauge$/m);
       const active = sample(after, 'deni_ussd_active_sessions');
       expect(active).toBeGreaterThanOrEqual(1);
-      const health = (await app.inject({ method: 'GET', url: '/api/ussd/health' })).json() as { activeSessions: number };
+      const health = (await app.inject({ method: 'GET', url: '/api/ussd/health' })).json() as {
+        activeSessions: number;
+      };
       expect(active).toBe(health.activeSessions);
     });
   });
@@ -434,7 +615,9 @@ describe('USSD gateways and endpoints', () => {
       }
       // The gateway retries the last step on the other instance: the stored reply, no second loan.
       expect(await session.send(a)).toBe(con(SCREENS.sent(lender)));
-      expect(await loansOf(a, borrower)).toEqual([expect.objectContaining({ status: 'PENDING', principal: 5000, repayment: 500, lender })]);
+      expect(await loansOf(a, borrower)).toEqual([
+        expect.objectContaining({ status: 'PENDING', principal: 5000, repayment: 500, lender }),
+      ]);
     });
 
     it('does the same over real sockets on two ports', async () => {
@@ -454,7 +637,13 @@ describe('USSD gateways and endpoints', () => {
         const res = await fetch(`${urls[i % 2]}/api/ussd/handler`, {
           method: 'POST',
           headers: { 'content-type': 'application/x-www-form-urlencoded' },
-          body: new URLSearchParams({ sessionId, serviceCode: '*383#', phoneNumber: `+${borrower}`, networkCode: '63902', text }),
+          body: new URLSearchParams({
+            sessionId,
+            serviceCode: '*383#',
+            phoneNumber: `+${borrower}`,
+            networkCode: '63902',
+            text,
+          }),
         });
         expect(res.status).toBe(200);
         last = checkAtBody(await res.text());

@@ -32,7 +32,12 @@ describe('USSD journeys', () => {
 
   beforeAll(async () => {
     // 30 pending requests from one borrower for the pagination test.
-    ({ app } = await startTestApp({ ADMIN_API_KEY: ADMIN_KEY, APP_ROLE: 'api', REDIS_KEY_PREFIX: ownRedisPrefix(), LOAN_MAX_PENDING: '100' }));
+    ({ app } = await startTestApp({
+      ADMIN_API_KEY: ADMIN_KEY,
+      APP_ROLE: 'api',
+      REDIS_KEY_PREFIX: ownRedisPrefix(),
+      LOAN_MAX_PENDING: '100',
+    }));
     api = new ApiClient(app);
     db = app.get(DataSource);
   });
@@ -44,7 +49,10 @@ describe('USSD journeys', () => {
   const userWithPin = (pin = '4821') => subscriberWithPin(app, pin);
 
   async function deposit(phoneNumber: string, amount: number) {
-    const res = await api.call('POST', '/api/admin/deposits', { admin: true, body: { phoneNumber, amount, reference: `USSD-${phoneNumber}-${amount}-${Date.now()}` } });
+    const res = await api.call('POST', '/api/admin/deposits', {
+      admin: true,
+      body: { phoneNumber, amount, reference: `USSD-${phoneNumber}-${amount}-${Date.now()}` },
+    });
     expect(res.status).toBe(201);
   }
 
@@ -83,7 +91,14 @@ describe('USSD journeys', () => {
 
       const loans = await loansOf(app, borrower);
       expect(loans).toEqual([
-        expect.objectContaining({ status: 'PENDING', principal: 5000, repayment: 500, outstanding: 5000, lender, borrower }),
+        expect.objectContaining({
+          status: 'PENDING',
+          principal: 5000,
+          repayment: 500,
+          outstanding: 5000,
+          lender,
+          borrower,
+        }),
       ]);
       // The PIN is stored hashed, never in clear.
       const [{ pin_hash: hash }] = await db.query(`SELECT pin_hash FROM users WHERE phone_number = $1`, [borrower]);
@@ -108,8 +123,12 @@ describe('USSD journeys', () => {
       expect(await phone.reply(local(lender))).toBe(con('Enter loan amount (Ksh):\n0. Back 00. Home'));
       expect(await phone.reply('99')).toBe(con(`Enter a whole amount from Ksh 100 to Ksh 250000.\n${SCREENS.amount}`));
       expect(await phone.reply('5000')).toBe(con('Enter repayment per deposit (Ksh):\n0. Back 00. Home'));
-      expect(await phone.reply('5001')).toBe(con(`Enter a whole amount from Ksh 10 to Ksh 5000.\n${SCREENS.repayment}`));
-      expect(await phone.reply('500')).toBe(con(`CONFIRM LOAN\nLender: ${lender}\nAmount: Ksh 5000\nRepayment: Ksh 500\n1. Confirm 0. Cancel`));
+      expect(await phone.reply('5001')).toBe(
+        con(`Enter a whole amount from Ksh 10 to Ksh 5000.\n${SCREENS.repayment}`),
+      );
+      expect(await phone.reply('500')).toBe(
+        con(`CONFIRM LOAN\nLender: ${lender}\nAmount: Ksh 5000\nRepayment: Ksh 500\n1. Confirm 0. Cancel`),
+      );
       expect(await phone.reply('1')).toBe(con('Create a 4-digit PIN:\n0. Back 00. Home'));
       expect(await phone.reply('1234')).toBe(con(`Too easy. Avoid 1234 or 1111.\n${SCREENS.pinCreate}`));
       expect(await phone.reply('4821')).toBe(con('Confirm PIN:\n0. Back 00. Home'));
@@ -146,11 +165,15 @@ describe('USSD journeys', () => {
       const l = new CheckedAtPhone(app, lender);
       expect(await l.dial()).toBe(con(MAIN_MENU));
       expect(await l.reply('3')).toBe(con(`APPROVE LOAN\n1. ${local(borrower)} Ksh 5000${NAV}`));
-      expect(await l.reply('1')).toBe(con(`${local(borrower)} asks Ksh 5000\nRepay Ksh 500 per deposit\n1. Approve\n2. Decline${NAV}`));
+      expect(await l.reply('1')).toBe(
+        con(`${local(borrower)} asks Ksh 5000\nRepay Ksh 500 per deposit\n1. Approve\n2. Decline${NAV}`),
+      );
       expect(await l.reply('1')).toBe(con(SCREENS.pinCreate));
       expect(await l.reply('5930')).toBe(con(SCREENS.pinConfirm));
       expect(await l.reply('5930')).toBe(con(`APPROVED\nKsh 5000 sent to ${local(borrower)}.${NAV}`));
-      expect(await loansOf(app, borrower)).toEqual([expect.objectContaining({ id: loan.id, status: 'ACTIVE', outstanding: 5000 })]);
+      expect(await loansOf(app, borrower)).toEqual([
+        expect.objectContaining({ id: loan.id, status: 'ACTIVE', outstanding: 5000 }),
+      ]);
 
       // Dates as the screen prints them (Nairobi day/month of each transfer), newest first.
       const dates = async (phone: string): Promise<string[]> =>
@@ -178,7 +201,9 @@ describe('USSD journeys', () => {
       expect(await b.reply('00')).toBe(con(MAIN_MENU));
       expect(await b.reply('2')).toBe(con(`MY LOANS\n1. From ${local(lender)} Ksh 5000${NAV}`));
       expect(await b.reply('1')).toBe(
-        con(`Loan from ${local(lender)}\nAmount: Ksh 5000\nOutstanding: Ksh 5000\nPer deposit: Ksh 500\nStatus: Active${NAV}`),
+        con(
+          `Loan from ${local(lender)}\nAmount: Ksh 5000\nOutstanding: Ksh 5000\nPer deposit: Ksh 500\nStatus: Active${NAV}`,
+        ),
       );
       expect(await api.lastSms(borrower, 'loan.approved')).toContain('Ksh 5000');
     });
@@ -241,16 +266,26 @@ describe('USSD journeys', () => {
       const loans = app.get(LoansService);
       const me = await users.findOrRegister(borrower);
       for (let i = 0; i < 30; i += 1) {
-        await loans.requestLoan({ borrowerId: me.id, lenderPhoneNumber: lender, amount: 1000 + i, repaymentPerDeposit: 100 });
+        await loans.requestLoan({
+          borrowerId: me.id,
+          lenderPhoneNumber: lender,
+          amount: 1000 + i,
+          repaymentPerDeposit: 100,
+        });
       }
       // Newest first: page p shows amounts 1029-3p, 1028-3p, 1027-3p.
       const pageOf = (p: number, more: boolean) =>
         con(
-          ['MY LOANS', ...[0, 1, 2].map((i) => `${i + 1}. From ${local(lender)} Ksh ${1029 - 3 * p - i}`), ...(more ? ['98. More'] : [])].join('\n') +
-            NAV,
+          [
+            'MY LOANS',
+            ...[0, 1, 2].map((i) => `${i + 1}. From ${local(lender)} Ksh ${1029 - 3 * p - i}`),
+            ...(more ? ['98. More'] : []),
+          ].join('\n') + NAV,
         );
       const detail = (amount: number) =>
-        con(`Loan from ${local(lender)}\nAmount: Ksh ${amount}\nOutstanding: Ksh ${amount}\nPer deposit: Ksh 100\nStatus: Pending${NAV}`);
+        con(
+          `Loan from ${local(lender)}\nAmount: Ksh ${amount}\nOutstanding: Ksh ${amount}\nPer deposit: Ksh 100\nStatus: Pending${NAV}`,
+        );
 
       const phone = new CheckedAtPhone(app, borrower);
       await phone.dial();
@@ -269,10 +304,14 @@ describe('USSD journeys', () => {
       const l = new CheckedAtPhone(app, lender);
       await l.dial();
       expect(await l.reply('2')).toBe(
-        con(`MY LOANS\n1. To ${local(borrower)} Ksh 1029\n2. To ${local(borrower)} Ksh 1028\n3. To ${local(borrower)} Ksh 1027\n98. More${NAV}`),
+        con(
+          `MY LOANS\n1. To ${local(borrower)} Ksh 1029\n2. To ${local(borrower)} Ksh 1028\n3. To ${local(borrower)} Ksh 1027\n98. More${NAV}`,
+        ),
       );
       expect(await l.reply('1')).toBe(
-        con(`Loan to ${local(borrower)}\nAmount: Ksh 1029\nOutstanding: Ksh 1029\nPer deposit: Ksh 100\nStatus: Pending${NAV}`),
+        con(
+          `Loan to ${local(borrower)}\nAmount: Ksh 1029\nOutstanding: Ksh 1029\nPer deposit: Ksh 100\nStatus: Pending${NAV}`,
+        ),
       );
     });
   });
@@ -312,17 +351,25 @@ describe('USSD journeys', () => {
     }
 
     const requestCases = [
-      ...request(false).map((_, depth) => ({ name: request(false)[depth][1].split('\n')[0], steps: request(false), depth, withPin: false })),
+      ...request(false).map((_, depth) => ({
+        name: request(false)[depth][1].split('\n')[0],
+        steps: request(false),
+        depth,
+        withPin: false,
+      })),
       { name: 'Enter your 4-digit PIN:', steps: request(true), depth: 4, withPin: true },
     ];
-    it.each(requestCases)('request loan, at "$name": 0 shows the previous screen, 00 the main menu', async ({ steps, depth, withPin }) => {
-      const back = await walk(steps, depth, withPin);
-      expect(await back.reply('0')).toBe(con(previous(steps, depth)));
-      const home = await walk(steps, depth, withPin);
-      expect(await home.reply('00')).toBe(con(MAIN_MENU));
-      expect(await loansOf(app, back.phoneNumber)).toEqual([]);
-      expect(await loansOf(app, home.phoneNumber)).toEqual([]);
-    });
+    it.each(requestCases)(
+      'request loan, at "$name": 0 shows the previous screen, 00 the main menu',
+      async ({ steps, depth, withPin }) => {
+        const back = await walk(steps, depth, withPin);
+        expect(await back.reply('0')).toBe(con(previous(steps, depth)));
+        const home = await walk(steps, depth, withPin);
+        expect(await home.reply('00')).toBe(con(MAIN_MENU));
+        expect(await loansOf(app, back.phoneNumber)).toEqual([]);
+        expect(await loansOf(app, home.phoneNumber)).toEqual([]);
+      },
+    );
 
     it('back keeps the journey: answers given again lead on with the new values', async () => {
       const phone = await walk(request(false), 2, false);
@@ -339,12 +386,15 @@ describe('USSD journeys', () => {
       ...account.map((_, depth) => ({ name: account[depth][1].split('\n')[0], steps: account, depth })),
       ...accountLeaves.map((leaf) => ({ name: leaf[1].split('\n')[0], steps: [account[0], leaf], depth: 1 })),
     ];
-    it.each(accountCases)('my account, at "$name": 0 shows the previous screen, 00 the main menu', async ({ steps, depth }) => {
-      const back = await walk(steps, depth, true);
-      expect(await back.reply('0')).toBe(con(depth === 0 ? MAIN_MENU : steps[depth - 1][1]));
-      const home = await walk(steps, depth, true);
-      expect(await home.reply('00')).toBe(con(MAIN_MENU));
-    });
+    it.each(accountCases)(
+      'my account, at "$name": 0 shows the previous screen, 00 the main menu',
+      async ({ steps, depth }) => {
+        const back = await walk(steps, depth, true);
+        expect(await back.reply('0')).toBe(con(depth === 0 ? MAIN_MENU : steps[depth - 1][1]));
+        const home = await walk(steps, depth, true);
+        expect(await home.reply('00')).toBe(con(MAIN_MENU));
+      },
+    );
 
     it('changes the PIN through My Account', async () => {
       const phone = await walk(account, 3, true);
@@ -374,7 +424,9 @@ describe('USSD journeys', () => {
         con('THIBITISHA MKOPO\nMkopeshaji: 254722333444\nKiasi: Ksh 5000\nMalipo: Ksh 500\n1. Thibitisha 0. Ghairi'),
       );
       expect(await phone.reply('0')).toBe(con(MAIN_MENU_SW));
-      expect(await phone.reply('7')).toBe(con(`AKAUNTI YANGU\n1. Ongeza pesa\n2. Toa pesa\n3. Badilisha PIN\n4. Lugha${NAV_SW}`));
+      expect(await phone.reply('7')).toBe(
+        con(`AKAUNTI YANGU\n1. Ongeza pesa\n2. Toa pesa\n3. Badilisha PIN\n4. Lugha${NAV_SW}`),
+      );
       expect(await phone.reply('4')).toBe(con(`LUGHA\n1. English\n2. Kiswahili${NAV_SW}`));
       expect(await phone.reply('1')).toBe(end('Language set to English.'));
       expect(await phone.dial()).toBe(con(MAIN_MENU));

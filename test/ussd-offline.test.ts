@@ -66,7 +66,11 @@ describe('USSD while PostgreSQL is unavailable', () => {
     proxy = await startTcpProxy(pgUrl.hostname, Number(pgUrl.port || 5432));
     // Listening, for the (simulated) M-PESA result of a withdrawal made offline.
     const port = await freePort();
-    ({ app } = await startTestApp({ DATABASE_URL: proxy.url(base.database.url), MPESA_CALLBACK_BASE_URL: `http://127.0.0.1:${port}`, ...OFFLINE_SETTINGS }));
+    ({ app } = await startTestApp({
+      DATABASE_URL: proxy.url(base.database.url),
+      MPESA_CALLBACK_BASE_URL: `http://127.0.0.1:${port}`,
+      ...OFFLINE_SETTINGS,
+    }));
     await app.listen(port, '127.0.0.1');
     api = new ApiClient(app);
     // The test's own view of the database, not through the proxy.
@@ -86,33 +90,57 @@ describe('USSD while PostgreSQL is unavailable', () => {
     const users = app.get(UsersService);
     const u = await users.findOrRegister(phoneNumber);
     await users.createPin(u.id, PIN);
-    if (deposit) await app.get(LoansService).receiveDeposit({ userId: u.id, amount: deposit, reference: `OFF-${phoneNumber}` });
+    if (deposit)
+      await app.get(LoansService).receiveDeposit({ userId: u.id, amount: deposit, reference: `OFF-${phoneNumber}` });
     return u;
   }
 
   async function request(borrower: string, lender: string, amount: number, repayment = 100) {
     const u = await app.get(UsersService).findOrRegister(borrower);
-    return app.get(LoansService).requestLoan({ borrowerId: u.id, lenderPhoneNumber: lender, amount, repaymentPerDeposit: repayment });
+    return app
+      .get(LoansService)
+      .requestLoan({ borrowerId: u.id, lenderPhoneNumber: lender, amount, repaymentPerDeposit: repayment });
   }
 
   async function cut() {
     proxy.cut();
-    await eventually(async () => availability().isOpen(), (open) => open, 3_000);
+    await eventually(
+      async () => availability().isOpen(),
+      (open) => open,
+      3_000,
+    );
   }
 
   async function restore() {
     proxy.restore();
-    await eventually(async () => availability().isOpen(), (open) => !open, 5_000);
+    await eventually(
+      async () => availability().isOpen(),
+      (open) => !open,
+      5_000,
+    );
   }
 
   async function queueOf(phoneNumber: string) {
     const res = await api.call('GET', `/api/ussd/queue/${phoneNumber}`, { admin: true });
     expect(res.status).toBe(200);
-    return res.body as { phoneNumber: string; totalItems: number; syncedItems: number; unsyncedItems: number; items: OfflineItemState[] };
+    return res.body as {
+      phoneNumber: string;
+      totalItems: number;
+      syncedItems: number;
+      unsyncedItems: number;
+      items: OfflineItemState[];
+    };
   }
 
   it('answers every journey within 2 s from Redis, queues the writes once, and applies them exactly once after', async () => {
-    const [a, b, d, e, g, stranger] = [uniquePhone(), uniquePhone(), uniquePhone(), uniquePhone(), uniquePhone(), uniquePhone()];
+    const [a, b, d, e, g, stranger] = [
+      uniquePhone(),
+      uniquePhone(),
+      uniquePhone(),
+      uniquePhone(),
+      uniquePhone(),
+      uniquePhone(),
+    ];
     const borrower = await user(a);
     const lender = await user(b, 63_000);
     await user(d);
@@ -153,7 +181,9 @@ describe('USSD while PostgreSQL is unavailable', () => {
     await ask.reply('1');
     expect(await ask.reply('1357')).toMatch(/Wrong PIN/);
     const saved = await ask.reply(PIN);
-    expect(saved).toMatch(/^END Saved\. It will be done when the service is back and you will get an SMS\. Ref [0-9A-Z]{10}$/);
+    expect(saved).toMatch(
+      /^END Saved\. It will be done when the service is back and you will get an SMS\. Ref [0-9A-Z]{10}$/,
+    );
     // The gateway delivers the last request again: the same answer, nothing queued twice.
     expect(await ask.retry()).toBe(saved);
 
@@ -205,15 +235,29 @@ describe('USSD while PostgreSQL is unavailable', () => {
     expect(JSON.stringify(queuedA.items)).not.toMatch(/4821|1357|pin/i);
     expect((await queueOf(b)).unsyncedItems).toBe(3);
     // Nothing reached the database while it was away.
-    expect(await db.query(`SELECT 1 FROM loans WHERE borrower_id = $1 AND lender_id = (SELECT id FROM users WHERE phone_number = $2)`, [borrower.id, g])).toHaveLength(0);
+    expect(
+      await db.query(
+        `SELECT 1 FROM loans WHERE borrower_id = $1 AND lender_id = (SELECT id FROM users WHERE phone_number = $2)`,
+        [borrower.id, g],
+      ),
+    ).toHaveLength(0);
 
     await restore();
     // The worker drains the queue (promoted as soon as the database is back).
-    for (const n of [a, b]) await eventually(() => queueOf(n), (q) => q.unsyncedItems === 0, 20_000);
+    for (const n of [a, b])
+      await eventually(
+        () => queueOf(n),
+        (q) => q.unsyncedItems === 0,
+        20_000,
+      );
 
-    const loansToG = await db.query(`SELECT l.status FROM loans l JOIN users u ON u.id = l.lender_id WHERE l.borrower_id = $1 AND u.phone_number = $2`, [borrower.id, g]);
+    const loansToG = await db.query(
+      `SELECT l.status FROM loans l JOIN users u ON u.id = l.lender_id WHERE l.borrower_id = $1 AND u.phone_number = $2`,
+      [borrower.id, g],
+    );
     expect(loansToG).toEqual([{ status: 'PENDING' }]);
-    const status = async (id: string) => (await db.query(`SELECT status, outstanding::int AS outstanding FROM loans WHERE id = $1`, [id]))[0];
+    const status = async (id: string) =>
+      (await db.query(`SELECT status, outstanding::int AS outstanding FROM loans WHERE id = $1`, [id]))[0];
     expect(await status(first.id)).toEqual({ status: 'ACTIVE', outstanding: 30_000 });
     expect(await status(declined.id)).toMatchObject({ status: 'DECLINED' });
     expect(await status(active.id)).toEqual({ status: 'ACTIVE', outstanding: 2_500 });
@@ -224,7 +268,10 @@ describe('USSD while PostgreSQL is unavailable', () => {
     const itemsB = (await queueOf(b)).items;
     expect(itemsB.map((i) => i.status)).toEqual(['applied', 'applied', 'applied']);
     // Each outcome is recorded once, and told once by SMS.
-    const ops = await db.query(`SELECT count(*)::int AS n FROM sync_operations WHERE user_id = ANY($1) AND device_id = 'ussd'`, [[borrower.id, lender.id]]);
+    const ops = await db.query(
+      `SELECT count(*)::int AS n FROM sync_operations WHERE user_id = ANY($1) AND device_id = 'ussd'`,
+      [[borrower.id, lender.id]],
+    );
     expect(ops[0].n).toBe(5);
     const sms = await db.query(
       `SELECT phone_number, template, body FROM notifications WHERE template LIKE 'offline.%' AND phone_number = ANY($1) ORDER BY created_at`,
@@ -236,13 +283,21 @@ describe('USSD while PostgreSQL is unavailable', () => {
       `Deni: your loan request (ref ${reference(saved)}) is done.`,
       `Deni: your repayment (ref ${reference(repaid)}) is done.`,
     ]);
-    expect(sms.filter((s: Sms) => s.phone_number === b).map((s: Sms) => s.template)).toEqual(['offline.applied', 'offline.applied', 'offline.applied']);
+    expect(sms.filter((s: Sms) => s.phone_number === b).map((s: Sms) => s.template)).toEqual([
+      'offline.applied',
+      'offline.applied',
+      'offline.applied',
+    ]);
     expect(await ledgerViolations(db)).toEqual([]);
 
     // Every job ends: one whose item another job applied first (in order) finds it closed, and
     // one that failed just as the database came back runs again after its (short) backoff.
     const queue = app.get(JobsService).queue(QueueName.UssdOffline);
-    const counts = await eventually(() => queue.getJobCounts('waiting', 'delayed', 'active'), (c) => c.waiting + c.delayed + c.active === 0, 10_000);
+    const counts = await eventually(
+      () => queue.getJobCounts('waiting', 'delayed', 'active'),
+      (c) => c.waiting + c.delayed + c.active === 0,
+      10_000,
+    );
     expect(counts).toEqual({ waiting: 0, delayed: 0, active: 0 });
   });
 
@@ -257,7 +312,11 @@ describe('USSD while PostgreSQL is unavailable', () => {
       expect(await p.dial()).toMatch(/^CON M-PESA LOANS/);
       expect(await p.reply('4')).toMatch(/^CON As of \d\d:\d\d:\nBALANCE\nWallet: Ksh 1234/);
       expect(Math.max(...p.durations)).toBeLessThan(2_000);
-      await eventually(async () => availability().isOpen(), (open) => open, 3_000);
+      await eventually(
+        async () => availability().isOpen(),
+        (open) => open,
+        3_000,
+      );
     } finally {
       await restore();
     }
@@ -298,7 +357,11 @@ describe('USSD while PostgreSQL is unavailable', () => {
     expect(Math.max(...p.durations)).toBeLessThan(2_000);
     await restore();
 
-    const done = await eventually(() => offlineQueue().get(id), (s) => s?.status !== 'pending', 20_000);
+    const done = await eventually(
+      () => offlineQueue().get(id),
+      (s) => s?.status !== 'pending',
+      20_000,
+    );
     expect(done).toMatchObject({ status: 'applied', type: 'WITHDRAWAL', data: { amount: 600 } });
     const payments = () => db.query(`SELECT status FROM mpesa_payments WHERE user_id = $1 AND kind = 'b2c'`, [u.id]);
     await eventually(payments, (rows) => rows.length === 1 && rows[0].status === 'succeeded', 15_000);
@@ -327,12 +390,18 @@ describe('USSD while PostgreSQL is unavailable', () => {
       expect(reference(await p.reply(PIN))).toBeDefined();
     }
     await restore();
-    const queue = await eventually(() => queueOf(b), (q) => q.unsyncedItems === 0, 20_000);
+    const queue = await eventually(
+      () => queueOf(b),
+      (q) => q.unsyncedItems === 0,
+      20_000,
+    );
     expect(queue.items.map((i) => i.status)).toEqual(['applied', 'rejected']);
     const rejected = queue.items[1];
     expect(rejected.lastError).toMatch(/^WALLET\.INSUFFICIENT_FUNDS/);
     expect(rejected.attempts).toBe(1);
-    expect(await api.lastSms(b, 'offline.rejected')).toBe(`Deni: your loan approval (ref ${rejected.id}) was not done: not enough money in your wallet.`);
+    expect(await api.lastSms(b, 'offline.rejected')).toBe(
+      `Deni: your loan approval (ref ${rejected.id}) was not done: not enough money in your wallet.`,
+    );
     const statuses = await db.query(`SELECT id, status FROM loans WHERE id = ANY($1)`, [[one.id, two.id]]);
     expect(statuses.map((r: { status: string }) => r.status).sort()).toEqual(['ACTIVE', 'PENDING']);
     expect(await app.get(WalletService).balance(lender.id)).toBe(2_000);
@@ -353,14 +422,24 @@ describe('USSD while PostgreSQL is unavailable', () => {
     await redis.hset(`offline:item:${id}`, 'item', JSON.stringify({ ...item, queuedAt: Date.now() - 25 * 3_600_000 }));
     await restore();
 
-    const closed = await eventually(() => offlineQueue().get(id), (s) => s?.status !== 'pending', 20_000);
-    expect(closed).toMatchObject({ status: 'expired', synced: true, lastError: 'OFFLINE.EXPIRED Not applied within 24 h' });
+    const closed = await eventually(
+      () => offlineQueue().get(id),
+      (s) => s?.status !== 'pending',
+      20_000,
+    );
+    expect(closed).toMatchObject({
+      status: 'expired',
+      synced: true,
+      lastError: 'OFFLINE.EXPIRED Not applied within 24 h',
+    });
     expect(await api.lastSms(n, 'offline.expired')).toBe(
       `Deni: we could not complete your loan request (ref ${id}) in time. Nothing was done; please try again.`,
     );
     expect(await db.query(`SELECT 1 FROM loans WHERE borrower_id = $1`, [u.id])).toHaveLength(0);
     // Recorded as refused: nothing can apply it later.
-    const [op] = await db.query(`SELECT outcome, result->>'code' AS code FROM sync_operations WHERE op_id = $1`, [item.opId]);
+    const [op] = await db.query(`SELECT outcome, result->>'code' AS code FROM sync_operations WHERE op_id = $1`, [
+      item.opId,
+    ]);
     expect(op).toEqual({ outcome: 'rejected', code: 'OFFLINE.EXPIRED' });
   });
 
@@ -404,7 +483,10 @@ describe('USSD while PostgreSQL is unavailable', () => {
     );
     expect(rows).toHaveLength(30);
     expect(rows.every((r: { n: number }) => r.n === 1)).toBe(true);
-    const sms = await db.query(`SELECT count(*)::int AS n FROM notifications WHERE template = 'offline.applied' AND phone_number = ANY($1)`, [borrowers]);
+    const sms = await db.query(
+      `SELECT count(*)::int AS n FROM notifications WHERE template = 'offline.applied' AND phone_number = ANY($1)`,
+      [borrowers],
+    );
     expect(sms[0].n).toBe(30);
   });
 });
@@ -440,7 +522,12 @@ describe('POST /api/ussd/sync and a service started while PostgreSQL is down', (
 
     proxy.cut();
     // No workers here: only the sync endpoint applies what is queued.
-    ({ app } = await startTestApp({ APP_ROLE: 'api', REDIS_KEY_PREFIX: prefix, DATABASE_URL: proxy.url(base.database.url), ...OFFLINE_SETTINGS }));
+    ({ app } = await startTestApp({
+      APP_ROLE: 'api',
+      REDIS_KEY_PREFIX: prefix,
+      DATABASE_URL: proxy.url(base.database.url),
+      ...OFFLINE_SETTINGS,
+    }));
     expect((await app.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
     expect((await app.inject({ method: 'GET', url: '/health/ready' })).statusCode).toBe(503);
     const p = new AtPhone(app, a);
@@ -452,15 +539,34 @@ describe('POST /api/ussd/sync and a service started while PostgreSQL is down', (
 
     const api = new ApiClient(app);
     const during = await api.call('POST', '/api/ussd/sync', { admin: true, body: { phoneNumber: formatLocal(a) } });
-    expect(during.body).toMatchObject({ success: false, synced: 0, total: 1, errors: [{ id: ref, error: 'database unavailable' }] });
+    expect(during.body).toMatchObject({
+      success: false,
+      synced: 0,
+      total: 1,
+      errors: [{ id: ref, error: 'database unavailable' }],
+    });
 
     proxy.restore();
-    await eventually(async () => (await app.inject({ method: 'GET', url: '/health/ready' })).statusCode, (s) => s === 200, 10_000);
+    await eventually(
+      async () => (await app.inject({ method: 'GET', url: '/health/ready' })).statusCode,
+      (s) => s === 200,
+      10_000,
+    );
     const run = await api.call('POST', '/api/ussd/sync', { admin: true, body: { phoneNumber: a } });
     expect(run).toEqual({ status: 200, body: { success: true, synced: 1, total: 1, errors: [] } });
-    expect((await api.call('POST', '/api/ussd/sync', { admin: true, body: { phoneNumber: a } })).body).toEqual({ success: true, synced: 0, total: 0, errors: [] });
+    expect((await api.call('POST', '/api/ussd/sync', { admin: true, body: { phoneNumber: a } })).body).toEqual({
+      success: true,
+      synced: 0,
+      total: 0,
+      errors: [],
+    });
     const queue = await api.call('GET', `/api/ussd/queue/${a}`, { admin: true });
-    expect(queue.body).toMatchObject({ totalItems: 1, syncedItems: 1, unsyncedItems: 0, items: [{ id: ref, status: 'applied', synced: true }] });
+    expect(queue.body).toMatchObject({
+      totalItems: 1,
+      syncedItems: 1,
+      unsyncedItems: 0,
+      items: [{ id: ref, status: 'applied', synced: true }],
+    });
     const loans = await db.query(`SELECT principal::int AS principal FROM loans WHERE borrower_id = $1`, [borrower.id]);
     expect(loans).toEqual([{ principal: 700 }]);
     // Once online, the same number is served from the database again.

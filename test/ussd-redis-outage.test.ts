@@ -25,7 +25,12 @@ describe('USSD while Redis is unavailable', () => {
       method: 'POST',
       url: '/api/ussd/handler',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      payload: new URLSearchParams({ sessionId: `r-${randomUUID()}`, serviceCode: '*383#', phoneNumber: `+${uniquePhone()}`, text: '' }).toString(),
+      payload: new URLSearchParams({
+        sessionId: `r-${randomUUID()}`,
+        serviceCode: '*383#',
+        phoneNumber: `+${uniquePhone()}`,
+        text: '',
+      }).toString(),
     });
     return { status: res.statusCode, body: res.body };
   };
@@ -40,6 +45,10 @@ describe('USSD while Redis is unavailable', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
     expect((await app.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
     proxy.restore();
-    await eventually(async () => (await dial()).body, (body) => body.startsWith('CON M-PESA LOANS'), 15_000);
+    await eventually(
+      async () => (await dial()).body,
+      (body) => body.startsWith('CON M-PESA LOANS'),
+      15_000,
+    );
   });
 });

@@ -31,7 +31,25 @@ const WRONG_PIN = '1357';
  * Typed on every screen. The right PIN comes before the wrong one, so each PIN screen clears the
  * lockout before failing once: the walk never locks itself out.
  */
-const INPUTS = ['1', '2', '3', '4', '5', '6', '7', '8', '0', '00', '98', '0722000000', '250000', '100', PIN, WRONG_PIN, 'abc'];
+const INPUTS = [
+  '1',
+  '2',
+  '3',
+  '4',
+  '5',
+  '6',
+  '7',
+  '8',
+  '0',
+  '00',
+  '98',
+  '0722000000',
+  '250000',
+  '100',
+  PIN,
+  WRONG_PIN,
+  'abc',
+];
 /** Screens whose content depends on the loan chosen or the action behind the PIN: walked once per loan. */
 const PER_LOAN = new Set<ScreenId>([
   ScreenId.LoanDetail,
@@ -81,7 +99,12 @@ describe('every USSD screen fits the limits, in English and Kiswahili', () => {
   }
 
   async function ask(borrower: User, lender: User, amount: number, repayment: number) {
-    return loans.requestLoan({ borrowerId: borrower.id, lenderPhoneNumber: lender.phoneNumber, amount, repaymentPerDeposit: repayment });
+    return loans.requestLoan({
+      borrowerId: borrower.id,
+      lenderPhoneNumber: lender.phoneNumber,
+      amount,
+      repaymentPerDeposit: repayment,
+    });
   }
 
   /**
@@ -120,7 +143,8 @@ describe('every USSD screen fits the limits, in English and Kiswahili', () => {
     await deposit(busy, 1_500); // allocated to the active loans
 
     // Waiting for the busy subscriber: 250000 and 120000 are more than the wallet holds.
-    for (const amount of [250_000, 100, 120_000, 999]) await ask(await other(), busy, amount, Math.max(10, Math.floor(amount / 10)));
+    for (const amount of [250_000, 100, 120_000, 999])
+      await ask(await other(), busy, amount, Math.max(10, Math.floor(amount / 10)));
     await ask(busy, await other(), 180_000, 18_000);
     const declined = await ask(await other(), busy, 50_000, 5_000);
     await loans.decline(declined.id, busy.id);
@@ -160,7 +184,8 @@ describe('every USSD screen fits the limits, in English and Kiswahili', () => {
 
   /** Online: the services. Offline: the subscriber's snapshot and the offline queue. */
   type BackendFor = (user: User, language: Language) => UssdBackend;
-  const online: BackendFor = (user, language) => new OnlineBackend({ id: user.id, phoneNumber: user.phoneNumber, language }, services);
+  const online: BackendFor = (user, language) =>
+    new OnlineBackend({ id: user.id, phoneNumber: user.phoneNumber, language }, services);
   async function offlineFor(user: User): Promise<BackendFor> {
     const store = app.get(UssdSnapshotStore);
     await store.refresh({ id: user.id, phoneNumber: user.phoneNumber, language: user.language });
@@ -168,7 +193,13 @@ describe('every USSD screen fits the limits, in English and Kiswahili', () => {
     return () => new OfflineBackend(snapshot, users, app.get(OfflineQueueService));
   }
 
-  function contextFor(user: User, language: Language, data: JourneyData, step: number, backendFor: BackendFor = online): (page: number) => ScreenContext {
+  function contextFor(
+    user: User,
+    language: Language,
+    data: JourneyData,
+    step: number,
+    backendFor: BackendFor = online,
+  ): (page: number) => ScreenContext {
     // As UssdService.contextFor builds it.
     return (page) => ({
       user: { id: user.id, phoneNumber: user.phoneNumber, language },
@@ -178,7 +209,11 @@ describe('every USSD screen fits the limits, in English and Kiswahili', () => {
       page,
       backend: backendFor(user, language),
       actionKey: (name) => `ussd:screens-${user.id}:${step}:${name}`,
-      settings: { minAmount: config.loans.minAmount, maxAmount: config.loans.maxAmount, lockMinutes: config.pin.lockMinutes },
+      settings: {
+        minAmount: config.loans.minAmount,
+        maxAmount: config.loans.maxAmount,
+        lockMinutes: config.pin.lockMinutes,
+      },
     });
   }
 
@@ -200,7 +235,9 @@ describe('every USSD screen fits the limits, in English and Kiswahili', () => {
     const queue: Array<{ state: JourneyState; path: string[] }> = [];
     const keyOf = (state: JourneyState) => {
       const top = engine.current(state);
-      const perLoan = PER_LOAN.has(top.screen) ? `${String(state.data.pinAction ?? '')}|${String(state.data.loanId ?? '')}` : '';
+      const perLoan = PER_LOAN.has(top.screen)
+        ? `${String(state.data.pinAction ?? '')}|${String(state.data.loanId ?? '')}`
+        : '';
       return `${top.screen}|${top.page}|${perLoan}`;
     };
     const enqueue = (state: JourneyState, path: string[]) => {
@@ -273,7 +310,14 @@ describe('every USSD screen fits the limits, in English and Kiswahili', () => {
       const rendered = new Set<ScreenId>();
       let where = '';
       const engine = engineFor(rendered, problems, () => where);
-      for (const id of [ScreenId.RequestConfirm, ScreenId.RequestSent, ScreenId.ApproveDetail, ScreenId.ApproveDone, ScreenId.ApproveShort, ScreenId.RepayDone]) {
+      for (const id of [
+        ScreenId.RequestConfirm,
+        ScreenId.RequestSent,
+        ScreenId.ApproveDetail,
+        ScreenId.ApproveDone,
+        ScreenId.ApproveShort,
+        ScreenId.RepayDone,
+      ]) {
         for (const reason of [undefined, { key: 'invalid.option' as const }]) {
           const state = newJourney();
           state.stack.push({ screen: id, page: 0 });

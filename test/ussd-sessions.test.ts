@@ -59,7 +59,9 @@ describe('USSD sessions', () => {
         expect(await step()).toBe(expected);
         expect(await phone.retry()).toBe(expected);
       }
-      expect(await loansOf(app, borrower)).toEqual([expect.objectContaining({ status: 'PENDING', principal: 5000, repayment: 500 })]);
+      expect(await loansOf(app, borrower)).toEqual([
+        expect.objectContaining({ status: 'PENDING', principal: 5000, repayment: 500 }),
+      ]);
       // The next real answer still moves on from where the retries left the session.
       expect(await phone.reply('0')).toBe(con(MAIN_MENU));
       expect(await phone.retry()).toBe(con(MAIN_MENU));
@@ -71,7 +73,12 @@ describe('USSD sessions', () => {
       const loans = app.get(LoansService);
       for (const amount of [1000, 2000]) {
         const borrower = await app.get(UsersService).findOrRegister(uniquePhone());
-        await loans.requestLoan({ borrowerId: borrower.id, lenderPhoneNumber: lender, amount, repaymentPerDeposit: 100 });
+        await loans.requestLoan({
+          borrowerId: borrower.id,
+          lenderPhoneNumber: lender,
+          amount,
+          repaymentPerDeposit: 100,
+        });
       }
       const phone = new CheckedAtPhone(app, lender);
       await phone.dial();
@@ -157,7 +164,11 @@ describe('USSD sessions', () => {
       const other = await userWithPin('4821');
       const g = new GenericPhone(app, other);
       for (const [i, typed] of ['', '1', lender, '3000', '300', '1'].entries()) await g.send(typed, `c-${i}`);
-      const replies = await Promise.all([g.send('4821', 'c-final'), g.send('4821', 'c-final'), g.send('4821', 'c-final')]);
+      const replies = await Promise.all([
+        g.send('4821', 'c-final'),
+        g.send('4821', 'c-final'),
+        g.send('4821', 'c-final'),
+      ]);
       expect(replies).toEqual([input(SCREENS.sent(lender)), input(SCREENS.sent(lender)), input(SCREENS.sent(lender))]);
       expect(await loansOf(app, other)).toEqual([expect.objectContaining({ principal: 3000, repayment: 300 })]);
     });
@@ -287,7 +298,9 @@ describe('USSD sessions', () => {
         expect(res).toEqual({ status: 200, body: end(SCREENS.otherPhone) });
       }
       expect((await atPost(app, { sessionId, phoneNumber: owner, text: '1' })).body).toBe(con(SCREENS.lenderPhone));
-      expect((await atPost(app, { sessionId, phoneNumber: owner, text: '1*0722000000' })).body).toBe(con(SCREENS.amount));
+      expect((await atPost(app, { sessionId, phoneNumber: owner, text: '1*0722000000' })).body).toBe(
+        con(SCREENS.amount),
+      );
 
       // The same over the generic dialect.
       const g = new GenericPhone(app, uniquePhone());
@@ -324,7 +337,9 @@ describe('USSD sessions', () => {
       expect(await loansOf(app, borrower)).toEqual([]);
 
       // Locked across channels: the API login with the right PIN is refused as well.
-      const login = await new ApiClient(app).call('POST', '/api/auth/login', { body: { phoneNumber: borrower, pin: '4821' } });
+      const login = await new ApiClient(app).call('POST', '/api/auth/login', {
+        body: { phoneNumber: borrower, pin: '4821' },
+      });
       expect(login.status).toBe(423);
       expect(login.body).toMatchObject({ code: 'USER.PIN_LOCKED' });
     });

@@ -27,7 +27,10 @@ export class TokenService {
   }
 
   async issue(user: AuthenticatedUser): Promise<IssuedToken> {
-    const accessToken = await this.jwt.signAsync({ sub: user.userId, phone: user.phoneNumber }, { expiresIn: this.ttlSeconds });
+    const accessToken = await this.jwt.signAsync(
+      { sub: user.userId, phone: user.phoneNumber },
+      { expiresIn: this.ttlSeconds },
+    );
     return { accessToken, tokenType: 'Bearer', expiresIn: this.ttlSeconds };
   }
 

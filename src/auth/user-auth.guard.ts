@@ -23,7 +23,11 @@ export class UserAuthGuard implements CanActivate {
     const token = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7).trim() : '';
     const user = token ? await this.tokens.verify(token) : null;
     if (!user) {
-      throw new DomainError('AUTH.TOKEN_REQUIRED', 'unauthorized', 'A valid bearer token is required (POST /api/auth/login)');
+      throw new DomainError(
+        'AUTH.TOKEN_REQUIRED',
+        'unauthorized',
+        'A valid bearer token is required (POST /api/auth/login)',
+      );
     }
     request.user = user;
     return true;

@@ -28,16 +28,26 @@ export interface ErrorBody {
 /** Codes for errors raised by the HTTP layer itself rather than by a module. */
 function httpCode(status: number): string {
   switch (status) {
-    case 400: return 'REQUEST.INVALID';
-    case 401: return 'AUTH.UNAUTHORIZED';
-    case 403: return 'AUTH.FORBIDDEN';
-    case 404: return 'REQUEST.NOT_FOUND';
-    case 405: return 'REQUEST.METHOD_NOT_ALLOWED';
-    case 413: return 'REQUEST.TOO_LARGE';
-    case 415: return 'REQUEST.UNSUPPORTED_MEDIA_TYPE';
-    case 429: return 'REQUEST.RATE_LIMITED';
-    case 503: return 'SERVICE.UNAVAILABLE';
-    default: return status >= 500 ? 'INTERNAL' : 'REQUEST.FAILED';
+    case 400:
+      return 'REQUEST.INVALID';
+    case 401:
+      return 'AUTH.UNAUTHORIZED';
+    case 403:
+      return 'AUTH.FORBIDDEN';
+    case 404:
+      return 'REQUEST.NOT_FOUND';
+    case 405:
+      return 'REQUEST.METHOD_NOT_ALLOWED';
+    case 413:
+      return 'REQUEST.TOO_LARGE';
+    case 415:
+      return 'REQUEST.UNSUPPORTED_MEDIA_TYPE';
+    case 429:
+      return 'REQUEST.RATE_LIMITED';
+    case 503:
+      return 'SERVICE.UNAVAILABLE';
+    default:
+      return status >= 500 ? 'INTERNAL' : 'REQUEST.FAILED';
   }
 }
 
@@ -58,7 +68,10 @@ export class DomainExceptionFilter implements ExceptionFilter {
     body.requestId = String(request.id);
     if (body.code === DATABASE_UNAVAILABLE) {
       // The outage itself is logged once by DatabaseAvailability; one short line per request here.
-      this.logger.warn({ requestId: request.id, code: body.code, reason: (exception as Error).message }, 'request failed');
+      this.logger.warn(
+        { requestId: request.id, code: body.code, reason: (exception as Error).message },
+        'request failed',
+      );
     } else if (body.statusCode >= 500) {
       this.logger.error({ err: exception, requestId: request.id, code: body.code }, 'request failed');
     }

@@ -29,7 +29,12 @@ describe(DomainExceptionFilter.name, () => {
     ['unavailable', 503],
   ])('maps a %s domain error to %i with its code and details', (kind, status) => {
     const body = filter.toBody(new DomainError('USER.PIN_LOCKED', kind, 'Locked', { retryAfterSeconds: 60 }));
-    expect(body).toEqual({ statusCode: status, code: 'USER.PIN_LOCKED', message: 'Locked', details: { retryAfterSeconds: 60 } });
+    expect(body).toEqual({
+      statusCode: status,
+      code: 'USER.PIN_LOCKED',
+      message: 'Locked',
+      details: { retryAfterSeconds: 60 },
+    });
   });
 
   it('keeps framework errors coded', () => {

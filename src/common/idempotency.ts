@@ -7,7 +7,11 @@ const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{1,64}$/;
 export function idempotencyKey(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
   if (!IDEMPOTENCY_KEY.test(header)) {
-    throw new DomainError('REQUEST.BAD_IDEMPOTENCY_KEY', 'invalid', 'Idempotency-Key must be 1–64 letters, digits or _.:-');
+    throw new DomainError(
+      'REQUEST.BAD_IDEMPOTENCY_KEY',
+      'invalid',
+      'Idempotency-Key must be 1–64 letters, digits or _.:-',
+    );
   }
   return header;
 }

@@ -13,7 +13,9 @@ export function isShillings(value: unknown): value is Shillings {
 /** A positive whole amount, or AMOUNT.INVALID naming the field. */
 export function assertPositiveShillings(value: unknown, field = 'amount'): Shillings {
   if (!isShillings(value) || value <= 0) {
-    throw new DomainError('AMOUNT.INVALID', 'invalid', `${field} must be a whole number of shillings above 0`, { field });
+    throw new DomainError('AMOUNT.INVALID', 'invalid', `${field} must be a whole number of shillings above 0`, {
+      field,
+    });
   }
   return value;
 }

@@ -51,7 +51,14 @@ describe('configuration', () => {
       ]),
     );
     // An address allowlist protects the webhook as well as a secret does.
-    expect(problems({ NODE_ENV: 'production', ...SECRETS, USSD_WEBHOOK_SECRET: undefined, USSD_ALLOWED_IPS: '196.201.214.0/24' })).toEqual([]);
+    expect(
+      problems({
+        NODE_ENV: 'production',
+        ...SECRETS,
+        USSD_WEBHOOK_SECRET: undefined,
+        USSD_ALLOWED_IPS: '196.201.214.0/24',
+      }),
+    ).toEqual([]);
     expect(problems({ NODE_ENV: 'production', ...SECRETS, PIN_PEPPER: undefined })).toEqual([
       'PIN_PEPPER: required when NODE_ENV=production',
     ]);
@@ -81,15 +88,25 @@ describe('configuration', () => {
     expect(problems({ MPESA_RECONCILE_AFTER_MS: '60000', MPESA_RECONCILE_MAX_AGE_MS: '60000' })).toEqual([
       'MPESA_RECONCILE_MAX_AGE_MS: must be greater than MPESA_RECONCILE_AFTER_MS',
     ]);
-    const found = problems({ NODE_ENV: 'production', ...SECRETS, MPESA_BASE_URL: undefined, MPESA_CALLBACK_SECRET: undefined });
-    expect(found).toEqual(['MPESA_BASE_URL: required when NODE_ENV=production', 'MPESA_CALLBACK_SECRET: required when NODE_ENV=production']);
-    expect(problems({ NODE_ENV: 'production', ...SECRETS, MPESA_CALLBACK_BASE_URL: 'http://deni.example.com' })).toEqual([
-      'MPESA_CALLBACK_BASE_URL: must be an https:// URL when NODE_ENV=production',
+    const found = problems({
+      NODE_ENV: 'production',
+      ...SECRETS,
+      MPESA_BASE_URL: undefined,
+      MPESA_CALLBACK_SECRET: undefined,
+    });
+    expect(found).toEqual([
+      'MPESA_BASE_URL: required when NODE_ENV=production',
+      'MPESA_CALLBACK_SECRET: required when NODE_ENV=production',
     ]);
+    expect(
+      problems({ NODE_ENV: 'production', ...SECRETS, MPESA_CALLBACK_BASE_URL: 'http://deni.example.com' }),
+    ).toEqual(['MPESA_CALLBACK_BASE_URL: must be an https:// URL when NODE_ENV=production']);
     expect(problems({ MPESA_CALLBACK_SECRET: 'has/slash-and-is-long' })).toEqual([
       'MPESA_CALLBACK_SECRET: letters, digits, _ and - only (it is a URL path segment)',
     ]);
-    const prod = buildConfig(parseEnv({ NODE_ENV: 'production', ...SECRETS, MPESA_CALLBACK_ALLOWED_IPS: '196.201.214.0/24, 196.201.213.114' }));
+    const prod = buildConfig(
+      parseEnv({ NODE_ENV: 'production', ...SECRETS, MPESA_CALLBACK_ALLOWED_IPS: '196.201.214.0/24, 196.201.213.114' }),
+    );
     expect(prod.mpesa).toMatchObject({
       baseUrl: 'https://api.safaricom.co.ke',
       consumerSecret: 'consumer-secret',
@@ -129,10 +146,13 @@ describe('configuration', () => {
     expect(cluster.redis.clusterNodes).toEqual([{ host: '10.0.0.1', port: 7000 }]);
   });
 
-  it('reads TRUST_PROXY as a boolean or as the proxies\' addresses', () => {
+  it("reads TRUST_PROXY as a boolean or as the proxies' addresses", () => {
     expect(buildConfig(parseEnv({})).http.trustProxy).toBe(false);
     expect(buildConfig(parseEnv({ TRUST_PROXY: 'true' })).http.trustProxy).toBe(true);
-    expect(buildConfig(parseEnv({ TRUST_PROXY: '10.0.0.0/8, 192.168.1.7' })).http.trustProxy).toEqual(['10.0.0.0/8', '192.168.1.7']);
+    expect(buildConfig(parseEnv({ TRUST_PROXY: '10.0.0.0/8, 192.168.1.7' })).http.trustProxy).toEqual([
+      '10.0.0.0/8',
+      '192.168.1.7',
+    ]);
     expect(problems({ TRUST_PROXY: 'everyone' })).toHaveLength(1);
   });
 

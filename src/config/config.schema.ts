@@ -21,7 +21,12 @@ const hostPort = z
 /** Comma-separated addresses or CIDR ranges, e.g. 196.201.214.0/24,::1/128. */
 const cidrList = z
   .string()
-  .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+  .transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean),
+  )
   .pipe(z.array(z.string().regex(/^[0-9a-fA-F:.]+(\/\d{1,3})?$/, 'expected an address or CIDR')));
 
 const httpUrl = z.url({ protocol: /^https?$/ });
@@ -30,7 +35,12 @@ const shortcode = z.string().regex(/^\d{5,7}$/, 'a shortcode of 5 to 7 digits, l
 
 const hostPortList = z
   .string()
-  .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+  .transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean),
+  )
   .pipe(z.array(hostPort).min(1));
 
 export const SECRET_VARIABLES = ['ADMIN_API_KEY', 'JWT_SECRET', 'PIN_PEPPER'] as const;
@@ -119,7 +129,10 @@ export const envSchema = z
     OTP_MAX_PER_HOUR: int(1, 100).default(3),
 
     /** The USSD code subscribers dial (the seed's name). */
-    SAFARICOM_USSD_CODE: z.string().regex(/^\*\d+(\*\d+)*#$/, 'a USSD code like *383#').default('*383#'),
+    SAFARICOM_USSD_CODE: z
+      .string()
+      .regex(/^\*\d+(\*\d+)*#$/, 'a USSD code like *383#')
+      .default('*383#'),
     USSD_MAX_CHARS: int(60, 182).default(160),
     USSD_SESSION_TTL_SECONDS: int(30, 600).default(180),
     USSD_RESUME_SECONDS: int(0, 3600).default(300),
@@ -156,7 +169,9 @@ export const envSchema = z
     SAFARICOM_CONSUMER_SECRET: z.string().min(1).optional(),
     MPESA_SHORTCODE: shortcode.default('174379'),
     MPESA_PASSKEY: z.string().min(1).optional(),
-    MPESA_TRANSACTION_TYPE: z.enum(['CustomerPayBillOnline', 'CustomerBuyGoodsOnline']).default('CustomerPayBillOnline'),
+    MPESA_TRANSACTION_TYPE: z
+      .enum(['CustomerPayBillOnline', 'CustomerBuyGoodsOnline'])
+      .default('CustomerPayBillOnline'),
     MPESA_B2C_SHORTCODE: shortcode.default('600000'),
     MPESA_INITIATOR_NAME: z.string().min(1).optional(),
     MPESA_INITIATOR_PASSWORD: z.string().min(1).optional(),
@@ -205,7 +220,11 @@ export const envSchema = z
     }
     if (env.MPESA_RECONCILE_MAX_AGE_MS <= env.MPESA_RECONCILE_AFTER_MS) {
       // Reconciliation must get to ask M-PESA at least once before it gives up.
-      ctx.addIssue({ code: 'custom', path: ['MPESA_RECONCILE_MAX_AGE_MS'], message: 'must be greater than MPESA_RECONCILE_AFTER_MS' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['MPESA_RECONCILE_MAX_AGE_MS'],
+        message: 'must be greater than MPESA_RECONCILE_AFTER_MS',
+      });
     }
     if (env.REDIS_MODE === 'sentinel' && !env.REDIS_SENTINELS) {
       ctx.addIssue({ code: 'custom', path: ['REDIS_SENTINELS'], message: 'required when REDIS_MODE=sentinel' });
@@ -215,7 +234,8 @@ export const envSchema = z
     }
     if (env.SMS_PROVIDER === 'africastalking') {
       for (const name of ['AT_USERNAME', 'AT_API_KEY'] as const) {
-        if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'required when SMS_PROVIDER=africastalking' });
+        if (!env[name])
+          ctx.addIssue({ code: 'custom', path: [name], message: 'required when SMS_PROVIDER=africastalking' });
       }
     }
   });

@@ -14,7 +14,10 @@ const MIGRATION_LOCK = 7_356_204_117;
 export async function runMigrations(dataSource: DataSource): Promise<string[]> {
   const options = dataSource.options as { url: string; extra?: { connectionTimeoutMillis?: number } };
   // The pool's connect timeout, so an unreachable server fails the attempt instead of hanging it.
-  const lock = new Client({ connectionString: options.url, connectionTimeoutMillis: options.extra?.connectionTimeoutMillis });
+  const lock = new Client({
+    connectionString: options.url,
+    connectionTimeoutMillis: options.extra?.connectionTimeoutMillis,
+  });
   await lock.connect();
   try {
     await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);

@@ -20,4 +20,13 @@ import { MpesaResolutionAndStatusAnswers1795374412907 } from './migrations/17953
  * migration:generate` is added here (a test fails when the schema and the entities disagree).
  */
 export const ENTITIES = [User, Notification, Account, Transfer, Loan, SyncOperation, MpesaPayment];
-export const MIGRATIONS = [Foundation1795335999651, LedgerAndLoans1795337494178, SyncChanges1795340824671, MpesaPayments1795344793301, MpesaNeedsReview1795352417027, MpesaPaymentReview1795358203114, MpesaStatusQueries1795366127544, MpesaResolutionAndStatusAnswers1795374412907];
+export const MIGRATIONS = [
+  Foundation1795335999651,
+  LedgerAndLoans1795337494178,
+  SyncChanges1795340824671,
+  MpesaPayments1795344793301,
+  MpesaNeedsReview1795352417027,
+  MpesaPaymentReview1795358203114,
+  MpesaStatusQueries1795366127544,
+  MpesaResolutionAndStatusAnswers1795374412907,
+];

@@ -16,7 +16,9 @@ export class RetryTransaction extends Error {
 
 function isRetryable(err: unknown): boolean {
   if (err instanceof RetryTransaction) return true;
-  const code = (err as { code?: unknown; driverError?: { code?: unknown } })?.driverError?.code ?? (err as { code?: unknown })?.code;
+  const code =
+    (err as { code?: unknown; driverError?: { code?: unknown } })?.driverError?.code ??
+    (err as { code?: unknown })?.code;
   return code === '40P01' || code === '40001';
 }
 

@@ -21,7 +21,10 @@ export class AdminDepositsController {
   })
   @ApiCreatedResponse({ type: DepositResultView, description: 'Credited' })
   @ApiOkResponse({ type: DepositResultView, description: 'This reference was already credited; nothing moved' })
-  async deposit(@Body() body: AdminDepositDto, @Res({ passthrough: true }) reply: FastifyReply): Promise<DepositResultView> {
+  async deposit(
+    @Body() body: AdminDepositDto,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<DepositResultView> {
     const user = await this.users.findOrRegister(body.phoneNumber);
     const result = await this.loans.receiveDeposit({ userId: user.id, amount: body.amount, reference: body.reference });
     void reply.status(result.replayed ? 200 : 201);

@@ -71,7 +71,9 @@ describe(allocate.name, () => {
   it('does not depend on the order the loans are given in', () => {
     fc.assert(
       fc.property(depositArb, loansArb, fc.integer(), (deposit, loans, seed) => {
-        const shuffled = [...loans].sort((a, b) => ((a.id.charCodeAt(0) * seed) % 7) - ((b.id.charCodeAt(0) * seed) % 7));
+        const shuffled = [...loans].sort(
+          (a, b) => ((a.id.charCodeAt(0) * seed) % 7) - ((b.id.charCodeAt(0) * seed) % 7),
+        );
         expect(allocate(deposit, shuffled)).toEqual(allocate(deposit, loans));
       }),
     );

@@ -1,6 +1,14 @@
 import fc from 'fast-check';
 import { isDomainError } from '../common/domain-error.js';
-import { canTransition, isTerminal, LOAN_EVENTS, LOAN_STATUSES, nextStatus, type LoanEvent, type LoanStatus } from './loan-state.js';
+import {
+  canTransition,
+  isTerminal,
+  LOAN_EVENTS,
+  LOAN_STATUSES,
+  nextStatus,
+  type LoanEvent,
+  type LoanStatus,
+} from './loan-state.js';
 
 const ALLOWED: [LoanStatus, LoanEvent, LoanStatus][] = [
   ['PENDING', 'approve', 'ACTIVE'],

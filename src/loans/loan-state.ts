@@ -28,9 +28,13 @@ export function nextStatus(from: LoanStatus, event: LoanEvent): LoanStatus {
   const to = TRANSITIONS[from][event];
   if (to) return to;
   if (event === 'repay_in_full') {
-    throw new DomainError('LOAN.NOT_ACTIVE', 'conflict', `This loan is ${from.toLowerCase()}, not active`, { status: from });
+    throw new DomainError('LOAN.NOT_ACTIVE', 'conflict', `This loan is ${from.toLowerCase()}, not active`, {
+      status: from,
+    });
   }
-  throw new DomainError('LOAN.NOT_PENDING', 'conflict', `This request is already ${from.toLowerCase()}`, { status: from });
+  throw new DomainError('LOAN.NOT_PENDING', 'conflict', `This request is already ${from.toLowerCase()}`, {
+    status: from,
+  });
 }
 
 export function isTerminal(status: LoanStatus): boolean {

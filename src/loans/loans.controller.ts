@@ -63,7 +63,11 @@ export class LoansController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Lender: approve with your PIN; the principal moves to the borrower at once' })
   @ApiOkResponse({ type: LoanView })
-  async approve(@Param('id') id: string, @CurrentUser() me: AuthenticatedUser, @Body() body: PinDto): Promise<LoanView> {
+  async approve(
+    @Param('id') id: string,
+    @CurrentUser() me: AuthenticatedUser,
+    @Body() body: PinDto,
+  ): Promise<LoanView> {
     await this.users.verifyPin(me.userId, body.pin);
     await this.loans.approve(id, me.userId);
     return this.view(id, me.userId);
@@ -100,7 +104,12 @@ export class LoansController {
   ): Promise<LoanView> {
     // Required: a client retrying a repayment that timed out must not pay twice.
     const retryKey = idempotencyKey(key);
-    if (!retryKey) throw new DomainError('REQUEST.IDEMPOTENCY_KEY_REQUIRED', 'invalid', 'Send an Idempotency-Key header with each repayment');
+    if (!retryKey)
+      throw new DomainError(
+        'REQUEST.IDEMPOTENCY_KEY_REQUIRED',
+        'invalid',
+        'Send an Idempotency-Key header with each repayment',
+      );
     await this.users.verifyPin(me.userId, body.pin);
     await this.loans.repay(id, me.userId, body.amount, `api:${retryKey}`);
     return this.view(id, me.userId);

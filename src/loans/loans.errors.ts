@@ -3,13 +3,19 @@ import { formatKsh } from '../common/money.js';
 
 export const LoanErrors = {
   notFound: () => new DomainError('LOAN.NOT_FOUND', 'not_found', 'No such loan'),
-  selfLoan: () => new DomainError('LOAN.SELF_LOAN', 'invalid', 'You cannot borrow from yourself', { field: 'lenderPhoneNumber' }),
+  selfLoan: () =>
+    new DomainError('LOAN.SELF_LOAN', 'invalid', 'You cannot borrow from yourself', { field: 'lenderPhoneNumber' }),
   amountOutOfRange: (min: number, max: number) =>
-    new DomainError('LOAN.AMOUNT_OUT_OF_RANGE', 'invalid', `The amount must be a whole number from ${formatKsh(min)} to ${formatKsh(max)}`, {
-      field: 'amount',
-      min,
-      max,
-    }),
+    new DomainError(
+      'LOAN.AMOUNT_OUT_OF_RANGE',
+      'invalid',
+      `The amount must be a whole number from ${formatKsh(min)} to ${formatKsh(max)}`,
+      {
+        field: 'amount',
+        min,
+        max,
+      },
+    ),
   repaymentOutOfRange: (min: number, max: number) =>
     new DomainError(
       'LOAN.REPAYMENT_OUT_OF_RANGE',
@@ -18,11 +24,21 @@ export const LoanErrors = {
       { field: 'repaymentPerDeposit', min, max },
     ),
   tooManyPending: (max: number) =>
-    new DomainError('LOAN.TOO_MANY_PENDING', 'conflict', `You already have ${max} requests waiting for an answer`, { max }),
+    new DomainError('LOAN.TOO_MANY_PENDING', 'conflict', `You already have ${max} requests waiting for an answer`, {
+      max,
+    }),
   duplicateRequest: () =>
-    new DomainError('LOAN.DUPLICATE_REQUEST', 'conflict', 'The same request to this lender is already waiting for an answer'),
+    new DomainError(
+      'LOAN.DUPLICATE_REQUEST',
+      'conflict',
+      'The same request to this lender is already waiting for an answer',
+    ),
   requestKeyConflict: () =>
-    new DomainError('LOAN.REQUEST_KEY_CONFLICT', 'conflict', 'This request key was already used for a different request'),
+    new DomainError(
+      'LOAN.REQUEST_KEY_CONFLICT',
+      'conflict',
+      'This request key was already used for a different request',
+    ),
   notLender: () => new DomainError('LOAN.NOT_LENDER', 'forbidden', 'Only the lender can answer this request'),
   notBorrower: () => new DomainError('LOAN.NOT_BORROWER', 'forbidden', 'Only the borrower can do this'),
   repayTooMuch: (outstanding: number) =>

@@ -107,7 +107,11 @@ export class LoansService {
     }
     const amount = input.amount;
     const cap = Math.min(amount, maxAmount);
-    if (!isShillings(input.repaymentPerDeposit) || input.repaymentPerDeposit < MIN_REPAYMENT_PER_DEPOSIT || input.repaymentPerDeposit > cap) {
+    if (
+      !isShillings(input.repaymentPerDeposit) ||
+      input.repaymentPerDeposit < MIN_REPAYMENT_PER_DEPOSIT ||
+      input.repaymentPerDeposit > cap
+    ) {
       throw LoanErrors.repaymentOutOfRange(MIN_REPAYMENT_PER_DEPOSIT, cap);
     }
     const repayment = input.repaymentPerDeposit;
@@ -115,59 +119,72 @@ export class LoansService {
     const lender = await this.users.identify(input.lenderPhoneNumber);
     if (lender.id === borrower.id) throw LoanErrors.selfLoan();
 
-    const loan = await this.transactions.run(async (tx) => {
-      // One request at a time per borrower, so the pending limit holds under concurrency.
-      await tx.manager.query(`SELECT pg_advisory_xact_lock(hashtextextended('loan-request:' || $1, 0))`, [borrower.id]);
-      const repo = tx.manager.getRepository(Loan);
-      // The borrower's pending count and an earlier request under the same key, in one query.
-      const [found] = (await tx.manager.query(
-        `SELECT (SELECT count(*)::int FROM loans WHERE borrower_id = $1 AND status = 'PENDING') AS pending,
+    const loan = await this.transactions
+      .run(async (tx) => {
+        // One request at a time per borrower, so the pending limit holds under concurrency.
+        await tx.manager.query(`SELECT pg_advisory_xact_lock(hashtextextended('loan-request:' || $1, 0))`, [
+          borrower.id,
+        ]);
+        const repo = tx.manager.getRepository(Loan);
+        // The borrower's pending count and an earlier request under the same key, in one query.
+        const [found] = (await tx.manager.query(
+          `SELECT (SELECT count(*)::int FROM loans WHERE borrower_id = $1 AND status = 'PENDING') AS pending,
                 (SELECT id FROM loans WHERE request_key = $2) AS earlier`,
-        [borrower.id, input.requestKey ?? null],
-      )) as { pending: number; earlier: string | null }[];
-      if (found!.earlier) {
-        const earlier = await repo.findOneByOrFail({ id: found!.earlier });
-        const same =
-          earlier.borrowerId === borrower.id &&
-          earlier.lenderId === lender.id &&
-          earlier.principal === amount &&
-          earlier.repaymentPerDeposit === repayment;
-        if (!same) throw LoanErrors.requestKeyConflict();
-        return { loan: earlier, created: false };
-      }
-      if (found!.pending >= maxPending) throw LoanErrors.tooManyPending(maxPending);
-      // The same request still pending is refused by UQ_loans_pending_duplicate (mapped below).
-      const saved = repo.create({
-        borrowerId: borrower.id,
-        lenderId: lender.id,
-        principal: amount,
-        repaymentPerDeposit: repayment,
-        outstanding: amount,
-        status: 'PENDING',
-        requestKey: input.requestKey ?? null,
-        expiresAt: new Date(Date.now() + requestTtlMs),
+          [borrower.id, input.requestKey ?? null],
+        )) as { pending: number; earlier: string | null }[];
+        if (found!.earlier) {
+          const earlier = await repo.findOneByOrFail({ id: found!.earlier });
+          const same =
+            earlier.borrowerId === borrower.id &&
+            earlier.lenderId === lender.id &&
+            earlier.principal === amount &&
+            earlier.repaymentPerDeposit === repayment;
+          if (!same) throw LoanErrors.requestKeyConflict();
+          return { loan: earlier, created: false };
+        }
+        if (found!.pending >= maxPending) throw LoanErrors.tooManyPending(maxPending);
+        // The same request still pending is refused by UQ_loans_pending_duplicate (mapped below).
+        const saved = repo.create({
+          borrowerId: borrower.id,
+          lenderId: lender.id,
+          principal: amount,
+          repaymentPerDeposit: repayment,
+          outstanding: amount,
+          status: 'PENDING',
+          requestKey: input.requestKey ?? null,
+          expiresAt: new Date(Date.now() + requestTtlMs),
+        });
+        // insert, not save: a new row needs no persistence graph; ids and defaults come back with it.
+        await repo.insert(saved);
+        await this.notifications.notify(tx, {
+          phoneNumber: lender.phoneNumber,
+          language: lender.language,
+          template: 'loan.requested',
+          params: { borrower: formatLocal(borrower.phoneNumber), amount, repayment },
+        });
+        tx.afterCommit(() =>
+          this.jobs.add(
+            JobName.ExpireLoan,
+            { loanId: saved.id },
+            {
+              jobId: `expire-${saved.id}`,
+              delay: requestTtlMs,
+              attempts: 5,
+              backoff: { type: 'exponential', delay: 5_000 },
+            },
+          ),
+        );
+        return { loan: saved, created: true };
+      })
+      .catch((e) => {
+        const constraint = uniqueViolation(e);
+        if (constraint === 'UQ_loans_pending_duplicate') throw LoanErrors.duplicateRequest();
+        if (constraint === 'UQ_loans_request_key' && input.requestKey) {
+          // A concurrent call with the same key won: answer as the replay would.
+          return this.requestLoan(input).then((l) => ({ loan: l, created: false }));
+        }
+        throw e;
       });
-      // insert, not save: a new row needs no persistence graph; ids and defaults come back with it.
-      await repo.insert(saved);
-      await this.notifications.notify(tx, {
-        phoneNumber: lender.phoneNumber,
-        language: lender.language,
-        template: 'loan.requested',
-        params: { borrower: formatLocal(borrower.phoneNumber), amount, repayment },
-      });
-      tx.afterCommit(() =>
-        this.jobs.add(JobName.ExpireLoan, { loanId: saved.id }, { jobId: `expire-${saved.id}`, delay: requestTtlMs, attempts: 5, backoff: { type: 'exponential', delay: 5_000 } }),
-      );
-      return { loan: saved, created: true };
-    }).catch((e) => {
-      const constraint = uniqueViolation(e);
-      if (constraint === 'UQ_loans_pending_duplicate') throw LoanErrors.duplicateRequest();
-      if (constraint === 'UQ_loans_request_key' && input.requestKey) {
-        // A concurrent call with the same key won: answer as the replay would.
-        return this.requestLoan(input).then((l) => ({ loan: l, created: false }));
-      }
-      throw e;
-    });
     return loan.loan;
   }
 
@@ -226,7 +243,11 @@ export class LoansService {
         .where('l.id = :id', { id: loanId })
         .getOne();
       if (!loan || loan.status !== 'PENDING' || loan.expiresAt.getTime() > Date.now()) return false;
-      await tx.manager.update(Loan, { id: loanId }, { status: nextStatus(loan.status, 'expire'), closedAt: new Date() });
+      await tx.manager.update(
+        Loan,
+        { id: loanId },
+        { status: nextStatus(loan.status, 'expire'), closedAt: new Date() },
+      );
       const [borrower, lender] = await this.parties(tx.manager, loan);
       await this.notifications.notify(tx, {
         phoneNumber: borrower.phoneNumber,
@@ -259,9 +280,14 @@ export class LoansService {
   async receiveDeposit(input: DepositInput): Promise<DepositResult> {
     const amount = assertPositiveShillings(input.amount);
     if (!REFERENCE.test(input.reference)) {
-      throw new DomainError('DEPOSIT.BAD_REFERENCE', 'invalid', 'A deposit reference is 1–100 letters, digits or _.:-', {
-        field: 'reference',
-      });
+      throw new DomainError(
+        'DEPOSIT.BAD_REFERENCE',
+        'invalid',
+        'A deposit reference is 1–100 letters, digits or _.:-',
+        {
+          field: 'reference',
+        },
+      );
     }
     const user = await this.users.getById(input.userId);
     return this.transactions.run(async (tx) => {
@@ -273,7 +299,8 @@ export class LoansService {
       // Lock every account this deposit may touch, in order, before the loans.
       const candidates = await this.activeLoansOf(tx.manager, user.id, false);
       const lenderWallets = new Map<string, string>();
-      for (const loan of candidates) lenderWallets.set(loan.lenderId, await this.ledger.openWallet(tx.manager, loan.lenderId));
+      for (const loan of candidates)
+        lenderWallets.set(loan.lenderId, await this.ledger.openWallet(tx.manager, loan.lenderId));
       await this.ledger.lockAccounts(tx, [clearing, borrowerWallet, ...lenderWallets.values()]);
 
       const deposit = await this.wallet.creditDeposit(tx, { userId: user.id, amount, reference: input.reference });
@@ -286,7 +313,12 @@ export class LoansService {
       }
       const allocations = allocate(
         amount,
-        loans.map((l) => ({ id: l.id, repaymentPerDeposit: l.repaymentPerDeposit, outstanding: l.outstanding, approvedAt: l.approvedAt ?? l.createdAt })),
+        loans.map((l) => ({
+          id: l.id,
+          repaymentPerDeposit: l.repaymentPerDeposit,
+          outstanding: l.outstanding,
+          approvedAt: l.approvedAt ?? l.createdAt,
+        })),
       );
       for (const { loanId, amount: x } of allocations) {
         const loan = loans.find((l) => l.id === loanId)!;
@@ -433,7 +465,11 @@ export class LoansService {
   private async applyRepayment(tx: Tx, loan: Loan, amount: Shillings): Promise<void> {
     const outstanding = loan.outstanding - amount;
     const status = outstanding === 0 ? nextStatus(loan.status, 'repay_in_full') : loan.status;
-    await tx.manager.update(Loan, { id: loan.id }, { outstanding, status, ...(status === 'REPAID' ? { closedAt: new Date() } : {}) });
+    await tx.manager.update(
+      Loan,
+      { id: loan.id },
+      { outstanding, status, ...(status === 'REPAID' ? { closedAt: new Date() } : {}) },
+    );
     loan.outstanding = outstanding;
     loan.status = status;
     const [borrower, lender] = await this.parties(tx.manager, loan);
@@ -459,7 +495,12 @@ export class LoansService {
     }
   }
 
-  private async replayedDeposit(tx: Tx, earlier: Transfer, input: DepositInput, walletId: string): Promise<DepositResult> {
+  private async replayedDeposit(
+    tx: Tx,
+    earlier: Transfer,
+    input: DepositInput,
+    walletId: string,
+  ): Promise<DepositResult> {
     // Let the ledger decide whether this is the same deposit (nothing moves) or a conflict.
     const clearing = await this.ledger.systemAccountId(SystemAccount.MpesaClearing, tx.manager);
     await this.ledger.transfer(tx, {
@@ -511,7 +552,12 @@ export class LoansService {
   }
 
   /** The loan, if this user is one of its parties; otherwise it does not exist for them. */
-  private async loadForParty(manager: EntityManager, loanId: string, userId: string, withParties = false): Promise<Loan> {
+  private async loadForParty(
+    manager: EntityManager,
+    loanId: string,
+    userId: string,
+    withParties = false,
+  ): Promise<Loan> {
     if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(loanId)) throw LoanErrors.notFound();
     const loan = await manager.getRepository(Loan).findOne({
       where: { id: loanId },

@@ -28,9 +28,14 @@ export class WalletController {
   @Get('transactions')
   @ApiOperation({ summary: 'Ledger entries of your wallet, newest first (cursor pagination)' })
   @ApiOkResponse({ type: WalletHistoryPage })
-  async transactions(@CurrentUser() me: AuthenticatedUser, @Query() query: WalletHistoryQuery): Promise<WalletHistoryPage> {
+  async transactions(
+    @CurrentUser() me: AuthenticatedUser,
+    @Query() query: WalletHistoryQuery,
+  ): Promise<WalletHistoryPage> {
     const page = await this.wallet.history(me.userId, { limit: query.limit, before: query.before });
-    const phones = await this.users.phoneNumbers(page.items.flatMap((i) => (i.counterpartyUserId ? [i.counterpartyUserId] : [])));
+    const phones = await this.users.phoneNumbers(
+      page.items.flatMap((i) => (i.counterpartyUserId ? [i.counterpartyUserId] : [])),
+    );
     return {
       items: page.items.map(({ counterpartyUserId, ...entry }) => ({
         ...entry,

@@ -77,9 +77,7 @@ export function findOnPath(binary: string, pathVariable: string | undefined): st
   return null;
 }
 
-export type RedisInstallPlan =
-  | { kind: 'apt'; commands: string[][] }
-  | { kind: 'instruct'; line: string };
+export type RedisInstallPlan = { kind: 'apt'; commands: string[][] } | { kind: 'instruct'; line: string };
 
 /**
  * What to do when redis-server is missing: install it with apt when we may (Debian or Ubuntu,
@@ -97,7 +95,15 @@ export function planRedisInstall(input: {
       kind: 'apt',
       commands: [
         ['apt-get', 'update'],
-        ['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'install', '-y', '--no-install-recommends', 'redis-server'],
+        [
+          'env',
+          'DEBIAN_FRONTEND=noninteractive',
+          'apt-get',
+          'install',
+          '-y',
+          '--no-install-recommends',
+          'redis-server',
+        ],
       ],
     };
   }
@@ -147,7 +153,9 @@ async function startRedis(
     for (const [cmd, ...args] of plan.commands) {
       const result = spawnSync(cmd, args, { stdio: 'inherit' });
       if (result.status !== 0) {
-        throw new LocalServiceError(`\`${[cmd, ...args].join(' ')}\` failed; install redis-server yourself and start again.`);
+        throw new LocalServiceError(
+          `\`${[cmd, ...args].join(' ')}\` failed; install redis-server yourself and start again.`,
+        );
       }
     }
     binary = findOnPath('redis-server', env.path);
@@ -158,15 +166,32 @@ async function startRedis(
   log.info(`Redis is not reachable at ${config.redis.url}; starting ${binary} on 127.0.0.1:${port} (data in ${dir})`);
   const child: ChildProcess = spawn(
     binary,
-    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', '', '--daemonize', 'no'],
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--save',
+      '',
+      '--daemonize',
+      'no',
+    ],
     { stdio: 'ignore' },
   );
   let exited = false;
   child.once('exit', () => (exited = true));
-  await waitFor(async () => {
-    if (exited) throw new LocalServiceError(`redis-server exited at start (is port ${port} in use?)`);
-    return portAnswers('127.0.0.1', port, 200);
-  }, 10_000, 'redis-server');
+  await waitFor(
+    async () => {
+      if (exited) throw new LocalServiceError(`redis-server exited at start (is port ${port} in use?)`);
+      return portAnswers('127.0.0.1', port, 200);
+    },
+    10_000,
+    'redis-server',
+  );
   return {
     name: 'redis',
     port,
@@ -179,7 +204,12 @@ async function startRedis(
   };
 }
 
-async function startPostgres(config: AppConfig, url: URL, log: ProvisionLog, env: ProvisionEnv): Promise<StartedService> {
+async function startPostgres(
+  config: AppConfig,
+  url: URL,
+  log: ProvisionLog,
+  env: ProvisionEnv,
+): Promise<StartedService> {
   const port = Number(url.port || 5432);
   const dir = resolve(config.localServices.dataDir, `postgres-${port}`);
   mkdirSync(config.localServices.dataDir, { recursive: true });
@@ -240,7 +270,9 @@ export async function ensureLocalServices(config: AppConfig, log: ProvisionLog):
       throw new LocalServiceError(`PostgreSQL is not reachable at ${pg.host} (DATABASE_URL); start it or fix the URL.`);
     }
     if (!isLocalHost(pg.hostname)) {
-      throw new LocalServiceError(`PostgreSQL is not reachable at ${pg.host}; it is not on this machine, so none is started.`);
+      throw new LocalServiceError(
+        `PostgreSQL is not reachable at ${pg.host}; it is not on this machine, so none is started.`,
+      );
     }
     started.push(await startPostgres(config, pg, log, env));
   }
@@ -255,7 +287,9 @@ export async function ensureLocalServices(config: AppConfig, log: ProvisionLog):
       }
       if (!isLocalHost(redis.hostname)) {
         await stop();
-        throw new LocalServiceError(`Redis is not reachable at ${redis.host}; it is not on this machine, so none is started.`);
+        throw new LocalServiceError(
+          `Redis is not reachable at ${redis.host}; it is not on this machine, so none is started.`,
+        );
       }
       try {
         started.push(await startRedis(config, redisPort, log, env));

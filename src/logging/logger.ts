@@ -33,7 +33,8 @@ export class PinoNestLogger implements LoggerService {
 
   private write(level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace', message: unknown, params: unknown[]) {
     // Nest passes the context as the last string argument.
-    const context = params.length && typeof params[params.length - 1] === 'string' ? (params.pop() as string) : undefined;
+    const context =
+      params.length && typeof params[params.length - 1] === 'string' ? (params.pop() as string) : undefined;
     const log = context ? this.logger.child({ context }) : this.logger;
     if (level === 'error' && typeof params[0] === 'string' && params[0].includes('\n    at ')) {
       // Nest's (message, stack) form: keep the stack as a field, not as the message.

@@ -74,8 +74,7 @@ export interface StkPushRequest {
 
 export type StkQueryResult =
   /** The customer has not answered the prompt yet (Daraja answers 500.001.1001). */
-  | { state: 'pending'; checkoutRequestId: string; description: string }
-  | ({ state: 'done' } & StkQueryResponse);
+  { state: 'pending'; checkoutRequestId: string; description: string } | ({ state: 'done' } & StkQueryResponse);
 
 export interface C2bRegisterRequest {
   confirmationUrl: string;
@@ -131,7 +130,14 @@ return 0
 const QUERIES: ReadonlySet<DarajaOperation> = new Set(['oauth', 'stk_query', 'transaction_status']);
 
 /** Connection errors that mean the request never left: safe to report as "not sent". */
-const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+const NOT_SENT = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
 
 /**
  * Safaricom Daraja over HTTP: OAuth, STK push and query, C2B URL registration, B2C, Transaction
@@ -230,14 +236,24 @@ export class DarajaClient {
 
   private async requestToken() {
     const basic = Buffer.from(`${this.options.consumerKey}:${this.options.consumerSecret}`, 'utf8').toString('base64');
-    const answer = await this.exchange('oauth', 'GET', '/oauth/v1/generate?grant_type=client_credentials', { authorization: `Basic ${basic}` }, undefined, true);
+    const answer = await this.exchange(
+      'oauth',
+      'GET',
+      '/oauth/v1/generate?grant_type=client_credentials',
+      { authorization: `Basic ${basic}` },
+      undefined,
+      true,
+    );
     return this.parseOk('oauth', answer, parseOAuthResponse);
   }
 
   private async tokenKeys() {
     // Per Daraja endpoint and app: a sandbox token must never be offered to production, nor one
     // simulator's token to another.
-    const id = createHash('sha256').update(`${await this.baseUrl()}\n${this.options.consumerKey}`).digest('hex').slice(0, 16);
+    const id = createHash('sha256')
+      .update(`${await this.baseUrl()}\n${this.options.consumerKey}`)
+      .digest('hex')
+      .slice(0, 16);
     return { token: `mpesa:token:${id}`, lock: `mpesa:token:${id}:lock` };
   }
 
@@ -285,7 +301,11 @@ export class DarajaClient {
     const answer = await this.call('stk_query', '/mpesa/stkpushquery/v1/query', body, true);
     const error = answer.status >= 400 ? parseDarajaErrorBody(answer.body) : null;
     if (error?.errorCode === DARAJA_STILL_PROCESSING) {
-      return { state: 'pending', checkoutRequestId: id, description: error.errorMessage ?? 'The transaction is being processed' };
+      return {
+        state: 'pending',
+        checkoutRequestId: id,
+        description: error.errorMessage ?? 'The transaction is being processed',
+      };
     }
     return { state: 'done', ...this.parseOk('stk_query', answer, parseStkQueryResponse) };
   }
@@ -293,7 +313,8 @@ export class DarajaClient {
   /** Registers the C2B validation and confirmation URLs of a shortcode. Not retried. */
   async registerC2bUrls(request: C2bRegisterRequest): Promise<C2bRegisterResponse> {
     const op = 'c2b_register';
-    if (request.responseType !== 'Completed' && request.responseType !== 'Cancelled') throw invalid(op, 'responseType must be Completed or Cancelled');
+    if (request.responseType !== 'Completed' && request.responseType !== 'Cancelled')
+      throw invalid(op, 'responseType must be Completed or Cancelled');
     const body = {
       ShortCode: request.shortCode ?? this.options.shortcode,
       ResponseType: request.responseType,
@@ -313,7 +334,8 @@ export class DarajaClient {
     const op = 'b2c';
     const originatorConversationId = boundedText(op, request.originatorConversationId, 'originatorConversationId', 100);
     const commandId = request.commandId ?? 'BusinessPayment';
-    if (!['BusinessPayment', 'SalaryPayment', 'PromotionPayment'].includes(commandId)) throw invalid(op, 'commandId is not a B2C command');
+    if (!['BusinessPayment', 'SalaryPayment', 'PromotionPayment'].includes(commandId))
+      throw invalid(op, 'commandId is not a B2C command');
     const body = {
       OriginatorConversationID: originatorConversationId,
       InitiatorName: this.options.initiatorName,
@@ -342,9 +364,13 @@ export class DarajaClient {
   async transactionStatus(request: TransactionStatusRequest): Promise<TransactionStatusResponse> {
     const op = 'transaction_status';
     const originatorConversationId =
-      request.originatorConversationId === undefined ? undefined : boundedText(op, request.originatorConversationId, 'originatorConversationId', 100);
-    const transactionId = request.transactionId === undefined ? undefined : boundedText(op, request.transactionId, 'transactionId', 32);
-    if (!originatorConversationId && !transactionId) throw invalid(op, 'originatorConversationId or transactionId is required');
+      request.originatorConversationId === undefined
+        ? undefined
+        : boundedText(op, request.originatorConversationId, 'originatorConversationId', 100);
+    const transactionId =
+      request.transactionId === undefined ? undefined : boundedText(op, request.transactionId, 'transactionId', 32);
+    if (!originatorConversationId && !transactionId)
+      throw invalid(op, 'originatorConversationId or transactionId is required');
     const body = {
       Initiator: this.options.initiatorName,
       SecurityCredential: securityCredential(this.options.initiatorPassword, await this.certificateKey()),
@@ -353,7 +379,9 @@ export class DarajaClient {
       // Safaricom's page names this field OriginalConversationID in its table and sample, while
       // the clients in use (and the request this answers) say OriginatorConversationID: both are
       // sent, with the same value.
-      ...(originatorConversationId ? { OriginatorConversationID: originatorConversationId, OriginalConversationID: originatorConversationId } : {}),
+      ...(originatorConversationId
+        ? { OriginatorConversationID: originatorConversationId, OriginalConversationID: originatorConversationId }
+        : {}),
       PartyA: this.options.b2cShortcode,
       IdentifierType: '4',
       ResultURL: url(op, request.resultUrl, 'resultUrl'),
@@ -405,13 +433,21 @@ export class DarajaClient {
         if (![502, 503, 504].includes(response.status) || attempt >= attempts) {
           return { status: response.status, body: parseJson(text) };
         }
-        failure = new DarajaError({ operation, status: response.status, errorMessage: `HTTP ${response.status}`, retryable: true, outcomeUnknown: true });
+        failure = new DarajaError({
+          operation,
+          status: response.status,
+          errorMessage: `HTTP ${response.status}`,
+          retryable: true,
+          outcomeUnknown: true,
+        });
       } catch (e) {
         failure = networkFailure(operation, e, this.options.timeoutMs);
         if (attempt >= attempts) throw failure;
       }
       const delay = this.backoffMs * 2 ** (attempt - 1);
-      this.logger.warn(`Daraja ${operation} attempt ${attempt} failed (${failure.errorCode ?? failure.status}); retrying in ${delay} ms`);
+      this.logger.warn(
+        `Daraja ${operation} attempt ${attempt} failed (${failure.errorCode ?? failure.status}); retrying in ${delay} ms`,
+      );
       await sleep(delay);
     }
   }
@@ -437,9 +473,18 @@ export class DarajaClient {
   }
 
   /** ResponseCode "0" is acceptance; Daraja has answered 200 with other codes. */
-  private accepted<T extends { responseCode: string; responseDescription: string }>(operation: DarajaOperation, response: T): T {
+  private accepted<T extends { responseCode: string; responseDescription: string }>(
+    operation: DarajaOperation,
+    response: T,
+  ): T {
     if (response.responseCode === '0') return response;
-    throw new DarajaError({ operation, status: 200, errorCode: response.responseCode, errorMessage: response.responseDescription || 'request not accepted', retryable: false });
+    throw new DarajaError({
+      operation,
+      status: 200,
+      errorCode: response.responseCode,
+      errorMessage: response.responseDescription || 'request not accepted',
+      retryable: false,
+    });
   }
 
   private async baseUrl(): Promise<string> {
@@ -462,14 +507,23 @@ export class DarajaClient {
     try {
       if (this.options.certificatePem) return publicKeyOf(this.options.certificatePem);
       if (!this.options.simulatorCertificate) {
-        throw new Error('no certificate configured: set MPESA_CERT_PATH to Safaricom\'s certificate');
+        throw new Error("no certificate configured: set MPESA_CERT_PATH to Safaricom's certificate");
       }
-      const response = await fetch(`${await this.baseUrl()}/simulator/certificate`, { signal: AbortSignal.timeout(this.options.timeoutMs) });
-      if (!response.ok) throw new Error(`the simulator's certificate is not available (HTTP ${response.status}); set MPESA_CERT_PATH`);
+      const response = await fetch(`${await this.baseUrl()}/simulator/certificate`, {
+        signal: AbortSignal.timeout(this.options.timeoutMs),
+      });
+      if (!response.ok)
+        throw new Error(`the simulator's certificate is not available (HTTP ${response.status}); set MPESA_CERT_PATH`);
       return publicKeyOf(await response.text());
     } catch (e) {
       if (e instanceof DarajaError) throw e;
-      throw new DarajaError({ operation: 'certificate', errorCode: 'NO_CERTIFICATE', errorMessage: (e as Error).message, retryable: false, cause: e });
+      throw new DarajaError({
+        operation: 'certificate',
+        errorCode: 'NO_CERTIFICATE',
+        errorMessage: (e as Error).message,
+        retryable: false,
+        cause: e,
+      });
     }
   }
 
@@ -487,7 +541,10 @@ function cacheMs(expiresInSeconds: number): number {
 }
 
 function tokenRefused(answer: Answer): boolean {
-  return answer.status === 401 || (answer.status >= 400 && parseDarajaErrorBody(answer.body)?.errorCode === DARAJA_INVALID_TOKEN);
+  return (
+    answer.status === 401 ||
+    (answer.status >= 400 && parseDarajaErrorBody(answer.body)?.errorCode === DARAJA_INVALID_TOKEN)
+  );
 }
 
 function answerError(operation: DarajaOperation, answer: Answer): DarajaError {
@@ -509,7 +566,14 @@ function answerError(operation: DarajaOperation, answer: Answer): DarajaError {
 function networkFailure(operation: DarajaOperation, e: unknown, timeoutMs: number): DarajaError {
   const err = e as Error & { cause?: { code?: string; message?: string } };
   if (err?.name === 'TimeoutError' || err?.name === 'AbortError') {
-    return new DarajaError({ operation, errorCode: 'TIMEOUT', errorMessage: `no answer within ${timeoutMs} ms`, retryable: true, outcomeUnknown: true, cause: e });
+    return new DarajaError({
+      operation,
+      errorCode: 'TIMEOUT',
+      errorMessage: `no answer within ${timeoutMs} ms`,
+      retryable: true,
+      outcomeUnknown: true,
+      cause: e,
+    });
   }
   const code = err?.cause?.code;
   return new DarajaError({
@@ -543,16 +607,24 @@ function invalid(operation: DarajaOperation, message: string): DarajaError {
 }
 
 function wholeAmount(operation: DarajaOperation, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw invalid(operation, 'amount must be whole shillings, at least 1');
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1)
+    throw invalid(operation, 'amount must be whole shillings, at least 1');
   return value;
 }
 
 function msisdn(operation: DarajaOperation, value: unknown, field: string): string {
-  if (typeof value !== 'string' || !MSISDN.test(value)) throw invalid(operation, `${field} must be a Kenyan mobile number like 254712345678`);
+  if (typeof value !== 'string' || !MSISDN.test(value))
+    throw invalid(operation, `${field} must be a Kenyan mobile number like 254712345678`);
   return value;
 }
 
-function boundedText(operation: DarajaOperation, value: unknown, field: string, max: number, allowEmpty = false): string {
+function boundedText(
+  operation: DarajaOperation,
+  value: unknown,
+  field: string,
+  max: number,
+  allowEmpty = false,
+): string {
   if (typeof value !== 'string' || (!allowEmpty && value.trim() === '') || value.length > max) {
     throw invalid(operation, `${field} must be ${allowEmpty ? 'at most' : '1 to'} ${max} characters`);
   }

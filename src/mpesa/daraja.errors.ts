@@ -1,6 +1,7 @@
 import { DomainError } from '../common/domain-error.js';
 
-export type DarajaOperation = 'oauth' | 'stk_push' | 'stk_query' | 'c2b_register' | 'b2c' | 'transaction_status' | 'certificate';
+export type DarajaOperation =
+  'oauth' | 'stk_push' | 'stk_query' | 'c2b_register' | 'b2c' | 'transaction_status' | 'certificate';
 
 /** Daraja's code for "the STK push is still waiting for the customer" (STK query). */
 export const DARAJA_STILL_PROCESSING = '500.001.1001';
@@ -49,10 +50,16 @@ export class DarajaError extends DomainError {
   constructor(init: DarajaErrorInit) {
     const rejected = init.status !== undefined && init.status >= 400 && init.status < 500 && !init.retryable;
     super(
-      init.errorCode === INVALID_REQUEST ? 'MPESA.INVALID_REQUEST' : rejected ? 'MPESA.DARAJA_REJECTED' : 'MPESA.DARAJA_UNAVAILABLE',
+      init.errorCode === INVALID_REQUEST
+        ? 'MPESA.INVALID_REQUEST'
+        : rejected
+          ? 'MPESA.DARAJA_REJECTED'
+          : 'MPESA.DARAJA_UNAVAILABLE',
       // A request Daraja refused as malformed is the caller's to fix; anything else is Daraja (or
       // our credentials) being unavailable to the user, who can only try later.
-      init.errorCode === INVALID_REQUEST || (rejected && init.operation !== 'oauth' && init.status === 400) ? 'invalid' : 'unavailable',
+      init.errorCode === INVALID_REQUEST || (rejected && init.operation !== 'oauth' && init.status === 400)
+        ? 'invalid'
+        : 'unavailable',
       `M-PESA ${init.operation}: ${init.errorMessage}${init.errorCode ? ` (${init.errorCode})` : ''}`,
       { operation: init.operation, status: init.status, errorCode: init.errorCode, retryable: init.retryable },
     );

@@ -7,7 +7,11 @@ import type { DarajaClientOptions } from './daraja.client.js';
  * DarajaClient's options from AppConfig.mpesa. With no MPESA_BASE_URL (never in production) the
  * base URL comes from `simulatorUrl`, and the SecurityCredential certificate from the simulator.
  */
-export function darajaClientOptions(mpesa: MpesaConfig, isProduction: boolean, simulatorUrl: () => Promise<string>): DarajaClientOptions {
+export function darajaClientOptions(
+  mpesa: MpesaConfig,
+  isProduction: boolean,
+  simulatorUrl: () => Promise<string>,
+): DarajaClientOptions {
   if (isProduction && !mpesa.baseUrl) throw new Error('MPESA_BASE_URL is required in production');
   return {
     baseUrl: mpesa.baseUrl ?? simulatorUrl,

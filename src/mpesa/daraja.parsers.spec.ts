@@ -83,7 +83,11 @@ describe('Daraja parsers', () => {
       'daraja-stk-response.json',
       'daraja-transaction-status-result.json',
     ];
-    expect(readdirSync(FIXTURES).filter((f) => f.startsWith('daraja-')).sort()).toEqual(covered);
+    expect(
+      readdirSync(FIXTURES)
+        .filter((f) => f.startsWith('daraja-'))
+        .sort(),
+    ).toEqual(covered);
   });
 
   describe('STK callback', () => {
@@ -137,7 +141,13 @@ describe('Daraja parsers', () => {
           },
         },
       };
-      expect(parseStkCallback(body)).toEqual({ merchantRequestId: 'm-1', checkoutRequestId: 'ws_CO_1', resultCode: 0, resultDesc: 'ok', amount: 1 });
+      expect(parseStkCallback(body)).toEqual({
+        merchantRequestId: 'm-1',
+        checkoutRequestId: 'ws_CO_1',
+        resultCode: 0,
+        resultDesc: 'ok',
+        amount: 1,
+      });
     });
 
     it.each<[string, unknown, string | RegExp]>([
@@ -146,15 +156,43 @@ describe('Daraja parsers', () => {
       ['a string', 'Body', '(body)'],
       ['no Body', { stkCallback: {} }, 'Body'],
       ['no stkCallback', { Body: {} }, 'Body.stkCallback'],
-      ['no CheckoutRequestID', { Body: { stkCallback: { MerchantRequestID: 'm', ResultCode: 0 } } }, 'Body.stkCallback.CheckoutRequestID'],
-      ['an empty MerchantRequestID', { Body: { stkCallback: { MerchantRequestID: ' ', CheckoutRequestID: 'c', ResultCode: 0 } } }, 'Body.stkCallback.MerchantRequestID'],
-      ['a word as ResultCode', { Body: { stkCallback: { MerchantRequestID: 'm', CheckoutRequestID: 'c', ResultCode: 'zero' } } }, 'Body.stkCallback.ResultCode'],
-      ['a fractional ResultCode', { Body: { stkCallback: { MerchantRequestID: 'm', CheckoutRequestID: 'c', ResultCode: 0.5 } } }, 'Body.stkCallback.ResultCode'],
-      ['a boolean ResultDesc', { Body: { stkCallback: { MerchantRequestID: 'm', CheckoutRequestID: 'c', ResultCode: 0, ResultDesc: true } } }, 'Body.stkCallback.ResultDesc'],
+      [
+        'no CheckoutRequestID',
+        { Body: { stkCallback: { MerchantRequestID: 'm', ResultCode: 0 } } },
+        'Body.stkCallback.CheckoutRequestID',
+      ],
+      [
+        'an empty MerchantRequestID',
+        { Body: { stkCallback: { MerchantRequestID: ' ', CheckoutRequestID: 'c', ResultCode: 0 } } },
+        'Body.stkCallback.MerchantRequestID',
+      ],
+      [
+        'a word as ResultCode',
+        { Body: { stkCallback: { MerchantRequestID: 'm', CheckoutRequestID: 'c', ResultCode: 'zero' } } },
+        'Body.stkCallback.ResultCode',
+      ],
+      [
+        'a fractional ResultCode',
+        { Body: { stkCallback: { MerchantRequestID: 'm', CheckoutRequestID: 'c', ResultCode: 0.5 } } },
+        'Body.stkCallback.ResultCode',
+      ],
+      [
+        'a boolean ResultDesc',
+        { Body: { stkCallback: { MerchantRequestID: 'm', CheckoutRequestID: 'c', ResultCode: 0, ResultDesc: true } } },
+        'Body.stkCallback.ResultDesc',
+      ],
     ])('rejects %s', (_label, body, field) => rejects(parseStkCallback, body, field));
 
     const withItems = (items: unknown) => ({
-      Body: { stkCallback: { MerchantRequestID: 'm', CheckoutRequestID: 'c', ResultCode: 0, ResultDesc: 'ok', CallbackMetadata: { Item: items } } },
+      Body: {
+        stkCallback: {
+          MerchantRequestID: 'm',
+          CheckoutRequestID: 'c',
+          ResultCode: 0,
+          ResultDesc: 'ok',
+          CallbackMetadata: { Item: items },
+        },
+      },
     });
     it.each<[string, unknown]>([
       ['a fractional amount 1.5', [{ Name: 'Amount', Value: 1.5 }]],
@@ -201,7 +239,9 @@ describe('Daraja parsers', () => {
 
     it('answers validation exactly as the published accept and reject bodies', () => {
       expect(c2bValidationAnswer()).toEqual(fixture('daraja-c2b-validation-response-accept.json'));
-      expect(c2bValidationAnswer(C2B_REJECTION_CODES.invalidMsisdn)).toEqual(fixture('daraja-c2b-validation-response-reject.json'));
+      expect(c2bValidationAnswer(C2B_REJECTION_CODES.invalidMsisdn)).toEqual(
+        fixture('daraja-c2b-validation-response-reject.json'),
+      );
     });
 
     const valid = fixture('daraja-c2b-validation.json') as Record<string, unknown>;
@@ -245,8 +285,11 @@ describe('Daraja parsers', () => {
     });
 
     it('leaves out a completion date in an unexpected format instead of refusing the result', () => {
-      const body = fixture('daraja-b2c-result-success.json') as { Result: { ResultParameters: { ResultParameter: { Key: string; Value: unknown }[] } } };
-      body.Result.ResultParameters.ResultParameter.find((p) => p.Key === 'TransactionCompletedDateTime')!.Value = '2024-07-06T22:48:52';
+      const body = fixture('daraja-b2c-result-success.json') as {
+        Result: { ResultParameters: { ResultParameter: { Key: string; Value: unknown }[] } };
+      };
+      body.Result.ResultParameters.ResultParameter.find((p) => p.Key === 'TransactionCompletedDateTime')!.Value =
+        '2024-07-06T22:48:52';
       const parsed = parseB2cResult(body);
       expect(parsed.completedAt).toBeUndefined();
       expect(parsed.amount).toBe(10);
@@ -254,14 +297,33 @@ describe('Daraja parsers', () => {
 
     it.each<[string, unknown, string | RegExp]>([
       ['no Result', {}, 'Result'],
-      ['no OriginatorConversationID', { Result: { ResultCode: 0, ConversationID: 'AG_1' } }, 'Result.OriginatorConversationID'],
-      ['a word ResultCode', { Result: { ResultCode: 'ok', OriginatorConversationID: 'o', ConversationID: 'AG_1' } }, 'Result.ResultCode'],
+      [
+        'no OriginatorConversationID',
+        { Result: { ResultCode: 0, ConversationID: 'AG_1' } },
+        'Result.OriginatorConversationID',
+      ],
+      [
+        'a word ResultCode',
+        { Result: { ResultCode: 'ok', OriginatorConversationID: 'o', ConversationID: 'AG_1' } },
+        'Result.ResultCode',
+      ],
       [
         'a fractional TransactionAmount',
-        { Result: { ResultCode: 0, OriginatorConversationID: 'o', ConversationID: 'AG_1', ResultParameters: { ResultParameter: [{ Key: 'TransactionAmount', Value: 10.5 }] } } },
+        {
+          Result: {
+            ResultCode: 0,
+            OriginatorConversationID: 'o',
+            ConversationID: 'AG_1',
+            ResultParameters: { ResultParameter: [{ Key: 'TransactionAmount', Value: 10.5 }] },
+          },
+        },
         /TransactionAmount/,
       ],
-      ['ResultParameters that is a string', { Result: { ResultCode: 0, OriginatorConversationID: 'o', ConversationID: 'AG_1', ResultParameters: 'x' } }, 'Result.ResultParameters'],
+      [
+        'ResultParameters that is a string',
+        { Result: { ResultCode: 0, OriginatorConversationID: 'o', ConversationID: 'AG_1', ResultParameters: 'x' } },
+        'Result.ResultParameters',
+      ],
     ])('rejects %s', (_label, body, field) => rejects(parseB2cResult, body, field));
   });
 
@@ -312,7 +374,12 @@ describe('Daraja parsers', () => {
 
     it('reads a single ResultParameter object and an amount written "300.00"', () => {
       const body = {
-        Result: { ResultCode: 0, OriginatorConversationID: 'q', ConversationID: 'AG_q', ResultParameters: { ResultParameter: { Key: 'Amount', Value: '300.00' } } },
+        Result: {
+          ResultCode: 0,
+          OriginatorConversationID: 'q',
+          ConversationID: 'AG_q',
+          ResultParameters: { ResultParameter: { Key: 'Amount', Value: '300.00' } },
+        },
       };
       expect(parseTransactionStatusResult(body).transaction).toEqual({ amount: 300 });
     });
@@ -320,26 +387,69 @@ describe('Daraja parsers', () => {
     it.each<[string, unknown, string | RegExp]>([
       ['no Result', {}, 'Result'],
       ['no ConversationID', { Result: { ResultCode: 0, OriginatorConversationID: 'q' } }, 'Result.ConversationID'],
-      ['a ResultCode with spaces inside', { Result: { ResultCode: 'not ok', OriginatorConversationID: 'q', ConversationID: 'AG_q' } }, 'Result.ResultCode'],
-      ['an object ResultCode', { Result: { ResultCode: {}, OriginatorConversationID: 'q', ConversationID: 'AG_q' } }, 'Result.ResultCode'],
+      [
+        'a ResultCode with spaces inside',
+        { Result: { ResultCode: 'not ok', OriginatorConversationID: 'q', ConversationID: 'AG_q' } },
+        'Result.ResultCode',
+      ],
+      [
+        'an object ResultCode',
+        { Result: { ResultCode: {}, OriginatorConversationID: 'q', ConversationID: 'AG_q' } },
+        'Result.ResultCode',
+      ],
       [
         'a fractional Amount',
-        { Result: { ResultCode: 0, OriginatorConversationID: 'q', ConversationID: 'AG_q', ResultParameters: { ResultParameter: [{ Key: 'Amount', Value: 10.5 }] } } },
+        {
+          Result: {
+            ResultCode: 0,
+            OriginatorConversationID: 'q',
+            ConversationID: 'AG_q',
+            ResultParameters: { ResultParameter: [{ Key: 'Amount', Value: 10.5 }] },
+          },
+        },
         /Amount/,
       ],
       [
         'an object TransactionStatus',
-        { Result: { ResultCode: 0, OriginatorConversationID: 'q', ConversationID: 'AG_q', ResultParameters: { ResultParameter: [{ Key: 'TransactionStatus', Value: {} }] } } },
+        {
+          Result: {
+            ResultCode: 0,
+            OriginatorConversationID: 'q',
+            ConversationID: 'AG_q',
+            ResultParameters: { ResultParameter: [{ Key: 'TransactionStatus', Value: {} }] },
+          },
+        },
         /TransactionStatus/,
       ],
-      ['a NUL character', { Result: { ResultCode: 0, OriginatorConversationID: 'q\u0000', ConversationID: 'AG_q' } }, '(body)'],
+      [
+        'a NUL character',
+        { Result: { ResultCode: 0, OriginatorConversationID: 'q\u0000', ConversationID: 'AG_q' } },
+        '(body)',
+      ],
       // JSON's "\ud800": jsonb refuses it (the fuzz found it as a 500 on a C2B TransID).
-      ['a lone high surrogate', { Result: { ResultCode: 0, OriginatorConversationID: 'q\ud800', ConversationID: 'AG_q' } }, '(body)'],
-      ['a lone low surrogate in a key', { Result: { ResultCode: 0, OriginatorConversationID: 'q', ConversationID: 'AG_q', '\udc00x': 1 } }, '(body)'],
+      [
+        'a lone high surrogate',
+        { Result: { ResultCode: 0, OriginatorConversationID: 'q\ud800', ConversationID: 'AG_q' } },
+        '(body)',
+      ],
+      [
+        'a lone low surrogate in a key',
+        { Result: { ResultCode: 0, OriginatorConversationID: 'q', ConversationID: 'AG_q', '\udc00x': 1 } },
+        '(body)',
+      ],
     ])('rejects %s', (_label, body, field) => rejects(parseTransactionStatusResult, body, field));
 
     it('takes a well-formed pair (an emoji) where text is free', () => {
-      expect(() => parseTransactionStatusResult({ Result: { ResultCode: 0, ResultDesc: 'ok \ud83d\ude00', OriginatorConversationID: 'q', ConversationID: 'AG_q' } })).not.toThrow();
+      expect(() =>
+        parseTransactionStatusResult({
+          Result: {
+            ResultCode: 0,
+            ResultDesc: 'ok \ud83d\ude00',
+            OriginatorConversationID: 'q',
+            ConversationID: 'AG_q',
+          },
+        }),
+      ).not.toThrow();
     });
   });
 
@@ -373,8 +483,14 @@ describe('Daraja parsers', () => {
     });
 
     it('reads the OAuth answer with expires_in as a number (docs) or a string (live)', () => {
-      expect(parseOAuthResponse(fixture('daraja-oauth-response.json'))).toEqual({ accessToken: 'c9SQxWWhmdVRlyh0zh8gZDTkubVF', expiresInSeconds: 3599 });
-      expect(parseOAuthResponse({ access_token: 't', expires_in: '3599' })).toEqual({ accessToken: 't', expiresInSeconds: 3599 });
+      expect(parseOAuthResponse(fixture('daraja-oauth-response.json'))).toEqual({
+        accessToken: 'c9SQxWWhmdVRlyh0zh8gZDTkubVF',
+        expiresInSeconds: 3599,
+      });
+      expect(parseOAuthResponse({ access_token: 't', expires_in: '3599' })).toEqual({
+        accessToken: 't',
+        expiresInSeconds: 3599,
+      });
       rejects(parseOAuthResponse, { access_token: 't', expires_in: 'soon' }, 'expires_in');
       rejects(parseOAuthResponse, { expires_in: 3599 }, 'access_token');
     });
@@ -385,7 +501,9 @@ describe('Daraja parsers', () => {
         errorCode: '400.002.02',
         errorMessage: 'Bad Request - Invalid BusinessShortCode',
       });
-      expect(parseDarajaErrorBody(fixture('daraja-b2c-error-response.json'))).toMatchObject({ errorCode: '500.002.1001' });
+      expect(parseDarajaErrorBody(fixture('daraja-b2c-error-response.json'))).toMatchObject({
+        errorCode: '500.002.1001',
+      });
       expect(parseDarajaErrorBody(fixture('daraja-stk-response.json'))).toBeNull();
       expect(parseDarajaErrorBody('Bad gateway')).toBeNull();
     });
@@ -393,11 +511,23 @@ describe('Daraja parsers', () => {
 
   describe('what we compute', () => {
     it('builds the STK Password of the published request (sandbox shortcode and passkey)', () => {
-      const request = fixture('daraja-stk-request.json') as { BusinessShortCode: number; Password: string; Timestamp: string };
-      expect(stkPassword(String(request.BusinessShortCode), MPESA_DEVELOPMENT_DEFAULTS.passkey, request.Timestamp)).toBe(request.Password);
+      const request = fixture('daraja-stk-request.json') as {
+        BusinessShortCode: number;
+        Password: string;
+        Timestamp: string;
+      };
+      expect(
+        stkPassword(String(request.BusinessShortCode), MPESA_DEVELOPMENT_DEFAULTS.passkey, request.Timestamp),
+      ).toBe(request.Password);
       // The published query request's Password is not a valid one (SOURCES.md says so).
-      const query = fixture('daraja-stk-query-request.json') as { BusinessShortCode: string; Password: string; Timestamp: string };
-      expect(stkPassword(query.BusinessShortCode, MPESA_DEVELOPMENT_DEFAULTS.passkey, query.Timestamp)).not.toBe(query.Password);
+      const query = fixture('daraja-stk-query-request.json') as {
+        BusinessShortCode: string;
+        Password: string;
+        Timestamp: string;
+      };
+      expect(stkPassword(query.BusinessShortCode, MPESA_DEVELOPMENT_DEFAULTS.passkey, query.Timestamp)).not.toBe(
+        query.Password,
+      );
     });
 
     it('writes timestamps in Nairobi time (UTC+3), across midnight and year end', () => {
@@ -407,10 +537,13 @@ describe('Daraja parsers', () => {
       expect(darajaTimestampToDate(20191219102115)).toEqual(new Date('2019-12-19T07:21:15Z'));
       expect(darajaTimestampToDate('20241332000000')).toBeUndefined();
       fc.assert(
-        fc.property(fc.date({ min: new Date('1971-01-01'), max: new Date('2099-12-31'), noInvalidDate: true }), (date) => {
-          const seconds = new Date(Math.floor(date.getTime() / 1000) * 1000);
-          expect(darajaTimestampToDate(nairobiTimestamp(date))).toEqual(seconds);
-        }),
+        fc.property(
+          fc.date({ min: new Date('1971-01-01'), max: new Date('2099-12-31'), noInvalidDate: true }),
+          (date) => {
+            const seconds = new Date(Math.floor(date.getTime() / 1000) * 1000);
+            expect(darajaTimestampToDate(nairobiTimestamp(date))).toEqual(seconds);
+          },
+        ),
       );
     });
 
@@ -434,7 +567,10 @@ describe('Daraja parsers', () => {
         const credential = securityCredential('Safaricom999!*!', pem);
         expect(credential).toMatch(/^[A-Za-z0-9+/]+=*$/);
         expect(Buffer.from(credential, 'base64')).toHaveLength(256);
-        const plain = privateDecrypt({ key: keys.privateKey, padding: constants.RSA_PKCS1_PADDING }, Buffer.from(credential, 'base64'));
+        const plain = privateDecrypt(
+          { key: keys.privateKey, padding: constants.RSA_PKCS1_PADDING },
+          Buffer.from(credential, 'base64'),
+        );
         expect(plain.toString()).toBe('Safaricom999!*!');
       }
       // Random padding: never the same ciphertext twice.
@@ -489,7 +625,8 @@ describe('Daraja parsers', () => {
 function jsonPaths(value: unknown, prefix: (string | number)[] = []): (string | number)[][] {
   const here = [prefix];
   if (Array.isArray(value)) return here.concat(...value.map((v, i) => jsonPaths(v, [...prefix, i])));
-  if (typeof value === 'object' && value !== null) return here.concat(...Object.entries(value).map(([k, v]) => jsonPaths(v, [...prefix, k])));
+  if (typeof value === 'object' && value !== null)
+    return here.concat(...Object.entries(value).map(([k, v]) => jsonPaths(v, [...prefix, k])));
   return here;
 }
 

@@ -203,7 +203,8 @@ function refuseNul(body: unknown): void {
 }
 
 function bounded(value: string, maxLength: number, field: string): string {
-  if (value.length > maxLength) throw new DarajaPayloadError(`expected at most ${maxLength} characters, got ${value.length}`, field);
+  if (value.length > maxLength)
+    throw new DarajaPayloadError(`expected at most ${maxLength} characters, got ${value.length}`, field);
   return value;
 }
 
@@ -211,7 +212,8 @@ function bounded(value: string, maxLength: number, field: string): string {
 function text(parent: Json, key: string, path: string, fallback = ''): string {
   const value = parent[key];
   if (value === undefined || value === null) return fallback;
-  if (typeof value !== 'string') throw new DarajaPayloadError(`expected a string, got ${describe(value)}`, `${path}${key}`);
+  if (typeof value !== 'string')
+    throw new DarajaPayloadError(`expected a string, got ${describe(value)}`, `${path}${key}`);
   return value;
 }
 
@@ -254,7 +256,8 @@ function entries(value: unknown, field: string, keyName: 'Name' | 'Key'): Map<st
   list.forEach((entry, i) => {
     const item = object(entry, `${field}[${i}]`);
     const name = item[keyName];
-    if (typeof name !== 'string') throw new DarajaPayloadError(`expected a string ${keyName}, got ${describe(name)}`, `${field}[${i}].${keyName}`);
+    if (typeof name !== 'string')
+      throw new DarajaPayloadError(`expected a string ${keyName}, got ${describe(name)}`, `${field}[${i}].${keyName}`);
     // An item without a Value (seen in sandbox captures: {"Name": "Balance"}) is simply absent.
     if (!found.has(name)) found.set(name, item.Value);
   });
@@ -295,7 +298,10 @@ export function parseC2bRequest(body: unknown): C2bRequest {
   refuseNul(body);
   const root = object(body, '(body)');
   const shortCode = root.BusinessShortCode;
-  if (!(typeof shortCode === 'string' && shortCode.trim() !== '') && !(typeof shortCode === 'number' && Number.isSafeInteger(shortCode))) {
+  if (
+    !(typeof shortCode === 'string' && shortCode.trim() !== '') &&
+    !(typeof shortCode === 'number' && Number.isSafeInteger(shortCode))
+  ) {
     throw new DarajaPayloadError(`expected a shortcode, got ${describe(shortCode)}`, 'BusinessShortCode');
   }
   const msisdn = scalarText(root.MSISDN, 'MSISDN');
@@ -339,7 +345,8 @@ function resultEnvelope<C>(body: unknown, code: (value: unknown, field: string) 
     originatorConversationId: requiredId(inner, 'OriginatorConversationID', path),
     conversationId: requiredId(inner, 'ConversationID', path),
   };
-  if (inner.ResultType !== undefined && inner.ResultType !== null) head.resultType = resultCode(inner.ResultType, `${path}ResultType`);
+  if (inner.ResultType !== undefined && inner.ResultType !== null)
+    head.resultType = resultCode(inner.ResultType, `${path}ResultType`);
   const transactionId = optionalText(inner, 'TransactionID', path);
   if (transactionId) head.transactionId = bounded(transactionId, MAX_RECEIPT_LENGTH, `${path}TransactionID`);
   const paramsField = `${path}ResultParameters`;
@@ -356,12 +363,16 @@ export function parseB2cResult(body: unknown): B2cResult {
   const result: B2cResult = head;
   if (!params) return result;
   const amount = params.get('TransactionAmount');
-  if (amount !== undefined && amount !== null) result.amount = wholeShillings(amount, `${paramsField}.TransactionAmount`);
+  if (amount !== undefined && amount !== null)
+    result.amount = wholeShillings(amount, `${paramsField}.TransactionAmount`);
   const receipt = scalarText(params.get('TransactionReceipt'), `${paramsField}.TransactionReceipt`);
   if (receipt) result.receipt = bounded(receipt, MAX_RECEIPT_LENGTH, `${paramsField}.TransactionReceipt`);
   const receiver = scalarText(params.get('ReceiverPartyPublicName'), `${paramsField}.ReceiverPartyPublicName`);
   if (receiver) result.receiverName = receiver;
-  const completed = scalarText(params.get('TransactionCompletedDateTime'), `${paramsField}.TransactionCompletedDateTime`);
+  const completed = scalarText(
+    params.get('TransactionCompletedDateTime'),
+    `${paramsField}.TransactionCompletedDateTime`,
+  );
   // A date in an unexpected format must not hold up a result that moved money: it is left out.
   const completedAt = completed ? b2cDateToDate(completed) : undefined;
   if (completedAt) result.completedAt = completedAt;
@@ -386,11 +397,18 @@ export function parseTransactionStatusResult(body: unknown): TransactionStatusRe
   const receipt = scalarText(params.get('ReceiptNo'), field('ReceiptNo'));
   if (receipt?.trim()) result.transaction.receipt = bounded(receipt.trim(), MAX_RECEIPT_LENGTH, field('ReceiptNo'));
   const amount = params.get('Amount');
-  if (amount !== undefined && amount !== null && amount !== '') result.transaction.amount = wholeShillings(amount, field('Amount'));
+  if (amount !== undefined && amount !== null && amount !== '')
+    result.transaction.amount = wholeShillings(amount, field('Amount'));
   const originator = scalarText(params.get('OriginatorConversationID'), field('OriginatorConversationID'));
-  if (originator?.trim()) result.transaction.originatorConversationId = bounded(originator.trim(), MAX_ID_LENGTH, field('OriginatorConversationID'));
+  if (originator?.trim())
+    result.transaction.originatorConversationId = bounded(
+      originator.trim(),
+      MAX_ID_LENGTH,
+      field('OriginatorConversationID'),
+    );
   const conversation = scalarText(params.get('ConversationID'), field('ConversationID'));
-  if (conversation?.trim()) result.transaction.conversationId = bounded(conversation.trim(), MAX_ID_LENGTH, field('ConversationID'));
+  if (conversation?.trim())
+    result.transaction.conversationId = bounded(conversation.trim(), MAX_ID_LENGTH, field('ConversationID'));
   const finalised = scalarText(params.get('FinalisedTime'), field('FinalisedTime'));
   // Like B2C's completion date: a date in another format must not hold up the result.
   const finalisedAt = finalised ? darajaTimestampToDate(finalised.trim()) : undefined;
@@ -453,7 +471,8 @@ export function parseOAuthResponse(body: unknown): OAuthResponse {
   const root = object(body, '(body)');
   const accessToken = requiredId(root, 'access_token', '');
   const raw = root.expires_in;
-  const seconds = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d{1,9}\s*$/.test(raw) ? Number(raw) : Number.NaN;
+  const seconds =
+    typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d{1,9}\s*$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isSafeInteger(seconds) || seconds <= 0) {
     throw new DarajaPayloadError(`expected a positive number of seconds, got ${describe(raw)}`, 'expires_in');
   }
@@ -463,7 +482,8 @@ export function parseOAuthResponse(body: unknown): OAuthResponse {
 /** Daraja's `{requestId, errorCode, errorMessage}`, or null when the body is something else. */
 export function parseDarajaErrorBody(body: unknown): DarajaErrorBody | null {
   if (!isObject(body)) return null;
-  const pick = (key: string) => (typeof body[key] === 'string' || typeof body[key] === 'number' ? String(body[key]) : undefined);
+  const pick = (key: string) =>
+    typeof body[key] === 'string' || typeof body[key] === 'number' ? String(body[key]) : undefined;
   const found: DarajaErrorBody = {
     requestId: pick('requestId'),
     errorCode: pick('errorCode'),

@@ -23,7 +23,10 @@ export class PaymentsQuery {
   @MaxLength(20)
   phoneNumber?: string;
 
-  @ApiPropertyOptional({ enum: ['true', 'false'], description: 'Only payments flagged for an operator (true), or only those not flagged (false)' })
+  @ApiPropertyOptional({
+    enum: ['true', 'false'],
+    description: 'Only payments flagged for an operator (true), or only those not flagged (false)',
+  })
   @IsOptional()
   @IsIn(['true', 'false'])
   needsReview?: 'true' | 'false';
@@ -40,7 +43,11 @@ export class ReviewPaymentDto {
   @MaxLength(1000)
   note!: string;
 
-  @ApiProperty({ example: 'Wanjiku (finance ops)', description: 'Who checked it: the admin key is shared and names nobody (up to 64 characters)', maxLength: 64 })
+  @ApiProperty({
+    example: 'Wanjiku (finance ops)',
+    description: 'Who checked it: the admin key is shared and names nobody (up to 64 characters)',
+    maxLength: 64,
+  })
   @IsString()
   @Matches(/\S/, { message: 'reviewedBy must not be blank' })
   @MaxLength(64)
@@ -51,14 +58,16 @@ export class ResolveWithdrawalDto extends ReviewPaymentDto {
   @ApiProperty({
     enum: ['paid', 'not_paid'],
     example: 'paid',
-    description: 'What the M-PESA statement shows: paid settles the held money (it has left Deni), not_paid gives it back to the wallet',
+    description:
+      'What the M-PESA statement shows: paid settles the held money (it has left Deni), not_paid gives it back to the wallet',
   })
   @IsIn(['paid', 'not_paid'])
   outcome!: 'paid' | 'not_paid';
 
   @ApiPropertyOptional({
     example: 'TK8PLW3ZQA',
-    description: 'The M-PESA receipt of the payment, from the statement: required when outcome is paid, refused when not_paid (6 to 32 letters and digits)',
+    description:
+      'The M-PESA receipt of the payment, from the statement: required when outcome is paid, refused when not_paid (6 to 32 letters and digits)',
   })
   @ValidateIf((o: ResolveWithdrawalDto) => o.outcome === 'paid' || o.receipt !== undefined)
   @IsString()
@@ -76,7 +85,11 @@ export class MpesaAdminController {
   @Post('c2b/register')
   @HttpCode(200)
   @ApiOperation({ summary: "Register Deni's C2B validation and confirmation URLs with Daraja (once per paybill)" })
-  @ApiOkResponse({ schema: { example: { originatorConversationId: '7619-37765134-1', responseCode: '0', responseDescription: 'success' } } })
+  @ApiOkResponse({
+    schema: {
+      example: { originatorConversationId: '7619-37765134-1', responseCode: '0', responseDescription: 'success' },
+    },
+  })
   register() {
     return this.mpesa.registerC2bUrls();
   }
@@ -96,7 +109,10 @@ export class MpesaAdminController {
       'needsReview marks what an operator must look at (resultDesc says why): payments for nobody (unmatched), a withdrawal given back with its outcome unknown, or one M-PESA paid after its money was given back. Once checked, POST /api/admin/mpesa/payments/{id}/reviewed clears it; a withdrawal still pending with its money held is ended by POST /api/admin/mpesa/payments/{id}/resolve.',
   })
   payments(@Query() query: PaymentsQuery) {
-    return this.mpesa.recent({ phoneNumber: query.phoneNumber, needsReview: query.needsReview === undefined ? undefined : query.needsReview === 'true' });
+    return this.mpesa.recent({
+      phoneNumber: query.phoneNumber,
+      needsReview: query.needsReview === undefined ? undefined : query.needsReview === 'true',
+    });
   }
 
   @Post('payments/:id/reviewed')
@@ -116,7 +132,8 @@ export class MpesaAdminController {
         kind: 'b2c',
         status: 'failed',
         amount: 500,
-        resultDesc: 'OUTCOME UNKNOWN: no result from M-PESA after 24.0 h (480 status queries); hold released, check the M-PESA statement',
+        resultDesc:
+          'OUTCOME UNKNOWN: no result from M-PESA after 24.0 h (480 status queries); hold released, check the M-PESA statement',
         needsReview: false,
         reviewedAt: '2026-12-01T09:30:00.000Z',
         reviewedBy: 'Wanjiku (finance ops)',
@@ -139,7 +156,7 @@ export class MpesaAdminController {
   @ApiOperation({
     summary: 'End a withdrawal still pending with its money held, from the M-PESA statement',
     description:
-      "For a B2C withdrawal M-PESA has given no outcome for, its money still held, once reconciliation has flagged it (needsReview=true: Daraja unreachable, or a Transaction Status answer that could not be matched to it). " +
+      'For a B2C withdrawal M-PESA has given no outcome for, its money still held, once reconciliation has flagged it (needsReview=true: Daraja unreachable, or a Transaction Status answer that could not be matched to it). ' +
       'paid settles the hold (the money has left Deni; receipt required), not_paid gives it back to the wallet; the user gets the matching SMS. ' +
       "Records resolvedAt, resolvedBy and resolution, and reviewedAt, reviewedBy and reviewNote, and clears needsReview; resultDesc starts with RESOLVED BY OPERATOR (for people: the resolution columns are what count). Once: the money moves through the same ledger outcome M-PESA's answers use, so a second resolution, or one racing M-PESA's answer, is MPESA.NOT_RESOLVABLE. " +
       'An answer from M-PESA arriving afterwards never moves money: if it contradicts the resolution, the payment is flagged needsReview again (resultDesc says CONTRADICTED BY M-PESA, or PAID AFTER RELEASE).',
@@ -150,11 +167,20 @@ export class MpesaAdminController {
     examples: {
       paid: {
         summary: 'The statement shows the payment',
-        value: { outcome: 'paid', receipt: 'TK8PLW3ZQA', reviewedBy: 'Wanjiku (finance ops)', note: 'M-PESA statement 2026-12-01: Ksh 500 paid to 254712345678, receipt TK8PLW3ZQA.' },
+        value: {
+          outcome: 'paid',
+          receipt: 'TK8PLW3ZQA',
+          reviewedBy: 'Wanjiku (finance ops)',
+          note: 'M-PESA statement 2026-12-01: Ksh 500 paid to 254712345678, receipt TK8PLW3ZQA.',
+        },
       },
       not_paid: {
         summary: 'The statement shows no payment',
-        value: { outcome: 'not_paid', reviewedBy: 'Wanjiku (finance ops)', note: 'M-PESA statement 2026-12-01 to 2026-12-02: no payment to 254712345678 for Ksh 500.' },
+        value: {
+          outcome: 'not_paid',
+          reviewedBy: 'Wanjiku (finance ops)',
+          note: 'M-PESA statement 2026-12-01 to 2026-12-02: no payment to 254712345678 for Ksh 500.',
+        },
       },
     },
   })
@@ -176,7 +202,10 @@ export class MpesaAdminController {
       },
     },
   })
-  @ApiBadRequestResponse({ description: 'outcome not paid or not_paid; receipt missing (paid) or malformed; note or reviewedBy missing, blank or too long' })
+  @ApiBadRequestResponse({
+    description:
+      'outcome not paid or not_paid; receipt missing (paid) or malformed; note or reviewedBy missing, blank or too long',
+  })
   @ApiUnprocessableEntityResponse({ description: 'MPESA.BAD_RESOLUTION: a receipt given with not_paid' })
   @ApiNotFoundResponse({ description: 'MPESA.PAYMENT_NOT_FOUND: no payment with this id' })
   @ApiConflictResponse({

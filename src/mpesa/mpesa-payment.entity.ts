@@ -25,8 +25,14 @@ export type WithdrawalOutcome = 'paid' | 'not_paid';
 @Check('CHK_mpesa_payments_status', `"status" IN ('requested', 'pending', 'succeeded', 'failed', 'unmatched')`)
 @Check('CHK_mpesa_payments_amount', `"amount" > 0`)
 @Check('CHK_mpesa_payments_resolution', `"resolution" IN ('paid', 'not_paid')`)
-@Index('IDX_mpesa_payments_checkout', ['checkoutRequestId'], { unique: true, where: '"checkout_request_id" IS NOT NULL' })
-@Index('IDX_mpesa_payments_originator', ['originatorConversationId'], { unique: true, where: '"originator_conversation_id" IS NOT NULL' })
+@Index('IDX_mpesa_payments_checkout', ['checkoutRequestId'], {
+  unique: true,
+  where: '"checkout_request_id" IS NOT NULL',
+})
+@Index('IDX_mpesa_payments_originator', ['originatorConversationId'], {
+  unique: true,
+  where: '"originator_conversation_id" IS NOT NULL',
+})
 @Index('IDX_mpesa_payments_trans', ['transId'], { unique: true, where: '"trans_id" IS NOT NULL' })
 @Index('IDX_mpesa_payments_status_created', ['status', 'createdAt'])
 @Index('IDX_mpesa_payments_user_created', ['userId', 'createdAt'])

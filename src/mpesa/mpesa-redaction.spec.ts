@@ -13,9 +13,30 @@ describe('M-PESA secrets in logs', () => {
       access_token: 'access-token-value',
     };
     logger.info({ mpesa: secrets }, 'config');
-    logger.info({ body: { Password: 'stk-password-value', SecurityCredential: 'credential-value', CallBackURL: 'https://x/cb/url-secret-1' } }, 'stk');
-    logger.info({ request: { ResultURL: 'https://x/cb/url-secret-2', QueueTimeOutURL: 'https://x/cb/url-secret-3' } }, 'b2c');
-    logger.info({ env: { SAFARICOM_CONSUMER_SECRET: 'env-secret-1', MPESA_INITIATOR_PASSWORD: 'env-secret-2', MPESA_CALLBACK_SECRET: 'env-secret-3' } }, 'env');
+    logger.info(
+      {
+        body: {
+          Password: 'stk-password-value',
+          SecurityCredential: 'credential-value',
+          CallBackURL: 'https://x/cb/url-secret-1',
+        },
+      },
+      'stk',
+    );
+    logger.info(
+      { request: { ResultURL: 'https://x/cb/url-secret-2', QueueTimeOutURL: 'https://x/cb/url-secret-3' } },
+      'b2c',
+    );
+    logger.info(
+      {
+        env: {
+          SAFARICOM_CONSUMER_SECRET: 'env-secret-1',
+          MPESA_INITIATOR_PASSWORD: 'env-secret-2',
+          MPESA_CALLBACK_SECRET: 'env-secret-3',
+        },
+      },
+      'env',
+    );
     const out = sink.text();
     for (const value of [
       ...Object.values(secrets),

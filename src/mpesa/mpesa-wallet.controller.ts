@@ -35,7 +35,8 @@ export class MpesaWalletController {
   @Post('deposits')
   @HttpCode(202)
   @ApiOperation({
-    summary: 'Top up from M-PESA: a prompt (STK push) goes to your phone; the wallet is credited when you confirm, and your debts are allocated from it',
+    summary:
+      'Top up from M-PESA: a prompt (STK push) goes to your phone; the wallet is credited when you confirm, and your debts are allocated from it',
   })
   @ApiAcceptedResponse({ type: PaymentView })
   async deposit(@CurrentUser() me: AuthenticatedUser, @Body() body: TopUpDto): Promise<PaymentView> {
@@ -45,7 +46,8 @@ export class MpesaWalletController {
   @Post('withdrawals')
   @HttpCode(202)
   @ApiOperation({
-    summary: 'Withdraw to your M-PESA (B2C): the amount is held at once, and paid out or returned when M-PESA answers; you get an SMS either way',
+    summary:
+      'Withdraw to your M-PESA (B2C): the amount is held at once, and paid out or returned when M-PESA answers; you get an SMS either way',
   })
   @ApiAcceptedResponse({ type: PaymentView })
   @IdempotencyHeader()

@@ -30,7 +30,9 @@ import { MpesaService } from './mpesa.service.js';
       provide: DARAJA_OPTIONS,
       inject: [ConfigService, DarajaSimulatorHost],
       useFactory: (config: ConfigService<AppConfig, true>, host: DarajaSimulatorHost) =>
-        darajaClientOptions(config.get('mpesa', { infer: true }), config.get('isProduction', { infer: true }), () => host.url()),
+        darajaClientOptions(config.get('mpesa', { infer: true }), config.get('isProduction', { infer: true }), () =>
+          host.url(),
+        ),
     },
     DarajaClient,
   ],

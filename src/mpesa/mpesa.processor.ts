@@ -32,7 +32,12 @@ export class MpesaReconcileScheduler implements OnApplicationBootstrap {
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    const every = Math.min(60_000, Math.max(1_000, Math.floor(this.config.get('mpesa', { infer: true }).reconcileAfterMs / 4)));
-    await this.jobs.queue(QueueName.Mpesa).upsertJobScheduler('mpesa-reconcile', { every }, { name: JobName.ReconcilePayments, data: {} });
+    const every = Math.min(
+      60_000,
+      Math.max(1_000, Math.floor(this.config.get('mpesa', { infer: true }).reconcileAfterMs / 4)),
+    );
+    await this.jobs
+      .queue(QueueName.Mpesa)
+      .upsertJobScheduler('mpesa-reconcile', { every }, { name: JobName.ReconcilePayments, data: {} });
   }
 }

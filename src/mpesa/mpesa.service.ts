@@ -13,7 +13,13 @@ import { UsersService } from '../users/users.service.js';
 import { WalletService } from '../wallet/wallet.service.js';
 import { DarajaClient } from './daraja.client.js';
 import { DARAJA_DUPLICATE_ORIGINATOR, DarajaError } from './daraja.errors.js';
-import { parseB2cResult, parseC2bRequest, parseStkCallback, parseTransactionStatusResult, type TransactionStatusResult } from './daraja.parsers.js';
+import {
+  parseB2cResult,
+  parseC2bRequest,
+  parseStkCallback,
+  parseTransactionStatusResult,
+  type TransactionStatusResult,
+} from './daraja.parsers.js';
 import { MpesaPayment, type PaymentStatus, type WithdrawalOutcome } from './mpesa-payment.entity.js';
 
 /** Daraja's STK push and B2C limits, in whole shillings. */
@@ -78,7 +84,11 @@ const C2B_INVALID_AMOUNT: C2bAnswer = { ResultCode: 'C2B00013', ResultDesc: 'Rej
 
 export const MpesaErrors = {
   amount: (min: number, max: number) =>
-    new DomainError('MPESA.AMOUNT_OUT_OF_RANGE', 'invalid', `The amount must be between Ksh ${min} and Ksh ${max}`, { field: 'amount', min, max }),
+    new DomainError('MPESA.AMOUNT_OUT_OF_RANGE', 'invalid', `The amount must be between Ksh ${min} and Ksh ${max}`, {
+      field: 'amount',
+      min,
+      max,
+    }),
   badCallback: (why: string) => new DomainError('MPESA.BAD_CALLBACK', 'invalid', `Unreadable callback: ${why}`),
   paymentNotFound: () => new DomainError('MPESA.PAYMENT_NOT_FOUND', 'not_found', 'No such M-PESA payment'),
   notResolvable: (payment: MpesaPayment, why: string) =>
@@ -96,17 +106,27 @@ export const MpesaErrors = {
       { id: payment.id, kind: payment.kind, status: payment.status },
     ),
   reviewNotNeeded: (payment: MpesaPayment) =>
-    new DomainError('MPESA.REVIEW_NOT_NEEDED', 'conflict', 'This payment is not flagged for review (never was, or already reviewed)', {
-      id: payment.id,
-      reviewedAt: payment.reviewedAt,
-      reviewedBy: payment.reviewedBy,
-    }),
+    new DomainError(
+      'MPESA.REVIEW_NOT_NEEDED',
+      'conflict',
+      'This payment is not flagged for review (never was, or already reviewed)',
+      {
+        id: payment.id,
+        reviewedAt: payment.reviewedAt,
+        reviewedBy: payment.reviewedBy,
+      },
+    ),
 };
 
 /** A payment as operators see it: everything but the raw request, reply and callback bodies. */
 export type PaymentRecord = Omit<MpesaPayment, 'request' | 'response' | 'callback'>;
 
-function withoutBodies({ request: _request, response: _response, callback: _callback, ...rest }: MpesaPayment): PaymentRecord {
+function withoutBodies({
+  request: _request,
+  response: _response,
+  callback: _callback,
+  ...rest
+}: MpesaPayment): PaymentRecord {
   return rest;
 }
 
@@ -155,7 +175,11 @@ function isAbout(payment: MpesaPayment, result: TransactionStatusResult): boolea
   const { transaction } = result;
   if (transaction.amount !== undefined && transaction.amount !== payment.amount) return false;
   if (payment.conversationId !== null) return transaction.conversationId === payment.conversationId;
-  if (transaction.originatorConversationId !== undefined && transaction.originatorConversationId === payment.originatorConversationId) return true;
+  if (
+    transaction.originatorConversationId !== undefined &&
+    transaction.originatorConversationId === payment.originatorConversationId
+  )
+    return true;
   return (payment.statusQueryConversationIds ?? []).includes(result.conversationId);
 }
 
@@ -228,7 +252,14 @@ export class MpesaService {
     }
     const user = await this.users.getById(userId);
     const payment = await this.payments.save(
-      this.payments.create({ id: randomUUID(), kind: 'stk', status: 'requested', userId, phoneNumber: user.phoneNumber, amount }),
+      this.payments.create({
+        id: randomUUID(),
+        kind: 'stk',
+        status: 'requested',
+        userId,
+        phoneNumber: user.phoneNumber,
+        amount,
+      }),
     );
     const request = {
       phoneNumber: user.phoneNumber,
@@ -257,7 +288,13 @@ export class MpesaService {
     }
     await this.payments.update(
       { id: payment.id },
-      { status: 'pending', merchantRequestId: reply.merchantRequestId, checkoutRequestId: reply.checkoutRequestId, request: recorded, response: { ...reply } },
+      {
+        status: 'pending',
+        merchantRequestId: reply.merchantRequestId,
+        checkoutRequestId: reply.checkoutRequestId,
+        request: recorded,
+        response: { ...reply },
+      },
     );
     return this.payments.findOneByOrFail({ id: payment.id });
   }
@@ -270,21 +307,39 @@ export class MpesaService {
       if (result.resultCode === STK_SUCCESS) {
         // Money was taken for a push we have no record of (its request never got an answer):
         // kept for an operator, with what Daraja says about it.
-        this.logger.error({ checkoutRequestId: result.checkoutRequestId }, 'paid STK callback for an unknown request: kept as unmatched');
+        this.logger.error(
+          { checkoutRequestId: result.checkoutRequestId },
+          'paid STK callback for an unknown request: kept as unmatched',
+        );
         await this.dataSource.query(
           `INSERT INTO mpesa_payments (id, kind, status, phone_number, amount, merchant_request_id, checkout_request_id, receipt, result_code, result_desc, callback, completed_at, needs_review)
            VALUES ($1, 'stk', 'unmatched', $2, $3, $4, $5, $6, 0, $7, $8::jsonb, now(), true)
            ON CONFLICT (checkout_request_id) WHERE checkout_request_id IS NOT NULL DO NOTHING`,
-          [randomUUID(), (result.phoneNumber ?? 'unknown').slice(0, 32), result.amount ?? 1, result.merchantRequestId, result.checkoutRequestId, result.receipt ?? null, result.resultDesc, JSON.stringify(body)],
+          [
+            randomUUID(),
+            (result.phoneNumber ?? 'unknown').slice(0, 32),
+            result.amount ?? 1,
+            result.merchantRequestId,
+            result.checkoutRequestId,
+            result.receipt ?? null,
+            result.resultDesc,
+            JSON.stringify(body),
+          ],
         );
       } else {
-        this.logger.warn({ checkoutRequestId: result.checkoutRequestId }, 'STK callback for an unknown request ignored');
+        this.logger.warn(
+          { checkoutRequestId: result.checkoutRequestId },
+          'STK callback for an unknown request ignored',
+        );
       }
       return { applied: false };
     }
     // A repeat of a paid callback kept as unmatched: it stays with the operator.
     if (payment.status === 'unmatched' || !payment.userId) return { applied: false };
-    return this.settleStk(payment, result.resultCode, result.resultDesc, { receipt: result.receipt ?? null, callback: body as Record<string, unknown> });
+    return this.settleStk(payment, result.resultCode, result.resultDesc, {
+      receipt: result.receipt ?? null,
+      callback: body as Record<string, unknown>,
+    });
   }
 
   private async settleStk(
@@ -298,8 +353,14 @@ export class MpesaService {
       // Idempotent by its reference: a duplicate callback, or a callback racing a reconciliation,
       // credits once. The credit's own SMS tells the user.
       if (payment.status === 'succeeded') return { applied: false };
-      await this.loans.receiveDeposit({ userId: payment.userId!, amount: payment.amount, reference: `stk:${payment.checkoutRequestId}` });
-      return this.transactions.run(async (tx) => ({ applied: await this.finish(tx, payment.id, 'succeeded', resultCode, resultDesc, extra, ['pending', 'failed']) }));
+      await this.loans.receiveDeposit({
+        userId: payment.userId!,
+        amount: payment.amount,
+        reference: `stk:${payment.checkoutRequestId}`,
+      });
+      return this.transactions.run(async (tx) => ({
+        applied: await this.finish(tx, payment.id, 'succeeded', resultCode, resultDesc, extra, ['pending', 'failed']),
+      }));
     }
     if (payment.status !== 'pending') return { applied: false };
     return this.transactions.run(async (tx) => {
@@ -339,8 +400,17 @@ export class MpesaService {
         ...(extra.receipt !== undefined ? { receipt: extra.receipt } : {}),
         ...(extra.transId !== undefined ? { transId: extra.transId } : {}),
         ...(extra.needsReview ? { needsReview: true } : {}),
-        ...(extra.review ? { needsReview: false, reviewedAt: () => 'now()', reviewedBy: extra.review.reviewedBy, reviewNote: extra.review.note } : {}),
-        ...(extra.resolution && extra.review ? { resolvedAt: () => 'now()', resolvedBy: extra.review.reviewedBy, resolution: extra.resolution } : {}),
+        ...(extra.review
+          ? {
+              needsReview: false,
+              reviewedAt: () => 'now()',
+              reviewedBy: extra.review.reviewedBy,
+              reviewNote: extra.review.note,
+            }
+          : {}),
+        ...(extra.resolution && extra.review
+          ? { resolvedAt: () => 'now()', resolvedBy: extra.review.reviewedBy, resolution: extra.resolution }
+          : {}),
         // (TypeORM's deep-partial type does not take a plain JSON object; the driver stores it as jsonb.)
         ...(extra.callback ? { callback: extra.callback as never } : {}),
       })
@@ -387,7 +457,16 @@ export class MpesaService {
     const inserted: unknown[] = await this.dataSource.query(
       `INSERT INTO mpesa_payments (id, kind, status, user_id, phone_number, amount, trans_id, receipt, callback, needs_review)
        VALUES ($1, 'c2b', $2, $3, $4, $5, $6, $6, $7::jsonb, $8) ON CONFLICT (trans_id) WHERE trans_id IS NOT NULL DO NOTHING RETURNING id`,
-      [randomUUID(), user ? 'pending' : 'unmatched', user?.id ?? null, (user?.phoneNumber ?? request.billRefNumber).slice(0, 32), request.amount, request.transId, JSON.stringify(body), !user],
+      [
+        randomUUID(),
+        user ? 'pending' : 'unmatched',
+        user?.id ?? null,
+        (user?.phoneNumber ?? request.billRefNumber).slice(0, 32),
+        request.amount,
+        request.transId,
+        JSON.stringify(body),
+        !user,
+      ],
     );
     if (!user) {
       // Money M-PESA took for nobody Deni knows: kept for an operator, never guessed at.
@@ -423,7 +502,11 @@ export class MpesaService {
     const earlier = await this.payments.findOneBy({ id });
     if (earlier) {
       if (earlier.userId !== userId || earlier.kind !== 'b2c' || earlier.amount !== amount) {
-        throw new DomainError('MPESA.WITHDRAWAL_ID_CONFLICT', 'conflict', 'This withdrawal id was used for another withdrawal');
+        throw new DomainError(
+          'MPESA.WITHDRAWAL_ID_CONFLICT',
+          'conflict',
+          'This withdrawal id was used for another withdrawal',
+        );
       }
       if (earlier.status !== 'requested') return earlier;
     } else {
@@ -435,7 +518,15 @@ export class MpesaService {
           .createQueryBuilder()
           .insert()
           .into(MpesaPayment)
-          .values({ id, kind: 'b2c', status: 'requested', userId, phoneNumber: user.phoneNumber, amount, originatorConversationId: id })
+          .values({
+            id,
+            kind: 'b2c',
+            status: 'requested',
+            userId,
+            phoneNumber: user.phoneNumber,
+            amount,
+            originatorConversationId: id,
+          })
           .orIgnore()
           .execute();
         await this.wallet.holdWithdrawal({ userId, amount, withdrawalId: id }, tx);
@@ -474,7 +565,13 @@ export class MpesaService {
       const reply = await this.daraja.b2c(request);
       await this.payments.update(
         { id, status: In(['requested', 'pending']) },
-        { status: 'pending', conversationId: reply.conversationId, acknowledgedAt: () => 'now()', request: { ...request, resultUrl: '[callback]', queueTimeoutUrl: '[callback]' }, response: { ...reply } },
+        {
+          status: 'pending',
+          conversationId: reply.conversationId,
+          acknowledgedAt: () => 'now()',
+          request: { ...request, resultUrl: '[callback]', queueTimeoutUrl: '[callback]' },
+          response: { ...reply },
+        },
       );
     } catch (err) {
       if (err instanceof DarajaError && err.errorCode === DARAJA_DUPLICATE_ORIGINATOR) {
@@ -491,7 +588,10 @@ export class MpesaService {
         // It may have reached Daraja: asking again could pay twice unless Daraja refuses the
         // repeated OriginatorConversationID, which Deni does not rely on. Held, for its result or
         // an operator.
-        await this.payments.update({ id, status: 'requested' }, { status: 'pending', resultDesc: `Outcome unknown: ${err.message}` });
+        await this.payments.update(
+          { id, status: 'requested' },
+          { status: 'pending', resultDesc: `Outcome unknown: ${err.message}` },
+        );
         this.logger.error({ id }, 'B2C request outcome unknown: money held until its result or an operator');
         return;
       }
@@ -504,7 +604,10 @@ export class MpesaService {
     const result = readCallback(parseB2cResult, body);
     const payment = await this.payments.findOneBy({ originatorConversationId: result.originatorConversationId });
     if (!payment || payment.kind !== 'b2c') {
-      this.logger.warn({ originatorConversationId: result.originatorConversationId }, 'B2C result for an unknown request ignored');
+      this.logger.warn(
+        { originatorConversationId: result.originatorConversationId },
+        'B2C result for an unknown request ignored',
+      );
       return { applied: false };
     }
     const applied = await this.closeB2c(payment.id, result.resultCode === 0, result.resultCode, result.resultDesc, {
@@ -519,7 +622,11 @@ export class MpesaService {
     const result = readCallback(parseB2cResult, body);
     const payment = await this.payments.findOneBy({ originatorConversationId: result.originatorConversationId });
     if (!payment || payment.kind !== 'b2c') return { applied: false };
-    return { applied: await this.closeB2c(payment.id, false, result.resultCode, `Queue timeout: ${result.resultDesc}`, { callback: body as Record<string, unknown> }) };
+    return {
+      applied: await this.closeB2c(payment.id, false, result.resultCode, `Queue timeout: ${result.resultDesc}`, {
+        callback: body as Record<string, unknown>,
+      }),
+    };
   }
 
   /**
@@ -543,7 +650,10 @@ export class MpesaService {
     const { transaction } = result;
     const status = transaction.status?.toLowerCase();
     if (result.resultCode !== '0' || !status || (status !== B2C_STATUS_PAID && !B2C_STATUS_NOT_PAID.has(status))) {
-      this.logger.warn({ ...log, resultDesc: result.resultDesc }, 'Transaction Status gave no verdict on a withdrawal; still held');
+      this.logger.warn(
+        { ...log, resultDesc: result.resultDesc },
+        'Transaction Status gave no verdict on a withdrawal; still held',
+      );
       return { applied: false };
     }
     // The answer must be about this withdrawal: a result for another transaction never moves its money.
@@ -553,10 +663,17 @@ export class MpesaService {
     }
     const callback = body as Record<string, unknown>;
     if (status === B2C_STATUS_PAID) {
-      return { applied: await this.closeB2c(payment.id, true, 0, `Transaction status: ${transaction.status}`, { receipt: transaction.receipt ?? null, callback }) };
+      return {
+        applied: await this.closeB2c(payment.id, true, 0, `Transaction status: ${transaction.status}`, {
+          receipt: transaction.receipt ?? null,
+          callback,
+        }),
+      };
     }
     // The status query's ResultCode says the query worked, not why the payment failed: none is recorded.
-    return { applied: await this.closeB2c(payment.id, false, null, `Transaction status: ${transaction.status}`, { callback }) };
+    return {
+      applied: await this.closeB2c(payment.id, false, null, `Transaction status: ${transaction.status}`, { callback }),
+    };
   }
 
   /**
@@ -583,10 +700,21 @@ export class MpesaService {
         resultDesc: () => `CASE WHEN status IN ('requested', 'pending') THEN :unmatchedDesc ELSE result_desc END`,
       })
       .where('id = :id', { id: payment.id })
-      .setParameter('unmatchedDesc', `UNMATCHED STATUS ANSWER: ${said}; not matched to this withdrawal, money still held (never given back without an operator): resolve it from the M-PESA statement`)
+      .setParameter(
+        'unmatchedDesc',
+        `UNMATCHED STATUS ANSWER: ${said}; not matched to this withdrawal, money still held (never given back without an operator): resolve it from the M-PESA statement`,
+      )
       .execute();
     this.logger.error(
-      { id: payment.id, status: payment.status, open, transactionStatus: transaction.status, aboutConversationId: transaction.conversationId, aboutOriginatorConversationId: transaction.originatorConversationId, queryConversationId: result.conversationId },
+      {
+        id: payment.id,
+        status: payment.status,
+        open,
+        transactionStatus: transaction.status,
+        aboutConversationId: transaction.conversationId,
+        aboutOriginatorConversationId: transaction.originatorConversationId,
+        queryConversationId: result.conversationId,
+      },
       'decisive Transaction Status answer not matched to its withdrawal: flagged, money kept held for an operator',
     );
   }
@@ -594,12 +722,21 @@ export class MpesaService {
   /** Daraja gave up on a Transaction Status query in its queue: nothing to do, the next run asks again. */
   handleB2cStatusTimeout(paymentId: string, body: unknown): { applied: boolean } {
     const result = readCallback(parseTransactionStatusResult, body);
-    this.logger.warn({ id: paymentId, resultCode: result.resultCode, resultDesc: result.resultDesc }, 'Transaction Status query timed out at Daraja');
+    this.logger.warn(
+      { id: paymentId, resultCode: result.resultCode, resultDesc: result.resultDesc },
+      'Transaction Status query timed out at Daraja',
+    );
     return { applied: false };
   }
 
   /** Settles (paid) or releases (not paid) a withdrawal's hold, once; tells the user. */
-  private async closeB2c(id: string, paid: boolean, resultCode: number | null, resultDesc: string, extra: CloseExtra = {}): Promise<boolean> {
+  private async closeB2c(
+    id: string,
+    paid: boolean,
+    resultCode: number | null,
+    resultDesc: string,
+    extra: CloseExtra = {},
+  ): Promise<boolean> {
     const payment = await this.payments.findOneByOrFail({ id });
     if (paid && payment.status === 'failed') {
       await this.paidAfterRelease(id, resultCode, extra.receipt, resolvedBy(payment));
@@ -619,11 +756,19 @@ export class MpesaService {
       // Closed meanwhile (another answer, or an operator's resolution, which commits its row with
       // the ledger): judged like any answer to a closed payment.
       const now = await this.payments.findOneByOrFail({ id });
-      if (now.status === 'succeeded' || now.status === 'failed') return this.closeB2c(id, paid, resultCode, resultDesc, extra);
+      if (now.status === 'succeeded' || now.status === 'failed')
+        return this.closeB2c(id, paid, resultCode, resultDesc, extra);
       return this.closeAsLedgerSays(payment, paid, resultCode, resultDesc, extra, err);
     }
     const done = await this.finishB2c(payment, paid, resultCode, resultDesc, extra);
-    if (!done) await this.checkAgainstOperator(await this.payments.findOneByOrFail({ id }), paid, resultDesc, extra.receipt, extra.unconfirmed);
+    if (!done)
+      await this.checkAgainstOperator(
+        await this.payments.findOneByOrFail({ id }),
+        paid,
+        resultDesc,
+        extra.receipt,
+        extra.unconfirmed,
+      );
     return done;
   }
 
@@ -635,7 +780,13 @@ export class MpesaService {
    * paidAfterRelease.) The last resort's own release (unconfirmed) is no word from M-PESA and
    * contradicts nothing, as in closeAsLedgerSays.
    */
-  private async checkAgainstOperator(payment: MpesaPayment, paid: boolean, resultDesc: string, receipt: string | null | undefined, unconfirmed = false): Promise<void> {
+  private async checkAgainstOperator(
+    payment: MpesaPayment,
+    paid: boolean,
+    resultDesc: string,
+    receipt: string | null | undefined,
+    unconfirmed = false,
+  ): Promise<void> {
     if (unconfirmed) return;
     const operator = resolvedBy(payment);
     if (operator === null || payment.status !== 'succeeded') return;
@@ -652,7 +803,11 @@ export class MpesaService {
       .where(`id = :id AND result_desc NOT LIKE :already`, { id: payment.id, already: `%${CONTRADICTED}%` })
       .setParameter('contradiction', `; ${CONTRADICTED}: ${why}; needs an operator`)
       .execute();
-    if (flagged.affected) this.logger.error({ id: payment.id, resolvedBy: operator, resultDesc, receipt }, "M-PESA contradicts an operator's resolution of a withdrawal: needs an operator");
+    if (flagged.affected)
+      this.logger.error(
+        { id: payment.id, resolvedBy: operator, resultDesc, receipt },
+        "M-PESA contradicts an operator's resolution of a withdrawal: needs an operator",
+      );
   }
 
   /**
@@ -676,12 +831,19 @@ export class MpesaService {
     if (paid) {
       // E.g. a late success racing the last-resort release: the user has the money twice.
       await this.paidAfterRelease(payment.id, resultCode, extra.receipt);
-      return this.finishB2c(payment, false, null, `${PAID_AFTER_RELEASE}: needs an operator`, { ...extra, needsReview: true, unconfirmed: true });
+      return this.finishB2c(payment, false, null, `${PAID_AFTER_RELEASE}: needs an operator`, {
+        ...extra,
+        needsReview: true,
+        unconfirmed: true,
+      });
     }
     // M-PESA's success was settled, its row never updated; this release changed nothing. An actual
     // "not paid" after a "paid" contradicts it, and is flagged; the last resort's "unknown" does not.
     const contradicted = !extra.unconfirmed;
-    this.logger.warn({ id: payment.id, wanted: resultDesc, contradicted }, 'B2C already settled in the ledger: its payment finished as paid');
+    this.logger.warn(
+      { id: payment.id, wanted: resultDesc, contradicted },
+      'B2C already settled in the ledger: its payment finished as paid',
+    );
     return this.finishB2c(
       payment,
       true,
@@ -693,7 +855,13 @@ export class MpesaService {
   }
 
   /** Records a withdrawal's outcome once the ledger holds it, and tells the user (once: the row's state change). */
-  private finishB2c(payment: MpesaPayment, paid: boolean, resultCode: number | null, resultDesc: string, extra: CloseExtra): Promise<boolean> {
+  private finishB2c(
+    payment: MpesaPayment,
+    paid: boolean,
+    resultCode: number | null,
+    resultDesc: string,
+    extra: CloseExtra,
+  ): Promise<boolean> {
     const id = payment.id;
     return this.transactions.run(async (tx) => {
       await tx.manager.update(MpesaPayment, { id, status: 'requested' }, { status: 'pending' });
@@ -701,9 +869,24 @@ export class MpesaService {
       if (done && !extra.silent) {
         const user = await this.users.getById(payment.userId!, tx.manager);
         const to = { phoneNumber: user.phoneNumber, language: user.language };
-        if (paid) await this.notifications.notify(tx, { ...to, template: 'mpesa.withdrawal_sent', params: { amount: payment.amount, receipt: extra.receipt ?? payment.receipt ?? '' } });
-        else if (extra.unconfirmed) await this.notifications.notify(tx, { ...to, template: 'mpesa.withdrawal_unconfirmed', params: { amount: payment.amount } });
-        else await this.notifications.notify(tx, { ...to, template: 'mpesa.withdrawal_failed', params: { amount: payment.amount } });
+        if (paid)
+          await this.notifications.notify(tx, {
+            ...to,
+            template: 'mpesa.withdrawal_sent',
+            params: { amount: payment.amount, receipt: extra.receipt ?? payment.receipt ?? '' },
+          });
+        else if (extra.unconfirmed)
+          await this.notifications.notify(tx, {
+            ...to,
+            template: 'mpesa.withdrawal_unconfirmed',
+            params: { amount: payment.amount },
+          });
+        else
+          await this.notifications.notify(tx, {
+            ...to,
+            template: 'mpesa.withdrawal_failed',
+            params: { amount: payment.amount },
+          });
       }
       return done;
     });
@@ -714,10 +897,25 @@ export class MpesaService {
    * release, then a late success): the user has it twice. Never settled automatically; flagged
    * loudly for an operator, with M-PESA's receipt, and the description stays (finish keeps it).
    */
-  private async paidAfterRelease(id: string, resultCode: number | null, receipt: string | null | undefined, operator: string | null = null): Promise<void> {
-    this.logger.error({ id, resultCode, receipt, resolvedBy: operator }, 'B2C paid after its hold was released: needs an operator');
+  private async paidAfterRelease(
+    id: string,
+    resultCode: number | null,
+    receipt: string | null | undefined,
+    operator: string | null = null,
+  ): Promise<void> {
+    this.logger.error(
+      { id, resultCode, receipt, resolvedBy: operator },
+      'B2C paid after its hold was released: needs an operator',
+    );
     const after = operator === null ? '' : `, after it was ${OPERATOR_RESOLVED} (${operator}) as not paid`;
-    await this.payments.update({ id }, { resultDesc: `${PAID_AFTER_RELEASE} (receipt ${receipt ?? '?'})${after}: needs an operator`, needsReview: true, ...(receipt ? { receipt } : {}) });
+    await this.payments.update(
+      { id },
+      {
+        resultDesc: `${PAID_AFTER_RELEASE} (receipt ${receipt ?? '?'})${after}: needs an operator`,
+        needsReview: true,
+        ...(receipt ? { receipt } : {}),
+      },
+    );
   }
 
   /**
@@ -745,7 +943,10 @@ export class MpesaService {
       .where('id = :id', { id: payment.id })
       .setParameter('queryConversationId', reply.conversationId)
       .execute();
-    this.logger.log({ id: payment.id, queryConversationId: reply.conversationId }, 'asked M-PESA for the status of a withdrawal without a result');
+    this.logger.log(
+      { id: payment.id, queryConversationId: reply.conversationId },
+      'asked M-PESA for the status of a withdrawal without a result',
+    );
   }
 
   /**
@@ -768,7 +969,10 @@ export class MpesaService {
 
   private async flagUnasked(payment: MpesaPayment, error: string): Promise<void> {
     const age = duration(Date.now() - this.lastResortClock(payment).getTime());
-    const what = payment.acknowledgedAt === null ? `M-PESA never acknowledged the request in ${age}` : `no result from M-PESA ${age} after it acknowledged the request`;
+    const what =
+      payment.acknowledgedAt === null
+        ? `M-PESA never acknowledged the request in ${age}`
+        : `no result from M-PESA ${age} after it acknowledged the request`;
     // Once: an operator's review (or an earlier flag) is not repeated every run.
     const flagged = await this.payments
       .createQueryBuilder()
@@ -780,7 +984,10 @@ export class MpesaService {
       .where(`id = :id AND status = 'pending' AND NOT needs_review AND reviewed_at IS NULL`, { id: payment.id })
       .execute();
     if (flagged.affected) {
-      this.logger.error({ id: payment.id, attempts: payment.reconcileAttempts }, 'B2C outcome unknown and Transaction Status unreachable: money held, needs an operator');
+      this.logger.error(
+        { id: payment.id, attempts: payment.reconcileAttempts },
+        'B2C outcome unknown and Transaction Status unreachable: money held, needs an operator',
+      );
     }
   }
 
@@ -803,10 +1010,19 @@ export class MpesaService {
       payment.acknowledgedAt === null
         ? `M-PESA never acknowledged the request and Transaction Status gave no verdict in ${age} (${attempts} reconciliation attempts, ${queries} status queries)`
         : `no result from M-PESA ${age} after it acknowledged the request (${queries} status queries, no verdict)`;
-    const closed = await this.closeB2c(payment.id, false, null, `OUTCOME UNKNOWN: ${why}; hold released, check the M-PESA statement`, { needsReview: true, unconfirmed: true });
+    const closed = await this.closeB2c(
+      payment.id,
+      false,
+      null,
+      `OUTCOME UNKNOWN: ${why}; hold released, check the M-PESA statement`,
+      { needsReview: true, unconfirmed: true },
+    );
     const after = await this.payments.findOneBy({ id: payment.id });
     if (closed && after?.status === 'failed') {
-      this.logger.error({ id: payment.id, attempts, statusQueries: queries, acknowledged: payment.acknowledgedAt !== null }, 'B2C outcome unknown past MPESA_RECONCILE_MAX_AGE_MS: hold released, needs an operator');
+      this.logger.error(
+        { id: payment.id, attempts, statusQueries: queries, acknowledged: payment.acknowledgedAt !== null },
+        'B2C outcome unknown past MPESA_RECONCILE_MAX_AGE_MS: hold released, needs an operator',
+      );
     }
     return closed;
   }
@@ -849,7 +1065,10 @@ export class MpesaService {
       },
     );
     if (!stopped.affected) return; // another run or a callback got there first
-    this.logger.error({ id: payment.id, attempts: payment.reconcileAttempts }, 'B2C request never acknowledged past MPESA_RECONCILE_MAX_AGE_MS: asking Transaction Status');
+    this.logger.error(
+      { id: payment.id, attempts: payment.reconcileAttempts },
+      'B2C request never acknowledged past MPESA_RECONCILE_MAX_AGE_MS: asking Transaction Status',
+    );
     await this.askB2cStatus({ ...payment, status: 'pending' });
   }
 
@@ -898,7 +1117,10 @@ export class MpesaService {
           if (answer.state === 'pending') continue; // the customer has not answered yet
           // Only codes known to be final: anything else may still turn into a payment.
           if (answer.resultCode !== STK_SUCCESS && !FINAL_STK_FAILURES.has(answer.resultCode)) continue;
-          const outcome = await this.settleStk(payment, answer.resultCode, answer.resultDesc, { receipt: null, callback: null });
+          const outcome = await this.settleStk(payment, answer.resultCode, answer.resultDesc, {
+            receipt: null,
+            callback: null,
+          });
           if (outcome.applied) settled += 1;
         } else if (payment.kind === 'c2b') {
           await this.creditC2b(payment);
@@ -913,7 +1135,10 @@ export class MpesaService {
         }
       } catch (err) {
         // Still processing, or Daraja unreachable: the next run asks again.
-        this.logger.warn({ id: payment.id, kind: payment.kind, err: (err as Error).message }, 'reconciliation did not settle a payment');
+        this.logger.warn(
+          { id: payment.id, kind: payment.kind, err: (err as Error).message },
+          'reconciliation did not settle a payment',
+        );
       }
     }
     return { queried: stale.length, settled };
@@ -922,7 +1147,10 @@ export class MpesaService {
   /** For operators: the newest payments, of one phone number or all, flagged or not; raw bodies left out. */
   async recent(filter: { phoneNumber?: string; needsReview?: boolean } = {}, limit = 50): Promise<PaymentRecord[]> {
     const msisdn = filter.phoneNumber ? toMsisdn(filter.phoneNumber) : undefined;
-    const where = { ...(msisdn ? { phoneNumber: msisdn } : {}), ...(filter.needsReview === undefined ? {} : { needsReview: filter.needsReview }) };
+    const where = {
+      ...(msisdn ? { phoneNumber: msisdn } : {}),
+      ...(filter.needsReview === undefined ? {} : { needsReview: filter.needsReview }),
+    };
     const rows = await this.payments.find({ where, order: { createdAt: 'DESC' }, take: limit });
     return rows.map(withoutBodies);
   }
@@ -937,19 +1165,32 @@ export class MpesaService {
     // A withdrawal still open with its money held is ended by /resolve, never just marked reviewed:
     // reviewed, it would never be flagged again and its money would stay held, out of sight.
     const open = await this.payments.findOneBy({ id });
-    if (open && open.kind === 'b2c' && (open.status === 'requested' || open.status === 'pending') && (await this.isStillHeld(id))) {
+    if (
+      open &&
+      open.kind === 'b2c' &&
+      (open.status === 'requested' || open.status === 'pending') &&
+      (await this.isStillHeld(id))
+    ) {
       throw MpesaErrors.withdrawalStillHeld(open);
     }
     const cleared = await this.payments
       .createQueryBuilder()
       .update(MpesaPayment)
-      .set({ needsReview: false, reviewedAt: () => 'now()', reviewedBy: review.reviewedBy.trim(), reviewNote: review.note.trim() })
+      .set({
+        needsReview: false,
+        reviewedAt: () => 'now()',
+        reviewedBy: review.reviewedBy.trim(),
+        reviewNote: review.note.trim(),
+      })
       .where('id = :id AND needs_review', { id })
       .execute();
     const payment = await this.payments.findOneBy({ id });
     if (!payment) throw MpesaErrors.paymentNotFound();
     if (!cleared.affected) throw MpesaErrors.reviewNotNeeded(payment);
-    this.logger.log({ id, reviewedBy: payment.reviewedBy, status: payment.status }, 'flagged M-PESA payment reviewed by an operator');
+    this.logger.log(
+      { id, reviewedBy: payment.reviewedBy, status: payment.status },
+      'flagged M-PESA payment reviewed by an operator',
+    );
     return withoutBodies(payment);
   }
 
@@ -968,7 +1209,10 @@ export class MpesaService {
     if (!UUID.test(id)) throw MpesaErrors.paymentNotFound();
     const paid = resolution.outcome === 'paid';
     const receipt = resolution.receipt?.trim().toUpperCase() || null;
-    if (paid && !receipt) throw MpesaErrors.badResolution('receipt (the M-PESA receipt from the statement) is required when the outcome is paid');
+    if (paid && !receipt)
+      throw MpesaErrors.badResolution(
+        'receipt (the M-PESA receipt from the statement) is required when the outcome is paid',
+      );
     if (!paid && receipt) throw MpesaErrors.badResolution('receipt is only for a withdrawal M-PESA paid');
     const review = { reviewedBy: resolution.reviewedBy.trim(), note: resolution.note.trim() };
     const resultDesc = paid
@@ -978,7 +1222,8 @@ export class MpesaService {
       const row = await tx.manager.findOne(MpesaPayment, { where: { id }, lock: { mode: 'pessimistic_write' } });
       if (!row) throw MpesaErrors.paymentNotFound();
       if (row.kind !== 'b2c') throw MpesaErrors.notResolvable(row, 'not a withdrawal');
-      if (row.status !== 'pending') throw MpesaErrors.notResolvable(row, `the withdrawal is ${row.status}, not pending`);
+      if (row.status !== 'pending')
+        throw MpesaErrors.notResolvable(row, `the withdrawal is ${row.status}, not pending`);
       // Only once reconciliation has flagged it: before, M-PESA's answer may still come and the
       // statement may not show the payment yet, and an operator's "not paid" could pay twice.
       if (!row.needsReview) {
@@ -987,28 +1232,50 @@ export class MpesaService {
           'it is not flagged for review (needsReview): M-PESA may still answer and the statement may not show the payment yet; reconciliation flags a withdrawal whose outcome it cannot learn',
         );
       }
-      if (!(await this.wallet.isWithdrawalHeld(id, tx.manager))) throw MpesaErrors.notResolvable(row, 'no money is held for it');
+      if (!(await this.wallet.isWithdrawalHeld(id, tx.manager)))
+        throw MpesaErrors.notResolvable(row, 'no money is held for it');
       if (await this.wallet.withdrawalOutcome(id, tx.manager)) {
-        throw MpesaErrors.notResolvable(row, "M-PESA's answer has already settled or released it (its payment is being finished)");
+        throw MpesaErrors.notResolvable(
+          row,
+          "M-PESA's answer has already settled or released it (its payment is being finished)",
+        );
       }
       let moved;
       try {
         moved = paid ? await this.wallet.settleWithdrawal(id, tx) : await this.wallet.releaseWithdrawal(id, tx);
       } catch (err) {
-        if (isDomainError(err, 'WITHDRAWAL.ALREADY_CLOSED')) throw MpesaErrors.notResolvable(row, "M-PESA's answer has just settled or released it");
+        if (isDomainError(err, 'WITHDRAWAL.ALREADY_CLOSED'))
+          throw MpesaErrors.notResolvable(row, "M-PESA's answer has just settled or released it");
         throw err;
       }
       // M-PESA's answer committed the same outcome while this waited: it is M-PESA's, not the operator's.
       if (moved.replayed) throw MpesaErrors.notResolvable(row, "M-PESA's answer has just settled or released it");
-      const done = await this.finish(tx, id, paid ? 'succeeded' : 'failed', null, resultDesc, { ...(paid ? { receipt } : {}), review, resolution: resolution.outcome });
+      const done = await this.finish(tx, id, paid ? 'succeeded' : 'failed', null, resultDesc, {
+        ...(paid ? { receipt } : {}),
+        review,
+        resolution: resolution.outcome,
+      });
       if (!done) throw MpesaErrors.notResolvable(row, 'it was closed meanwhile');
       const user = await this.users.getById(row.userId!, tx.manager);
       const to = { phoneNumber: user.phoneNumber, language: user.language };
-      if (paid) await this.notifications.notify(tx, { ...to, template: 'mpesa.withdrawal_sent', params: { amount: row.amount, receipt: receipt! } });
-      else await this.notifications.notify(tx, { ...to, template: 'mpesa.withdrawal_failed', params: { amount: row.amount } });
+      if (paid)
+        await this.notifications.notify(tx, {
+          ...to,
+          template: 'mpesa.withdrawal_sent',
+          params: { amount: row.amount, receipt: receipt! },
+        });
+      else
+        await this.notifications.notify(tx, {
+          ...to,
+          template: 'mpesa.withdrawal_failed',
+          params: { amount: row.amount },
+        });
       return tx.manager.findOneByOrFail(MpesaPayment, { id });
     });
-    this.logger.warn({ id, outcome: resolution.outcome, receipt, reviewedBy: review.reviewedBy, amount: payment.amount }, 'withdrawal resolved by an operator');
+    this.logger.warn(
+      { id, outcome: resolution.outcome, receipt, reviewedBy: review.reviewedBy, amount: payment.amount },
+      'withdrawal resolved by an operator',
+    );
     return withoutBodies(payment);
   }
 

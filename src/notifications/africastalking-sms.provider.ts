@@ -44,7 +44,12 @@ function excerpt(text: string): string {
 }
 
 function isReply(value: unknown): value is { SMSMessageData: { Message?: unknown; Recipients?: unknown } } {
-  return typeof value === 'object' && value !== null && typeof (value as AtSendReply).SMSMessageData === 'object' && (value as AtSendReply).SMSMessageData !== null;
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as AtSendReply).SMSMessageData === 'object' &&
+    (value as AtSendReply).SMSMessageData !== null
+  );
 }
 
 /**
@@ -111,7 +116,8 @@ export class AfricasTalkingSmsProvider implements SmsProvider {
   private readonly url: string;
 
   constructor(private readonly settings: AfricasTalkingSettings) {
-    if (!settings.username || !settings.apiKey) throw new Error('AT_USERNAME and AT_API_KEY are required for SMS_PROVIDER=africastalking');
+    if (!settings.username || !settings.apiKey)
+      throw new Error('AT_USERNAME and AT_API_KEY are required for SMS_PROVIDER=africastalking');
     this.url = `${settings.baseUrl.replace(/\/+$/, '')}/version1/messaging`;
   }
 
@@ -148,7 +154,10 @@ export class AfricasTalkingSmsProvider implements SmsProvider {
       throw new Error(`could not reach Africa's Talking: ${e.cause?.code ?? e.cause?.message ?? e.message}`);
     }
     const result = readSendReply(status, text, number);
-    this.logger.log({ notificationId, to: number, providerMessageId: result.providerMessageId }, "SMS sent (Africa's Talking)");
+    this.logger.log(
+      { notificationId, to: number, providerMessageId: result.providerMessageId },
+      "SMS sent (Africa's Talking)",
+    );
     return result;
   }
 }

@@ -26,13 +26,16 @@ const SAMPLE: { [T in keyof TemplateParams]: TemplateParams[T] } = {
 };
 
 describe('SMS templates', () => {
-  it.each(TEMPLATE_NAMES.flatMap((t) => [[t, 'en'] as const, [t, 'sw'] as const]))('%s in %s fits one GSM-7 SMS', (name, language) => {
-    const text = renderTemplate(name, language, SAMPLE[name] as never);
-    expect(text.length).toBeGreaterThan(10);
-    expect(text.length).toBeLessThanOrEqual(160);
-    expect(text).toMatch(GSM7);
-    expect(text).not.toMatch(/undefined|\{|\}/);
-  });
+  it.each(TEMPLATE_NAMES.flatMap((t) => [[t, 'en'] as const, [t, 'sw'] as const]))(
+    '%s in %s fits one GSM-7 SMS',
+    (name, language) => {
+      const text = renderTemplate(name, language, SAMPLE[name] as never);
+      expect(text.length).toBeGreaterThan(10);
+      expect(text.length).toBeLessThanOrEqual(160);
+      expect(text).toMatch(GSM7);
+      expect(text).not.toMatch(/undefined|\{|\}/);
+    },
+  );
 
   it("uses the seed's deposit wording", () => {
     expect(renderTemplate('deposit.received', 'en', { amount: 500, deducted: 100, balance: 400 })).toBe(
@@ -52,13 +55,19 @@ describe('SMS templates', () => {
   it('names every offline action and refusal in both languages, and falls back to the code', () => {
     for (const action of ['LOAN_REQUEST', 'LOAN_APPROVAL', 'LOAN_DECLINE', 'REPAYMENT', 'WITHDRAWAL'] as const) {
       for (const language of ['en', 'sw'] as const) {
-        const text = renderTemplate('offline.rejected', language, { reference: 'R', action, code: 'WALLET.INSUFFICIENT_FUNDS' });
+        const text = renderTemplate('offline.rejected', language, {
+          reference: 'R',
+          action,
+          code: 'WALLET.INSUFFICIENT_FUNDS',
+        });
         expect(text).not.toContain(action);
         expect(text).not.toContain('WALLET.');
         expect(text.length).toBeLessThanOrEqual(160);
       }
     }
-    expect(renderTemplate('offline.rejected', 'en', { reference: 'R', action: 'REPAYMENT', code: 'LOAN.SOMETHING_NEW' })).toContain('LOAN.SOMETHING_NEW');
+    expect(
+      renderTemplate('offline.rejected', 'en', { reference: 'R', action: 'REPAYMENT', code: 'LOAN.SOMETHING_NEW' }),
+    ).toContain('LOAN.SOMETHING_NEW');
   });
 
   it('tells a withdrawal given back with its outcome unknown that the money is back, not that it failed', () => {
@@ -71,12 +80,16 @@ describe('SMS templates', () => {
     expect(renderTemplate('mpesa.withdrawal_unconfirmed', 'en', { amount: 500 })).toBe(
       'Deni: M-PESA did not confirm your Ksh 500 withdrawal. The money is back in your Deni wallet. If M-PESA did pay you, we will correct it. Help: customer care.',
     );
-    expect(renderTemplate('mpesa.withdrawal_unconfirmed', 'en', { amount: 500 })).not.toMatch(/did not go through|failed/);
+    expect(renderTemplate('mpesa.withdrawal_unconfirmed', 'en', { amount: 500 })).not.toMatch(
+      /did not go through|failed/,
+    );
   });
 
   it('differs between English and Kiswahili', () => {
     for (const name of TEMPLATE_NAMES) {
-      expect(renderTemplate(name, 'en', SAMPLE[name] as never)).not.toBe(renderTemplate(name, 'sw', SAMPLE[name] as never));
+      expect(renderTemplate(name, 'en', SAMPLE[name] as never)).not.toBe(
+        renderTemplate(name, 'sw', SAMPLE[name] as never),
+      );
     }
   });
 });

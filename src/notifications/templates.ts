@@ -114,8 +114,10 @@ const TEMPLATES: Renderers = {
         : `${formatKsh(p.amount)} imepokelewa. Salio jipya: ${formatKsh(p.balance)}`,
   },
   'loan.repayment_received': {
-    en: (p) => `Deni: ${formatKsh(p.amount)} received from ${p.borrower} for your loan. Still owed: ${formatKsh(p.outstanding)}`,
-    sw: (p) => `Deni: ${formatKsh(p.amount)} imepokelewa kutoka ${p.borrower} kwa mkopo wako. Deni lililobaki: ${formatKsh(p.outstanding)}`,
+    en: (p) =>
+      `Deni: ${formatKsh(p.amount)} received from ${p.borrower} for your loan. Still owed: ${formatKsh(p.outstanding)}`,
+    sw: (p) =>
+      `Deni: ${formatKsh(p.amount)} imepokelewa kutoka ${p.borrower} kwa mkopo wako. Deni lililobaki: ${formatKsh(p.outstanding)}`,
   },
   'loan.repaid_borrower': {
     en: (p) => `Deni: your loan of ${formatKsh(p.principal)} from ${p.lender} is fully repaid. Well done!`,
@@ -126,8 +128,10 @@ const TEMPLATES: Renderers = {
     sw: (p) => `Deni: ${p.borrower} amelipa mkopo wako wote wa ${formatKsh(p.principal)}.`,
   },
   'mpesa.topup_failed': {
-    en: (p) => `Deni: your top-up of ${formatKsh(p.amount)} did not go through: ${stkFailure(p.code, 'en')}. Nothing was taken.`,
-    sw: (p) => `Deni: kuongeza ${formatKsh(p.amount)} hakukufanikiwa: ${stkFailure(p.code, 'sw')}. Hakuna kilichokatwa.`,
+    en: (p) =>
+      `Deni: your top-up of ${formatKsh(p.amount)} did not go through: ${stkFailure(p.code, 'en')}. Nothing was taken.`,
+    sw: (p) =>
+      `Deni: kuongeza ${formatKsh(p.amount)} hakukufanikiwa: ${stkFailure(p.code, 'sw')}. Hakuna kilichokatwa.`,
   },
   'mpesa.withdrawal_sent': {
     en: (p) => `Deni: ${formatKsh(p.amount)} was sent to your M-PESA.${p.receipt ? ` Ref ${p.receipt}.` : ''}`,
@@ -161,8 +165,10 @@ const TEMPLATES: Renderers = {
     sw: (p) => `Deni: ${action(p.action, 'sw')} lako (kumb ${p.reference}) halikufanyika: ${refusal(p.code, 'sw')}.`,
   },
   'offline.expired': {
-    en: (p) => `Deni: we could not complete your ${action(p.action, 'en')} (ref ${p.reference}) in time. Nothing was done; please try again.`,
-    sw: (p) => `Deni: hatukuweza kukamilisha ${action(p.action, 'sw')} lako (kumb ${p.reference}) kwa wakati. Hakuna kilichofanyika; jaribu tena.`,
+    en: (p) =>
+      `Deni: we could not complete your ${action(p.action, 'en')} (ref ${p.reference}) in time. Nothing was done; please try again.`,
+    sw: (p) =>
+      `Deni: hatukuweza kukamilisha ${action(p.action, 'sw')} lako (kumb ${p.reference}) kwa wakati. Hakuna kilichofanyika; jaribu tena.`,
   },
 };
 

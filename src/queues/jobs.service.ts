@@ -39,7 +39,10 @@ export class JobsService implements OnApplicationBootstrap {
     const entries = await Promise.all(
       ALL_QUEUES.map(
         async (name) =>
-          [name, await this.queue(name).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized')] as const,
+          [
+            name,
+            await this.queue(name).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'),
+          ] as const,
       ),
     );
     return Object.fromEntries(entries) as Record<QueueName, Record<string, number>>;

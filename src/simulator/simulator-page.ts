@@ -13,7 +13,9 @@ export const SIMULATOR_PUBLIC_DIR = join(dirname(fileURLToPath(import.meta.url))
 /** Serves the phone simulator page at /simulator (index.html, simulator.js, simulator.css). */
 export async function registerSimulatorPage(app: NestFastifyApplication): Promise<void> {
   if (!existsSync(join(SIMULATOR_PUBLIC_DIR, 'index.html'))) {
-    throw new Error(`The simulator page is missing from ${SIMULATOR_PUBLIC_DIR} (rebuild, or set SIMULATOR_ENABLED=false)`);
+    throw new Error(
+      `The simulator page is missing from ${SIMULATOR_PUBLIC_DIR} (rebuild, or set SIMULATOR_ENABLED=false)`,
+    );
   }
   await app.register(fastifyStatic, {
     root: SIMULATOR_PUBLIC_DIR,

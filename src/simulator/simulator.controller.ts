@@ -51,7 +51,10 @@ export class PendingTopUpView {
   @ApiProperty({ example: '2024-07-06T19:48:52.000Z' })
   requestedAt!: Date;
 
-  @ApiProperty({ description: 'Held by the `hold` outcome until one is delivered; false while the simulated customer is still "answering"' })
+  @ApiProperty({
+    description:
+      'Held by the `hold` outcome until one is delivered; false while the simulated customer is still "answering"',
+  })
   held!: boolean;
 }
 
@@ -87,7 +90,13 @@ export class SimulatorController {
   })
   @ApiOkResponse({
     schema: {
-      example: { serviceCode: '*383#', mpesaSimulated: true, adminKeyRequired: true, outcomes: SIMULATOR_OUTCOMES, deliverable: STK_RESOLUTIONS },
+      example: {
+        serviceCode: '*383#',
+        mpesaSimulated: true,
+        adminKeyRequired: true,
+        outcomes: SIMULATOR_OUTCOMES,
+        deliverable: STK_RESOLUTIONS,
+      },
     },
   })
   info() {
@@ -104,9 +113,17 @@ export class SimulatorController {
   @AdminOnly()
   @ApiOperation({ summary: "A number's SMS outbox, newest first (development only: SIMULATOR_ENABLED)" })
   @ApiOkResponse({ type: [NotificationView] })
-  async sms(@Query() query: NotificationsQuery): Promise<Pick<NotificationView, 'id' | 'template' | 'body' | 'status' | 'createdAt'>[]> {
+  async sms(
+    @Query() query: NotificationsQuery,
+  ): Promise<Pick<NotificationView, 'id' | 'template' | 'body' | 'status' | 'createdAt'>[]> {
     const rows = await this.notifications.listForPhone(toMsisdn(query.phoneNumber), query.limit ?? 20);
-    return rows.map((n) => ({ id: n.id, template: n.template, body: n.body, status: n.status, createdAt: n.createdAt }));
+    return rows.map((n) => ({
+      id: n.id,
+      template: n.template,
+      body: n.body,
+      status: n.status,
+      createdAt: n.createdAt,
+    }));
   }
 
   @Post('mpesa/outcome')
@@ -131,7 +148,9 @@ export class SimulatorController {
   @ApiOkResponse({ type: [PendingTopUpView] })
   async pending(@Query() query: PendingTopUpsQuery): Promise<PendingTopUpView[]> {
     const phoneNumber = toMsisdn(query.phoneNumber);
-    return (await this.simulator()).pendingStkPushes(phoneNumber).map(({ checkoutRequestId, amount, requestedAt, held }) => ({ checkoutRequestId, amount, requestedAt, held }));
+    return (await this.simulator())
+      .pendingStkPushes(phoneNumber)
+      .map(({ checkoutRequestId, amount, requestedAt, held }) => ({ checkoutRequestId, amount, requestedAt, held }));
   }
 
   @Post('mpesa/pending/:checkoutRequestId')
@@ -147,7 +166,11 @@ export class SimulatorController {
   async deliver(@Param('checkoutRequestId') checkoutRequestId: string, @Body() body: DeliverOutcomeDto) {
     const simulator = await this.simulator();
     if (!simulator.pendingStkPushes().some((p) => p.checkoutRequestId === checkoutRequestId)) {
-      throw new DomainError('SIMULATOR.NO_PENDING_TOPUP', 'not_found', 'No pending top-up with this CheckoutRequestID (unknown, or already answered)');
+      throw new DomainError(
+        'SIMULATOR.NO_PENDING_TOPUP',
+        'not_found',
+        'No pending top-up with this CheckoutRequestID (unknown, or already answered)',
+      );
     }
     simulator.resolveStkPush(checkoutRequestId, body.outcome);
     return { checkoutRequestId, outcome: body.outcome };
@@ -155,7 +178,11 @@ export class SimulatorController {
 
   private async simulator(): Promise<DarajaSimulator> {
     if (!this.mpesaSimulated) {
-      throw new DomainError('SIMULATOR.MPESA_NOT_SIMULATED', 'conflict', 'M-PESA is not simulated here (MPESA_BASE_URL is set)');
+      throw new DomainError(
+        'SIMULATOR.MPESA_NOT_SIMULATED',
+        'conflict',
+        'M-PESA is not simulated here (MPESA_BASE_URL is set)',
+      );
     }
     return this.daraja.simulator();
   }

@@ -2,7 +2,14 @@ import { Body, Controller, Get, HttpCode, Post, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { AuthenticatedUser } from '../auth/token.service.js';
 import { CurrentUser, UserAuth } from '../auth/user-auth.guard.js';
-import { SYNC_PULL_EXAMPLE, SYNC_PUSH_EXAMPLE, SyncPullQuery, SyncPullResponse, SyncPushDto, SyncPushResponse } from './dto/sync.dto.js';
+import {
+  SYNC_PULL_EXAMPLE,
+  SYNC_PUSH_EXAMPLE,
+  SyncPullQuery,
+  SyncPullResponse,
+  SyncPushDto,
+  SyncPushResponse,
+} from './dto/sync.dto.js';
 import { SyncService, type SyncPull } from './sync.service.js';
 
 @ApiTags('sync')
@@ -23,7 +30,9 @@ export class SyncController {
   }
 
   @Get('pull')
-  @ApiOperation({ summary: 'Your loans, wallet entries and balance changed since the cursor; a new cursor and hasMore' })
+  @ApiOperation({
+    summary: 'Your loans, wallet entries and balance changed since the cursor; a new cursor and hasMore',
+  })
   @ApiOkResponse({ type: SyncPullResponse, example: SYNC_PULL_EXAMPLE })
   pull(@CurrentUser() me: AuthenticatedUser, @Query() query: SyncPullQuery): Promise<SyncPull> {
     return this.sync.pull(me.userId, query.since, query.limit);

@@ -95,7 +95,8 @@ function text(payload: Record<string, unknown>, name: string): string {
 
 function whole(payload: Record<string, unknown>, name: string): number {
   const v = payload[name];
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw badPayload(`${name} must be a whole number of shillings`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0)
+    throw badPayload(`${name} must be a whole number of shillings`);
   return v;
 }
 
@@ -107,7 +108,8 @@ function encodeCursor(xid: bigint): string {
 function decodeCursor(cursor: string | undefined): bigint {
   if (!cursor) return 0n;
   const raw = Buffer.from(cursor, 'base64url').toString();
-  if (!/^x\d{1,20}$/.test(raw)) throw new DomainError('SYNC.BAD_CURSOR', 'invalid', 'Unknown cursor; pull again without one', { field: 'since' });
+  if (!/^x\d{1,20}$/.test(raw))
+    throw new DomainError('SYNC.BAD_CURSOR', 'invalid', 'Unknown cursor; pull again without one', { field: 'since' });
   return BigInt(raw.slice(1));
 }
 
@@ -137,7 +139,12 @@ export class SyncService {
       } catch (e) {
         // Not the operation's fault: nothing is recorded, so the device's retry can still apply it.
         this.logger.error({ err: e, opId: op.opId }, 'sync operation failed');
-        results.push({ opId: op.opId, status: 'rejected', code: 'INTERNAL', message: 'Try this operation again later' });
+        results.push({
+          opId: op.opId,
+          status: 'rejected',
+          code: 'INTERNAL',
+          message: 'Try this operation again later',
+        });
       }
     }
     return results;
@@ -151,7 +158,12 @@ export class SyncService {
    * records the outcome, so whatever it writes (an SMS in the outbox) happens exactly once too.
    * `key` overrides the idempotency key of the write (a USSD action's own key).
    */
-  async applyOnce(userId: string, deviceId: string, op: SyncOperationInput, options: ApplyOptions = {}): Promise<SyncOperationResult> {
+  async applyOnce(
+    userId: string,
+    deviceId: string,
+    op: SyncOperationInput,
+    options: ApplyOptions = {},
+  ): Promise<SyncOperationResult> {
     const repo = this.dataSource.getRepository(SyncOperation);
     const earlier = await repo.findOneBy({ opId: op.opId });
     if (earlier) return this.duplicate(earlier, userId, op.opId);
@@ -213,7 +225,14 @@ export class SyncService {
    * rejected with `code`, so a late attempt to apply it finds it done. A duplicate if it was
    * recorded before (then that outcome stands).
    */
-  async refuse(userId: string, deviceId: string, op: { opId: string; type: string }, code: string, message: string, options: ApplyOptions = {}) {
+  async refuse(
+    userId: string,
+    deviceId: string,
+    op: { opId: string; type: string },
+    code: string,
+    message: string,
+    options: ApplyOptions = {},
+  ) {
     const earlier = await this.dataSource.getRepository(SyncOperation).findOneBy({ opId: op.opId });
     if (earlier) return this.duplicate(earlier, userId, op.opId);
     return this.record(userId, deviceId, op, 'rejected', { code, message }, options);
@@ -233,7 +252,8 @@ export class SyncService {
          VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT (op_id) DO NOTHING RETURNING op_id`,
         [op.opId, userId, deviceId, op.type, outcome, JSON.stringify(result)],
       );
-      if (inserted.length > 0 && options.onRecorded) await options.onRecorded(tx, { opId: op.opId, status: outcome, ...result });
+      if (inserted.length > 0 && options.onRecorded)
+        await options.onRecorded(tx, { opId: op.opId, status: outcome, ...result });
       return inserted.length > 0;
     });
     if (!recorded) {
@@ -246,9 +266,20 @@ export class SyncService {
 
   private duplicate(earlier: SyncOperation, userId: string, opId: string): SyncOperationResult {
     if (earlier.userId !== userId) {
-      return { opId, status: 'rejected', code: 'SYNC.OP_ID_TAKEN', message: 'This operation id belongs to another user' };
+      return {
+        opId,
+        status: 'rejected',
+        code: 'SYNC.OP_ID_TAKEN',
+        message: 'This operation id belongs to another user',
+      };
     }
-    return { opId, status: 'duplicate', outcome: earlier.outcome, ...earlier.result, message: `Already ${earlier.outcome}` };
+    return {
+      opId,
+      status: 'duplicate',
+      outcome: earlier.outcome,
+      ...earlier.result,
+      message: `Already ${earlier.outcome}`,
+    };
   }
 
   private async apply(userId: string, op: SyncOperationInput, key: string): Promise<Loan> {
@@ -298,17 +329,26 @@ export class SyncService {
           .addOrderBy('l.id', 'ASC')
           .limit(max ?? undefined)
           .getRawAndEntities()
-          .then(({ raw, entities }) => entities.map((e, i) => ({ loan: e, xid: BigInt((raw[i] as { change_xid: string }).change_xid) })));
-        const transfers: { id: string; kind: string; amount: string; loan_id: string | null; debit_account_id: string; created_at: Date; change_xid: string }[] =
-          walletId
-            ? await manager.query(
-                `SELECT id, kind, amount, loan_id, debit_account_id, created_at, change_xid::text AS change_xid
+          .then(({ raw, entities }) =>
+            entities.map((e, i) => ({ loan: e, xid: BigInt((raw[i] as { change_xid: string }).change_xid) })),
+          );
+        const transfers: {
+          id: string;
+          kind: string;
+          amount: string;
+          loan_id: string | null;
+          debit_account_id: string;
+          created_at: Date;
+          change_xid: string;
+        }[] = walletId
+          ? await manager.query(
+              `SELECT id, kind, amount, loan_id, debit_account_id, created_at, change_xid::text AS change_xid
                    FROM transfers
                   WHERE (debit_account_id = $1 OR credit_account_id = $1) AND change_xid >= $2 AND change_xid < $3
                   ORDER BY change_xid, seq ${max === null ? '' : 'LIMIT ' + String(max)}`,
-                [walletId, lo.toString(), hi.toString()],
-              )
-            : [];
+              [walletId, lo.toString(), hi.toString()],
+            )
+          : [];
         return { loans, transfers: transfers.map((t) => ({ ...t, xid: BigInt(t.change_xid) })) };
       };
 

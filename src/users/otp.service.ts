@@ -19,7 +19,8 @@ return mac
 `;
 
 export const OtpErrors = {
-  invalid: () => new DomainError('OTP.INVALID', 'unauthorized', 'The code is wrong, used up or expired; ask for a new one'),
+  invalid: () =>
+    new DomainError('OTP.INVALID', 'unauthorized', 'The code is wrong, used up or expired; ask for a new one'),
 };
 
 /** Six-digit one-time codes for onboarding without USSD: stored as a keyed MAC, never in clear. */

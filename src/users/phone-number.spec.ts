@@ -68,7 +68,9 @@ describe(parseKenyanMobile.name, () => {
 
 describe(toMsisdn.name, () => {
   it('throws a domain error naming the field', () => {
-    expect(() => toMsisdn('12')).toThrow(expect.objectContaining({ code: 'PHONE.BAD_FORMAT', details: { field: 'phoneNumber' } }));
+    expect(() => toMsisdn('12')).toThrow(
+      expect.objectContaining({ code: 'PHONE.BAD_FORMAT', details: { field: 'phoneNumber' } }),
+    );
     expect(toMsisdn('0712345678')).toBe('254712345678');
   });
 });

@@ -7,15 +7,9 @@ import { DomainError } from '../common/domain-error.js';
 export type Msisdn = string & { readonly __brand: 'Msisdn' };
 
 export type PhoneRejection =
-  | 'PHONE.REQUIRED'
-  | 'PHONE.NOT_KENYAN'
-  | 'PHONE.BAD_FORMAT'
-  | 'PHONE.NOT_MOBILE'
-  | 'PHONE.INVALID';
+  'PHONE.REQUIRED' | 'PHONE.NOT_KENYAN' | 'PHONE.BAD_FORMAT' | 'PHONE.NOT_MOBILE' | 'PHONE.INVALID';
 
-export type PhoneParseResult =
-  | { ok: true; msisdn: Msisdn }
-  | { ok: false; code: PhoneRejection; reason: string };
+export type PhoneParseResult = { ok: true; msisdn: Msisdn } | { ok: false; code: PhoneRejection; reason: string };
 
 const ACCEPTED_FORM = /^(?:\+254|254|0)[17]\d{8}$/;
 const SEPARATORS = /[\s\-().]/g;
@@ -60,7 +54,11 @@ function parse(input: unknown): PhoneParseResult {
       reason: 'Use a Kenyan mobile number like 0712345678 or +254712345678',
     };
   }
-  const parsed = parsePhoneNumberFromString(compact.startsWith('0') ? compact : `+${compact.replace(/^\+/, '')}`, 'KE', metadata);
+  const parsed = parsePhoneNumberFromString(
+    compact.startsWith('0') ? compact : `+${compact.replace(/^\+/, '')}`,
+    'KE',
+    metadata,
+  );
   if (!parsed || parsed.country !== 'KE' || !parsed.isValid()) {
     return { ok: false, code: 'PHONE.INVALID', reason: 'This is not a valid Kenyan number' };
   }

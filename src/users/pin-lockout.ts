@@ -56,7 +56,11 @@ export class PinLockout {
   }
 
   async reserve(userId: string): Promise<AttemptReservation> {
-    const [attempt, msLeft] = (await RESERVE_ATTEMPT.run(this.redis, [this.key(userId)], [this.maxAttempts, this.lockMs])) as [number, number];
+    const [attempt, msLeft] = (await RESERVE_ATTEMPT.run(
+      this.redis,
+      [this.key(userId)],
+      [this.maxAttempts, this.lockMs],
+    )) as [number, number];
     return { attempt, locked: attempt > this.maxAttempts, msLeft };
   }
 

@@ -4,9 +4,12 @@ import { hashPin, pinMatches, pinRejection } from './pin.js';
 const PEPPER = 'a-test-pepper-that-is-long-enough-123';
 
 describe(pinRejection.name, () => {
-  it.each(['0000', '1111', '9999', '1234', '0123', '6789', '4321', '9876', '3210'])('refuses the trivial PIN %s', (pin) => {
-    expect(pinRejection(pin)).toBe('PIN.TRIVIAL');
-  });
+  it.each(['0000', '1111', '9999', '1234', '0123', '6789', '4321', '9876', '3210'])(
+    'refuses the trivial PIN %s',
+    (pin) => {
+      expect(pinRejection(pin)).toBe('PIN.TRIVIAL');
+    },
+  );
 
   it.each(['123', '12345', '12a4', '', ' 1234', '١٢٣٤', '12.4'])('refuses the malformed PIN %p', (pin) => {
     expect(pinRejection(pin)).toBe('PIN.FORMAT');

@@ -4,7 +4,11 @@ export const UserErrors = {
   notFound: () => new DomainError('USER.NOT_FOUND', 'not_found', 'No such user'),
   pinNotSet: () => new DomainError('USER.PIN_NOT_SET', 'conflict', 'Create a PIN first'),
   pinOffline: () =>
-    new DomainError('USER.PIN_OFFLINE', 'unavailable', 'The PIN cannot be checked while the database is unavailable; try again later'),
+    new DomainError(
+      'USER.PIN_OFFLINE',
+      'unavailable',
+      'The PIN cannot be checked while the database is unavailable; try again later',
+    ),
   pinAlreadySet: () =>
     new DomainError('USER.PIN_ALREADY_SET', 'conflict', 'A PIN is already set; change it with the old PIN'),
   pinFormat: () => new DomainError('USER.PIN_FORMAT', 'invalid', 'A PIN is exactly 4 digits', { field: 'pin' }),

@@ -147,7 +147,12 @@ export class UsersService {
     await this.checkPin(userId, cached, pin, async () => undefined);
   }
 
-  private async checkPin(userId: string, stored: string | null, pin: string, onLocked: () => Promise<void>): Promise<void> {
+  private async checkPin(
+    userId: string,
+    stored: string | null,
+    pin: string,
+    onLocked: () => Promise<void>,
+  ): Promise<void> {
     if (stored === null) throw UserErrors.pinNotSet();
     const reservation = await this.lockout.reserve(userId);
     if (reservation.locked) throw UserErrors.pinLocked(Math.ceil(reservation.msLeft / 1000));

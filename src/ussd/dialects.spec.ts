@@ -55,13 +55,20 @@ describe("Africa's Talking", () => {
   });
 
   it('treats an absent text as the dial request', () => {
-    const inbound = parseInbound('africastalking', { sessionId: 's', phoneNumber: '+254700000001', serviceCode: '*383#' });
+    const inbound = parseInbound('africastalking', {
+      sessionId: 's',
+      phoneNumber: '+254700000001',
+      serviceCode: '*383#',
+    });
     expect(inbound.text).toBe('');
     expect(inbound.isNewSession).toBeUndefined();
   });
 
   it('keeps the accumulated text as sent, stars and all', () => {
-    const inbound = parseInbound('africastalking', formBody('sessionId=s&phoneNumber=%2B254700000001&serviceCode=*383%23&text=1*0722000000'));
+    const inbound = parseInbound(
+      'africastalking',
+      formBody('sessionId=s&phoneNumber=%2B254700000001&serviceCode=*383%23&text=1*0722000000'),
+    );
     expect(inbound.text).toBe('1*0722000000');
     expect(inbound.textMode).toBe('accumulated');
   });
@@ -116,7 +123,10 @@ describe('generic JSON', () => {
       contentType: 'application/json; charset=utf-8',
       body: JSON.stringify({ responseType: 'input', message: CON.message }),
     });
-    expect(JSON.parse(renderReply('generic', END, inbound).body)).toEqual({ responseType: 'notification', message: 'Goodbye' });
+    expect(JSON.parse(renderReply('generic', END, inbound).body)).toEqual({
+      responseType: 'notification',
+      message: 'Goodbye',
+    });
     expect(renderUnreadable('generic', 'x')).toBeNull();
   });
 });
@@ -146,7 +156,12 @@ describe('Hubtel', () => {
   });
 
   it('reads the inputs a shortcut dial string carries', () => {
-    const inbound = parseInbound('hubtel', { ...base, Type: 'Initiation', Message: '*383*1*0722000000#', Sequence: '1' });
+    const inbound = parseInbound('hubtel', {
+      ...base,
+      Type: 'Initiation',
+      Message: '*383*1*0722000000#',
+      Sequence: '1',
+    });
     expect(inbound.textMode).toBe('dial');
     expect(inbound.text).toBe('1*0722000000');
   });
@@ -160,18 +175,36 @@ describe('Hubtel', () => {
 
   it('carries no inputs when the dial string is not for this code or is blank', () => {
     expect(parseInbound('hubtel', { ...base, Type: 'Initiation', Message: '*384*1#' }).text).toBe('');
-    expect(parseInbound('hubtel', { ...base, ServiceCode: 'b230733cd56b4a0f', Type: 'initiation', Message: '' }).text).toBe('');
+    expect(
+      parseInbound('hubtel', { ...base, ServiceCode: 'b230733cd56b4a0f', Type: 'initiation', Message: '' }).text,
+    ).toBe('');
     expect(parseInbound('hubtel', { ...base, Type: 'Initiation', Message: '*3831#' }).text).toBe('');
   });
 
   it('reads a Response as the latest input', () => {
-    const inbound = parseInbound('hubtel', { ...base, Type: 'Response', Message: '2', Sequence: 2, ClientState: 'menu' });
-    expect(inbound).toMatchObject({ textMode: 'latest', text: '2', isNewSession: false, requestId: `${base.SessionId}:2` });
+    const inbound = parseInbound('hubtel', {
+      ...base,
+      Type: 'Response',
+      Message: '2',
+      Sequence: 2,
+      ClientState: 'menu',
+    });
+    expect(inbound).toMatchObject({
+      textMode: 'latest',
+      text: '2',
+      isNewSession: false,
+      requestId: `${base.SessionId}:2`,
+    });
     expect(inbound.isClosing).toBeUndefined();
   });
 
   it.each(['Release', 'Timeout', 'release'])('reads %s as closing', (Type) => {
-    const inbound = parseInbound('hubtel', { Mobile: base.Mobile, SessionId: base.SessionId, ServiceCode: base.ServiceCode, Type });
+    const inbound = parseInbound('hubtel', {
+      Mobile: base.Mobile,
+      SessionId: base.SessionId,
+      ServiceCode: base.ServiceCode,
+      Type,
+    });
     expect(inbound.isClosing).toBe(true);
     expect(inbound.isNewSession).toBe(false);
   });
@@ -183,7 +216,11 @@ describe('Hubtel', () => {
       body: JSON.stringify({ Type: 'Response', Message: CON.message, ClientState: 'step-2' }),
     });
     const withoutState = parseInbound('hubtel', { ...base, ClientState: undefined, Type: 'Response', Message: '1' });
-    expect(JSON.parse(renderReply('hubtel', END, withoutState).body)).toEqual({ Type: 'Release', Message: 'Goodbye', ClientState: '' });
+    expect(JSON.parse(renderReply('hubtel', END, withoutState).body)).toEqual({
+      Type: 'Release',
+      Message: 'Goodbye',
+      ClientState: '',
+    });
     expect(renderUnreadable('hubtel', 'x')).toBeNull();
   });
 });
@@ -206,8 +243,17 @@ describe('Nalo', () => {
   });
 
   it('splits a shortcut dial when told the service code', () => {
-    const inbound = parseInbound('nalo', { ...base, USERDATA: '*920*1234*1*0244000000#', MSGTYPE: 'true' }, { serviceCode: '*920*1234#' });
-    expect(inbound).toMatchObject({ serviceCode: '*920*1234#', textMode: 'dial', text: '1*0244000000', isNewSession: true });
+    const inbound = parseInbound(
+      'nalo',
+      { ...base, USERDATA: '*920*1234*1*0244000000#', MSGTYPE: 'true' },
+      { serviceCode: '*920*1234#' },
+    );
+    expect(inbound).toMatchObject({
+      serviceCode: '*920*1234#',
+      textMode: 'dial',
+      text: '1*0244000000',
+      isNewSession: true,
+    });
   });
 
   it('accepts MSGTYPE as the string "false" for a later request', () => {
@@ -244,7 +290,11 @@ describe('Arkesel', () => {
       isNewSession: true,
       echo: { sessionID: 'ark-1', userID: 'deni-app', msisdn: '233244000000' },
     });
-    const shortcut = parseInbound('arkesel', { ...base, newSession: true, userData: '*928*01*4#' }, { serviceCode: '*928*01#' });
+    const shortcut = parseInbound(
+      'arkesel',
+      { ...base, newSession: true, userData: '*928*01*4#' },
+      { serviceCode: '*928*01#' },
+    );
     expect(shortcut.text).toBe('4');
   });
 
@@ -326,17 +376,22 @@ describe('malformed requests', () => {
     }
   });
 
-  it.each(GATEWAYS)(`%s: refuses text over ${MAX_TEXT_LENGTH} characters and accepts exactly ${MAX_TEXT_LENGTH}`, (gateway) => {
-    const name = textField[gateway];
-    expect(parseError(gateway, { ...valid[gateway], [name]: '1'.repeat(MAX_TEXT_LENGTH + 1) })).toBe(
-      `${name} is too long (at most ${MAX_TEXT_LENGTH} characters)`,
-    );
-    expect(() => parseInbound(gateway, { ...valid[gateway], [name]: '1'.repeat(MAX_TEXT_LENGTH) })).not.toThrow();
-  });
+  it.each(GATEWAYS)(
+    `%s: refuses text over ${MAX_TEXT_LENGTH} characters and accepts exactly ${MAX_TEXT_LENGTH}`,
+    (gateway) => {
+      const name = textField[gateway];
+      expect(parseError(gateway, { ...valid[gateway], [name]: '1'.repeat(MAX_TEXT_LENGTH + 1) })).toBe(
+        `${name} is too long (at most ${MAX_TEXT_LENGTH} characters)`,
+      );
+      expect(() => parseInbound(gateway, { ...valid[gateway], [name]: '1'.repeat(MAX_TEXT_LENGTH) })).not.toThrow();
+    },
+  );
 
   it.each(Object.entries(sessionField))('%s: refuses a session id over 100 characters', (gateway, name) => {
     const g = gateway as GatewayName;
-    expect(parseError(g, { ...valid[g], [name]: 's'.repeat(101) })).toBe(`${name} is too long (at most 100 characters)`);
+    expect(parseError(g, { ...valid[g], [name]: 's'.repeat(101) })).toBe(
+      `${name} is too long (at most 100 characters)`,
+    );
     expect(() => parseInbound(g, { ...valid[g], [name]: 's'.repeat(100) })).not.toThrow();
   });
 
@@ -352,15 +407,23 @@ describe('malformed requests', () => {
   });
 
   it('refuses an over-long generic requestId', () => {
-    expect(parseError('generic', { ...valid.generic, requestId: 'r'.repeat(101) })).toBe('requestId is too long (at most 100 characters)');
+    expect(parseError('generic', { ...valid.generic, requestId: 'r'.repeat(101) })).toBe(
+      'requestId is too long (at most 100 characters)',
+    );
     expect(parseError('generic', { ...valid.generic, requestId: 7 })).toBe('requestId must be a string');
   });
 
   it('refuses unknown Hubtel types and odd Sequences', () => {
-    expect(parseError('hubtel', { ...valid.hubtel, Type: 'AddToCart' })).toBe('Type must be Initiation, Response, Release or Timeout');
+    expect(parseError('hubtel', { ...valid.hubtel, Type: 'AddToCart' })).toBe(
+      'Type must be Initiation, Response, Release or Timeout',
+    );
     expect(parseError('hubtel', { ...valid.hubtel, Type: 3 })).toBe('Type must be a string');
-    expect(parseError('hubtel', { ...valid.hubtel, Sequence: { n: 1 } })).toBe('Sequence must be a string or a whole number');
-    expect(parseError('hubtel', { ...valid.hubtel, Sequence: 1.5 })).toBe('Sequence must be a string or a whole number');
+    expect(parseError('hubtel', { ...valid.hubtel, Sequence: { n: 1 } })).toBe(
+      'Sequence must be a string or a whole number',
+    );
+    expect(parseError('hubtel', { ...valid.hubtel, Sequence: 1.5 })).toBe(
+      'Sequence must be a string or a whole number',
+    );
   });
 
   it('refuses Nalo MSGTYPE and Arkesel newSession that are not booleans', () => {
@@ -374,7 +437,9 @@ describe('malformed requests', () => {
     const body = Object.create(null) as Record<string, unknown>;
     Object.assign(body, { phoneNumber: '1', serviceCode: '*1#' });
     expect(parseError('africastalking', body)).toBe('sessionId is required');
-    expect(parseInbound('generic', { ...valid.generic, constructor: 'x', toString: 1, hasOwnProperty: null }).text).toBe('1');
+    expect(
+      parseInbound('generic', { ...valid.generic, constructor: 'x', toString: 1, hasOwnProperty: null }).text,
+    ).toBe('1');
   });
 });
 
@@ -399,7 +464,8 @@ describe('gatewayForContentType', () => {
 describe('isGateway', () => {
   it('knows the five gateways and nothing else', () => {
     for (const gateway of GATEWAYS) expect(isGateway(gateway)).toBe(true);
-    for (const name of ['', 'AfricasTalking', 'safaricom', 'toString', '__proto__']) expect(isGateway(name)).toBe(false);
+    for (const name of ['', 'AfricasTalking', 'safaricom', 'toString', '__proto__'])
+      expect(isGateway(name)).toBe(false);
   });
 });
 
@@ -429,10 +495,31 @@ describe('parseInbound on arbitrary input', () => {
 
   it.each(GATEWAYS)('%s: throws nothing but DialectError for objects with its own field names', (gateway) => {
     const names = [
-      'sessionId', 'phoneNumber', 'serviceCode', 'text', 'networkCode', 'requestId',
-      'SessionId', 'Mobile', 'ServiceCode', 'Type', 'Message', 'Sequence', 'ClientState', 'Operator',
-      'USERID', 'MSISDN', 'USERDATA', 'MSGTYPE', 'NETWORK',
-      'sessionID', 'userID', 'msisdn', 'newSession', 'userData', 'network',
+      'sessionId',
+      'phoneNumber',
+      'serviceCode',
+      'text',
+      'networkCode',
+      'requestId',
+      'SessionId',
+      'Mobile',
+      'ServiceCode',
+      'Type',
+      'Message',
+      'Sequence',
+      'ClientState',
+      'Operator',
+      'USERID',
+      'MSISDN',
+      'USERDATA',
+      'MSGTYPE',
+      'NETWORK',
+      'sessionID',
+      'userID',
+      'msisdn',
+      'newSession',
+      'userData',
+      'network',
     ];
     const value = fc.oneof(
       fc.jsonValue(),

@@ -54,7 +54,9 @@ export interface SessionLock {
 }
 
 /** KEYS lock; ARGV token. */
-const RELEASE = new RedisScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`);
+const RELEASE = new RedisScript(
+  `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
+);
 /** KEYS lock, session; ARGV token, lock ms. The lock, and if it was free, the session: {1, session?} or {0}. */
 const LOCK_AND_READ = new RedisScript(`
 if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return {1, redis.call('GET', KEYS[2])} end
@@ -109,7 +111,10 @@ export class UssdSessionStore {
    */
   async open(id: string, waitMs = 3_000): Promise<{ lock: SessionLock; session: UssdSession | null } | null> {
     const token = randomUUID();
-    const [taken, raw] = (await LOCK_AND_READ.run(this.redis, [this.lockKey(id), this.key(id)], [token, LOCK_MS])) as [number, string | null | undefined];
+    const [taken, raw] = (await LOCK_AND_READ.run(this.redis, [this.lockKey(id), this.key(id)], [token, LOCK_MS])) as [
+      number,
+      string | null | undefined,
+    ];
     if (taken === 1) return { lock: this.lockFor(id, token), session: raw ? (JSON.parse(raw) as UssdSession) : null };
     const lock = await this.lock(id, waitMs);
     return lock ? { lock, session: await this.get(id) } : null;
@@ -133,7 +138,14 @@ export class UssdSessionStore {
     const json = JSON.stringify(session);
     if (lock && !lock.released) {
       lock.released = true;
-      await Promise.all([SAVE_AND_RELEASE.run(this.redis, [this.key(session.id), this.lockKey(session.id)], [json, this.ttlMs, lock.token]), index]);
+      await Promise.all([
+        SAVE_AND_RELEASE.run(
+          this.redis,
+          [this.key(session.id), this.lockKey(session.id)],
+          [json, this.ttlMs, lock.token],
+        ),
+        index,
+      ]);
     } else {
       await Promise.all([this.redis.set(this.key(session.id), json, 'PX', this.ttlMs), index]);
     }
@@ -197,14 +209,22 @@ export class UssdSessionStore {
   /** A journey left mid-way, offered again if the same phone dials within USSD_RESUME_SECONDS. */
   async saveResumable(phoneNumber: string, sessionId: string, journey: JourneyState): Promise<void> {
     if (this.resumeMs <= 0) return;
-    await this.redis.set(`ussd:resume:${phoneNumber}`, JSON.stringify({ sessionId, journey }), 'PX', this.ttlMs + this.resumeMs);
+    await this.redis.set(
+      `ussd:resume:${phoneNumber}`,
+      JSON.stringify({ sessionId, journey }),
+      'PX',
+      this.ttlMs + this.resumeMs,
+    );
   }
 
   /**
    * The journey a new session of this phone may resume (not one of its own), and whether an
    * offer exists at all (to be dropped once the new session moves on).
    */
-  async takeResumable(phoneNumber: string, newSessionId: string): Promise<{ journey: JourneyState | null; held: boolean }> {
+  async takeResumable(
+    phoneNumber: string,
+    newSessionId: string,
+  ): Promise<{ journey: JourneyState | null; held: boolean }> {
     const raw = await this.redis.get(`ussd:resume:${phoneNumber}`);
     if (!raw) return { journey: null, held: false };
     const saved = JSON.parse(raw) as { sessionId: string; journey: JourneyState };

@@ -1,6 +1,30 @@
-import { BadRequestException, Body, type CanActivate, Injectable, UnsupportedMediaTypeException, Controller, Get, Headers, HttpCode, Param, Post, Res, UseGuards } from '@nestjs/common';
+import {
+  BadRequestException,
+  Body,
+  type CanActivate,
+  Injectable,
+  UnsupportedMediaTypeException,
+  Controller,
+  Get,
+  Headers,
+  HttpCode,
+  Param,
+  Post,
+  Res,
+  UseGuards,
+} from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiParam, ApiProduces, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBody,
+  ApiConsumes,
+  ApiOkResponse,
+  ApiOperation,
+  ApiParam,
+  ApiProduces,
+  ApiProperty,
+  ApiPropertyOptional,
+  ApiTags,
+} from '@nestjs/swagger';
 import { IsOptional, IsString, MaxLength } from 'class-validator';
 import type { FastifyReply } from 'fastify';
 import { AdminOnly } from '../auth/admin-api-key.guard.js';
@@ -75,13 +99,25 @@ export class UssdController {
   @HttpCode(200)
   @UseGuards(UssdWebhookGuard)
   @ApiOperation({
-    summary: "USSD webhook: Africa's Talking (form-urlencoded → CON/END text) or the generic JSON format, told apart by content type",
+    summary:
+      "USSD webhook: Africa's Talking (form-urlencoded → CON/END text) or the generic JSON format, told apart by content type",
   })
   @ApiConsumes('application/x-www-form-urlencoded', 'application/json')
   @ApiProduces('text/plain', 'application/json')
-  @ApiBody({ schema: { oneOf: [{ type: 'string', example: AT_EXAMPLE }, { type: 'object', example: GENERIC_EXAMPLE }] } })
+  @ApiBody({
+    schema: {
+      oneOf: [
+        { type: 'string', example: AT_EXAMPLE },
+        { type: 'object', example: GENERIC_EXAMPLE },
+      ],
+    },
+  })
   @ApiOkResponse({ description: 'A screen: `CON …`/`END …`, or `{responseType, message}`' })
-  async handler(@Body() body: unknown, @Headers('content-type') contentType: string | undefined, @Res() reply: FastifyReply) {
+  async handler(
+    @Body() body: unknown,
+    @Headers('content-type') contentType: string | undefined,
+    @Res() reply: FastifyReply,
+  ) {
     const gateway = gatewayForContentType(contentType);
     if (!gateway) {
       throw new UnsupportedMediaTypeException({
@@ -99,7 +135,10 @@ export class UssdController {
   @ApiParam({ name: 'gateway', enum: GATEWAYS })
   async namedHandler(@Param('gateway') name: string, @Body() body: unknown, @Res() reply: FastifyReply) {
     if (!isGateway(name)) {
-      throw new BadRequestException({ code: 'USSD.UNKNOWN_GATEWAY', message: `Unknown gateway; use one of ${GATEWAYS.join(', ')}` });
+      throw new BadRequestException({
+        code: 'USSD.UNKNOWN_GATEWAY',
+        message: `Unknown gateway; use one of ${GATEWAYS.join(', ')}`,
+      });
     }
     return this.answer(name, body, reply);
   }
@@ -107,7 +146,10 @@ export class UssdController {
   @Post('test')
   @HttpCode(200)
   @UseGuards(UssdTestEndpointGuard, UssdWebhookGuard)
-  @ApiOperation({ summary: "The seed's test endpoint: one step of the journey without a gateway (off in production unless USSD_TEST_ENDPOINT=true)" })
+  @ApiOperation({
+    summary:
+      "The seed's test endpoint: one step of the journey without a gateway (off in production unless USSD_TEST_ENDPOINT=true)",
+  })
   async test(@Body() body: UssdTestDto) {
     let inbound;
     try {
@@ -158,7 +200,11 @@ export class UssdController {
   @Get('health')
   @ApiOperation({ summary: 'USSD service health (the seed’s shape)' })
   async health() {
-    return { status: 'USSD service is running', timestamp: new Date().toISOString(), activeSessions: await this.ussd.countSessions() };
+    return {
+      status: 'USSD service is running',
+      timestamp: new Date().toISOString(),
+      activeSessions: await this.ussd.countSessions(),
+    };
   }
 
   private async answer(gateway: GatewayName, body: unknown, reply: FastifyReply) {

@@ -56,9 +56,7 @@ interface OnlineAttempt {
 const NOT_RESUMABLE: ScreenId[] = [ScreenId.Main, ScreenId.Resume, ScreenId.PinNew, ScreenId.PinNewConfirm];
 
 type Plan =
-  | { kind: 'replay'; reply: UssdReply }
-  | { kind: 'start'; inputs: string[] }
-  | { kind: 'continue'; inputs: string[] };
+  { kind: 'replay'; reply: UssdReply } | { kind: 'start'; inputs: string[] } | { kind: 'continue'; inputs: string[] };
 
 /**
  * One USSD request, whatever the gateway: rate limit, the session lock, retry detection (a
@@ -205,8 +203,10 @@ export class UssdService {
     if (session?.ended) {
       // The journey is over. A redelivered request gets the last screen again and nothing runs
       // twice; only a new dial (a gateway that reuses session ids) starts afresh.
-      const redial = inbound.isNewSession || (inbound.textMode === 'latest' && inbound.text === '' && !inbound.requestId);
-      if (!redial) return { reply: session.lastReply ?? { message: en('error.generic'), end: true }, screen: session.screen };
+      const redial =
+        inbound.isNewSession || (inbound.textMode === 'latest' && inbound.text === '' && !inbound.requestId);
+      if (!redial)
+        return { reply: session.lastReply ?? { message: en('error.generic'), end: true }, screen: session.screen };
       session = null;
     }
     if (session && inbound.isNewSession) session = null;
@@ -227,7 +227,12 @@ export class UssdService {
       } else {
         user = await this.users.identify(msisdn);
       }
-      backend = online = new OnlineBackend(user, { users: this.users, loans: this.loans, wallet: this.wallet, mpesa: this.mpesa });
+      backend = online = new OnlineBackend(user, {
+        users: this.users,
+        loans: this.loans,
+        wallet: this.wallet,
+        mpesa: this.mpesa,
+      });
     } else {
       const snapshot = await this.snapshots.get(msisdn);
       // Nobody to be sure of without the database or a snapshot: say so, and end.
@@ -260,7 +265,8 @@ export class UssdService {
     }
 
     const context = this.contextFor(session, user, backend);
-    let result: StepResult | undefined = plan.kind === 'start' ? await this.engine.show(session.journey, context) : undefined;
+    let result: StepResult | undefined =
+      plan.kind === 'start' ? await this.engine.show(session.journey, context) : undefined;
     for (const input of plan.inputs) {
       if (result?.reply.end) break;
       result = await this.answer(session, input, context);
@@ -274,7 +280,9 @@ export class UssdService {
     // The new-PIN screens are never resumable: they follow a check of the current PIN that
     // someone else picking up the phone must not inherit.
     const midJourney =
-      !result.reply.end && !NOT_RESUMABLE.includes(session.screen) && Boolean(this.engine.screen(session.screen).onInput);
+      !result.reply.end &&
+      !NOT_RESUMABLE.includes(session.screen) &&
+      Boolean(this.engine.screen(session.screen).onInput);
     // An ended session is kept (as ended) for the rest of its TTL, so that a redelivered request
     // is answered again. The session, the resume offer and the lock's release leave together.
     if (result.reply.end) session.ended = true;
@@ -286,11 +294,16 @@ export class UssdService {
     // What this subscriber could still see offline, taken in the background after a good step
     // that read or wrote (a dial counts as a read: it is when a snapshot is most likely missing);
     // at once after money moved, else at most every USSD_SNAPSHOT_REFRESH_SECONDS.
-    if (online && (plan.kind === 'start' || online.read || online.movedMoney)) this.snapshots.refreshSoon(user, online.movedMoney);
+    if (online && (plan.kind === 'start' || online.read || online.movedMoney))
+      this.snapshots.refreshSoon(user, online.movedMoney);
     return { reply: result.reply, screen: result.screen };
   }
 
-  private async answer(session: UssdSession, input: string, context: (page: number) => ScreenContext): Promise<StepResult> {
+  private async answer(
+    session: UssdSession,
+    input: string,
+    context: (page: number) => ScreenContext,
+  ): Promise<StepResult> {
     session.step += 1;
     const top = this.engine.current(session.journey);
     if (top.screen === ScreenId.Resume && input === '1' && session.resumable) {
@@ -331,7 +344,12 @@ export class UssdService {
     return createHmac('sha256', this.pepper).update(`ussd-text:${text}`).digest('base64url');
   }
 
-  private remember(session: UssdSession, inbound: InboundUssd, result: StepResult, fingerprint: string | undefined): void {
+  private remember(
+    session: UssdSession,
+    inbound: InboundUssd,
+    result: StepResult,
+    fingerprint: string | undefined,
+  ): void {
     session.screen = result.screen;
     session.lastReply = result.reply;
     if (fingerprint !== undefined) session.lastText = { length: inbound.text.length, hash: fingerprint };
@@ -347,7 +365,11 @@ export class UssdService {
       page,
       backend,
       actionKey: (name) => `ussd:${session.nonce}:${session.step}:${name}`,
-      settings: { minAmount: this.loanSettings.minAmount, maxAmount: this.loanSettings.maxAmount, lockMinutes: this.lockMinutes },
+      settings: {
+        minAmount: this.loanSettings.minAmount,
+        maxAmount: this.loanSettings.maxAmount,
+        lockMinutes: this.lockMinutes,
+      },
     });
   }
 

@@ -16,7 +16,10 @@ export enum SystemAccount {
 @Check('CHK_accounts_kind', `"kind" IN ('user_wallet', 'system')`)
 // A user's wallet never goes below zero: enforced by the database, not only by the code.
 @Check('CHK_accounts_wallet_not_negative', `"kind" <> 'user_wallet' OR "balance" >= 0`)
-@Check('CHK_accounts_owner', `("kind" = 'user_wallet') = ("user_id" IS NOT NULL) AND ("kind" = 'system') = ("code" IS NOT NULL)`)
+@Check(
+  'CHK_accounts_owner',
+  `("kind" = 'user_wallet') = ("user_id" IS NOT NULL) AND ("kind" = 'system') = ("code" IS NOT NULL)`,
+)
 export class Account {
   @PrimaryGeneratedColumn('uuid')
   id!: string;

@@ -133,7 +133,9 @@ export class LedgerService {
         WHERE id IN ($1, $2)`,
       [wanted.debitAccountId, wanted.creditAccountId, amount],
     );
-    const transfer = await tx.manager.getRepository(Transfer).findOneByOrFail({ id: (inserted[0] as { id: string }).id });
+    const transfer = await tx.manager
+      .getRepository(Transfer)
+      .findOneByOrFail({ id: (inserted[0] as { id: string }).id });
     return { transfer, replayed: false };
   }
 

@@ -96,7 +96,10 @@ export class WalletService {
    * Money that arrived from M-PESA (or an operator), keyed by its receipt: the same receipt never
    * credits twice. Called by the deposit use case, which allocates to debts in the same transaction.
    */
-  async creditDeposit(tx: Tx, input: { userId: string; amount: Shillings; reference: string }): Promise<TransferResult> {
+  async creditDeposit(
+    tx: Tx,
+    input: { userId: string; amount: Shillings; reference: string },
+  ): Promise<TransferResult> {
     const walletId = await this.ledger.openWallet(tx.manager, input.userId);
     const clearing = await this.ledger.systemAccountId(SystemAccount.MpesaClearing, tx.manager);
     return this.ledger.transfer(tx, {
@@ -112,7 +115,10 @@ export class WalletService {
    * Phase one of a withdrawal: the money leaves the wallet for the pending account. In the
    * caller's transaction when given (so the request it belongs to is recorded with it).
    */
-  async holdWithdrawal(input: { userId: string; amount: Shillings; withdrawalId: string }, outer?: Tx): Promise<TransferResult> {
+  async holdWithdrawal(
+    input: { userId: string; amount: Shillings; withdrawalId: string },
+    outer?: Tx,
+  ): Promise<TransferResult> {
     const amount = assertPositiveShillings(input.amount);
     const hold = async (tx: Tx) => {
       const walletId = await this.ledger.openWallet(tx.manager, input.userId);
@@ -153,7 +159,11 @@ export class WalletService {
     return this.closeWithdrawal(withdrawalId, 'withdrawal_release', outer);
   }
 
-  private closeWithdrawal(withdrawalId: string, kind: 'withdrawal_settle' | 'withdrawal_release', outer?: Tx): Promise<TransferResult> {
+  private closeWithdrawal(
+    withdrawalId: string,
+    kind: 'withdrawal_settle' | 'withdrawal_release',
+    outer?: Tx,
+  ): Promise<TransferResult> {
     const close = async (tx: Tx) => {
       const hold = await this.ledger.findByKey(holdKey(withdrawalId), tx.manager);
       if (!hold) throw WalletErrors.withdrawalNotFound();

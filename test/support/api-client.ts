@@ -6,11 +6,20 @@ export const ADMIN_KEY = 'test-admin-key-0123456789';
 export class ApiClient {
   constructor(private readonly app: NestFastifyApplication) {}
 
-  async call(method: 'GET' | 'POST', url: string, options: { token?: string; admin?: boolean; body?: unknown; headers?: Record<string, string> } = {}) {
+  async call(
+    method: 'GET' | 'POST',
+    url: string,
+    options: { token?: string; admin?: boolean; body?: unknown; headers?: Record<string, string> } = {},
+  ) {
     const headers: Record<string, string> = { ...(options.headers ?? {}) };
     if (options.token) headers.authorization = `Bearer ${options.token}`;
     if (options.admin) headers['x-api-key'] = ADMIN_KEY;
-    const res = await this.app.inject({ method, url, headers, ...(options.body !== undefined ? { payload: options.body as object } : {}) });
+    const res = await this.app.inject({
+      method,
+      url,
+      headers,
+      ...(options.body !== undefined ? { payload: options.body as object } : {}),
+    });
     return { status: res.statusCode, body: res.body ? res.json() : undefined };
   }
 

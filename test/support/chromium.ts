@@ -35,7 +35,9 @@ export function ensureChromium(): string {
     problem = update ?? run('apt-get', ['install', '-y', '--no-install-recommends', 'chromium']);
   }
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing and \`apt-get install -y chromium\` did not provide it (${problem ?? 'no error, but no binary'}). ${howTo}`);
+    throw new Error(
+      `${CHROMIUM} is missing and \`apt-get install -y chromium\` did not provide it (${problem ?? 'no error, but no binary'}). ${howTo}`,
+    );
   }
   return CHROMIUM;
 }

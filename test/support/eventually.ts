@@ -3,7 +3,8 @@ export async function eventually<T>(read: () => Promise<T>, ok: (value: T) => bo
   const deadline = Date.now() + timeoutMs;
   let value = await read();
   while (!ok(value)) {
-    if (Date.now() > deadline) throw new Error(`condition not reached in ${timeoutMs} ms; last value ${JSON.stringify(value)}`);
+    if (Date.now() > deadline)
+      throw new Error(`condition not reached in ${timeoutMs} ms; last value ${JSON.stringify(value)}`);
     await new Promise((r) => setTimeout(r, 100));
     value = await read();
   }

@@ -34,13 +34,16 @@ export async function ledgerViolations(db: DataSource): Promise<string[]> {
     const repaid = BigInt(l.repaid);
     const moved = l.status === 'ACTIVE' || l.status === 'REPAID';
     if (moved) {
-      if (outstanding !== principal - repaid) problems.push(`loan ${l.id}: outstanding ${outstanding} ≠ principal ${principal} − repayments ${repaid}`);
-      if (l.disbursements !== 1 || BigInt(l.disbursed) !== principal) problems.push(`loan ${l.id}: ${l.disbursements} disbursement(s) of ${l.disbursed}`);
+      if (outstanding !== principal - repaid)
+        problems.push(`loan ${l.id}: outstanding ${outstanding} ≠ principal ${principal} − repayments ${repaid}`);
+      if (l.disbursements !== 1 || BigInt(l.disbursed) !== principal)
+        problems.push(`loan ${l.id}: ${l.disbursements} disbursement(s) of ${l.disbursed}`);
     } else if (l.disbursements !== 0 || repaid !== 0n) {
       problems.push(`loan ${l.id} is ${l.status} but money moved for it`);
     }
     if (outstanding < 0n) problems.push(`loan ${l.id}: outstanding ${outstanding} is negative`);
-    if ((l.status === 'REPAID') !== (outstanding === 0n)) problems.push(`loan ${l.id}: status ${l.status} with outstanding ${outstanding}`);
+    if ((l.status === 'REPAID') !== (outstanding === 0n))
+      problems.push(`loan ${l.id}: status ${l.status} with outstanding ${outstanding}`);
   }
 
   const [{ dupes }] = await db.query(`SELECT count(*) - count(DISTINCT idempotency_key) AS dupes FROM transfers`);

@@ -97,7 +97,10 @@ export class ProcessTracker {
   /** SIGTERM to the process itself; SIGKILL to its whole group if it has not exited in time. */
   async stop(entry: Spawned, timeoutMs = 15_000): Promise<Exit> {
     if (entry.child.exitCode === null && entry.child.signalCode === null) entry.child.kill('SIGTERM');
-    const exit = await Promise.race([entry.exited, new Promise<null>((r) => setTimeout(() => r(null), timeoutMs).unref())]);
+    const exit = await Promise.race([
+      entry.exited,
+      new Promise<null>((r) => setTimeout(() => r(null), timeoutMs).unref()),
+    ]);
     if (exit) return exit;
     killGroup(entry.child, 'SIGKILL');
     return entry.exited;

@@ -15,8 +15,14 @@ declare global {
  */
 export async function setUpRun(): Promise<void> {
   const base = loadConfig({ NODE_ENV: 'test' });
-  const log = { info: (m: string) => process.stderr.write(`[test setup] ${m}\n`), warn: (m: string) => process.stderr.write(`[test setup] ${m}\n`) };
-  globalThis.__DENI_LOCAL_SERVICES__ = await ensureLocalServices({ ...base, localServices: { ...base.localServices, enabled: true } }, log);
+  const log = {
+    info: (m: string) => process.stderr.write(`[test setup] ${m}\n`),
+    warn: (m: string) => process.stderr.write(`[test setup] ${m}\n`),
+  };
+  globalThis.__DENI_LOCAL_SERVICES__ = await ensureLocalServices(
+    { ...base, localServices: { ...base.localServices, enabled: true } },
+    log,
+  );
 
   const id = newRunId();
   const run: TestRun = {
@@ -32,7 +38,6 @@ export async function setUpRun(): Promise<void> {
   process.env.REDIS_KEY_PREFIX = run.redisKeyPrefix;
   process.env.LOG_LEVEL ??= 'silent';
 }
-
 
 export async function deleteRedisKeys(redisUrl: string, patterns: string[]): Promise<number> {
   const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });

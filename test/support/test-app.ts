@@ -8,7 +8,12 @@ import { currentRun } from './test-env.js';
 export function testConfig(overrides: Record<string, string | undefined> = {}): AppConfig {
   // Daraja's (simulated) callbacks go nowhere unless a test listens and says where: never to a
   // development server that may be running on this machine's PORT.
-  return loadConfig({ NODE_ENV: 'test', LOCAL_SERVICES: 'false', MPESA_CALLBACK_BASE_URL: 'http://127.0.0.1:9', ...overrides });
+  return loadConfig({
+    NODE_ENV: 'test',
+    LOCAL_SERVICES: 'false',
+    MPESA_CALLBACK_BASE_URL: 'http://127.0.0.1:9',
+    ...overrides,
+  });
 }
 
 let apps = 0;

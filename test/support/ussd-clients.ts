@@ -108,7 +108,8 @@ export async function atPost(
     }).toString(),
   });
   if (res.statusCode === 200) {
-    if (!String(res.headers['content-type']).startsWith('text/plain')) throw new Error(`AT reply content type ${res.headers['content-type']}`);
+    if (!String(res.headers['content-type']).startsWith('text/plain'))
+      throw new Error(`AT reply content type ${res.headers['content-type']}`);
     checkAtBody(res.body);
   }
   return { status: res.statusCode, body: res.body };
@@ -161,13 +162,22 @@ export class GenericPhone {
       method: 'POST',
       url: this.url,
       headers: { 'content-type': 'application/json' },
-      payload: { sessionId: this.sessionId, phoneNumber: this.phoneNumber, text, serviceCode: '*383#', ...(requestId ? { requestId } : {}) },
+      payload: {
+        sessionId: this.sessionId,
+        phoneNumber: this.phoneNumber,
+        text,
+        serviceCode: '*383#',
+        ...(requestId ? { requestId } : {}),
+      },
     });
     if (res.statusCode !== 200) throw new Error(`USSD ${res.statusCode}: ${res.body}`);
-    if (!String(res.headers['content-type']).startsWith('application/json')) throw new Error(`content type ${res.headers['content-type']}`);
+    if (!String(res.headers['content-type']).startsWith('application/json'))
+      throw new Error(`content type ${res.headers['content-type']}`);
     const body = res.json() as GenericReply;
-    if (Object.keys(body).sort().join() !== 'message,responseType') throw new Error(`unexpected reply shape ${res.body}`);
-    if (body.responseType !== 'input' && body.responseType !== 'notification') throw new Error(`responseType ${body.responseType}`);
+    if (Object.keys(body).sort().join() !== 'message,responseType')
+      throw new Error(`unexpected reply shape ${res.body}`);
+    if (body.responseType !== 'input' && body.responseType !== 'notification')
+      throw new Error(`responseType ${body.responseType}`);
     checkScreen(body.message);
     return body;
   }

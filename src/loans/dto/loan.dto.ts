@@ -206,7 +206,10 @@ export class AdminDepositDto {
   @Max(MAX_SAFE)
   amount!: number;
 
-  @ApiProperty({ example: 'SIM1234567', description: 'Unique, like an M-PESA receipt: the same reference never credits twice' })
+  @ApiProperty({
+    example: 'SIM1234567',
+    description: 'Unique, like an M-PESA receipt: the same reference never credits twice',
+  })
   @IsString()
   @Matches(/^[A-Za-z0-9_.:-]{1,100}$/, { message: 'reference must be 1–100 letters, digits or _.:-' })
   reference!: string;

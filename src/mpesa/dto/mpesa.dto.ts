@@ -3,7 +3,10 @@ import { IsInt, IsPositive, Max } from 'class-validator';
 import { PinDto } from '../../loans/dto/loan.dto.js';
 
 export class TopUpDto {
-  @ApiProperty({ example: 1500, description: 'Whole shillings, 1 to 250,000: M-PESA asks you to confirm on your phone' })
+  @ApiProperty({
+    example: 1500,
+    description: 'Whole shillings, 1 to 250,000: M-PESA asks you to confirm on your phone',
+  })
   @IsInt()
   @IsPositive()
   @Max(Number.MAX_SAFE_INTEGER)
@@ -22,7 +25,11 @@ export class PaymentView {
   @ApiProperty({ example: '0b6f7c1e-4b8e-4f5a-9d3c-2a1e6f7b8c9d' })
   id!: string;
 
-  @ApiProperty({ enum: ['stk', 'c2b', 'b2c'], example: 'stk', description: 'stk: a top-up prompt; c2b: paid to the paybill; b2c: a withdrawal' })
+  @ApiProperty({
+    enum: ['stk', 'c2b', 'b2c'],
+    example: 'stk',
+    description: 'stk: a top-up prompt; c2b: paid to the paybill; b2c: a withdrawal',
+  })
   kind!: string;
 
   @ApiProperty({ enum: ['requested', 'pending', 'succeeded', 'failed', 'unmatched'], example: 'pending' })

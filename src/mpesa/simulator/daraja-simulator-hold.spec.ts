@@ -20,7 +20,10 @@ describe('Daraja simulator: STK pushes held until decided', () => {
       let text = '';
       req.on('data', (chunk) => (text += chunk));
       req.on('end', () => {
-        callbacks.push((JSON.parse(text) as { Body: { stkCallback: { CheckoutRequestID: string; ResultCode: number } } }).Body.stkCallback);
+        callbacks.push(
+          (JSON.parse(text) as { Body: { stkCallback: { CheckoutRequestID: string; ResultCode: number } } }).Body
+            .stkCallback,
+        );
         res.writeHead(200, { 'content-type': 'application/json' }).end('{"ResultCode":0,"ResultDesc":"Accepted"}');
       });
     });
@@ -36,32 +39,49 @@ describe('Daraja simulator: STK pushes held until decided', () => {
   const callbacksFor = (id: string) => callbacks.filter((c) => c.CheckoutRequestID === id);
 
   async function token(on: DarajaSimulator): Promise<string> {
-    const basic = Buffer.from(`${MPESA_DEVELOPMENT_DEFAULTS.consumerKey}:${MPESA_DEVELOPMENT_DEFAULTS.consumerSecret}`).toString('base64');
-    const res = await fetch(`${on.url}/oauth/v1/generate?grant_type=client_credentials`, { headers: { authorization: `Basic ${basic}` } });
+    const basic = Buffer.from(
+      `${MPESA_DEVELOPMENT_DEFAULTS.consumerKey}:${MPESA_DEVELOPMENT_DEFAULTS.consumerSecret}`,
+    ).toString('base64');
+    const res = await fetch(`${on.url}/oauth/v1/generate?grant_type=client_credentials`, {
+      headers: { authorization: `Basic ${basic}` },
+    });
     return ((await res.json()) as { access_token: string }).access_token;
   }
 
-  async function daraja(path: string, body: Record<string, unknown>, on = sim): Promise<{ status: number; body: Record<string, unknown> }> {
+  async function daraja(
+    path: string,
+    body: Record<string, unknown>,
+    on = sim,
+  ): Promise<{ status: number; body: Record<string, unknown> }> {
     const timestamp = nairobiTimestamp();
     const res = await fetch(`${on.url}${path}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${await token(on)}` },
-      body: JSON.stringify({ BusinessShortCode: '174379', Timestamp: timestamp, Password: stkPassword('174379', MPESA_DEVELOPMENT_DEFAULTS.passkey, timestamp), ...body }),
+      body: JSON.stringify({
+        BusinessShortCode: '174379',
+        Timestamp: timestamp,
+        Password: stkPassword('174379', MPESA_DEVELOPMENT_DEFAULTS.passkey, timestamp),
+        ...body,
+      }),
     });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   }
 
   async function stkPush(phoneNumber: string, amount: number, on = sim): Promise<string> {
-    const { body } = await daraja('/mpesa/stkpush/v1/processrequest', {
-      TransactionType: 'CustomerPayBillOnline',
-      Amount: amount,
-      PartyA: phoneNumber,
-      PartyB: '174379',
-      PhoneNumber: phoneNumber,
-      CallBackURL: callbackUrl,
-      AccountReference: 'DENI',
-      TransactionDesc: 'Top up',
-    }, on);
+    const { body } = await daraja(
+      '/mpesa/stkpush/v1/processrequest',
+      {
+        TransactionType: 'CustomerPayBillOnline',
+        Amount: amount,
+        PartyA: phoneNumber,
+        PartyB: '174379',
+        PhoneNumber: phoneNumber,
+        CallBackURL: callbackUrl,
+        AccountReference: 'DENI',
+        TransactionDesc: 'Top up',
+      },
+      on,
+    );
     return String(body.CheckoutRequestID);
   }
 
@@ -72,7 +92,14 @@ describe('Daraja simulator: STK pushes held until decided', () => {
     await sleep(150);
     expect(callbacksFor(id)).toHaveLength(0);
     expect(sim.pendingStkPushes(phone)).toEqual([
-      { checkoutRequestId: id, merchantRequestId: expect.any(String), phoneNumber: phone, amount: 250, requestedAt: expect.any(Date), held: true },
+      {
+        checkoutRequestId: id,
+        merchantRequestId: expect.any(String),
+        phoneNumber: phone,
+        amount: 250,
+        requestedAt: expect.any(Date),
+        held: true,
+      },
     ]);
     expect(sim.pendingStkPushes('254711000999')).toEqual([]);
     const query = await daraja('/mpesa/stkpushquery/v1/query', { CheckoutRequestID: id });
@@ -82,7 +109,9 @@ describe('Daraja simulator: STK pushes held until decided', () => {
     await sleep(100);
     expect(callbacksFor(id)).toEqual([expect.objectContaining({ ResultCode: 0 })]);
     expect(sim.pendingStkPushes(phone)).toEqual([]);
-    expect((await daraja('/mpesa/stkpushquery/v1/query', { CheckoutRequestID: id })).body).toMatchObject({ ResultCode: '0' });
+    expect((await daraja('/mpesa/stkpushquery/v1/query', { CheckoutRequestID: id })).body).toMatchObject({
+      ResultCode: '0',
+    });
     // Decided once.
     expect(() => sim.resolveStkPush(id, 'cancelled')).toThrow(/already decided/);
     expect(() => sim.resolveStkPush('ws_CO_nope', 'success')).toThrow(/no STK push/);
@@ -118,12 +147,22 @@ describe('Daraja simulator: STK pushes held until decided', () => {
 
   it('has control routes for the same: list pending pushes, decide one', async () => {
     const phone = '254711000104';
-    await fetch(`${sim.url}/simulator/outcomes`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ phoneNumber: phone, outcome: 'hold' }) });
+    await fetch(`${sim.url}/simulator/outcomes`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ phoneNumber: phone, outcome: 'hold' }),
+    });
     const id = await stkPush(phone, 40);
-    const listed = (await (await fetch(`${sim.url}/simulator/stk/pending?phoneNumber=${phone}`)).json()) as { checkoutRequestId: string }[];
+    const listed = (await (await fetch(`${sim.url}/simulator/stk/pending?phoneNumber=${phone}`)).json()) as {
+      checkoutRequestId: string;
+    }[];
     expect(listed.map((p) => p.checkoutRequestId)).toEqual([id]);
     const decide = (checkoutRequestId: string, outcome: string) =>
-      fetch(`${sim.url}/simulator/stk/${checkoutRequestId}/outcome`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ outcome }) });
+      fetch(`${sim.url}/simulator/stk/${checkoutRequestId}/outcome`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ outcome }),
+      });
     expect((await decide(id, 'hold')).status).toBe(400);
     expect((await decide('ws_CO_unknown', 'success')).status).toBe(404);
     const ok = await decide(id, 'insufficient_funds');

@@ -1,4 +1,12 @@
-import { constants, generateKeyPair, privateDecrypt, randomBytes, randomInt, timingSafeEqual, type KeyObject } from 'node:crypto';
+import {
+  constants,
+  generateKeyPair,
+  privateDecrypt,
+  randomBytes,
+  randomInt,
+  timingSafeEqual,
+  type KeyObject,
+} from 'node:crypto';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { MPESA_DEVELOPMENT_DEFAULTS } from '../../config/app-config.js';
 import { nairobiTimestamp, stkPassword } from '../daraja.parsers.js';
@@ -50,7 +58,9 @@ export const SIMULATOR_OUTCOMES = [
 export type SimulatorOutcome = (typeof SIMULATOR_OUTCOMES)[number];
 /** The outcomes that decide an STK push: all but `hold`. */
 export type StkResolution = Exclude<SimulatorOutcome, 'hold'>;
-export const STK_RESOLUTIONS: readonly StkResolution[] = SIMULATOR_OUTCOMES.filter((o): o is StkResolution => o !== 'hold');
+export const STK_RESOLUTIONS: readonly StkResolution[] = SIMULATOR_OUTCOMES.filter(
+  (o): o is StkResolution => o !== 'hold',
+);
 
 /** An STK push the customer has not answered yet (its result not decided). */
 export interface PendingStkPush {
@@ -92,7 +102,8 @@ export interface SimulatorRequest {
   body: unknown;
 }
 
-export type SimulatorCallbackKind = 'stk' | 'b2c_result' | 'b2c_timeout' | 'c2b_validation' | 'c2b_confirmation' | 'transaction_status';
+export type SimulatorCallbackKind =
+  'stk' | 'b2c_result' | 'b2c_timeout' | 'c2b_validation' | 'c2b_confirmation' | 'transaction_status';
 
 export interface SimulatorCallback {
   at: Date;
@@ -110,13 +121,14 @@ export interface SimulatorCallback {
  * `/mpesa/stkpush/v1/processrequest`); with `phoneNumber`, only for requests naming that number
  * (PhoneNumber, PartyA or PartyB), so that other payments in flight are not affected.
  */
-export type SimulatorFault = { path: string; times?: number; phoneNumber?: string } & (
+export type SimulatorFault = { path: string; times?: number; phoneNumber?: string } &
   /** The connection is dropped after the request arrived (a network error for the client). */
-  | { kind: 'reset' }
-  | { kind: 'delay'; delayMs: number }
-  /** Answered with this status (and body: by default Daraja's 500.003.02 envelope), not processed. */
-  | { kind: 'status'; status: number; body?: unknown }
-);
+  (
+    | { kind: 'reset' }
+    | { kind: 'delay'; delayMs: number }
+    /** Answered with this status (and body: by default Daraja's 500.003.02 envelope), not processed. */
+    | { kind: 'status'; status: number; body?: unknown }
+  );
 
 export interface C2bPayment {
   billRefNumber: string;
@@ -220,7 +232,9 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
   };
   let responseDelayMs = options.responseDelayMs ?? 0;
   const keyPair = await new Promise<{ publicKey: KeyObject; privateKey: KeyObject }>((resolve, reject) =>
-    generateKeyPair('rsa', { modulusLength: 2048 }, (err, publicKey, privateKey) => (err ? reject(err) : resolve({ publicKey, privateKey }))),
+    generateKeyPair('rsa', { modulusLength: 2048 }, (err, publicKey, privateKey) =>
+      err ? reject(err) : resolve({ publicKey, privateKey }),
+    ),
   );
   const certificatePem = selfSignedCertificate(keyPair, 'Deni Daraja simulator');
 
@@ -274,21 +288,37 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
   /** Sends once, or twice for duplicate_callback (the second does not wait for the first). */
   function deliver(kind: SimulatorCallbackKind, url: string, text: string, outcome: SimulatorOutcome): void {
     void post(kind, url, text);
-    if (outcome === 'duplicate_callback') later(settings.duplicateDelayMs, () => post(kind, url, text).then(() => undefined));
+    if (outcome === 'duplicate_callback')
+      later(settings.duplicateDelayMs, () => post(kind, url, text).then(() => undefined));
   }
 
   const app = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: 64 * 1024 });
 
   app.setErrorHandler((error: Error & { statusCode?: number }, _request, reply) => {
-    void reply.status(error.statusCode && error.statusCode < 500 ? error.statusCode : 500).send(darajaError(error.statusCode === 400 ? '400.002.02' : '500.001.1001', error.statusCode === 400 ? 'Bad Request - Invalid Body' : 'Internal Server Error'));
+    void reply
+      .status(error.statusCode && error.statusCode < 500 ? error.statusCode : 500)
+      .send(
+        darajaError(
+          error.statusCode === 400 ? '400.002.02' : '500.001.1001',
+          error.statusCode === 400 ? 'Bad Request - Invalid Body' : 'Internal Server Error',
+        ),
+      );
   });
 
   // Record, then misbehave if told to. Control routes are neither recorded nor faulted.
   app.addHook('preHandler', async (request, reply) => {
     const path = request.url.split('?')[0];
     if (path.startsWith('/simulator/')) return;
-    requests.push({ at: new Date(), method: request.method, path, headers: { ...request.headers }, body: request.body });
-    const fault = faults.find((f) => f.path === path && f.left > 0 && (f.phoneNumber === undefined || namesPhone(request.body, f.phoneNumber)));
+    requests.push({
+      at: new Date(),
+      method: request.method,
+      path,
+      headers: { ...request.headers },
+      body: request.body,
+    });
+    const fault = faults.find(
+      (f) => f.path === path && f.left > 0 && (f.phoneNumber === undefined || namesPhone(request.body, f.phoneNumber)),
+    );
     if (fault) {
       fault.left -= 1;
       if (fault.kind === 'reset') {
@@ -297,7 +327,8 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
         return;
       }
       if (fault.kind === 'delay') await sleep(fault.delayMs);
-      if (fault.kind === 'status') return reply.status(fault.status).send(fault.body ?? darajaError('500.003.02', 'Spike arrest violation'));
+      if (fault.kind === 'status')
+        return reply.status(fault.status).send(fault.body ?? darajaError('500.003.02', 'Spike arrest violation'));
     }
     if (responseDelayMs > 0) await sleep(responseDelayMs);
   });
@@ -316,12 +347,18 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
 
   app.get('/oauth/v1/generate', async (request, reply) => {
     const query = request.query as { grant_type?: string };
-    if (query.grant_type !== 'client_credentials') return reply.status(400).send(darajaError('400.008.02', 'Invalid grant type passed'));
+    if (query.grant_type !== 'client_credentials')
+      return reply.status(400).send(darajaError('400.008.02', 'Invalid grant type passed'));
     const header = request.headers.authorization ?? '';
-    if (!header.startsWith('Basic ')) return reply.status(400).send(darajaError('400.008.01', 'Invalid Authentication passed'));
+    if (!header.startsWith('Basic '))
+      return reply.status(400).send(darajaError('400.008.01', 'Invalid Authentication passed'));
     const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
-    if (colon < 0 || !safeEqual(decoded.slice(0, colon), settings.consumerKey) || !safeEqual(decoded.slice(colon + 1), settings.consumerSecret)) {
+    if (
+      colon < 0 ||
+      !safeEqual(decoded.slice(0, colon), settings.consumerKey) ||
+      !safeEqual(decoded.slice(colon + 1), settings.consumerSecret)
+    ) {
       return reply.status(400).send(darajaError('400.008.01', 'Invalid Authentication passed'));
     }
     // A new token replaces the previous one, which stops working at once (as on Daraja).
@@ -337,7 +374,11 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     if (!SHORTCODE.test(shortcode)) return 'BusinessShortCode';
     const timestamp = String(body.Timestamp ?? '');
     if (!/^\d{14}$/.test(timestamp)) return 'Timestamp';
-    if (typeof body.Password !== 'string' || !safeEqual(body.Password, stkPassword(shortcode, settings.passkey, timestamp))) return 'Password';
+    if (
+      typeof body.Password !== 'string' ||
+      !safeEqual(body.Password, stkPassword(shortcode, settings.passkey, timestamp))
+    )
+      return 'Password';
     return null;
   }
 
@@ -353,7 +394,11 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
       (!SHORTCODE.test(String(body.PartyB ?? '')) ? 'PartyB' : null) ??
       (!MSISDN.test(String(body.PhoneNumber ?? '')) ? 'PhoneNumber' : null) ??
       (!isHttpUrl(body.CallBackURL) ? 'CallBackURL' : null) ??
-      (typeof body.AccountReference !== 'string' || body.AccountReference.length < 1 || body.AccountReference.length > 12 ? 'AccountReference' : null) ??
+      (typeof body.AccountReference !== 'string' ||
+      body.AccountReference.length < 1 ||
+      body.AccountReference.length > 12
+        ? 'AccountReference'
+        : null) ??
       (typeof body.TransactionDesc !== 'string' || body.TransactionDesc.length > 13 ? 'TransactionDesc' : null);
     if (invalidField) return reply.status(400).send(darajaError('400.002.02', `Bad Request - Invalid ${invalidField}`));
 
@@ -464,14 +509,19 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     });
     lastRegistered = shortCode;
     // Daraja's own spelling of the field.
-    return reply.send({ OriginatorCoversationID: darajaRequestId(), ResponseCode: '0', ResponseDescription: 'Success' });
+    return reply.send({
+      OriginatorCoversationID: darajaRequestId(),
+      ResponseCode: '0',
+      ResponseDescription: 'Success',
+    });
   });
 
   async function c2b(payment: C2bPayment): Promise<C2bSimulation> {
     const shortCode = payment.shortCode ?? lastRegistered;
     const registration = shortCode ? registrations.get(shortCode) : undefined;
     if (!shortCode || !registration) throw new Error('no C2B URLs registered (call registerC2bUrls first)');
-    if (!Number.isSafeInteger(payment.amount) || payment.amount < 1) throw new Error('amount must be whole shillings, at least 1');
+    if (!Number.isSafeInteger(payment.amount) || payment.amount < 1)
+      throw new Error('amount must be whole shillings, at least 1');
     const msisdn = payment.msisdn ?? '254708374149';
     const transId = receiptNumber();
     const request = (balance: string) =>
@@ -491,12 +541,17 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
         LastName: '',
       });
     const validation = await post('c2b_validation', registration.validationUrl, request(''));
-    const answered = validation.status !== undefined && validation.status < 300 && typeof validation.response === 'object';
+    const answered =
+      validation.status !== undefined && validation.status < 300 && typeof validation.response === 'object';
     const code = answered ? (validation.response as Record<string, unknown>).ResultCode : undefined;
     const accepted = answered ? code === '0' || code === 0 : registration.responseType === 'Completed';
     if (!accepted) return { transId, completed: false, validation };
     utilityFundsCents += payment.amount * 100;
-    const confirmation = await post('c2b_confirmation', registration.confirmationUrl, request((utilityFundsCents / 100).toFixed(2)));
+    const confirmation = await post(
+      'c2b_confirmation',
+      registration.confirmationUrl,
+      request((utilityFundsCents / 100).toFixed(2)),
+    );
     return { transId, completed: true, validation, confirmation };
   }
 
@@ -508,7 +563,9 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     const body = asObject(request.body);
     const amount = wholeAmount(body.Amount);
     const invalidField =
-      (typeof body.OriginatorConversationID !== 'string' || body.OriginatorConversationID.trim() === '' ? 'OriginatorConversationID' : null) ??
+      (typeof body.OriginatorConversationID !== 'string' || body.OriginatorConversationID.trim() === ''
+        ? 'OriginatorConversationID'
+        : null) ??
       (typeof body.InitiatorName !== 'string' || body.InitiatorName === '' ? 'InitiatorName' : null) ??
       (typeof body.SecurityCredential !== 'string' || body.SecurityCredential === '' ? 'SecurityCredential' : null) ??
       (!B2C_COMMANDS.includes(String(body.CommandID)) ? 'CommandID' : null) ??
@@ -527,7 +584,9 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     const conversationId = `AG_${nairobiTimestamp().slice(0, 8)}_${randomBytes(10).toString('hex')}`;
     const phoneNumber = String(body.PartyB);
     // The credential is checked later, as Daraja does: the request is accepted, the result fails.
-    const credentialOk = String(body.InitiatorName) === settings.initiatorName && decrypts(String(body.SecurityCredential), keyPair.privateKey, settings.initiatorPassword);
+    const credentialOk =
+      String(body.InitiatorName) === settings.initiatorName &&
+      decrypts(String(body.SecurityCredential), keyPair.privateKey, settings.initiatorPassword);
     const outcome = outcomeOf(phoneNumber);
     b2cs.set(originatorConversationId, {
       originatorConversationId,
@@ -539,7 +598,16 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
       state: 'queued',
     });
     later(settings.callbackDelayMs, () =>
-      decideB2c({ originatorConversationId, conversationId, phoneNumber, amount: amount as number, credentialOk, outcome, resultUrl: String(body.ResultURL), queueTimeoutUrl: String(body.QueueTimeOutURL) }),
+      decideB2c({
+        originatorConversationId,
+        conversationId,
+        phoneNumber,
+        amount: amount as number,
+        credentialOk,
+        outcome,
+        resultUrl: String(body.ResultURL),
+        queueTimeoutUrl: String(body.QueueTimeOutURL),
+      }),
     );
     return reply.send({
       ConversationID: conversationId,
@@ -570,22 +638,47 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
       return;
     }
     const transactionId = receiptNumber();
-    const referenceData = { ReferenceItem: { Key: 'QueueTimeoutURL', Value: 'https://internalsandbox.safaricom.co.ke/mpesa/b2cresults/v1/submit' } };
-    const base = { OriginatorConversationID: b2c.originatorConversationId, ConversationID: b2c.conversationId, TransactionID: transactionId };
+    const referenceData = {
+      ReferenceItem: {
+        Key: 'QueueTimeoutURL',
+        Value: 'https://internalsandbox.safaricom.co.ke/mpesa/b2cresults/v1/submit',
+      },
+    };
+    const base = {
+      OriginatorConversationID: b2c.originatorConversationId,
+      ConversationID: b2c.conversationId,
+      TransactionID: transactionId,
+    };
     if (outcome === 'queue_timeout') {
       // Safaricom publishes no sample of this body; it is the Result shape, sent to QueueTimeOutURL.
-      const text = darajaJson({ Result: { ResultType: 1, ResultCode: 1, ResultDesc: 'The service request has timed out.', ...base, ReferenceData: referenceData } });
+      const text = darajaJson({
+        Result: {
+          ResultType: 1,
+          ResultCode: 1,
+          ResultDesc: 'The service request has timed out.',
+          ...base,
+          ReferenceData: referenceData,
+        },
+      });
       record('expired');
       void post('b2c_timeout', b2c.queueTimeoutUrl, text);
       return;
     }
     let failure: { code: number; desc: string } | null = null;
-    if (!b2c.credentialOk || outcome === 'wrong_pin') failure = { code: 2001, desc: 'The initiator information is invalid.' };
-    else if (outcome === 'insufficient_funds' || utilityFundsCents < b2c.amount * 100) failure = { code: 1, desc: 'The balance is insufficient for the transaction.' };
+    if (!b2c.credentialOk || outcome === 'wrong_pin')
+      failure = { code: 2001, desc: 'The initiator information is invalid.' };
+    else if (outcome === 'insufficient_funds' || utilityFundsCents < b2c.amount * 100)
+      failure = { code: 1, desc: 'The balance is insufficient for the transaction.' };
     let result: Record<string, unknown>;
     if (failure) {
       record('failed', transactionId);
-      result = { ResultType: 0, ResultCode: failure.code, ResultDesc: failure.desc, ...base, ReferenceData: referenceData };
+      result = {
+        ResultType: 0,
+        ResultCode: failure.code,
+        ResultDesc: failure.desc,
+        ...base,
+        ReferenceData: referenceData,
+      };
     } else {
       record('completed', transactionId);
       utilityFundsCents -= b2c.amount * 100;
@@ -620,8 +713,13 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     if (!authorized(request, reply)) return reply;
     const body = asObject(request.body);
     // Safaricom's page calls it OriginalConversationID; clients send OriginatorConversationID.
-    const originator = [body.OriginatorConversationID, body.OriginalConversationID].find((v): v is string => typeof v === 'string' && v.trim() !== '');
-    const transactionId = typeof body.TransactionID === 'string' && body.TransactionID.trim() !== '' ? body.TransactionID.trim() : undefined;
+    const originator = [body.OriginatorConversationID, body.OriginalConversationID].find(
+      (v): v is string => typeof v === 'string' && v.trim() !== '',
+    );
+    const transactionId =
+      typeof body.TransactionID === 'string' && body.TransactionID.trim() !== ''
+        ? body.TransactionID.trim()
+        : undefined;
     const invalidField =
       (typeof body.Initiator !== 'string' || body.Initiator === '' ? 'Initiator' : null) ??
       (typeof body.SecurityCredential !== 'string' || body.SecurityCredential === '' ? 'SecurityCredential' : null) ??
@@ -632,12 +730,16 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
       (!isHttpUrl(body.ResultURL) ? 'ResultURL' : null) ??
       (!isHttpUrl(body.QueueTimeOutURL) ? 'QueueTimeOutURL' : null) ??
       (typeof body.Remarks !== 'string' || body.Remarks.length < 1 || body.Remarks.length > 100 ? 'Remarks' : null) ??
-      (body.Occasion !== undefined && (typeof body.Occasion !== 'string' || body.Occasion.length > 100) ? 'Occasion' : null);
+      (body.Occasion !== undefined && (typeof body.Occasion !== 'string' || body.Occasion.length > 100)
+        ? 'Occasion'
+        : null);
     if (invalidField) return reply.status(400).send(darajaError('400.002.02', `Bad Request - Invalid ${invalidField}`));
     const query = {
       originatorConversationId: `${randomInt(1_000, 100_000)}-${randomInt(1_000_000, 100_000_000)}-1`,
       conversationId: `AG_${nairobiTimestamp().slice(0, 8)}_${randomBytes(10).toString('hex')}`,
-      credentialOk: String(body.Initiator) === settings.initiatorName && decrypts(String(body.SecurityCredential), keyPair.privateKey, settings.initiatorPassword),
+      credentialOk:
+        String(body.Initiator) === settings.initiatorName &&
+        decrypts(String(body.SecurityCredential), keyPair.privateKey, settings.initiatorPassword),
       about: originator,
       transactionId,
       occasion: typeof body.Occasion === 'string' ? body.Occasion : '',
@@ -662,12 +764,16 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     occasion: string;
     resultUrl: string;
   }): Promise<unknown> {
-    const found = query.about ? b2cs.get(query.about) : [...b2cs.values()].find((t) => t.receipt === query.transactionId);
+    const found = query.about
+      ? b2cs.get(query.about)
+      : [...b2cs.values()].find((t) => t.receipt === query.transactionId);
     const base = {
       OriginatorConversationID: query.originatorConversationId,
       ConversationID: query.conversationId,
       TransactionID: `${receiptNumber().slice(0, 3)}0000000`,
-      ReferenceData: { ReferenceItem: query.occasion ? { Key: 'Occasion', Value: query.occasion } : { Key: 'Occasion' } },
+      ReferenceData: {
+        ReferenceItem: query.occasion ? { Key: 'Occasion', Value: query.occasion } : { Key: 'Occasion' },
+      },
     };
     let result: Record<string, unknown>;
     if (!query.credentialOk) {
@@ -675,7 +781,12 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     } else if (!found || found.state === 'queued') {
       // Not Safaricom's (its page lists only 0 and SFC_IC0003): the simulator's stand-in for "no
       // such transaction", a string code as Daraja sometimes sends.
-      result = { ResultType: 0, ResultCode: 'R000002', ResultDesc: 'The OriginatorConversationID cannot be found.', ...base };
+      result = {
+        ResultType: 0,
+        ResultCode: 'R000002',
+        ResultDesc: 'The OriginatorConversationID cannot be found.',
+        ...base,
+      };
     } else {
       const status = found.state === 'completed' ? 'Completed' : found.state === 'failed' ? 'Failed' : 'Expired';
       const parameters: { Key: string; Value?: unknown }[] = [
@@ -693,7 +804,13 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
         { Key: 'ConversationID', Value: found.conversationId },
         ...(found.receipt ? [{ Key: 'ReceiptNo', Value: found.receipt }] : []),
       ];
-      result = { ResultType: 0, ResultCode: 0, ResultDesc: SUCCESS_DESC, ...base, ResultParameters: { ResultParameter: parameters } };
+      result = {
+        ResultType: 0,
+        ResultCode: 0,
+        ResultDesc: SUCCESS_DESC,
+        ...base,
+        ResultParameters: { ResultParameter: parameters },
+      };
     }
     return post('transaction_status', query.resultUrl, darajaJson({ Result: result }));
   }
@@ -737,7 +854,8 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     if (typeof body.billRefNumber !== 'string' || amount === null) {
       return reply.status(400).send({ error: 'billRefNumber (string) and amount (whole shillings) are required' });
     }
-    if (body.msisdn !== undefined && !MSISDN.test(String(body.msisdn))) return reply.status(400).send({ error: 'msisdn must look like 254712345678' });
+    if (body.msisdn !== undefined && !MSISDN.test(String(body.msisdn)))
+      return reply.status(400).send({ error: 'msisdn must look like 254712345678' });
     try {
       const result = await c2b({
         billRefNumber: body.billRefNumber,
@@ -751,7 +869,9 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     }
   });
 
-  app.get('/simulator/certificate', async (_request, reply) => reply.type('application/x-pem-file').send(certificatePem));
+  app.get('/simulator/certificate', async (_request, reply) =>
+    reply.type('application/x-pem-file').send(certificatePem),
+  );
 
   app.get('/simulator/log', async (_request, reply) =>
     reply.send({
@@ -818,7 +938,10 @@ function darajaError(errorCode: string, errorMessage: string) {
 
 /** Like Daraja's `1c5b-4ba8-815c-ac45c57a3db01469899`. */
 function darajaRequestId(): string {
-  const hex = (n: number) => randomBytes(Math.ceil(n / 2)).toString('hex').slice(0, n);
+  const hex = (n: number) =>
+    randomBytes(Math.ceil(n / 2))
+      .toString('hex')
+      .slice(0, n);
   return `${hex(4)}-${hex(4)}-${hex(4)}-${hex(12)}${randomInt(1_000_000, 10_000_000)}`;
 }
 
@@ -837,7 +960,9 @@ function receiptNumber(now = new Date()): string {
 }
 
 function alnum(length: number, mixedCase: boolean): string {
-  const alphabet = mixedCase ? 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789' : 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+  const alphabet = mixedCase
+    ? 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
+    : 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
   return Array.from({ length }, () => alphabet[randomInt(0, alphabet.length)]).join('');
 }
 
@@ -849,7 +974,10 @@ function b2cDateTime(): string {
 
 function decrypts(credential: string, privateKey: KeyObject, expected: string): boolean {
   try {
-    const plain = privateDecrypt({ key: privateKey, padding: constants.RSA_PKCS1_PADDING }, Buffer.from(credential, 'base64'));
+    const plain = privateDecrypt(
+      { key: privateKey, padding: constants.RSA_PKCS1_PADDING },
+      Buffer.from(credential, 'base64'),
+    );
     return safeEqual(plain.toString('utf8'), expected);
   } catch {
     return false;
@@ -868,7 +996,12 @@ function asObject(body: unknown): Record<string, unknown> {
 
 /** Whole shillings from a number or a digit string (Daraja takes both); null otherwise. */
 function wholeAmount(value: unknown): number | null {
-  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d{1,12}$/.test(value.trim()) ? Number(value) : Number.NaN;
+  const n =
+    typeof value === 'number'
+      ? value
+      : typeof value === 'string' && /^\d{1,12}$/.test(value.trim())
+        ? Number(value)
+        : Number.NaN;
   return Number.isSafeInteger(n) ? n : null;
 }
 

@@ -5,7 +5,11 @@ import { sign, type KeyObject } from 'node:crypto';
  * not create them). It gives the simulator the same kind of artefact Safaricom hands out, so the
  * client reads a certificate PEM in development exactly as it does in production.
  */
-export function selfSignedCertificate(keys: { publicKey: KeyObject; privateKey: KeyObject }, commonName: string, now = new Date()): string {
+export function selfSignedCertificate(
+  keys: { publicKey: KeyObject; privateKey: KeyObject },
+  commonName: string,
+  now = new Date(),
+): string {
   const sha256WithRsa = seq(oid('1.2.840.113549.1.1.11'), Buffer.from([0x05, 0x00]));
   const name = seq(set(seq(oid('2.5.4.3'), der(0x0c, Buffer.from(commonName, 'utf8')))));
   const notBefore = new Date(now.getTime() - 3_600_000);

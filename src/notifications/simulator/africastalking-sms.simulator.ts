@@ -96,14 +96,18 @@ const plus = (n: string) => (n.startsWith('+') ? n : `+${n}`);
 function reply(recipients: AtRecipient[]): AtSendReply {
   const sent = recipients.filter((r) => r.status === 'Success').length;
   const total = sent ? `KES ${(sent * COST_PER_SMS).toFixed(4)}` : '0';
-  return { SMSMessageData: { Message: `Sent to ${sent}/${recipients.length} Total Cost: ${total}`, Recipients: recipients } };
+  return {
+    SMSMessageData: { Message: `Sent to ${sent}/${recipients.length} Total Cost: ${total}`, Recipients: recipients },
+  };
 }
 
 function refused(number: string, status: string, statusCode: number): AtRecipient {
   return { statusCode, number, status, cost: '0', messageId: 'None' };
 }
 
-export async function startAfricasTalkingSmsSimulator(options: AfricasTalkingSmsSimulatorOptions = {}): Promise<AfricasTalkingSmsSimulator> {
+export async function startAfricasTalkingSmsSimulator(
+  options: AfricasTalkingSmsSimulatorOptions = {},
+): Promise<AfricasTalkingSmsSimulator> {
   const username = options.username ?? 'sandbox';
   const apiKey = options.apiKey ?? 'simulator-api-key';
   const blacklist = new Set([...(options.blacklist ?? [])].map(plus));
@@ -112,7 +116,9 @@ export async function startAfricasTalkingSmsSimulator(options: AfricasTalkingSms
   const held = new Set<FastifyReply>();
 
   const app = fastify({ logger: false, forceCloseConnections: true });
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) =>
+    done(null, body),
+  );
 
   app.post('/version1/messaging', async (request, res) => {
     const rawBody = typeof request.body === 'string' ? request.body : '';
@@ -127,7 +133,10 @@ export async function startAfricasTalkingSmsSimulator(options: AfricasTalkingSms
       contentType: request.headers['content-type'] ?? null,
       rawBody,
       to,
-      numbers: to.split(',').map((n) => n.trim()).filter(Boolean),
+      numbers: to
+        .split(',')
+        .map((n) => n.trim())
+        .filter(Boolean),
       message: form.get('message'),
       from: form.get('from'),
       httpStatus: null,
@@ -135,7 +144,12 @@ export async function startAfricasTalkingSmsSimulator(options: AfricasTalkingSms
       recipients: [],
     };
     messages.push(record);
-    const answer = (status: number, outcome: string, body: string | AtSendReply, type = 'text/plain; charset=utf-8') => {
+    const answer = (
+      status: number,
+      outcome: string,
+      body: string | AtSendReply,
+      type = 'text/plain; charset=utf-8',
+    ) => {
       record.httpStatus = status;
       record.outcome = outcome;
       if (typeof body !== 'string') record.recipients = body.SMSMessageData.Recipients;
@@ -156,11 +170,20 @@ export async function startAfricasTalkingSmsSimulator(options: AfricasTalkingSms
         case 'http500':
           return answer(500, 'http500', 'There was an internal server error.');
         case 'unreadable':
-          return answer(200, 'unreadable', '<html><body><h1>Service Temporarily Unavailable</h1></body></html>', 'text/html');
+          return answer(
+            200,
+            'unreadable',
+            '<html><body><h1>Service Temporarily Unavailable</h1></body></html>',
+            'text/html',
+          );
         case 'blacklist':
           return answer(201, 'UserInBlacklist', reply(record.numbers.map((n) => refused(n, 'UserInBlacklist', 406))));
         case 'dnd':
-          return answer(409, 'DoNotDisturbRejection', reply(record.numbers.map((n) => refused(n, 'DoNotDisturbRejection', 409))));
+          return answer(
+            409,
+            'DoNotDisturbRejection',
+            reply(record.numbers.map((n) => refused(n, 'DoNotDisturbRejection', 409))),
+          );
         case 'timeout':
           options.onMessage?.(record);
           held.add(res);
@@ -172,16 +195,33 @@ export async function startAfricasTalkingSmsSimulator(options: AfricasTalkingSms
     const recipients = record.numbers.map((n): AtRecipient => {
       if (!E164.test(n)) return refused(n, 'InvalidPhoneNumber', 403);
       if (blacklist.has(n)) return refused(n, 'UserInBlacklist', 406);
-      return { statusCode: 101, number: n, status: 'Success', cost: `KES ${COST_PER_SMS.toFixed(4)}`, messageId: `ATXid_${randomBytes(16).toString('hex')}` };
+      return {
+        statusCode: 101,
+        number: n,
+        status: 'Success',
+        cost: `KES ${COST_PER_SMS.toFixed(4)}`,
+        messageId: `ATXid_${randomBytes(16).toString('hex')}`,
+      };
     });
-    const outcome = recipients.every((r) => r.status === 'Success') ? 'Success' : recipients.find((r) => r.status !== 'Success')!.status;
+    const outcome = recipients.every((r) => r.status === 'Success')
+      ? 'Success'
+      : recipients.find((r) => r.status !== 'Success')!.status;
     return answer(201, outcome, reply(recipients));
   });
 
   /** What a number received, newest first: for the browser phone simulator. */
   app.get('/simulator/messages', async (request) => {
     const number = (request.query as { phoneNumber?: string }).phoneNumber;
-    return simulator.delivered(number).reverse().map(({ receivedAt, numbers, message, from, recipients }) => ({ receivedAt, numbers, message, from, recipients }));
+    return simulator
+      .delivered(number)
+      .reverse()
+      .map(({ receivedAt, numbers, message, from, recipients }) => ({
+        receivedAt,
+        numbers,
+        message,
+        from,
+        recipients,
+      }));
   });
 
   await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });

@@ -55,7 +55,7 @@ function showKeyStatus() {
     error = true;
     text = state.adminKey
       ? 'The service refused this key (401). Enter its ADMIN_API_KEY and choose Use key.'
-      : 'The SMS and M-PESA panels need the admin key (401): enter the service\'s ADMIN_API_KEY and choose Use key, or open /simulator?key=….';
+      : "The SMS and M-PESA panels need the admin key (401): enter the service's ADMIN_API_KEY and choose Use key, or open /simulator?key=….";
   } else if (state.adminKeyRequired === false) {
     text = 'Not needed here: this service has no ADMIN_API_KEY set (development), so the panels work without one.';
   } else if (!state.adminKey) {
@@ -64,7 +64,10 @@ function showKeyStatus() {
       ? 'This service has an admin key: enter its ADMIN_API_KEY to see SMS and control M-PESA (kept for this tab only).'
       : 'The SMS and M-PESA panels send it as X-API-Key; it is kept for this tab only.';
   } else {
-    text = state.keyVerdict === 'accepted' ? 'Key accepted: sent as X-API-Key, kept for this tab only.' : 'Key set: sent as X-API-Key, kept for this tab only.';
+    text =
+      state.keyVerdict === 'accepted'
+        ? 'Key accepted: sent as X-API-Key, kept for this tab only.'
+        : 'Key set: sent as X-API-Key, kept for this tab only.';
   }
   status.textContent = text;
   status.classList.toggle('error', error);
@@ -88,7 +91,11 @@ async function control(path, init = {}) {
   const body = await res.json().catch(() => ({}));
   if (res.status === 401) {
     setKeyVerdict('refused');
-    throw new Error(state.adminKey ? 'the admin key was refused (401): check it under Admin key' : 'it needs the admin key (401): enter it under Admin key');
+    throw new Error(
+      state.adminKey
+        ? 'the admin key was refused (401): check it under Admin key'
+        : 'it needs the admin key (401): enter it under Admin key',
+    );
   }
   if (res.ok && state.adminKey) setKeyVerdict('accepted');
   return { ok: res.ok, status: res.status, body };
@@ -113,7 +120,11 @@ function phone() {
 
 function setScreen(message, ended) {
   $('screen').textContent = message;
-  $('session-state').textContent = ended ? 'Session ended' : state.active ? 'Session active: type a reply' : 'No session';
+  $('session-state').textContent = ended
+    ? 'Session ended'
+    : state.active
+      ? 'Session active: type a reply'
+      : 'No session';
   $('session-state').classList.toggle('ended', Boolean(ended));
 }
 
@@ -273,7 +284,10 @@ async function refreshPending() {
       const button = document.createElement('button');
       button.type = 'button';
       button.textContent = 'Deliver';
-      button.setAttribute('aria-label', `Deliver the result to the Ksh ${push.amount} top-up ${push.checkoutRequestId}`);
+      button.setAttribute(
+        'aria-label',
+        `Deliver the result to the Ksh ${push.amount} top-up ${push.checkoutRequestId}`,
+      );
       button.addEventListener('click', () => void deliver(push, button));
       item.append(text, button);
       return item;

@@ -21,11 +21,20 @@ import { LOAN_STATUSES, type LoanStatus } from '../../loans/loan-state.js';
 import { TRANSFER_KINDS, type TransferKind } from '../../wallet/transfer.entity.js';
 import type { SyncLoan, SyncPull, SyncTransfer } from '../sync.service.js';
 
-export const SYNC_OPERATION_TYPES = ['loan.request', 'loan.approve', 'loan.decline', 'loan.cancel', 'loan.repay'] as const;
+export const SYNC_OPERATION_TYPES = [
+  'loan.request',
+  'loan.approve',
+  'loan.decline',
+  'loan.cancel',
+  'loan.repay',
+] as const;
 export type SyncOperationType = (typeof SYNC_OPERATION_TYPES)[number];
 
 export class SyncOperationDto {
-  @ApiProperty({ example: '1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b', description: 'Made by the client; the same id is applied once' })
+  @ApiProperty({
+    example: '1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b',
+    description: 'Made by the client; the same id is applied once',
+  })
   @IsUUID()
   opId!: string;
 
@@ -144,7 +153,13 @@ export class SyncPullResponse implements SyncPull {
 }
 
 /** What a type looks like as JSON (dates as ISO strings): so that the examples below keep to the real shapes. */
-type AsJson<T> = T extends Date ? string : T extends (infer E)[] ? AsJson<E>[] : T extends object ? { [K in keyof T]: AsJson<T[K]> } : T;
+type AsJson<T> = T extends Date
+  ? string
+  : T extends (infer E)[]
+    ? AsJson<E>[]
+    : T extends object
+      ? { [K in keyof T]: AsJson<T[K]> }
+      : T;
 
 const EXAMPLE_LOAN = {
   id: 'b1e7c8f2-3c1d-4d9a-9a57-0e6f1f0b2c11',
@@ -166,9 +181,27 @@ const EXAMPLE_LOAN = {
 export const SYNC_PULL_EXAMPLE = {
   loans: [EXAMPLE_LOAN],
   transfers: [
-    { id: '1f2e3d4c-5b6a-4978-8695-a4b3c2d1e0f9', kind: 'deposit', amount: 10000, loanId: null, createdAt: '2026-11-22T08:01:13.900Z' },
-    { id: '2a3b4c5d-6e7f-4819-9a2b-3c4d5e6f7a8b', kind: 'loan_disbursement', amount: -5000, loanId: EXAMPLE_LOAN.id, createdAt: '2026-11-22T08:15:02.331Z' },
-    { id: '9c1d2e3f-4a5b-4c6d-8e7f-0a1b2c3d4e5f', kind: 'loan_repayment', amount: 500, loanId: EXAMPLE_LOAN.id, createdAt: '2026-11-22T09:30:41.077Z' },
+    {
+      id: '1f2e3d4c-5b6a-4978-8695-a4b3c2d1e0f9',
+      kind: 'deposit',
+      amount: 10000,
+      loanId: null,
+      createdAt: '2026-11-22T08:01:13.900Z',
+    },
+    {
+      id: '2a3b4c5d-6e7f-4819-9a2b-3c4d5e6f7a8b',
+      kind: 'loan_disbursement',
+      amount: -5000,
+      loanId: EXAMPLE_LOAN.id,
+      createdAt: '2026-11-22T08:15:02.331Z',
+    },
+    {
+      id: '9c1d2e3f-4a5b-4c6d-8e7f-0a1b2c3d4e5f',
+      kind: 'loan_repayment',
+      amount: 500,
+      loanId: EXAMPLE_LOAN.id,
+      createdAt: '2026-11-22T09:30:41.077Z',
+    },
   ],
   wallet: { balance: 5500 },
   cursor: 'eDc0MjM1',
@@ -183,13 +216,24 @@ export const SYNC_PULL_EXAMPLE = {
 export const SYNC_PUSH_EXAMPLE = {
   results: [
     // loan.approve: the loan as it now is.
-    { opId: '1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b', status: 'applied', loan: { ...EXAMPLE_LOAN, outstanding: 5000, updatedAt: EXAMPLE_LOAN.approvedAt } },
+    {
+      opId: '1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b',
+      status: 'applied',
+      loan: { ...EXAMPLE_LOAN, outstanding: 5000, updatedAt: EXAMPLE_LOAN.approvedAt },
+    },
     // loan.approve of another loan, sent in an earlier batch whose answer the device did not get.
     {
       opId: '6f1c7e2a-8b3d-4c9e-a0f1-2b3c4d5e6f70',
       status: 'duplicate',
       outcome: 'applied',
-      loan: { ...EXAMPLE_LOAN, id: 'e4a1b2c3-d4e5-4f60-8a7b-9c0d1e2f3a4b', principal: 1000, outstanding: 1000, repaymentPerDeposit: 100, updatedAt: EXAMPLE_LOAN.approvedAt },
+      loan: {
+        ...EXAMPLE_LOAN,
+        id: 'e4a1b2c3-d4e5-4f60-8a7b-9c0d1e2f3a4b',
+        principal: 1000,
+        outstanding: 1000,
+        repaymentPerDeposit: 100,
+        updatedAt: EXAMPLE_LOAN.approvedAt,
+      },
       message: 'Already applied',
     },
     // loan.approve of a loan larger than the wallet.
@@ -227,22 +271,32 @@ export class SyncOperationResult {
   @ApiProperty({ enum: ['applied', 'duplicate', 'rejected', 'conflict'] })
   status!: 'applied' | 'duplicate' | 'rejected' | 'conflict';
 
-  @ApiPropertyOptional({ enum: ['applied', 'rejected', 'conflict'], description: 'For a duplicate: what the first time came to' })
+  @ApiPropertyOptional({
+    enum: ['applied', 'rejected', 'conflict'],
+    description: 'For a duplicate: what the first time came to',
+  })
   outcome?: 'applied' | 'rejected' | 'conflict';
 
-  @ApiPropertyOptional({ type: SyncLoanView, description: 'The loan as applied (applied, and duplicate of an applied operation)' })
+  @ApiPropertyOptional({
+    type: SyncLoanView,
+    description: 'The loan as applied (applied, and duplicate of an applied operation)',
+  })
   loan?: Record<string, unknown>;
 
   @ApiPropertyOptional({
     example: 'WALLET.INSUFFICIENT_FUNDS',
-    description: 'Rejected or conflict: why, as a stable code (e.g. WALLET.INSUFFICIENT_FUNDS, LOAN.NOT_FOUND, SYNC.BAD_PAYLOAD; LOAN.NOT_PENDING on a conflict)',
+    description:
+      'Rejected or conflict: why, as a stable code (e.g. WALLET.INSUFFICIENT_FUNDS, LOAN.NOT_FOUND, SYNC.BAD_PAYLOAD; LOAN.NOT_PENDING on a conflict)',
   })
   code?: string;
 
   @ApiPropertyOptional({ example: 'Not enough money in the wallet: Ksh 1200 available, Ksh 3000 needed' })
   message?: string;
 
-  @ApiPropertyOptional({ type: SyncLoanView, description: "On conflict: the server's current state of the loan (the server wins)" })
+  @ApiPropertyOptional({
+    type: SyncLoanView,
+    description: "On conflict: the server's current state of the loan (the server wins)",
+  })
   serverState?: Record<string, unknown>;
 }
 

@@ -7,7 +7,16 @@ import type { UsersService } from '../../users/users.service.js';
 import { WalletErrors } from '../../wallet/wallet.errors.js';
 import type { OfflineQueueService } from '../offline/offline-queue.service.js';
 import type { UssdSnapshot } from '../offline/snapshot.store.js';
-import { inFilter, QueuedOffline, type EntryView, type LoanFilter, type LoanView, type NewLoanRequest, type Page, type UssdBackend } from './ussd-backend.js';
+import {
+  inFilter,
+  QueuedOffline,
+  type EntryView,
+  type LoanFilter,
+  type LoanView,
+  type NewLoanRequest,
+  type Page,
+  type UssdBackend,
+} from './ussd-backend.js';
 
 const needsService = () =>
   new DomainError('SERVICE.OFFLINE', 'unavailable', 'This needs the database; it is not reachable right now');
@@ -101,7 +110,8 @@ export class OfflineBackend implements UssdBackend {
   async approve(loanId: string, key: string): Promise<void> {
     const loan = this.waiting(loanId);
     // As far as the snapshot can tell; the ledger has the last word when the item is applied.
-    if (loan.principal > this.snapshot.balance) throw WalletErrors.insufficientFunds(this.snapshot.balance, loan.principal);
+    if (loan.principal > this.snapshot.balance)
+      throw WalletErrors.insufficientFunds(this.snapshot.balance, loan.principal);
     await this.queueWrite('LOAN_APPROVAL', { loanId, amount: loan.principal, borrower: loan.other }, key);
   }
 
@@ -135,7 +145,14 @@ export class OfflineBackend implements UssdBackend {
 
   private async queueWrite(type: OfflineAction, data: Record<string, string | number>, key: string): Promise<never> {
     const { user } = this.snapshot;
-    const reference = await this.queue.enqueue({ type, phoneNumber: user.phoneNumber, userId: user.id, language: user.language, data, key });
+    const reference = await this.queue.enqueue({
+      type,
+      phoneNumber: user.phoneNumber,
+      userId: user.id,
+      language: user.language,
+      data,
+      key,
+    });
     throw new QueuedOffline(reference);
   }
 }

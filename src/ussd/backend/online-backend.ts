@@ -94,7 +94,11 @@ export class OnlineBackend implements UssdBackend {
 
   async loans(filter: LoanFilter, offset: number, limit: number): Promise<Page<LoanView>> {
     this.read = true;
-    const { items, total } = await this.services.loans.listForUser(this.user.id, { ...listOptions(filter), limit, offset });
+    const { items, total } = await this.services.loans.listForUser(this.user.id, {
+      ...listOptions(filter),
+      limit,
+      offset,
+    });
     return { items: items.map((loan) => toLoanView(loan, this.user.id)), total };
   }
 

@@ -73,7 +73,10 @@ function context(language: Language = 'en'): (page: number) => ScreenContext {
 
 const engine = new JourneyEngine(screens, 160);
 
-async function walk(inputs: string[], language: Language = 'en'): Promise<{ state: JourneyState; message: string; end: boolean; outcome: string }> {
+async function walk(
+  inputs: string[],
+  language: Language = 'en',
+): Promise<{ state: JourneyState; message: string; end: boolean; outcome: string }> {
   const state = newJourney();
   let result = await engine.show(state, context(language));
   for (const input of inputs) result = await engine.answer(state, input, context(language));
@@ -126,7 +129,9 @@ describe('JourneyEngine', () => {
     expect(beyond.message).toBe('Invalid choice.\nLIST page 3\n0. Back 00. Home');
     expect(stackOf(beyond.state)).toEqual(['MAIN@0', `${A}@0`, `${B}@2`]);
     // 98 on a screen that never offered more goes to onInput like any answer.
-    expect((await walk(['1', '98'])).message).toBe('Enter a whole amount from Ksh 100 to Ksh 250000.\nSCREEN A\n0. Back 00. Home');
+    expect((await walk(['1', '98'])).message).toBe(
+      'Enter a whole amount from Ksh 100 to Ksh 250000.\nSCREEN A\n0. Back 00. Home',
+    );
   });
 
   it('an invalid answer re-asks the same screen with a reason line', async () => {
@@ -159,9 +164,14 @@ describe('JourneyEngine', () => {
       end: true,
       outcome: 'refused',
     });
-    expect((await walk(['1', '5'], 'sw')).message).toBe('PIN zisizo sahihi zimezidi. PIN yako imefungwa kwa dakika 29.');
+    expect((await walk(['1', '5'], 'sw')).message).toBe(
+      'PIN zisizo sahihi zimezidi. PIN yako imefungwa kwa dakika 29.',
+    );
     // A code without a message gets the generic one.
-    expect(await walk(['1', '6'])).toMatchObject({ message: 'Sorry, that did not work. Please try again later.', end: true });
+    expect(await walk(['1', '6'])).toMatchObject({
+      message: 'Sorry, that did not work. Please try again later.',
+      end: true,
+    });
     // Anything else is a bug: it is not hidden as a screen.
     await expect(walk(['1', '7'])).rejects.toThrow('a bug');
   });

@@ -63,7 +63,11 @@ export class JourneyEngine {
   }
 
   /** Shows the screen on top of the stack. */
-  async show(state: JourneyState, ctx: (page: number) => ScreenContext, reason?: { key: MessageKey; params?: Params }): Promise<StepResult> {
+  async show(
+    state: JourneyState,
+    ctx: (page: number) => ScreenContext,
+    reason?: { key: MessageKey; params?: Params },
+  ): Promise<StepResult> {
     const frame = this.current(state);
     const def = this.screen(frame.screen);
     const context = ctx(frame.page);
@@ -81,7 +85,11 @@ export class JourneyEngine {
     const footer: string[] = [];
     if (rendered.hasMore) footer.push(context.t('nav.more'));
     if (def.navigation !== false) footer.push(`${context.t('nav.back')} ${context.t('nav.home')}`);
-    return { reply: this.fit(lines, footer.join('\n'), false), screen: frame.screen, outcome: reason ? 'invalid' : 'shown' };
+    return {
+      reply: this.fit(lines, footer.join('\n'), false),
+      screen: frame.screen,
+      outcome: reason ? 'invalid' : 'shown',
+    };
   }
 
   /** Applies one answer of the subscriber and shows where it leads. */
@@ -111,7 +119,12 @@ export class JourneyEngine {
     } catch (e) {
       const t = ctx(frame.page).t;
       // Accepted while the database is down: the session ends with the reference to quote.
-      if (e instanceof QueuedOffline) return { reply: this.fit(t('offline.queued', { reference: e.reference }), '', true), screen: frame.screen, outcome: 'end' };
+      if (e instanceof QueuedOffline)
+        return {
+          reply: this.fit(t('offline.queued', { reference: e.reference }), '', true),
+          screen: frame.screen,
+          outcome: 'end',
+        };
       if (!isDomainError(e)) throw e;
       const key = `error.${e.code}`;
       const details = (e.details ?? {}) as Record<string, unknown>;
@@ -119,7 +132,11 @@ export class JourneyEngine {
         minutes: Math.max(1, Math.ceil(Number(details.retryAfterSeconds ?? 60) / 60)),
         max: Number(details.max ?? 0),
       };
-      return { reply: this.fit(t(hasMessage(key) ? key : 'error.generic', params), '', true), screen: frame.screen, outcome: 'refused' };
+      return {
+        reply: this.fit(t(hasMessage(key) ? key : 'error.generic', params), '', true),
+        screen: frame.screen,
+        outcome: 'refused',
+      };
     }
     if ('invalid' in next) return this.show(state, ctx, { key: next.invalid, params: next.params });
     if ('end' in next) return { reply: this.fit(next.end, '', true), screen: frame.screen, outcome: 'end' };
@@ -128,7 +145,10 @@ export class JourneyEngine {
       return this.show(state, ctx);
     }
     if ('finish' in next) {
-      state.stack = [{ screen: ScreenId.Main, page: 0 }, { screen: next.finish, page: 0 }];
+      state.stack = [
+        { screen: ScreenId.Main, page: 0 },
+        { screen: next.finish, page: 0 },
+      ];
       return this.show(state, ctx);
     }
     state.stack.push({ screen: next.go, page: 0 });

@@ -39,7 +39,9 @@ describe('USSD message catalogues', () => {
   it('English and Kiswahili have the same keys and the same placeholders', () => {
     expect(Object.keys(sw).sort()).toEqual(keys);
     const mismatched = keys.filter(
-      (k) => JSON.stringify(placeholders(en[k as keyof typeof en])) !== JSON.stringify(placeholders(sw[k as keyof typeof sw])),
+      (k) =>
+        JSON.stringify(placeholders(en[k as keyof typeof en])) !==
+        JSON.stringify(placeholders(sw[k as keyof typeof sw])),
     );
     expect(mismatched).toEqual([]);
   });

@@ -10,7 +10,8 @@ export const en = {
   'nav.exit': '0. Exit',
 
   'main.title': 'M-PESA LOANS',
-  'main.options': '1. Request Loan\n2. View My Loans\n3. Approve Loan\n4. View Balance\n5. Transactions\n6. Repay Loan\n7. My Account',
+  'main.options':
+    '1. Request Loan\n2. View My Loans\n3. Approve Loan\n4. View Balance\n5. Transactions\n6. Repay Loan\n7. My Account',
   'exit.bye': 'Thank you for using M-PESA Loans.',
 
   'resume.title': 'You were in the middle of something.',
@@ -19,15 +20,18 @@ export const en = {
   'request.phone': 'REQUEST LOAN\nEnter lender phone:',
   'request.amount': 'Enter loan amount (Ksh):',
   'request.repayment': 'Enter repayment per deposit (Ksh):',
-  'request.confirm': 'CONFIRM LOAN\nLender: {lender}\nAmount: Ksh {amount}\nRepayment: Ksh {repayment}\n1. Confirm 0. Cancel',
+  'request.confirm':
+    'CONFIRM LOAN\nLender: {lender}\nAmount: Ksh {amount}\nRepayment: Ksh {repayment}\n1. Confirm 0. Cancel',
   'request.sent': 'SUCCESS\nLoan request sent to {lender}',
 
   'loans.title': 'MY LOANS',
   'loans.empty': 'You have no loans yet.',
   'loans.line.borrowed': '{n}. From {other} Ksh {amount}',
   'loans.line.lent': '{n}. To {other} Ksh {amount}',
-  'loans.detail.borrowed': 'Loan from {other}\nAmount: Ksh {amount}\nOutstanding: Ksh {outstanding}\nPer deposit: Ksh {repayment}\nStatus: {status}',
-  'loans.detail.lent': 'Loan to {other}\nAmount: Ksh {amount}\nOutstanding: Ksh {outstanding}\nPer deposit: Ksh {repayment}\nStatus: {status}',
+  'loans.detail.borrowed':
+    'Loan from {other}\nAmount: Ksh {amount}\nOutstanding: Ksh {outstanding}\nPer deposit: Ksh {repayment}\nStatus: {status}',
+  'loans.detail.lent':
+    'Loan to {other}\nAmount: Ksh {amount}\nOutstanding: Ksh {outstanding}\nPer deposit: Ksh {repayment}\nStatus: {status}',
 
   'status.PENDING': 'Pending',
   'status.ACTIVE': 'Active',
@@ -65,7 +69,8 @@ export const en = {
   'account.title': 'MY ACCOUNT',
   'account.options': '1. Top up\n2. Withdraw\n3. Change PIN\n4. Language',
   'topup.amount': 'TOP UP\nEnter amount (Ksh):',
-  'topup.sent': 'M-PESA will ask for your PIN on this phone to add Ksh {amount}. You will get an SMS when it is in your wallet.',
+  'topup.sent':
+    'M-PESA will ask for your PIN on this phone to add Ksh {amount}. You will get an SMS when it is in your wallet.',
   'withdraw.amount': 'WITHDRAW\nWallet: Ksh {balance}\nEnter amount (Ksh):',
   'withdraw.sent': 'Ksh {amount} is on its way to your M-PESA. You will get an SMS.',
   'language.options': 'LANGUAGE\n1. English\n2. Kiswahili',

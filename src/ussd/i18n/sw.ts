@@ -8,7 +8,8 @@ export const sw: Record<MessageKey, string> = {
   'nav.exit': '0. Toka',
 
   'main.title': 'MIKOPO YA M-PESA',
-  'main.options': '1. Omba Mkopo\n2. Mikopo Yangu\n3. Kubali Mkopo\n4. Salio\n5. Miamala\n6. Lipa Mkopo\n7. Akaunti Yangu',
+  'main.options':
+    '1. Omba Mkopo\n2. Mikopo Yangu\n3. Kubali Mkopo\n4. Salio\n5. Miamala\n6. Lipa Mkopo\n7. Akaunti Yangu',
   'exit.bye': 'Asante kwa kutumia Mikopo ya M-PESA.',
 
   'resume.title': 'Ulikuwa katikati ya jambo.',
@@ -17,15 +18,18 @@ export const sw: Record<MessageKey, string> = {
   'request.phone': 'OMBA MKOPO\nWeka nambari ya mkopeshaji:',
   'request.amount': 'Weka kiasi cha mkopo (Ksh):',
   'request.repayment': 'Weka malipo kwa kila amana (Ksh):',
-  'request.confirm': 'THIBITISHA MKOPO\nMkopeshaji: {lender}\nKiasi: Ksh {amount}\nMalipo: Ksh {repayment}\n1. Thibitisha 0. Ghairi',
+  'request.confirm':
+    'THIBITISHA MKOPO\nMkopeshaji: {lender}\nKiasi: Ksh {amount}\nMalipo: Ksh {repayment}\n1. Thibitisha 0. Ghairi',
   'request.sent': 'IMEFANIKIWA\nOmbi la mkopo limetumwa kwa {lender}',
 
   'loans.title': 'MIKOPO YANGU',
   'loans.empty': 'Huna mikopo bado.',
   'loans.line.borrowed': '{n}. Kutoka {other} Ksh {amount}',
   'loans.line.lent': '{n}. Kwa {other} Ksh {amount}',
-  'loans.detail.borrowed': 'Mkopo kutoka {other}\nKiasi: Ksh {amount}\nDeni: Ksh {outstanding}\nKila amana: Ksh {repayment}\nHali: {status}',
-  'loans.detail.lent': 'Mkopo kwa {other}\nKiasi: Ksh {amount}\nDeni: Ksh {outstanding}\nKila amana: Ksh {repayment}\nHali: {status}',
+  'loans.detail.borrowed':
+    'Mkopo kutoka {other}\nKiasi: Ksh {amount}\nDeni: Ksh {outstanding}\nKila amana: Ksh {repayment}\nHali: {status}',
+  'loans.detail.lent':
+    'Mkopo kwa {other}\nKiasi: Ksh {amount}\nDeni: Ksh {outstanding}\nKila amana: Ksh {repayment}\nHali: {status}',
 
   'status.PENDING': 'Unasubiri',
   'status.ACTIVE': 'Hai',

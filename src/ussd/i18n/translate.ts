@@ -10,7 +10,9 @@ export type Translate = (key: MessageKey, params?: Params) => string;
 export function translator(language: Language): Translate {
   const catalogue = CATALOGUES[language] ?? en;
   return (key, params) =>
-    catalogue[key].replace(/\{(\w+)\}/g, (whole, name: string) => (params && name in params ? String(params[name]) : whole));
+    catalogue[key].replace(/\{(\w+)\}/g, (whole, name: string) =>
+      params && name in params ? String(params[name]) : whole,
+    );
 }
 
 export function hasMessage(key: string): key is MessageKey {

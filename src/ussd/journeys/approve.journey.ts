@@ -26,7 +26,11 @@ export const approveScreens: ScreenDef[] = [
     id: ScreenId.ApproveDetail,
     leadsTo: [ScreenId.PinEnter, ScreenId.PinCreate],
     render: (ctx) => ({
-      body: ctx.t('approve.detail', { other: str(ctx, 'other'), amount: num(ctx, 'amount'), repayment: num(ctx, 'repayment') }),
+      body: ctx.t('approve.detail', {
+        other: str(ctx, 'other'),
+        amount: num(ctx, 'amount'),
+        repayment: num(ctx, 'repayment'),
+      }),
     }),
     onInput: (input, ctx) => {
       if (input === '1') return requirePin(ctx, 'approve');

@@ -1,7 +1,6 @@
 import { formatLocal } from '../../users/phone-number.js';
 import type { ScreenContext } from '../engine/types.js';
 
-
 /** A whole number of shillings typed on a keypad, or null. */
 export function parseAmount(input: string): number | null {
   if (!/^\d{1,9}$/.test(input)) return null;

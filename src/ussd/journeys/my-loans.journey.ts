@@ -11,7 +11,11 @@ export const myLoansScreens: ScreenDef[] = [
     empty: 'loans.empty',
     fetch: (ctx, offset, limit) => ctx.backend.loans('all', offset, limit),
     line: (loan, n, ctx) =>
-      ctx.t(loan.role === 'borrower' ? 'loans.line.borrowed' : 'loans.line.lent', { n, other: local(loan.other), amount: loan.principal }),
+      ctx.t(loan.role === 'borrower' ? 'loans.line.borrowed' : 'loans.line.lent', {
+        n,
+        other: local(loan.other),
+        amount: loan.principal,
+      }),
     key: (loan) => loan.id,
     select: (loan, ctx) => {
       ctx.data.loanId = loan.id;

@@ -42,7 +42,11 @@ export const repayScreens: ScreenDef[] = [
     id: ScreenId.RepayDone,
     leadsTo: [],
     render: (ctx) => ({
-      body: ctx.t('repay.done', { amount: num(ctx, 'amount'), other: str(ctx, 'other'), outstanding: num(ctx, 'outstanding') }),
+      body: ctx.t('repay.done', {
+        amount: num(ctx, 'amount'),
+        other: str(ctx, 'other'),
+        outstanding: num(ctx, 'outstanding'),
+      }),
     }),
   },
 ];

@@ -50,7 +50,11 @@ export const requestLoanScreens: ScreenDef[] = [
     navigation: false,
     leadsTo: [ScreenId.PinEnter, ScreenId.PinCreate, ScreenId.Main],
     render: (ctx) => ({
-      body: ctx.t('request.confirm', { lender: str(ctx, 'lender'), amount: num(ctx, 'amount'), repayment: num(ctx, 'repayment') }),
+      body: ctx.t('request.confirm', {
+        lender: str(ctx, 'lender'),
+        amount: num(ctx, 'amount'),
+        repayment: num(ctx, 'repayment'),
+      }),
     }),
     onInput: (input, ctx) => {
       if (input === '1') return requirePin(ctx, 'request');

@@ -82,8 +82,10 @@ export class OfflineQueueController {
   @HttpCode(200)
   @AdminOnly()
   @ApiOperation({
-    summary: "Apply a number's pending offline items now, oldest first (instead of waiting for the worker's next attempt)",
-    description: 'synced counts items closed by this call (applied, rejected or conflict); errors lists those still pending, with why.',
+    summary:
+      "Apply a number's pending offline items now, oldest first (instead of waiting for the worker's next attempt)",
+    description:
+      'synced counts items closed by this call (applied, rejected or conflict); errors lists those still pending, with why.',
   })
   @ApiOkResponse({ schema: { example: { success: true, synced: 3, total: 3, errors: [] } } })
   async sync(@Body() body: UssdSyncDto) {

@@ -21,7 +21,9 @@ export function offlineBackoff(attemptsMade: number, job?: { data?: Partial<Payl
 @Processor(QueueName.UssdOffline, {
   // One at a time, so one phone's items are applied in the order they were queued.
   concurrency: 1,
-  settings: { backoffStrategy: (attemptsMade, _type, _err, job) => offlineBackoff(attemptsMade, job as { data?: Payload }) },
+  settings: {
+    backoffStrategy: (attemptsMade, _type, _err, job) => offlineBackoff(attemptsMade, job as { data?: Payload }),
+  },
 })
 export class OfflineQueueProcessor extends WorkerHost {
   private readonly logger = new Logger(OfflineQueueProcessor.name);
@@ -31,7 +33,8 @@ export class OfflineQueueProcessor extends WorkerHost {
   }
 
   async process(job: Job<Payload>): Promise<unknown> {
-    if (job.name !== (JobName.ApplyOfflineItem as string)) throw new Error(`no handler for job ${job.name} on ${QueueName.UssdOffline}`);
+    if (job.name !== (JobName.ApplyOfflineItem as string))
+      throw new Error(`no handler for job ${job.name} on ${QueueName.UssdOffline}`);
     try {
       const state = await this.offline.applyInOrder(job.data.id);
       return { status: state?.status ?? 'missing' };

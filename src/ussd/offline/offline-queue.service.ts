@@ -198,7 +198,8 @@ export class OfflineQueueService implements OnApplicationBootstrap, OnApplicatio
   async apply(id: string): Promise<OfflineItemState | null> {
     const token = randomUUID();
     const lock = `offline:lock:${id}`;
-    if ((await this.redis.set(lock, token, 'PX', LOCK_MS, 'NX')) !== 'OK') throw new OfflineItemNotReady('being applied elsewhere');
+    if ((await this.redis.set(lock, token, 'PX', LOCK_MS, 'NX')) !== 'OK')
+      throw new OfflineItemNotReady('being applied elsewhere');
     try {
       const state = await this.get(id);
       if (!state || state.status !== 'pending') return state;
@@ -207,8 +208,16 @@ export class OfflineQueueService implements OnApplicationBootstrap, OnApplicatio
       try {
         const result = this.expired(state.queuedAt) ? await this.giveUp(state) : await this.applyNow(state);
         const status: OfflineItemStatus =
-          result.status === 'duplicate' ? (result.outcome ?? 'applied') : result.code === EXPIRED ? 'expired' : result.status;
-        await this.close(id, status, status === 'applied' ? null : `${result.code ?? ''} ${result.message ?? ''}`.trim());
+          result.status === 'duplicate'
+            ? (result.outcome ?? 'applied')
+            : result.code === EXPIRED
+              ? 'expired'
+              : result.status;
+        await this.close(
+          id,
+          status,
+          status === 'applied' ? null : `${result.code ?? ''} ${result.message ?? ''}`.trim(),
+        );
       } catch (err) {
         await this.redis.hset(this.itemKey(id), 'lastError', (err as Error).message ?? String(err));
         throw err;
@@ -233,7 +242,11 @@ export class OfflineQueueService implements OnApplicationBootstrap, OnApplicatio
     // In the transaction that records the outcome: the SMS goes out once, with it.
     const onRecorded = async (tx: Tx, outcome: SyncOperationResult) => {
       if (outcome.status === 'applied') {
-        await this.notifications.notify(tx, { ...to, template: 'offline.applied', params: { reference: state.id, action: state.type } });
+        await this.notifications.notify(tx, {
+          ...to,
+          template: 'offline.applied',
+          params: { reference: state.id, action: state.type },
+        });
       } else {
         const params = { reference: state.id, action: state.type, code: outcome.code ?? 'UNKNOWN' };
         await this.notifications.notify(tx, { ...to, template: 'offline.rejected', params });
@@ -247,13 +260,18 @@ export class OfflineQueueService implements OnApplicationBootstrap, OnApplicatio
         'ussd',
         { opId: state.opId, type: SYNC_TYPES.WITHDRAWAL },
         async () => {
-          const payment = await this.mpesa.withdraw(state.userId, Number(state.data.amount), { id: withdrawalIdFor(state.key) });
+          const payment = await this.mpesa.withdraw(state.userId, Number(state.data.amount), {
+            id: withdrawalIdFor(state.key),
+          });
           return { payment: { id: payment.id, status: payment.status, amount: payment.amount } };
         },
         { onRecorded },
       );
     }
-    return this.sync.applyOnce(state.userId, 'ussd', this.operation(state) as SyncOperationInput, { key: state.key, onRecorded });
+    return this.sync.applyOnce(state.userId, 'ussd', this.operation(state) as SyncOperationInput, {
+      key: state.key,
+      onRecorded,
+    });
   }
 
   /**
@@ -265,7 +283,11 @@ export class OfflineQueueService implements OnApplicationBootstrap, OnApplicatio
     const message = `Not applied within ${this.settings.retryHours} h`;
     return this.sync.refuse(state.userId, 'ussd', this.operation(state), EXPIRED, message, {
       onRecorded: async (tx) => {
-        await this.notifications.notify(tx, { ...to, template: 'offline.expired', params: { reference: state.id, action: state.type } });
+        await this.notifications.notify(tx, {
+          ...to,
+          template: 'offline.expired',
+          params: { reference: state.id, action: state.type },
+        });
       },
     });
   }
@@ -298,7 +320,10 @@ export class OfflineQueueService implements OnApplicationBootstrap, OnApplicatio
 
   private async close(id: string, status: OfflineItemStatus, lastError: string | null): Promise<void> {
     const key = this.itemKey(id);
-    const multi = this.redis.multi().hset(key, 'status', status, 'syncedAt', String(Date.now())).expire(key, RETENTION_SECONDS);
+    const multi = this.redis
+      .multi()
+      .hset(key, 'status', status, 'syncedAt', String(Date.now()))
+      .expire(key, RETENTION_SECONDS);
     if (lastError) multi.hset(key, 'lastError', lastError);
     else multi.hdel(key, 'lastError');
     await multi.exec();
@@ -314,7 +339,11 @@ export class OfflineQueueService implements OnApplicationBootstrap, OnApplicatio
         if (state?.synced) {
           run.synced += 1;
           // Done here: the queued job has nothing left to do (a job already running finds it closed).
-          await (await this.jobs.queue(QueueName.UssdOffline).getJob(this.jobId(item.id)))?.remove().catch(() => undefined);
+          await (
+            await this.jobs.queue(QueueName.UssdOffline).getJob(this.jobId(item.id))
+          )
+            ?.remove()
+            .catch(() => undefined);
         }
       } catch (err) {
         run.errors.push({ id: item.id, error: (err as Error).message ?? String(err) });

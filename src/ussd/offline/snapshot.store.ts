@@ -123,7 +123,11 @@ export class UssdSnapshotStore {
       owing: summary.owing,
       owed: summary.owed,
       loans: loans.items.map((loan) => toLoanView(loan, user.id)),
-      entries: history.items.map((entry) => ({ at: entry.createdAt.getTime(), kind: entry.kind, amount: entry.amount })),
+      entries: history.items.map((entry) => ({
+        at: entry.createdAt.getTime(),
+        kind: entry.kind,
+        amount: entry.amount,
+      })),
     };
     await this.redis.set(this.key(user.phoneNumber), JSON.stringify(snapshot), 'EX', this.ttlSeconds);
   }
