@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DarajaSimulatorHost } from '../src/mpesa/simulator/daraja-simulator.host.js';
 import { NotificationsService } from '../src/notifications/notifications.service.js';
-import { formatLocal } from '../src/users/phone-number.js';
+import { formatLocal, localDigits } from '../src/users/phone-number.js';
 import { ADMIN_KEY } from './support/api-client.js';
 import { eventually } from './support/eventually.js';
 import { freePort } from './support/processes.js';
@@ -105,11 +105,11 @@ describe('the terminal dialer (npm run dial)', () => {
 
   it('runs a scripted loan request and prints every screen, ending on END', async () => {
     const { code, out } = await dial([
-      formatLocal(borrower),
+      localDigits(borrower),
       '--url',
       base,
       '--script',
-      `1,${formatLocal(lender)},5000,500,1,4821,4821,00,0,n`,
+      `1,${localDigits(lender)},5000,500,1,4821,4821,00,0,n`,
     ]);
     expect(code).toBe(0);
     for (const screen of [
@@ -127,7 +127,7 @@ describe('the terminal dialer (npm run dial)', () => {
 
   it('reads a pipe: shows the SMS, sets the next M-PESA outcome, tops up, dials again and quits', async () => {
     const stdin = [':sms', ':mpesa cancelled', ':mpesa free_money', '7', '1', '250', '', '0', ':quit', ''].join('\n');
-    const { code, out } = await dial([formatLocal(lender), '--url', base, `--key=${ADMIN_KEY}`], stdin);
+    const { code, out } = await dial([localDigits(lender), '--url', base, `--key=${ADMIN_KEY}`], stdin);
     expect(code).toBe(0);
     expect(out).toContain(`Latest SMS to ${lender} (newest first):`);
     expect(out).toContain(
@@ -153,7 +153,7 @@ describe('the terminal dialer (npm run dial)', () => {
 
   it("lists the number's pending top-ups and delivers an outcome to one (key from ADMIN_API_KEY)", async () => {
     const number = uniquePhone();
-    const dialer = interactive([formatLocal(number), '--url', base], { ADMIN_API_KEY: ADMIN_KEY });
+    const dialer = interactive([localDigits(number), '--url', base], { ADMIN_API_KEY: ADMIN_KEY });
     await dialer.waitFor('│ M-PESA LOANS');
     let mark = dialer.output().length;
     dialer.type(':pending');
@@ -218,7 +218,7 @@ describe('the terminal dialer (npm run dial)', () => {
   }, 60_000);
 
   it('says what to do when the service wants the admin key and it is missing or wrong', async () => {
-    const number = formatLocal(uniquePhone());
+    const number = localDigits(uniquePhone());
     const without = await dial([number, '--url', base, '--script', ':sms,:mpesa hold,:pending,:deliver success,:quit']);
     expect(without.code).toBe(0);
     const needed =

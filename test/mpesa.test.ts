@@ -8,7 +8,7 @@ import { MpesaPayment } from '../src/mpesa/mpesa-payment.entity.js';
 import { MpesaService } from '../src/mpesa/mpesa.service.js';
 import type { DarajaSimulator, SimulatorOutcome } from '../src/mpesa/simulator/daraja-simulator.js';
 import { DarajaSimulatorHost } from '../src/mpesa/simulator/daraja-simulator.host.js';
-import { formatLocal } from '../src/users/phone-number.js';
+import { localDigits } from '../src/users/phone-number.js';
 import { UsersService } from '../src/users/users.service.js';
 import { WalletService } from '../src/wallet/wallet.service.js';
 import { ADMIN_KEY, ApiClient } from './support/api-client.js';
@@ -309,7 +309,7 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
   it('takes a paybill (C2B) payment for a known account reference, once per TransID, and refuses unknown ones', async () => {
     const u = await user();
     expect((await api.call('POST', '/api/admin/mpesa/c2b/register', { admin: true })).status).toBe(200);
-    const paid = await sim.c2b({ billRefNumber: formatLocal(u.phoneNumber), amount: 650 });
+    const paid = await sim.c2b({ billRefNumber: localDigits(u.phoneNumber), amount: 650 });
     expect(paid.completed).toBe(true);
     expect(await balance(u.id)).toBe(650);
     // Daraja repeats the confirmation: nothing moves again.
@@ -331,13 +331,13 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
   it('refuses at validation (C2B00013) a paybill payment above the limit, for a known account, and moves nothing', async () => {
     const u = await user();
     expect((await api.call('POST', '/api/admin/mpesa/c2b/register', { admin: true })).status).toBe(200);
-    const tooMuch = await sim.c2b({ billRefNumber: formatLocal(u.phoneNumber), amount: 250_001 });
+    const tooMuch = await sim.c2b({ billRefNumber: localDigits(u.phoneNumber), amount: 250_001 });
     expect(tooMuch.completed).toBe(false);
     expect(tooMuch.confirmation).toBeUndefined();
     expect(tooMuch.validation?.status).toBe(200);
     expect(tooMuch.validation?.response).toEqual({ ResultCode: 'C2B00013', ResultDesc: 'Rejected' });
     // The limit itself is accepted.
-    const most = await sim.c2b({ billRefNumber: formatLocal(u.phoneNumber), amount: 250_000 });
+    const most = await sim.c2b({ billRefNumber: localDigits(u.phoneNumber), amount: 250_000 });
     expect(most.validation?.response).toEqual({ ResultCode: '0', ResultDesc: 'Accepted' });
     expect(most.completed).toBe(true);
     expect(await balance(u.id)).toBe(250_000);

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { formatLocal } from '../src/users/phone-number.js';
+import { localDigits } from '../src/users/phone-number.js';
 import { ADMIN_KEY } from './support/api-client.js';
 import { ensureChromium } from './support/chromium.js';
 import { productionEnv } from './support/production-env.js';
@@ -81,8 +81,8 @@ describe('the phone simulator page in a browser', () => {
   }
 
   it('requests a loan from another number, and the lender gets the SMS', async () => {
-    const borrower = formatLocal(uniquePhone());
-    const lender = formatLocal(uniquePhone());
+    const borrower = localDigits(uniquePhone());
+    const lender = localDigits(uniquePhone());
     // The key once in the URL: the page keeps it for the tab and takes it out of the address bar.
     await page.goto(`${base}/simulator?key=${encodeURIComponent(ADMIN_KEY)}`);
     await page.getByRole('heading', { name: 'Deni phone simulator' }).waitFor();
@@ -121,7 +121,7 @@ describe('the phone simulator page in a browser', () => {
   }, 60_000);
 
   it('tops up with a simulated M-PESA outcome chosen on the page, and shows the SMS that follows', async () => {
-    const number = formatLocal(uniquePhone());
+    const number = localDigits(uniquePhone());
     await page.goto(`${base}/simulator`);
     await page.getByLabel('Phone number').fill(number);
     await page.getByLabel('Phone number').dispatchEvent('change');
@@ -147,7 +147,7 @@ describe('the phone simulator page in a browser', () => {
   }, 60_000);
 
   it('holds a top-up, lists it as pending, delivers success to it, and the balance and SMS follow', async () => {
-    const number = formatLocal(uniquePhone());
+    const number = localDigits(uniquePhone());
     await page.goto(`${base}/simulator`);
     await page.getByLabel('Phone number').fill(number);
     await page.getByLabel('Phone number').dispatchEvent('change');
@@ -190,7 +190,7 @@ describe('the phone simulator page in a browser', () => {
   }, 60_000);
 
   it('without the key, says the panels need it; typed into the Admin key field, it opens them', async () => {
-    const number = formatLocal(uniquePhone());
+    const number = localDigits(uniquePhone());
     // A new tab of its own: nothing in its sessionStorage.
     const context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
     try {

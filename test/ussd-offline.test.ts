@@ -7,7 +7,7 @@ import { JobsService } from '../src/queues/jobs.service.js';
 import { QueueName } from '../src/queues/queue-names.js';
 import { REDIS } from '../src/redis/redis.tokens.js';
 import type { RedisClient } from '../src/redis/redis-connection.factory.js';
-import { formatLocal } from '../src/users/phone-number.js';
+import { formatLocal, localDigits } from '../src/users/phone-number.js';
 import { UsersService } from '../src/users/users.service.js';
 import { OfflineQueueService, type OfflineItemState } from '../src/ussd/offline/offline-queue.service.js';
 import { UssdSnapshotStore } from '../src/ussd/offline/snapshot.store.js';
@@ -175,7 +175,7 @@ describe('USSD while PostgreSQL is unavailable', () => {
     // A asks G for a loan: checked (amounts, PIN against the cached hash), queued, a reference.
     const ask = phone(a);
     await ask.dial('1');
-    await ask.reply(formatLocal(g));
+    await ask.reply(localDigits(g));
     await ask.reply('1000');
     await ask.reply('100');
     await ask.reply('1');
@@ -413,7 +413,7 @@ describe('USSD while PostgreSQL is unavailable', () => {
     await app.get(UssdSnapshotStore).refresh({ id: u.id, phoneNumber: n, language: 'en' });
     await cut();
     const p = new AtPhone(app, n);
-    await p.dial(`1*${formatLocal(lenderPhone)}*900*100`);
+    await p.dial(`1*${localDigits(lenderPhone)}*900*100`);
     await p.reply('1');
     const id = reference(await p.reply(PIN))!;
     // As if it had waited 25 hours for the database.
@@ -457,7 +457,7 @@ describe('USSD while PostgreSQL is unavailable', () => {
     const refs: string[] = [];
     for (const n of borrowers) {
       const p = new AtPhone(app, n);
-      await p.dial(`1*${formatLocal(lenderPhone)}*500*100`);
+      await p.dial(`1*${localDigits(lenderPhone)}*500*100`);
       await p.reply('1');
       refs.push(reference(await p.reply(PIN))!);
     }
@@ -531,14 +531,14 @@ describe('POST /api/ussd/sync and a service started while PostgreSQL is down', (
     expect((await app.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
     expect((await app.inject({ method: 'GET', url: '/health/ready' })).statusCode).toBe(503);
     const p = new AtPhone(app, a);
-    await p.dial(`1*${formatLocal(b)}*700*100`);
+    await p.dial(`1*${localDigits(b)}*700*100`);
     await p.reply('1');
     const saved = await p.reply(PIN);
     const ref = reference(saved);
     expect(ref).toBeDefined();
 
     const api = new ApiClient(app);
-    const during = await api.call('POST', '/api/ussd/sync', { admin: true, body: { phoneNumber: formatLocal(a) } });
+    const during = await api.call('POST', '/api/ussd/sync', { admin: true, body: { phoneNumber: localDigits(a) } });
     expect(during.body).toMatchObject({
       success: false,
       synced: 0,

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { formatLocal, parseKenyanMobile, toMsisdn } from './phone-number.js';
+import { formatLocal, localDigits, parseKenyanMobile, toMsisdn } from './phone-number.js';
 
 describe(parseKenyanMobile.name, () => {
   it.each([
@@ -77,4 +77,12 @@ describe(toMsisdn.name, () => {
 
 describe(formatLocal.name, () => {
   it('writes the local form', () => expect(formatLocal('254712345678')).toBe('0712345678'));
+});
+
+describe(localDigits.name, () => {
+  it('writes the number as it is typed on a keypad', () => expect(localDigits('254712345678')).toBe('0712345678'));
+  it('leaves anything that is not a stored Kenyan number alone', () => {
+    expect(localDigits('MPESA')).toBe('MPESA');
+    expect(localDigits('25471234567')).toBe('25471234567');
+  });
 });

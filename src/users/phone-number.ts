@@ -76,7 +76,15 @@ export function toMsisdn(input: unknown): Msisdn {
   return result.msisdn;
 }
 
-/** `0712 345 678` style for screens and SMS. */
+/** The number as a subscriber types it on a keypad: `0712345678`. */
+export function localDigits(msisdn: Msisdn | string): string {
+  return /^254\d{9}$/.test(msisdn) ? `0${msisdn.slice(3)}` : msisdn;
+}
+
+/**
+ * The one display form of a number on screens and in SMS. Issue 13 point 4 makes it `0712 345 678`
+ * (4-3-3, as Kenyans read it); until then the keypad form.
+ */
 export function formatLocal(msisdn: Msisdn | string): string {
-  return `0${msisdn.slice(3)}`;
+  return localDigits(msisdn);
 }
