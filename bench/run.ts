@@ -32,7 +32,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = new Map(
   process.argv.slice(2).map((a) => {
     const [k, ...v] = a.replace(/^--/, '').split('=');
-    return [k!, v.length ? v.join('=') : 'true'] as const;
+    return [k, v.length ? v.join('=') : 'true'] as const;
   }),
 );
 const DURATION = Number(args.get('duration') ?? 10);
@@ -91,8 +91,8 @@ function start(name: string, command: string, argv: string[], env: Record<string
     tail.push(chunk.toString());
     if (tail.length > 50) tail.shift();
   };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
   child.on('exit', (code, signal) => {
     children.delete(child);
     if (!stopping.has(child)) log(`${name} exited (${code ?? signal}); last output:\n${tail.join('').slice(-3000)}`);
@@ -187,9 +187,10 @@ async function dbTransactions(): Promise<number> {
   const client = new pg.Client({ connectionString: PG_ADMIN_URL });
   await client.connect();
   try {
-    const res = await client.query(`SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = $1`, [
-      DB_NAME,
-    ]);
+    const res = await client.query<{ n: string }>(
+      `SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = $1`,
+      [DB_NAME],
+    );
     return Number(res.rows[0]?.n ?? 0);
   } catch {
     return 0;
@@ -307,7 +308,7 @@ function navigation(secret: string | undefined, expectScreens: boolean): Journey
         ussdStep(secret, path(4), e('CON CONFIRM LOAN')),
         // 0. Cancel: back to the main menu, so the next dial of this phone is not offered "resume".
         ussdStep(secret, path(5), e('CON M-PESA LOANS')),
-      ][i]!,
+      ][i],
   };
 }
 
@@ -326,9 +327,9 @@ function loanRequest(secret: string): Journey {
         ussdStep(secret, path(4), 'CON CONFIRM LOAN'),
         ussdStep(secret, path(5), 'CON Enter your 4-digit PIN'),
         ussdStep(secret, path(6), 'SUCCESS\nLoan request sent'),
-      ][i]!,
+      ][i],
     end: (ctx, ok) => {
-      if (ok) pendingByLender[ctx.n % LENDERS]! += 1;
+      if (ok) pendingByLender[ctx.n % LENDERS] += 1;
     },
   };
 }
@@ -339,7 +340,7 @@ function balance(secret: string): Journey {
     steps: 2,
     begin: (n) => ({ n, phone: borrower(n), sessionId: sessionId(n), inputs: ['4'] }),
     step: (i) =>
-      [ussdStep(secret, () => [], 'CON M-PESA LOANS'), ussdStep(secret, () => ['4'], 'BALANCE\nWallet: Ksh')][i]!,
+      [ussdStep(secret, () => [], 'CON M-PESA LOANS'), ussdStep(secret, () => ['4'], 'BALANCE\nWallet: Ksh')][i],
   };
 }
 
@@ -358,11 +359,11 @@ function approvalsAndDeposits(secret: string, adminKey: string): Journey {
     ussdStep(
       secret,
       (ctx) => ctx.inputs.slice(0, i),
-      ['CON M-PESA LOANS', 'CON APPROVE LOAN', 'asks Ksh', 'CON Enter your 4-digit PIN', 'APPROVED\nKsh'][i]!,
+      ['CON M-PESA LOANS', 'CON APPROVE LOAN', 'asks Ksh', 'CON Enter your 4-digit PIN', 'APPROVED\nKsh'][i],
       i === 2
         ? (ctx, body) => {
             const m = body.match(/CON (0\d{9}) asks/);
-            if (m) ctx.borrowerPhone = `254${m[1]!.slice(1)}`;
+            if (m) ctx.borrowerPhone = `254${m[1].slice(1)}`;
           }
         : undefined,
     );
@@ -370,7 +371,7 @@ function approvalsAndDeposits(secret: string, adminKey: string): Journey {
     expect: '"allocations"',
     request: (ctx) => {
       const phone = activeBorrowers.length
-        ? activeBorrowers[Math.floor(Math.random() * activeBorrowers.length)]!
+        ? activeBorrowers[Math.floor(Math.random() * activeBorrowers.length)]
         : borrower(ctx.n);
       const reference = `BENCH${RUN_ID.replace(/[^A-Za-z0-9]/g, '')}D${depositCounter++}`;
       return {
@@ -387,7 +388,7 @@ function approvalsAndDeposits(secret: string, adminKey: string): Journey {
     begin: (n) => {
       const ctx: Ctx = { n, phone: '', sessionId: sessionId(n), inputs: path, kind: 'deposit' };
       if (mix++ % 2 === 0) {
-        const at = freeLenders.findIndex((l) => pendingByLender[l]! > 0);
+        const at = freeLenders.findIndex((l) => pendingByLender[l] > 0);
         if (at >= 0) {
           ctx.kind = 'approve';
           ctx.lenderIndex = freeLenders.splice(at, 1)[0]!;
@@ -401,7 +402,7 @@ function approvalsAndDeposits(secret: string, adminKey: string): Journey {
     end: (ctx, ok) => {
       if (ctx.kind !== 'approve' || ctx.lenderIndex === undefined) return;
       if (ok) {
-        pendingByLender[ctx.lenderIndex]! -= 1;
+        pendingByLender[ctx.lenderIndex] -= 1;
         if (ctx.borrowerPhone) activeBorrowers.push(ctx.borrowerPhone);
       }
       busy.delete(ctx.lenderIndex);
@@ -430,7 +431,7 @@ interface Measured {
 
 function percentile(sorted: number[], p: number): number {
   if (!sorted.length) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
 /** Runs `journey` over `connections` connections for `seconds`: each connection, one virtual subscriber after another. */
@@ -492,7 +493,7 @@ function drive(port: number, journey: Journey, seconds: number): Promise<Measure
         requests: requests as unknown as autocannon.Request[],
       },
       (err, result) => {
-        if (err) return reject(err);
+        if (err) return reject(err instanceof Error ? err : new Error(String(err)));
         m.errors.non2xx = result.non2xx;
         m.errors.transport = result.errors - result.timeouts;
         m.errors.timeouts = result.timeouts;
@@ -599,7 +600,7 @@ function serviceEnv(): Record<string, string> {
   // own set, which also makes a self-signed stand-in for Safaricom's certificate), with freshly
   // generated secrets on top.
   const production = productionEnv();
-  tempDir = dirname(production.MPESA_CERT_PATH!);
+  tempDir = dirname(production.MPESA_CERT_PATH);
   return {
     ...production,
     ...SECRETS,

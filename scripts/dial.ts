@@ -157,7 +157,7 @@ class Dialer {
 
   async sms(): Promise<void> {
     const res = await this.control<{ body: string; createdAt: string; template: string }[]>(
-      `sms?${new URLSearchParams({ phoneNumber: this.msisdn, limit: '5' })}`,
+      `sms?${new URLSearchParams({ phoneNumber: this.msisdn, limit: '5' }).toString()}`,
     );
     if (!res.ok) return say(`Could not read the SMS: ${res.problem}`);
     if (!res.body.length) return say(`No SMS for ${this.msisdn} yet.`);
@@ -174,7 +174,7 @@ class Dialer {
   /** This number's top-ups the Daraja simulator has not answered yet, oldest first; undefined when they could not be read. */
   private async pendingTopUps(): Promise<PendingTopUp[] | undefined> {
     const res = await this.control<PendingTopUp[]>(
-      `mpesa/pending?${new URLSearchParams({ phoneNumber: this.msisdn })}`,
+      `mpesa/pending?${new URLSearchParams({ phoneNumber: this.msisdn }).toString()}`,
     );
     if (res.ok) return res.body;
     say(`Could not read the pending top-ups: ${res.problem}`);

@@ -179,7 +179,7 @@ describe('the terminal dialer (npm run dial)', () => {
     dialer.type(':pending');
     const listed = await dialer.waitFor('Answer one with :deliver', mark);
     expect(listed).toContain(
-      `:pending\nPending top-ups of ${number} (oldest first):\n  1. Ksh 300, held (${held!.checkoutRequestId}, `,
+      `:pending\nPending top-ups of ${number} (oldest first):\n  1. Ksh 300, held (${held.checkoutRequestId}, `,
     );
     mark = dialer.output().length;
     dialer.type(':deliver hold 1');
@@ -192,7 +192,7 @@ describe('the terminal dialer (npm run dial)', () => {
     mark = dialer.output().length;
     dialer.type(':deliver success');
     expect(await dialer.waitFor('Delivered', mark)).toContain(
-      `Delivered success to the Ksh 300 top-up ${held!.checkoutRequestId}: M-PESA's callback goes to Deni now`,
+      `Delivered success to the Ksh 300 top-up ${held.checkoutRequestId}: M-PESA's callback goes to Deni now`,
     );
     expect(daraja.pendingStkPushes(number)).toEqual([]);
 
@@ -209,7 +209,7 @@ describe('the terminal dialer (npm run dial)', () => {
     dialer.type(':pending');
     await dialer.waitFor(`No pending top-ups for ${number}.`, mark);
     mark = dialer.output().length;
-    dialer.type(`:deliver success ${held!.checkoutRequestId}`);
+    dialer.type(`:deliver success ${held.checkoutRequestId}`);
     expect(await dialer.waitFor('Could not deliver', mark)).toContain(
       'Could not deliver the outcome: No pending top-up with this CheckoutRequestID (unknown, or already answered)',
     );

@@ -244,7 +244,7 @@ function formOf(shape: fc.Arbitrary<Record<string, unknown>>): fc.Arbitrary<Payl
     const entries = Object.entries(body).map(
       ([k, v]) => [k, typeof v === 'string' ? v : (JSON.stringify(v) ?? '')] as [string, string],
     );
-    if (duplicate && entries.length) entries.push([entries[0]![0], extra]);
+    if (duplicate && entries.length) entries.push([entries[0][0], extra]);
     return { kind: 'form', entries };
   });
 }
@@ -423,10 +423,10 @@ describe('hostile input (property-based fuzz)', () => {
         (b) => typeof b.continueSession === 'boolean' && typeof b.state === 'string',
       ],
     };
-    const [expectedKeys, messageKey, ok] = shapes[gateway]!;
+    const [expectedKeys, messageKey, ok] = shapes[gateway];
     if (keys !== expectedKeys || !ok(body) || typeof body[messageKey] !== 'string')
       throw new Error(`${gateway} reply shape ${res.body}: ${what}`);
-    checkScreen(body[messageKey] as string);
+    checkScreen(body[messageKey]);
   }
 
   const sessionIds = fc.oneof(
@@ -494,7 +494,7 @@ describe('hostile input (property-based fuzz)', () => {
     await fc.assert(
       fc.asyncProperty(
         target.chain((t) => {
-          const shape = t.gateway === 'test' ? dialectBodies.generic! : dialectBodies[t.gateway]!;
+          const shape = t.gateway === 'test' ? dialectBodies.generic : dialectBodies[t.gateway];
           // Africa's Talking posts forms; everyone else JSON. Each also gets the other, and junk.
           const wire =
             t.gateway === 'africastalking'
@@ -524,7 +524,7 @@ describe('hostile input (property-based fuzz)', () => {
           const what = `${t.url}${query} ${JSON.stringify(payload).slice(0, 400)}`;
           if (t.url === '/api/ussd/handler' && payload.kind === 'raw') {
             // Whatever the content type says decides the dialect; anything else is a coded 4xx.
-            const ct = (payload.contentType ?? '').split(';')[0]!.trim().toLowerCase();
+            const ct = (payload.contentType ?? '').split(';')[0].trim().toLowerCase();
             gateway = ct === 'application/x-www-form-urlencoded' ? 'africastalking' : 'generic';
           }
           if (t.gateway === 'test' && res.statusCode !== 200) {
@@ -888,7 +888,7 @@ describe('hostile input (property-based fuzz)', () => {
         if (deep) {
           // Swap a nested object for junk.
           const [k] = Object.keys(copy);
-          copy[k!] = o;
+          copy[k] = o;
           return copy;
         }
         return { ...copy, ...o };

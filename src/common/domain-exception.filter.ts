@@ -93,10 +93,9 @@ export class DomainExceptionFilter implements ExceptionFilter {
       if (typeof response === 'object' && response !== null && 'code' in response) {
         return { statusCode: status, ...(response as Omit<ErrorBody, 'statusCode'>) };
       }
+      const detail = typeof response === 'string' ? response : (response as { message?: unknown }).message;
       const message =
-        typeof response === 'string'
-          ? response
-          : String((response as { message?: unknown }).message ?? exception.message);
+        typeof detail === 'string' ? detail : Array.isArray(detail) ? detail.join('; ') : exception.message;
       return { statusCode: status, code: httpCode(status), message };
     }
     // Fastify's own errors (body too large, bad JSON, wrong content type) carry a statusCode.

@@ -132,8 +132,8 @@ export class LoansService {
                 (SELECT id FROM loans WHERE request_key = $2) AS earlier`,
           [borrower.id, input.requestKey ?? null],
         )) as { pending: number; earlier: string | null }[];
-        if (found!.earlier) {
-          const earlier = await repo.findOneByOrFail({ id: found!.earlier });
+        if (found.earlier) {
+          const earlier = await repo.findOneByOrFail({ id: found.earlier });
           const same =
             earlier.borrowerId === borrower.id &&
             earlier.lenderId === lender.id &&
@@ -142,7 +142,7 @@ export class LoansService {
           if (!same) throw LoanErrors.requestKeyConflict();
           return { loan: earlier, created: false };
         }
-        if (found!.pending >= maxPending) throw LoanErrors.tooManyPending(maxPending);
+        if (found.pending >= maxPending) throw LoanErrors.tooManyPending(maxPending);
         // The same request still pending is refused by UQ_loans_pending_duplicate (mapped below).
         const saved = repo.create({
           borrowerId: borrower.id,

@@ -84,7 +84,7 @@ export function isGateway(name: string): name is GatewayName {
 /** Which dialect `POST /api/ussd/handler` (no gateway in the path) uses for a content type. */
 export function gatewayForContentType(contentType: string | undefined): GatewayName | null {
   if (typeof contentType !== 'string') return null;
-  const mediaType = contentType.split(';', 1)[0]!.trim().toLowerCase();
+  const mediaType = contentType.split(';', 1)[0].trim().toLowerCase();
   if (mediaType === 'application/x-www-form-urlencoded') return 'africastalking';
   if (mediaType === 'application/json') return 'generic';
   return null;
