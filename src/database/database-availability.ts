@@ -61,7 +61,7 @@ function unavailable(err: unknown, depth: number): boolean {
   if (typeof message === 'string' && CONNECTION_MESSAGES.test(message)) return true;
   // TypeORM wraps pg's error (QueryFailedError.driverError); Node wraps the failures of each address
   // it tried (AggregateError.errors).
-  const nested = [driverError, cause, ...(Array.isArray(errors) ? errors : [])];
+  const nested = [driverError, cause, ...(Array.isArray(errors) ? (errors as unknown[]) : [])];
   return nested.some((e) => unavailable(e, depth + 1));
 }
 

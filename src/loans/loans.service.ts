@@ -127,11 +127,11 @@ export class LoansService {
         ]);
         const repo = tx.manager.getRepository(Loan);
         // The borrower's pending count and an earlier request under the same key, in one query.
-        const [found] = (await tx.manager.query(
+        const [found] = await tx.manager.query<{ pending: number; earlier: string | null }[]>(
           `SELECT (SELECT count(*)::int FROM loans WHERE borrower_id = $1 AND status = 'PENDING') AS pending,
                 (SELECT id FROM loans WHERE request_key = $2) AS earlier`,
           [borrower.id, input.requestKey ?? null],
-        )) as { pending: number; earlier: string | null }[];
+        );
         if (found.earlier) {
           const earlier = await repo.findOneByOrFail({ id: found.earlier });
           const same =
@@ -411,7 +411,15 @@ export class LoansService {
   }
 
   async summary(userId: string): Promise<LoanSummary> {
-    const [row] = await this.dataSource.query(
+    const [row] = await this.dataSource.query<
+      {
+        owed: string;
+        owing: string;
+        active_as_borrower: number;
+        active_as_lender: number;
+        pending_approvals: number;
+      }[]
+    >(
       `SELECT
          coalesce(sum(outstanding) FILTER (WHERE status = 'ACTIVE' AND lender_id = $1), 0)   AS owed,
          coalesce(sum(outstanding) FILTER (WHERE status = 'ACTIVE' AND borrower_id = $1), 0) AS owing,

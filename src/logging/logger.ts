@@ -43,7 +43,7 @@ export class PinoNestLogger implements LoggerService {
     }
     if (typeof message === 'object' && message !== null) {
       if (message instanceof Error) log[level]({ err: message }, message.message);
-      else log[level](message as object, typeof params[0] === 'string' ? params[0] : undefined);
+      else log[level](message, typeof params[0] === 'string' ? params[0] : undefined);
       return;
     }
     log[level](String(message));
@@ -88,7 +88,11 @@ export function lazyChildLogger(parent: Logger, bindings: Bindings, options?: Ch
       if (typeof prop === 'string' && (LEVELS.has(prop) || prop === 'child')) {
         // Fastify checks these methods exist on every request: that alone must not make the child.
         if (prop !== 'child' && !target.isLevelEnabled(prop)) return noop;
-        return (...args: unknown[]) => (real()[prop as 'info'] as (...a: unknown[]) => unknown)(...args);
+        return (...args: unknown[]) => {
+          const child = real();
+          const method: (...a: unknown[]) => void = child[prop as 'info'];
+          method.apply(child, args);
+        };
       }
       const value: unknown = Reflect.get(real(), prop, real());
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(real()) : value;

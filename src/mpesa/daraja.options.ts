@@ -35,7 +35,7 @@ export function readCertificate(path: string): string {
   try {
     content = readFileSync(path);
   } catch (e) {
-    throw new Error(`MPESA_CERT_PATH: cannot read ${path}: ${(e as Error).message}`);
+    throw new Error(`MPESA_CERT_PATH: cannot read ${path}: ${(e as Error).message}`, { cause: e });
   }
   try {
     return new X509Certificate(content).toString();

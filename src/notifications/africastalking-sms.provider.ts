@@ -149,9 +149,11 @@ export class AfricasTalkingSmsProvider implements SmsProvider {
     } catch (err) {
       const e = err as Error & { cause?: { code?: string; message?: string } };
       if (e.name === 'TimeoutError' || e.name === 'AbortError') {
-        throw new Error(`Africa's Talking did not answer within ${this.settings.timeoutMs} ms`);
+        throw new Error(`Africa's Talking did not answer within ${this.settings.timeoutMs} ms`, { cause: err });
       }
-      throw new Error(`could not reach Africa's Talking: ${e.cause?.code ?? e.cause?.message ?? e.message}`);
+      throw new Error(`could not reach Africa's Talking: ${e.cause?.code ?? e.cause?.message ?? e.message}`, {
+        cause: err,
+      });
     }
     const result = readSendReply(status, text, number);
     this.logger.log(

@@ -88,7 +88,7 @@ export class NotificationsService {
       .where('id = :id AND status = :pending', { id: notificationId, pending: 'pending' })
       .returning(['id', 'phoneNumber', 'body', 'template'])
       .execute();
-    const row = claimed.raw[0] as { id: string; phone_number: string; body: string; template: string } | undefined;
+    const [row] = claimed.raw as ({ id: string; phone_number: string; body: string; template: string } | undefined)[];
     if (!row) return 'skipped'; // already sent, failed for good, or being sent by another worker
     try {
       const result = await this.provider.send(row.phone_number, row.body, row.id);

@@ -36,8 +36,8 @@ export class LogSmsProvider implements SmsProvider {
   readonly name = 'log';
   private readonly logger = new Logger('SMS');
 
-  async send(to: string, body: string, notificationId: string): Promise<SmsSendResult> {
+  send(to: string, body: string, notificationId: string): Promise<SmsSendResult> {
     this.logger.log({ notificationId, to, length: body.length }, 'SMS recorded (log provider, not sent)');
-    return { providerMessageId: `log-${notificationId}` };
+    return Promise.resolve({ providerMessageId: `log-${notificationId}` });
   }
 }

@@ -24,7 +24,11 @@ class BullConnectionCloser implements OnApplicationShutdown {
       .getProviders()
       .map((wrapper) => wrapper.instance as unknown)
       .filter((instance): instance is WorkerHost => instance instanceof WorkerHost);
-    await Promise.all(hosts.map((host) => (host as unknown as { _worker?: Worker })._worker?.close()));
+    // `worker` throws before the worker is made; the private field is undefined instead.
+    const workers = hosts
+      .map((host) => (host as unknown as { _worker?: Worker })._worker)
+      .filter((worker): worker is Worker => worker !== undefined);
+    await Promise.all(workers.map((worker) => worker.close()));
     await this.connection.quit().catch(() => this.connection.disconnect());
   }
 }

@@ -314,7 +314,9 @@ export class SyncService {
   async pull(userId: string, since: string | undefined, limit = 100): Promise<SyncPull> {
     const from = decodeCursor(since);
     return this.dataSource.transaction('REPEATABLE READ', async (manager) => {
-      const [{ horizon }] = await manager.query(`SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS horizon`);
+      const [{ horizon }] = await manager.query<{ horizon: string }[]>(
+        `SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS horizon`,
+      );
       const to = BigInt(horizon);
       const walletId = await this.ledger.findWalletId(userId, manager);
 

@@ -144,7 +144,7 @@ export class UsersService {
   async verifyPinOffline(userId: string, pin: string): Promise<void> {
     const cached = await this.pinCache.get(userId);
     if (cached === null) throw UserErrors.pinOffline();
-    await this.checkPin(userId, cached, pin, async () => undefined);
+    await this.checkPin(userId, cached, pin, () => Promise.resolve());
   }
 
   private async checkPin(

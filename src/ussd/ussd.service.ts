@@ -282,7 +282,7 @@ export class UssdService {
     const midJourney =
       !result.reply.end &&
       !NOT_RESUMABLE.includes(session.screen) &&
-      Boolean(this.engine.screen(session.screen).onInput);
+      this.engine.screen(session.screen).onInput !== undefined;
     // An ended session is kept (as ended) for the rest of its TTL, so that a redelivered request
     // is answered again. The session, the resume offer and the lock's release leave together.
     if (result.reply.end) session.ended = true;

@@ -3,7 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { assertPositiveShillings, type Shillings } from '../common/money.js';
 import type { Tx } from '../database/transaction.service.js';
-import { Account, type AccountKind, SystemAccount } from './account.entity.js';
+import { type AccountKind, SystemAccount } from './account.entity.js';
 import { Transfer, type TransferKind } from './transfer.entity.js';
 import { WalletErrors } from './wallet.errors.js';
 

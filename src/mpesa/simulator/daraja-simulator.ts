@@ -370,9 +370,9 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
   // STK push and query
 
   function checkPassword(body: Record<string, unknown>): string | null {
-    const shortcode = String(body.BusinessShortCode ?? '');
+    const shortcode = scalar(body.BusinessShortCode);
     if (!SHORTCODE.test(shortcode)) return 'BusinessShortCode';
-    const timestamp = String(body.Timestamp ?? '');
+    const timestamp = scalar(body.Timestamp);
     if (!/^\d{14}$/.test(timestamp)) return 'Timestamp';
     if (
       typeof body.Password !== 'string' ||
@@ -390,9 +390,9 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
       checkPassword(body) ??
       (!STK_TYPES.includes(String(body.TransactionType)) ? 'TransactionType' : null) ??
       (amount === null || amount < 1 ? 'Amount' : null) ??
-      (!MSISDN.test(String(body.PartyA ?? '')) ? 'PartyA' : null) ??
-      (!SHORTCODE.test(String(body.PartyB ?? '')) ? 'PartyB' : null) ??
-      (!MSISDN.test(String(body.PhoneNumber ?? '')) ? 'PhoneNumber' : null) ??
+      (!MSISDN.test(scalar(body.PartyA)) ? 'PartyA' : null) ??
+      (!SHORTCODE.test(scalar(body.PartyB)) ? 'PartyB' : null) ??
+      (!MSISDN.test(scalar(body.PhoneNumber)) ? 'PhoneNumber' : null) ??
       (!isHttpUrl(body.CallBackURL) ? 'CallBackURL' : null) ??
       (typeof body.AccountReference !== 'string' ||
       body.AccountReference.length < 1 ||
@@ -496,7 +496,7 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     if (!authorized(request, reply)) return reply;
     const body = asObject(request.body);
     const invalidField =
-      (!SHORTCODE.test(String(body.ShortCode ?? '')) ? 'ShortCode' : null) ??
+      (!SHORTCODE.test(scalar(body.ShortCode)) ? 'ShortCode' : null) ??
       (body.ResponseType !== 'Completed' && body.ResponseType !== 'Cancelled' ? 'ResponseType' : null) ??
       (!isHttpUrl(body.ConfirmationURL) ? 'ConfirmationURL' : null) ??
       (!isHttpUrl(body.ValidationURL) ? 'ValidationURL' : null);
@@ -570,8 +570,8 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
       (typeof body.SecurityCredential !== 'string' || body.SecurityCredential === '' ? 'SecurityCredential' : null) ??
       (!B2C_COMMANDS.includes(String(body.CommandID)) ? 'CommandID' : null) ??
       (amount === null || amount < 10 || amount > 250_000 ? 'Amount' : null) ??
-      (!SHORTCODE.test(String(body.PartyA ?? '')) ? 'PartyA' : null) ??
-      (!MSISDN.test(String(body.PartyB ?? '')) ? 'PartyB' : null) ??
+      (!SHORTCODE.test(scalar(body.PartyA)) ? 'PartyA' : null) ??
+      (!MSISDN.test(scalar(body.PartyB)) ? 'PartyB' : null) ??
       (typeof body.Remarks !== 'string' || body.Remarks.length < 2 || body.Remarks.length > 100 ? 'Remarks' : null) ??
       (!isHttpUrl(body.QueueTimeOutURL) ? 'QueueTimeOutURL' : null) ??
       (!isHttpUrl(body.ResultURL) ? 'ResultURL' : null);
@@ -725,8 +725,8 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
       (typeof body.SecurityCredential !== 'string' || body.SecurityCredential === '' ? 'SecurityCredential' : null) ??
       (body.CommandID !== 'TransactionStatusQuery' ? 'CommandID' : null) ??
       (!originator && !transactionId ? 'TransactionID' : null) ??
-      (!SHORTCODE.test(String(body.PartyA ?? '')) && !MSISDN.test(String(body.PartyA ?? '')) ? 'PartyA' : null) ??
-      (!['1', '2', '4'].includes(String(body.IdentifierType ?? '')) ? 'IdentifierType' : null) ??
+      (!SHORTCODE.test(scalar(body.PartyA)) && !MSISDN.test(scalar(body.PartyA)) ? 'PartyA' : null) ??
+      (!['1', '2', '4'].includes(scalar(body.IdentifierType)) ? 'IdentifierType' : null) ??
       (!isHttpUrl(body.ResultURL) ? 'ResultURL' : null) ??
       (!isHttpUrl(body.QueueTimeOutURL) ? 'QueueTimeOutURL' : null) ??
       (typeof body.Remarks !== 'string' || body.Remarks.length < 1 || body.Remarks.length > 100 ? 'Remarks' : null) ??
@@ -820,7 +820,7 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
 
   app.post('/simulator/outcomes', async (request, reply) => {
     const body = asObject(request.body);
-    const phoneNumber = String(body.phoneNumber ?? '');
+    const phoneNumber = scalar(body.phoneNumber);
     if (!MSISDN.test(phoneNumber)) return reply.status(400).send({ error: 'phoneNumber must look like 254712345678' });
     if (!SIMULATOR_OUTCOMES.includes(body.outcome as SimulatorOutcome)) {
       return reply.status(400).send({ error: `outcome must be one of ${SIMULATOR_OUTCOMES.join(', ')}` });
@@ -854,14 +854,14 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     if (typeof body.billRefNumber !== 'string' || amount === null) {
       return reply.status(400).send({ error: 'billRefNumber (string) and amount (whole shillings) are required' });
     }
-    if (body.msisdn !== undefined && !MSISDN.test(String(body.msisdn)))
+    if (body.msisdn !== undefined && !MSISDN.test(scalar(body.msisdn)))
       return reply.status(400).send({ error: 'msisdn must look like 254712345678' });
     try {
       const result = await c2b({
         billRefNumber: body.billRefNumber,
         amount,
-        msisdn: body.msisdn === undefined ? undefined : String(body.msisdn),
-        shortCode: body.shortCode === undefined ? undefined : String(body.shortCode),
+        msisdn: body.msisdn === undefined ? undefined : scalar(body.msisdn),
+        shortCode: body.shortCode === undefined ? undefined : scalar(body.shortCode),
       });
       return reply.send(result);
     } catch (e) {
@@ -990,6 +990,15 @@ function safeEqual(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/** A request field as text: a string or a number as it is written, anything else (absent, an object) as ''. */
+function scalar(value: unknown): string {
+  return typeof value === 'string'
+    ? value
+    : typeof value === 'number' || typeof value === 'bigint'
+      ? String(value)
+      : '';
+}
+
 function asObject(body: unknown): Record<string, unknown> {
   return typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
 }
@@ -1008,7 +1017,7 @@ function wholeAmount(value: unknown): number | null {
 /** Whether a request body names this phone number (STK: PhoneNumber, PartyA; B2C: PartyB). */
 function namesPhone(body: unknown, phoneNumber: string): boolean {
   const fields = asObject(body);
-  return ['PhoneNumber', 'PartyA', 'PartyB'].some((key) => String(fields[key] ?? '') === phoneNumber);
+  return ['PhoneNumber', 'PartyA', 'PartyB'].some((key) => scalar(fields[key]) === phoneNumber);
 }
 
 function isHttpUrl(value: unknown): boolean {

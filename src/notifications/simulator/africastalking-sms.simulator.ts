@@ -210,7 +210,7 @@ export async function startAfricasTalkingSmsSimulator(
   });
 
   /** What a number received, newest first: for the browser phone simulator. */
-  app.get('/simulator/messages', async (request) => {
+  app.get('/simulator/messages', (request) => {
     const number = (request.query as { phoneNumber?: string }).phoneNumber;
     return simulator
       .delivered(number)

@@ -47,20 +47,20 @@ export class OfflineBackend implements UssdBackend {
     return value;
   }
 
-  async hasPin(): Promise<boolean> {
-    return this.snapshot.user.hasPin;
+  hasPin(): Promise<boolean> {
+    return Promise.resolve(this.snapshot.user.hasPin);
   }
 
   verifyPin(pin: string): Promise<void> {
     return this.users.verifyPinOffline(this.snapshot.user.id, pin);
   }
 
-  async createPin(): Promise<void> {
-    throw needsService();
+  createPin(): Promise<void> {
+    return Promise.reject(needsService());
   }
 
-  async replacePin(): Promise<void> {
-    throw needsService();
+  replacePin(): Promise<void> {
+    return Promise.reject(needsService());
   }
 
   sealPin(pin: string): string {
@@ -71,36 +71,38 @@ export class OfflineBackend implements UssdBackend {
     return this.users.sealedPinMatches(pin, sealed);
   }
 
-  async setLanguage(_language: Language): Promise<void> {
-    throw needsService();
+  setLanguage(_language: Language): Promise<void> {
+    return Promise.reject(needsService());
   }
 
-  async loans(filter: LoanFilter, offset: number, limit: number): Promise<Page<LoanView>> {
+  loans(filter: LoanFilter, offset: number, limit: number): Promise<Page<LoanView>> {
     const matching = this.snapshot.loans.filter((loan) => inFilter(loan, filter));
-    return this.read({ items: matching.slice(offset, offset + limit), total: matching.length });
+    return Promise.resolve(this.read({ items: matching.slice(offset, offset + limit), total: matching.length }));
   }
 
-  async loan(loanId: string): Promise<LoanView> {
+  loan(loanId: string): Promise<LoanView> {
     const loan = this.snapshot.loans.find((l) => l.id === loanId);
-    if (!loan) throw LoanErrors.notFound();
-    return this.read(loan);
+    if (!loan) return Promise.reject(LoanErrors.notFound());
+    return Promise.resolve(this.read(loan));
   }
 
-  async summary() {
+  summary() {
     const { balance, owing, owed } = this.snapshot;
-    return this.read({ balance, owing, owed });
+    return Promise.resolve(this.read({ balance, owing, owed }));
   }
 
-  async balance(): Promise<number> {
-    return this.read(this.snapshot.balance);
+  balance(): Promise<number> {
+    return Promise.resolve(this.read(this.snapshot.balance));
   }
 
-  async history(limit: number, before?: string): Promise<{ items: EntryView[]; nextCursor: string | null }> {
+  history(limit: number, before?: string): Promise<{ items: EntryView[]; nextCursor: string | null }> {
     // Offline cursors are positions in the snapshot's list.
     const start = before?.startsWith('offline:') ? Number(before.slice('offline:'.length)) || 0 : 0;
     const items = this.snapshot.entries.slice(start, start + limit);
     const next = start + limit;
-    return this.read({ items, nextCursor: next < this.snapshot.entries.length ? `offline:${next}` : null });
+    return Promise.resolve(
+      this.read({ items, nextCursor: next < this.snapshot.entries.length ? `offline:${next}` : null }),
+    );
   }
 
   async requestLoan(request: NewLoanRequest, key: string): Promise<void> {
@@ -125,9 +127,9 @@ export class OfflineBackend implements UssdBackend {
     throw new Error('unreachable'); // queueWrite always throws QueuedOffline
   }
 
-  async topUp(): Promise<void> {
+  topUp(): Promise<void> {
     // An M-PESA prompt is answered by a callback that needs the database: not now.
-    throw needsService();
+    return Promise.reject(needsService());
   }
 
   async withdraw(amount: number, key: string): Promise<void> {

@@ -127,7 +127,7 @@ export class JourneyEngine {
         };
       if (!isDomainError(e)) throw e;
       const key = `error.${e.code}`;
-      const details = (e.details ?? {});
+      const details = e.details ?? {};
       const params: Params = {
         minutes: Math.max(1, Math.ceil(Number(details.retryAfterSeconds ?? 60) / 60)),
         max: Number(details.max ?? 0),

@@ -33,7 +33,7 @@ export function listScreen<T>(spec: ListScreenSpec<T>): ScreenDef {
       const { items, total } = await page(ctx);
       if (!total) return { body: `${ctx.t(spec.title)}\n${ctx.t(spec.empty)}` };
       const lines = items.map((item, i) => spec.line(item, i + 1, ctx));
-      ctx.data[shownKey] = items.map(spec.key).join(',');
+      ctx.data[shownKey] = items.map((item) => spec.key(item)).join(',');
       return { body: [ctx.t(spec.title), ...lines].join('\n'), hasMore: (ctx.page + 1) * PAGE_SIZE < total };
     },
     onInput: async (input, ctx) => {
