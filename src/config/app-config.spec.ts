@@ -167,4 +167,15 @@ describe('configuration', () => {
     expect([...schema].filter((k) => !documented.has(k))).toEqual([]);
     expect([...documented].filter((k) => !schema.has(k))).toEqual([]);
   });
+
+  it('says in .env.example what each variable is, in a comment right above it', () => {
+    const lines = readFileSync('.env.example', 'utf8').split('\n');
+    const variable = /^#?\s*([A-Z][A-Z0-9_]+)=/;
+    const uncommented = lines.flatMap((line, i) => {
+      const name = variable.exec(line)?.[1];
+      const above = lines[i - 1] ?? '';
+      return name && !(above.startsWith('#') && !variable.test(above)) ? [name] : [];
+    });
+    expect(uncommented).toEqual([]);
+  });
 });

@@ -261,6 +261,15 @@ export function buildConfig(env: Env): AppConfig {
 }
 
 /**
+ * The start-up validation of a process's whole environment, every rule included (production's
+ * required secrets and M-PESA settings among them). Throws ConfigValidationError naming each
+ * variable at fault, on which the process refuses to start.
+ */
+export function configFromEnv(env: Record<string, string | undefined>): AppConfig {
+  return buildConfig(parseEnv(env));
+}
+
+/**
  * The one place that reads `process.env` (after loading `.env` when present).
  * Pass `overrides` to derive a configuration for tests without touching the process environment.
  */
@@ -268,5 +277,5 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}): 
   if (existsSync('.env') && typeof process.loadEnvFile === 'function') {
     process.loadEnvFile('.env');
   }
-  return buildConfig(parseEnv({ ...process.env, ...overrides }));
+  return configFromEnv({ ...process.env, ...overrides });
 }
