@@ -1070,7 +1070,8 @@ describe('hostile input (property-based fuzz)', () => {
         422,
       ],
     ];
-    // Daraja delivers at least once: a paid STK callback for a push nobody knows, twice (README: duplicates are a 200 that changes nothing).
+    // Daraja delivers at least once: a paid STK callback for a push nobody knows, twice
+    // (docs/mpesa.md#callbacks: duplicates are a 200 that changes nothing).
     const paidUnknown = { ...fixture('daraja-stk-callback-success.json') } as {
       Body: { stkCallback: Record<string, unknown> };
     };

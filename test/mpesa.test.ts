@@ -73,8 +73,8 @@ function statusResult(
 }
 
 /**
- * What each block reads of its app's database, and the ledger's invariants (DESIGN.md §4) checked
- * after every one of its tests, whatever the test did.
+ * What each block reads of its app's database, and the ledger's invariants
+ * (docs/money.md#invariants) checked after every one of its tests, whatever the test did.
  */
 function ledgerChecks(app: () => NestFastifyApplication) {
   const db = () => app().get(DataSource);

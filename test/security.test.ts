@@ -13,10 +13,11 @@ import { atPost, SCREENS } from './support/ussd-clients.js';
 import { memorySink } from './support/logs.js';
 
 /**
- * The security promises of the README, as tests: admin and user routes refuse whoever may not
- * use them, the USSD and M-PESA webhooks hold their secrets and allowlists, rate limits hold
- * across instances, secrets never reach the logs, security headers are set, and production
- * refuses to start without its secrets.
+ * The security promises of the docs (docs/security.md, and the webhooks' in docs/ussd.md and
+ * docs/mpesa.md), as tests: admin and user routes refuse whoever may not use them, the USSD and
+ * M-PESA webhooks hold their secrets and allowlists, rate limits hold across instances, secrets
+ * never reach the logs, security headers are set, and production refuses to start without its
+ * secrets.
  */
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

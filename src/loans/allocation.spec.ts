@@ -15,7 +15,7 @@ describe(allocate.name, () => {
     fc.assert(
       fc.property(depositArb, loansArb, (deposit, loans) => {
         const result = allocate(deposit, loans);
-        // A straightforward model of DESIGN.md §4.
+        // A straightforward model of the rule in docs/money.md#debt-allocation.
         let remaining = deposit;
         const expected: { loanId: string; amount: number }[] = [];
         for (const loan of [...loans].sort(allocationOrder)) {

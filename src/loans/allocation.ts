@@ -18,9 +18,9 @@ export function allocationOrder(a: AllocatableLoan, b: AllocatableLoan): number 
 }
 
 /**
- * Debt allocation (DESIGN.md §4): a deposit of D shillings pays, for each active loan, oldest
- * approval first, while money remains, x = min(repaymentPerDeposit, outstanding, remaining).
- * Pure: the loans service applies the result through the ledger in the deposit's transaction.
+ * Debt allocation (docs/money.md#debt-allocation): a deposit of D shillings pays, for each active
+ * loan, oldest approval first, while money remains, x = min(repaymentPerDeposit, outstanding,
+ * remaining). Pure: the loans service applies the result through the ledger in the deposit's transaction.
  */
 export function allocate(deposit: Shillings, loans: readonly AllocatableLoan[]): Allocation[] {
   let remaining = deposit;

@@ -274,8 +274,8 @@ export class LoansService {
 
   /**
    * The one entry point for money arriving in a wallet (M-PESA, operators). Credits the wallet
-   * and, in the same transaction, allocates to the user's active loans (DESIGN.md §4). The same
-   * reference never credits twice.
+   * and, in the same transaction, allocates to the user's active loans
+   * (docs/money.md#debt-allocation). The same reference never credits twice.
    */
   async receiveDeposit(input: DepositInput): Promise<DepositResult> {
     const amount = assertPositiveShillings(input.amount);

@@ -519,7 +519,7 @@ describe('Daraja parsers', () => {
       expect(
         stkPassword(String(request.BusinessShortCode), MPESA_DEVELOPMENT_DEFAULTS.passkey, request.Timestamp),
       ).toBe(request.Password);
-      // The published query request's Password is not a valid one (SOURCES.md says so).
+      // The published query request's Password is not a valid one (test/fixtures/providers/SOURCES.md says so).
       const query = fixture('daraja-stk-query-request.json') as {
         BusinessShortCode: string;
         Password: string;

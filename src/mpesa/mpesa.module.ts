@@ -14,7 +14,7 @@ import { MpesaWalletController } from './mpesa-wallet.controller.js';
 import { MpesaService } from './mpesa.service.js';
 
 /**
- * M-PESA (DESIGN.md section 6): the Daraja client and the local Daraja simulator it uses when
+ * M-PESA (docs/mpesa.md): the Daraja client and the local Daraja simulator it uses when
  * MPESA_BASE_URL is unset; top-ups (STK push), paybill payments (C2B) and withdrawals (B2C) with
  * their callbacks, the payments table, and reconciliation (MpesaWorkerModule). Sits on loans and
  * wallet: money arrives through LoansService.receiveDeposit, leaves through the wallet's holds.

@@ -14,7 +14,7 @@ import {
   type InboundUssd,
 } from './dialects.js';
 
-// The providers' published payloads, copied byte for byte from shared/fixtures (see its SOURCES.md).
+// The providers' published payloads, byte for byte (origins in test/fixtures/providers/SOURCES.md).
 function fixture(name: string): string {
   return readFileSync(path.resolve(process.cwd(), 'test/fixtures/providers', name), 'utf8');
 }

@@ -1,8 +1,8 @@
 import type { DataSource } from 'typeorm';
 
 /**
- * Every invariant of DESIGN.md §4, checked in SQL over the whole database. Returns the list of
- * violations (empty when all hold), so a failing test says exactly what broke.
+ * Every invariant of docs/money.md#invariants, checked in SQL over the whole database. Returns the
+ * list of violations (empty when all hold), so a failing test says exactly what broke.
  */
 export async function ledgerViolations(db: DataSource): Promise<string[]> {
   const problems: string[] = [];
