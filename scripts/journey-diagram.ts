@@ -19,6 +19,7 @@ export const DIAGRAM_PATH = fileURLToPath(new URL('../docs/ussd-journey.md', imp
  * with the first line of one of their messages (placeholders kept) instead of a rendering.
  */
 const DYNAMIC_LABELS: Partial<Record<ScreenId, MessageKey>> = {
+  [ScreenId.Resume]: 'resume.request',
   [ScreenId.RequestConfirm]: 'request.confirm',
   [ScreenId.RequestSent]: 'request.sent',
   [ScreenId.LoansList]: 'loans.title',
@@ -125,8 +126,9 @@ export function journeyDocument(): string {
     'highlighted. `0` (back), `00` (main menu) and `98` (next page) work on every screen and are',
     'handled by the journey engine, so they are not drawn; neither are answers that end the',
     'session. `RESUME` is offered by the service when a subscriber re-dials after losing a',
-    'session mid-journey. This file is generated: run `npm run journey:diagram` after changing',
-    'a screen (a test fails while it is out of date).',
+    "session after typing something a form keeps (a lender's number, an amount), never after",
+    'choices alone. This file is generated: run `npm run journey:diagram` after changing a',
+    'screen (a test fails while it is out of date).',
     '',
     '```mermaid',
     journeyMermaid().trimEnd(),

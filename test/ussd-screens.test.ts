@@ -14,6 +14,8 @@ import { OfflineQueueService } from '../src/ussd/offline/offline-queue.service.j
 import { UssdSnapshotStore } from '../src/ussd/offline/snapshot.store.js';
 import { translator } from '../src/ussd/i18n/translate.js';
 import { journeyScreens } from '../src/ussd/journeys/index.js';
+import { offerToResume } from '../src/ussd/journeys/main.journey.js';
+import { formatLocal } from '../src/users/phone-number.js';
 import { WalletService } from '../src/wallet/wallet.service.js';
 import { MpesaService } from '../src/mpesa/mpesa.service.js';
 import { startTestApp, uniquePhone } from './support/test-app.js';
@@ -248,7 +250,11 @@ describe('every USSD screen fits the limits, in English and Kiswahili', () => {
     };
 
     for (const first of [ScreenId.Main, ScreenId.Resume]) {
-      const state = newJourney(first);
+      // The resume offer with its longest question: a six-digit repayment to a full number.
+      const state =
+        first === ScreenId.Resume
+          ? offerToResume(translator(language)('resume.repay', { amount: 250_000, other: formatLocal('254722000000') }))
+          : newJourney(first);
       where = `${language} ${user.phoneNumber} [${first}]`;
       const shown = await engine.show(state, contextFor(user, language, state.data, ++step, backendFor));
       into.replies += 1;
@@ -326,6 +332,26 @@ describe('every USSD screen fits the limits, in English and Kiswahili', () => {
           const shown = await engine.show(state, contextFor(busy, language, state.data, 1), reason);
           checkReply(shown.reply, where, problems);
         }
+      }
+      // The resume offer of each journey that makes one, lost at the PIN.
+      for (const path of [
+        [ScreenId.RequestPhone, ScreenId.RequestAmount, ScreenId.RequestRepayment, ScreenId.RequestConfirm],
+        [ScreenId.Account, ScreenId.WithdrawAmount],
+        [ScreenId.RepayList, ScreenId.RepayAmount],
+      ]) {
+        const lost: JourneyState = {
+          stack: [ScreenId.Main, ...path, ScreenId.PinEnter].map((screen) => ({ screen, page: 0 })),
+          data: { ...data },
+          more: false,
+        };
+        where = `${language} resume after ${path.join(' > ')}`;
+        const question = engine.resumeQuestion(lost, translator(language));
+        if (question === null) {
+          problems.add(where, 'no resume offer');
+          continue;
+        }
+        const offer = offerToResume(question);
+        checkReply((await engine.show(offer, contextFor(busy, language, offer.data, 1))).reply, where, problems);
       }
       expect(problems.list()).toEqual([]);
     }

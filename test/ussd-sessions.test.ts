@@ -3,6 +3,8 @@ import { REDIS } from '../src/redis/redis.tokens.js';
 import type { RedisClient } from '../src/redis/redis-connection.factory.js';
 import { DataSource } from 'typeorm';
 import { LoansService } from '../src/loans/loans.service.js';
+import type { Language } from '../src/users/user.entity.js';
+import { formatLocal, localDigits } from '../src/users/phone-number.js';
 import { UsersService } from '../src/users/users.service.js';
 import { UssdSnapshotStore } from '../src/ussd/offline/snapshot.store.js';
 import { ADMIN_KEY, ApiClient } from './support/api-client.js';
@@ -13,6 +15,7 @@ import {
   CheckedAtPhone,
   GenericPhone,
   MAIN_MENU,
+  MAIN_MENU_SW,
   SCREENS,
   input,
   loansOf,
@@ -206,6 +209,8 @@ describe('USSD sessions', () => {
   });
 
   describe('resume after a lost session', () => {
+    const requestTo = (lender: string) => SCREENS.resume(`your loan request to ${formatLocal(lender)}`);
+
     async function midRequest() {
       const borrower = uniquePhone();
       const lender = uniquePhone();
@@ -223,7 +228,7 @@ describe('USSD sessions', () => {
       // index's time window); the gateway opens a new session.
       expect(await redis.del(`ussd:session:{${lost}}`)).toBe(1);
       expect(await redis.zrem('ussd:index', lost)).toBe(1);
-      expect(await phone.dial()).toBe(con(SCREENS.resume));
+      expect(await phone.dial()).toBe(con(requestTo(lender)));
       expect(phone.session).not.toBe(lost);
       expect(await phone.reply('1')).toBe(con(SCREENS.repayment));
       expect(await phone.reply('500')).toBe(con(SCREENS.confirm(lender, 5000, 500)));
@@ -232,17 +237,140 @@ describe('USSD sessions', () => {
     });
 
     it('offers it too when the gateway dropped the session but the key is still there', async () => {
-      const { phone } = await midRequest();
-      expect(await phone.dial()).toBe(con(SCREENS.resume));
-      expect(await phone.reply('3')).toBe(con(`Invalid choice.\n${SCREENS.resume}`));
+      const { phone, lender } = await midRequest();
+      expect(await phone.dial()).toBe(con(requestTo(lender)));
+      expect(await phone.reply('3')).toBe(con(`Invalid choice.\n${requestTo(lender)}`));
       expect(await phone.reply('1')).toBe(con(SCREENS.repayment));
     });
 
     it('2. Start again shows the main menu, and the offer is not made twice', async () => {
-      const { phone } = await midRequest();
-      expect(await phone.dial()).toBe(con(SCREENS.resume));
+      const { phone, lender } = await midRequest();
+      expect(await phone.dial()).toBe(con(requestTo(lender)));
       expect(await phone.reply('2')).toBe(con(MAIN_MENU));
       expect(await phone.dial()).toBe(con(MAIN_MENU));
+    });
+
+    describe('only where something typed would be lost', () => {
+      let deposits = 0;
+      /** Money into a wallet, as an M-PESA deposit brings it (a debt is paid from it first). */
+      async function deposit(phoneNumber: string, amount: number) {
+        const user = await app.get(UsersService).findOrRegister(phoneNumber);
+        await app
+          .get(LoansService)
+          .receiveDeposit({ userId: user.id, amount, reference: `resume-${phoneNumber}-${++deposits}` });
+      }
+
+      /** A borrower (PIN 4821) with an active loan of `amount` from a new lender and `wallet` Ksh of their own. */
+      async function borrowing(amount: number, wallet: number, language: Language = 'en') {
+        const users = app.get(UsersService);
+        const loans = app.get(LoansService);
+        const borrower = await userWithPin();
+        const lender = uniquePhone();
+        // Before the loan: a deposit made after it would go to the debt.
+        await deposit(borrower, wallet);
+        await deposit(lender, amount);
+        const borrowerId = (await users.findOrRegister(borrower)).id;
+        const loan = await loans.requestLoan({
+          borrowerId,
+          lenderPhoneNumber: lender,
+          amount,
+          repaymentPerDeposit: amount / 10,
+        });
+        await loans.approve(loan.id, (await users.findOrRegister(lender)).id);
+        await users.setLanguage(borrowerId, language);
+        return { borrower, lender };
+      }
+
+      it('is not offered after menu choices, read-only lists, or a loan or request picked from a list', async () => {
+        /** A subscriber with something on every list: a loan to repay, a request to approve, transactions. */
+        async function busy(): Promise<string> {
+          const { borrower } = await borrowing(2000, 1000);
+          const asking = await app.get(UsersService).findOrRegister(uniquePhone());
+          await app
+            .get(LoansService)
+            .requestLoan({ borrowerId: asking.id, lenderPhoneNumber: borrower, amount: 500, repaymentPerDeposit: 50 });
+          return borrower;
+        }
+        const paths = [
+          ['1'], // Request Loan: the lender's number asked, nothing typed yet
+          ['2'], // My Loans
+          ['2', '1'], // a loan picked
+          ['3'], // the approval list
+          ['3', '1'], // a request picked
+          ['3', '1', '1'], // Approve chosen: the PIN asked
+          ['4'], // balance
+          ['5'], // transaction history
+          ['6'], // the loans to repay
+          ['6', '1'], // a loan to repay picked: the amount asked
+          ['7'], // My Account
+          ['7', '1'], // Top up: the amount asked
+          ['7', '2'], // Withdraw: the amount asked
+        ];
+        const redialled: Record<string, string> = {};
+        for (const path of paths) {
+          // One subscriber per path: each starts afresh, within the per-phone rate limit.
+          const phone = new CheckedAtPhone(app, await busy());
+          expect(await phone.dial()).toBe(con(MAIN_MENU));
+          for (const typed of path) await phone.reply(typed);
+          // Hung up there: the new dial gets a new session.
+          redialled[path.join(' ')] = await phone.dial();
+        }
+        expect(redialled).toEqual(Object.fromEntries(paths.map((path) => [path.join(' '), con(MAIN_MENU)])));
+      });
+
+      it("offers to continue a loan request once the lender's number is typed, and names the number", async () => {
+        const lender = uniquePhone();
+        const phone = new CheckedAtPhone(app, uniquePhone());
+        await phone.dial();
+        await phone.reply('1');
+        expect(await phone.reply(localDigits(lender))).toBe(con(SCREENS.amount));
+        expect(await phone.dial()).toBe(
+          con(`Continue your loan request to ${formatLocal(lender)}?\n1. Continue\n2. Start again`),
+        );
+        expect(await phone.reply('1')).toBe(con(SCREENS.amount));
+        expect(await phone.reply('5000')).toBe(con(SCREENS.repayment));
+      });
+
+      it('offers to continue a withdrawal or a repayment once the amount is typed, at the largest amounts too', async () => {
+        const { borrower, lender } = await borrowing(250_000, 250_000);
+        const phone = new CheckedAtPhone(app, borrower);
+        await phone.dial();
+        for (const typed of ['7', '2']) await phone.reply(typed);
+        expect(await phone.reply('250000')).toBe(con(SCREENS.pinEnter));
+        const withdrawal = `Continue your withdrawal of Ksh 250000?\n1. Continue\n2. Start again`;
+        expect(await phone.dial()).toBe(con(withdrawal));
+        expect(await phone.reply('1')).toBe(con(SCREENS.pinEnter));
+        // Lost again at the PIN: the withdrawal is still there to continue; start again instead.
+        expect(await phone.dial()).toBe(con(withdrawal));
+        expect(await phone.reply('2')).toBe(con(MAIN_MENU));
+
+        for (const typed of ['6', '1']) await phone.reply(typed);
+        expect(await phone.reply('250000')).toBe(con(SCREENS.pinEnter));
+        const repayment = `Continue your repayment of Ksh 250000 to ${formatLocal(lender)}?\n1. Continue\n2. Start again`;
+        expect(await phone.dial()).toBe(con(repayment));
+        expect(await phone.reply('1')).toBe(con(SCREENS.pinEnter));
+        for (const screen of [withdrawal, repayment]) expect(screen.length).toBeLessThanOrEqual(160);
+      });
+
+      it('says it in Kiswahili to a Kiswahili subscriber', async () => {
+        const { borrower, lender } = await borrowing(250_000, 250_000, 'sw');
+        const other = uniquePhone();
+        const options = '\n1. Endelea\n2. Anza upya';
+        const offers: string[] = [];
+        const phone = new CheckedAtPhone(app, borrower);
+        for (const [path, offer] of [
+          [['1', localDigits(other)], `Endelea na ombi lako la mkopo kwa ${formatLocal(other)}?${options}`],
+          [['7', '2', '250000'], `Endelea kutoa Ksh 250000?${options}`],
+          [['6', '1', '250000'], `Endelea kulipa Ksh 250000 kwa ${formatLocal(lender)}?${options}`],
+        ] as const) {
+          expect(await phone.dial()).toBe(con(MAIN_MENU_SW));
+          for (const typed of path) await phone.reply(typed);
+          expect(await phone.dial()).toBe(con(offer));
+          expect(await phone.reply('2')).toBe(con(MAIN_MENU_SW));
+          offers.push(offer);
+        }
+        for (const offer of offers) expect(offer.length).toBeLessThanOrEqual(160);
+      });
     });
 
     it('is not offered once the resume window has passed, nor after a finished journey', async () => {

@@ -20,6 +20,7 @@ import { JourneyEngine, newJourney, type StepResult } from './engine/journey-eng
 import { ScreenId, type ScreenContext } from './engine/types.js';
 import { translator } from './i18n/translate.js';
 import { journeyScreens } from './journeys/index.js';
+import { offerToResume } from './journeys/main.journey.js';
 import { UssdMetrics } from './ussd.metrics.js';
 import { UssdSessionStore, type SessionLock, type UssdSession } from './ussd-session.store.js';
 
@@ -245,15 +246,18 @@ export class UssdService {
     }
 
     if (!session || plan.kind === 'start') {
-      const { journey: resumable, held: resumeHeld } = await this.sessions.takeResumable(msisdn, inbound.sessionId);
+      const { journey: lost, held: resumeHeld } = await this.sessions.takeResumable(msisdn, inbound.sessionId);
+      // Offered on a plain dial, and only where continuing keeps something the subscriber typed.
+      const question =
+        lost && plan.inputs.length === 0 ? this.engine.resumeQuestion(lost, translator(user.language)) : null;
       session = {
         id: inbound.sessionId,
         gateway: inbound.gateway,
         phoneNumber: msisdn,
         userId: user.id,
         language: user.language,
-        journey: newJourney(resumable && plan.inputs.length === 0 ? ScreenId.Resume : ScreenId.Main),
-        resumable: resumable ?? undefined,
+        journey: question ? offerToResume(question) : newJourney(),
+        resumable: question && lost ? lost : undefined,
         resumeHeld,
         screen: ScreenId.Main,
         step: 0,
@@ -279,6 +283,9 @@ export class UssdService {
     // or a read-only screen (balance, a loan's details) leaves nothing to continue.
     // The new-PIN screens are never resumable: they follow a check of the current PIN that
     // someone else picking up the phone must not inherit.
+    // Whether the next dial offers the journey kept here is decided then (the engine's
+    // resumeQuestion: only after something typed). Kept on every such step all the same, so that
+    // a step costs the same Redis commands whatever its screen.
     const midJourney =
       !result.reply.end &&
       !NOT_RESUMABLE.includes(session.screen) &&

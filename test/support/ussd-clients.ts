@@ -47,7 +47,8 @@ export const SCREENS = {
   pinConfirm: `Confirm PIN:${NAV}`,
   pinEnter: `Enter your 4-digit PIN:${NAV}`,
   sent: (lender: string) => `SUCCESS\nLoan request sent to ${lender}${NAV}`,
-  resume: 'You were in the middle of something.\n1. Continue\n2. Start again',
+  /** The resume offer, saying what would be continued: `what` is e.g. "your withdrawal of Ksh 500". */
+  resume: (what: string) => `Continue ${what}?\n1. Continue\n2. Start again`,
   account: `MY ACCOUNT\n1. Top up\n2. Withdraw\n3. Change PIN\n4. Language${NAV}`,
   topUp: `TOP UP\nEnter amount (Ksh):${NAV}`,
   withdraw: (balance: number) => `WITHDRAW\nWallet: Ksh ${balance}\nEnter amount (Ksh):${NAV}`,

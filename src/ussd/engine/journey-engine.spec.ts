@@ -4,11 +4,12 @@ import type { UssdBackend } from '../backend/ussd-backend.js';
 import { translator } from '../i18n/translate.js';
 import { JourneyEngine, newJourney, type JourneyState } from './journey-engine.js';
 import { fitScreen, isGsm7, toGsm7 } from './screen-text.js';
-import { ScreenId, type ScreenContext, type ScreenDef } from './types.js';
+import { ScreenId, type JourneyData, type ScreenContext, type ScreenDef } from './types.js';
 
 /**
  * The engine alone, over a tiny fake journey (no services): Main → A → B (a three-page list);
- * A can also finish on C, end, fail with a domain error, or go home.
+ * A can also finish on C, end, fail with a domain error, or go home. A is a form field: 8 is
+ * typed there (kept as data.typed) and leads to B.
  */
 const A = ScreenId.RequestPhone;
 const B = ScreenId.LoansList;
@@ -27,10 +28,18 @@ const screens = new Map<ScreenId, ScreenDef>(
     {
       id: A,
       leadsTo: [B, C],
+      form: {
+        key: 'typed',
+        resumeQuestion: ({ data, t }: Pick<ScreenContext, 'data' | 't'>) =>
+          `Continue with ${String(data.typed)}? ${t('nav.back')}`,
+      },
       render: () => ({ body: 'SCREEN A' }),
-      onInput: (input: string) => {
+      onInput: (input: string, ctx: ScreenContext) => {
         switch (input) {
           case '1':
+            return { go: B };
+          case '8':
+            ctx.data.typed = 'eight';
             return { go: B };
           case '2':
             return { finish: C };
@@ -58,12 +67,12 @@ const screens = new Map<ScreenId, ScreenDef>(
   ].map((s) => [s.id, s as ScreenDef]),
 );
 
-function context(language: Language = 'en'): (page: number) => ScreenContext {
+function context(language: Language = 'en', data: JourneyData = {}): (page: number) => ScreenContext {
   return (page) => ({
     user: { id: 'u1', phoneNumber: '254722000000', language },
     language,
     t: translator(language),
-    data: {},
+    data,
     page,
     backend: { takeReadFrom: () => null } as UssdBackend,
     actionKey: (name) => `test:${name}`,
@@ -78,8 +87,8 @@ async function walk(
   language: Language = 'en',
 ): Promise<{ state: JourneyState; message: string; end: boolean; outcome: string }> {
   const state = newJourney();
-  let result = await engine.show(state, context(language));
-  for (const input of inputs) result = await engine.answer(state, input, context(language));
+  let result = await engine.show(state, context(language, state.data));
+  for (const input of inputs) result = await engine.answer(state, input, context(language, state.data));
   return { state, message: result.reply.message, end: result.reply.end, outcome: result.outcome };
 }
 
@@ -174,6 +183,22 @@ describe('JourneyEngine', () => {
     });
     // Anything else is a bug: it is not hidden as a screen.
     await expect(walk(['1', '7'])).rejects.toThrow('a bug');
+  });
+
+  it('offers to resume a journey only where a form value was typed on the way to the current screen', async () => {
+    const question = async (inputs: string[], language: Language = 'en') =>
+      engine.resumeQuestion((await walk(inputs)).state, translator(language));
+    // Typed on A, now on B: the question is A's, in the subscriber's language.
+    expect(await question(['1', '8'])).toBe('Continue with eight? 0. Back');
+    expect(await question(['1', '8', '98'], 'sw')).toBe('Continue with eight? 0. Rudi');
+    // Choices alone: a menu choice, then a list.
+    expect(await question(['1'])).toBeNull();
+    expect(await question(['1', '1'])).toBeNull();
+    // Typed, then left: back to A (its answer to be given again), or home and in again.
+    expect(await question(['1', '8', '0'])).toBeNull();
+    expect(await question(['1', '8', '00', '1'])).toBeNull();
+    // A finished journey keeps nothing to continue.
+    expect(await question(['1', '8', '0', '2'])).toBeNull();
   });
 
   it('cuts a screen that is too long and replaces characters outside GSM-7', async () => {

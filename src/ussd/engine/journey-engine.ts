@@ -1,6 +1,6 @@
 import { isDomainError } from '../../common/domain-error.js';
 import type { MessageKey } from '../i18n/en.js';
-import { hasMessage, type Params } from '../i18n/translate.js';
+import { hasMessage, type Params, type Translate } from '../i18n/translate.js';
 import type { UssdReply } from '../dialects.js';
 import { QueuedOffline } from '../backend/ussd-backend.js';
 import { fitScreen, toGsm7 } from './screen-text.js';
@@ -60,6 +60,20 @@ export class JourneyEngine {
 
   current(state: JourneyState): Frame {
     return state.stack[state.stack.length - 1];
+  }
+
+  /**
+   * The question offering to continue a journey that was lost, or null when continuing would
+   * keep nothing typed: worth it after an answer to a form field, never after choices alone.
+   */
+  resumeQuestion(state: JourneyState, t: Translate): string | null {
+    // Every screen under the top one was answered (an answer that leads on pushes the next), so
+    // its form value is this journey's, never one left in the data by an earlier pass.
+    for (let i = state.stack.length - 2; i >= 0; i -= 1) {
+      const form = this.screens.get(state.stack[i].screen)?.form;
+      if (form && state.data[form.key] !== undefined) return form.resumeQuestion({ data: state.data, t });
+    }
+    return null;
   }
 
   /** Shows the screen on top of the stack. */

@@ -72,6 +72,18 @@ export type Next =
   /** Re-ask the same screen, with a one-line reason above it. */
   | { invalid: MessageKey; params?: Params };
 
+/**
+ * A screen that asks for something a subscriber types and a form keeps (a lender's number, an
+ * amount), as opposed to a choice from a menu or a list. Every answer of the screen that leads on
+ * stores the value in `data[key]`: a journey lost after such an answer is offered again on the
+ * next dial, with `resumeQuestion` saying what would be continued.
+ */
+export interface FormField {
+  key: string;
+  /** "Continue your loan request to 0722 000 001?", in the subscriber's language. */
+  resumeQuestion(ctx: Pick<ScreenContext, 'data' | 't'>): string;
+}
+
 export interface ScreenDef {
   id: ScreenId;
   render(ctx: ScreenContext): Promise<Rendered> | Rendered;
@@ -81,4 +93,6 @@ export interface ScreenDef {
   leadsTo: ScreenId[];
   /** Offer "0. Back" and "00. Home" (default true). */
   navigation?: boolean;
+  /** What the screen collects, when it is typed rather than chosen. */
+  form?: FormField;
 }

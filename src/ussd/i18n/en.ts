@@ -14,7 +14,10 @@ export const en = {
     '1. Request Loan\n2. View My Loans\n3. Approve Loan\n4. View Balance\n5. Transactions\n6. Repay Loan\n7. My Account',
   'exit.bye': 'Thank you for using M-PESA Loans.',
 
-  'resume.title': 'You were in the middle of something.',
+  // The offer to continue a journey lost after typing: what it would continue, per journey.
+  'resume.request': 'Continue your loan request to {lender}?',
+  'resume.withdraw': 'Continue your withdrawal of Ksh {amount}?',
+  'resume.repay': 'Continue your repayment of Ksh {amount} to {other}?',
   'resume.options': '1. Continue\n2. Start again',
 
   'request.phone': 'REQUEST LOAN\nEnter lender phone:',

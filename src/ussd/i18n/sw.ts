@@ -12,7 +12,9 @@ export const sw: Record<MessageKey, string> = {
     '1. Omba Mkopo\n2. Mikopo Yangu\n3. Kubali Mkopo\n4. Salio\n5. Miamala\n6. Lipa Mkopo\n7. Akaunti Yangu',
   'exit.bye': 'Asante kwa kutumia Mikopo ya M-PESA.',
 
-  'resume.title': 'Ulikuwa katikati ya jambo.',
+  'resume.request': 'Endelea na ombi lako la mkopo kwa {lender}?',
+  'resume.withdraw': 'Endelea kutoa Ksh {amount}?',
+  'resume.repay': 'Endelea kulipa Ksh {amount} kwa {other}?',
   'resume.options': '1. Endelea\n2. Anza upya',
 
   'request.phone': 'OMBA MKOPO\nWeka nambari ya mkopeshaji:',

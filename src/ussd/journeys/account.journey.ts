@@ -20,6 +20,8 @@ export const accountScreens: ScreenDef[] = [
   {
     // An M-PESA prompt (STK push) goes to this phone; the wallet is credited (and debts allocated)
     // when the subscriber confirms it with the M-PESA PIN. No Deni PIN: nothing leaves the wallet.
+    // No form field: the amount is the last answer (the prompt goes at once), so nothing typed
+    // here is left to continue.
     id: ScreenId.TopUpAmount,
     leadsTo: [],
     render: ({ t }) => ({ body: t('topup.amount') }),
@@ -36,6 +38,7 @@ export const accountScreens: ScreenDef[] = [
     // Checked against the wallet, then the PIN; the money is held at once and paid out by M-PESA.
     id: ScreenId.WithdrawAmount,
     leadsTo: [ScreenId.PinEnter, ScreenId.PinCreate],
+    form: { key: 'amount', resumeQuestion: (ctx) => ctx.t('resume.withdraw', { amount: num(ctx, 'amount') }) },
     render: async (ctx) => ({ body: ctx.t('withdraw.amount', { balance: await ctx.backend.balance() }) }),
     onInput: async (input, ctx) => {
       const amount = parseAmount(input);

@@ -19,13 +19,13 @@ export function local(msisdn: string): string {
   return formatLocal(msisdn);
 }
 
-export function str(ctx: ScreenContext, key: string): string {
+export function str(ctx: Pick<ScreenContext, 'data'>, key: string): string {
   const v = ctx.data[key];
   if (typeof v !== 'string') throw new Error(`journey value ${key} is missing`);
   return v;
 }
 
-export function num(ctx: ScreenContext, key: string): number {
+export function num(ctx: Pick<ScreenContext, 'data'>, key: string): number {
   const v = ctx.data[key];
   if (typeof v !== 'number') throw new Error(`journey value ${key} is missing`);
   return v;

@@ -1,5 +1,16 @@
+import { newJourney, type JourneyState } from '../engine/journey-engine.js';
 import { ScreenId, type ScreenDef } from '../engine/types.js';
-import { parseChoice } from './common.js';
+import { parseChoice, str } from './common.js';
+
+/** Where the resume offer keeps its question (the engine's resumeQuestion of the lost journey). */
+const RESUME_QUESTION = 'resumeQuestion';
+
+/** A new journey that opens on the offer to continue a lost one, asking `question`. */
+export function offerToResume(question: string): JourneyState {
+  const journey = newJourney(ScreenId.Resume);
+  journey.data[RESUME_QUESTION] = question;
+  return journey;
+}
 
 const MAIN_MENU: ScreenId[] = [
   ScreenId.RequestPhone,
@@ -25,12 +36,12 @@ export const mainScreens: ScreenDef[] = [
     },
   },
   {
-    // Offered when a subscriber dials again within minutes of losing a session mid-journey.
-    // The service answers 1 (restore the saved journey) itself; 2 starts again.
+    // Offered when a subscriber dials again within minutes of losing a session after typing
+    // something a form keeps. The service answers 1 (restore the saved journey) itself; 2 starts again.
     id: ScreenId.Resume,
     navigation: false,
     leadsTo: [ScreenId.Main],
-    render: ({ t }) => ({ body: `${t('resume.title')}\n${t('resume.options')}` }),
+    render: (ctx) => ({ body: `${str(ctx, RESUME_QUESTION)}\n${ctx.t('resume.options')}` }),
     onInput: (input) => (input === '2' ? { home: true } : { invalid: 'invalid.option' }),
   },
 ];

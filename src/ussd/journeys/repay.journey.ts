@@ -22,6 +22,10 @@ export const repayScreens: ScreenDef[] = [
   {
     id: ScreenId.RepayAmount,
     leadsTo: [ScreenId.PinEnter, ScreenId.PinCreate],
+    form: {
+      key: 'amount',
+      resumeQuestion: (ctx) => ctx.t('resume.repay', { amount: num(ctx, 'amount'), other: str(ctx, 'other') }),
+    },
     render: async (ctx) => {
       const loan = await ctx.backend.loan(str(ctx, 'loanId'));
       const balance = await ctx.backend.balance();

@@ -1,14 +1,23 @@
 import { MIN_REPAYMENT_PER_DEPOSIT } from '../../loans/loans.service.js';
-import { parseKenyanMobile } from '../../users/phone-number.js';
-import { ScreenId, type ScreenDef } from '../engine/types.js';
+import { formatLocal, parseKenyanMobile } from '../../users/phone-number.js';
+import { ScreenId, type FormField, type ScreenDef } from '../engine/types.js';
 import { num, parseAmount, str } from './common.js';
 import { requirePin, type PinAction } from './pin.journey.js';
+
+/** Every value typed in a loan request is worth continuing: the request is named by its lender. */
+function field(key: string): FormField {
+  return {
+    key,
+    resumeQuestion: (ctx) => ctx.t('resume.request', { lender: formatLocal(str(ctx, 'lender')) }),
+  };
+}
 
 /** 1. Request Loan — the seed's flow: lender phone → amount → repayment → confirm → PIN. */
 export const requestLoanScreens: ScreenDef[] = [
   {
     id: ScreenId.RequestPhone,
     leadsTo: [ScreenId.RequestAmount],
+    form: field('lender'),
     render: ({ t }) => ({ body: t('request.phone') }),
     onInput: (input, ctx) => {
       const phone = parseKenyanMobile(input);
@@ -21,6 +30,7 @@ export const requestLoanScreens: ScreenDef[] = [
   {
     id: ScreenId.RequestAmount,
     leadsTo: [ScreenId.RequestRepayment],
+    form: field('amount'),
     render: ({ t }) => ({ body: t('request.amount') }),
     onInput: (input, ctx) => {
       const { minAmount: min, maxAmount: max } = ctx.settings;
@@ -33,6 +43,7 @@ export const requestLoanScreens: ScreenDef[] = [
   {
     id: ScreenId.RequestRepayment,
     leadsTo: [ScreenId.RequestConfirm],
+    form: field('repayment'),
     render: ({ t }) => ({ body: t('request.repayment') }),
     onInput: (input, ctx) => {
       const max = num(ctx, 'amount');
