@@ -369,6 +369,7 @@ export class UssdService {
         minAmount: this.loanSettings.minAmount,
         maxAmount: this.loanSettings.maxAmount,
         lockMinutes: this.lockMinutes,
+        maxChars: this.settings.maxChars,
       },
     });
   }

@@ -41,12 +41,13 @@ export const SCREENS = {
   lenderPhone: `REQUEST LOAN\nEnter lender phone:${NAV}`,
   amount: `Enter loan amount (Ksh):${NAV}`,
   repayment: `Enter repayment per deposit (Ksh):${NAV}`,
+  /** The lender in any form: the screen shows it as local() does. */
   confirm: (lender: string, amount: number, repayment: number) =>
-    `CONFIRM LOAN\nLender: ${lender}\nAmount: Ksh ${amount}\nRepayment: Ksh ${repayment}\n1. Confirm 0. Cancel`,
+    `CONFIRM LOAN\nLender: ${local(lender)}\nAmount: Ksh ${amount}\nRepayment: Ksh ${repayment}\n1. Confirm 0. Cancel`,
   pinCreate: `Create a 4-digit PIN:${NAV}`,
   pinConfirm: `Confirm PIN:${NAV}`,
   pinEnter: `Enter your 4-digit PIN:${NAV}`,
-  sent: (lender: string) => `SUCCESS\nLoan request sent to ${lender}${NAV}`,
+  sent: (lender: string) => `SUCCESS\nLoan request sent to ${local(lender)}${NAV}`,
   resume: 'You were in the middle of something.\n1. Continue\n2. Start again',
   account: `MY ACCOUNT\n1. Top up\n2. Withdraw\n3. Change PIN\n4. Language${NAV}`,
   topUp: `TOP UP\nEnter amount (Ksh):${NAV}`,
@@ -61,9 +62,13 @@ export const SCREENS = {
   unreadable: 'Sorry, we could not read that request. Please dial again.',
 } as const;
 
-/** 254712345678 → 0712345678, as screens show the other party. */
+/**
+ * 254712345678 → `0712 345 678`: how every screen and SMS shows a number (four, three, three
+ * digits, as Kenyans read it). Spelled out here rather than taken from the code under test.
+ */
 export function local(msisdn: string): string {
-  return `0${msisdn.slice(3)}`;
+  const digits = `0${msisdn.slice(-9)}`;
+  return `${digits.slice(0, 4)} ${digits.slice(4, 7)} ${digits.slice(7)}`;
 }
 
 /** dd/mm in Nairobi time, as the transactions screen prints dates. */

@@ -1,6 +1,6 @@
 import { isDomainError } from '../../common/domain-error.js';
 import type { MessageKey } from '../i18n/en.js';
-import { hasMessage, type Params } from '../i18n/translate.js';
+import { hasMessage, type Params, type Translate } from '../i18n/translate.js';
 import type { UssdReply } from '../dialects.js';
 import { QueuedOffline } from '../backend/ussd-backend.js';
 import { fitScreen, toGsm7 } from './screen-text.js';
@@ -35,6 +35,14 @@ const NAV_MORE = '98';
 export function nairobiTime(epochMs: number): string {
   const d = new Date(epochMs + 3 * 3_600_000);
   return `${String(d.getUTCHours()).padStart(2, '0')}:${String(d.getUTCMinutes()).padStart(2, '0')}`;
+}
+
+/** The footer the engine puts under a screen: 98 while there is more, then back and home. */
+export function navigationFooter(t: Translate, more: boolean, navigation: boolean): string {
+  const footer: string[] = [];
+  if (more) footer.push(t('nav.more'));
+  if (navigation) footer.push(`${t('nav.back')} ${t('nav.home')}`);
+  return footer.join('\n');
 }
 
 export function newJourney(first: ScreenId = ScreenId.Main): JourneyState {
@@ -82,11 +90,9 @@ export class JourneyEngine {
     if (rendered.end) {
       return { reply: this.fit(lines, '', true), screen: frame.screen, outcome: 'end' };
     }
-    const footer: string[] = [];
-    if (rendered.hasMore) footer.push(context.t('nav.more'));
-    if (def.navigation !== false) footer.push(`${context.t('nav.back')} ${context.t('nav.home')}`);
+    const footer = navigationFooter(context.t, Boolean(rendered.hasMore), def.navigation !== false);
     return {
-      reply: this.fit(lines, footer.join('\n'), false),
+      reply: this.fit(lines, footer, false),
       screen: frame.screen,
       outcome: reason ? 'invalid' : 'shown',
     };

@@ -13,8 +13,8 @@ const SAME_IN_BOTH = new Set(['approve.line', 'tx.line']);
 /** The longest value each placeholder takes on a screen. */
 const LONGEST: Record<string, string | number> = {
   n: 3,
-  other: '0722000000',
-  lender: '254722000000',
+  other: '0722 000 000',
+  lender: '0722 000 000',
   amount: '+250000',
   outstanding: 250_000,
   repayment: 250_000,

@@ -1,7 +1,7 @@
 import { MIN_REPAYMENT_PER_DEPOSIT } from '../../loans/loans.service.js';
 import { parseKenyanMobile } from '../../users/phone-number.js';
 import { ScreenId, type ScreenDef } from '../engine/types.js';
-import { num, parseAmount, str } from './common.js';
+import { local, num, parseAmount, str } from './common.js';
 import { requirePin, type PinAction } from './pin.journey.js';
 
 /** 1. Request Loan — the seed's flow: lender phone → amount → repayment → confirm → PIN. */
@@ -51,7 +51,7 @@ export const requestLoanScreens: ScreenDef[] = [
     leadsTo: [ScreenId.PinEnter, ScreenId.PinCreate, ScreenId.Main],
     render: (ctx) => ({
       body: ctx.t('request.confirm', {
-        lender: str(ctx, 'lender'),
+        lender: local(str(ctx, 'lender')),
         amount: num(ctx, 'amount'),
         repayment: num(ctx, 'repayment'),
       }),
@@ -65,7 +65,7 @@ export const requestLoanScreens: ScreenDef[] = [
   {
     id: ScreenId.RequestSent,
     leadsTo: [],
-    render: (ctx) => ({ body: ctx.t('request.sent', { lender: str(ctx, 'lender') }) }),
+    render: (ctx) => ({ body: ctx.t('request.sent', { lender: local(str(ctx, 'lender')) }) }),
   },
 ];
 
