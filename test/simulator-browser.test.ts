@@ -183,7 +183,7 @@ describe('the phone simulator page in a browser', () => {
     // Deni's callback route credited the wallet and queued the SMS.
     const sms = page.locator('#sms li', { hasText: 'Ksh 250 received' });
     await sms.waitFor({ timeout: 20_000 });
-    expect(await sms.innerText()).toContain('Ksh 250 received. New balance: Ksh 250');
+    expect(await sms.innerText()).toContain('Deni: Ksh 250 received. New balance: Ksh 250');
     await dialFrom(number);
     expect(await reply('4', 'BALANCE')).toContain('Wallet: Ksh 250');
     await page.screenshot({ path: `${ARTIFACTS}simulator-topup-delivered.png`, fullPage: true });

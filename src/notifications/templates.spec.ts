@@ -38,10 +38,25 @@ describe('SMS templates', () => {
     },
   );
 
-  it("uses the seed's deposit wording", () => {
+  it.each(TEMPLATE_NAMES.flatMap((t) => [[t, 'en'] as const, [t, 'sw'] as const]))(
+    '%s in %s says who it is from: it starts with "Deni: "',
+    (name, language) => {
+      expect(renderTemplate(name, language, SAMPLE[name] as never)).toMatch(/^Deni: \S/);
+    },
+  );
+
+  it("uses the seed's deposit wording after the prefix", () => {
     expect(renderTemplate('deposit.received', 'en', { amount: 500, deducted: 100, balance: 400 })).toBe(
-      'Ksh 500 received. Ksh 100 deducted for loan. New balance: Ksh 400',
+      'Deni: Ksh 500 received. Ksh 100 deducted for loan. New balance: Ksh 400',
     );
+    expect(renderTemplate('deposit.received', 'en', { amount: 500, deducted: 0, balance: 400 })).toBe(
+      'Deni: Ksh 500 received. New balance: Ksh 400',
+    );
+    for (const deducted of [0, 100]) {
+      expect(renderTemplate('deposit.received', 'sw', { amount: 500, deducted, balance: 400 })).toMatch(
+        /^Deni: Ksh 500 imepokelewa\. /,
+      );
+    }
   });
 
   it('masks the one-time code of secret templates, and only theirs', () => {
