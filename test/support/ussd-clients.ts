@@ -62,6 +62,32 @@ export const SCREENS = {
   unreadable: 'Sorry, we could not read that request. Please dial again.',
 } as const;
 
+/** The refusals and END screens in Kiswahili, for a subscriber who chose it. */
+export const SCREENS_SW = {
+  bye: 'Asante kwa kutumia Mikopo ya M-PESA.',
+  pinLocked: 'PIN zisizo sahihi zimezidi. PIN yako imefungwa kwa dakika 30.',
+  otherPhone: 'Kikao hiki ni cha simu nyingine. Tafadhali piga tena.',
+  generic: 'Samahani, imeshindikana. Tafadhali jaribu tena baadaye.',
+  rateLimited: 'Maombi mengi mno. Subiri dakika moja kisha upige tena.',
+  unreadable: 'Samahani, hatukuweza kusoma ombi hilo. Tafadhali piga tena.',
+  busy: 'Huduma ina shughuli nyingi. Tafadhali jaribu tena baada ya dakika chache.',
+} as const;
+
+/**
+ * Where the subscriber's language cannot be known (the number not identified yet, Redis
+ * unreachable): the English line, then the Kiswahili one, on one screen.
+ */
+export const BOTH_LANGUAGES = {
+  badNumber: 'Sorry, this service is for Kenyan mobile numbers.\nSamahani, huduma hii ni ya nambari za simu za Kenya.',
+  otherPhone: `${SCREENS.otherPhone}\n${SCREENS_SW.otherPhone}`,
+  generic: `${SCREENS.generic}\n${SCREENS_SW.generic}`,
+  rateLimited: `${SCREENS.rateLimited}\n${SCREENS_SW.rateLimited}`,
+  unreadable: `${SCREENS.unreadable}\n${SCREENS_SW.unreadable}`,
+  unavailable:
+    'Service temporarily unavailable. Please try again in a few minutes.\nHuduma haipatikani kwa muda. Tafadhali jaribu tena baada ya dakika chache.',
+  busy: `The service is busy. Please try again in a few minutes.\n${SCREENS_SW.busy}`,
+} as const;
+
 /**
  * 254712345678 → `0712 345 678`: how every screen and SMS shows a number (four, three, three
  * digits, as Kenyans read it). Spelled out here rather than taken from the code under test.
