@@ -54,7 +54,7 @@ function staticContext(): ScreenContext {
     page: 0,
     backend: unavailable,
     actionKey: (name) => `diagram:${name}`,
-    settings: { minAmount: 100, maxAmount: 250_000, lockMinutes: 30 },
+    settings: { minAmount: 100, maxAmount: 250_000, lockMinutes: 30, maxChars: 160 },
   };
 }
 

@@ -115,10 +115,10 @@ describe('the terminal dialer (npm run dial)', () => {
     for (const screen of [
       '│ M-PESA LOANS\n│ 1. Request Loan',
       '│ REQUEST LOAN\n│ Enter lender phone:',
-      '│ CONFIRM LOAN\n│ Lender: ' + lender,
+      '│ CONFIRM LOAN\n│ Lender: ' + formatLocal(lender),
       '│ Create a 4-digit PIN',
       '│ Confirm PIN',
-      `│ SUCCESS\n│ Loan request sent to ${lender}\n│ 0. Back 00. Home\n└─\n`,
+      `│ SUCCESS\n│ Loan request sent to ${formatLocal(lender)}\n│ 0. Back 00. Home\n└─\n`,
       '│ Thank you for using M-PESA Loans.\n└─ session ended\nDial again? [Y/n] n\n',
     ]) {
       expect(out).toContain(screen);

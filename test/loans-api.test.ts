@@ -101,7 +101,7 @@ describe('REST API end to end: onboard, deposit, request, approve, allocate', ()
       allocations: [{ loanId, amount: 1000 }],
     });
     expect(await api.lastSms(borrower, 'deposit.received')).toBe(
-      'Ksh 1500 received. Ksh 1000 deducted for loan. New balance: Ksh 3500',
+      'Deni: Ksh 1500 received. Ksh 1000 deducted for loan. New balance: Ksh 3500',
     );
     expect(await api.lastSms(lender, 'loan.repayment_received')).toContain('Still owed: Ksh 2000');
 

@@ -184,7 +184,7 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     expect(await balance(l1.id)).toBe(3_300);
     expect(await balance(l2.id)).toBe(3_200);
     expect(await api.lastSms(borrower.phoneNumber, 'deposit.received')).toBe(
-      'Ksh 1000 received. Ksh 500 deducted for loan. New balance: Ksh 4500',
+      'Deni: Ksh 1000 received. Ksh 500 deducted for loan. New balance: Ksh 4500',
     );
     expect(await ledgerViolations(db)).toEqual([]);
   });

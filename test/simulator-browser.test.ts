@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { localDigits } from '../src/users/phone-number.js';
+import { formatLocal, localDigits } from '../src/users/phone-number.js';
 import { ADMIN_KEY } from './support/api-client.js';
 import { ensureChromium } from './support/chromium.js';
 import { productionEnv } from './support/production-env.js';
@@ -101,7 +101,7 @@ describe('the phone simulator page in a browser', () => {
     for (const digit of PIN)
       await page.getByRole('group', { name: 'Keypad' }).getByRole('button', { name: digit, exact: true }).click();
     await page.getByRole('button', { name: 'Send' }).click();
-    expect(await shows('SUCCESS')).toBe(`SUCCESS\nLoan request sent to 254${lender.slice(1)}\n0. Back 00. Home`);
+    expect(await shows('SUCCESS')).toBe(`SUCCESS\nLoan request sent to ${formatLocal(lender)}\n0. Back 00. Home`);
     await page.screenshot({ path: `${ARTIFACTS}simulator-loan-request.png`, fullPage: true });
 
     await reply('00', 'M-PESA LOANS');
@@ -115,7 +115,7 @@ describe('the phone simulator page in a browser', () => {
     const sms = page.locator('#sms li', { hasText: 'asks you for a loan of Ksh 5000' });
     await sms.waitFor({ timeout: 10_000 });
     expect(await sms.innerText()).toContain(
-      `Deni: ${borrower} asks you for a loan of Ksh 5000, repaid Ksh 500 per deposit. Dial *383# and choose 3 to answer.`,
+      `Deni: ${formatLocal(borrower)} asks you for a loan of Ksh 5000, repaid Ksh 500 per deposit. Dial *383# and choose 3 to answer.`,
     );
     await page.screenshot({ path: `${ARTIFACTS}simulator-lender-sms.png`, fullPage: true });
   }, 60_000);
@@ -183,7 +183,7 @@ describe('the phone simulator page in a browser', () => {
     // Deni's callback route credited the wallet and queued the SMS.
     const sms = page.locator('#sms li', { hasText: 'Ksh 250 received' });
     await sms.waitFor({ timeout: 20_000 });
-    expect(await sms.innerText()).toContain('Ksh 250 received. New balance: Ksh 250');
+    expect(await sms.innerText()).toContain('Deni: Ksh 250 received. New balance: Ksh 250');
     await dialFrom(number);
     expect(await reply('4', 'BALANCE')).toContain('Wallet: Ksh 250');
     await page.screenshot({ path: `${ARTIFACTS}simulator-topup-delivered.png`, fullPage: true });

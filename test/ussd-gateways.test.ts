@@ -6,6 +6,7 @@ import { ownRedisPrefix, startTestApp, testConfig, uniquePhone } from './support
 import {
   AtSession,
   atPost,
+  BOTH_LANGUAGES,
   checkAtBody,
   checkScreen,
   GenericPhone,
@@ -281,14 +282,15 @@ describe('USSD gateways and endpoints', () => {
       });
       expect(missing.statusCode).toBe(200);
       expect(missing.headers['content-type']).toMatch(/^text\/plain/);
-      expect(missing.body).toBe(end(SCREENS.unreadable));
+      // Nobody identified: in both languages.
+      expect(missing.body).toBe(end(BOTH_LANGUAGES.unreadable));
       expect(await atPost(app, { sessionId: `long-${phone}`, phoneNumber: phone, text: '1'.repeat(501) })).toEqual({
         status: 200,
-        body: end(SCREENS.unreadable),
+        body: end(BOTH_LANGUAGES.unreadable),
       });
       expect(await atPost(app, { sessionId: `uk-${phone}`, phoneNumber: '447700900123', text: '' })).toEqual({
         status: 200,
-        body: end('Sorry, this service is for Kenyan mobile numbers.'),
+        body: end(BOTH_LANGUAGES.badNumber),
       });
     });
 
@@ -328,10 +330,11 @@ describe('USSD gateways and endpoints', () => {
       } finally {
         users.findOrRegister = original;
       }
-      expect(at).toEqual({ status: 200, body: end(SCREENS.generic) });
+      // It failed before the number was identified: in both languages.
+      expect(at).toEqual({ status: 200, body: end(BOTH_LANGUAGES.generic) });
       expect(json.status).toBe(200);
-      expect(json.json()).toEqual({ responseType: 'notification', message: SCREENS.generic });
-      checkScreen(SCREENS.generic);
+      expect(json.json()).toEqual({ responseType: 'notification', message: BOTH_LANGUAGES.generic });
+      checkScreen(BOTH_LANGUAGES.generic);
       // Service restored: the same phone dials normally.
       expect(await atPost(app, { sessionId: `ok-${phone}`, phoneNumber: phone, text: '' })).toEqual({
         status: 200,

@@ -2,6 +2,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { LoansService } from '../src/loans/loans.service.js';
 import { UsersService } from '../src/users/users.service.js';
+import { localDigits } from '../src/users/phone-number.js';
 import { WalletService } from '../src/wallet/wallet.service.js';
 import { ADMIN_KEY, ApiClient } from './support/api-client.js';
 import { ownRedisPrefix, startTestApp, uniquePhone } from './support/test-app.js';
@@ -82,12 +83,14 @@ describe('USSD journeys', () => {
       expect(await phone.send(lender)).toEqual(input('Enter loan amount (Ksh):\n0. Back 00. Home'));
       expect(await phone.send('5000')).toEqual(input('Enter repayment per deposit (Ksh):\n0. Back 00. Home'));
       expect(await phone.send('500')).toEqual(
-        input(`CONFIRM LOAN\nLender: ${lender}\nAmount: Ksh 5000\nRepayment: Ksh 500\n1. Confirm 0. Cancel`),
+        input(`CONFIRM LOAN\nLender: ${local(lender)}\nAmount: Ksh 5000\nRepayment: Ksh 500\n1. Confirm 0. Cancel`),
       );
       expect(await loansOf(app, borrower)).toEqual([]);
       expect(await phone.send('1')).toEqual(input('Create a 4-digit PIN:\n0. Back 00. Home'));
       expect(await phone.send('4821')).toEqual(input('Confirm PIN:\n0. Back 00. Home'));
-      expect(await phone.send('4821')).toEqual(input(`SUCCESS\nLoan request sent to ${lender}\n0. Back 00. Home`));
+      expect(await phone.send('4821')).toEqual(
+        input(`SUCCESS\nLoan request sent to ${local(lender)}\n0. Back 00. Home`),
+      );
 
       const loans = await loansOf(app, borrower);
       expect(loans).toEqual([
@@ -120,26 +123,28 @@ describe('USSD journeys', () => {
       // Invalid input re-asks the same step with a one-line reason.
       expect(await phone.reply('12345')).toBe(con(`Use a number like 0712345678.\n${SCREENS.lenderPhone}`));
       expect(await phone.reply(borrower)).toBe(con(`You cannot borrow from yourself.\n${SCREENS.lenderPhone}`));
-      expect(await phone.reply(local(lender))).toBe(con('Enter loan amount (Ksh):\n0. Back 00. Home'));
+      expect(await phone.reply(localDigits(lender))).toBe(con('Enter loan amount (Ksh):\n0. Back 00. Home'));
       expect(await phone.reply('99')).toBe(con(`Enter a whole amount from Ksh 100 to Ksh 250000.\n${SCREENS.amount}`));
       expect(await phone.reply('5000')).toBe(con('Enter repayment per deposit (Ksh):\n0. Back 00. Home'));
       expect(await phone.reply('5001')).toBe(
         con(`Enter a whole amount from Ksh 10 to Ksh 5000.\n${SCREENS.repayment}`),
       );
       expect(await phone.reply('500')).toBe(
-        con(`CONFIRM LOAN\nLender: ${lender}\nAmount: Ksh 5000\nRepayment: Ksh 500\n1. Confirm 0. Cancel`),
+        con(`CONFIRM LOAN\nLender: ${local(lender)}\nAmount: Ksh 5000\nRepayment: Ksh 500\n1. Confirm 0. Cancel`),
       );
       expect(await phone.reply('1')).toBe(con('Create a 4-digit PIN:\n0. Back 00. Home'));
       expect(await phone.reply('1234')).toBe(con(`Too easy. Avoid 1234 or 1111.\n${SCREENS.pinCreate}`));
       expect(await phone.reply('4821')).toBe(con('Confirm PIN:\n0. Back 00. Home'));
       expect(await phone.reply('4822')).toBe(con(`PINs did not match. Try again.\n${SCREENS.pinConfirm}`));
-      expect(await phone.reply('4821')).toBe(con(`SUCCESS\nLoan request sent to ${lender}\n0. Back 00. Home`));
+      expect(await phone.reply('4821')).toBe(con(`SUCCESS\nLoan request sent to ${local(lender)}\n0. Back 00. Home`));
 
       expect(await loansOf(app, borrower)).toEqual([
         expect.objectContaining({ status: 'PENDING', principal: 5000, repayment: 500, outstanding: 5000, lender }),
       ]);
-      // The lender is told by SMS.
-      expect(await api.lastSms(lender, 'loan.requested')).toContain('Ksh 5000');
+      // The lender is told by SMS, the borrower's number written as on the screens.
+      expect(await api.lastSms(lender, 'loan.requested')).toBe(
+        `Deni: ${local(borrower)} asks you for a loan of Ksh 5000, repaid Ksh 500 per deposit. Dial *383# and choose 3 to answer.`,
+      );
 
       // A second request asks for the PIN that now exists. The first journey was complete, so
       // the new dial is not offered to "continue" it.
@@ -205,7 +210,9 @@ describe('USSD journeys', () => {
           `Loan from ${local(lender)}\nAmount: Ksh 5000\nOutstanding: Ksh 5000\nPer deposit: Ksh 500\nStatus: Active${NAV}`,
         ),
       );
-      expect(await api.lastSms(borrower, 'loan.approved')).toContain('Ksh 5000');
+      expect(await api.lastSms(borrower, 'loan.approved')).toBe(
+        `Deni: ${local(lender)} approved your loan. Ksh 5000 is in your wallet. Ksh 500 will be deducted per deposit. Balance: Ksh 5000`,
+      );
     });
 
     it('shows an unfunded lender the wallet-short screen, moves no money, and approves after a deposit', async () => {
@@ -404,6 +411,69 @@ describe('USSD journeys', () => {
     });
   });
 
+  describe('numbers as Kenyans read them', () => {
+    const CONFIRM_0722_000_001 =
+      'CONFIRM LOAN\nLender: 0722 000 001\nAmount: Ksh 5000\nRepayment: Ksh 500\n1. Confirm 0. Cancel';
+
+    it('shows the lender as 0722 000 001 on the confirm screen, whatever form was typed, in both languages', async () => {
+      for (const typed of ['0722000001', '254722000001', '+254722000001']) {
+        const phone = new CheckedAtPhone(app, uniquePhone());
+        await phone.dial();
+        await phone.reply('1');
+        expect(await phone.reply(typed)).toBe(con(SCREENS.amount));
+        await phone.reply('5000');
+        expect(await phone.reply('500')).toBe(con(CONFIRM_0722_000_001));
+        // Cancelled: nothing is asked of 0722 000 001.
+        expect(await phone.reply('0')).toBe(con(MAIN_MENU));
+        expect(await loansOf(app, phone.phoneNumber)).toEqual([]);
+      }
+      const mswahili = uniquePhone();
+      const users = app.get(UsersService);
+      await users.setLanguage((await users.findOrRegister(mswahili)).id, 'sw');
+      const phone = new CheckedAtPhone(app, mswahili);
+      expect(await phone.dial()).toBe(con(MAIN_MENU_SW));
+      await phone.reply('1');
+      await phone.reply('0722000001');
+      await phone.reply('5000');
+      expect(await phone.reply('500')).toBe(
+        con('THIBITISHA MKOPO\nMkopeshaji: 0722 000 001\nKiasi: Ksh 5000\nMalipo: Ksh 500\n1. Thibitisha 0. Ghairi'),
+      );
+    });
+
+    it('writes the other party the same way on the result screens, in the lists and in SMS, in Kiswahili', async () => {
+      const users = app.get(UsersService);
+      const borrower = uniquePhone();
+      const lender = await userWithPin('5930');
+      for (const who of [borrower, lender]) await users.setLanguage((await users.findOrRegister(who)).id, 'sw');
+
+      const b = new CheckedAtPhone(app, borrower);
+      expect(await b.dial()).toBe(con(MAIN_MENU_SW));
+      await b.reply('1');
+      await b.reply(localDigits(lender));
+      await b.reply('5000');
+      await b.reply('500');
+      await b.reply('1');
+      await b.reply('4821');
+      expect(await b.reply('4821')).toBe(con(`IMEFANIKIWA\nOmbi la mkopo limetumwa kwa ${local(lender)}${NAV_SW}`));
+      expect(await api.lastSms(lender, 'loan.requested')).toBe(
+        `Deni: ${local(borrower)} anaomba mkopo wa Ksh 5000, kulipwa Ksh 500 kila amana. Piga *383# uchague 3 kujibu.`,
+      );
+      expect(await b.reply('0')).toBe(con(MAIN_MENU_SW));
+      expect(await b.reply('2')).toBe(con(`MIKOPO YANGU\n1. Kutoka ${local(lender)} Ksh 5000${NAV_SW}`));
+
+      await deposit(lender, 5000);
+      const l = new CheckedAtPhone(app, lender);
+      await l.dial();
+      expect(await l.reply('3')).toBe(con(`KUBALI MKOPO\n1. ${local(borrower)} Ksh 5000${NAV_SW}`));
+      await l.reply('1');
+      await l.reply('1');
+      expect(await l.reply('5930')).toBe(con(`IMEKUBALIWA\nKsh 5000 imetumwa kwa ${local(borrower)}.${NAV_SW}`));
+      expect(await api.lastSms(borrower, 'loan.approved')).toBe(
+        `Deni: ${local(lender)} amekubali mkopo wako. Ksh 5000 iko kwenye pochi. Ksh 500 itakatwa kila amana. Salio: Ksh 5000`,
+      );
+    });
+  });
+
   describe('Kiswahili', () => {
     it('switches language in My Account; the next dial is in Kiswahili, and back', async () => {
       const me = uniquePhone();
@@ -420,7 +490,7 @@ describe('USSD journeys', () => {
       expect(await phone.reply('0722333444')).toBe(con(`Weka kiasi cha mkopo (Ksh):${NAV_SW}`));
       expect(await phone.reply('5000')).toBe(con(`Weka malipo kwa kila amana (Ksh):${NAV_SW}`));
       expect(await phone.reply('500')).toBe(
-        con('THIBITISHA MKOPO\nMkopeshaji: 254722333444\nKiasi: Ksh 5000\nMalipo: Ksh 500\n1. Thibitisha 0. Ghairi'),
+        con('THIBITISHA MKOPO\nMkopeshaji: 0722 333 444\nKiasi: Ksh 5000\nMalipo: Ksh 500\n1. Thibitisha 0. Ghairi'),
       );
       expect(await phone.reply('0')).toBe(con(MAIN_MENU_SW));
       expect(await phone.reply('7')).toBe(

@@ -18,6 +18,7 @@ import { ledgerViolations } from './support/invariants.js';
 import { freePort } from './support/processes.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 import { ownRedisPrefix, startTestApp, testConfig, uniquePhone } from './support/test-app.js';
+import { BOTH_LANGUAGES, SCREENS_SW } from './support/ussd-clients.js';
 import { AtPhone } from './support/ussd-phone.js';
 
 /**
@@ -210,8 +211,9 @@ describe('USSD while PostgreSQL is unavailable', () => {
     const approvedSecond = await answer(e, '1');
     for (const screen of [approvedFirst, declinedD, approvedSecond]) expect(reference(screen)).toBeDefined();
 
-    // What needs the database and has no snapshot: a number never seen, a new PIN.
-    expect(await phone(stranger).dial()).toBe('END The service is busy. Please try again in a few minutes.');
+    // What needs the database and has no snapshot: a number never seen (its language unknown:
+    // both), a new PIN.
+    expect(await phone(stranger).dial()).toBe(`END ${BOTH_LANGUAGES.busy}`);
     const changePin = phone(a);
     await changePin.dial('7');
     await changePin.reply('3');
@@ -299,6 +301,23 @@ describe('USSD while PostgreSQL is unavailable', () => {
       10_000,
     );
     expect(counts).toEqual({ waiting: 0, delayed: 0, active: 0 });
+  });
+
+  it('tells a subscriber without a snapshot it is busy in their language when the identity cache knows it', async () => {
+    const users = app.get(UsersService);
+    const me = uniquePhone();
+    // Known to the identity cache (identified, then Kiswahili chosen) but never shown a screen,
+    // so no snapshot of theirs exists.
+    await users.identify(me);
+    await users.setLanguage((await users.findOrRegister(me)).id, 'sw');
+    expect(await app.get(UssdSnapshotStore).get(me)).toBeNull();
+    await cut();
+    try {
+      expect(await new AtPhone(app, me).dial()).toBe(`END ${SCREENS_SW.busy}`);
+      expect(await new AtPhone(app, uniquePhone()).dial()).toBe(`END ${BOTH_LANGUAGES.busy}`);
+    } finally {
+      await restore();
+    }
   });
 
   it('answers within 2 s when PostgreSQL stops answering without closing anything (a partition)', async () => {

@@ -215,6 +215,7 @@ describe('every USSD screen fits the limits, in English and Kiswahili', () => {
         minAmount: config.loans.minAmount,
         maxAmount: config.loans.maxAmount,
         lockMinutes: config.pin.lockMinutes,
+        maxChars: MAX,
       },
     });
   }
@@ -300,11 +301,66 @@ describe('every USSD screen fits the limits, in English and Kiswahili', () => {
     }, 240_000);
   }
 
+  it('pages every list within the limits, even re-asked with the longest reason, and shows each item once', async () => {
+    const lists = [
+      [ScreenId.LoansList, 'all'],
+      [ScreenId.ApproveList, 'awaiting-me'],
+      [ScreenId.RepayList, 'repayable'],
+    ] as const;
+    for (const language of ['en', 'sw'] as const) {
+      const { busy } = await seedWorld(language);
+      for (const [mode, backendFor] of [
+        ['online', online],
+        ['offline', await offlineFor(busy)],
+      ] as const) {
+        for (const [list, filter] of lists) {
+          const problems = new Problems();
+          let where = '';
+          const engine = engineFor(new Set(), problems, () => where);
+          const state = newJourney();
+          state.stack.push({ screen: list, page: 0 });
+          const context = contextFor(busy, language, state.data, 1, backendFor);
+          let shown = await engine.show(state, context);
+          const items: string[] = [];
+          for (let page = 0; page < 20; page += 1) {
+            where = `${language} ${mode} ${list} page ${page + 1}`;
+            checkReply(shown.reply, where, problems);
+            // The same page asked again, with each reason a list can give above it.
+            for (const key of ['invalid.option', 'invalid.listChanged'] as const) {
+              const again = structuredClone(state);
+              const reasked = await engine.show(again, contextFor(busy, language, again.data, 1, backendFor), { key });
+              checkReply(reasked.reply, `${where} (${key})`, problems);
+              expect(reasked.reply.message.split('\n').filter((l) => /^[1-9]\. /.test(l))).toEqual(
+                shown.reply.message.split('\n').filter((l) => /^[1-9]\. /.test(l)),
+              );
+            }
+            items.push(
+              ...shown.reply.message
+                .split('\n')
+                .filter((l) => /^[1-9]\. /.test(l))
+                .map((l) => l.slice(3)),
+            );
+            if (!state.more) break;
+            shown = await engine.answer(state, '98', context);
+          }
+          expect(problems.list()).toEqual([]);
+          // Every item on exactly one page, none skipped by a shorter page.
+          const { total } = await backendFor(busy, language).loans(filter, 0, 1_000);
+          expect({ where, items: items.length, distinct: new Set(items).size }).toEqual({
+            where,
+            items: total,
+            distinct: total,
+          });
+        }
+      }
+    }
+  }, 240_000);
+
   it('renders the busiest data screens within the limits when shown directly', async () => {
     // The longest values a screen can hold (six-digit amounts, a full international number).
     const data: JourneyData = {
       lender: '254722000000',
-      other: '0722000000',
+      other: '0722 000 000',
       amount: 250_000,
       repayment: 250_000,
       balance: 249_999,

@@ -3,19 +3,20 @@ import { carriesSecret, maskSecret, renderTemplate, TEMPLATE_NAMES, type Templat
 // GSM 03.38 basic character set (plus the extension table's common symbols).
 const GSM7 = /^[A-Za-z0-9 @£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ!"#¤%&'()*+,\-./:;<=>?¡ÄÖÑÜ§¿äöñüà^{}\\[~\]|€]*$/;
 
+/** The longest values: six-digit amounts, numbers as formatLocal writes them (0712 345 678). */
 const SAMPLE: { [T in keyof TemplateParams]: TemplateParams[T] } = {
   'pin.changed': {},
   'pin.locked': { minutes: 30 },
   'auth.otp': { code: '123456', minutes: 5 },
-  'loan.requested': { borrower: '0712345678', amount: 250_000, repayment: 250_000 },
-  'loan.approved': { lender: '0712345678', amount: 250_000, repayment: 250_000, balance: 99_999_999 },
-  'loan.declined': { lender: '0712345678', amount: 250_000 },
-  'loan.cancelled': { borrower: '0712345678', amount: 250_000 },
-  'loan.expired': { lender: '0712345678', amount: 250_000 },
+  'loan.requested': { borrower: '0712 345 678', amount: 250_000, repayment: 250_000 },
+  'loan.approved': { lender: '0712 345 678', amount: 250_000, repayment: 250_000, balance: 99_999_999 },
+  'loan.declined': { lender: '0712 345 678', amount: 250_000 },
+  'loan.cancelled': { borrower: '0712 345 678', amount: 250_000 },
+  'loan.expired': { lender: '0712 345 678', amount: 250_000 },
   'deposit.received': { amount: 250_000, deducted: 250_000, balance: 99_999_999 },
-  'loan.repayment_received': { borrower: '0712345678', amount: 250_000, outstanding: 250_000 },
-  'loan.repaid_borrower': { lender: '0712345678', principal: 250_000 },
-  'loan.repaid_lender': { borrower: '0712345678', principal: 250_000 },
+  'loan.repayment_received': { borrower: '0712 345 678', amount: 250_000, outstanding: 250_000 },
+  'loan.repaid_borrower': { lender: '0712 345 678', principal: 250_000 },
+  'loan.repaid_lender': { borrower: '0712 345 678', principal: 250_000 },
   'mpesa.topup_failed': { amount: 250_000, code: 1037 },
   'mpesa.withdrawal_sent': { amount: 250_000, receipt: 'NLJ7RT61SV' },
   'mpesa.withdrawal_failed': { amount: 250_000 },
@@ -37,10 +38,25 @@ describe('SMS templates', () => {
     },
   );
 
-  it("uses the seed's deposit wording", () => {
+  it.each(TEMPLATE_NAMES.flatMap((t) => [[t, 'en'] as const, [t, 'sw'] as const]))(
+    '%s in %s says who it is from: it starts with "Deni: "',
+    (name, language) => {
+      expect(renderTemplate(name, language, SAMPLE[name] as never)).toMatch(/^Deni: \S/);
+    },
+  );
+
+  it("uses the seed's deposit wording after the prefix", () => {
     expect(renderTemplate('deposit.received', 'en', { amount: 500, deducted: 100, balance: 400 })).toBe(
-      'Ksh 500 received. Ksh 100 deducted for loan. New balance: Ksh 400',
+      'Deni: Ksh 500 received. Ksh 100 deducted for loan. New balance: Ksh 400',
     );
+    expect(renderTemplate('deposit.received', 'en', { amount: 500, deducted: 0, balance: 400 })).toBe(
+      'Deni: Ksh 500 received. New balance: Ksh 400',
+    );
+    for (const deducted of [0, 100]) {
+      expect(renderTemplate('deposit.received', 'sw', { amount: 500, deducted, balance: 400 })).toMatch(
+        /^Deni: Ksh 500 imepokelewa\. /,
+      );
+    }
   });
 
   it('masks the one-time code of secret templates, and only theirs', () => {

@@ -2,8 +2,9 @@ import { formatKsh } from '../common/money.js';
 import type { Language } from '../users/user.entity.js';
 
 /**
- * Every SMS Deni sends, in English and Kiswahili. Parameters are typed per template; money is
- * passed already formatted by the caller's formatter so that every channel shows the same text.
+ * Every SMS Deni sends, in English and Kiswahili, each starting "Deni: " so the subscriber knows
+ * who it is from. Parameters are typed per template; phone numbers are passed already written
+ * with formatLocal (0712 345 678), as every screen shows them.
  */
 export interface TemplateParams {
   'pin.changed': Record<string, never>;
@@ -103,15 +104,15 @@ const TEMPLATES: Renderers = {
     sw: (p) => `Deni: ombi lako la mkopo wa ${formatKsh(p.amount)} kwa ${p.lender} limeisha muda bila jibu.`,
   },
   'deposit.received': {
-    // The seed's wording.
+    // The seed's wording, after the prefix every Deni SMS has.
     en: (p) =>
       p.deducted > 0
-        ? `${formatKsh(p.amount)} received. ${formatKsh(p.deducted)} deducted for loan. New balance: ${formatKsh(p.balance)}`
-        : `${formatKsh(p.amount)} received. New balance: ${formatKsh(p.balance)}`,
+        ? `Deni: ${formatKsh(p.amount)} received. ${formatKsh(p.deducted)} deducted for loan. New balance: ${formatKsh(p.balance)}`
+        : `Deni: ${formatKsh(p.amount)} received. New balance: ${formatKsh(p.balance)}`,
     sw: (p) =>
       p.deducted > 0
-        ? `${formatKsh(p.amount)} imepokelewa. ${formatKsh(p.deducted)} imekatwa kwa mkopo. Salio jipya: ${formatKsh(p.balance)}`
-        : `${formatKsh(p.amount)} imepokelewa. Salio jipya: ${formatKsh(p.balance)}`,
+        ? `Deni: ${formatKsh(p.amount)} imepokelewa. ${formatKsh(p.deducted)} imekatwa kwa mkopo. Salio jipya: ${formatKsh(p.balance)}`
+        : `Deni: ${formatKsh(p.amount)} imepokelewa. Salio jipya: ${formatKsh(p.balance)}`,
   },
   'loan.repayment_received': {
     en: (p) =>

@@ -76,7 +76,36 @@ describe(toMsisdn.name, () => {
 });
 
 describe(formatLocal.name, () => {
-  it('writes the local form', () => expect(formatLocal('254712345678')).toBe('0712345678'));
+  // As Kenyans read a number aloud and write it down: four, three, three.
+  it.each([
+    ['254722000001', '0722 000 001'],
+    ['254712345678', '0712 345 678'],
+    ['254110123456', '0110 123 456'],
+    ['254100123456', '0100 123 456'],
+    ['+254722000001', '0722 000 001'],
+    ['+254110123456', '0110 123 456'],
+    ['0722000001', '0722 000 001'],
+    ['0110123456', '0110 123 456'],
+    ['0712 345 678', '0712 345 678'],
+  ])('writes %p as %p', (number, shown) => expect(formatLocal(number)).toBe(shown));
+
+  it('is the same for every form of a number, and reads back as that number', () => {
+    fc.assert(
+      fc.property(fc.constantFrom('7', '1'), fc.stringMatching(/^\d{8}$/), (lead, rest) => {
+        const shown = formatLocal(`254${lead}${rest}`);
+        expect(shown).toMatch(/^0[17]\d{2} \d{3} \d{3}$/);
+        for (const form of [`+254${lead}${rest}`, `0${lead}${rest}`]) expect(formatLocal(form)).toBe(shown);
+        expect(shown.replace(/ /g, '')).toBe(`0${lead}${rest}`);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('leaves anything that is not a Kenyan mobile number alone', () => {
+    expect(formatLocal('MPESA')).toBe('MPESA');
+    expect(formatLocal('25471234567')).toBe('25471234567');
+    expect(formatLocal('0202222222')).toBe('0202222222');
+  });
 });
 
 describe(localDigits.name, () => {

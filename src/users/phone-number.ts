@@ -82,9 +82,13 @@ export function localDigits(msisdn: Msisdn | string): string {
 }
 
 /**
- * The one display form of a number on screens and in SMS. Issue 13 point 4 makes it `0712 345 678`
- * (4-3-3, as Kenyans read it); until then the keypad form.
+ * The one display form of a number on screens and in SMS: `0712 345 678`, four, three and three
+ * digits, as Kenyans read a number and as Safaricom prints it. libphonenumber's national format
+ * gives `0712 345678`, which is not that, hence the slicing. Takes a stored number or any form
+ * parseKenyanMobile accepts (`+2547…`, `2547…`, `07…`, `01…`); anything else is returned as it is.
  */
 export function formatLocal(msisdn: Msisdn | string): string {
-  return localDigits(msisdn);
+  const digits = localDigits(msisdn.replace(SEPARATORS, '').replace(/^\+/, ''));
+  if (!/^0[17]\d{8}$/.test(digits)) return msisdn;
+  return `${digits.slice(0, 4)} ${digits.slice(4, 7)} ${digits.slice(7)}`;
 }

@@ -10,7 +10,7 @@ import { OfflinePinCache } from './offline-pin-cache.js';
 import { UserIdentityCache, type UserIdentity } from './user-identity.cache.js';
 import { PinLockout } from './pin-lockout.js';
 import { hashPin, pinMatches, pinRejection } from './pin.js';
-import { toMsisdn } from './phone-number.js';
+import { parseKenyanMobile, toMsisdn } from './phone-number.js';
 import { Language, User } from './user.entity.js';
 import { UserErrors } from './users.errors.js';
 
@@ -67,6 +67,16 @@ export class UsersService {
     const identity = { id: user.id, phoneNumber: user.phoneNumber, language: user.language };
     await this.identities.fill(identity);
     return identity;
+  }
+
+  /**
+   * The language of a number as far as the identity cache knows it, without reading PostgreSQL
+   * or registering anyone; null when the number is not cached (or not a Kenyan mobile number).
+   */
+  async cachedLanguage(phoneNumber: string): Promise<Language | null> {
+    const parsed = parseKenyanMobile(phoneNumber);
+    if (!parsed.ok) return null;
+    return (await this.identities.get(parsed.msisdn))?.language ?? null;
   }
 
   async findByPhone(phoneNumber: string, manager?: EntityManager): Promise<User | null> {

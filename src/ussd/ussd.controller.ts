@@ -213,7 +213,7 @@ export class UssdController {
       inbound = parseInbound(gateway, body, { serviceCode: this.settings.serviceCode });
     } catch (e) {
       if (!(e instanceof DialectError)) throw e;
-      const screen = renderUnreadable(gateway, 'Sorry, we could not read that request. Please dial again.');
+      const screen = renderUnreadable(gateway, await this.ussd.unreadable(body));
       if (screen) return reply.status(200).header('content-type', screen.contentType).send(screen.body);
       // A request we cannot read is a 400 Bad Request, like any malformed body (not a 422).
       throw new BadRequestException({ code: 'USSD.BAD_REQUEST', message: e.message });

@@ -8,6 +8,7 @@ import { MpesaService } from '../mpesa/mpesa.service.js';
 import { RateLimiter } from '../redis/rate-limiter.js';
 import { parseKenyanMobile } from '../users/phone-number.js';
 import { UsersService } from '../users/users.service.js';
+import type { Language } from '../users/user.entity.js';
 import { WalletService } from '../wallet/wallet.service.js';
 import { DatabaseAvailability, isDatabaseUnavailable } from '../database/database-availability.js';
 import { OnlineBackend } from './backend/online-backend.js';
@@ -18,7 +19,8 @@ import { OfflineQueueService } from './offline/offline-queue.service.js';
 import { UssdSnapshotStore } from './offline/snapshot.store.js';
 import { JourneyEngine, newJourney, type StepResult } from './engine/journey-engine.js';
 import { ScreenId, type ScreenContext } from './engine/types.js';
-import { translator } from './i18n/translate.js';
+import { inLanguageOrBoth, translator, type BilingualKey } from './i18n/translate.js';
+import { fitScreen, toGsm7 } from './engine/screen-text.js';
 import { journeyScreens } from './journeys/index.js';
 import { offerToResume } from './journeys/main.journey.js';
 import { UssdMetrics } from './ussd.metrics.js';
@@ -55,6 +57,11 @@ interface OnlineAttempt {
 }
 
 const NOT_RESUMABLE: ScreenId[] = [ScreenId.Main, ScreenId.Resume, ScreenId.PinNew, ScreenId.PinNewConfirm];
+
+/** What is known of the subscriber so far in a request: once identified, their language. */
+interface Known {
+  language?: Language;
+}
 
 type Plan =
   { kind: 'replay'; reply: UssdReply } | { kind: 'start'; inputs: string[] } | { kind: 'continue'; inputs: string[] };
@@ -95,8 +102,10 @@ export class UssdService {
 
   async handle(inbound: InboundUssd): Promise<HandledUssd> {
     const started = process.hrtime.bigint();
+    // An error answers in the subscriber's language once it is known, and in both before.
+    const known: Known = {};
     try {
-      const result = await this.handleSafely(inbound);
+      const result = await this.handleSafely(inbound, known);
       this.metrics.step(result.screen, result.reply.end ? 'end' : 'continue');
       return result;
     } catch (err) {
@@ -104,19 +113,43 @@ export class UssdService {
       if (redisUnavailable(err)) {
         // Sessions live in Redis: without it no journey can go on, but the phone still gets a screen.
         this.logger.warn({ gateway: inbound.gateway }, `USSD answered "unavailable": ${(err as Error).message}`);
-        return { reply: { message: translator('en')('error.unavailable'), end: true }, screen: 'NONE' };
+        return this.refusal('error.unavailable', known.language);
       }
       this.logger.error({ err, gateway: inbound.gateway, sessionId: inbound.sessionId }, 'USSD request failed');
-      return { reply: { message: translator('en')('error.generic'), end: true }, screen: 'NONE' };
+      return this.refusal('error.generic', known.language);
     } finally {
       this.metrics.observe(Number(process.hrtime.bigint() - started) / 1e9);
     }
   }
 
-  private async handleSafely(inbound: InboundUssd): Promise<HandledUssd> {
-    const en = translator('en');
+  /**
+   * The END screen for a request no dialect could read (an answer too long, a field missing): in
+   * the language of the number it names when the identity cache knows it, else in both.
+   */
+  async unreadable(body: unknown): Promise<string> {
+    const phoneNumber =
+      typeof body === 'object' && body !== null ? (body as { phoneNumber?: unknown }).phoneNumber : null;
+    const language = typeof phoneNumber === 'string' ? await this.cachedLanguage(phoneNumber) : undefined;
+    return this.refusal('error.unreadable', language).reply.message;
+  }
+
+  /** A refusal that ends the session, in the subscriber's language if known, else in English and Kiswahili. */
+  private refusal(key: BilingualKey, language: Language | undefined): HandledUssd {
+    const message = fitScreen(toGsm7(inLanguageOrBoth(language, key)), '', this.settings.maxChars);
+    return { reply: { message, end: true }, screen: 'NONE' };
+  }
+
+  /**
+   * The number's language if the identity cache knows it: for refusals before (or instead of)
+   * identifying the subscriber, which never wait for PostgreSQL nor register anyone.
+   */
+  private async cachedLanguage(phoneNumber: string): Promise<Language | undefined> {
+    return (await this.users.cachedLanguage(phoneNumber).catch(() => null)) ?? undefined;
+  }
+
+  private async handleSafely(inbound: InboundUssd, known: Known): Promise<HandledUssd> {
     const phone = parseKenyanMobile(inbound.phoneNumber);
-    if (!phone.ok) return { reply: { message: en('error.badNumber'), end: true }, screen: 'NONE' };
+    if (!phone.ok) return this.refusal('error.badNumber', undefined);
     const msisdn = phone.msisdn;
     // The rate limit, the session's lock and the session itself: one round trip to Redis.
     const [hit, open] = await Promise.allSettled([
@@ -124,6 +157,9 @@ export class UssdService {
       this.sessions.open(inbound.sessionId),
     ]);
     const opened = open.status === 'fulfilled' ? open.value : null;
+    // A session of this number, still going, knows the language it started in.
+    const own = opened?.session;
+    if (own && own.phoneNumber === msisdn && !own.ended && own.language) known.language = own.language;
     const limited = hit.status === 'rejected' && isDomainError(hit.reason, 'REQUEST.RATE_LIMITED');
     if (hit.status === 'rejected' && !limited) {
       // Redis failed one of the two: the lock, if taken, must not outlive this request.
@@ -133,7 +169,8 @@ export class UssdService {
     if (open.status === 'rejected') throw open.reason;
     if (limited || !opened) {
       await opened?.lock.release();
-      return { reply: { message: en(limited ? 'error.rateLimited' : 'error.generic'), end: true }, screen: 'NONE' };
+      const language = known.language ?? (await this.cachedLanguage(msisdn));
+      return this.refusal(limited ? 'error.rateLimited' : 'error.generic', language);
     }
     const { lock } = opened;
     try {
@@ -147,7 +184,10 @@ export class UssdService {
         // still finish has the same idempotency key as the one the offline queue would apply.
         const attempt = { abandoned: false, committing: false };
         try {
-          return await this.withDeadline(this.attempt(inbound, msisdn, nonce, opened.session, lock, attempt), attempt);
+          return await this.withDeadline(
+            this.attempt(inbound, msisdn, nonce, opened.session, lock, attempt, known),
+            attempt,
+          );
         } catch (e) {
           if (!(e instanceof DatabaseDeadline) && !isDatabaseUnavailable(e)) throw e;
           this.database.recordFailure(e);
@@ -157,7 +197,7 @@ export class UssdService {
         opened.session = await this.sessions.get(inbound.sessionId);
       }
       this.metrics.offline();
-      return await this.attempt(inbound, msisdn, nonce, opened.session, lock, null);
+      return await this.attempt(inbound, msisdn, nonce, opened.session, lock, null, known);
     } finally {
       // Released with the session's save already, unless the step ended before saving.
       await lock.release();
@@ -190,12 +230,13 @@ export class UssdService {
     stored: UssdSession | null,
     lock: SessionLock,
     attempt: OnlineAttempt | null,
+    known: Known,
   ): Promise<HandledUssd> {
-    const en = translator('en');
     let session = stored;
     if (session && session.phoneNumber !== msisdn) {
-      // A session id is bound to its phone: another number cannot step into it.
-      return { reply: { message: en('error.otherPhone'), end: true }, screen: 'NONE' };
+      // A session id is bound to its phone: another number cannot step into it. Told in its own
+      // language, not the session's.
+      return this.refusal('error.otherPhone', await this.cachedLanguage(msisdn));
     }
     if (inbound.isClosing) {
       if (session) await this.sessions.delete(session.id);
@@ -207,7 +248,10 @@ export class UssdService {
       const redial =
         inbound.isNewSession || (inbound.textMode === 'latest' && inbound.text === '' && !inbound.requestId);
       if (!redial)
-        return { reply: session.lastReply ?? { message: en('error.generic'), end: true }, screen: session.screen };
+        return {
+          reply: session.lastReply ?? this.refusal('error.generic', session.language).reply,
+          screen: session.screen,
+        };
       session = null;
     }
     if (session && inbound.isNewSession) session = null;
@@ -238,12 +282,13 @@ export class UssdService {
       const snapshot = await this.snapshots.get(msisdn);
       // Nobody to be sure of without the database or a snapshot: say so, and end.
       if (!snapshot || (session && session.userId !== snapshot.user.id)) {
-        return { reply: { message: en('offline.busy'), end: true }, screen: 'NONE' };
+        return this.refusal('offline.busy', await this.cachedLanguage(msisdn));
       }
-      const { hasPin: _hasPin, ...known } = snapshot.user;
-      user = known;
+      const { hasPin: _hasPin, ...identity } = snapshot.user;
+      user = identity;
       backend = new OfflineBackend(snapshot, this.users, this.offlineQueue);
     }
+    known.language = user.language;
 
     if (!session || plan.kind === 'start') {
       const { journey: lost, held: resumeHeld } = await this.sessions.takeResumable(msisdn, inbound.sessionId);
@@ -376,6 +421,7 @@ export class UssdService {
         minAmount: this.loanSettings.minAmount,
         maxAmount: this.loanSettings.maxAmount,
         lockMinutes: this.lockMinutes,
+        maxChars: this.settings.maxChars,
       },
     });
   }

@@ -41,12 +41,13 @@ export const SCREENS = {
   lenderPhone: `REQUEST LOAN\nEnter lender phone:${NAV}`,
   amount: `Enter loan amount (Ksh):${NAV}`,
   repayment: `Enter repayment per deposit (Ksh):${NAV}`,
+  /** The lender in any form: the screen shows it as local() does. */
   confirm: (lender: string, amount: number, repayment: number) =>
-    `CONFIRM LOAN\nLender: ${lender}\nAmount: Ksh ${amount}\nRepayment: Ksh ${repayment}\n1. Confirm 0. Cancel`,
+    `CONFIRM LOAN\nLender: ${local(lender)}\nAmount: Ksh ${amount}\nRepayment: Ksh ${repayment}\n1. Confirm 0. Cancel`,
   pinCreate: `Create a 4-digit PIN:${NAV}`,
   pinConfirm: `Confirm PIN:${NAV}`,
   pinEnter: `Enter your 4-digit PIN:${NAV}`,
-  sent: (lender: string) => `SUCCESS\nLoan request sent to ${lender}${NAV}`,
+  sent: (lender: string) => `SUCCESS\nLoan request sent to ${local(lender)}${NAV}`,
   /** The resume offer, saying what would be continued: `what` is e.g. "your withdrawal of Ksh 500". */
   resume: (what: string) => `Continue ${what}?\n1. Continue\n2. Start again`,
   account: `MY ACCOUNT\n1. Top up\n2. Withdraw\n3. Change PIN\n4. Language${NAV}`,
@@ -62,9 +63,39 @@ export const SCREENS = {
   unreadable: 'Sorry, we could not read that request. Please dial again.',
 } as const;
 
-/** 254712345678 → 0712345678, as screens show the other party. */
+/** The refusals and END screens in Kiswahili, for a subscriber who chose it. */
+export const SCREENS_SW = {
+  bye: 'Asante kwa kutumia Mikopo ya M-PESA.',
+  pinLocked: 'PIN zisizo sahihi zimezidi. PIN yako imefungwa kwa dakika 30.',
+  otherPhone: 'Kikao hiki ni cha simu nyingine. Tafadhali piga tena.',
+  generic: 'Samahani, imeshindikana. Tafadhali jaribu tena baadaye.',
+  rateLimited: 'Maombi mengi mno. Subiri dakika moja kisha upige tena.',
+  unreadable: 'Samahani, hatukuweza kusoma ombi hilo. Tafadhali piga tena.',
+  busy: 'Huduma ina shughuli nyingi. Tafadhali jaribu tena baada ya dakika chache.',
+} as const;
+
+/**
+ * Where the subscriber's language cannot be known (the number not identified yet, Redis
+ * unreachable): the English line, then the Kiswahili one, on one screen.
+ */
+export const BOTH_LANGUAGES = {
+  badNumber: 'Sorry, this service is for Kenyan mobile numbers.\nSamahani, huduma hii ni ya nambari za simu za Kenya.',
+  otherPhone: `${SCREENS.otherPhone}\n${SCREENS_SW.otherPhone}`,
+  generic: `${SCREENS.generic}\n${SCREENS_SW.generic}`,
+  rateLimited: `${SCREENS.rateLimited}\n${SCREENS_SW.rateLimited}`,
+  unreadable: `${SCREENS.unreadable}\n${SCREENS_SW.unreadable}`,
+  unavailable:
+    'Service temporarily unavailable. Please try again in a few minutes.\nHuduma haipatikani kwa muda. Tafadhali jaribu tena baada ya dakika chache.',
+  busy: `The service is busy. Please try again in a few minutes.\n${SCREENS_SW.busy}`,
+} as const;
+
+/**
+ * 254712345678 → `0712 345 678`: how every screen and SMS shows a number (four, three, three
+ * digits, as Kenyans read it). Spelled out here rather than taken from the code under test.
+ */
 export function local(msisdn: string): string {
-  return `0${msisdn.slice(3)}`;
+  const digits = `0${msisdn.slice(-9)}`;
+  return `${digits.slice(0, 4)} ${digits.slice(4, 7)} ${digits.slice(7)}`;
 }
 
 /** dd/mm in Nairobi time, as the transactions screen prints dates. */

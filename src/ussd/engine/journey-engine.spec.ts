@@ -76,7 +76,7 @@ function context(language: Language = 'en', data: JourneyData = {}): (page: numb
     page,
     backend: { takeReadFrom: () => null } as UssdBackend,
     actionKey: (name) => `test:${name}`,
-    settings: { minAmount: 100, maxAmount: 250_000, lockMinutes: 30 },
+    settings: { minAmount: 100, maxAmount: 250_000, lockMinutes: 30, maxChars: 160 },
   });
 }
 

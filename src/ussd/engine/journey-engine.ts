@@ -37,6 +37,14 @@ export function nairobiTime(epochMs: number): string {
   return `${String(d.getUTCHours()).padStart(2, '0')}:${String(d.getUTCMinutes()).padStart(2, '0')}`;
 }
 
+/** The footer the engine puts under a screen: 98 while there is more, then back and home. */
+export function navigationFooter(t: Translate, more: boolean, navigation: boolean): string {
+  const footer: string[] = [];
+  if (more) footer.push(t('nav.more'));
+  if (navigation) footer.push(`${t('nav.back')} ${t('nav.home')}`);
+  return footer.join('\n');
+}
+
 export function newJourney(first: ScreenId = ScreenId.Main): JourneyState {
   return { stack: [{ screen: first, page: 0 }], data: {}, more: false };
 }
@@ -96,11 +104,9 @@ export class JourneyEngine {
     if (rendered.end) {
       return { reply: this.fit(lines, '', true), screen: frame.screen, outcome: 'end' };
     }
-    const footer: string[] = [];
-    if (rendered.hasMore) footer.push(context.t('nav.more'));
-    if (def.navigation !== false) footer.push(`${context.t('nav.back')} ${context.t('nav.home')}`);
+    const footer = navigationFooter(context.t, Boolean(rendered.hasMore), def.navigation !== false);
     return {
-      reply: this.fit(lines, footer.join('\n'), false),
+      reply: this.fit(lines, footer, false),
       screen: frame.screen,
       outcome: reason ? 'invalid' : 'shown',
     };

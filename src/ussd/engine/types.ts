@@ -50,7 +50,8 @@ export interface ScreenContext {
   backend: UssdBackend;
   /** Unique per session and action, for idempotency keys of the writes a screen makes. */
   actionKey(name: string): string;
-  settings: { minAmount: number; maxAmount: number; lockMinutes: number };
+  /** maxChars: USSD_MAX_CHARS, the most a screen holds (the engine's limit too). */
+  settings: { minAmount: number; maxAmount: number; lockMinutes: number; maxChars: number };
 }
 
 export interface Rendered {

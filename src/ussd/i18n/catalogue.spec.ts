@@ -3,7 +3,7 @@ import { TRANSFER_KINDS } from '../../wallet/transfer.entity.js';
 import { isGsm7 } from '../engine/screen-text.js';
 import { en } from './en.js';
 import { sw } from './sw.js';
-import { hasMessage, translator } from './translate.js';
+import { BILINGUAL_KEYS, hasMessage, inLanguageOrBoth, translator } from './translate.js';
 
 const placeholders = (text: string) => [...text.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
 
@@ -13,8 +13,8 @@ const SAME_IN_BOTH = new Set(['approve.line', 'tx.line']);
 /** The longest value each placeholder takes on a screen. */
 const LONGEST: Record<string, string | number> = {
   n: 3,
-  other: '0722000000',
-  lender: '254722000000',
+  other: '0722 000 000',
+  lender: '0722 000 000',
   amount: '+250000',
   outstanding: 250_000,
   repayment: 250_000,
@@ -66,6 +66,16 @@ describe('USSD message catalogues', () => {
       }
     }
     expect(problems).toEqual([]);
+  });
+
+  it('fits each screen that may be shown before the language is known on one screen in both languages', () => {
+    for (const key of BILINGUAL_KEYS) {
+      const both = inLanguageOrBoth(undefined, key);
+      expect(both).toBe(`${en[key]}\n${sw[key]}`);
+      expect({ key, fits: both.length <= 160, gsm7: isGsm7(both) }).toEqual({ key, fits: true, gsm7: true });
+      expect(inLanguageOrBoth('sw', key)).toBe(sw[key]);
+      expect(inLanguageOrBoth('en', key)).toBe(en[key]);
+    }
   });
 
   it('has a name for every loan status and every ledger entry kind', () => {

@@ -124,6 +124,7 @@ export const en = {
   'error.badNumber': 'Sorry, this service is for Kenyan mobile numbers.',
   'error.rateLimited': 'Too many requests. Please wait a minute and dial again.',
   'error.otherPhone': 'This session belongs to another phone. Please dial again.',
+  'error.unreadable': 'Sorry, we could not read that request. Please dial again.',
 } as const;
 
 export type MessageKey = keyof typeof en;

@@ -15,6 +15,7 @@ export function parseChoice(input: string, count: number): number | null {
   return n >= 1 && n <= count ? n : null;
 }
 
+/** A number as every screen shows it: `0712 345 678` (see formatLocal). */
 export function local(msisdn: string): string {
   return formatLocal(msisdn);
 }

@@ -1,14 +1,14 @@
 import { MIN_REPAYMENT_PER_DEPOSIT } from '../../loans/loans.service.js';
-import { formatLocal, parseKenyanMobile } from '../../users/phone-number.js';
+import { parseKenyanMobile } from '../../users/phone-number.js';
 import { ScreenId, type FormField, type ScreenDef } from '../engine/types.js';
-import { num, parseAmount, str } from './common.js';
+import { local, num, parseAmount, str } from './common.js';
 import { requirePin, type PinAction } from './pin.journey.js';
 
 /** Every value typed in a loan request is worth continuing: the request is named by its lender. */
 function field(key: string): FormField {
   return {
     key,
-    resumeQuestion: (ctx) => ctx.t('resume.request', { lender: formatLocal(str(ctx, 'lender')) }),
+    resumeQuestion: (ctx) => ctx.t('resume.request', { lender: local(str(ctx, 'lender')) }),
   };
 }
 
@@ -62,7 +62,7 @@ export const requestLoanScreens: ScreenDef[] = [
     leadsTo: [ScreenId.PinEnter, ScreenId.PinCreate, ScreenId.Main],
     render: (ctx) => ({
       body: ctx.t('request.confirm', {
-        lender: str(ctx, 'lender'),
+        lender: local(str(ctx, 'lender')),
         amount: num(ctx, 'amount'),
         repayment: num(ctx, 'repayment'),
       }),
@@ -76,7 +76,7 @@ export const requestLoanScreens: ScreenDef[] = [
   {
     id: ScreenId.RequestSent,
     leadsTo: [],
-    render: (ctx) => ({ body: ctx.t('request.sent', { lender: str(ctx, 'lender') }) }),
+    render: (ctx) => ({ body: ctx.t('request.sent', { lender: local(str(ctx, 'lender')) }) }),
   },
 ];
 
