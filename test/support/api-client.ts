@@ -6,7 +6,10 @@ export const ADMIN_KEY = 'test-admin-key-0123456789';
 export class ApiClient {
   constructor(private readonly app: NestFastifyApplication) {}
 
-  /** The response body is typed by the caller (`T`), as the shape it reads; unknown until it says. */
+  /**
+   * The response body is typed by the caller (`T`), as the shape it reads; unknown until it says.
+   * A response without a body gives `undefined`, whatever `T` says.
+   */
   async call<T = unknown>(
     method: 'GET' | 'POST',
     url: string,
