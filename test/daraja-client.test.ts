@@ -41,6 +41,11 @@ interface Received {
   at: number;
 }
 
+/** What a Result callback (B2C, Transaction Status) says of the request it answers. */
+interface ResultCallback {
+  Result: { OriginatorConversationID: string };
+}
+
 /** Where Daraja (the simulator) sends callbacks: a plain HTTP server, as our callback routes will be. */
 async function startReceiver() {
   const received: Received[] = [];
@@ -51,7 +56,8 @@ async function startReceiver() {
     req.on('end', () => {
       received.push({ path: req.url ?? '', text, at: Date.now() });
       const body =
-        req.url?.endsWith('/c2b/validation') && rejectedBillRefs.has(JSON.parse(text).BillRefNumber)
+        req.url?.endsWith('/c2b/validation') &&
+        rejectedBillRefs.has((JSON.parse(text) as { BillRefNumber: string }).BillRefNumber)
           ? c2bValidationAnswer(C2B_REJECTION_CODES.invalidAccountNumber)
           : c2bValidationAnswer();
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
@@ -96,7 +102,7 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
     const redis = createRedisConnection(config.redis, 'app');
     redisClients.push(redis);
     const client = new DarajaClient(redis, {
-      ...darajaClientOptions(config.mpesa, false, async () => simulator.url),
+      ...darajaClientOptions(config.mpesa, false, () => Promise.resolve(simulator.url)),
       retryBackoffMs: 20,
       ...overrides,
     });
@@ -117,7 +123,13 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       callbackUrl: `${receiver.url}/stk`,
     });
   const stkCallbacksFor = (checkoutRequestId: string) =>
-    receiver.on('/stk').filter((r) => JSON.parse(r.text).Body.stkCallback.CheckoutRequestID === checkoutRequestId);
+    receiver
+      .on('/stk')
+      .filter(
+        (r) =>
+          (JSON.parse(r.text) as { Body: { stkCallback: { CheckoutRequestID: string } } }).Body.stkCallback
+            .CheckoutRequestID === checkoutRequestId,
+      );
   const caught = async (promise: Promise<unknown>): Promise<DarajaError> => {
     try {
       await promise;
@@ -255,7 +267,7 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       sim.setOutcome(phone, outcome);
       const { checkoutRequestId, merchantRequestId } = await push(client, phone, 1);
       const [arrived] = await eventually(
-        async () => stkCallbacksFor(checkoutRequestId),
+        () => stkCallbacksFor(checkoutRequestId),
         (r) => r.length > 0,
       );
       const callback = parseStkCallback(JSON.parse(arrived.text));
@@ -278,7 +290,7 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       sim.setOutcome(phone, 'duplicate_callback');
       const { checkoutRequestId } = await push(client, phone, 40);
       const both = await eventually(
-        async () => stkCallbacksFor(checkoutRequestId),
+        () => stkCallbacksFor(checkoutRequestId),
         (r) => r.length === 2,
       );
       expect(both[0].text).toBe(both[1].text);
@@ -332,7 +344,7 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       expect(response.status).toBe(200);
       const { checkoutRequestId } = await push(client, phone);
       const [arrived] = await eventually(
-        async () => stkCallbacksFor(checkoutRequestId),
+        () => stkCallbacksFor(checkoutRequestId),
         (r) => r.length > 0,
       );
       expect(parseStkCallback(JSON.parse(arrived.text)).resultCode).toBe(1032);
@@ -442,7 +454,7 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       const redis = createRedisConnection(config.redis, 'app');
       redisClients.push(redis);
       const lost = new DarajaClient(redis, {
-        ...darajaClientOptions(config.mpesa, false, async () => url),
+        ...darajaClientOptions(config.mpesa, false, () => Promise.resolve(url)),
         retries: 1,
         retryBackoffMs: 10,
       });
@@ -472,7 +484,7 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
         occasion: 'Withdrawal',
       });
     const resultsFor = (suffix: string, id: string) =>
-      receiver.on(suffix).filter((r) => JSON.parse(r.text).Result.OriginatorConversationID === id);
+      receiver.on(suffix).filter((r) => (JSON.parse(r.text) as ResultCallback).Result.OriginatorConversationID === id);
 
     it("pays with a SecurityCredential the simulator decrypts (its certificate fetched from it), in Daraja's request shape", async () => {
       const phone = uniquePhone();
@@ -494,7 +506,7 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
         Occassion: 'Withdrawal',
       });
       const [arrived] = await eventually(
-        async () => resultsFor('/b2c/result', id),
+        () => resultsFor('/b2c/result', id),
         (r) => r.length > 0,
       );
       const result = parseB2cResult(JSON.parse(arrived.text));
@@ -515,7 +527,7 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       const id = `deni-${randomBytes(6).toString('hex')}`;
       expect((await b2c(wrong, uniquePhone(), id)).responseCode).toBe('0');
       const [arrived] = await eventually(
-        async () => resultsFor('/b2c/result', id),
+        () => resultsFor('/b2c/result', id),
         (r) => r.length > 0,
       );
       const result = parseB2cResult(JSON.parse(arrived.text));
@@ -530,7 +542,7 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       const id = `deni-${randomBytes(6).toString('hex')}`;
       await b2c(fromFile, uniquePhone(), id);
       const [arrived] = await eventually(
-        async () => resultsFor('/b2c/result', id),
+        () => resultsFor('/b2c/result', id),
         (r) => r.length > 0,
       );
       expect(parseB2cResult(JSON.parse(arrived.text)).resultCode).toBe(0);
@@ -546,7 +558,7 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       const id = `deni-${randomBytes(6).toString('hex')}`;
       await b2c(client, phone, id);
       const [arrived] = await eventually(
-        async () => resultsFor(suffix, id),
+        () => resultsFor(suffix, id),
         (r) => r.length > 0,
       );
       expect(parseB2cResult(JSON.parse(arrived.text))).toMatchObject({
@@ -561,7 +573,7 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       const id = `deni-${randomBytes(6).toString('hex')}`;
       await b2c(client, twice, id);
       const both = await eventually(
-        async () => resultsFor('/b2c/result', id),
+        () => resultsFor('/b2c/result', id),
         (r) => r.length === 2,
       );
       expect(both[0].text).toBe(both[1].text);
@@ -613,8 +625,10 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       /** The Result of one status query (its own OriginatorConversationID, from the acknowledgement). */
       const answerTo = async (queryId: string) => {
         const [arrived] = await eventually(
-          async () =>
-            receiver.on('/status/result').filter((r) => JSON.parse(r.text).Result.OriginatorConversationID === queryId),
+          () =>
+            receiver
+              .on('/status/result')
+              .filter((r) => (JSON.parse(r.text) as ResultCallback).Result.OriginatorConversationID === queryId),
           (r) => r.length > 0,
         );
         return { text: arrived.text, result: parseTransactionStatusResult(JSON.parse(arrived.text)) };
@@ -624,7 +638,7 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
         const id = `deni-${randomBytes(6).toString('hex')}`;
         await b2c(client, uniquePhone(), id, 700);
         const [paid] = await eventually(
-          async () => resultsFor('/b2c/result', id),
+          () => resultsFor('/b2c/result', id),
           (r) => r.length > 0,
         );
         const receipt = parseB2cResult(JSON.parse(paid.text)).receipt;
@@ -666,7 +680,7 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
 
         const { text, result } = await answerTo(ack.originatorConversationId);
         // The same fields as Safaricom's published sample.
-        expect(Object.keys(JSON.parse(text).Result).sort()).toEqual(
+        expect(Object.keys((JSON.parse(text) as { Result: object }).Result).sort()).toEqual(
           Object.keys((fixture('daraja-transaction-status-result.json') as { Result: object }).Result).sort(),
         );
         expect(result).toMatchObject({
@@ -761,7 +775,7 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       }
       expect(validation.orgAccountBalance).toBeUndefined();
       expect(confirmation.orgAccountBalance).toMatch(/^\d+\.\d\d$/);
-      expect(Object.keys(JSON.parse(payment.confirmation!.text)).sort()).toEqual(
+      expect(Object.keys(JSON.parse(payment.confirmation!.text) as object).sort()).toEqual(
         fixtureKeys('daraja-c2b-confirmation.json'),
       );
 
@@ -776,7 +790,9 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       expect(rejected.completed).toBe(false);
       expect(rejected.confirmation).toBeUndefined();
       expect(
-        receiver.on('/c2b/confirmation').filter((r) => JSON.parse(r.text).TransID === rejected.transId),
+        receiver
+          .on('/c2b/confirmation')
+          .filter((r) => (JSON.parse(r.text) as { TransID: string }).TransID === rejected.transId),
       ).toHaveLength(0);
     });
   });
@@ -796,7 +812,7 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
 
     it('without MPESA_BASE_URL, starts its own simulator on first use and stops it on close', async () => {
       const { app } = await startTestApp({ APP_ROLE: 'api' });
-      let url = '';
+      let url: string;
       try {
         const phone = uniquePhone();
         const inProcess = await app.get(DarajaSimulatorHost).simulator();

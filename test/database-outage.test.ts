@@ -48,14 +48,17 @@ describe('PostgreSQL goes away while the service runs', () => {
 
     proxy.cut();
     await eventually(
-      async () => availability.isOpen(),
+      () => availability.isOpen(),
       (open) => open,
       2_500,
     );
 
     const readiness = await ready(app);
     expect(readiness.statusCode).toBe(503);
-    expect(readiness.json().details).toMatchObject({ postgres: { status: 'down' }, redis: { status: 'up' } });
+    expect(readiness.json<{ details: unknown }>().details).toMatchObject({
+      postgres: { status: 'down' },
+      redis: { status: 'up' },
+    });
     expect((await app.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
     expect((await app.inject({ method: 'GET', url: '/metrics' })).body).toMatch(/^deni_database_available 0$/m);
     for (const request of [
@@ -72,7 +75,7 @@ describe('PostgreSQL goes away while the service runs', () => {
 
     proxy.restore();
     await eventually(
-      async () => availability.isOpen(),
+      () => availability.isOpen(),
       (open) => !open,
       3_500,
     );
@@ -112,7 +115,7 @@ describe('starting while PostgreSQL is down', () => {
     // The DataSource was never initialized: still a clean 503, not a 500.
     const during = await outbox(app);
     expect(during.statusCode).toBe(503);
-    expect(during.json().code).toBe('SERVICE.DATABASE_UNAVAILABLE');
+    expect(during.json<{ code: string }>().code).toBe('SERVICE.DATABASE_UNAVAILABLE');
 
     proxy.restore();
     await eventually(
@@ -188,10 +191,10 @@ describe('isDatabaseUnavailable', () => {
     // The server's 57P01 comes first, then pg's own error for the closed socket.
     const errors: unknown[] = [];
     victim.on('error', (e) => errors.push(e));
-    const [{ pid }] = (await victim.query('SELECT pg_backend_pid() AS pid')).rows;
+    const [{ pid }] = (await victim.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows;
     await (await connected()).query('SELECT pg_terminate_backend($1)', [pid]);
     await eventually(
-      async () => errors.length,
+      () => errors.length,
       (n) => n > 0,
     );
     expect((errors[0] as { code?: string }).code).toBe('57P01');
@@ -217,7 +220,7 @@ describe('isDatabaseUnavailable', () => {
     expect(isDatabaseUnavailable(undefined)).toBe(false);
   });
 
-  it('maps to 503 SERVICE.DATABASE_UNAVAILABLE in the error filter, and only those errors', async () => {
+  it('maps to 503 SERVICE.DATABASE_UNAVAILABLE in the error filter, and only those errors', () => {
     const filter = new DomainExceptionFilter();
     const lost = new QueryFailedError('SELECT 1', [], new Error('Connection terminated unexpectedly'));
     expect(filter.toBody(lost)).toMatchObject({ statusCode: 503, code: 'SERVICE.DATABASE_UNAVAILABLE' });

@@ -73,7 +73,7 @@ function interactive(args: string[], env: Record<string, string> = {}) {
         const part = out.slice(from);
         return typeof expected === 'string' ? part.includes(expected) : expected.test(part);
       };
-      await eventually(async () => seen(), Boolean, timeoutMs).catch(() => {
+      await eventually(seen, Boolean, timeoutMs).catch(() => {
         throw new Error(`the dialer never printed ${String(expected)}; it printed:\n${out}`);
       });
       return out.slice(from);
@@ -172,7 +172,7 @@ describe('the terminal dialer (npm run dial)', () => {
     // The STK push reaches the Daraja simulator shortly after the END screen, and waits there.
     const daraja = await app.get(DarajaSimulatorHost).simulator();
     const [held] = await eventually(
-      async () => daraja.pendingStkPushes(number),
+      () => daraja.pendingStkPushes(number),
       (p) => p.length === 1,
     );
 

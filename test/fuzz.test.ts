@@ -279,18 +279,18 @@ describe('hostile input (property-based fuzz)', () => {
   );
 
   async function money() {
-    const [{ n }] = await db.query(
+    const [{ n }] = await db.query<{ n: number }[]>(
       `SELECT count(*)::int AS n FROM transfers t
          JOIN accounts a ON a.id = t.debit_account_id OR a.id = t.credit_account_id
          JOIN users u ON u.id = a.user_id
         WHERE u.phone_number = ANY($1)`,
       [[...phones, owner.phone, other.phone]],
     );
-    const [{ balance }] = await db.query(
+    const [{ balance }] = await db.query<{ balance: string }[]>(
       `SELECT coalesce(sum(a.balance), 0)::text AS balance FROM accounts a JOIN users u ON u.id = a.user_id WHERE u.phone_number = ANY($1)`,
       [[...phones, owner.phone, other.phone]],
     );
-    return { transfers: n as number, balance: balance as string };
+    return { transfers: n, balance };
   }
 
   beforeAll(async () => {
@@ -383,7 +383,7 @@ describe('hostile input (property-based fuzz)', () => {
       // Fastify refused the body before any dialect saw it (unreadable JSON, wrong type), or a JSON dialect could not read it.
       if (![400, 413, 415].includes(res.statusCode))
         throw new Error(`USSD status ${res.statusCode}: ${what} ${res.body.slice(0, 300)}`);
-      const body = res.json() as { code?: unknown; message?: unknown };
+      const body = res.json<{ code?: unknown; message?: unknown }>();
       if (typeof body.code !== 'string' || typeof body.message !== 'string')
         throw new Error(`USSD error without code: ${res.body}`);
       return;
@@ -394,7 +394,7 @@ describe('hostile input (property-based fuzz)', () => {
       return;
     }
     if (!ctype.startsWith('application/json')) throw new Error(`${gateway} content type ${ctype}: ${what}`);
-    const body = res.json() as Record<string, unknown>;
+    const body = res.json<Record<string, unknown>>();
     const keys = Object.keys(body).sort().join(',');
     const shapes: Record<string, [string, string, (b: Record<string, unknown>) => boolean]> = {
       generic: [
@@ -855,7 +855,7 @@ describe('hostile input (property-based fuzz)', () => {
           const what = `${method} ${path} → ${res.statusCode} ${res.body.slice(0, 300)}`;
           // Coded JSON errors (bull-board and docs answer their own pages).
           if (res.statusCode >= 400 && !path.startsWith('/admin/queues')) {
-            const body = res.json() as { code?: unknown; message?: unknown };
+            const body = res.json<{ code?: unknown; message?: unknown }>();
             if (typeof body.code !== 'string' || typeof body.message !== 'string')
               throw new Error(`error without code/message: ${what}`);
           }
@@ -863,7 +863,7 @@ describe('hostile input (property-based fuzz)', () => {
           const validToken = tokenKind === 1 || tokenKind === 2;
           // A path the router does not match ('/api/ussd/queue/', '/api/loans/./cancel') never reaches a route.
           const unrouted =
-            res.statusCode === 404 && /^Cannot [A-Z]+ /.test(String((res.json() as { message?: unknown }).message));
+            res.statusCode === 404 && /^Cannot [A-Z]+ /.test(String(res.json<{ message?: unknown }>().message));
           const refused = res.statusCode === 401 || bodyUnreadable(res) || unrouted;
           if (route.auth === 'user' && method === route.method && !validToken && !refused)
             throw new Error(`user route without a valid token: ${what}`);
@@ -968,7 +968,7 @@ describe('hostile input (property-based fuzz)', () => {
             if (![400, 404, 413, 415, 422].includes(res.statusCode)) throw new Error(`callback status: ${what}`);
             return;
           }
-          const body = res.json() as Record<string, unknown>;
+          const body = res.json<Record<string, unknown>>();
           if (!('ResultCode' in body) || !('ResultDesc' in body)) throw new Error(`callback reply shape: ${what}`);
         },
       ),

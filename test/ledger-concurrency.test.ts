@@ -130,7 +130,7 @@ describe('ledger and loans under concurrency (real PostgreSQL)', () => {
 
     // Each approval happened once; the same receipt credited once; the direct key moved 77 once.
     const status = async (id: string) =>
-      (await db.query(`SELECT status FROM loans WHERE id = $1`, [id]))[0].status as string;
+      (await db.query<{ status: string }[]>(`SELECT status FROM loans WHERE id = $1`, [id]))[0].status;
     const approved = async (id: string) => ['ACTIVE', 'REPAID'].includes(await status(id));
     expect(await approved(requests[1].id)).toBe(true);
     expect(await approved(requests[2].id)).toBe(true);
@@ -139,7 +139,7 @@ describe('ledger and loans under concurrency (real PostgreSQL)', () => {
     expect(
       [await approved(requests[0].id), await approved(competing.id)].filter(Boolean).length,
     ).toBeGreaterThanOrEqual(1);
-    const [{ n: receiptCredits }] = await db.query(
+    const [{ n: receiptCredits }] = await db.query<{ n: number }[]>(
       `SELECT count(*)::int AS n FROM transfers WHERE idempotency_key = $1`,
       [`deposit:${run}-same-receipt`],
     );

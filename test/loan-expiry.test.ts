@@ -30,19 +30,24 @@ describe('loan requests expire by a BullMQ job that survives restarts', () => {
     });
     try {
       const db = worker.get(DataSource);
-      const status = () => db.query(`SELECT status, closed_at FROM loans WHERE id = $1`, [loan.id]).then((r) => r[0]);
+      const status = () =>
+        db
+          .query<{ status: string; closed_at: Date | null }[]>(`SELECT status, closed_at FROM loans WHERE id = $1`, [
+            loan.id,
+          ])
+          .then((r) => r[0]);
       const expired = await eventually(status, (r) => r.status === 'EXPIRED');
       expect(expired.closed_at).not.toBeNull();
-      const sms = await db.query(
+      const sms = await db.query<{ template: string; body: string }[]>(
         `SELECT template, body FROM notifications WHERE phone_number = $1 ORDER BY created_at`,
         [borrower.phoneNumber],
       );
-      expect(sms.map((n: { template: string }) => n.template)).toEqual(
-        expect.arrayContaining(['loan.declined', 'loan.expired']),
-      );
-      expect(sms.find((n: { template: string }) => n.template === 'loan.expired').body).toContain('expired');
+      expect(sms.map((n) => n.template)).toEqual(expect.arrayContaining(['loan.declined', 'loan.expired']));
+      expect(sms.find((n) => n.template === 'loan.expired')?.body).toContain('expired');
       // A declined request is not expired later.
-      const [declined] = await db.query(`SELECT status FROM loans WHERE id = $1`, [declinedToo.id]);
+      const [declined] = await db.query<{ status: string }[]>(`SELECT status FROM loans WHERE id = $1`, [
+        declinedToo.id,
+      ]);
       expect(declined.status).toBe('DECLINED');
       // An expired request can no longer be approved.
       await expect(worker.get(LoansService).approve(loan.id, lenderUser.id)).rejects.toMatchObject({
@@ -68,7 +73,9 @@ describe('loan requests expire by a BullMQ job that survives restarts', () => {
       expect(await loans.expire(loan.id)).toBe(false); // not due yet
       await db.query(`UPDATE loans SET expires_at = now() - interval '1 minute' WHERE id = $1`, [loan.id]);
       expect(await loans.expireDue()).toBeGreaterThanOrEqual(1);
-      expect((await db.query(`SELECT status FROM loans WHERE id = $1`, [loan.id]))[0].status).toBe('EXPIRED');
+      expect(
+        (await db.query<{ status: string }[]>(`SELECT status FROM loans WHERE id = $1`, [loan.id]))[0].status,
+      ).toBe('EXPIRED');
       expect(testConfig().loans.requestTtlMs).toBe(72 * 3_600_000);
     } finally {
       await app.close();

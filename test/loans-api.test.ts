@@ -50,10 +50,10 @@ describe('REST API end to end: onboard, deposit, request, approve, allocate', ()
     });
     const loanId = (request.body as { id: string }).id;
     // What the database filled in comes back with the new loan, as it is stored.
-    const stored = (await db.query(`SELECT created_at, expires_at FROM loans WHERE id = $1`, [loanId]))[0] as {
-      created_at: Date;
-      expires_at: Date;
-    };
+    const [stored] = await db.query<{ created_at: Date; expires_at: Date }[]>(
+      `SELECT created_at, expires_at FROM loans WHERE id = $1`,
+      [loanId],
+    );
     expect(request.body).toMatchObject({
       createdAt: stored.created_at.toISOString(),
       expiresAt: stored.expires_at.toISOString(),
@@ -151,7 +151,9 @@ describe('REST API end to end: onboard, deposit, request, approve, allocate', ()
       ['loan_disbursement', 3000],
     ]);
 
-    const [{ n }] = await db.query(`SELECT count(*)::int AS n FROM transfers WHERE loan_id = $1`, [loanId]);
+    const [{ n }] = await db.query<{ n: number }[]>(`SELECT count(*)::int AS n FROM transfers WHERE loan_id = $1`, [
+      loanId,
+    ]);
     expect(n).toBe(3); // disbursement + two repayments
   });
 
@@ -168,7 +170,7 @@ describe('REST API end to end: onboard, deposit, request, approve, allocate', ()
       expect(res.status).toBe(400);
       expect(res.body).toMatchObject({
         code: 'REQUEST.VALIDATION_FAILED',
-        errors: expect.arrayContaining([expect.objectContaining({ field: 'amount' })]),
+        errors: expect.arrayContaining([expect.objectContaining({ field: 'amount' })]) as unknown,
       });
     }
     expect((await bad({ amount: 99 })).body).toMatchObject({ code: 'LOAN.AMOUNT_OUT_OF_RANGE' });
@@ -185,7 +187,7 @@ describe('REST API end to end: onboard, deposit, request, approve, allocate', ()
       (await api.call('POST', '/api/admin/deposits', { body: { phoneNumber: lender, amount: 1, reference: 'x' } }))
         .status,
     ).toBe(401);
-    const [{ n }] = await db.query(
+    const [{ n }] = await db.query<{ n: number }[]>(
       `SELECT count(*)::int AS n FROM transfers t JOIN accounts a ON a.id = t.credit_account_id JOIN users u ON u.id = a.user_id WHERE u.phone_number = $1`,
       [lender],
     );

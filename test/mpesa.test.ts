@@ -86,11 +86,11 @@ function ledgerChecks(app: () => NestFastifyApplication) {
     balance: (userId: string) => app().get(WalletService).balance(userId),
     smsCount: async (phoneNumber: string, template: string) =>
       (
-        await db().query(`SELECT count(*)::int AS n FROM notifications WHERE phone_number = $1 AND template = $2`, [
-          phoneNumber,
-          template,
-        ])
-      )[0].n as number,
+        await db().query<{ n: number }[]>(
+          `SELECT count(*)::int AS n FROM notifications WHERE phone_number = $1 AND template = $2`,
+          [phoneNumber, template],
+        )
+      )[0].n,
   };
 }
 
@@ -134,7 +134,8 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
       15_000,
     );
   const transfersWithKey = async (key: string) =>
-    (await db.query(`SELECT count(*)::int AS n FROM transfers WHERE idempotency_key = $1`, [key]))[0].n as number;
+    (await db.query<{ n: number }[]>(`SELECT count(*)::int AS n FROM transfers WHERE idempotency_key = $1`, [key]))[0]
+      .n;
   const postCallback = (path: string, body: string) =>
     fetch(`${callbackBase}/api/mpesa/callbacks/${SECRET}/${path}`, {
       method: 'POST',
@@ -212,7 +213,7 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     const started = await topUp(u.token, 700);
     await settled(started.id);
     const callback = await eventually(
-      async () => sim.callbacks.filter((c) => c.kind === 'stk' && c.text.includes(started.checkoutRequestId)),
+      () => sim.callbacks.filter((c) => c.kind === 'stk' && c.text.includes(started.checkoutRequestId)),
       (sent) => sent.length === 2,
       5_000,
     );
@@ -227,9 +228,10 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     answers.push(await post());
     expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
     expect(await balance(u.id)).toBe(700);
-    const credits = await db.query(`SELECT count(*)::int AS n FROM transfers WHERE idempotency_key = $1`, [
-      `deposit:stk:${started.checkoutRequestId}`,
-    ]);
+    const credits = await db.query<{ n: number }[]>(
+      `SELECT count(*)::int AS n FROM transfers WHERE idempotency_key = $1`,
+      [`deposit:stk:${started.checkoutRequestId}`],
+    );
     expect(credits[0].n).toBe(1);
     expect(await ledgerViolations(db)).toEqual([]);
   });
@@ -393,7 +395,7 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     expect(done.resultDesc).toMatch(/^Queue timeout: /);
     // (The simulator notes our answer once it has read it, which may be after the row changed.)
     await eventually(
-      async () => sim.callbacks.filter((c) => c.kind === 'b2c_timeout' && c.text.includes(id)).map((c) => c.status),
+      () => sim.callbacks.filter((c) => c.kind === 'b2c_timeout' && c.text.includes(id)).map((c) => c.status),
       (s) => s.length === 1 && s[0] === 200,
     );
     expect(sim.callbacks.filter((c) => c.kind === 'b2c_result' && c.text.includes(id))).toEqual([]);
@@ -409,7 +411,10 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     sim.setOutcome(u.phoneNumber, 'no_callback');
     const res = await api.call('POST', '/api/wallet/withdrawals', { token: u.token, body: { amount: 700, pin: PIN } });
     const id = (res.body as { id: string }).id;
-    expect(await payment(id)).toMatchObject({ status: 'pending', conversationId: expect.stringMatching(/^AG_/) });
+    expect(await payment(id)).toMatchObject({
+      status: 'pending',
+      conversationId: expect.stringMatching(/^AG_/) as unknown,
+    });
     expect(await balance(u.id)).toBe(800);
 
     // The worker's reconciliation (every second here) asks; the answer settles it.
@@ -433,7 +438,7 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
       sim.callbacks.filter((c) => (c.kind === 'b2c_result' || c.kind === 'b2c_timeout') && c.text.includes(id)),
     ).toEqual([]);
     await eventually(
-      async () => sim.callbacks.filter((c) => c.kind === 'transaction_status' && c.url.includes(id)),
+      () => sim.callbacks.filter((c) => c.kind === 'transaction_status' && c.url.includes(id)),
       (sent) => sent.some((c) => c.status === 200),
     );
     expect(await balance(u.id)).toBe(1_500);
@@ -558,10 +563,10 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     const res = await api.call('POST', '/api/wallet/withdrawals', { token: u.token, body: { amount: 300, pin: PIN } });
     const id = (res.body as { id: string }).id;
     // As if Deni had stopped before recording Daraja's acknowledgement: the row says never acknowledged.
-    const [, changed] = (await db.query(
+    const [, changed] = await db.query<[unknown, number]>(
       `UPDATE mpesa_payments SET status = 'requested', conversation_id = NULL, response = NULL, updated_at = now() WHERE id = $1 AND status = 'pending'`,
       [id],
-    )) as [unknown, number];
+    );
     expect(changed).toBe(1);
 
     const done = await settled(id);
@@ -741,10 +746,10 @@ describe('a withdrawal M-PESA never answers for (MPESA_RECONCILE_MAX_AGE_MS)', (
   const { payment, balance, smsCount } = ledgerChecks(() => app);
   const outcomes = async (id: string) =>
     (
-      await db.query(`SELECT count(*)::int AS n FROM transfers WHERE idempotency_key = $1`, [
+      await db.query<{ n: number }[]>(`SELECT count(*)::int AS n FROM transfers WHERE idempotency_key = $1`, [
         `withdrawal:${id}:outcome`,
       ])
-    )[0].n as number;
+    )[0].n;
   const postStatusResult = (id: string, body: unknown) =>
     app.inject({
       method: 'POST',
@@ -759,7 +764,7 @@ describe('a withdrawal M-PESA never answers for (MPESA_RECONCILE_MAX_AGE_MS)', (
     const started = await app.get(MpesaService).withdraw(u.id, amount);
     expect(started).toMatchObject({
       status: 'pending',
-      conversationId: expect.stringMatching(/^AG_/),
+      conversationId: expect.stringMatching(/^AG_/) as unknown,
       statusQueries: 0,
     });
     expect(started.acknowledgedAt).toBeInstanceOf(Date);
@@ -979,7 +984,7 @@ describe('a withdrawal Daraja never acknowledges, past MPESA_RECONCILE_MAX_AGE_M
     expect(asked[0].at.getTime()).toBeGreaterThanOrEqual(sends[sends.length - 1].at.getTime());
     // M-PESA's answer: it knows no such transaction (the simulator never took it), which settles nothing.
     await eventually(
-      async () => sim.callbacks.filter((c) => c.kind === 'transaction_status' && c.url.includes(started.id)),
+      () => sim.callbacks.filter((c) => c.kind === 'transaction_status' && c.url.includes(started.id)),
       (sent) => sent.length === 1 && sent[0].status === 200 && sent[0].text.includes('cannot be found'),
     );
     expect(await payment(started.id)).toMatchObject({ status: 'failed', needsReview: true });
@@ -998,11 +1003,11 @@ describe('a withdrawal Daraja never acknowledges, past MPESA_RECONCILE_MAX_AGE_M
     sim.setOutcome(u.phoneNumber, 'lost_callback');
     const started = await app.get(MpesaService).withdraw(u.id, 400);
     // As if Deni had stopped before recording the acknowledgement, and a minute had gone by since.
-    const [, changed] = (await db.query(
+    const [, changed] = await db.query<[unknown, number]>(
       `UPDATE mpesa_payments SET status = 'requested', conversation_id = NULL, response = NULL, created_at = now() - interval '1 minute', updated_at = now()
        WHERE id = $1 AND status = 'pending'`,
       [started.id],
-    )) as [unknown, number];
+    );
     expect(changed).toBe(1);
 
     const done = await eventually(
@@ -1227,9 +1232,9 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
   /** The ledger's outcome of a withdrawal: how many (one at most) and which. */
   const outcomes = async (id: string) =>
     (
-      (await db.query(`SELECT kind FROM transfers WHERE idempotency_key = $1`, [`withdrawal:${id}:outcome`])) as {
-        kind: string;
-      }[]
+      await db.query<{ kind: string }[]>(`SELECT kind FROM transfers WHERE idempotency_key = $1`, [
+        `withdrawal:${id}:outcome`,
+      ])
     ).map((t) => t.kind);
   const postCallback = (path: string, body: unknown) =>
     fetch(`${callbackBase}/api/mpesa/callbacks/${SECRET}/${path}`, {
@@ -1283,7 +1288,7 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
     await app.get(LoansService).receiveDeposit({ userId: u.id, amount: 900, reference: `MP-${u.phoneNumber}` });
     sim.setOutcome(u.phoneNumber, 'no_callback');
     const w = await app.get(MpesaService).withdraw(u.id, amount);
-    expect(w).toMatchObject({ status: 'pending', conversationId: expect.stringMatching(/^AG_/) });
+    expect(w).toMatchObject({ status: 'pending', conversationId: expect.stringMatching(/^AG_/) as unknown });
     await db.query(
       `UPDATE mpesa_payments SET needs_review = true, result_desc = 'OUTCOME UNKNOWN: no result from M-PESA 48.0 h after it acknowledged the request and Transaction Status could not be asked (960 reconciliation attempts; last: M-PESA transaction_status: HTTP 503); money still held, an operator decides'
        WHERE id = $1`,
@@ -1514,15 +1519,18 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
     expect((await resolve(w.id, paid('TK8LASTRES'))).status).toBe(200);
     // The last resort had read the withdrawal still pending: its release comes second. (White-box:
     // the race is between two writes within one reconciliation run.)
-    const service = app.get(MpesaService) as unknown as {
-      closeB2c(
-        id: string,
-        paid: boolean,
-        resultCode: number | null,
-        resultDesc: string,
-        extra: { needsReview: boolean; unconfirmed: boolean },
-      ): Promise<boolean>;
-    };
+    const service = app.get<
+      MpesaService,
+      {
+        closeB2c(
+          id: string,
+          paid: boolean,
+          resultCode: number | null,
+          resultDesc: string,
+          extra: { needsReview: boolean; unconfirmed: boolean },
+        ): Promise<boolean>;
+      }
+    >(MpesaService);
     expect(
       await service.closeB2c(w.id, false, null, 'OUTCOME UNKNOWN: test; hold released, check the M-PESA statement', {
         needsReview: true,

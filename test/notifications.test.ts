@@ -35,9 +35,18 @@ describe('notifications outbox (real PostgreSQL, Redis and BullMQ workers)', () 
   });
   afterAll(() => app.close());
 
+  /** A notification's row as the outbox keeps it. */
+  interface NotificationRow {
+    status: string;
+    attempts: number;
+    provider: string | null;
+    provider_message_id: string | null;
+    last_error: string | null;
+    body: string;
+  }
   const row = (id: string) =>
     db
-      .query(
+      .query<NotificationRow[]>(
         `SELECT status, attempts, provider, provider_message_id, last_error, body FROM notifications WHERE id = $1`,
         [id],
       )
@@ -116,12 +125,12 @@ describe('notifications outbox (real PostgreSQL, Redis and BullMQ workers)', () 
   it('relays rows a crash left unqueued, and rows stuck mid-send, exactly once each', async () => {
     const orphan = uniquePhone();
     const stuck = uniquePhone();
-    const [{ id: orphanId }] = await db.query(
+    const [{ id: orphanId }] = await db.query<{ id: string }[]>(
       `INSERT INTO notifications (phone_number, template, language, body, created_at, updated_at)
        VALUES ($1, 'pin.changed', 'en', 'orphan', now() - interval '10 minutes', now() - interval '10 minutes') RETURNING id`,
       [orphan],
     );
-    const [{ id: stuckId }] = await db.query(
+    const [{ id: stuckId }] = await db.query<{ id: string }[]>(
       `INSERT INTO notifications (phone_number, template, language, body, status, attempts, created_at, updated_at)
        VALUES ($1, 'pin.changed', 'en', 'stuck', 'sending', 1, now() - interval '10 minutes', now() - interval '10 minutes') RETURNING id`,
       [stuck],
@@ -166,7 +175,13 @@ describe('one-time codes in production', () => {
       ).toBe(202);
       const db = app.get(DataSource);
       const sent = await eventually(
-        () => db.query(`SELECT status, body FROM notifications WHERE phone_number = $1`, [phone]).then((r) => r[0]),
+        () =>
+          db
+            .query<{ status: string; body: string }[]>(
+              `SELECT status, body FROM notifications WHERE phone_number = $1`,
+              [phone],
+            )
+            .then((r) => r[0]),
         (r) => r?.status === 'sent',
       );
       expect(sent.body).toMatch(/code is \*{6}\./);
@@ -175,7 +190,7 @@ describe('one-time codes in production', () => {
         url: `/api/admin/notifications?phoneNumber=${phone}`,
         headers: { 'x-api-key': adminKey },
       });
-      expect(listed.json()[0].body).not.toMatch(/\d{6}/);
+      expect(listed.json<{ body: string }[]>()[0].body).not.toMatch(/\d{6}/);
     } finally {
       await app.close();
     }

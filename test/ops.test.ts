@@ -26,7 +26,7 @@ describe('operations endpoints', () => {
     expect(ui.body).toContain('swagger');
     const json = await app.inject({ method: 'GET', url: '/docs-json' });
     expect(json.statusCode).toBe(200);
-    expect(json.json().paths['/health/ready']).toBeDefined();
+    expect(json.json<{ paths: Record<string, unknown> }>().paths['/health/ready']).toBeDefined();
   });
 
   it('documents the mobile sync API with response schemas and examples', async () => {
@@ -38,10 +38,10 @@ describe('operations endpoints', () => {
     interface Response {
       content: { 'application/json': { schema: Schema; example?: unknown } };
     }
-    const doc = (await app.inject({ method: 'GET', url: '/docs-json' })).json() as {
+    const doc = (await app.inject({ method: 'GET', url: '/docs-json' })).json<{
       paths: Record<string, Record<string, { responses: Record<string, Response> }>>;
       components: { schemas: Record<string, Schema> };
-    };
+    }>();
     const schemaOf = (ref: string | undefined) => doc.components.schemas[ref!.replace('#/components/schemas/', '')];
 
     const pull = doc.paths['/api/sync/pull'].get.responses['200'].content['application/json'];
@@ -59,9 +59,9 @@ describe('operations endpoints', () => {
     ]);
     expect(pull.example).toMatchObject({
       loans: [expect.objectContaining({ status: 'ACTIVE' })],
-      transfers: expect.arrayContaining([expect.objectContaining({ kind: 'loan_repayment' })]),
-      wallet: { balance: expect.any(Number) },
-      cursor: expect.any(String),
+      transfers: expect.arrayContaining([expect.objectContaining({ kind: 'loan_repayment' })]) as unknown,
+      wallet: { balance: expect.any(Number) as unknown },
+      cursor: expect.any(String) as unknown,
       hasMore: false,
     });
 
@@ -95,7 +95,7 @@ describe('operations endpoints', () => {
   it('guards the queue dashboard with the admin key', async () => {
     const without = await app.inject({ method: 'GET', url: '/admin/queues' });
     expect(without.statusCode).toBe(401);
-    expect(without.json().code).toBe('AUTH.ADMIN_KEY_REQUIRED');
+    expect(without.json<{ code: string }>().code).toBe('AUTH.ADMIN_KEY_REQUIRED');
     const wrong = await app.inject({ method: 'GET', url: '/admin/queues', headers: { 'x-api-key': 'nope' } });
     expect(wrong.statusCode).toBe(401);
     const right = await app.inject({ method: 'GET', url: '/admin/queues', headers: { 'x-api-key': ADMIN_KEY } });
@@ -119,7 +119,7 @@ describe('operations endpoints', () => {
       payload: JSON.stringify({ blob: 'x'.repeat(200 * 1024) }),
     });
     expect(res.statusCode).toBe(413);
-    expect(res.json().code).toBe('REQUEST.TOO_LARGE');
+    expect(res.json<{ code: string }>().code).toBe('REQUEST.TOO_LARGE');
   });
 
   it('sets security headers', async () => {

@@ -39,7 +39,10 @@ describe('readiness follows PostgreSQL and Redis', () => {
     pgProxy.cut();
     const res = await ready();
     expect(res.statusCode).toBe(503);
-    expect(res.json().details).toMatchObject({ postgres: { status: 'down' }, redis: { status: 'up' } });
+    expect(res.json<{ details: unknown }>().details).toMatchObject({
+      postgres: { status: 'down' },
+      redis: { status: 'up' },
+    });
     // Liveness is about the process, not its dependencies.
     expect((await app.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
     pgProxy.restore();
@@ -54,7 +57,10 @@ describe('readiness follows PostgreSQL and Redis', () => {
     const started = Date.now();
     const res = await ready();
     expect(res.statusCode).toBe(503);
-    expect(res.json().details).toMatchObject({ redis: { status: 'down' }, postgres: { status: 'up' } });
+    expect(res.json<{ details: unknown }>().details).toMatchObject({
+      redis: { status: 'down' },
+      postgres: { status: 'up' },
+    });
     expect(Date.now() - started).toBeLessThan(5_000); // a probe must not hang
     redisProxy.restore();
     await eventually(

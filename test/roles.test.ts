@@ -18,7 +18,9 @@ describe('APP_ROLE', () => {
             .notify(tx, { phoneNumber: uniquePhone(), language: 'en', template: 'pin.changed', params: {} }),
         );
       const status = async () =>
-        (await api.get(DataSource).query('SELECT status FROM notifications WHERE id = $1', [id]))[0].status;
+        (
+          await api.get(DataSource).query<{ status: string }[]>('SELECT status FROM notifications WHERE id = $1', [id])
+        )[0].status;
       await new Promise((r) => setTimeout(r, 700));
       expect(await status()).toBe('pending'); // nobody consumes the queue in an api-only process
 

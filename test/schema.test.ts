@@ -39,12 +39,14 @@ describe('database schema', () => {
 
   it('reverts every migration and re-applies them cleanly', async () => {
     for (let i = 0; i < MIGRATIONS.length; i += 1) await ds.undoLastMigration();
-    const [{ n }] = await ds.query(
+    const [{ n }] = await ds.query<{ n: number }[]>(
       `SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> 'migrations'`,
     );
     expect(n).toBe(0);
     expect(await runMigrations(ds)).toHaveLength(MIGRATIONS.length);
-    const system = await ds.query(`SELECT code, balance FROM accounts WHERE kind = 'system' ORDER BY code`);
+    const system = await ds.query<{ code: string; balance: string }[]>(
+      `SELECT code, balance FROM accounts WHERE kind = 'system' ORDER BY code`,
+    );
     expect(system).toEqual([
       { code: 'mpesa_clearing', balance: '0' },
       { code: 'withdrawals_pending', balance: '0' },

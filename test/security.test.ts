@@ -31,9 +31,9 @@ interface Operation {
 
 /** Every operation of the OpenAPI document, with the security schemes it declares. */
 async function operations(app: NestFastifyApplication): Promise<Operation[]> {
-  const doc = (await app.inject({ method: 'GET', url: '/docs-json' })).json() as {
+  const doc = (await app.inject({ method: 'GET', url: '/docs-json' })).json<{
     paths: Record<string, Record<string, { security?: Record<string, unknown>[] }>>;
-  };
+  }>();
   return Object.entries(doc.paths).flatMap(([path, ops]) =>
     Object.entries(ops).map(([method, op]) => ({
       method: method.toUpperCase() as 'GET' | 'POST',
@@ -152,7 +152,7 @@ describe('security', () => {
           { 'x-api-key': ADMIN_KEY.toUpperCase() },
         ]) {
           const res = await app.inject({ method, url, headers, ...(method === 'POST' ? { payload: {} } : {}) });
-          expect({ method, url, headers, status: res.statusCode, code: res.json().code }).toEqual({
+          expect({ method, url, headers, status: res.statusCode, code: res.json<{ code: unknown }>().code }).toEqual({
             method,
             url,
             headers,
@@ -177,11 +177,10 @@ describe('security', () => {
       for (const url of ['/simulator', '/simulator/simulator.js', '/simulator/api/config']) {
         expect([url, (await app.inject({ method: 'GET', url })).statusCode]).toEqual([url, 200]);
       }
-      const config = (await app.inject({ method: 'GET', url: '/simulator/api/config' })).json() as Record<
-        string,
-        unknown
-      >;
-      expect(config).toMatchObject({ adminKeyRequired: true, serviceCode: expect.any(String) });
+      const config = (await app.inject({ method: 'GET', url: '/simulator/api/config' })).json<
+        Record<string, unknown>
+      >();
+      expect(config).toMatchObject({ adminKeyRequired: true, serviceCode: expect.any(String) as unknown });
       expect(JSON.stringify(config)).not.toContain(ADMIN_KEY);
     });
   });
@@ -567,7 +566,7 @@ describe('security', () => {
       const admin = { 'x-api-key': secrets.ADMIN_API_KEY };
       const call = async (method: 'GET' | 'POST', url: string, body?: object, headers: Record<string, string> = {}) => {
         const res = await logged.inject({ method, url, headers, ...(body ? { payload: body } : {}) });
-        return { status: res.statusCode, body: res.body ? (res.json() as Record<string, unknown>) : {} };
+        return { status: res.statusCode, body: res.body ? res.json<Record<string, unknown>>() : {} };
       };
       // OTP onboarding and a login with the PIN.
       const phone = uniquePhone();

@@ -28,7 +28,7 @@ describe('graceful shutdown', () => {
 
     const db = await new DataSource({ type: 'postgres', url: testConfig().database.url }).initialize();
     try {
-      const [{ status }] = await db.query('SELECT status FROM notifications WHERE id = $1', [id]);
+      const [{ status }] = await db.query<{ status: string }[]>('SELECT status FROM notifications WHERE id = $1', [id]);
       expect(status).toBe('sent');
     } finally {
       await db.destroy();

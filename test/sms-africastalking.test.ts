@@ -94,7 +94,7 @@ describe("Africa's Talking SMS: the provider against its simulator and the publi
   });
 
   it('answers in the shape of the published response', async () => {
-    const sample = JSON.parse(fixture('at-sms-send-response.json'));
+    const sample = JSON.parse(fixture('at-sms-send-response.json')) as AtSendReply;
     const res = await fetch(`${sim.url}/version1/messaging`, {
       method: 'POST',
       headers: {
@@ -144,7 +144,7 @@ describe("Africa's Talking SMS: the provider against its simulator and the publi
   });
 
   it('tells retryable failures from permanent refusals', () => {
-    const sample = JSON.parse(fixture('at-sms-send-response.json'));
+    const sample = JSON.parse(fixture('at-sms-send-response.json')) as AtSendReply;
     const withRecipient = (statusCode: number, status: string) =>
       JSON.stringify({
         SMSMessageData: {
@@ -222,7 +222,7 @@ describe("Africa's Talking SMS: the provider against its simulator and the publi
     expect(Date.now() - started).toBeLessThan(2_000);
     // Failures were used up: the next send goes through.
     await expect(provider.send('254711000111', 'hi', 'n')).resolves.toMatchObject({
-      providerMessageId: expect.stringMatching(/^ATXid_/),
+      providerMessageId: expect.stringMatching(/^ATXid_/) as unknown,
     });
 
     const unreachable = new AfricasTalkingSmsProvider({ ...settings(sim), baseUrl: 'http://127.0.0.1:1' });
@@ -323,9 +323,18 @@ describe("Africa's Talking end to end: outbox → queue → provider → simulat
     await sim?.close();
   });
 
+  /** A notification's row as the outbox keeps it. */
+  interface NotificationRow {
+    status: string;
+    attempts: number;
+    provider: string | null;
+    provider_message_id: string | null;
+    last_error: string | null;
+    body: string;
+  }
   const rowOf = (id: string) =>
     db
-      .query(
+      .query<NotificationRow[]>(
         `SELECT status, attempts, provider, provider_message_id, last_error, body FROM notifications WHERE id = $1`,
         [id],
       )
@@ -348,7 +357,7 @@ describe("Africa's Talking end to end: outbox → queue → provider → simulat
     const row = await eventually(
       () =>
         db
-          .query(
+          .query<Omit<NotificationRow, 'last_error'>[]>(
             `SELECT status, provider, provider_message_id, body, attempts FROM notifications WHERE phone_number = $1`,
             [phone],
           )
@@ -476,7 +485,7 @@ describe("Africa's Talking end to end: outbox → queue → provider → simulat
     expect(text).toContain('logging a secret by mistake');
     expect(text).toContain('[redacted]');
     expect(text).not.toContain(API_KEY);
-    const [{ n }] = await db.query(
+    const [{ n }] = await db.query<{ n: number }[]>(
       `SELECT count(*)::int AS n FROM notifications WHERE last_error LIKE $1 OR body LIKE $1`,
       [`%${API_KEY}%`],
     );

@@ -42,10 +42,7 @@ describe('mobile sync API', () => {
     clientTimestamp: new Date().toISOString(),
   });
   const push = async (token: string, operations: unknown[], deviceId = 'phone-a') =>
-    (await api.call('POST', '/api/sync/push', { token, body: { deviceId, operations } })) as {
-      status: number;
-      body: { results: Result[] };
-    };
+    api.call<{ results: Result[] }>('POST', '/api/sync/push', { token, body: { deviceId, operations } });
   const pull = async (token: string, since?: string, limit?: number) => {
     const qs = new URLSearchParams({ ...(since ? { since } : {}), ...(limit ? { limit: String(limit) } : {}) });
     const res = await api.call('GET', `/api/sync/pull?${qs.toString()}`, { token });
@@ -75,7 +72,7 @@ describe('mobile sync API', () => {
     expect(again.body.results.map((r) => r.status)).toEqual(['duplicate', 'duplicate', 'duplicate', 'duplicate']);
     expect(again.body.results[0].loan?.id).toBe(first.body.results[0].loan?.id);
     expect(again.body.results[1].code).toBe('LOAN.AMOUNT_OUT_OF_RANGE');
-    const [{ n }] = await db.query(
+    const [{ n }] = await db.query<{ n: number }[]>(
       `SELECT count(*)::int AS n FROM loans l JOIN users u ON u.id = l.borrower_id WHERE u.phone_number = $1`,
       [borrower],
     );
@@ -247,8 +244,11 @@ describe('mobile sync API', () => {
       cursor = page.cursor;
     }
     await writer;
-    const [{ n: loanCount }] = await db.query(`SELECT count(*)::int AS n FROM loans WHERE borrower_id = $1`, [user.id]);
-    const [{ n: transferCount }] = await db.query(
+    const [{ n: loanCount }] = await db.query<{ n: number }[]>(
+      `SELECT count(*)::int AS n FROM loans WHERE borrower_id = $1`,
+      [user.id],
+    );
+    const [{ n: transferCount }] = await db.query<{ n: number }[]>(
       `SELECT count(*)::int AS n FROM transfers t JOIN accounts a ON a.id IN (t.debit_account_id, t.credit_account_id) WHERE a.user_id = $1`,
       [user.id],
     );

@@ -38,7 +38,9 @@ describe('users: registration, PINs and lockout (real PostgreSQL and Redis)', ()
     ]);
     expect(new Set(results.map((u) => u.id)).size).toBe(1);
     expect(results[0]).toMatchObject({ phoneNumber: msisdn, language: 'en' });
-    const [{ n }] = await db.query('SELECT count(*)::int AS n FROM users WHERE phone_number = $1', [msisdn]);
+    const [{ n }] = await db.query<{ n: number }[]>('SELECT count(*)::int AS n FROM users WHERE phone_number = $1', [
+      msisdn,
+    ]);
     expect(n).toBe(1);
   });
 
@@ -56,7 +58,9 @@ describe('users: registration, PINs and lockout (real PostgreSQL and Redis)', ()
     expect(await codeOf(users.createPin(user.id, '12'))).toBe('USER.PIN_FORMAT');
     await users.createPin(user.id, '4821');
     expect(await codeOf(users.createPin(user.id, '5930'))).toBe('USER.PIN_ALREADY_SET');
-    const [{ pin_hash }] = await db.query('SELECT pin_hash FROM users WHERE id = $1', [user.id]);
+    const [{ pin_hash }] = await db.query<{ pin_hash: string }[]>('SELECT pin_hash FROM users WHERE id = $1', [
+      user.id,
+    ]);
     expect(pin_hash).toMatch(/^v1\$[\w-]+\$[\w-]+$/);
     expect(pin_hash).not.toContain('4821');
     expect(await codeOf(users.verifyPin(user.id, '4821'))).toBe('OK');
@@ -73,8 +77,11 @@ describe('users: registration, PINs and lockout (real PostgreSQL and Redis)', ()
     expect(status.locked).toBe(true);
     expect(status.msLeft).toBeGreaterThan(29 * 60_000);
     expect(status.msLeft).toBeLessThanOrEqual(30 * 60_000);
-    const sms = await db.query(`SELECT template, body FROM notifications WHERE phone_number = $1`, [user.phoneNumber]);
-    expect(sms).toEqual([{ template: 'pin.locked', body: expect.stringContaining('30 minutes') }]);
+    const sms = await db.query<{ template: string; body: string }[]>(
+      `SELECT template, body FROM notifications WHERE phone_number = $1`,
+      [user.phoneNumber],
+    );
+    expect(sms).toEqual([{ template: 'pin.locked', body: expect.stringContaining('30 minutes') as unknown }]);
   });
 
   it('says how many attempts are left, and a right PIN resets the count', async () => {
@@ -107,7 +114,9 @@ describe('users: registration, PINs and lockout (real PostgreSQL and Redis)', ()
     await users.changePin(user.id, '4821', '5930');
     expect(await codeOf(users.verifyPin(user.id, '4821'))).toBe('USER.PIN_INVALID');
     expect(await codeOf(users.verifyPin(user.id, '5930'))).toBe('OK');
-    const sms = await db.query(`SELECT template FROM notifications WHERE phone_number = $1`, [user.phoneNumber]);
+    const sms = await db.query<{ template: string }[]>(`SELECT template FROM notifications WHERE phone_number = $1`, [
+      user.phoneNumber,
+    ]);
     expect(sms).toEqual([{ template: 'pin.changed' }]);
   });
 

@@ -72,7 +72,7 @@ describe('USSD gateways and endpoints', () => {
       status: res.statusCode,
       contentType: String(res.headers['content-type']),
       body: res.body,
-      json: () => res.json(),
+      json: <T = unknown>() => res.json<T>(),
     };
   }
 
@@ -111,7 +111,7 @@ describe('USSD gateways and endpoints', () => {
         const res = await post(app, url, { ...base, ...body });
         expect(res.status).toBe(200);
         expect(res.contentType).toMatch(/^application\/json/);
-        const reply = res.json() as { Type: string; Message: string; ClientState: string };
+        const reply = res.json<{ Type: string; Message: string; ClientState: string }>();
         expect(Object.keys(reply).sort()).toEqual(['ClientState', 'Message', 'Type']);
         checkScreen(reply.Message);
         return reply;
@@ -145,9 +145,9 @@ describe('USSD gateways and endpoints', () => {
       // After the Release the session is gone: the next Response starts afresh.
       const health = (
         await app.inject({ method: 'GET', url: '/api/ussd/sessions', headers: { 'x-api-key': ADMIN_KEY } })
-      ).json() as {
+      ).json<{
         sessions: { sessionId: string }[];
-      };
+      }>();
       expect(health.sessions.map((s) => s.sessionId)).not.toContain(base.SessionId);
       // And an exit ends with Release.
       await send({ Type: 'Initiation', Message: '*383#', Sequence: 1 });
@@ -170,7 +170,7 @@ describe('USSD gateways and endpoints', () => {
           NETWORK: 'SAFARICOM',
         });
         expect(res.status).toBe(200);
-        const reply = res.json() as { USERID: string; MSISDN: string; MSG: string; MSGTYPE: boolean };
+        const reply = res.json<{ USERID: string; MSISDN: string; MSG: string; MSGTYPE: boolean }>();
         expect(Object.keys(reply).sort()).toEqual(['MSG', 'MSGTYPE', 'MSISDN', 'USERID']);
         checkScreen(reply.MSG);
         return reply;
@@ -201,7 +201,7 @@ describe('USSD gateways and endpoints', () => {
           network: 'Safaricom',
         });
         expect(res.status).toBe(200);
-        const reply = res.json() as Record<string, unknown>;
+        const reply = res.json<Record<string, unknown>>();
         expect(Object.keys(reply).sort()).toEqual(['continueSession', 'message', 'msisdn', 'sessionID', 'userID']);
         checkScreen(String(reply.message));
         return reply;
@@ -265,7 +265,7 @@ describe('USSD gateways and endpoints', () => {
         expect(res.json()).toMatchObject({
           statusCode: 400,
           code: 'USSD.BAD_REQUEST',
-          message: expect.stringMatching(reason),
+          message: expect.stringMatching(reason) as unknown,
         });
       }
       // Nothing was started for the phone.
@@ -300,7 +300,7 @@ describe('USSD gateways and endpoints', () => {
       expect(unknown.status).toBe(400);
       expect(JSON.parse(String(unknown.body))).toMatchObject({
         code: 'USSD.UNKNOWN_GATEWAY',
-        message: expect.stringContaining('africastalking'),
+        message: expect.stringContaining('africastalking') as unknown,
       });
       for (const contentType of ['text/plain', 'application/xml']) {
         const res = await app.inject({
@@ -317,10 +317,8 @@ describe('USSD gateways and endpoints', () => {
 
     it('an internal error still answers a valid END, without leaking the error', async () => {
       const users = app.get(UsersService);
-      const original = users.findOrRegister;
-      users.findOrRegister = async () => {
-        throw new Error('boom: database exploded at /srv/deni/src/users.ts:42');
-      };
+      const original = users.findOrRegister.bind(users);
+      users.findOrRegister = () => Promise.reject(new Error('boom: database exploded at /srv/deni/src/users.ts:42'));
       const phone = uniquePhone();
       let at;
       let json;
@@ -350,7 +348,7 @@ describe('USSD gateways and endpoints', () => {
       const step = async (text: string) => {
         const res = await post(app, '/api/ussd/test', { sessionId, phoneNumber, text });
         expect(res.status).toBe(200);
-        const body = res.json() as { message: string };
+        const body = res.json<{ message: string }>();
         checkScreen(body.message);
         return body;
       };
@@ -412,7 +410,7 @@ describe('USSD gateways and endpoints', () => {
         headers: { 'x-api-key': ADMIN_KEY },
       });
       expect(listed.statusCode).toBe(200);
-      const body = listed.json() as { activeSessions: number; sessions: Record<string, unknown>[] };
+      const body = listed.json<{ activeSessions: number; sessions: Record<string, unknown>[] }>();
       expect(Object.keys(body).sort()).toEqual(['activeSessions', 'sessions']);
       expect(body.activeSessions).toBe(body.sessions.length);
       const mine = body.sessions.find((s) => s.sessionId === sessionId);
@@ -420,9 +418,9 @@ describe('USSD gateways and endpoints', () => {
         sessionId,
         phoneNumber: phone,
         state: 'REQUEST_LOAN_PHONE',
-        createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/),
-        lastActivityAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/),
-        idleTime: expect.any(Number),
+        createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/) as unknown,
+        lastActivityAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/) as unknown,
+        idleTime: expect.any(Number) as unknown,
       });
       expect(mine!.idleTime as number).toBeGreaterThanOrEqual(0);
       expect(mine!.idleTime as number).toBeLessThan(60_000);
@@ -432,10 +430,10 @@ describe('USSD gateways and endpoints', () => {
       expect(health.statusCode).toBe(200);
       expect(health.json()).toEqual({
         status: 'USSD service is running',
-        timestamp: expect.any(String),
+        timestamp: expect.any(String) as unknown,
         activeSessions: body.activeSessions,
       });
-      expect(Number.isNaN(Date.parse((health.json() as { timestamp: string }).timestamp))).toBe(false);
+      expect(Number.isNaN(Date.parse(health.json<{ timestamp: string }>().timestamp))).toBe(false);
 
       const cleared = await app.inject({
         method: 'POST',
@@ -446,7 +444,7 @@ describe('USSD gateways and endpoints', () => {
       expect(cleared.json()).toEqual({ message: 'All sessions cleared' });
       const after = (
         await app.inject({ method: 'GET', url: '/api/ussd/sessions', headers: { 'x-api-key': ADMIN_KEY } })
-      ).json();
+      ).json<unknown>();
       expect(after).toEqual({ activeSessions: 0, sessions: [] });
       expect((await app.inject({ method: 'GET', url: '/api/ussd/health' })).json()).toMatchObject({
         activeSessions: 0,
@@ -577,9 +575,9 @@ describe('USSD gateways and endpoints', () => {
       expect(after).toMatch(/^# TYPE deni_ussd_active_sessions gauge$/m);
       const active = sample(after, 'deni_ussd_active_sessions');
       expect(active).toBeGreaterThanOrEqual(1);
-      const health = (await app.inject({ method: 'GET', url: '/api/ussd/health' })).json() as {
+      const health = (await app.inject({ method: 'GET', url: '/api/ussd/health' })).json<{
         activeSessions: number;
-      };
+      }>();
       expect(active).toBe(health.activeSessions);
     });
   });

@@ -104,7 +104,10 @@ describe('USSD journeys', () => {
         }),
       ]);
       // The PIN is stored hashed, never in clear.
-      const [{ pin_hash: hash }] = await db.query(`SELECT pin_hash FROM users WHERE phone_number = $1`, [borrower]);
+      const [{ pin_hash: hash }] = await db.query<{ pin_hash: string }[]>(
+        `SELECT pin_hash FROM users WHERE phone_number = $1`,
+        [borrower],
+      );
       expect(hash).toEqual(expect.any(String));
       expect(hash).not.toContain('4821');
 
@@ -183,12 +186,12 @@ describe('USSD journeys', () => {
       // Dates as the screen prints them (Nairobi day/month of each transfer), newest first.
       const dates = async (phone: string): Promise<string[]> =>
         (
-          await db.query(
+          await db.query<{ created_at: Date }[]>(
             `SELECT t.created_at FROM transfers t JOIN accounts a ON a.id IN (t.debit_account_id, t.credit_account_id)
                JOIN users u ON u.id = a.user_id WHERE u.phone_number = $1 ORDER BY t.created_at DESC`,
             [phone],
           )
-        ).map((r: { created_at: Date }) => nairobiDayMonth(new Date(r.created_at)));
+        ).map((r) => nairobiDayMonth(new Date(r.created_at)));
       const [lent, deposited] = await dates(lender);
       const [received] = await dates(borrower);
       expect(await l.reply('0')).toBe(con(MAIN_MENU));
@@ -229,7 +232,9 @@ describe('USSD journeys', () => {
       expect(await l.reply('5930')).toBe(con(`Your wallet has Ksh 0. You need Ksh 1000.\n1. Top up with M-PESA${NAV}`));
 
       expect(await loansOf(app, borrower)).toEqual([expect.objectContaining({ id: loan.id, status: 'PENDING' })]);
-      const [{ n }] = await db.query(`SELECT count(*)::int AS n FROM transfers WHERE loan_id = $1`, [loan.id]);
+      const [{ n }] = await db.query<{ n: number }[]>(`SELECT count(*)::int AS n FROM transfers WHERE loan_id = $1`, [
+        loan.id,
+      ]);
       expect(n).toBe(0);
       const users = app.get(UsersService);
       const wallet = app.get(WalletService);
@@ -482,7 +487,10 @@ describe('USSD journeys', () => {
       expect(await phone.reply('7')).toBe(con(SCREENS.account));
       expect(await phone.reply('4')).toBe(con(SCREENS.language));
       expect(await phone.reply('2')).toBe(end('Lugha sasa ni Kiswahili.'));
-      const [{ language }] = await db.query(`SELECT language FROM users WHERE phone_number = $1`, [me]);
+      const [{ language }] = await db.query<{ language: string }[]>(
+        `SELECT language FROM users WHERE phone_number = $1`,
+        [me],
+      );
       expect(language).toBe('sw');
 
       expect(await phone.dial()).toBe(con(MAIN_MENU_SW));

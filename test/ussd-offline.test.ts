@@ -9,7 +9,11 @@ import { REDIS } from '../src/redis/redis.tokens.js';
 import type { RedisClient } from '../src/redis/redis-connection.factory.js';
 import { formatLocal, localDigits } from '../src/users/phone-number.js';
 import { UsersService } from '../src/users/users.service.js';
-import { OfflineQueueService, type OfflineItemState } from '../src/ussd/offline/offline-queue.service.js';
+import {
+  OfflineQueueService,
+  type OfflineItem,
+  type OfflineItemState,
+} from '../src/ussd/offline/offline-queue.service.js';
 import { UssdSnapshotStore } from '../src/ussd/offline/snapshot.store.js';
 import { WalletService } from '../src/wallet/wallet.service.js';
 import { ApiClient } from './support/api-client.js';
@@ -106,7 +110,7 @@ describe('USSD while PostgreSQL is unavailable', () => {
   async function cut() {
     proxy.cut();
     await eventually(
-      async () => availability().isOpen(),
+      () => availability().isOpen(),
       (open) => open,
       3_000,
     );
@@ -115,7 +119,7 @@ describe('USSD while PostgreSQL is unavailable', () => {
   async function restore() {
     proxy.restore();
     await eventually(
-      async () => availability().isOpen(),
+      () => availability().isOpen(),
       (open) => !open,
       5_000,
     );
@@ -253,13 +257,18 @@ describe('USSD while PostgreSQL is unavailable', () => {
         20_000,
       );
 
-    const loansToG = await db.query(
+    const loansToG = await db.query<{ status: string }[]>(
       `SELECT l.status FROM loans l JOIN users u ON u.id = l.lender_id WHERE l.borrower_id = $1 AND u.phone_number = $2`,
       [borrower.id, g],
     );
     expect(loansToG).toEqual([{ status: 'PENDING' }]);
     const status = async (id: string) =>
-      (await db.query(`SELECT status, outstanding::int AS outstanding FROM loans WHERE id = $1`, [id]))[0];
+      (
+        await db.query<{ status: string; outstanding: number }[]>(
+          `SELECT status, outstanding::int AS outstanding FROM loans WHERE id = $1`,
+          [id],
+        )
+      )[0];
     expect(await status(first.id)).toEqual({ status: 'ACTIVE', outstanding: 30_000 });
     expect(await status(declined.id)).toMatchObject({ status: 'DECLINED' });
     expect(await status(active.id)).toEqual({ status: 'ACTIVE', outstanding: 2_500 });
@@ -270,22 +279,22 @@ describe('USSD while PostgreSQL is unavailable', () => {
     const itemsB = (await queueOf(b)).items;
     expect(itemsB.map((i) => i.status)).toEqual(['applied', 'applied', 'applied']);
     // Each outcome is recorded once, and told once by SMS.
-    const ops = await db.query(
+    const ops = await db.query<{ n: number }[]>(
       `SELECT count(*)::int AS n FROM sync_operations WHERE user_id = ANY($1) AND device_id = 'ussd'`,
       [[borrower.id, lender.id]],
     );
     expect(ops[0].n).toBe(5);
-    const sms = await db.query(
+    type Sms = { phone_number: string; template: string; body: string };
+    const sms = await db.query<Sms[]>(
       `SELECT phone_number, template, body FROM notifications WHERE template LIKE 'offline.%' AND phone_number = ANY($1) ORDER BY created_at`,
       [[a, b]],
     );
-    type Sms = { phone_number: string; template: string; body: string };
-    const toA = sms.filter((s: Sms) => s.phone_number === a);
-    expect(toA.map((s: Sms) => s.body)).toEqual([
+    const toA = sms.filter((s) => s.phone_number === a);
+    expect(toA.map((s) => s.body)).toEqual([
       `Deni: your loan request (ref ${reference(saved)}) is done.`,
       `Deni: your repayment (ref ${reference(repaid)}) is done.`,
     ]);
-    expect(sms.filter((s: Sms) => s.phone_number === b).map((s: Sms) => s.template)).toEqual([
+    expect(sms.filter((s) => s.phone_number === b).map((s) => s.template)).toEqual([
       'offline.applied',
       'offline.applied',
       'offline.applied',
@@ -332,7 +341,7 @@ describe('USSD while PostgreSQL is unavailable', () => {
       expect(await p.reply('4')).toMatch(/^CON As of \d\d:\d\d:\nBALANCE\nWallet: Ksh 1234/);
       expect(Math.max(...p.durations)).toBeLessThan(2_000);
       await eventually(
-        async () => availability().isOpen(),
+        () => availability().isOpen(),
         (open) => open,
         3_000,
       );
@@ -382,7 +391,8 @@ describe('USSD while PostgreSQL is unavailable', () => {
       20_000,
     );
     expect(done).toMatchObject({ status: 'applied', type: 'WITHDRAWAL', data: { amount: 600 } });
-    const payments = () => db.query(`SELECT status FROM mpesa_payments WHERE user_id = $1 AND kind = 'b2c'`, [u.id]);
+    const payments = () =>
+      db.query<{ status: string }[]>(`SELECT status FROM mpesa_payments WHERE user_id = $1 AND kind = 'b2c'`, [u.id]);
     await eventually(payments, (rows) => rows.length === 1 && rows[0].status === 'succeeded', 15_000);
     expect(await app.get(WalletService).balance(u.id)).toBe(900);
     expect(await api.lastSms(n, 'offline.applied')).toBe(`Deni: your withdrawal (ref ${id}) is on its way to M-PESA.`);
@@ -421,8 +431,11 @@ describe('USSD while PostgreSQL is unavailable', () => {
     expect(await api.lastSms(b, 'offline.rejected')).toBe(
       `Deni: your loan approval (ref ${rejected.id}) was not done: not enough money in your wallet.`,
     );
-    const statuses = await db.query(`SELECT id, status FROM loans WHERE id = ANY($1)`, [[one.id, two.id]]);
-    expect(statuses.map((r: { status: string }) => r.status).sort()).toEqual(['ACTIVE', 'PENDING']);
+    const statuses = await db.query<{ id: string; status: string }[]>(
+      `SELECT id, status FROM loans WHERE id = ANY($1)`,
+      [[one.id, two.id]],
+    );
+    expect(statuses.map((r) => r.status).sort()).toEqual(['ACTIVE', 'PENDING']);
     expect(await app.get(WalletService).balance(lender.id)).toBe(2_000);
   });
 
@@ -437,7 +450,7 @@ describe('USSD while PostgreSQL is unavailable', () => {
     const id = reference(await p.reply(PIN))!;
     // As if it had waited 25 hours for the database.
     const redis = app.get<RedisClient>(REDIS);
-    const item = JSON.parse((await redis.hget(`offline:item:${id}`, 'item'))!);
+    const item = JSON.parse((await redis.hget(`offline:item:${id}`, 'item'))!) as OfflineItem;
     await redis.hset(`offline:item:${id}`, 'item', JSON.stringify({ ...item, queuedAt: Date.now() - 25 * 3_600_000 }));
     await restore();
 
@@ -456,9 +469,10 @@ describe('USSD while PostgreSQL is unavailable', () => {
     );
     expect(await db.query(`SELECT 1 FROM loans WHERE borrower_id = $1`, [u.id])).toHaveLength(0);
     // Recorded as refused: nothing can apply it later.
-    const [op] = await db.query(`SELECT outcome, result->>'code' AS code FROM sync_operations WHERE op_id = $1`, [
-      item.opId,
-    ]);
+    const [op] = await db.query<{ outcome: string; code: string | null }[]>(
+      `SELECT outcome, result->>'code' AS code FROM sync_operations WHERE op_id = $1`,
+      [item.opId],
+    );
     expect(op).toEqual({ outcome: 'rejected', code: 'OFFLINE.EXPIRED' });
   });
 
@@ -494,15 +508,15 @@ describe('USSD while PostgreSQL is unavailable', () => {
     const final = await eventually(states, (s) => s.every((i) => i?.status === 'applied'), 30_000);
     expect(final).toHaveLength(30);
 
-    const rows = await db.query(
+    const rows = await db.query<{ borrower: string; n: number }[]>(
       `SELECT b.phone_number AS borrower, count(*)::int AS n FROM loans l
          JOIN users b ON b.id = l.borrower_id JOIN users le ON le.id = l.lender_id
         WHERE le.phone_number = $1 GROUP BY b.phone_number`,
       [lenderPhone],
     );
     expect(rows).toHaveLength(30);
-    expect(rows.every((r: { n: number }) => r.n === 1)).toBe(true);
-    const sms = await db.query(
+    expect(rows.every((r) => r.n === 1)).toBe(true);
+    const sms = await db.query<{ n: number }[]>(
       `SELECT count(*)::int AS n FROM notifications WHERE template = 'offline.applied' AND phone_number = ANY($1)`,
       [borrowers],
     );
@@ -586,7 +600,10 @@ describe('POST /api/ussd/sync and a service started while PostgreSQL is down', (
       unsyncedItems: 0,
       items: [{ id: ref, status: 'applied', synced: true }],
     });
-    const loans = await db.query(`SELECT principal::int AS principal FROM loans WHERE borrower_id = $1`, [borrower.id]);
+    const loans = await db.query<{ principal: number }[]>(
+      `SELECT principal::int AS principal FROM loans WHERE borrower_id = $1`,
+      [borrower.id],
+    );
     expect(loans).toEqual([{ principal: 700 }]);
     // Once online, the same number is served from the database again.
     expect(await new AtPhone(app, a).dial()).toMatch(/^CON M-PESA LOANS/);

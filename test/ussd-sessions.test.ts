@@ -97,8 +97,8 @@ describe('USSD sessions', () => {
       const lenderId = (await app.get(UsersService).findByPhone(lender))!.id;
       const statuses = await app
         .get(DataSource)
-        .query(`SELECT status FROM loans WHERE lender_id = $1 ORDER BY status`, [lenderId]);
-      expect(statuses.map((r: { status: string }) => r.status)).toEqual(['DECLINED', 'PENDING']);
+        .query<{ status: string }[]>(`SELECT status FROM loans WHERE lender_id = $1 ORDER BY status`, [lenderId]);
+      expect(statuses.map((r) => r.status)).toEqual(['DECLINED', 'PENDING']);
     });
 
     it('keeps the writes of two sessions apart where a gateway reuses the session id', async () => {
@@ -112,7 +112,7 @@ describe('USSD sessions', () => {
           headers: { 'content-type': 'application/json' },
           payload: { sessionId, phoneNumber: borrower, serviceCode: '*383#', text },
         });
-        return (res.json() as { message: string }).message;
+        return res.json<{ message: string }>().message;
       };
       const requestOnce = async () => {
         for (const text of ['', '1', lender, '5000', '500', '1']) await send(text);
@@ -186,12 +186,12 @@ describe('USSD sessions', () => {
       await app.get(UssdSnapshotStore).settle();
       // Count what Deni's own client sends (BullMQ has clients of its own), step by step.
       const client = redis as RedisClient & { sendCommand: (command: { name: string }, ...rest: unknown[]) => unknown };
-      const send = client.sendCommand;
+      const send = client.sendCommand.bind(client);
       let sent: string[] = [];
-      client.sendCommand = function (this: unknown, command: { name: string }, ...rest: unknown[]) {
+      client.sendCommand = (command: { name: string }, ...rest: unknown[]) => {
         // The active-sessions gauge reads the index now and then: not part of a step.
         if (command.name !== 'zcount') sent.push(command.name);
-        return send.call(this, command, ...rest);
+        return send(command, ...rest);
       };
       const perStep: string[][] = [];
       try {
@@ -404,7 +404,7 @@ describe('USSD sessions', () => {
       const hubtel = async (body: Record<string, unknown>) => {
         const res = await app.inject({ method: 'POST', url: '/api/ussd/handler/hubtel', payload: body });
         expect(res.statusCode).toBe(200);
-        const reply = res.json() as { Type: string; Message: string; ClientState: string };
+        const reply = res.json<{ Type: string; Message: string; ClientState: string }>();
         checkScreen(reply.Message);
         return reply;
       };

@@ -48,7 +48,7 @@ describe(DomainExceptionFilter.name, () => {
 
   it('never leaks an unexpected error', () => {
     const body = filter.toBody(new TypeError("Cannot read properties of undefined (reading 'pin_hash')"));
-    expect(body).toEqual({ statusCode: 500, code: 'INTERNAL', message: expect.any(String) });
+    expect(body).toEqual({ statusCode: 500, code: 'INTERNAL', message: expect.any(String) as unknown });
     expect(JSON.stringify(body)).not.toMatch(/pin_hash|TypeError|\.ts:\d+/);
   });
 });
@@ -83,7 +83,7 @@ describe('validation pipe', () => {
   });
 
   it('passes a good body through as the DTO', async () => {
-    const ok = await pipe.transform({ phoneNumber: '0712345678', amount: 500 }, meta);
+    const ok: unknown = await pipe.transform({ phoneNumber: '0712345678', amount: 500 }, meta);
     expect(ok).toBeInstanceOf(SampleDto);
   });
 });

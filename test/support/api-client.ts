@@ -6,11 +6,15 @@ export const ADMIN_KEY = 'test-admin-key-0123456789';
 export class ApiClient {
   constructor(private readonly app: NestFastifyApplication) {}
 
-  async call(
+  /**
+   * The response body is typed by the caller (`T`), as the shape it reads; unknown until it says.
+   * A response without a body gives `undefined`, whatever `T` says.
+   */
+  async call<T = unknown>(
     method: 'GET' | 'POST',
     url: string,
     options: { token?: string; admin?: boolean; body?: unknown; headers?: Record<string, string> } = {},
-  ) {
+  ): Promise<{ status: number; body: T }> {
     const headers: Record<string, string> = { ...(options.headers ?? {}) };
     if (options.token) headers.authorization = `Bearer ${options.token}`;
     if (options.admin) headers['x-api-key'] = ADMIN_KEY;
@@ -20,13 +24,17 @@ export class ApiClient {
       headers,
       ...(options.body !== undefined ? { payload: options.body as object } : {}),
     });
-    return { status: res.statusCode, body: res.body ? res.json() : undefined };
+    return { status: res.statusCode, body: res.body ? res.json<T>() : (undefined as T) };
   }
 
   /** The newest SMS body of a template sent to a number (read through the admin outbox route). */
   async lastSms(phoneNumber: string, template: string): Promise<string | undefined> {
-    const res = await this.call('GET', `/api/admin/notifications?phoneNumber=${phoneNumber}`, { admin: true });
-    return (res.body as { template: string; body: string }[]).find((n) => n.template === template)?.body;
+    const res = await this.call<{ template: string; body: string }[]>(
+      'GET',
+      `/api/admin/notifications?phoneNumber=${phoneNumber}`,
+      { admin: true },
+    );
+    return res.body.find((n) => n.template === template)?.body;
   }
 
   /** Onboards a number the way the mobile app does (OTP, PIN) and logs in. */
@@ -42,8 +50,8 @@ export class ApiClient {
   }
 
   async login(phoneNumber: string, pin = '4821'): Promise<string> {
-    const res = await this.call('POST', '/api/auth/login', { body: { phoneNumber, pin } });
+    const res = await this.call<{ accessToken: string }>('POST', '/api/auth/login', { body: { phoneNumber, pin } });
     if (res.status !== 200) throw new Error(`login: ${res.status} ${JSON.stringify(res.body)}`);
-    return (res.body as { accessToken: string }).accessToken;
+    return res.body.accessToken;
   }
 }

@@ -6,10 +6,12 @@ import type { DataSource } from 'typeorm';
  */
 export async function ledgerViolations(db: DataSource): Promise<string[]> {
   const problems: string[] = [];
-  const [{ total }] = await db.query(`SELECT coalesce(sum(balance), 0)::text AS total FROM accounts`);
+  const [{ total }] = await db.query<{ total: string }[]>(
+    `SELECT coalesce(sum(balance), 0)::text AS total FROM accounts`,
+  );
   if (total !== '0') problems.push(`sum of all balances is ${total}, not 0`);
 
-  const drift = await db.query(`
+  const drift = await db.query<{ id: string; balance: string; computed: string }[]>(`
     SELECT a.id, a.balance::text,
            (coalesce((SELECT sum(amount) FROM transfers WHERE credit_account_id = a.id), 0)
           - coalesce((SELECT sum(amount) FROM transfers WHERE debit_account_id = a.id), 0))::text AS computed
@@ -18,10 +20,22 @@ export async function ledgerViolations(db: DataSource): Promise<string[]> {
                      - coalesce((SELECT sum(amount) FROM transfers WHERE debit_account_id = a.id), 0)`);
   for (const d of drift) problems.push(`account ${d.id}: balance ${d.balance} but credits − debits = ${d.computed}`);
 
-  const negative = await db.query(`SELECT id, balance::text FROM accounts WHERE kind = 'user_wallet' AND balance < 0`);
+  const negative = await db.query<{ id: string; balance: string }[]>(
+    `SELECT id, balance::text FROM accounts WHERE kind = 'user_wallet' AND balance < 0`,
+  );
   for (const n of negative) problems.push(`wallet ${n.id} is negative: ${n.balance}`);
 
-  const loans = await db.query(`
+  const loans = await db.query<
+    {
+      id: string;
+      status: string;
+      principal: string;
+      outstanding: string;
+      repaid: string;
+      disbursements: number;
+      disbursed: string;
+    }[]
+  >(`
     SELECT l.id, l.status, l.principal::text, l.outstanding::text,
            coalesce(sum(t.amount) FILTER (WHERE t.kind = 'loan_repayment'), 0)::text AS repaid,
            count(*) FILTER (WHERE t.kind = 'loan_disbursement')::int AS disbursements,
@@ -46,7 +60,9 @@ export async function ledgerViolations(db: DataSource): Promise<string[]> {
       problems.push(`loan ${l.id}: status ${l.status} with outstanding ${outstanding}`);
   }
 
-  const [{ dupes }] = await db.query(`SELECT count(*) - count(DISTINCT idempotency_key) AS dupes FROM transfers`);
+  const [{ dupes }] = await db.query<{ dupes: string }[]>(
+    `SELECT count(*) - count(DISTINCT idempotency_key) AS dupes FROM transfers`,
+  );
   if (Number(dupes) !== 0) problems.push(`${dupes} idempotency keys used twice`);
   return problems;
 }

@@ -38,17 +38,17 @@ export async function waitUntil<T>(
   intervalMs = 100,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
+  let lastError: string | undefined;
   while (Date.now() < deadline) {
     try {
       const value = await check();
       if (value !== undefined && value !== false) return value;
     } catch (e) {
-      lastError = e;
+      lastError = String(e);
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
-  throw new Error(`${what}: not within ${timeoutMs} ms${lastError ? ` (last error: ${String(lastError)})` : ''}`);
+  throw new Error(`${what}: not within ${timeoutMs} ms${lastError !== undefined ? ` (last error: ${lastError})` : ''}`);
 }
 
 /** `redis-cli -p <port> …args`, its stdout trimmed. */

@@ -141,7 +141,7 @@ export async function atPost(
   });
   if (res.statusCode === 200) {
     if (!String(res.headers['content-type']).startsWith('text/plain'))
-      throw new Error(`AT reply content type ${res.headers['content-type']}`);
+      throw new Error(`AT reply content type ${String(res.headers['content-type'])}`);
     checkAtBody(res.body);
   }
   return { status: res.statusCode, body: res.body };
@@ -204,12 +204,12 @@ export class GenericPhone {
     });
     if (res.statusCode !== 200) throw new Error(`USSD ${res.statusCode}: ${res.body}`);
     if (!String(res.headers['content-type']).startsWith('application/json'))
-      throw new Error(`content type ${res.headers['content-type']}`);
-    const body = res.json() as GenericReply;
+      throw new Error(`content type ${String(res.headers['content-type'])}`);
+    const body = res.json<GenericReply>();
     if (Object.keys(body).sort().join() !== 'message,responseType')
       throw new Error(`unexpected reply shape ${res.body}`);
     if (body.responseType !== 'input' && body.responseType !== 'notification')
-      throw new Error(`responseType ${body.responseType}`);
+      throw new Error(`responseType ${String(body.responseType)}`);
     checkScreen(body.message);
     return body;
   }

@@ -94,10 +94,10 @@ describe('Daraja simulator: STK pushes held until decided', () => {
     expect(sim.pendingStkPushes(phone)).toEqual([
       {
         checkoutRequestId: id,
-        merchantRequestId: expect.any(String),
+        merchantRequestId: expect.any(String) as unknown,
         phoneNumber: phone,
         amount: 250,
-        requestedAt: expect.any(Date),
+        requestedAt: expect.any(Date) as unknown,
         held: true,
       },
     ]);
