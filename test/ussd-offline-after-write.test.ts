@@ -4,6 +4,8 @@ import { DataSource } from 'typeorm';
 import { dataSourceOptions } from '../src/database/data-source.options.js';
 import { DatabaseAvailability } from '../src/database/database-availability.js';
 import { LoansService } from '../src/loans/loans.service.js';
+import { REDIS } from '../src/redis/redis.tokens.js';
+import type { RedisClient } from '../src/redis/redis-connection.factory.js';
 import { formatLocal, localDigits } from '../src/users/phone-number.js';
 import { UsersService } from '../src/users/users.service.js';
 import { UssdSnapshotStore } from '../src/ussd/offline/snapshot.store.js';
@@ -291,5 +293,29 @@ describe('USSD offline right after a write', () => {
     } finally {
       await restore();
     }
+  });
+
+  it('never puts back a snapshot older than the one stored', async () => {
+    // Refreshes in the background and after writes overlap, on one instance or several: one that
+    // read before a write may finish after the one that read after it.
+    const n = uniquePhone();
+    const u = await app.get(UsersService).findOrRegister(n);
+    const store = app.get(UssdSnapshotStore);
+    await store.refresh(u.id);
+    const taken = (await store.get(n))!;
+    expect(taken.balance).toBe(0);
+    const redis = app.get<RedisClient>(REDIS);
+    const key = `ussd:snapshot:${n}`;
+
+    // Stored by a refresh that started after this next one (and saw a deposit): kept.
+    const newer = { ...taken, takenAt: Date.now() + 60_000, balance: 700 };
+    await redis.set(key, JSON.stringify(newer));
+    await store.refresh(u.id);
+    expect(await store.get(n)).toEqual(newer);
+
+    // Stored by one that started before: replaced.
+    await redis.set(key, JSON.stringify({ ...taken, takenAt: taken.takenAt - 60_000, balance: 700 }));
+    await store.refresh(u.id);
+    expect(await store.get(n)).toMatchObject({ balance: 0, user: { id: u.id, phoneNumber: n, hasPin: false } });
   });
 });

@@ -2,6 +2,7 @@ import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@ne
 import { ConfigService } from '@nestjs/config';
 import type { AppConfig } from '../../config/app-config.js';
 import { LoansService } from '../../loans/loans.service.js';
+import { RedisScript } from '../../redis/redis-script.js';
 import { InjectRedis } from '../../redis/redis.tokens.js';
 import type { RedisClient } from '../../redis/redis-connection.factory.js';
 import { SubscriberChanges } from '../../users/subscriber-changes.js';
@@ -18,6 +19,22 @@ const SNAPSHOT_ENTRIES = 9;
  * load they held most of the pool (DB_POOL_SIZE) and pushed USSD steps past USSD_DB_DEADLINE_MS.
  */
 const MAX_CONCURRENT_REFRESHES = 2;
+
+/**
+ * Stores a snapshot unless the one stored was taken later: a refresh that read before a write and
+ * finishes after the refresh that followed the write must not put the older picture back. Every
+ * snapshot's JSON starts with its takenAt (see refresh).
+ * KEYS[1] snapshot; ARGV[1] takenAt (ms); ARGV[2] snapshot JSON; ARGV[3] TTL seconds. 1 if stored.
+ */
+const STORE_IF_NEWER = new RedisScript(`
+local stored = redis.call('GET', KEYS[1])
+if stored then
+  local taken = tonumber(string.match(stored, '^{"takenAt":(%d+)'))
+  if taken and taken > tonumber(ARGV[1]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+`);
 
 /** What a subscriber can still see (and be checked against) while PostgreSQL is down. */
 export interface UssdSnapshot {
@@ -42,7 +59,7 @@ export interface UssdSnapshot {
  *   snapshot (an outage a moment later finds the write there: a first PIN, a request just made);
  * - after good online USSD reads, in the background and bounded (at most once per
  *   USSD_SNAPSHOT_REFRESH_SECONDS per subscriber), so a reply never waits for those.
- * No PIN material: whether there is a PIN, that's all.
+ * A snapshot never replaces one taken after it. No PIN material: whether there is a PIN, that's all.
  */
 @Injectable()
 export class UssdSnapshotStore implements OnModuleInit, OnModuleDestroy {
@@ -53,6 +70,8 @@ export class UssdSnapshotStore implements OnModuleInit, OnModuleDestroy {
   private readonly lastRefresh = new Map<string, number>();
   /** Background refreshes under way here. */
   private readonly inFlight = new Map<string, Promise<void>>();
+  /** The last takenAt given here: snapshots taken one after the other here are ordered, even within a millisecond. */
+  private lastTakenAt = 0;
   private unlisten: () => void = () => undefined;
 
   constructor(
@@ -133,7 +152,10 @@ export class UssdSnapshotStore implements OnModuleInit, OnModuleDestroy {
    * balances, loans and latest entries, read at once, all from the database.
    */
   async refresh(userId: string): Promise<void> {
-    const takenAt = Date.now();
+    // Taken before reading: anything committed before it is in the snapshot. Increasing here even
+    // when the clock is not; across instances, as far as their clocks agree.
+    const takenAt = Math.max(Date.now(), this.lastTakenAt + 1);
+    this.lastTakenAt = takenAt;
     const [profile, summary, loans, history] = await Promise.all([
       this.users.profile(userId),
       this.loans.summary(userId),
@@ -141,6 +163,7 @@ export class UssdSnapshotStore implements OnModuleInit, OnModuleDestroy {
       this.wallet.history(userId, { limit: SNAPSHOT_ENTRIES }),
     ]);
     const { phoneNumber, language, hasPin } = profile;
+    // takenAt first: STORE_IF_NEWER reads it from the start of the JSON.
     const snapshot: UssdSnapshot = {
       takenAt,
       user: { id: userId, phoneNumber, language, hasPin },
@@ -154,7 +177,7 @@ export class UssdSnapshotStore implements OnModuleInit, OnModuleDestroy {
         amount: entry.amount,
       })),
     };
-    await this.redis.set(this.key(phoneNumber), JSON.stringify(snapshot), 'EX', this.ttlSeconds);
+    await STORE_IF_NEWER.run(this.redis, [this.key(phoneNumber)], [takenAt, JSON.stringify(snapshot), this.ttlSeconds]);
   }
 
   /** Waits for background refreshes under way (tests, shutdown). */
