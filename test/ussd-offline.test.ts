@@ -332,7 +332,7 @@ describe('USSD while PostgreSQL is unavailable', () => {
   it('answers within 2 s when PostgreSQL stops answering without closing anything (a partition)', async () => {
     const n = uniquePhone();
     const u = await user(n, 1_234);
-    await app.get(UssdSnapshotStore).refresh({ id: u.id, phoneNumber: n, language: 'en' });
+    await app.get(UssdSnapshotStore).refresh(u.id);
     proxy.stall();
     try {
       const p = new TimedPhone(app, n);
@@ -354,7 +354,7 @@ describe('USSD while PostgreSQL is unavailable', () => {
   it('checks the PIN offline against the current one: an old PIN stops working the moment it is changed', async () => {
     const n = uniquePhone();
     const u = await user(n, 5_000);
-    await app.get(UssdSnapshotStore).refresh({ id: u.id, phoneNumber: n, language: 'en' });
+    await app.get(UssdSnapshotStore).refresh(u.id);
     await app.get(UsersService).replacePin(u.id, '5930');
     await cut();
     try {
@@ -371,7 +371,7 @@ describe('USSD while PostgreSQL is unavailable', () => {
   it('queues a withdrawal offline and pays it out by M-PESA once the database is back', async () => {
     const n = uniquePhone();
     const u = await user(n, 1_500);
-    await app.get(UssdSnapshotStore).refresh({ id: u.id, phoneNumber: n, language: 'en' });
+    await app.get(UssdSnapshotStore).refresh(u.id);
     await cut();
     const p = new TimedPhone(app, n);
     await p.dial('7*2');
@@ -442,7 +442,7 @@ describe('USSD while PostgreSQL is unavailable', () => {
   it('closes an item that could not be applied within OFFLINE_RETRY_HOURS as expired, and says so', async () => {
     const [n, lenderPhone] = [uniquePhone(), uniquePhone()];
     const u = await user(n);
-    await app.get(UssdSnapshotStore).refresh({ id: u.id, phoneNumber: n, language: 'en' });
+    await app.get(UssdSnapshotStore).refresh(u.id);
     await cut();
     const p = new AtPhone(app, n);
     await p.dial(`1*${localDigits(lenderPhone)}*900*100`);
@@ -483,7 +483,7 @@ describe('USSD while PostgreSQL is unavailable', () => {
     const snapshots = app.get(UssdSnapshotStore);
     for (const n of borrowers) {
       const u = await user(n);
-      await snapshots.refresh({ id: u.id, phoneNumber: n, language: 'en' });
+      await snapshots.refresh(u.id);
     }
 
     await cut();
@@ -550,7 +550,7 @@ describe('POST /api/ussd/sync and a service started while PostgreSQL is down', (
     const users = seeder.get(UsersService);
     const borrower = await users.findOrRegister(a);
     await users.createPin(borrower.id, PIN);
-    await seeder.get(UssdSnapshotStore).refresh({ id: borrower.id, phoneNumber: a, language: 'en' });
+    await seeder.get(UssdSnapshotStore).refresh(borrower.id);
     await seeder.close();
 
     proxy.cut();

@@ -190,7 +190,7 @@ describe('every USSD screen fits the limits, in English and Kiswahili', () => {
     new OnlineBackend({ id: user.id, phoneNumber: user.phoneNumber, language }, services);
   async function offlineFor(user: User): Promise<BackendFor> {
     const store = app.get(UssdSnapshotStore);
-    await store.refresh({ id: user.id, phoneNumber: user.phoneNumber, language: user.language });
+    await store.refresh(user.id);
     const snapshot = (await store.get(user.phoneNumber))!;
     return () => new OfflineBackend(snapshot, users, app.get(OfflineQueueService));
   }

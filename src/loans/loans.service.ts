@@ -10,6 +10,7 @@ import { NotificationsService } from '../notifications/notifications.service.js'
 import { JobsService } from '../queues/jobs.service.js';
 import { JobName } from '../queues/queue-names.js';
 import { formatLocal } from '../users/phone-number.js';
+import { SubscriberChanges } from '../users/subscriber-changes.js';
 import type { User } from '../users/user.entity.js';
 import { UsersService } from '../users/users.service.js';
 import { SystemAccount } from '../wallet/account.entity.js';
@@ -76,6 +77,9 @@ function uniqueViolation(e: unknown): string | null {
 /**
  * The loan lifecycle and the one entry point for incoming money. Every money movement goes
  * through the ledger; every notification is written in the same transaction as the change.
+ * Every write, once committed, tells SubscriberChanges whose data it changed (both parties of a
+ * loan) and waits for it: what a channel keeps of them (USSD's offline snapshots) is up to date
+ * before the write returns.
  *
  * Locking discipline (no deadlocks): an operation locks all the accounts it will touch first,
  * in id order (LedgerService.lockAccounts), and only then the loan rows.
@@ -92,6 +96,7 @@ export class LoansService {
     private readonly users: UsersService,
     private readonly notifications: NotificationsService,
     private readonly jobs: JobsService,
+    private readonly changes: SubscriberChanges,
     @InjectDataSource() private readonly dataSource: DataSource,
     config: ConfigService<AppConfig, true>,
   ) {
@@ -185,11 +190,13 @@ export class LoansService {
         }
         throw e;
       });
+    // A replay too: its first delivery may have been cut short between the commit and this.
+    await this.partiesChanged(loan.loan);
     return loan.loan;
   }
 
   async approve(loanId: string, lenderId: string): Promise<Loan> {
-    return this.transactions.run(async (tx) => {
+    const approved = await this.transactions.run(async (tx) => {
       const loan = await this.loadForParty(tx.manager, loanId, lenderId);
       if (loan.lenderId !== lenderId) throw LoanErrors.notLender();
       const lenderWallet = await this.ledger.openWallet(tx.manager, loan.lenderId);
@@ -223,26 +230,32 @@ export class LoansService {
       });
       return tx.manager.getRepository(Loan).findOneByOrFail({ id: loanId });
     });
+    await this.partiesChanged(approved);
+    return approved;
   }
 
   async decline(loanId: string, lenderId: string): Promise<Loan> {
-    return this.closePending(loanId, lenderId, 'decline');
+    const declined = await this.closePending(loanId, lenderId, 'decline');
+    await this.partiesChanged(declined);
+    return declined;
   }
 
   async cancel(loanId: string, borrowerId: string): Promise<Loan> {
-    return this.closePending(loanId, borrowerId, 'cancel');
+    const cancelled = await this.closePending(loanId, borrowerId, 'cancel');
+    await this.partiesChanged(cancelled);
+    return cancelled;
   }
 
   /** Expires a pending request whose time is up; a no-op for anything else. */
   async expire(loanId: string): Promise<boolean> {
-    return this.transactions.run(async (tx) => {
+    const expired = await this.transactions.run(async (tx): Promise<Loan | null> => {
       const loan = await tx.manager
         .getRepository(Loan)
         .createQueryBuilder('l')
         .setLock('pessimistic_write')
         .where('l.id = :id', { id: loanId })
         .getOne();
-      if (!loan || loan.status !== 'PENDING' || loan.expiresAt.getTime() > Date.now()) return false;
+      if (!loan || loan.status !== 'PENDING' || loan.expiresAt.getTime() > Date.now()) return null;
       await tx.manager.update(
         Loan,
         { id: loanId },
@@ -255,8 +268,11 @@ export class LoansService {
         template: 'loan.expired',
         params: { lender: formatLocal(lender.phoneNumber), amount: loan.principal },
       });
-      return true;
+      return loan;
     });
+    // The expiry job's write: nobody waits for a reply, but the snapshots are updated all the same.
+    if (expired) await this.partiesChanged(expired);
+    return expired !== null;
   }
 
   /** The safety net behind the per-loan expiry jobs: expires every request past its time. */
@@ -290,7 +306,7 @@ export class LoansService {
       );
     }
     const user = await this.users.getById(input.userId);
-    return this.transactions.run(async (tx) => {
+    const result = await this.transactions.run<DepositResult & { changed?: string[] }>(async (tx) => {
       const borrowerWallet = await this.ledger.openWallet(tx.manager, user.id);
       const clearing = await this.ledger.systemAccountId(SystemAccount.MpesaClearing, tx.manager);
       const earlier = await this.ledger.findByKey(`deposit:${input.reference}`, tx.manager);
@@ -340,14 +356,28 @@ export class LoansService {
         template: 'deposit.received',
         params: { amount, deducted, balance },
       });
-      return { transferId: deposit.transfer.id, amount, deducted, balance, allocations, replayed: false };
+      const lenders = allocations.map((a) => loans.find((l) => l.id === a.loanId)!.lenderId);
+      return {
+        transferId: deposit.transfer.id,
+        amount,
+        deducted,
+        balance,
+        allocations,
+        replayed: false,
+        changed: [user.id, ...lenders],
+      };
     });
+    // The depositor's balance, and each lender repaid from it. A replayed deposit changed nothing
+    // now, but its first delivery may have been cut short before this point: the depositor again.
+    const { changed, ...answer } = result;
+    await this.changes.changed(changed ?? [user.id]);
+    return answer;
   }
 
   /** A repayment the borrower chooses to make now, any amount up to min(outstanding, balance). */
   async repay(loanId: string, borrowerId: string, amount: Shillings, idempotencyKey: string): Promise<Loan> {
     const value = assertPositiveShillings(amount);
-    return this.transactions.run(async (tx) => {
+    const repaid = await this.transactions.run(async (tx) => {
       const loan = await this.loadForParty(tx.manager, loanId, borrowerId);
       if (loan.borrowerId !== borrowerId) throw LoanErrors.notBorrower();
       const borrowerWallet = await this.ledger.openWallet(tx.manager, loan.borrowerId);
@@ -372,6 +402,8 @@ export class LoansService {
       if (locked && !moved.replayed) await this.applyRepayment(tx, locked, value);
       return tx.manager.getRepository(Loan).findOneByOrFail({ id: loanId });
     });
+    await this.partiesChanged(repaid);
+    return repaid;
   }
 
   // ---------------------------------------------------------------- queries
@@ -440,6 +472,14 @@ export class LoansService {
   }
 
   // ---------------------------------------------------------------- internals
+
+  /**
+   * After a committed write to a loan: both parties changed (their loans, and for money their
+   * balances). Awaited, so the write's caller answers once their read models are up to date.
+   */
+  private partiesChanged(loan: Loan): Promise<void> {
+    return this.changes.changed([loan.borrowerId, loan.lenderId]);
+  }
 
   private async closePending(loanId: string, actorId: string, event: 'decline' | 'cancel'): Promise<Loan> {
     return this.transactions.run(async (tx) => {

@@ -9,6 +9,7 @@ import { TransactionService, type Tx } from '../database/transaction.service.js'
 import { LoansService } from '../loans/loans.service.js';
 import { NotificationsService } from '../notifications/notifications.service.js';
 import { parseKenyanMobile, toMsisdn } from '../users/phone-number.js';
+import { SubscriberChanges } from '../users/subscriber-changes.js';
 import { UsersService } from '../users/users.service.js';
 import { WalletService } from '../wallet/wallet.service.js';
 import { DarajaClient } from './daraja.client.js';
@@ -228,6 +229,7 @@ export class MpesaService {
     private readonly users: UsersService,
     private readonly notifications: NotificationsService,
     private readonly transactions: TransactionService,
+    private readonly changes: SubscriberChanges,
     @InjectDataSource() private readonly dataSource: DataSource,
     config: ConfigService<AppConfig, true>,
   ) {
@@ -531,6 +533,9 @@ export class MpesaService {
           .execute();
         await this.wallet.holdWithdrawal({ userId, amount, withdrawalId: id }, tx);
       });
+      // The money held has left the balance the subscriber sees (and offline withdrawals are
+      // checked against): their read models first, then M-PESA.
+      await this.changes.changed([userId]);
     }
     await this.sendB2c(id);
     return this.payments.findOneByOrFail({ id });

@@ -7,6 +7,7 @@ import { AuthService } from './auth.service.js';
 import { OtpService } from './otp.service.js';
 import { OfflinePinCache } from './offline-pin-cache.js';
 import { PinLockout } from './pin-lockout.js';
+import { SubscriberChanges } from './subscriber-changes.js';
 import { User } from './user.entity.js';
 import { UsersService } from './users.service.js';
 import { UserIdentityCache } from './user-identity.cache.js';
@@ -14,7 +15,7 @@ import { UserIdentityCache } from './user-identity.cache.js';
 @Module({
   imports: [TypeOrmModule.forFeature([User]), NotificationsModule, WalletModule],
   controllers: [AuthController],
-  providers: [UsersService, PinLockout, OfflinePinCache, UserIdentityCache, OtpService, AuthService],
-  exports: [UsersService],
+  providers: [UsersService, PinLockout, OfflinePinCache, UserIdentityCache, OtpService, AuthService, SubscriberChanges],
+  exports: [UsersService, SubscriberChanges],
 })
 export class UsersModule {}

@@ -9,6 +9,7 @@ import { LedgerService } from '../wallet/ledger.service.js';
 import { OfflinePinCache } from './offline-pin-cache.js';
 import { UserIdentityCache, type UserIdentity } from './user-identity.cache.js';
 import { PinLockout } from './pin-lockout.js';
+import { SubscriberChanges } from './subscriber-changes.js';
 import { hashPin, pinMatches, pinRejection } from './pin.js';
 import { parseKenyanMobile, toMsisdn } from './phone-number.js';
 import { Language, User } from './user.entity.js';
@@ -27,6 +28,7 @@ export class UsersService {
     private readonly transactions: TransactionService,
     private readonly notifications: NotificationsService,
     private readonly ledger: LedgerService,
+    private readonly changes: SubscriberChanges,
     config: ConfigService<AppConfig, true>,
   ) {
     this.pepper = config.get('security', { infer: true }).pinPepper;
@@ -97,6 +99,20 @@ export class UsersService {
     return new Map(rows.map((u) => [u.id, u.phoneNumber]));
   }
 
+  /** Who a subscriber is and whether they have a PIN (never the PIN's hash), in one query. */
+  async profile(userId: string): Promise<{ id: string; phoneNumber: string; language: Language; hasPin: boolean }> {
+    const row = await this.users
+      .createQueryBuilder('u')
+      .select('u.id', 'id')
+      .addSelect('u.phone_number', 'phoneNumber')
+      .addSelect('u.language', 'language')
+      .addSelect('u.pin_hash IS NOT NULL', 'hasPin')
+      .where('u.id = :id', { id: userId })
+      .getRawOne<{ id: string; phoneNumber: string; language: Language; hasPin: boolean }>();
+    if (!row) throw UserErrors.notFound();
+    return row;
+  }
+
   async hasPin(userId: string): Promise<boolean> {
     // A PIN, once set, is only ever replaced: a hash cached for the offline check settles it.
     if ((await this.pinCache.get(userId)) !== null) return true;
@@ -107,6 +123,7 @@ export class UsersService {
     await this.users.update({ id: userId }, { language });
     const user = await this.getById(userId);
     await this.identities.replace({ id: user.id, phoneNumber: user.phoneNumber, language: user.language });
+    await this.changes.changed([userId]);
   }
 
   /** First PIN of a user who has none. */
@@ -124,6 +141,7 @@ export class UsersService {
       throw UserErrors.pinAlreadySet();
     }
     await this.pinCache.set(userId, hash);
+    await this.changes.changed([userId]);
   }
 
   /**
@@ -206,6 +224,7 @@ export class UsersService {
       });
     });
     await this.pinCache.set(userId, hash);
+    await this.changes.changed([userId]);
   }
 
   /**
@@ -220,6 +239,7 @@ export class UsersService {
     await this.users.update({ id: userId }, { pinHash: hash, pinSetAt: new Date() });
     await this.pinCache.set(userId, hash);
     await this.lockout.clear(userId);
+    await this.changes.changed([userId]);
   }
 
   /**

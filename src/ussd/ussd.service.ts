@@ -343,11 +343,11 @@ export class UssdService {
     else if (session.resumeHeld) resume = this.sessions.dropResumable(msisdn);
     session.resumeHeld = midJourney;
     await Promise.all([this.sessions.save(session, lock), resume]);
-    // What this subscriber could still see offline, taken in the background after a good step
-    // that read or wrote (a dial counts as a read: it is when a snapshot is most likely missing);
-    // at once after money moved, else at most every USSD_SNAPSHOT_REFRESH_SECONDS.
-    if (online && (plan.kind === 'start' || online.read || online.movedMoney))
-      this.snapshots.refreshSoon(user, online.movedMoney);
+    // What this subscriber could still see offline. A write has already updated the snapshots of
+    // everyone it changed, before returning (SubscriberChanges); after a good step that read (a
+    // dial counts as a read: it is when a snapshot is most likely missing), one is taken in the
+    // background, at most every USSD_SNAPSHOT_REFRESH_SECONDS.
+    if (online && !online.wrote && (plan.kind === 'start' || online.read)) this.snapshots.refreshSoon(user.id);
     return { reply: result.reply, screen: result.screen };
   }
 

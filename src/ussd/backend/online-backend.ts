@@ -48,11 +48,14 @@ function listOptions(filter: LoanFilter): { role: 'any' | 'lender' | 'borrower';
 export class OnlineBackend implements UssdBackend {
   readonly offline = false;
   /**
-   * Whether this request moved the subscriber's money (approve, repay, withdraw): the snapshot,
-   * against which offline writes are checked, is then refreshed at once.
+   * Whether this request wrote (a PIN, the language, a loan, money): the write has then brought
+   * the snapshots of everyone it changed up to date before returning, nothing more to take.
    */
-  movedMoney = false;
-  /** Whether this request read or changed the subscriber's money or loans (worth keeping for offline reads). */
+  wrote = false;
+  /**
+   * Whether this request read the subscriber's money or loans (worth keeping for offline reads);
+   * a write refused (expired meanwhile, not enough money) counts: what it was refused on is news.
+   */
   read = false;
 
   constructor(
@@ -72,12 +75,16 @@ export class OnlineBackend implements UssdBackend {
     return this.services.users.verifyPin(this.user.id, pin);
   }
 
-  createPin(pin: string): Promise<void> {
-    return this.services.users.createPin(this.user.id, pin);
+  async createPin(pin: string): Promise<void> {
+    this.read = true;
+    await this.services.users.createPin(this.user.id, pin);
+    this.wrote = true;
   }
 
-  replacePin(pin: string): Promise<void> {
-    return this.services.users.replacePin(this.user.id, pin);
+  async replacePin(pin: string): Promise<void> {
+    this.read = true;
+    await this.services.users.replacePin(this.user.id, pin);
+    this.wrote = true;
   }
 
   sealPin(pin: string): string {
@@ -88,8 +95,10 @@ export class OnlineBackend implements UssdBackend {
     return this.services.users.sealedPinMatches(pin, sealed);
   }
 
-  setLanguage(language: Language): Promise<void> {
-    return this.services.users.setLanguage(this.user.id, language);
+  async setLanguage(language: Language): Promise<void> {
+    this.read = true;
+    await this.services.users.setLanguage(this.user.id, language);
+    this.wrote = true;
   }
 
   async loans(filter: LoanFilter, offset: number, limit: number): Promise<Page<LoanView>> {
@@ -131,21 +140,25 @@ export class OnlineBackend implements UssdBackend {
   async requestLoan(request: NewLoanRequest, key: string): Promise<void> {
     this.read = true;
     await this.services.loans.requestLoan({ borrowerId: this.user.id, ...request, requestKey: key });
+    this.wrote = true;
   }
 
   async approve(loanId: string): Promise<void> {
-    this.movedMoney = true;
+    this.read = true;
     await this.services.loans.approve(loanId, this.user.id);
+    this.wrote = true;
   }
 
   async decline(loanId: string): Promise<void> {
     this.read = true;
     await this.services.loans.decline(loanId, this.user.id);
+    this.wrote = true;
   }
 
   async repay(loanId: string, amount: number, key: string): Promise<{ outstanding: number }> {
-    this.movedMoney = true;
+    this.read = true;
     const loan = await this.services.loans.repay(loanId, this.user.id, amount, key);
+    this.wrote = true;
     return { outstanding: loan.outstanding };
   }
 
@@ -154,7 +167,8 @@ export class OnlineBackend implements UssdBackend {
   }
 
   async withdraw(amount: number, key: string): Promise<void> {
-    this.movedMoney = true;
+    this.read = true;
     await this.services.mpesa.withdraw(this.user.id, amount, { id: withdrawalIdFor(key) });
+    this.wrote = true;
   }
 }

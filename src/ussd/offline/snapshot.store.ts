@@ -1,9 +1,11 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { AppConfig } from '../../config/app-config.js';
 import { LoansService } from '../../loans/loans.service.js';
+import { RedisScript } from '../../redis/redis-script.js';
 import { InjectRedis } from '../../redis/redis.tokens.js';
 import type { RedisClient } from '../../redis/redis-connection.factory.js';
+import { SubscriberChanges } from '../../users/subscriber-changes.js';
 import { UsersService } from '../../users/users.service.js';
 import { WalletService } from '../../wallet/wallet.service.js';
 import { toLoanView } from '../backend/online-backend.js';
@@ -17,7 +19,22 @@ const SNAPSHOT_ENTRIES = 9;
  * load they held most of the pool (DB_POOL_SIZE) and pushed USSD steps past USSD_DB_DEADLINE_MS.
  */
 const MAX_CONCURRENT_REFRESHES = 2;
-const MAX_QUEUED_REFRESHES = 10_000;
+
+/**
+ * Stores a snapshot unless the one stored was taken later: a refresh that read before a write and
+ * finishes after the refresh that followed the write must not put the older picture back. Every
+ * snapshot's JSON starts with its takenAt (see refresh).
+ * KEYS[1] snapshot; ARGV[1] takenAt (ms); ARGV[2] snapshot JSON; ARGV[3] TTL seconds. 1 if stored.
+ */
+const STORE_IF_NEWER = new RedisScript(`
+local stored = redis.call('GET', KEYS[1])
+if stored then
+  local taken = tonumber(string.match(stored, '^{"takenAt":(%d+)'))
+  if taken and taken > tonumber(ARGV[1]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+`);
 
 /** What a subscriber can still see (and be checked against) while PostgreSQL is down. */
 export interface UssdSnapshot {
@@ -34,24 +51,32 @@ export interface UssdSnapshot {
 }
 
 /**
- * Per-subscriber snapshots in Redis, for offline reads. Taken in the background after good online
- * requests (at most once per USSD_SNAPSHOT_REFRESH_SECONDS per subscriber, and always after a
- * write), so the reply never waits for it. No PIN material: whether there is a PIN, that's all.
+ * Per-subscriber snapshots in Redis, for offline reads. Two ways in:
+ * - after every write that changes what a snapshot holds, whatever channel made it (USSD, REST,
+ *   the sync API, the offline queue, the expiry job, M-PESA money): the writer reports the
+ *   subscribers it changed through SubscriberChanges, and this store, listening, takes both
+ *   parties' snapshots at once before the write returns, so its reply is sent on an up-to-date
+ *   snapshot (an outage a moment later finds the write there: a first PIN, a request just made);
+ * - after good online USSD reads, in the background and bounded (at most once per
+ *   USSD_SNAPSHOT_REFRESH_SECONDS per subscriber), so a reply never waits for those.
+ * A snapshot never replaces one taken after it. No PIN material: whether there is a PIN, that's all.
  */
 @Injectable()
-export class UssdSnapshotStore {
+export class UssdSnapshotStore implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(UssdSnapshotStore.name);
   private readonly ttlSeconds: number;
   private readonly refreshMs: number;
   /** When each subscriber's snapshot was last started here (a cheap local debounce). */
   private readonly lastRefresh = new Map<string, number>();
+  /** Background refreshes under way here. */
   private readonly inFlight = new Map<string, Promise<void>>();
-  private readonly again = new Set<string>();
-  /** Refreshes after a write that found every slot taken, started as slots free up (oldest first). */
-  private readonly queued = new Map<string, UssdUser>();
+  /** The last takenAt given here: snapshots taken one after the other here are ordered, even within a millisecond. */
+  private lastTakenAt = 0;
+  private unlisten: () => void = () => undefined;
 
   constructor(
     @InjectRedis() private readonly redis: RedisClient,
+    private readonly changes: SubscriberChanges,
     private readonly users: UsersService,
     private readonly loans: LoansService,
     private readonly wallet: WalletService,
@@ -60,6 +85,14 @@ export class UssdSnapshotStore {
     const ussd = config.get('ussd', { infer: true });
     this.ttlSeconds = ussd.snapshotTtlHours * 3600;
     this.refreshMs = ussd.snapshotRefreshSeconds * 1000;
+  }
+
+  onModuleInit(): void {
+    this.unlisten = this.changes.listen((userIds) => this.refreshNow(userIds));
+  }
+
+  onModuleDestroy(): void {
+    this.unlisten();
   }
 
   private key(msisdn: string): string {
@@ -71,68 +104,83 @@ export class UssdSnapshotStore {
     return raw ? (JSON.parse(raw) as UssdSnapshot) : null;
   }
 
-  /** Starts a refresh in the background unless one ran recently (`force` after a write). */
-  refreshSoon(user: UssdUser, force = false): void {
+  /**
+   * Takes a snapshot in the background, unless one was taken in the last
+   * USSD_SNAPSHOT_REFRESH_SECONDS or this process is taking MAX_CONCURRENT_REFRESHES already:
+   * background work must not take the database pool from the requests being answered (this
+   * subscriber's next request tries again).
+   */
+  refreshSoon(userId: string): void {
     const now = Date.now();
-    if (!force && now - (this.lastRefresh.get(user.id) ?? 0) < this.refreshMs) return;
-    if (this.inFlight.has(user.id)) {
-      // One may have read before this write: take another once it is done.
-      if (force) this.again.add(user.id);
-      return;
-    }
-    if (this.inFlight.size >= MAX_CONCURRENT_REFRESHES) {
-      // Background work must not take the database pool from the requests being answered:
-      // a routine refresh waits for this subscriber's next request; one after a write is queued.
-      if (force) {
-        // Bounded: under a long burst the oldest waiting refresh gives way (that subscriber's
-        // next step takes one anyway).
-        if (this.queued.size >= MAX_QUEUED_REFRESHES) this.queued.delete(this.queued.keys().next().value!);
-        this.queued.set(user.id, user);
-      }
-      return;
-    }
-    this.lastRefresh.set(user.id, now);
-    if (this.lastRefresh.size > 100_000) this.lastRefresh.clear(); // bounded memory; only a debounce
-    const run = this.refresh(user)
+    if (now - (this.lastRefresh.get(userId) ?? 0) < this.refreshMs) return;
+    if (this.inFlight.has(userId) || this.inFlight.size >= MAX_CONCURRENT_REFRESHES) return;
+    this.refreshed(userId, now);
+    const run = this.refresh(userId)
       .catch((err: unknown) => this.logger.debug({ err }, 'snapshot not refreshed'))
-      .finally(() => {
-        this.inFlight.delete(user.id);
-        if (this.again.delete(user.id)) this.refreshSoon(user, true);
-        const next = this.queued.entries().next();
-        if (!next.done && this.inFlight.size < MAX_CONCURRENT_REFRESHES) {
-          this.queued.delete(next.value[0]);
-          this.refreshSoon(next.value[1], true);
-        }
-      });
-    this.inFlight.set(user.id, run);
+      .finally(() => this.inFlight.delete(userId));
+    this.inFlight.set(userId, run);
   }
 
-  /** Takes the snapshot now. */
-  async refresh(user: UssdUser): Promise<void> {
-    const takenAt = Date.now();
-    const [hasPin, summary, loans, history] = await Promise.all([
-      this.users.hasPin(user.id),
-      this.loans.summary(user.id),
-      this.loans.listForUser(user.id, { role: 'any', limit: SNAPSHOT_LOANS }),
-      this.wallet.history(user.id, { limit: SNAPSHOT_ENTRIES }),
+  /**
+   * After a write: these subscribers' snapshots, taken now (at once) and awaited, so the write's
+   * reply goes out once they are stored. Not bounded like refreshSoon: it is part of the request
+   * that wrote, like its other queries. Never throws: the write is committed whatever happens here.
+   */
+  async refreshNow(userIds: readonly string[]): Promise<void> {
+    await Promise.all(
+      userIds.map(async (id) => {
+        // Fresh as of now: a routine refresh of this subscriber can wait its usual time.
+        this.refreshed(id, Date.now());
+        try {
+          await this.refresh(id);
+        } catch (err) {
+          // Redis or PostgreSQL just went away: offline reads show the previous snapshot (with its
+          // time) until the next one; the write itself is done.
+          this.logger.warn({ err, userId: id }, 'snapshot not updated after a write');
+        }
+      }),
+    );
+  }
+
+  private refreshed(userId: string, at: number): void {
+    this.lastRefresh.set(userId, at);
+    if (this.lastRefresh.size > 100_000) this.lastRefresh.clear(); // bounded memory; only a debounce
+  }
+
+  /**
+   * Takes the subscriber's snapshot now: who they are (number, language, whether they have a PIN),
+   * balances, loans and latest entries, read at once, all from the database.
+   */
+  async refresh(userId: string): Promise<void> {
+    // Taken before reading: anything committed before it is in the snapshot. Increasing here even
+    // when the clock is not; across instances, as far as their clocks agree.
+    const takenAt = Math.max(Date.now(), this.lastTakenAt + 1);
+    this.lastTakenAt = takenAt;
+    const [profile, summary, loans, history] = await Promise.all([
+      this.users.profile(userId),
+      this.loans.summary(userId),
+      this.loans.listForUser(userId, { role: 'any', limit: SNAPSHOT_LOANS }),
+      this.wallet.history(userId, { limit: SNAPSHOT_ENTRIES }),
     ]);
+    const { phoneNumber, language, hasPin } = profile;
+    // takenAt first: STORE_IF_NEWER reads it from the start of the JSON.
     const snapshot: UssdSnapshot = {
       takenAt,
-      user: { id: user.id, phoneNumber: user.phoneNumber, language: user.language, hasPin },
+      user: { id: userId, phoneNumber, language, hasPin },
       balance: summary.balance,
       owing: summary.owing,
       owed: summary.owed,
-      loans: loans.items.map((loan) => toLoanView(loan, user.id)),
+      loans: loans.items.map((loan) => toLoanView(loan, userId)),
       entries: history.items.map((entry) => ({
         at: entry.createdAt.getTime(),
         kind: entry.kind,
         amount: entry.amount,
       })),
     };
-    await this.redis.set(this.key(user.phoneNumber), JSON.stringify(snapshot), 'EX', this.ttlSeconds);
+    await STORE_IF_NEWER.run(this.redis, [this.key(phoneNumber)], [takenAt, JSON.stringify(snapshot), this.ttlSeconds]);
   }
 
-  /** Waits for refreshes under way (tests, shutdown). */
+  /** Waits for background refreshes under way (tests, shutdown). */
   async settle(): Promise<void> {
     while (this.inFlight.size) await Promise.all(this.inFlight.values());
   }

@@ -1,0 +1,321 @@
+import { randomUUID } from 'node:crypto';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DataSource } from 'typeorm';
+import { dataSourceOptions } from '../src/database/data-source.options.js';
+import { DatabaseAvailability } from '../src/database/database-availability.js';
+import { LoansService } from '../src/loans/loans.service.js';
+import { REDIS } from '../src/redis/redis.tokens.js';
+import type { RedisClient } from '../src/redis/redis-connection.factory.js';
+import { formatLocal, localDigits } from '../src/users/phone-number.js';
+import { UsersService } from '../src/users/users.service.js';
+import { UssdSnapshotStore } from '../src/ussd/offline/snapshot.store.js';
+import { ApiClient } from './support/api-client.js';
+import { eventually } from './support/eventually.js';
+import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
+import { startTestApp, testConfig, uniquePhone } from './support/test-app.js';
+import { AtPhone } from './support/ussd-phone.js';
+
+/**
+ * The offline snapshots are up to date the moment a write is answered, whichever channel made the
+ * write (USSD, REST, the sync API, an operator, the expiry job): PostgreSQL is cut right after the
+ * reply, with no waiting in between, and USSD must still show the write and check against it.
+ *
+ * Snapshots taken in the background after reads are debounced for an hour here, so nothing but the
+ * write itself can have brought a snapshot up to date.
+ */
+const PIN = '4821';
+const base = testConfig();
+const pgUrl = new URL(base.database.url);
+
+const reference = (screen: string) => screen.match(/Ref ([0-9A-Z]{10})$/)?.[1];
+const AS_OF = /^CON As of \d\d:\d\d:\n/;
+
+describe('USSD offline right after a write', () => {
+  let app: NestFastifyApplication;
+  let proxy: TcpProxy;
+  let db: DataSource;
+  let api: ApiClient;
+
+  beforeAll(async () => {
+    proxy = await startTcpProxy(pgUrl.hostname, Number(pgUrl.port || 5432));
+    ({ app } = await startTestApp({
+      APP_ROLE: 'api',
+      DATABASE_URL: proxy.url(base.database.url),
+      USSD_SNAPSHOT_REFRESH_SECONDS: '3600',
+    }));
+    api = new ApiClient(app);
+    // The test's own view of the database, not through the proxy.
+    db = await new DataSource(dataSourceOptions(base)).initialize();
+  });
+  afterAll(async () => {
+    proxy.restore();
+    await app.close();
+    await proxy.close();
+    await db.destroy();
+  });
+
+  /** Back online for the next test (the breaker closes once a probe gets through). */
+  async function restore() {
+    proxy.restore();
+    await eventually(
+      () => Promise.resolve(app.get(DatabaseAvailability).isOpen()),
+      (open) => !open,
+      5_000,
+    );
+  }
+
+  /** Dials while all is well (a snapshot as of before the write), and waits for that snapshot. */
+  async function dialledBefore(...phones: string[]) {
+    for (const n of phones) expect(await new AtPhone(app, n).dial()).toMatch(/^CON M-PESA LOANS/);
+    await app.get(UssdSnapshotStore).settle();
+  }
+
+  it('a new number requests a loan over USSD, creating its PIN; cut at once, both sides see it offline', async () => {
+    const [borrower, lender, other] = [uniquePhone(), uniquePhone(), uniquePhone()];
+    await dialledBefore(lender);
+
+    const p = new AtPhone(app, borrower);
+    await p.dial('1');
+    await p.reply(localDigits(lender));
+    await p.reply('1000');
+    await p.reply('100');
+    expect(await p.reply('1')).toMatch(/^CON Create a 4-digit PIN:/);
+    await p.reply(PIN);
+    const sent = await p.reply(PIN);
+    proxy.cut();
+    expect(sent).toMatch(/^CON SUCCESS\nLoan request sent to /);
+
+    try {
+      // The request is in the borrower's offline My Loans, still pending.
+      const mine = new AtPhone(app, borrower);
+      const list = await mine.dial('2');
+      expect(list).toMatch(AS_OF);
+      expect(list).toContain(`1. From ${formatLocal(lender)} Ksh 1000`);
+      expect(await mine.reply('1')).toMatch(/\nStatus: Pending(\n|$)/);
+
+      // A PIN-checked write from the new number: its PIN (created a moment ago) is checked offline.
+      const ask = new AtPhone(app, borrower);
+      await ask.dial(`1*${localDigits(other)}*500*100`);
+      expect(await ask.reply('1')).toMatch(/^CON Enter your 4-digit PIN:/);
+      expect(await ask.reply('9468')).toMatch(/^CON Wrong PIN\. 2 attempt\(s\) left\./);
+      expect(reference(await ask.reply(PIN))).toBeDefined();
+
+      // The lender's offline approval list has it.
+      const approvals = await new AtPhone(app, lender).dial('3');
+      expect(approvals).toMatch(AS_OF);
+      expect(approvals).toContain(`1. ${formatLocal(borrower)} Ksh 1000`);
+    } finally {
+      await restore();
+    }
+  });
+
+  it('a loan requested and approved over REST is seen offline over USSD by both parties', async () => {
+    const [borrower, lender] = [uniquePhone(), uniquePhone()];
+    const borrowerToken = await api.onboard(borrower, PIN);
+    const lenderToken = await api.onboard(lender, PIN);
+    const credited = await api.call('POST', '/api/admin/deposits', {
+      admin: true,
+      body: { phoneNumber: lender, amount: 10_000, reference: `SNAP-${randomUUID()}` },
+    });
+    expect(credited.status).toBe(201);
+    await dialledBefore(borrower, lender);
+
+    const requested = await api.call('POST', '/api/loans', {
+      token: borrowerToken,
+      body: { lenderPhoneNumber: lender, amount: 3_000, repaymentPerDeposit: 300, pin: PIN },
+    });
+    expect(requested.status).toBe(201);
+    const waiting = await api.call('POST', '/api/loans', {
+      token: borrowerToken,
+      body: { lenderPhoneNumber: lender, amount: 1_500, repaymentPerDeposit: 150, pin: PIN },
+    });
+    expect(waiting.status).toBe(201);
+    const approved = await api.call('POST', `/api/loans/${(requested.body as { id: string }).id}/approve`, {
+      token: lenderToken,
+      body: { pin: PIN },
+    });
+    proxy.cut();
+    expect(approved.status).toBe(200);
+
+    try {
+      expect(await new AtPhone(app, borrower).dial('4')).toMatch(
+        /^CON As of \d\d:\d\d:\nBALANCE\nWallet: Ksh 3000\nYou owe: Ksh 3000\nOwed to you: Ksh 0/,
+      );
+      const mine = await new AtPhone(app, borrower).dial('2');
+      expect(mine).toContain(`1. From ${formatLocal(lender)} Ksh 1500`);
+      expect(mine).toContain(`2. From ${formatLocal(lender)} Ksh 3000`);
+
+      expect(await new AtPhone(app, lender).dial('4')).toMatch(
+        /^CON As of \d\d:\d\d:\nBALANCE\nWallet: Ksh 7000\nYou owe: Ksh 0\nOwed to you: Ksh 3000/,
+      );
+      // Only the request still waiting; the approved one has left the list.
+      const approvals = await new AtPhone(app, lender).dial('3');
+      expect(approvals).toMatch(AS_OF);
+      expect(approvals).toContain(`1. ${formatLocal(borrower)} Ksh 1500`);
+      expect(approvals).not.toContain('Ksh 3000');
+    } finally {
+      await restore();
+    }
+  });
+
+  it('a loan requested through the sync API is seen offline over USSD by both parties', async () => {
+    const [borrower, lender] = [uniquePhone(), uniquePhone()];
+    const token = await api.onboard(borrower, PIN);
+    await app.get(UsersService).findOrRegister(lender);
+    await dialledBefore(borrower, lender);
+
+    const pushed = await api.call('POST', '/api/sync/push', {
+      token,
+      body: {
+        deviceId: 'phone-a',
+        operations: [
+          {
+            opId: randomUUID(),
+            type: 'loan.request',
+            payload: { lenderPhoneNumber: lender, amount: 2_500, repaymentPerDeposit: 250 },
+            clientTimestamp: new Date().toISOString(),
+          },
+        ],
+      },
+    });
+    proxy.cut();
+    expect(pushed.status).toBe(200);
+    expect((pushed.body as { results: { status: string }[] }).results.map((r) => r.status)).toEqual(['applied']);
+
+    try {
+      expect(await new AtPhone(app, borrower).dial('2')).toContain(`1. From ${formatLocal(lender)} Ksh 2500`);
+      expect(await new AtPhone(app, lender).dial('3')).toContain(`1. ${formatLocal(borrower)} Ksh 2500`);
+    } finally {
+      await restore();
+    }
+  });
+
+  it('a deposit an operator credits, and what it repays, is seen offline by the borrower and the lender', async () => {
+    const [borrower, lender] = [uniquePhone(), uniquePhone()];
+    const users = app.get(UsersService);
+    const loans = app.get(LoansService);
+    const b = await users.findOrRegister(borrower);
+    const l = await users.findOrRegister(lender);
+    await loans.receiveDeposit({ userId: l.id, amount: 5_000, reference: `SNAP-${randomUUID()}` });
+    const loan = await loans.requestLoan({
+      borrowerId: b.id,
+      lenderPhoneNumber: lender,
+      amount: 4_000,
+      repaymentPerDeposit: 400,
+    });
+    await loans.approve(loan.id, l.id);
+    await dialledBefore(borrower, lender);
+
+    const credited = await api.call('POST', '/api/admin/deposits', {
+      admin: true,
+      body: { phoneNumber: borrower, amount: 1_000, reference: `SNAP-${randomUUID()}` },
+    });
+    proxy.cut();
+    expect(credited.status).toBe(201);
+
+    try {
+      // 4,000 borrowed + 1,000 deposited − 400 repaid.
+      expect(await new AtPhone(app, borrower).dial('4')).toMatch(
+        /^CON As of \d\d:\d\d:\nBALANCE\nWallet: Ksh 4600\nYou owe: Ksh 3600\nOwed to you: Ksh 0/,
+      );
+      // 5,000 − 4,000 lent + 400 repaid.
+      expect(await new AtPhone(app, lender).dial('4')).toMatch(
+        /^CON As of \d\d:\d\d:\nBALANCE\nWallet: Ksh 1400\nYou owe: Ksh 0\nOwed to you: Ksh 3600/,
+      );
+    } finally {
+      await restore();
+    }
+  });
+
+  it('money held for a withdrawal made over REST has left the offline balance at once', async () => {
+    const n = uniquePhone();
+    const token = await api.onboard(n, PIN);
+    const credited = await api.call('POST', '/api/admin/deposits', {
+      admin: true,
+      body: { phoneNumber: n, amount: 2_000, reference: `SNAP-${randomUUID()}` },
+    });
+    expect(credited.status).toBe(201);
+    await dialledBefore(n);
+
+    const withdrawn = await api.call('POST', '/api/wallet/withdrawals', { token, body: { amount: 500, pin: PIN } });
+    proxy.cut();
+    expect(withdrawn.status).toBe(202);
+
+    try {
+      expect(await new AtPhone(app, n).dial('4')).toMatch(/^CON As of \d\d:\d\d:\nBALANCE\nWallet: Ksh 1500\n/);
+      // An offline withdrawal is checked against what is left.
+      const p = new AtPhone(app, n);
+      await p.dial('7*2');
+      expect(await p.reply('1800')).toMatch(/^CON Your wallet has Ksh 1500\./);
+    } finally {
+      await restore();
+    }
+  });
+
+  it('a request the expiry job closes is seen closed offline by both parties', async () => {
+    const [borrower, lender] = [uniquePhone(), uniquePhone()];
+    const b = await app.get(UsersService).findOrRegister(borrower);
+    const loan = await app
+      .get(LoansService)
+      .requestLoan({ borrowerId: b.id, lenderPhoneNumber: lender, amount: 800, repaymentPerDeposit: 100 });
+    await dialledBefore(borrower, lender);
+
+    await db.query(`UPDATE loans SET expires_at = now() - interval '1 minute' WHERE id = $1`, [loan.id]);
+    // What the expiry job runs.
+    expect(await app.get(LoansService).expire(loan.id)).toBe(true);
+    proxy.cut();
+
+    try {
+      const mine = new AtPhone(app, borrower);
+      expect(await mine.dial('2')).toContain(`1. From ${formatLocal(lender)} Ksh 800`);
+      expect(await mine.reply('1')).toMatch(/\nStatus: Expired(\n|$)/);
+      expect(await new AtPhone(app, lender).dial('3')).toMatch(/^CON As of \d\d:\d\d:\nAPPROVE LOAN\nNo requests/);
+    } finally {
+      await restore();
+    }
+  });
+
+  it('a language changed over USSD is the language of the offline screens at once', async () => {
+    const n = uniquePhone();
+    const users = app.get(UsersService);
+    await users.createPin((await users.findOrRegister(n)).id, PIN);
+    await dialledBefore(n);
+
+    const p = new AtPhone(app, n);
+    await p.dial('7*4');
+    const done = await p.reply('2');
+    proxy.cut();
+    expect(done).toBe('END Lugha sasa ni Kiswahili.');
+
+    try {
+      expect(await new AtPhone(app, n).dial()).toMatch(/^CON MIKOPO YA M-PESA\n1\. Omba Mkopo/);
+      expect(await new AtPhone(app, n).dial('4')).toMatch(/^CON Kufikia \d\d:\d\d:\nSALIO\nPochi: Ksh 0/);
+    } finally {
+      await restore();
+    }
+  });
+
+  it('never puts back a snapshot older than the one stored', async () => {
+    // Refreshes in the background and after writes overlap, on one instance or several: one that
+    // read before a write may finish after the one that read after it.
+    const n = uniquePhone();
+    const u = await app.get(UsersService).findOrRegister(n);
+    const store = app.get(UssdSnapshotStore);
+    await store.refresh(u.id);
+    const taken = (await store.get(n))!;
+    expect(taken.balance).toBe(0);
+    const redis = app.get<RedisClient>(REDIS);
+    const key = `ussd:snapshot:${n}`;
+
+    // Stored by a refresh that started after this next one (and saw a deposit): kept.
+    const newer = { ...taken, takenAt: Date.now() + 60_000, balance: 700 };
+    await redis.set(key, JSON.stringify(newer));
+    await store.refresh(u.id);
+    expect(await store.get(n)).toEqual(newer);
+
+    // Stored by one that started before: replaced.
+    await redis.set(key, JSON.stringify({ ...taken, takenAt: taken.takenAt - 60_000, balance: 700 }));
+    await store.refresh(u.id);
+    expect(await store.get(n)).toMatchObject({ balance: 0, user: { id: u.id, phoneNumber: n, hasPin: false } });
+  });
+});
