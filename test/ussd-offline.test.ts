@@ -315,10 +315,11 @@ describe('USSD while PostgreSQL is unavailable', () => {
   it('tells a subscriber without a snapshot it is busy in their language when the identity cache knows it', async () => {
     const users = app.get(UsersService);
     const me = uniquePhone();
-    // Known to the identity cache (identified, then Kiswahili chosen) but never shown a screen,
-    // so no snapshot of theirs exists.
+    // Known to the identity cache (identified, then Kiswahili chosen), but their snapshot is gone
+    // (it expired: removed here), so nothing offline can say who they are for sure.
     await users.identify(me);
     await users.setLanguage((await users.findOrRegister(me)).id, 'sw');
+    await app.get<RedisClient>(REDIS).del(`ussd:snapshot:${me}`);
     expect(await app.get(UssdSnapshotStore).get(me)).toBeNull();
     await cut();
     try {
