@@ -201,6 +201,21 @@ describe('JourneyEngine', () => {
     expect(await question(['1', '8', '0', '2'])).toBeNull();
   });
 
+  it('offers nothing, rather than failing every dial, when a kept journey cannot be described', async () => {
+    const { state } = await walk(['1', '8']);
+    const broken = new Map(screens);
+    broken.set(A, {
+      ...screens.get(A)!,
+      form: {
+        key: 'typed',
+        resumeQuestion: () => {
+          throw new Error('journey value lender is missing');
+        },
+      },
+    });
+    expect(new JourneyEngine(broken, 160).resumeQuestion(state, translator('en'))).toBeNull();
+  });
+
   it('cuts a screen that is too long and replaces characters outside GSM-7', async () => {
     const long = new Map(screens);
     long.set(A, { id: A, leadsTo: [], render: () => ({ body: `“Habari” — ${'x'.repeat(300)} 🎉` }) });

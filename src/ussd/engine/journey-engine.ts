@@ -79,7 +79,14 @@ export class JourneyEngine {
     // its form value is this journey's, never one left in the data by an earlier pass.
     for (let i = state.stack.length - 2; i >= 0; i -= 1) {
       const form = this.screens.get(state.stack[i].screen)?.form;
-      if (form && state.data[form.key] !== undefined) return form.resumeQuestion({ data: state.data, t });
+      if (!form || state.data[form.key] === undefined) continue;
+      try {
+        return form.resumeQuestion({ data: state.data, t });
+      } catch {
+        // A journey kept by another version that cannot be described: start afresh rather than
+        // fail every dial of this phone until the offer expires.
+        return null;
+      }
     }
     return null;
   }
