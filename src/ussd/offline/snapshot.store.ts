@@ -72,6 +72,10 @@ export class UssdSnapshotStore implements OnModuleInit, OnModuleDestroy {
   private readonly inFlight = new Map<string, Promise<void>>();
   /** The last takenAt given here: snapshots taken one after the other here are ordered, even within a millisecond. */
   private lastTakenAt = 0;
+  /** How long a write waits for its snapshots before replying (they finish in the background after). */
+  private readonly writeWaitMs: number;
+  /** Snapshots after writes that outlived their write's wait, still under way here. */
+  private readonly afterWrites = new Set<Promise<void>>();
   private unlisten: () => void = () => undefined;
 
   constructor(
@@ -85,6 +89,9 @@ export class UssdSnapshotStore implements OnModuleInit, OnModuleDestroy {
     const ussd = config.get('ussd', { infer: true });
     this.ttlSeconds = ussd.snapshotTtlHours * 3600;
     this.refreshMs = ussd.snapshotRefreshSeconds * 1000;
+    // A USSD write must still answer within USSD_DB_DEADLINE_MS, its own queries included: past
+    // the deadline a committed step would be answered again offline ("saved", when it was done).
+    this.writeWaitMs = Math.floor(ussd.dbDeadlineMs / 4);
   }
 
   onModuleInit(): void {
@@ -124,9 +131,26 @@ export class UssdSnapshotStore implements OnModuleInit, OnModuleDestroy {
   /**
    * After a write: these subscribers' snapshots, taken now (at once) and awaited, so the write's
    * reply goes out once they are stored. Not bounded like refreshSoon: it is part of the request
-   * that wrote, like its other queries. Never throws: the write is committed whatever happens here.
+   * that wrote, like its other queries; but a write waits at most a quarter of
+   * USSD_DB_DEADLINE_MS for them (a slow database must not turn a done write into an answer from
+   * the offline path), and they finish in the background after that. Skipped while Redis is not
+   * ready (nowhere to store them). Never throws: the write is committed whatever happens here.
    */
   async refreshNow(userIds: readonly string[]): Promise<void> {
+    if (this.redis.status !== 'ready') return;
+    const work = this.takeNow(userIds);
+    let timer: NodeJS.Timeout | undefined;
+    const waited = await Promise.race([
+      work.then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), this.writeWaitMs))),
+    ]);
+    clearTimeout(timer);
+    if (waited) return;
+    this.afterWrites.add(work);
+    void work.finally(() => this.afterWrites.delete(work));
+  }
+
+  private async takeNow(userIds: readonly string[]): Promise<void> {
     await Promise.all(
       userIds.map(async (id) => {
         // Fresh as of now: a routine refresh of this subscriber can wait its usual time.
@@ -182,6 +206,7 @@ export class UssdSnapshotStore implements OnModuleInit, OnModuleDestroy {
 
   /** Waits for background refreshes under way (tests, shutdown). */
   async settle(): Promise<void> {
-    while (this.inFlight.size) await Promise.all(this.inFlight.values());
+    while (this.inFlight.size || this.afterWrites.size)
+      await Promise.all([...this.inFlight.values(), ...this.afterWrites]);
   }
 }
