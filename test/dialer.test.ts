@@ -3,7 +3,8 @@ import { fileURLToPath } from 'node:url';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DarajaSimulatorHost } from '../src/mpesa/simulator/daraja-simulator.host.js';
 import { NotificationsService } from '../src/notifications/notifications.service.js';
-import { formatLocal, localDigits } from '../src/users/phone-number.js';
+import { localDigits } from '../src/users/phone-number.js';
+import { local } from './support/ussd-clients.js';
 import { ADMIN_KEY } from './support/api-client.js';
 import { eventually } from './support/eventually.js';
 import { freePort } from './support/processes.js';
@@ -115,10 +116,10 @@ describe('the terminal dialer (npm run dial)', () => {
     for (const screen of [
       '│ M-PESA LOANS\n│ 1. Request Loan',
       '│ REQUEST LOAN\n│ Enter lender phone:',
-      '│ CONFIRM LOAN\n│ Lender: ' + formatLocal(lender),
+      '│ CONFIRM LOAN\n│ Lender: ' + local(lender),
       '│ Create a 4-digit PIN',
       '│ Confirm PIN',
-      `│ SUCCESS\n│ Loan request sent to ${formatLocal(lender)}\n│ 0. Back 00. Home\n└─\n`,
+      `│ SUCCESS\n│ Loan request sent to ${local(lender)}\n│ 0. Back 00. Home\n└─\n`,
       '│ Thank you for using M-PESA Loans.\n└─ session ended\nDial again? [Y/n] n\n',
     ]) {
       expect(out).toContain(screen);
@@ -130,9 +131,7 @@ describe('the terminal dialer (npm run dial)', () => {
     const { code, out } = await dial([localDigits(lender), '--url', base, `--key=${ADMIN_KEY}`], stdin);
     expect(code).toBe(0);
     expect(out).toContain(`Latest SMS to ${lender} (newest first):`);
-    expect(out).toContain(
-      `Deni: ${formatLocal(borrower)} asks you for a loan of Ksh 5000, repaid Ksh 500 per deposit.`,
-    );
+    expect(out).toContain(`Deni: ${local(borrower)} asks you for a loan of Ksh 5000, repaid Ksh 500 per deposit.`);
     expect(out).toContain(`Next M-PESA request of ${lender}: cancelled`);
     expect(out).toMatch(/Could not set the outcome: outcome: outcome must be one of the following values/);
     expect(out).toContain(

@@ -2,7 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { formatLocal, localDigits } from '../src/users/phone-number.js';
+import { localDigits } from '../src/users/phone-number.js';
+import { local } from './support/ussd-clients.js';
 import { ADMIN_KEY } from './support/api-client.js';
 import { ensureChromium } from './support/chromium.js';
 import { productionEnv } from './support/production-env.js';
@@ -101,7 +102,7 @@ describe('the phone simulator page in a browser', () => {
     for (const digit of PIN)
       await page.getByRole('group', { name: 'Keypad' }).getByRole('button', { name: digit, exact: true }).click();
     await page.getByRole('button', { name: 'Send' }).click();
-    expect(await shows('SUCCESS')).toBe(`SUCCESS\nLoan request sent to ${formatLocal(lender)}\n0. Back 00. Home`);
+    expect(await shows('SUCCESS')).toBe(`SUCCESS\nLoan request sent to ${local(lender)}\n0. Back 00. Home`);
     await page.screenshot({ path: `${ARTIFACTS}simulator-loan-request.png`, fullPage: true });
 
     await reply('00', 'M-PESA LOANS');
@@ -115,7 +116,7 @@ describe('the phone simulator page in a browser', () => {
     const sms = page.locator('#sms li', { hasText: 'asks you for a loan of Ksh 5000' });
     await sms.waitFor({ timeout: 10_000 });
     expect(await sms.innerText()).toContain(
-      `Deni: ${formatLocal(borrower)} asks you for a loan of Ksh 5000, repaid Ksh 500 per deposit. Dial *383# and choose 3 to answer.`,
+      `Deni: ${local(borrower)} asks you for a loan of Ksh 5000, repaid Ksh 500 per deposit. Dial *383# and choose 3 to answer.`,
     );
     await page.screenshot({ path: `${ARTIFACTS}simulator-lender-sms.png`, fullPage: true });
   }, 60_000);

@@ -6,7 +6,8 @@ import { DatabaseAvailability } from '../src/database/database-availability.js';
 import { LoansService } from '../src/loans/loans.service.js';
 import { REDIS } from '../src/redis/redis.tokens.js';
 import type { RedisClient } from '../src/redis/redis-connection.factory.js';
-import { formatLocal, localDigits } from '../src/users/phone-number.js';
+import { localDigits } from '../src/users/phone-number.js';
+import { local } from './support/ussd-clients.js';
 import { UsersService } from '../src/users/users.service.js';
 import { UssdSnapshotStore } from '../src/ussd/offline/snapshot.store.js';
 import { ApiClient } from './support/api-client.js';
@@ -90,7 +91,7 @@ describe('USSD offline right after a write', () => {
       const mine = new AtPhone(app, borrower);
       const list = await mine.dial('2');
       expect(list).toMatch(AS_OF);
-      expect(list).toContain(`1. From ${formatLocal(lender)} Ksh 1000`);
+      expect(list).toContain(`1. From ${local(lender)} Ksh 1000`);
       expect(await mine.reply('1')).toMatch(/\nStatus: Pending(\n|$)/);
 
       // A PIN-checked write from the new number: its PIN (created a moment ago) is checked offline.
@@ -103,7 +104,7 @@ describe('USSD offline right after a write', () => {
       // The lender's offline approval list has it.
       const approvals = await new AtPhone(app, lender).dial('3');
       expect(approvals).toMatch(AS_OF);
-      expect(approvals).toContain(`1. ${formatLocal(borrower)} Ksh 1000`);
+      expect(approvals).toContain(`1. ${local(borrower)} Ksh 1000`);
     } finally {
       await restore();
     }
@@ -142,8 +143,8 @@ describe('USSD offline right after a write', () => {
         /^CON As of \d\d:\d\d:\nBALANCE\nWallet: Ksh 3000\nYou owe: Ksh 3000\nOwed to you: Ksh 0/,
       );
       const mine = await new AtPhone(app, borrower).dial('2');
-      expect(mine).toContain(`1. From ${formatLocal(lender)} Ksh 1500`);
-      expect(mine).toContain(`2. From ${formatLocal(lender)} Ksh 3000`);
+      expect(mine).toContain(`1. From ${local(lender)} Ksh 1500`);
+      expect(mine).toContain(`2. From ${local(lender)} Ksh 3000`);
 
       expect(await new AtPhone(app, lender).dial('4')).toMatch(
         /^CON As of \d\d:\d\d:\nBALANCE\nWallet: Ksh 7000\nYou owe: Ksh 0\nOwed to you: Ksh 3000/,
@@ -151,7 +152,7 @@ describe('USSD offline right after a write', () => {
       // Only the request still waiting; the approved one has left the list.
       const approvals = await new AtPhone(app, lender).dial('3');
       expect(approvals).toMatch(AS_OF);
-      expect(approvals).toContain(`1. ${formatLocal(borrower)} Ksh 1500`);
+      expect(approvals).toContain(`1. ${local(borrower)} Ksh 1500`);
       expect(approvals).not.toContain('Ksh 3000');
     } finally {
       await restore();
@@ -183,8 +184,8 @@ describe('USSD offline right after a write', () => {
     expect((pushed.body as { results: { status: string }[] }).results.map((r) => r.status)).toEqual(['applied']);
 
     try {
-      expect(await new AtPhone(app, borrower).dial('2')).toContain(`1. From ${formatLocal(lender)} Ksh 2500`);
-      expect(await new AtPhone(app, lender).dial('3')).toContain(`1. ${formatLocal(borrower)} Ksh 2500`);
+      expect(await new AtPhone(app, borrower).dial('2')).toContain(`1. From ${local(lender)} Ksh 2500`);
+      expect(await new AtPhone(app, lender).dial('3')).toContain(`1. ${local(borrower)} Ksh 2500`);
     } finally {
       await restore();
     }
@@ -267,7 +268,7 @@ describe('USSD offline right after a write', () => {
 
     try {
       const mine = new AtPhone(app, borrower);
-      expect(await mine.dial('2')).toContain(`1. From ${formatLocal(lender)} Ksh 800`);
+      expect(await mine.dial('2')).toContain(`1. From ${local(lender)} Ksh 800`);
       expect(await mine.reply('1')).toMatch(/\nStatus: Expired(\n|$)/);
       expect(await new AtPhone(app, lender).dial('3')).toMatch(/^CON As of \d\d:\d\d:\nAPPROVE LOAN\nNo requests/);
     } finally {

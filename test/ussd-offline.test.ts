@@ -7,7 +7,7 @@ import { JobsService } from '../src/queues/jobs.service.js';
 import { QueueName } from '../src/queues/queue-names.js';
 import { REDIS } from '../src/redis/redis.tokens.js';
 import type { RedisClient } from '../src/redis/redis-connection.factory.js';
-import { formatLocal, localDigits } from '../src/users/phone-number.js';
+import { localDigits } from '../src/users/phone-number.js';
 import { UsersService } from '../src/users/users.service.js';
 import {
   OfflineQueueService,
@@ -22,7 +22,7 @@ import { ledgerViolations } from './support/invariants.js';
 import { freePort } from './support/processes.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 import { ownRedisPrefix, startTestApp, testConfig, uniquePhone } from './support/test-app.js';
-import { BOTH_LANGUAGES, SCREENS_SW } from './support/ussd-clients.js';
+import { BOTH_LANGUAGES, SCREENS_SW, local } from './support/ussd-clients.js';
 import { AtPhone } from './support/ussd-phone.js';
 
 /**
@@ -56,7 +56,7 @@ const reference = (screen: string) => screen.match(/Ref ([0-9A-Z]{10})$/)?.[1];
 
 /** The number a list screen gives the line that shows `other` (a local number). */
 function lineFor(screen: string, other: string): string {
-  const line = screen.split('\n').find((l) => l.includes(formatLocal(other)));
+  const line = screen.split('\n').find((l) => l.includes(local(other)));
   if (!line) throw new Error(`${other} not on screen:\n${screen}`);
   return line.split('.')[0];
 }
@@ -175,7 +175,7 @@ describe('USSD while PostgreSQL is unavailable', () => {
     expect(balance).toMatch(/^CON As of \d\d:\d\d:\nBALANCE\nWallet: Ksh 3000\nYou owe: Ksh 3000/);
     const loansScreen = await phone(a).dial('2');
     expect(loansScreen).toContain('As of');
-    expect(loansScreen).toContain(`From ${formatLocal(b)} Ksh 30000`);
+    expect(loansScreen).toContain(`From ${local(b)} Ksh 30000`);
 
     // A asks G for a loan: checked (amounts, PIN against the cached hash), queued, a reference.
     const ask = phone(a);

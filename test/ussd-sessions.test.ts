@@ -4,7 +4,7 @@ import type { RedisClient } from '../src/redis/redis-connection.factory.js';
 import { DataSource } from 'typeorm';
 import { LoansService } from '../src/loans/loans.service.js';
 import type { Language } from '../src/users/user.entity.js';
-import { formatLocal, localDigits } from '../src/users/phone-number.js';
+import { localDigits } from '../src/users/phone-number.js';
 import { UsersService } from '../src/users/users.service.js';
 import { UssdSnapshotStore } from '../src/ussd/offline/snapshot.store.js';
 import { ADMIN_KEY, ApiClient } from './support/api-client.js';
@@ -22,6 +22,7 @@ import {
   loansOf,
   notification,
   subscriberWithPin,
+  local,
 } from './support/ussd-clients.js';
 
 /**
@@ -210,7 +211,7 @@ describe('USSD sessions', () => {
   });
 
   describe('resume after a lost session', () => {
-    const requestTo = (lender: string) => SCREENS.resume(`your loan request to ${formatLocal(lender)}`);
+    const requestTo = (lender: string) => SCREENS.resume(`your loan request to ${local(lender)}`);
 
     async function midRequest() {
       const borrower = uniquePhone();
@@ -326,7 +327,7 @@ describe('USSD sessions', () => {
         await phone.reply('1');
         expect(await phone.reply(localDigits(lender))).toBe(con(SCREENS.amount));
         expect(await phone.dial()).toBe(
-          con(`Continue your loan request to ${formatLocal(lender)}?\n1. Continue\n2. Start again`),
+          con(`Continue your loan request to ${local(lender)}?\n1. Continue\n2. Start again`),
         );
         expect(await phone.reply('1')).toBe(con(SCREENS.amount));
         expect(await phone.reply('5000')).toBe(con(SCREENS.repayment));
@@ -347,7 +348,7 @@ describe('USSD sessions', () => {
 
         for (const typed of ['6', '1']) await phone.reply(typed);
         expect(await phone.reply('250000')).toBe(con(SCREENS.pinEnter));
-        const repayment = `Continue your repayment of Ksh 250000 to ${formatLocal(lender)}?\n1. Continue\n2. Start again`;
+        const repayment = `Continue your repayment of Ksh 250000 to ${local(lender)}?\n1. Continue\n2. Start again`;
         expect(await phone.dial()).toBe(con(repayment));
         expect(await phone.reply('1')).toBe(con(SCREENS.pinEnter));
         for (const screen of [withdrawal, repayment]) expect(screen.length).toBeLessThanOrEqual(160);
@@ -360,9 +361,9 @@ describe('USSD sessions', () => {
         const offers: string[] = [];
         const phone = new CheckedAtPhone(app, borrower);
         for (const [path, offer] of [
-          [['1', localDigits(other)], `Endelea na ombi lako la mkopo kwa ${formatLocal(other)}?${options}`],
+          [['1', localDigits(other)], `Endelea na ombi lako la mkopo kwa ${local(other)}?${options}`],
           [['7', '2', '250000'], `Endelea kutoa Ksh 250000?${options}`],
-          [['6', '1', '250000'], `Endelea kulipa Ksh 250000 kwa ${formatLocal(lender)}?${options}`],
+          [['6', '1', '250000'], `Endelea kulipa Ksh 250000 kwa ${local(lender)}?${options}`],
         ] as const) {
           expect(await phone.dial()).toBe(con(MAIN_MENU_SW));
           for (const typed of path) await phone.reply(typed);
