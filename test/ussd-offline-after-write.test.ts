@@ -228,6 +228,42 @@ describe('USSD offline right after a write', () => {
     }
   });
 
+  it('a deposit delivered again brings the lender it repaid up to date too, if its first delivery did not', async () => {
+    const [borrower, lender] = [uniquePhone(), uniquePhone()];
+    const users = app.get(UsersService);
+    const loans = app.get(LoansService);
+    const b = await users.findOrRegister(borrower);
+    const l = await users.findOrRegister(lender);
+    await loans.receiveDeposit({ userId: l.id, amount: 5_000, reference: `SNAP-${randomUUID()}` });
+    const loan = await loans.requestLoan({
+      borrowerId: b.id,
+      lenderPhoneNumber: lender,
+      amount: 4_000,
+      repaymentPerDeposit: 400,
+    });
+    await loans.approve(loan.id, l.id);
+    await dialledBefore(borrower, lender);
+    // The lender's snapshot from before the deposit, put back after it: as if the first delivery
+    // had been cut short (a crash) between its commit and the snapshots.
+    const redis = app.get<RedisClient>(REDIS);
+    const before = await redis.get(`ussd:snapshot:${lender}`);
+    const deposit = { phoneNumber: borrower, amount: 1_000, reference: `SNAP-${randomUUID()}` };
+    expect((await api.call('POST', '/api/admin/deposits', { admin: true, body: deposit })).status).toBe(201);
+    await redis.set(`ussd:snapshot:${lender}`, before!);
+
+    const again = await api.call('POST', '/api/admin/deposits', { admin: true, body: deposit });
+    proxy.cut();
+    expect(again.status).toBeLessThan(300);
+    try {
+      // 5,000 − 4,000 lent + 400 repaid, and 3,600 still owed.
+      expect(await new AtPhone(app, lender).dial('4')).toMatch(
+        /^CON As of \d\d:\d\d:\nBALANCE\nWallet: Ksh 1400\nYou owe: Ksh 0\nOwed to you: Ksh 3600/,
+      );
+    } finally {
+      await restore();
+    }
+  });
+
   it('money held for a withdrawal made over REST has left the offline balance at once', async () => {
     const n = uniquePhone();
     const token = await api.onboard(n, PIN);

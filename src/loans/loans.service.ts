@@ -367,8 +367,8 @@ export class LoansService {
         changed: [user.id, ...lenders],
       };
     });
-    // The depositor's balance, and each lender repaid from it. A replayed deposit changed nothing
-    // now, but its first delivery may have been cut short before this point: the depositor again.
+    // The depositor's balance, and each lender repaid from it (again for a replayed deposit, whose
+    // first delivery may have been cut short before this point).
     const { changed, ...answer } = result;
     await this.changes.changed(changed ?? [user.id]);
     return answer;
@@ -548,7 +548,7 @@ export class LoansService {
     earlier: Transfer,
     input: DepositInput,
     walletId: string,
-  ): Promise<DepositResult> {
+  ): Promise<DepositResult & { changed: string[] }> {
     // Let the ledger decide whether this is the same deposit (nothing moves) or a conflict.
     const clearing = await this.ledger.systemAccountId(SystemAccount.MpesaClearing, tx.manager);
     await this.ledger.transfer(tx, {
@@ -560,10 +560,10 @@ export class LoansService {
     });
     // Exactly this deposit's keys, `allocation:<reference>:<loan uuid>` (references may contain ':').
     const prefix = `allocation:${input.reference}:`;
-    const allocations: { loan_id: string; amount: string }[] = await tx.manager.query(
-      `SELECT loan_id, amount FROM transfers
-        WHERE left(idempotency_key, length($1)) = $1 AND length(idempotency_key) = length($1) + 36
-        ORDER BY seq`,
+    const allocations = await tx.manager.query<{ loan_id: string; amount: string; lender_id: string }[]>(
+      `SELECT t.loan_id, t.amount, l.lender_id FROM transfers t JOIN loans l ON l.id = t.loan_id
+        WHERE left(t.idempotency_key, length($1)) = $1 AND length(t.idempotency_key) = length($1) + 36
+        ORDER BY t.seq`,
       [prefix],
     );
     const list = allocations.map((a) => ({ loanId: a.loan_id, amount: Number(a.amount) }));
@@ -574,6 +574,8 @@ export class LoansService {
       balance: await this.ledger.balanceOf(walletId, tx.manager),
       allocations: list,
       replayed: true,
+      // Its first delivery may have been cut short before telling anyone: the same parties again.
+      changed: [input.userId, ...allocations.map((a) => a.lender_id)],
     };
   }
 
