@@ -345,13 +345,14 @@ describe('USSD offline right after a write', () => {
     const key = `ussd:snapshot:${n}`;
 
     // Stored by a refresh that started after this next one (and saw a deposit): kept.
-    const newer = { ...taken, takenAt: Date.now() + 60_000, balance: 700 };
+    const newer = { ...taken, seq: taken.seq + 1_000, balance: 700 };
     await redis.set(key, JSON.stringify(newer));
     await store.refresh(u.id);
     expect(await store.get(n)).toEqual(newer);
 
-    // Stored by one that started before: replaced.
-    await redis.set(key, JSON.stringify({ ...taken, takenAt: taken.takenAt - 60_000, balance: 700 }));
+    // Stored by one that started before, on an instance whose clock runs a minute ahead: replaced
+    // all the same (the order is the subscriber's sequence in Redis, not the instances' clocks).
+    await redis.set(key, JSON.stringify({ ...taken, seq: taken.seq, takenAt: Date.now() + 60_000, balance: 700 }));
     await store.refresh(u.id);
     expect(await store.get(n)).toMatchObject({ balance: 0, user: { id: u.id, phoneNumber: n, hasPin: false } });
   });

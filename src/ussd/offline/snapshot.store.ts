@@ -21,23 +21,36 @@ const SNAPSHOT_ENTRIES = 9;
 const MAX_CONCURRENT_REFRESHES = 2;
 
 /**
- * Stores a snapshot unless the one stored was taken later: a refresh that read before a write and
- * finishes after the refresh that followed the write must not put the older picture back. Every
- * snapshot's JSON starts with its takenAt (see refresh).
- * KEYS[1] snapshot; ARGV[1] takenAt (ms); ARGV[2] snapshot JSON; ARGV[3] TTL seconds. 1 if stored.
+ * Stores a snapshot unless the one stored was started later: a refresh that read before a write and
+ * finishes after the refresh that followed the write must not put the older picture back. "Later"
+ * is the subscriber's snapshot sequence (NEXT_SEQ), taken from Redis before reading, so instances
+ * whose clocks disagree still agree on the order. Every snapshot's JSON starts with its seq.
+ * KEYS[1] snapshot; ARGV[1] seq; ARGV[2] snapshot JSON; ARGV[3] TTL seconds. 1 if stored.
  */
 const STORE_IF_NEWER = new RedisScript(`
 local stored = redis.call('GET', KEYS[1])
 if stored then
-  local taken = tonumber(string.match(stored, '^{"takenAt":(%d+)'))
-  if taken and taken > tonumber(ARGV[1]) then return 0 end
+  local seq = tonumber(string.match(stored, '^{"seq":(%d+)'))
+  if seq and seq > tonumber(ARGV[1]) then return 0 end
 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 return 1
 `);
 
+/**
+ * The next number of a subscriber's snapshot sequence, kept a little longer than a snapshot lives.
+ * KEYS[1] sequence; ARGV[1] TTL seconds.
+ */
+const NEXT_SEQ = new RedisScript(`
+local n = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return n
+`);
+
 /** What a subscriber can still see (and be checked against) while PostgreSQL is down. */
 export interface UssdSnapshot {
+  /** The subscriber's snapshot sequence when this one was started (orders snapshots across instances). */
+  seq: number;
   takenAt: number;
   /** hasPin only: the PIN is checked offline against OfflinePinCache, which every PIN change updates. */
   user: UssdUser & { hasPin: boolean };
@@ -70,8 +83,6 @@ export class UssdSnapshotStore implements OnModuleInit, OnModuleDestroy {
   private readonly lastRefresh = new Map<string, number>();
   /** Background refreshes under way here. */
   private readonly inFlight = new Map<string, Promise<void>>();
-  /** The last takenAt given here: snapshots taken one after the other here are ordered, even within a millisecond. */
-  private lastTakenAt = 0;
   /** How long a write waits for its snapshots before replying (they finish in the background after). */
   private readonly writeWaitMs: number;
   /** Snapshots after writes that outlived their write's wait, still under way here. */
@@ -176,10 +187,9 @@ export class UssdSnapshotStore implements OnModuleInit, OnModuleDestroy {
    * balances, loans and latest entries, read at once, all from the database.
    */
   async refresh(userId: string): Promise<void> {
-    // Taken before reading: anything committed before it is in the snapshot. Increasing here even
-    // when the clock is not; across instances, as far as their clocks agree.
-    const takenAt = Math.max(Date.now(), this.lastTakenAt + 1);
-    this.lastTakenAt = takenAt;
+    // Both taken before reading: anything committed before them is in the snapshot.
+    const seq = Number(await NEXT_SEQ.run(this.redis, [`ussd:snapshot-seq:${userId}`], [this.ttlSeconds + 3600]));
+    const takenAt = Date.now();
     const [profile, summary, loans, history] = await Promise.all([
       this.users.profile(userId),
       this.loans.summary(userId),
@@ -187,8 +197,9 @@ export class UssdSnapshotStore implements OnModuleInit, OnModuleDestroy {
       this.wallet.history(userId, { limit: SNAPSHOT_ENTRIES }),
     ]);
     const { phoneNumber, language, hasPin } = profile;
-    // takenAt first: STORE_IF_NEWER reads it from the start of the JSON.
+    // seq first: STORE_IF_NEWER reads it from the start of the JSON.
     const snapshot: UssdSnapshot = {
+      seq,
       takenAt,
       user: { id: userId, phoneNumber, language, hasPin },
       balance: summary.balance,
@@ -201,7 +212,7 @@ export class UssdSnapshotStore implements OnModuleInit, OnModuleDestroy {
         amount: entry.amount,
       })),
     };
-    await STORE_IF_NEWER.run(this.redis, [this.key(phoneNumber)], [takenAt, JSON.stringify(snapshot), this.ttlSeconds]);
+    await STORE_IF_NEWER.run(this.redis, [this.key(phoneNumber)], [seq, JSON.stringify(snapshot), this.ttlSeconds]);
   }
 
   /** Waits for background refreshes under way (tests, shutdown). */
