@@ -417,7 +417,14 @@ export class LoansService {
   /** Loans where the user is the borrower, the lender, or either; newest first. */
   async listForUser(
     userId: string,
-    options: { role?: 'borrower' | 'lender' | 'any'; status?: LoanStatus[]; limit?: number; offset?: number } = {},
+    options: {
+      role?: 'borrower' | 'lender' | 'any';
+      status?: LoanStatus[];
+      limit?: number;
+      offset?: number;
+      /** false: no count (total is then the number of items returned), one query fewer. */
+      count?: boolean;
+    } = {},
   ): Promise<{ items: Loan[]; total: number }> {
     const qb = this.dataSource
       .getRepository(Loan)
@@ -429,12 +436,17 @@ export class LoansService {
     else if (role === 'lender') qb.where('l.lender_id = :userId', { userId });
     else qb.where('(l.borrower_id = :userId OR l.lender_id = :userId)', { userId });
     if (options.status?.length) qb.andWhere('l.status IN (:...status)', { status: options.status });
-    const [items, total] = await qb
-      .orderBy('l.created_at', 'DESC')
+    // limit/offset rather than take/skip: both joins are many-to-one (a loan has one borrower and
+    // one lender), so rows are loans and one query pages them (take/skip would add a DISTINCT one).
+    qb.orderBy('l.created_at', 'DESC')
       .addOrderBy('l.id', 'DESC')
-      .take(Math.min(Math.max(options.limit ?? 20, 1), 100))
-      .skip(Math.max(options.offset ?? 0, 0))
-      .getManyAndCount();
+      .limit(Math.min(Math.max(options.limit ?? 20, 1), 100))
+      .offset(Math.max(options.offset ?? 0, 0));
+    if (options.count === false) {
+      const items = await qb.getMany();
+      return { items, total: items.length };
+    }
+    const [items, total] = await qb.getManyAndCount();
     return { items, total };
   }
 

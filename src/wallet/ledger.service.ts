@@ -65,6 +65,14 @@ export class LedgerService {
     return rows[0]?.id ?? null;
   }
 
+  /** A user's wallet balance in one query; 0 when they have no wallet yet. */
+  async walletBalance(userId: string, manager: EntityManager = this.dataSource.manager): Promise<Shillings> {
+    const rows = await manager.query<{ balance: string }[]>('SELECT balance FROM accounts WHERE user_id = $1', [
+      userId,
+    ]);
+    return rows[0] ? Number(rows[0].balance) : 0;
+  }
+
   async balanceOf(accountId: string, manager: EntityManager = this.dataSource.manager): Promise<Shillings> {
     const rows: { balance: string }[] = await manager.query('SELECT balance FROM accounts WHERE id = $1', [accountId]);
     if (!rows[0]) throw WalletErrors.accountNotFound();

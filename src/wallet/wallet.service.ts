@@ -49,8 +49,7 @@ export class WalletService {
   ) {}
 
   async balance(userId: string): Promise<Shillings> {
-    const walletId = await this.ledger.findWalletId(userId);
-    return walletId ? this.ledger.balanceOf(walletId) : 0;
+    return this.ledger.walletBalance(userId);
   }
 
   /** Newest first, `limit` at a time (1–50). */

@@ -193,7 +193,7 @@ export class UssdSnapshotStore implements OnModuleInit, OnModuleDestroy {
     const [profile, summary, loans, history] = await Promise.all([
       this.users.profile(userId),
       this.loans.summary(userId),
-      this.loans.listForUser(userId, { role: 'any', limit: SNAPSHOT_LOANS }),
+      this.loans.listForUser(userId, { role: 'any', limit: SNAPSHOT_LOANS, count: false }),
       this.wallet.history(userId, { limit: SNAPSHOT_ENTRIES }),
     ]);
     const { phoneNumber, language, hasPin } = profile;
