@@ -1,5 +1,11 @@
 import fc from 'fast-check';
-import { allocate, allocationOrder, type AllocatableLoan } from './allocation.js';
+import { allocate, type AllocatableLoan } from './allocation.js';
+
+/** The rule's order, written here rather than imported: oldest approval first, the id breaking ties. */
+function oldestApprovalFirst(a: AllocatableLoan, b: AllocatableLoan): number {
+  if (a.approvedAt.getTime() !== b.approvedAt.getTime()) return a.approvedAt < b.approvedAt ? -1 : 1;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
 
 const loanArb = fc.record({
   id: fc.uuid(),
@@ -18,7 +24,7 @@ describe(allocate.name, () => {
         // A straightforward model of the rule in docs/money.md#debt-allocation.
         let remaining = deposit;
         const expected: { loanId: string; amount: number }[] = [];
-        for (const loan of [...loans].sort(allocationOrder)) {
+        for (const loan of [...loans].sort(oldestApprovalFirst)) {
           const x = Math.min(loan.repaymentPerDeposit, loan.outstanding, remaining);
           if (x > 0) expected.push({ loanId: loan.id, amount: x });
           remaining -= x;
@@ -55,7 +61,7 @@ describe(allocate.name, () => {
         const total = result.reduce((s, a) => s + a.amount, 0);
         const capacity = loans.reduce((s, l) => s + Math.min(l.repaymentPerDeposit, l.outstanding), 0);
         expect(total).toBe(Math.min(deposit, capacity));
-        const order = [...loans].sort(allocationOrder);
+        const order = [...loans].sort(oldestApprovalFirst);
         const paid = new Map(result.map((a) => [a.loanId, a.amount]));
         order.forEach((loan, i) => {
           if (!paid.has(loan.id)) return;
