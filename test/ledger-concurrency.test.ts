@@ -87,10 +87,14 @@ describe('ledger and loans under concurrency (real PostgreSQL)', () => {
     for (let k = 0; k < 40; k += 1) ops.push(() => deposit(borrower.id, 450, `${run}-same-receipt`));
     // A receipt reused with a different amount: a conflict, not a second credit.
     for (let k = 0; k < 5; k += 1) ops.push(() => deposit(borrower.id, 999, `${run}-same-receipt`));
-    // Repayments chosen by the borrower, some too large, some repeated with the same key.
+    // Repayments chosen by the borrower, some too large, each sent twice with the same key (k and
+    // k + 30: the same loan, since 30 is a multiple of 3, and the same amount, since it is of 5).
+    const repayments = new Map<number, { loanId: string; key: string }>();
     for (let k = 0; k < 60; k += 1) {
       const loan = requests[k % 3];
-      ops.push(() => loans.repay(loan.id, borrower.id, 50 + (k % 5) * 100, `${run}-repay-${k % 40}`));
+      const key = `${run}-repay-${k % 30}`;
+      repayments.set(ops.length, { loanId: loan.id, key });
+      ops.push(() => loans.repay(loan.id, borrower.id, 50 + (k % 5) * 100, key));
     }
     // The same idempotency key from many callers, straight at the ledger.
     const [bw, clearing] = await Promise.all([
@@ -146,6 +150,20 @@ describe('ledger and loans under concurrency (real PostgreSQL)', () => {
     expect(receiptCredits).toBe(1);
     expect(outcomes.slice(-40, -10).filter((o) => o.ok).length).toBe(30); // every direct caller got the original transfer
     expect(codes.filter((c) => c === 'LEDGER.IDEMPOTENCY_CONFLICT').length).toBe(5);
+
+    // Each repayment key moved money once when either of its two calls succeeded, never otherwise.
+    const okByKey = new Map<string, number>();
+    for (const [i, { key }] of repayments) okByKey.set(key, (okByKey.get(key) ?? 0) + (outcomes[i].ok ? 1 : 0));
+    for (const [key, oks] of okByKey) {
+      const { loanId } = [...repayments.values()].find((r) => r.key === key)!;
+      const [{ n }] = await db.query<{ n: number }[]>(
+        `SELECT count(*)::int AS n FROM transfers WHERE idempotency_key = $1`,
+        [`repayment:${loanId}:${key}`],
+      );
+      expect({ key, moved: n }).toEqual({ key, moved: oks > 0 ? 1 : 0 });
+    }
+    // Some pairs were genuinely replayed (both calls answered), or the replay went untested.
+    expect([...okByKey.values()].filter((oks) => oks === 2).length).toBeGreaterThan(0);
   });
 
   it('keeps the invariants for random concurrent workloads (property)', async () => {
@@ -230,9 +248,24 @@ describe('ledger and loans under concurrency (real PostgreSQL)', () => {
       attempt(() => wallet.settleWithdrawal(`w1-${someone.id}`)),
       attempt(() => wallet.releaseWithdrawal(`w1-${someone.id}`)),
     ]);
-    const balance = await wallet.balance(someone.id);
-    expect([400, 1000]).toContain(balance);
-    expect(outcomes.filter((o) => !o.ok).every((o) => !o.ok && o.code === 'WITHDRAWAL.ALREADY_CLOSED')).toBe(true);
+    // Exactly one of settle or release closed the hold: a second release is the same operation
+    // replayed (answered again, nothing moves), a settle after a release, or the reverse, is refused.
+    const kinds = ['release', 'settle', 'release'] as const;
+    const won = new Set(outcomes.flatMap((o, i) => (o.ok ? [kinds[i]] : [])));
+    expect(won.size).toBe(1);
+    const settled = won.has('settle');
+    expect(outcomes.map((o) => (o.ok ? 'ok' : o.code))).toEqual(
+      settled
+        ? ['WITHDRAWAL.ALREADY_CLOSED', 'ok', 'WITHDRAWAL.ALREADY_CLOSED']
+        : ['ok', 'WITHDRAWAL.ALREADY_CLOSED', 'ok'],
+    );
+    // Settled: the 600 left for M-PESA; released: it came back. One outcome moved money, once.
+    expect(await wallet.balance(someone.id)).toBe(settled ? 400 : 1000);
+    const [{ n }] = await db.query<{ n: number }[]>(
+      `SELECT count(*)::int AS n FROM transfers WHERE idempotency_key LIKE $1 AND kind IN ('withdrawal_settle', 'withdrawal_release')`,
+      [`withdrawal:w1-${someone.id}:%`],
+    );
+    expect(n).toBe(1);
     expect(await attempt(() => wallet.settleWithdrawal('never-held'))).toEqual({
       ok: false,
       code: 'WITHDRAWAL.NOT_FOUND',
