@@ -5,6 +5,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module.js';
+import { refuseCrossSiteWrites } from './common/cross-site.js';
 import { DomainExceptionFilter } from './common/domain-exception.filter.js';
 import { createValidationPipe } from './common/validation.js';
 import type { AppConfig } from './config/app-config.js';
@@ -71,6 +72,9 @@ export async function createApp(config: AppConfig, options: { logger?: Logger } 
   fastify.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
   });
+  // Before any route's own hooks and guards (bull-board's key check included): a page on another
+  // site must not be able to make a visitor's browser change anything here (docs/security.md).
+  refuseCrossSiteWrites(fastify);
   const metrics = app.get(MetricsService);
   fastify.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
