@@ -60,6 +60,28 @@ export async function ledgerViolations(db: DataSource): Promise<string[]> {
       problems.push(`loan ${l.id}: status ${l.status} with outstanding ${outstanding}`);
   }
 
+  // System accounts: money held for withdrawals is exactly the holds not closed yet (never below
+  // zero), and each hold is closed at most once, by a settle or a release of the same amount.
+  const [pending] = await db.query<{ balance: string; open: string }[]>(`
+    SELECT a.balance::text,
+           coalesce((SELECT sum(h.amount) FROM transfers h
+                      WHERE h.kind = 'withdrawal_hold'
+                        AND NOT EXISTS (SELECT 1 FROM transfers o
+                                         WHERE o.idempotency_key = left(h.idempotency_key, length(h.idempotency_key) - 4) || 'outcome')),
+                    0)::text AS open
+      FROM accounts a WHERE a.code = 'withdrawals_pending'`);
+  if (pending && BigInt(pending.balance) < 0n) problems.push(`withdrawals_pending is negative: ${pending.balance}`);
+  if (pending && pending.balance !== pending.open)
+    problems.push(`withdrawals_pending holds ${pending.balance} but the open holds sum to ${pending.open}`);
+  const closings = await db.query<{ key: string; problem: string }[]>(`
+    SELECT o.idempotency_key AS key,
+           CASE WHEN h.id IS NULL THEN 'closes no hold' ELSE 'closes a hold of ' || h.amount || ' with ' || o.amount END AS problem
+      FROM transfers o
+      LEFT JOIN transfers h
+        ON h.idempotency_key = left(o.idempotency_key, length(o.idempotency_key) - 7) || 'hold' AND h.kind = 'withdrawal_hold'
+     WHERE o.kind IN ('withdrawal_settle', 'withdrawal_release') AND (h.id IS NULL OR h.amount <> o.amount)`);
+  for (const c of closings) problems.push(`withdrawal outcome ${c.key} ${c.problem}`);
+
   const [{ dupes }] = await db.query<{ dupes: string }[]>(
     `SELECT count(*) - count(DISTINCT idempotency_key) AS dupes FROM transfers`,
   );
