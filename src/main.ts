@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { createApp } from './app.factory.js';
 import { ConfigValidationError, loadConfig } from './config/app-config.js';
 import { ensureLocalServices, LocalServiceError } from './local-services/local-services.js';
+import { ensureSimulators } from './local-services/simulators-process.js';
 import { createRootLogger } from './logging/logger.js';
 
 async function main(): Promise<void> {
@@ -32,6 +33,28 @@ async function main(): Promise<void> {
       })
     : undefined;
 
+  // Development with no MPESA_BASE_URL: the simulators process, as Daraja would be (docs/simulator.md).
+  const simulators = config.simulators.alongside
+    ? await ensureSimulators(config, { info: (m) => boot.info(m), warn: (m) => boot.warn(m) }).catch((e) => {
+        if (e instanceof LocalServiceError) {
+          boot.fatal(e.message);
+          process.exit(69); // EX_UNAVAILABLE
+        }
+        throw e;
+      })
+    : undefined;
+  if (simulators && simulators.url !== config.mpesa.baseUrl) {
+    // SIMULATOR_PORT=0: only now is the port known.
+    const atDefault = config.sms.africasTalking.baseUrl === config.mpesa.baseUrl;
+    config = {
+      ...config,
+      mpesa: { ...config.mpesa, baseUrl: simulators.url },
+      sms: atDefault
+        ? { ...config.sms, africasTalking: { ...config.sms.africasTalking, baseUrl: simulators.url } }
+        : config.sms,
+    };
+  }
+
   const app = await createApp(config, { logger: root });
   await app.listen({ port: config.http.port, host: config.http.host });
   boot.info(
@@ -51,6 +74,7 @@ async function main(): Promise<void> {
     app
       .close()
       // Local servers we started go down after the application has drained.
+      .then(() => simulators?.stop())
       .then(() => services?.stop())
       .then(() => {
         if (services?.started.length) boot.info(`stopped ${services.started.map((x) => x.name).join(' and ')}`);

@@ -268,9 +268,11 @@ describe('SMS_PROVIDER configuration', () => {
   const problems = configProblems;
 
   it('defaults to the log provider and the live Africa’s Talking URL', () => {
-    const config = buildConfig(parseEnv({}));
+    const config = buildConfig(parseEnv({ NODE_ENV: 'test' }));
     expect(config.sms.provider).toBe('log');
     expect(config.sms.africasTalking).toEqual({ baseUrl: 'https://api.africastalking.com', timeoutMs: 10_000 });
+    // Development without MPESA_BASE_URL talks to the simulators process (docs/simulator.md).
+    expect(buildConfig(parseEnv({ NODE_ENV: 'development' })).sms.africasTalking.baseUrl).toBe('http://127.0.0.1:8383');
   });
 
   it('requires AT_USERNAME and AT_API_KEY for africastalking', () => {

@@ -72,9 +72,15 @@ describe('configuration', () => {
   });
 
   it('runs M-PESA against the simulator with sandbox defaults outside production, and requires the real settings in production', () => {
+    // Development talks to the simulators process on SIMULATOR_PORT (8383 unless set); tests to their own.
+    expect(buildConfig(parseEnv({ NODE_ENV: 'development' })).mpesa.baseUrl).toBe('http://127.0.0.1:8383');
+    expect(buildConfig(parseEnv({ NODE_ENV: 'development', SIMULATOR_PORT: '9001' })).sms.africasTalking.baseUrl).toBe(
+      'http://127.0.0.1:9001',
+    );
+    expect(buildConfig(parseEnv({ NODE_ENV: 'test' })).mpesa.baseUrl).toBeUndefined();
     const dev = buildConfig(parseEnv({ PORT: '5050' })).mpesa;
     expect(dev).toMatchObject({
-      baseUrl: undefined,
+      baseUrl: 'http://127.0.0.1:8383',
       shortcode: '174379',
       passkey: 'bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919',
       transactionType: 'CustomerPayBillOnline',

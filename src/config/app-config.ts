@@ -74,6 +74,12 @@ export interface AppConfig {
   mpesa: MpesaConfig;
   /** The phone simulator page at /simulator with its dev-only routes (SMS outbox, M-PESA outcomes). */
   simulator: { enabled: boolean };
+  /**
+   * The Daraja and Africa's Talking simulators process (`npm run simulators`). `alongside`: Deni
+   * in development with no MPESA_BASE_URL, so `npm start` uses (and starts, when nothing answers
+   * on its port) the simulators on 127.0.0.1:port.
+   */
+  simulators: { host: string; port: number; dataDir: string; alongside: boolean };
   log: { level: Env['LOG_LEVEL'] };
 }
 
@@ -144,6 +150,8 @@ export function parseEnv(raw: Record<string, string | undefined>): Env {
 }
 
 export function buildConfig(env: Env): AppConfig {
+  // Development with no Daraja configured talks to the simulators process, as it would to Daraja.
+  const alongside = env.NODE_ENV === 'development' && !env.MPESA_BASE_URL;
   const devSecrets: string[] = [];
   if (!env.JWT_SECRET) devSecrets.push('JWT_SECRET');
   if (!env.PIN_PEPPER) devSecrets.push('PIN_PEPPER');
@@ -223,7 +231,9 @@ export function buildConfig(env: Env): AppConfig {
     sms: {
       provider: env.SMS_PROVIDER,
       africasTalking: {
-        baseUrl: env.AT_BASE_URL,
+        baseUrl: (
+          env.AT_BASE_URL ?? (alongside ? `http://127.0.0.1:${env.SIMULATOR_PORT}` : 'https://api.africastalking.com')
+        ).replace(/\/+$/, ''),
         username: env.AT_USERNAME,
         apiKey: env.AT_API_KEY,
         senderId: env.AT_SENDER_ID,
@@ -237,7 +247,10 @@ export function buildConfig(env: Env): AppConfig {
       relayAgeMs: env.NOTIFICATIONS_RELAY_AGE_MS,
     },
     mpesa: {
-      baseUrl: env.MPESA_BASE_URL?.replace(/\/+$/, ''),
+      baseUrl: (env.MPESA_BASE_URL ?? (alongside ? `http://127.0.0.1:${env.SIMULATOR_PORT}` : undefined))?.replace(
+        /\/+$/,
+        '',
+      ),
       consumerKey: env.SAFARICOM_CONSUMER_KEY ?? MPESA_DEVELOPMENT_DEFAULTS.consumerKey,
       consumerSecret: env.SAFARICOM_CONSUMER_SECRET ?? MPESA_DEVELOPMENT_DEFAULTS.consumerSecret,
       shortcode: env.MPESA_SHORTCODE,
@@ -256,6 +269,7 @@ export function buildConfig(env: Env): AppConfig {
     },
     // A development tool: on outside production, off in production unless asked for.
     simulator: { enabled: env.SIMULATOR_ENABLED ?? env.NODE_ENV !== 'production' },
+    simulators: { host: env.SIMULATOR_HOST, port: env.SIMULATOR_PORT, dataDir: env.SIMULATOR_DATA_DIR, alongside },
     log: { level: env.LOG_LEVEL },
   };
 }
@@ -278,4 +292,25 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}): 
     process.loadEnvFile('.env');
   }
   return configFromEnv({ ...process.env, ...overrides });
+}
+
+/** The simulators process's own settings (`npm run simulators`); it never runs in production. */
+export function loadSimulatorsConfig(overrides: Record<string, string | undefined> = {}): {
+  host: string;
+  port: number;
+  dataDir: string;
+  logLevel: Env['LOG_LEVEL'];
+} {
+  if (existsSync('.env') && typeof process.loadEnvFile === 'function') process.loadEnvFile('.env');
+  const raw = { ...process.env, ...overrides };
+  if (raw.NODE_ENV === 'production') {
+    throw new ConfigValidationError(['NODE_ENV: the simulators never run in production (set NODE_ENV=development)']);
+  }
+  const env = parseEnv(raw);
+  return {
+    host: env.SIMULATOR_HOST,
+    port: env.SIMULATOR_PORT,
+    dataDir: env.SIMULATOR_DATA_DIR,
+    logLevel: env.LOG_LEVEL,
+  };
 }

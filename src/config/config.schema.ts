@@ -143,6 +143,10 @@ export const envSchema = z
     USSD_TEST_ENDPOINT: bool.optional(),
     /** The phone simulator page (/simulator) and its dev routes: on outside production, off in production unless true. */
     SIMULATOR_ENABLED: bool.optional(),
+    /** The Daraja and Africa's Talking simulators process (`npm run simulators`): its port (0: a free one), address and state directory. */
+    SIMULATOR_PORT: int(0, 65535).default(8383),
+    SIMULATOR_HOST: z.string().min(1).default('127.0.0.1'),
+    SIMULATOR_DATA_DIR: z.string().min(1).default('.data/simulators'),
     USSD_DB_DEADLINE_MS: int(100, 10_000).default(1_000),
     USSD_SNAPSHOT_TTL_HOURS: int(1, 2_160).default(168),
     USSD_SNAPSHOT_REFRESH_SECONDS: int(0, 3_600).default(15),
@@ -152,7 +156,8 @@ export const envSchema = z
 
     /** Who sends the outbox's SMS: `log` (kept in the outbox, nothing sent) or `africastalking`. */
     SMS_PROVIDER: z.enum(['log', 'africastalking']).default('log'),
-    AT_BASE_URL: z.url({ protocol: /^https?$/ }).default('https://api.africastalking.com'),
+    /** Unset: Africa's Talking itself, or in development the simulators process. */
+    AT_BASE_URL: httpUrl.optional(),
     AT_USERNAME: z.string().min(1).optional(),
     AT_API_KEY: z.string().min(1).optional(),
     AT_SENDER_ID: z.string().min(1).max(16).optional(),

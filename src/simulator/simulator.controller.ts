@@ -8,7 +8,7 @@ import type { AppConfig } from '../config/app-config.js';
 import {
   SIMULATOR_OUTCOMES,
   STK_RESOLUTIONS,
-  type DarajaSimulator,
+  type PendingStkPush,
   type SimulatorOutcome,
   type StkResolution,
 } from '../mpesa/simulator/daraja-simulator.js';
@@ -71,6 +71,8 @@ export class PendingTopUpView {
 export class SimulatorController {
   private readonly serviceCode: string;
   private readonly mpesaSimulated: boolean;
+  /** The simulators process's URL when Deni uses it (development); unset: the in-process simulator. */
+  private readonly simulatorsUrl?: string;
   private readonly adminKeyRequired: boolean;
 
   constructor(
@@ -79,7 +81,10 @@ export class SimulatorController {
     config: ConfigService<AppConfig, true>,
   ) {
     this.serviceCode = config.get('ussd', { infer: true }).serviceCode;
-    this.mpesaSimulated = !config.get('mpesa', { infer: true }).baseUrl && !config.get('isProduction', { infer: true });
+    const mpesa = config.get('mpesa', { infer: true });
+    const alongside = config.get('simulators', { infer: true }).alongside;
+    this.mpesaSimulated = (!mpesa.baseUrl || alongside) && !config.get('isProduction', { infer: true });
+    this.simulatorsUrl = alongside ? mpesa.baseUrl : undefined;
     this.adminKeyRequired = Boolean(config.get('security', { infer: true }).adminApiKey);
   }
 
@@ -135,7 +140,7 @@ export class SimulatorController {
   })
   async outcome(@Body() body: SimulatorOutcomeDto) {
     const phoneNumber = toMsisdn(body.phoneNumber);
-    (await this.simulator()).setOutcome(phoneNumber, body.outcome);
+    await (await this.simulator()).setOutcome(phoneNumber, body.outcome);
     return { phoneNumber, outcome: body.outcome };
   }
 
@@ -148,9 +153,9 @@ export class SimulatorController {
   @ApiOkResponse({ type: [PendingTopUpView] })
   async pending(@Query() query: PendingTopUpsQuery): Promise<PendingTopUpView[]> {
     const phoneNumber = toMsisdn(query.phoneNumber);
-    return (await this.simulator())
-      .pendingStkPushes(phoneNumber)
-      .map(({ checkoutRequestId, amount, requestedAt, held }) => ({ checkoutRequestId, amount, requestedAt, held }));
+    return (await (await this.simulator()).pendingStkPushes(phoneNumber)).map(
+      ({ checkoutRequestId, amount, requestedAt, held }) => ({ checkoutRequestId, amount, requestedAt, held }),
+    );
   }
 
   @Post('mpesa/pending/:checkoutRequestId')
@@ -165,18 +170,18 @@ export class SimulatorController {
   @ApiNotFoundResponse({ description: 'No such pending top-up (unknown, or already answered)' })
   async deliver(@Param('checkoutRequestId') checkoutRequestId: string, @Body() body: DeliverOutcomeDto) {
     const simulator = await this.simulator();
-    if (!simulator.pendingStkPushes().some((p) => p.checkoutRequestId === checkoutRequestId)) {
+    if (!(await simulator.pendingStkPushes()).some((p) => p.checkoutRequestId === checkoutRequestId)) {
       throw new DomainError(
         'SIMULATOR.NO_PENDING_TOPUP',
         'not_found',
         'No pending top-up with this CheckoutRequestID (unknown, or already answered)',
       );
     }
-    simulator.resolveStkPush(checkoutRequestId, body.outcome);
+    await simulator.resolveStkPush(checkoutRequestId, body.outcome);
     return { checkoutRequestId, outcome: body.outcome };
   }
 
-  private async simulator(): Promise<DarajaSimulator> {
+  private async simulator(): Promise<SimulatorControl> {
     if (!this.mpesaSimulated) {
       throw new DomainError(
         'SIMULATOR.MPESA_NOT_SIMULATED',
@@ -184,6 +189,38 @@ export class SimulatorController {
         'M-PESA is not simulated here (MPESA_BASE_URL is set)',
       );
     }
-    return this.daraja.simulator();
+    return this.simulatorsUrl ? remoteControl(this.simulatorsUrl) : this.daraja.simulator();
   }
+}
+
+/** What the page's routes ask of the Daraja simulator, wherever it runs. */
+interface SimulatorControl {
+  setOutcome(phoneNumber: string, outcome: SimulatorOutcome): unknown;
+  pendingStkPushes(phoneNumber?: string): PendingStkPush[] | Promise<PendingStkPush[]>;
+  resolveStkPush(checkoutRequestId: string, outcome: StkResolution): unknown;
+}
+
+/** The simulators process (npm run simulators), through its control routes. */
+function remoteControl(url: string): SimulatorControl {
+  const call = async (method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> => {
+    const response = await fetch(`${url}${path}`, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(5_000),
+    });
+    const answer: unknown = await response.json();
+    if (!response.ok) throw new Error(`the simulators answered ${response.status}: ${JSON.stringify(answer)}`);
+    return answer;
+  };
+  return {
+    setOutcome: (phoneNumber, outcome) => call('POST', '/simulator/outcomes', { phoneNumber, outcome }),
+    pendingStkPushes: async (phoneNumber) =>
+      (await call(
+        'GET',
+        `/simulator/stk/pending${phoneNumber ? `?phoneNumber=${encodeURIComponent(phoneNumber)}` : ''}`,
+      )) as PendingStkPush[],
+    resolveStkPush: (checkoutRequestId, outcome) =>
+      call('POST', `/simulator/stk/${encodeURIComponent(checkoutRequestId)}/outcome`, { outcome }),
+  };
 }

@@ -1,5 +1,9 @@
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import {
   constants,
+  createPrivateKey,
+  createPublicKey,
   generateKeyPair,
   privateDecrypt,
   randomBytes,
@@ -7,9 +11,10 @@ import {
   timingSafeEqual,
   type KeyObject,
 } from 'node:crypto';
-import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { MPESA_DEVELOPMENT_DEFAULTS } from '../../config/app-config.js';
 import { nairobiTimestamp, stkPassword } from '../daraja.parsers.js';
+import { serverUrl, simulatorScope } from '../../simulators/shared-server.js';
 import { selfSignedCertificate } from './self-signed-certificate.js';
 
 /**
@@ -91,6 +96,17 @@ export interface DarajaSimulatorOptions {
   passkey?: string;
   initiatorName?: string;
   initiatorPassword?: string;
+  /**
+   * A JSON file that keeps what Daraja would never forget (the key behind the certificate, the
+   * current token, scripted outcomes, STK pushes, B2C payments, registered C2B URLs, the float)
+   * across restarts, written atomically after every change. Unset: memory only.
+   */
+  stateFile?: string;
+  /**
+   * A shared server (not listening yet) to answer on, in a scope of its own; its owner listens
+   * and closes it (host and port are then ignored). Unset: a server of its own.
+   */
+  server?: FastifyInstance;
 }
 
 export interface SimulatorRequest {
@@ -188,6 +204,8 @@ interface B2cTransaction {
   state: 'queued' | 'completed' | 'failed' | 'expired';
   receipt?: string;
   finishedAt?: Date;
+  /** What deciding it needs (kept so a restarted simulator still decides a queued payment). */
+  decision: { credentialOk: boolean; outcome: SimulatorOutcome; resultUrl: string; queueTimeoutUrl: string };
 }
 
 interface StkPush {
@@ -231,11 +249,17 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     initiatorPassword: options.initiatorPassword ?? MPESA_DEVELOPMENT_DEFAULTS.initiatorPassword,
   };
   let responseDelayMs = options.responseDelayMs ?? 0;
-  const keyPair = await new Promise<{ publicKey: KeyObject; privateKey: KeyObject }>((resolve, reject) =>
-    generateKeyPair('rsa', { modulusLength: 2048 }, (err, publicKey, privateKey) =>
-      err ? reject(err) : resolve({ publicKey, privateKey }),
-    ),
-  );
+  const saved = options.stateFile ? readState(options.stateFile) : undefined;
+  const keyPair = saved
+    ? (() => {
+        const privateKey = createPrivateKey(saved.privateKeyPem);
+        return { privateKey, publicKey: createPublicKey(privateKey) };
+      })()
+    : await new Promise<{ publicKey: KeyObject; privateKey: KeyObject }>((resolve, reject) =>
+        generateKeyPair('rsa', { modulusLength: 2048 }, (err, publicKey, privateKey) =>
+          err ? reject(err) : resolve({ publicKey, privateKey }),
+        ),
+      );
   const certificatePem = selfSignedCertificate(keyPair, 'Deni Daraja simulator');
 
   const requests: SimulatorRequest[] = [];
@@ -251,6 +275,41 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
   let token: { value: string; expiresAt: number } | undefined;
   // Cents, so the float shown in B2C results never suffers rounding.
   let utilityFundsCents = 100_000_000;
+  if (saved) {
+    for (const [phone, outcome] of saved.outcomes) outcomes.set(phone, outcome);
+    for (const push of saved.pushes)
+      pushes.set(push.checkoutRequestId, { ...push, requestedAt: new Date(push.requestedAt) });
+    for (const id of saved.b2cIds) b2cIds.add(id);
+    for (const b2c of saved.b2cs) {
+      b2cs.set(b2c.originatorConversationId, {
+        ...b2c,
+        requestedAt: new Date(b2c.requestedAt),
+        finishedAt: b2c.finishedAt === undefined ? undefined : new Date(b2c.finishedAt),
+      });
+    }
+    for (const [shortCode, registration] of saved.registrations) registrations.set(shortCode, registration);
+    lastRegistered = saved.lastRegistered;
+    token = saved.token;
+    utilityFundsCents = saved.utilityFundsCents;
+  }
+
+  /** Writes the state file (a temporary file, then a rename: a crash never leaves half a file). */
+  function persist(): void {
+    if (!options.stateFile) return;
+    const state: PersistedState = {
+      version: 1,
+      privateKeyPem: keyPair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      token,
+      outcomes: [...outcomes],
+      pushes: [...pushes.values()],
+      b2cIds: [...b2cIds],
+      b2cs: [...b2cs.values()],
+      registrations: [...registrations],
+      lastRegistered,
+      utilityFundsCents,
+    };
+    writeStateFile(options.stateFile, JSON.stringify(state));
+  }
 
   const timers = new Set<NodeJS.Timeout>();
   const closing = new AbortController();
@@ -292,7 +351,7 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
       later(settings.duplicateDelayMs, () => post(kind, url, text).then(() => undefined));
   }
 
-  const app = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: 64 * 1024 });
+  const { root, scope: app, owned } = await simulatorScope(options.server, { bodyLimit: 64 * 1024 });
 
   app.setErrorHandler((error: Error & { statusCode?: number }, _request, reply) => {
     void reply
@@ -303,6 +362,12 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
           error.statusCode === 400 ? 'Bad Request - Invalid Body' : 'Internal Server Error',
         ),
       );
+  });
+
+  // Whatever a request changed is on disk before the next one is answered.
+  app.addHook('onSend', (_request, _reply, payload, done) => {
+    persist();
+    done(null, payload);
   });
 
   // Record, then misbehave if told to. Control routes are neither recorded nor faulted.
@@ -430,6 +495,7 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     const result = STK_RESULTS[outcome];
     push.outcome = outcome;
     push.result = result;
+    persist();
     if (outcome === 'no_callback' || outcome === 'lost_callback' || outcome === 'queue_timeout') return;
     const callback: Record<string, unknown> = {
       MerchantRequestID: push.merchantRequestId,
@@ -547,6 +613,7 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     const accepted = answered ? code === '0' || code === 0 : registration.responseType === 'Completed';
     if (!accepted) return { transId, completed: false, validation };
     utilityFundsCents += payment.amount * 100;
+    persist();
     const confirmation = await post(
       'c2b_confirmation',
       registration.confirmationUrl,
@@ -558,14 +625,21 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
   // ------------------------------------------------------------------------------------------
   // B2C
 
-  app.post('/mpesa/b2c/v3/paymentrequest', async (request, reply) => {
+  // v3 (Daraja's current path) requires the caller's OriginatorConversationID; v1 (the path the
+  // sandbox still serves, and older clients call) makes one up when it is absent.
+  app.post('/mpesa/b2c/v3/paymentrequest', (request, reply) => b2cRequest('v3', request, reply));
+  app.post('/mpesa/b2c/v1/paymentrequest', (request, reply) => b2cRequest('v1', request, reply));
+
+  async function b2cRequest(version: 'v1' | 'v3', request: FastifyRequest, reply: FastifyReply) {
     if (!authorized(request, reply)) return reply;
     const body = asObject(request.body);
     const amount = wholeAmount(body.Amount);
+    const givenOriginator =
+      typeof body.OriginatorConversationID === 'string' && body.OriginatorConversationID.trim() !== ''
+        ? body.OriginatorConversationID
+        : undefined;
     const invalidField =
-      (typeof body.OriginatorConversationID !== 'string' || body.OriginatorConversationID.trim() === ''
-        ? 'OriginatorConversationID'
-        : null) ??
+      (version === 'v3' && !givenOriginator ? 'OriginatorConversationID' : null) ??
       (typeof body.InitiatorName !== 'string' || body.InitiatorName === '' ? 'InitiatorName' : null) ??
       (typeof body.SecurityCredential !== 'string' || body.SecurityCredential === '' ? 'SecurityCredential' : null) ??
       (!B2C_COMMANDS.includes(String(body.CommandID)) ? 'CommandID' : null) ??
@@ -576,7 +650,8 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
       (!isHttpUrl(body.QueueTimeOutURL) ? 'QueueTimeOutURL' : null) ??
       (!isHttpUrl(body.ResultURL) ? 'ResultURL' : null);
     if (invalidField) return reply.status(400).send(darajaError('400.002.02', `Bad Request - Invalid ${invalidField}`));
-    const originatorConversationId = String(body.OriginatorConversationID);
+    const originatorConversationId =
+      givenOriginator ?? `${randomInt(1_000, 100_000)}-${randomInt(1_000_000, 100_000_000)}-1`;
     if (b2cIds.has(originatorConversationId)) {
       return reply.status(500).send(darajaError('500.002.1001', 'Duplicate OriginatorConversationID.'));
     }
@@ -587,8 +662,7 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     const credentialOk =
       String(body.InitiatorName) === settings.initiatorName &&
       decrypts(String(body.SecurityCredential), keyPair.privateKey, settings.initiatorPassword);
-    const outcome = outcomeOf(phoneNumber);
-    b2cs.set(originatorConversationId, {
+    const transaction: B2cTransaction = {
       originatorConversationId,
       conversationId,
       partyA: String(body.PartyA),
@@ -596,41 +670,30 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
       amount: amount as number,
       requestedAt: new Date(),
       state: 'queued',
-    });
-    later(settings.callbackDelayMs, () =>
-      decideB2c({
-        originatorConversationId,
-        conversationId,
-        phoneNumber,
-        amount: amount as number,
+      decision: {
         credentialOk,
-        outcome,
+        outcome: outcomeOf(phoneNumber),
         resultUrl: String(body.ResultURL),
         queueTimeoutUrl: String(body.QueueTimeOutURL),
-      }),
-    );
+      },
+    };
+    b2cs.set(originatorConversationId, transaction);
+    later(settings.callbackDelayMs, () => decideB2c(transaction));
     return reply.send({
       ConversationID: conversationId,
       OriginatorConversationID: originatorConversationId,
       ResponseCode: '0',
       ResponseDescription: 'Accept the service request successfully.',
     });
-  });
+  }
 
-  function decideB2c(b2c: {
-    originatorConversationId: string;
-    conversationId: string;
-    phoneNumber: string;
-    amount: number;
-    credentialOk: boolean;
-    outcome: SimulatorOutcome;
-    resultUrl: string;
-    queueTimeoutUrl: string;
-  }): void {
+  function decideB2c(transaction: B2cTransaction): void {
+    if (transaction.state !== 'queued') return;
+    const b2c = { ...transaction, ...transaction.decision };
     const { outcome } = b2c;
-    const transaction = b2cs.get(b2c.originatorConversationId);
     const record = (state: B2cTransaction['state'], receipt?: string) => {
-      if (transaction) Object.assign(transaction, { state, receipt, finishedAt: new Date() });
+      Object.assign(transaction, { state, receipt, finishedAt: new Date() });
+      persist();
     };
     if (outcome === 'no_callback') {
       // Timed out inside M-PESA, and both the result and the timeout notice lost.
@@ -881,11 +944,24 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     }),
   );
 
-  const address = await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
-  const url = address.replace(/\/+$/, '');
+  // What a restart interrupted goes on: undecided pushes (but held ones) and queued payments are
+  // decided after the usual delay, as if the customer answered now.
+  for (const push of pushes.values()) {
+    const outcome = push.outcome;
+    if (!push.result && outcome !== 'hold') later(settings.callbackDelayMs, () => decideStk(push, outcome));
+  }
+  for (const transaction of b2cs.values()) {
+    if (transaction.state === 'queued') later(settings.callbackDelayMs, () => decideB2c(transaction));
+  }
+  // The key behind the certificate is kept from the start: clients encrypt with it before asking anything.
+  persist();
+
+  if (owned) await root.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
 
   return {
-    url,
+    get url() {
+      return serverUrl(root);
+    },
     certificatePem,
     keyPair,
     requests,
@@ -893,6 +969,7 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     setOutcome(phoneNumber, outcome) {
       if (!SIMULATOR_OUTCOMES.includes(outcome)) throw new Error(`unknown outcome ${String(outcome)}`);
       outcomes.set(phoneNumber, outcome);
+      persist();
     },
     pendingStkPushes,
     resolveStkPush,
@@ -907,13 +984,14 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     },
     invalidateTokens() {
       token = undefined;
+      persist();
     },
     c2b,
     async close() {
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
       closing.abort();
-      await app.close();
+      if (owned) await root.close();
     },
   };
 }
@@ -1041,4 +1119,40 @@ function redactRequestBody(body: unknown): unknown {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** What a simulator with a `stateFile` keeps on disk. */
+interface PersistedState {
+  version: 1;
+  privateKeyPem: string;
+  token?: { value: string; expiresAt: number };
+  outcomes: [string, SimulatorOutcome][];
+  pushes: StkPush[];
+  b2cIds: string[];
+  b2cs: B2cTransaction[];
+  registrations: [string, { responseType: string; confirmationUrl: string; validationUrl: string }][];
+  lastRegistered?: string;
+  utilityFundsCents: number;
+}
+
+/** The saved state, or undefined when there is none yet; a file of another version is refused. */
+function readState(file: string): PersistedState | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  const state = JSON.parse(text) as PersistedState;
+  if (state.version !== 1) throw new Error(`${file}: unknown simulator state version ${String(state.version)}`);
+  return state;
+}
+
+/** Writes `text` to `file` atomically: a temporary file beside it, then a rename. */
+export function writeStateFile(file: string, text: string): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const temporary = `${file}.${process.pid}.tmp`;
+  writeFileSync(temporary, text);
+  renameSync(temporary, file);
 }

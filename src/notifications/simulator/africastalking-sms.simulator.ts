@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { fastify, type FastifyReply } from 'fastify';
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { writeStateFile } from '../../mpesa/simulator/daraja-simulator.js';
+import { serverUrl, simulatorScope } from '../../simulators/shared-server.js';
 import type { AtRecipient, AtSendReply } from '../africastalking-sms.provider.js';
 
 /**
@@ -45,6 +47,13 @@ export interface AfricasTalkingSmsSimulatorOptions {
   blacklist?: Iterable<string>;
   /** Called for every request received, after its answer is decided. */
   onMessage?: (message: SimulatedSms) => void;
+  /**
+   * A JSON file that keeps the messages received across restarts (without the `apiKey` header),
+   * written atomically after each one. Unset: memory only.
+   */
+  stateFile?: string;
+  /** A shared server (not listening yet) to answer on, in a scope of its own; see the Daraja simulator's. */
+  server?: FastifyInstance;
 }
 
 /** One request the simulator received. */
@@ -111,11 +120,22 @@ export async function startAfricasTalkingSmsSimulator(
   const username = options.username ?? 'sandbox';
   const apiKey = options.apiKey ?? 'simulator-api-key';
   const blacklist = new Set([...(options.blacklist ?? [])].map(plus));
-  const messages: SimulatedSms[] = [];
+  const messages: SimulatedSms[] = options.stateFile ? readMessages(options.stateFile) : [];
+  const persist = () => {
+    if (options.stateFile)
+      writeStateFile(
+        options.stateFile,
+        JSON.stringify({ version: 1, messages: messages.map((m) => ({ ...m, apiKey: null })) }),
+      );
+  };
   let failures: { remaining: number; mode: SimulatorFailure; to?: string }[] = [];
   const held = new Set<FastifyReply>();
 
-  const app = fastify({ logger: false, forceCloseConnections: true });
+  const { root, scope: app, owned } = await simulatorScope(options.server, {});
+  app.addHook('onSend', (_request, _reply, payload, done) => {
+    persist();
+    done(null, payload);
+  });
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) =>
     done(null, body),
   );
@@ -224,12 +244,12 @@ export async function startAfricasTalkingSmsSimulator(
       }));
   });
 
-  await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
-  const address = app.server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  if (owned) await root.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
 
   const simulator: AfricasTalkingSmsSimulator = {
-    url: `http://${host}:${address.port}`,
+    get url() {
+      return serverUrl(root);
+    },
     username,
     apiKey,
     messages,
@@ -244,12 +264,26 @@ export async function startAfricasTalkingSmsSimulator(
     reset() {
       messages.length = 0;
       failures = [];
+      persist();
     },
     async close() {
       for (const r of held) r.raw.destroy();
       held.clear();
-      await app.close();
+      if (owned) await root.close();
     },
   };
   return simulator;
+}
+
+function readMessages(file: string): SimulatedSms[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  const state = JSON.parse(text) as { version: number; messages: SimulatedSms[] };
+  if (state.version !== 1) throw new Error(`${file}: unknown simulator state version ${String(state.version)}`);
+  return state.messages.map((m) => ({ ...m, receivedAt: new Date(m.receivedAt) }));
 }

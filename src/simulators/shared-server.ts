@@ -1,0 +1,28 @@
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyInstance } from 'fastify';
+
+/**
+ * The server a simulator answers on: its own (listening on host:port) or, given `server`, a scope
+ * of a shared one that its owner starts (the simulators process serves Daraja and Africa's
+ * Talking on one port). Hooks, error handler and body parsers stay inside the scope.
+ */
+export async function simulatorScope(
+  server: FastifyInstance | undefined,
+  ownOptions: { bodyLimit?: number },
+): Promise<{ root: FastifyInstance; scope: FastifyInstance; owned: boolean }> {
+  const root = server ?? Fastify({ logger: false, forceCloseConnections: true, ...ownOptions });
+  let scope: FastifyInstance | undefined;
+  await root.register((instance, _options, done) => {
+    scope = instance;
+    done();
+  });
+  return { root, scope: scope!, owned: server === undefined };
+}
+
+/** `http://127.0.0.1:41234` for a listening server. */
+export function serverUrl(server: FastifyInstance): string {
+  const address = server.server.address() as AddressInfo | null;
+  if (!address) throw new Error('the simulator server is not listening yet');
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+}

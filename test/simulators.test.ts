@@ -1,0 +1,95 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DataSource } from 'typeorm';
+import { MpesaPayment } from '../src/mpesa/mpesa-payment.entity.js';
+import { UsersService } from '../src/users/users.service.js';
+import { WalletService } from '../src/wallet/wallet.service.js';
+import { ApiClient } from './support/api-client.js';
+import { eventually } from './support/eventually.js';
+import { freePort, ProcessTracker } from './support/processes.js';
+import { startSimulatorsProcess } from './support/simulators.js';
+import { ownRedisPrefix, startTestApp, uniquePhone } from './support/test-app.js';
+
+/**
+ * The Daraja and Africa's Talking simulators run as their own process (npm run simulators), as
+ * the providers do, and remember what they were asked across restarts of either side.
+ */
+const PIN = '4821';
+const SECRET = 'test-callback-secret-0123456789';
+
+describe('the simulators process', () => {
+  const tracker = new ProcessTracker();
+  const dataDir = mkdtempSync(join(tmpdir(), 'deni-simulators-'));
+  let app: NestFastifyApplication | undefined;
+  afterAll(async () => {
+    await app?.close();
+    await tracker.killAll();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('keeps a top-up across restarts of Deni and of the simulators, and still calls Deni back', async () => {
+    let simulators = await startSimulatorsProcess(tracker, dataDir);
+    const callbackPort = await freePort();
+    const env = {
+      MPESA_BASE_URL: simulators.url,
+      MPESA_CALLBACK_BASE_URL: `http://127.0.0.1:${callbackPort}`,
+      MPESA_CALLBACK_SECRET: SECRET,
+      REDIS_KEY_PREFIX: ownRedisPrefix(),
+    };
+    const startDeni = async () => {
+      ({ app } = await startTestApp(env));
+      await app.listen(callbackPort, '127.0.0.1');
+      return app;
+    };
+
+    let deni = await startDeni();
+    const phoneNumber = uniquePhone();
+    const users = deni.get(UsersService);
+    const user = await users.findOrRegister(phoneNumber);
+    await users.createPin(user.id, PIN);
+    const token = await new ApiClient(deni).login(phoneNumber, PIN);
+    // The customer has not answered the PIN prompt when both sides go down.
+    const hold = await fetch(`${simulators.url}/simulator/outcomes`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ phoneNumber, outcome: 'hold' }),
+    });
+    expect(hold.status).toBe(200);
+    const started = await new ApiClient(deni).call<{ id: string; checkoutRequestId: string }>(
+      'POST',
+      '/api/wallet/deposits',
+      { token, body: { amount: 700 } },
+    );
+    expect(started.status).toBe(202);
+    const { id, checkoutRequestId } = started.body;
+
+    await deni.close();
+    app = undefined;
+    await tracker.stop(simulators.process);
+    simulators = await startSimulatorsProcess(tracker, dataDir, simulators.port);
+    deni = await startDeni();
+
+    // The simulators still know the push (Daraja never forgets a transaction)...
+    const pending = (await (
+      await fetch(`${simulators.url}/simulator/stk/pending?phoneNumber=${phoneNumber}`)
+    ).json()) as { checkoutRequestId: string; amount: number }[];
+    expect(pending).toEqual([expect.objectContaining({ checkoutRequestId, amount: 700 })]);
+    // ...and once the customer answers, the callback reaches the restarted Deni's real route.
+    const answer = await fetch(`${simulators.url}/simulator/stk/${checkoutRequestId}/outcome`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ outcome: 'success' }),
+    });
+    expect(answer.status).toBe(200);
+    const payments = deni.get(DataSource).getRepository(MpesaPayment);
+    const done = await eventually(
+      () => payments.findOneByOrFail({ id }),
+      (p) => p.status !== 'pending',
+      15_000,
+    );
+    expect(done).toMatchObject({ status: 'succeeded', amount: 700, checkoutRequestId });
+    expect(await deni.get(WalletService).balance(user.id)).toBe(700);
+  });
+});
