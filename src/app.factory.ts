@@ -112,7 +112,7 @@ export async function createApp(config: AppConfig, options: { logger?: Logger } 
 
   if (!config.security.adminApiKey) {
     new NestLogger('Security').warn(
-      'ADMIN_API_KEY is not set: admin routes (/admin/queues, /api/ussd/sessions, …) are open. Set it outside development.',
+      'ADMIN_API_KEY is not set: admin routes (/admin/queues, /api/ussd/sessions, …) answer only callers on this machine (loopback).',
     );
   }
   if (config.security.devSecrets.length) {

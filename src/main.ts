@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { pino } from 'pino';
 import { createApp } from './app.factory.js';
+import { listeningLine } from './http-address.js';
 import { ConfigValidationError, loadConfig } from './config/app-config.js';
 import { ensureLocalServices, LocalServiceError } from './local-services/local-services.js';
 import { ensureSimulators } from './local-services/simulators-process.js';
@@ -57,9 +58,7 @@ async function main(): Promise<void> {
 
   const app = await createApp(config, { logger: root });
   await app.listen({ port: config.http.port, host: config.http.host });
-  boot.info(
-    `Deni (${config.role}) listening on http://127.0.0.1:${config.http.port} · docs /docs · health /health/ready`,
-  );
+  boot.info(`Deni (${config.role}) listening on ${listeningLine(app)} · docs /docs · health /health/ready`);
 
   let closing = false;
   const shutdown = (signal: string) => {

@@ -18,7 +18,7 @@ const base = testConfig();
 const pg = new URL(base.database.url);
 const proxyToPostgres = () => startTcpProxy(pg.hostname, Number(pg.port || 5432));
 
-/** Any route that reads PostgreSQL (admin routes are open in tests: no ADMIN_API_KEY). */
+/** Any route that reads PostgreSQL (admin routes answer inject's loopback caller: no ADMIN_API_KEY). */
 const outbox = (app: NestFastifyApplication) =>
   app.inject({ method: 'GET', url: `/api/admin/notifications?phoneNumber=${uniquePhone()}` });
 const ready = (app: NestFastifyApplication) => app.inject({ method: 'GET', url: '/health/ready' });

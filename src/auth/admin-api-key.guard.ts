@@ -1,10 +1,10 @@
 import { applyDecorators, CanActivate, ExecutionContext, Injectable, UseGuards } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { ApiSecurity, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ApiForbiddenResponse, ApiSecurity, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { DomainError } from '../common/domain-error.js';
 import type { AppConfig } from '../config/app-config.js';
-import { ADMIN_KEY_HEADER, adminKeyMatches } from './admin-key.js';
+import { ADMIN_KEY_HEADER, adminRefusal } from './admin-key.js';
 
 @Injectable()
 export class AdminApiKeyGuard implements CanActivate {
@@ -12,9 +12,13 @@ export class AdminApiKeyGuard implements CanActivate {
 
   canActivate(context: ExecutionContext): boolean {
     const request = context.switchToHttp().getRequest<FastifyRequest>();
-    const configured = this.config.get('security', { infer: true }).adminApiKey;
-    if (adminKeyMatches(configured, request.headers[ADMIN_KEY_HEADER])) return true;
-    throw new DomainError('AUTH.ADMIN_KEY_REQUIRED', 'unauthorized', `A valid ${ADMIN_KEY_HEADER} header is required`);
+    const refusal = adminRefusal(
+      this.config.get('security', { infer: true }).adminApiKey,
+      request.headers[ADMIN_KEY_HEADER],
+      request.raw.socket?.remoteAddress,
+    );
+    if (!refusal) return true;
+    throw new DomainError(refusal.code, refusal.kind, refusal.message);
   }
 }
 
@@ -24,4 +28,5 @@ export const AdminOnly = () =>
     UseGuards(AdminApiKeyGuard),
     ApiSecurity('admin-key'),
     ApiUnauthorizedResponse({ description: 'Missing or wrong X-API-Key' }),
+    ApiForbiddenResponse({ description: 'No ADMIN_API_KEY is set and the caller is not on loopback' }),
   );

@@ -20,3 +20,26 @@ export function addressAllowed(list: BlockList | null, ip: string): boolean {
   const type = isIP(plain) === 6 ? 'ipv6' : 'ipv4';
   return isIP(plain) !== 0 && list.check(plain, type);
 }
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/**
+ * Whether `address` is this machine's loopback (127.0.0.0/8, ::1, or IPv4-mapped 127.x). Anything
+ * else, names and the wildcard addresses 0.0.0.0 and :: included, is not. Undefined (a socket
+ * already gone) is not loopback either.
+ */
+export function isLoopbackAddress(address: string | undefined): boolean {
+  if (!address) return false;
+  const plain = address.toLowerCase().startsWith('::ffff:') ? address.slice(7) : address;
+  const version = isIP(plain);
+  if (version === 0) return false;
+  return LOOPBACK.check(plain, version === 6 ? 'ipv6' : 'ipv4');
+}
+
+/** Whether a host (an address, `[::1]` as URLs write it, or a name) is loopback: only `localhost` among names. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  return bare.toLowerCase() === 'localhost' || isLoopbackAddress(bare);
+}

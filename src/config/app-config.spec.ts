@@ -120,6 +120,98 @@ describe('configuration', () => {
     });
   });
 
+  describe('where production rules apply outside NODE_ENV=production', () => {
+    /** What production requires of any process reachable from elsewhere (M-PESA simulated). */
+    const EXPOSED_SECRETS = [
+      'ADMIN_API_KEY',
+      'JWT_SECRET',
+      'PIN_PEPPER',
+      'USSD_WEBHOOK_SECRET',
+      'MPESA_CALLBACK_SECRET',
+    ];
+    /** Each of EXPOSED_SECRETS named, and why (the webhook may be protected by an allowlist instead). */
+    const refusals = (why: string) =>
+      EXPOSED_SECRETS.map(
+        (name) => `${name}: required when ${why}${name === 'USSD_WEBHOOK_SECRET' ? ' (or set USSD_ALLOWED_IPS)' : ''}`,
+      );
+    const withSecrets = {
+      ADMIN_API_KEY: SECRETS.ADMIN_API_KEY,
+      JWT_SECRET: SECRETS.JWT_SECRET,
+      PIN_PEPPER: SECRETS.PIN_PEPPER,
+      USSD_WEBHOOK_SECRET: SECRETS.USSD_WEBHOOK_SECRET,
+      MPESA_CALLBACK_SECRET: SECRETS.MPESA_CALLBACK_SECRET,
+    };
+
+    it('listens on loopback by default outside production, and on every interface in production', () => {
+      expect(buildConfig(parseEnv({})).http.host).toBe('127.0.0.1');
+      expect(buildConfig(parseEnv({ NODE_ENV: 'test' })).http.host).toBe('127.0.0.1');
+      expect(buildConfig(parseEnv({ NODE_ENV: 'production', ...SECRETS })).http.host).toBe('0.0.0.0');
+    });
+
+    it.each(['0.0.0.0', '::', '192.168.1.20', 'deni.example.com'])(
+      'refuses HOST=%s in development without the secrets, naming each one and why',
+      (host) => {
+        expect(problems({ NODE_ENV: 'development', HOST: host })).toEqual(refusals(`HOST is ${host} (not loopback)`));
+        expect(problems({ NODE_ENV: 'development', HOST: host, ...withSecrets })).toEqual([]);
+        // An address allowlist protects the webhook as well as a secret does, as in production.
+        expect(
+          problems({ HOST: host, ...withSecrets, USSD_WEBHOOK_SECRET: undefined, USSD_ALLOWED_IPS: '10.0.0.0/8' }),
+        ).toEqual([]);
+      },
+    );
+
+    it('takes every loopback address as loopback', () => {
+      for (const host of ['127.0.0.1', '127.0.0.53', '::1', 'localhost', '::ffff:127.0.0.1'])
+        expect({ host, problems: problems({ HOST: host }) }).toEqual({ host, problems: [] });
+      expect(buildConfig(parseEnv({ HOST: '::1' })).http.host).toBe('::1');
+    });
+
+    it("a live Daraja (Safaricom's host) requires every production secret and M-PESA setting, whatever NODE_ENV says", () => {
+      const found = problems({ NODE_ENV: 'development', MPESA_BASE_URL: 'https://api.safaricom.co.ke' });
+      const why = 'MPESA_BASE_URL is live (api.safaricom.co.ke, not loopback)';
+      expect(found).toEqual(expect.arrayContaining(refusals(why)));
+      for (const name of ['SAFARICOM_CONSUMER_KEY', 'MPESA_INITIATOR_PASSWORD', 'MPESA_CALLBACK_ALLOWED_IPS'])
+        expect(found).toContain(`${name}: required when ${why}`);
+      expect(problems({ NODE_ENV: 'test', ...SECRETS })).toEqual([]);
+      expect(
+        problems({ NODE_ENV: 'development', ...SECRETS, MPESA_CALLBACK_BASE_URL: 'http://deni.example.com' }),
+      ).toEqual([
+        'MPESA_CALLBACK_BASE_URL: must be an https:// URL when MPESA_BASE_URL is live (api.safaricom.co.ke, not loopback)',
+      ]);
+    });
+
+    it("a live Africa's Talking (its host, or SMS_PROVIDER=africastalking) requires the production secrets", () => {
+      const at = { AT_USERNAME: 'deni', AT_API_KEY: 'at-key' };
+      expect(problems({ SMS_PROVIDER: 'africastalking', ...at })).toEqual(
+        refusals('SMS_PROVIDER=africastalking (api.africastalking.com, not loopback)'),
+      );
+      expect(problems({ AT_BASE_URL: 'https://api.sandbox.africastalking.com' })).toEqual(
+        refusals('AT_BASE_URL is live (api.sandbox.africastalking.com, not loopback)'),
+      );
+      expect(problems({ SMS_PROVIDER: 'africastalking', ...at, ...withSecrets })).toEqual([]);
+    });
+
+    it('a provider on loopback (the local simulators) is not live', () => {
+      expect(problems({ MPESA_BASE_URL: 'http://127.0.0.1:4010' })).toEqual([]);
+      expect(problems({ MPESA_BASE_URL: 'http://localhost:4010', AT_BASE_URL: 'http://[::1]:4011' })).toEqual([]);
+      expect(
+        problems({
+          SMS_PROVIDER: 'africastalking',
+          AT_USERNAME: 'sandbox',
+          AT_API_KEY: 'k',
+          AT_BASE_URL: 'http://127.0.0.1:4011',
+        }),
+      ).toEqual([]);
+      // Unset is not live either: the simulators process in development, Africa's Talking's own
+      // address elsewhere (used only with SMS_PROVIDER=africastalking, which then needs the secrets).
+      expect(problems({})).toEqual([]);
+      expect(buildConfig(parseEnv({})).sms.africasTalking.baseUrl).toBe('http://127.0.0.1:8383');
+      expect(buildConfig(parseEnv({ NODE_ENV: 'test' })).sms.africasTalking.baseUrl).toBe(
+        'https://api.africastalking.com',
+      );
+    });
+  });
+
   it('refuses weak secrets', () => {
     expect(problems({ JWT_SECRET: 'short' })).toEqual(['JWT_SECRET: must be at least 32 characters']);
     expect(problems({ ADMIN_API_KEY: 'abc' })).toEqual(['ADMIN_API_KEY: must be at least 16 characters']);

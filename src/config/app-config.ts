@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { envSchema, type Env } from './config.schema.js';
+import { AT_DEFAULT_BASE_URL, envSchema, listenHost, productionRules, type Env } from './config.schema.js';
 
 export type AppRole = Env['APP_ROLE'];
 
@@ -17,6 +17,11 @@ export interface RedisConfig {
 export interface AppConfig {
   env: Env['NODE_ENV'];
   isProduction: boolean;
+  /**
+   * Why production's rules apply (NODE_ENV=production, a non-loopback HOST, a live provider),
+   * most important first; empty for a development process only this machine can reach.
+   */
+  productionRules: string[];
   role: AppRole;
   http: { port: number; host: string; bodyLimit: number; trustProxy: boolean | string[]; shutdownTimeoutMs: number };
   database: {
@@ -158,10 +163,11 @@ export function buildConfig(env: Env): AppConfig {
   return {
     env: env.NODE_ENV,
     isProduction: env.NODE_ENV === 'production',
+    productionRules: productionRules(env),
     role: env.APP_ROLE,
     http: {
       port: env.PORT,
-      host: env.HOST,
+      host: listenHost(env),
       bodyLimit: env.HTTP_BODY_LIMIT,
       trustProxy: env.TRUST_PROXY,
       shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
@@ -232,7 +238,7 @@ export function buildConfig(env: Env): AppConfig {
       provider: env.SMS_PROVIDER,
       africasTalking: {
         baseUrl: (
-          env.AT_BASE_URL ?? (alongside ? `http://127.0.0.1:${env.SIMULATOR_PORT}` : 'https://api.africastalking.com')
+          env.AT_BASE_URL ?? (alongside ? `http://127.0.0.1:${env.SIMULATOR_PORT}` : AT_DEFAULT_BASE_URL)
         ).replace(/\/+$/, ''),
         username: env.AT_USERNAME,
         apiKey: env.AT_API_KEY,

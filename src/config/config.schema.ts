@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isLoopbackHost } from '../common/ip-allowlist.js';
 
 /**
  * Every environment variable Deni reads, validated once at start-up.
@@ -66,7 +67,8 @@ export const envSchema = z
     NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
     APP_ROLE: z.enum(['api', 'worker', 'all']).default('all'),
     PORT: int(1, 65535).default(5000),
-    HOST: z.string().min(1).default('0.0.0.0'),
+    /** Unset: every interface in production (containers), loopback elsewhere (see listenHost). */
+    HOST: z.string().min(1).optional(),
     HTTP_BODY_LIMIT: int(1024, 10 * 1024 * 1024).default(64 * 1024),
     // true trusts every hop, so the client's own X-Forwarded-For decides request.ip (and with it
     // every address allowlist): prefer the load balancers' addresses.
@@ -156,7 +158,8 @@ export const envSchema = z
 
     /** Who sends the outbox's SMS: `log` (kept in the outbox, nothing sent) or `africastalking`. */
     SMS_PROVIDER: z.enum(['log', 'africastalking']).default('log'),
-    /** Unset: Africa's Talking itself, or in development the simulators process. */
+    /** Unset: Africa's Talking itself (AT_DEFAULT_BASE_URL), or in development the simulators process.
+     * Optional so that only a URL someone chose counts as live (productionRules). */
     AT_BASE_URL: httpUrl.optional(),
     AT_USERNAME: z.string().min(1).optional(),
     AT_API_KEY: z.string().min(1).optional(),
@@ -199,29 +202,28 @@ export const envSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .superRefine((env, ctx) => {
-    if (env.NODE_ENV === 'production') {
-      for (const name of SECRET_VARIABLES) {
-        if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'required when NODE_ENV=production' });
-      }
-    }
-    if (env.NODE_ENV === 'production' && !env.USSD_WEBHOOK_SECRET && !env.USSD_ALLOWED_IPS) {
+    const required = (name: string, why: string, extra = '') =>
+      ctx.addIssue({ code: 'custom', path: [name], message: `required when ${why}${extra}` });
+    const why = productionRules(env)[0];
+    if (why) {
+      for (const name of SECRET_VARIABLES) if (!env[name]) required(name, why);
       // Gateways do not sign requests: an open webhook would let anyone act as any phone.
-      ctx.addIssue({
-        code: 'custom',
-        path: ['USSD_WEBHOOK_SECRET'],
-        message: 'required when NODE_ENV=production (or set USSD_ALLOWED_IPS)',
-      });
+      if (!env.USSD_WEBHOOK_SECRET && !env.USSD_ALLOWED_IPS)
+        required('USSD_WEBHOOK_SECRET', why, ' (or set USSD_ALLOWED_IPS)');
     }
-    if (env.NODE_ENV === 'production') {
-      // Production talks to the real Daraja: no simulator, no sandbox defaults.
-      for (const name of MPESA_PRODUCTION_VARIABLES) {
-        if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'required when NODE_ENV=production' });
-      }
+    const mpesaWhy = env.NODE_ENV === 'production' ? 'NODE_ENV=production' : liveReason(env, 'MPESA_BASE_URL');
+    if (mpesaWhy) {
+      // The real Daraja (production, or any live host): no simulator, no sandbox defaults.
+      for (const name of MPESA_PRODUCTION_VARIABLES) if (!env[name]) required(name, mpesaWhy);
       for (const name of ['MPESA_BASE_URL', 'MPESA_CALLBACK_BASE_URL'] as const) {
         if (env[name] && !env[name].startsWith('https://')) {
-          ctx.addIssue({ code: 'custom', path: [name], message: 'must be an https:// URL when NODE_ENV=production' });
+          ctx.addIssue({ code: 'custom', path: [name], message: `must be an https:// URL when ${mpesaWhy}` });
         }
       }
+    } else if (why && !env.MPESA_CALLBACK_SECRET) {
+      // The simulated Daraja, on a reachable process: the development callback secret is public,
+      // and a callback with it could credit any wallet.
+      required('MPESA_CALLBACK_SECRET', why);
     }
     if (env.MPESA_RECONCILE_MAX_AGE_MS <= env.MPESA_RECONCILE_AFTER_MS) {
       // Reconciliation must get to ask M-PESA at least once before it gives up.
@@ -246,3 +248,45 @@ export const envSchema = z
   });
 
 export type Env = z.infer<typeof envSchema>;
+
+/** Africa's Talking's live API, the SMS provider's base URL when AT_BASE_URL is unset. */
+export const AT_DEFAULT_BASE_URL = 'https://api.africastalking.com';
+
+type RuleInput = Pick<Env, 'NODE_ENV' | 'HOST' | 'MPESA_BASE_URL' | 'AT_BASE_URL' | 'SMS_PROVIDER'>;
+
+/** The address the HTTP server binds: HOST, else every interface in production and loopback elsewhere. */
+export function listenHost(env: Pick<Env, 'NODE_ENV' | 'HOST'>): string {
+  return env.HOST ?? (env.NODE_ENV === 'production' ? '0.0.0.0' : '127.0.0.1');
+}
+
+function liveReason(env: RuleInput, name: 'MPESA_BASE_URL' | 'AT_BASE_URL'): string | undefined {
+  const url = env[name];
+  if (!url) return undefined;
+  const host = URL.parse(url)?.hostname ?? url;
+  return isLoopbackHost(host) ? undefined : `${name} is live (${host}, not loopback)`;
+}
+
+/**
+ * Why production's rules (its secrets, and its M-PESA settings where Daraja is live) apply to this
+ * environment, most important first; empty when they do not. They apply in production, when the
+ * process listens on anything but loopback (others can reach it), and when a provider is live: a
+ * non-loopback MPESA_BASE_URL or AT_BASE_URL, or SMS sent through Africa's Talking anywhere but a
+ * loopback simulator. Live providers move real money and send real SMS, whatever NODE_ENV says.
+ */
+export function productionRules(env: RuleInput): string[] {
+  const reasons: string[] = [];
+  if (env.NODE_ENV === 'production') reasons.push('NODE_ENV=production');
+  const host = listenHost(env);
+  if (!isLoopbackHost(host)) reasons.push(`HOST is ${host} (not loopback)`);
+  const mpesa = liveReason(env, 'MPESA_BASE_URL');
+  if (mpesa) reasons.push(mpesa);
+  const atUrl = env.AT_BASE_URL ?? AT_DEFAULT_BASE_URL;
+  const atHost = URL.parse(atUrl)?.hostname ?? atUrl;
+  if (env.SMS_PROVIDER === 'africastalking' && !isLoopbackHost(atHost)) {
+    reasons.push(`SMS_PROVIDER=africastalking (${atHost}, not loopback)`);
+  } else {
+    const at = liveReason(env, 'AT_BASE_URL');
+    if (at) reasons.push(at);
+  }
+  return reasons;
+}

@@ -63,8 +63,8 @@ export class PendingTopUpView {
  * SIMULATOR_ENABLED is on). `config` is open: the page needs it before anyone types a key, and it
  * says nothing about anybody. The control routes (a number's SMS, the next simulated M-PESA
  * outcome, a number's pending top-ups and delivering an outcome to one) read other people's
- * messages or decide what happens to money, so they take the admin key like any operator route
- * (open only while no ADMIN_API_KEY is set, which production never allows).
+ * messages or decide what happens to money, so they follow the admin rule like any operator route
+ * (the key; with none set, which production rules never allow, loopback callers only).
  */
 @ApiTags('simulator')
 @Controller('simulator/api')
