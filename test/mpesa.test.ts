@@ -889,6 +889,85 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
   });
 });
 
+describe('paybill (C2B) payments with MPESA_C2B_VERIFY on', () => {
+  let app: NestFastifyApplication;
+  let api: ApiClient;
+  let sim: DarajaSimulator;
+  let callbackBase: string;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    callbackBase = `http://127.0.0.1:${port}`;
+    ({ app } = await startTestApp({
+      MPESA_CALLBACK_BASE_URL: callbackBase,
+      MPESA_CALLBACK_SECRET: SECRET,
+      MPESA_RECONCILE_AFTER_MS: '1000',
+      MPESA_C2B_VERIFY: 'true',
+      ADMIN_API_KEY: ADMIN_KEY,
+    }));
+    await app.listen(port, '127.0.0.1');
+    api = new ApiClient(app);
+    sim = await app.get(DarajaSimulatorHost).simulator();
+    expect((await api.call('POST', '/api/admin/mpesa/c2b/register', { admin: true })).status).toBe(200);
+  });
+  afterAll(() => app?.close());
+  afterEach(() => sim.clearFaults());
+
+  const { payment, balance } = ledgerChecks(() => app);
+  const c2bPayment = (transId: string) => app.get(DataSource).getRepository(MpesaPayment).findOneByOrFail({ transId });
+  const statusQuestions = (transId: string) => requestsWith(sim, STATUS_QUERY, 'TransactionID', transId);
+
+  it('records a confirmation and credits it only once Transaction Status confirms its TransID and amount', async () => {
+    const u = await app.get(UsersService).findOrRegister(uniquePhone());
+    // Transaction Status refuses every question for now: the confirmation alone credits nothing.
+    sim.injectFault({ path: STATUS_QUERY, kind: 'status', status: 500, times: 1_000 });
+    const paid = await sim.c2b({ billRefNumber: localDigits(u.phoneNumber), amount: 650 });
+    expect(paid.completed).toBe(true);
+    await eventually(
+      () => statusQuestions(paid.transId),
+      (asked) => asked.length >= 1,
+      15_000,
+    );
+    expect(await c2bPayment(paid.transId)).toMatchObject({ status: 'pending', amount: 650 });
+    expect(await balance(u.id)).toBe(0);
+
+    // Daraja answers again: reconciliation's question is answered Completed, 650, and credits once.
+    sim.clearFaults();
+    const row = await c2bPayment(paid.transId);
+    const done = await eventually(
+      () => payment(row.id),
+      (p) => p.status === 'succeeded',
+      15_000,
+    );
+    expect(done).toMatchObject({ receipt: paid.transId, needsReview: false });
+    expect(await balance(u.id)).toBe(650);
+    expect(statusQuestions(paid.transId)[0].body).toMatchObject({ PartyA: '174379', IdentifierType: '4' });
+  });
+
+  it("never credits a forged confirmation (Safaricom's sample with an unknown TransID and Amount 99999)", async () => {
+    const u = await app.get(UsersService).findOrRegister(uniquePhone());
+    const forged = published<Record<string, string>>('daraja-c2b-confirmation.json');
+    forged.TransID = 'FORGED0002';
+    forged.TransAmount = '99999.00';
+    forged.BillRefNumber = localDigits(u.phoneNumber);
+    forged.BusinessShortCode = '174379';
+    const res = await fetch(`${callbackBase}/api/mpesa/callbacks/${SECRET}/c2b/confirmation`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(forged),
+    });
+    expect(res.status).toBe(200);
+    // Transaction Status is asked and answers that it knows no such transaction.
+    await eventually(
+      () => sim.callbacks.filter((c) => c.kind === 'transaction_status' && c.url.includes('/c2b/status/')),
+      (sent) => sent.some((c) => c.status === 200 && c.text.includes('cannot be found')),
+      15_000,
+    );
+    expect(await c2bPayment('FORGED0002')).toMatchObject({ status: 'pending' });
+    expect(await balance(u.id)).toBe(0);
+  });
+});
+
 describe('a withdrawal M-PESA never answers for (MPESA_RECONCILE_MAX_AGE_MS)', () => {
   let app: NestFastifyApplication;
   let api: ApiClient;

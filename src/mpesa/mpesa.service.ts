@@ -81,6 +81,8 @@ export type CallbackPath =
   | 'c2b/confirmation'
   | 'b2c/result'
   | 'b2c/timeout'
+  | `c2b/status/${string}/result`
+  | `c2b/status/${string}/timeout`
   | `b2c/status/${string}/result`
   | `b2c/status/${string}/timeout`;
 
@@ -664,8 +666,81 @@ export class MpesaService {
       return { applied: false };
     }
     const row = await this.payments.findOneByOrFail({ transId: request.transId });
-    await this.creditC2b(row);
-    return { applied: inserted.length > 0 };
+    if (request.shortCode !== this.settings.shortcode) {
+      await this.flagCallback(
+        row.id,
+        {
+          resultCode: 0,
+          receipt: request.transId,
+          amount: request.amount,
+          phoneNumber: request.msisdn,
+          shortCode: request.shortCode,
+        },
+        ['shortcode'],
+        'C2B confirmation for another shortcode',
+      );
+    }
+    if (!this.settings.c2bVerify) {
+      await this.creditC2b(row);
+      return { applied: inserted.length > 0 };
+    }
+    // A confirmation is only Daraja's (unsigned) word: Transaction Status is asked, and its answer
+    // (handleC2bStatusResult) credits. Not asked now: reconciliation asks again.
+    try {
+      await this.askC2bStatus(row);
+    } catch (err) {
+      this.logger.warn(
+        { id: row.id, err: (err as Error).message },
+        'Transaction Status not asked about a paybill payment: reconciliation asks again',
+      );
+    }
+    return { applied: false };
+  }
+
+  /** Asks Daraja (Transaction Status, by TransID on the paybill) about a recorded paybill payment. */
+  private async askC2bStatus(row: MpesaPayment): Promise<void> {
+    if (row.status !== 'pending' || !row.transId) return;
+    await this.daraja.transactionStatus({
+      transactionId: row.transId,
+      partyA: this.settings.shortcode,
+      resultUrl: this.callbackUrl(`c2b/status/${row.id}/result`),
+      queueTimeoutUrl: this.callbackUrl(`c2b/status/${row.id}/timeout`),
+      remarks: 'Deni paybill check',
+    });
+  }
+
+  /**
+   * Transaction Status's answer about a paybill payment (MPESA_C2B_VERIFY): Completed, with the
+   * payment's TransID as ReceiptNo and its amount, credits it (once, by TransID). Completed with
+   * another receipt or amount is flagged and credits nothing. Anything else (unknown transaction,
+   * the query failed) changes nothing: reconciliation asks again.
+   */
+  async handleC2bStatusResult(paymentId: string, body: unknown): Promise<{ applied: boolean }> {
+    const result = readCallback(parseTransactionStatusResult, body);
+    const payment = UUID.test(paymentId) ? await this.payments.findOneBy({ id: paymentId }) : null;
+    if (!payment || payment.kind !== 'c2b' || payment.status !== 'pending') return { applied: false };
+    const { transaction } = result;
+    if (result.resultCode !== '0' || transaction.status?.toLowerCase() !== 'completed') {
+      this.logger.warn(
+        { id: payment.id, resultCode: result.resultCode, transactionStatus: transaction.status },
+        'Transaction Status did not confirm a paybill payment: not credited, asked again later',
+      );
+      return { applied: false };
+    }
+    const kinds: MismatchKind[] = [];
+    if ((transaction.receipt ?? '').toUpperCase() !== (payment.transId ?? '').toUpperCase()) kinds.push('receipt');
+    if (transaction.amount !== payment.amount) kinds.push('amount');
+    if (kinds.length) {
+      await this.flagCallback(
+        payment.id,
+        { resultCode: 0, receipt: transaction.receipt ?? null, amount: transaction.amount ?? null, phoneNumber: null },
+        kinds,
+        'Transaction Status disagrees with a paybill confirmation',
+      );
+      return { applied: false };
+    }
+    await this.creditC2b(payment);
+    return { applied: true };
   }
 
   /** Credits a recorded paybill payment (idempotent by TransID) and marks it done. */
@@ -1313,6 +1388,11 @@ export class MpesaService {
           const outcome = await this.settleStk(payment, answer.resultCode, answer.resultDesc);
           if (outcome.applied) settled += 1;
         } else if (payment.kind === 'c2b') {
+          if (this.settings.c2bVerify) {
+            // Not credited before Transaction Status confirms it; a flagged one waits for an operator.
+            if (!payment.needsReview) await this.askC2bStatus(payment);
+            continue;
+          }
           await this.creditC2b(payment);
           settled += 1;
         } else if (payment.status === 'requested') {

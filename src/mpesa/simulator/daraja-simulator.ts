@@ -246,6 +246,8 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
   const b2cIds = new Set<string>();
   /** What M-PESA did with each B2C (by OriginatorConversationID), for Transaction Status. */
   const b2cs = new Map<string, B2cTransaction>();
+  /** Paybill payments the simulator confirmed, by TransID (for Transaction Status). */
+  const c2bs = new Map<string, B2cTransaction>();
   const registrations = new Map<string, { responseType: string; confirmationUrl: string; validationUrl: string }>();
   let lastRegistered: string | undefined;
   let token: { value: string; expiresAt: number } | undefined;
@@ -547,6 +549,18 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     const accepted = answered ? code === '0' || code === 0 : registration.responseType === 'Completed';
     if (!accepted) return { transId, completed: false, validation };
     utilityFundsCents += payment.amount * 100;
+    // Known to Transaction Status by its TransID, as a completed payment to the paybill.
+    c2bs.set(transId, {
+      originatorConversationId: darajaRequestId(),
+      conversationId: `AG_${nairobiTimestamp().slice(0, 8)}_${randomBytes(10).toString('hex')}`,
+      partyA: msisdn,
+      phoneNumber: shortCode,
+      amount: payment.amount,
+      requestedAt: new Date(),
+      state: 'completed',
+      receipt: transId,
+      finishedAt: new Date(),
+    });
     const confirmation = await post(
       'c2b_confirmation',
       registration.confirmationUrl,
@@ -766,7 +780,8 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
   }): Promise<unknown> {
     const found = query.about
       ? b2cs.get(query.about)
-      : [...b2cs.values()].find((t) => t.receipt === query.transactionId);
+      : ([...b2cs.values()].find((t) => t.receipt === query.transactionId) ??
+        (query.transactionId ? c2bs.get(query.transactionId) : undefined));
     const base = {
       OriginatorConversationID: query.originatorConversationId,
       ConversationID: query.conversationId,
