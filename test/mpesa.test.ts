@@ -236,13 +236,14 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     expect(await ledgerViolations(db)).toEqual([]);
   });
 
-  it('applies the first STK callback once when three copies arrive together while the payment is still pending', async () => {
-    const u = await user();
-    // The simulator sends nothing for this push: the three copies below are the first callbacks.
-    sim.setOutcome(u.phoneNumber, 'no_callback');
-    const started = await topUp(u.token, 640);
-    const row = await payment(started.id);
-    expect(row.status).toBe('pending');
+  /**
+   * Safaricom's published STK success callback, made to speak of one push: its ids, and the claims
+   * given (by default the request's amount and phone and a fresh receipt), the exact sample otherwise.
+   */
+  function stkSuccessCallback(
+    row: MpesaPayment,
+    claims: { amount?: number; receipt?: string; phoneNumber?: string } = {},
+  ): { text: string; receipt: string } {
     const body = published<{
       Body: {
         stkCallback: Record<string, unknown> & { CallbackMetadata: { Item: { Name: string; Value: unknown }[] } };
@@ -251,17 +252,40 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     const callback = body.Body.stkCallback;
     callback.MerchantRequestID = row.merchantRequestId;
     callback.CheckoutRequestID = row.checkoutRequestId;
+    const receipt = claims.receipt ?? `TK${randomBytes(4).toString('hex').toUpperCase()}`;
     const values: Record<string, unknown> = {
-      Amount: 640,
-      MpesaReceiptNumber: `TK${randomBytes(4).toString('hex').toUpperCase()}`,
+      Amount: claims.amount ?? row.amount,
+      MpesaReceiptNumber: receipt,
       TransactionDate: Number(nairobiTimestamp()),
-      PhoneNumber: Number(u.phoneNumber),
+      PhoneNumber: Number(claims.phoneNumber ?? row.phoneNumber),
     };
     callback.CallbackMetadata.Item = callback.CallbackMetadata.Item.map((item) => ({
       Name: item.Name,
       Value: values[item.Name],
     }));
-    const text = JSON.stringify(body);
+    return { text: JSON.stringify(body), receipt };
+  }
+
+  /** A push held by the simulator, then decided: paid with its callback lost, or not paid (1037), no callback. */
+  async function decidedTopUp(token: string, phoneNumber: string, amount: number, paid: boolean) {
+    sim.setOutcome(phoneNumber, 'hold');
+    const started = await topUp(token, amount);
+    sim.resolveStkPush(started.checkoutRequestId, paid ? 'lost_callback' : 'no_callback');
+    return payment(started.id);
+  }
+
+  /** deni_mpesa_callback_mismatch_total for one kind, from /metrics. */
+  async function mismatches(kind: string): Promise<number> {
+    const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    const line = new RegExp(`^deni_mpesa_callback_mismatch_total\\{kind="${kind}"\\} (\\d+)$`, 'm').exec(text);
+    return line ? Number(line[1]) : 0;
+  }
+
+  it('applies the first STK callback once when three copies arrive together while the payment is still pending', async () => {
+    const u = await user();
+    // M-PESA took the money; its callback is lost: the three copies below are the first callbacks.
+    const row = await decidedTopUp(u.token, u.phoneNumber, 640, true);
+    const { text, receipt } = stkSuccessCallback(row);
 
     const answers = await Promise.all([
       postCallback('stk', text),
@@ -269,15 +293,157 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
       postCallback('stk', text),
     ]);
     expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
-    expect(await payment(started.id)).toMatchObject({
+    expect(
+      await eventually(
+        () => payment(row.id),
+        (p) => p.receipt !== null,
+        15_000,
+      ),
+    ).toMatchObject({
       status: 'succeeded',
       resultCode: 0,
-      receipt: values.MpesaReceiptNumber,
+      receipt,
+      needsReview: false,
+      callbackMismatches: [],
     });
     expect(await balance(u.id)).toBe(640);
-    expect(await transfersWithKey(`deposit:stk:${started.checkoutRequestId}`)).toBe(1);
+    expect(await transfersWithKey(`deposit:stk:${row.checkoutRequestId}`)).toBe(1);
     expect(await smsCount(u.phoneNumber, 'deposit.received')).toBe(1);
     expect(await smsCount(u.phoneNumber, 'mpesa.topup_failed')).toBe(0);
+  });
+
+  it('credits a forged success callback (Amount 99999, receipt FORGED0001) for a held Ksh 300 top-up nothing until the STK query says paid, then exactly 300, flagged; the genuine callback after it is recorded, not ignored', async () => {
+    const u = await user();
+    sim.setOutcome(u.phoneNumber, 'hold');
+    const started = await topUp(u.token, 300);
+    const row = await payment(started.id);
+    const amountMismatchesBefore = await mismatches('amount');
+    const receiptMismatchesBefore = await mismatches('receipt');
+
+    const forged = stkSuccessCallback(row, { amount: 99_999, receipt: 'FORGED0001' });
+    expect((await postCallback('stk', forged.text)).status).toBe(200);
+    // M-PESA has not said it was paid (STK query: still being processed): nothing moves.
+    expect(await balance(u.id)).toBe(0);
+    const flagged = await payment(row.id);
+    expect(flagged).toMatchObject({ status: 'pending', needsReview: true, receipt: null });
+    expect(flagged.callbackMismatches).toEqual([
+      expect.objectContaining({ kinds: ['amount'], resultCode: 0, amount: 99_999, receipt: 'FORGED0001' }),
+    ]);
+    expect(await mismatches('amount')).toBe(amountMismatchesBefore + 1);
+    // Posted again, the same forgery is the same record.
+    expect((await postCallback('stk', forged.text)).status).toBe(200);
+    expect((await payment(row.id)).callbackMismatches).toHaveLength(1);
+
+    // The customer pays: the simulator answers the query as paid and sends the genuine callback.
+    sim.resolveStkPush(row.checkoutRequestId!, 'success');
+    const genuine = await eventually(
+      () => sim.callbacks.filter((c) => c.kind === 'stk' && c.text.includes(row.checkoutRequestId!)),
+      (sent) => sent.length === 1 && sent[0].status !== undefined,
+      15_000,
+    );
+    const genuineReceipt = /"MpesaReceiptNumber","Value":"([A-Z0-9]+)"/.exec(genuine[0].text)![1];
+    const done = await eventually(
+      () => payment(row.id),
+      (p) => p.status === 'succeeded' && p.receipt !== null,
+      15_000,
+    );
+    // Exactly the 300 Deni asked for, once; the receipt is the genuine one, never FORGED0001.
+    expect(await balance(u.id)).toBe(300);
+    expect(await transfersWithKey(`deposit:stk:${row.checkoutRequestId}`)).toBe(1);
+    expect(done).toMatchObject({ amount: 300, receipt: genuineReceipt, needsReview: true });
+    expect(done.callbackMismatches).toEqual([
+      expect.objectContaining({ kinds: ['amount'], receipt: 'FORGED0001' }),
+      expect.objectContaining({ kinds: ['receipt'], receipt: genuineReceipt, amount: 300 }),
+    ]);
+    expect(await mismatches('receipt')).toBe(receiptMismatchesBefore + 1);
+    // On the operators' review list.
+    const list = await api.call('GET', '/api/admin/mpesa/payments?needsReview=true', { admin: true });
+    expect((list.body as { id: string }[]).map((p) => p.id)).toContain(row.id);
+  });
+
+  it('credits the requested amount, not the claimed one, when a callback with a wrong amount comes for a push M-PESA did take, and keeps its receipt out', async () => {
+    const u = await user();
+    const row = await decidedTopUp(u.token, u.phoneNumber, 300, true);
+    const forged = stkSuccessCallback(row, { amount: 99_999, receipt: 'FORGED0001' });
+    expect((await postCallback('stk', forged.text)).status).toBe(200);
+    const done = await eventually(
+      () => payment(row.id),
+      (p) => p.status === 'succeeded',
+      15_000,
+    );
+    expect(await balance(u.id)).toBe(300);
+    expect(done).toMatchObject({ receipt: null, needsReview: true });
+    expect(done.callbackMismatches).toEqual([
+      expect.objectContaining({ kinds: ['amount'], receipt: 'FORGED0001', amount: 99_999 }),
+    ]);
+  });
+
+  it('records and flags a second callback with another receipt, or another outcome, after a credited one, and credits nothing more', async () => {
+    const u = await user();
+    const row = await decidedTopUp(u.token, u.phoneNumber, 450, true);
+    const first = stkSuccessCallback(row);
+    expect((await postCallback('stk', first.text)).status).toBe(200);
+    const credited = await eventually(
+      () => payment(row.id),
+      (p) => p.receipt !== null,
+      15_000,
+    );
+    expect(credited).toMatchObject({ status: 'succeeded', receipt: first.receipt, needsReview: false });
+
+    const second = stkSuccessCallback(row);
+    expect((await postCallback('stk', second.text)).status).toBe(200);
+    const cancelled = published<{ Body: { stkCallback: Record<string, unknown> } }>(
+      'daraja-stk-callback-cancelled.json',
+    );
+    cancelled.Body.stkCallback.MerchantRequestID = row.merchantRequestId;
+    cancelled.Body.stkCallback.CheckoutRequestID = row.checkoutRequestId;
+    expect((await postCallback('stk', JSON.stringify(cancelled))).status).toBe(200);
+
+    const after = await payment(row.id);
+    expect(after).toMatchObject({ status: 'succeeded', receipt: first.receipt, needsReview: true });
+    expect(after.callbackMismatches).toEqual([
+      expect.objectContaining({ kinds: ['receipt'], receipt: second.receipt, resultCode: 0 }),
+      expect.objectContaining({ kinds: ['outcome'], receipt: null, resultCode: 1032 }),
+    ]);
+    expect(await balance(u.id)).toBe(450);
+    expect(await transfersWithKey(`deposit:stk:${row.checkoutRequestId}`)).toBe(1);
+    expect(await smsCount(u.phoneNumber, 'deposit.received')).toBe(1);
+    expect(await smsCount(u.phoneNumber, 'mpesa.topup_failed')).toBe(0);
+  });
+
+  it('credits nothing for a success callback when the STK query says M-PESA did not take the money, and flags it', async () => {
+    const u = await user(uniquePhone(), 20);
+    const row = await decidedTopUp(u.token, u.phoneNumber, 500, false);
+    const before = await mismatches('not_confirmed');
+    const claimed = stkSuccessCallback(row);
+    expect((await postCallback('stk', claimed.text)).status).toBe(200);
+    const done = await eventually(
+      () => payment(row.id),
+      (p) => p.status === 'failed' && p.needsReview,
+      15_000,
+    );
+    expect(done).toMatchObject({ resultCode: 1037, receipt: null });
+    expect(done.callbackMismatches).toEqual([
+      expect.objectContaining({ kinds: ['not_confirmed'], receipt: claimed.receipt }),
+    ]);
+    expect(await balance(u.id)).toBe(20);
+    expect(await transfersWithKey(`deposit:stk:${row.checkoutRequestId}`)).toBe(0);
+    expect(await mismatches('not_confirmed')).toBe(before + 1);
+  });
+
+  it("flags a success callback naming another phone than the push's, and keeps its receipt out", async () => {
+    const u = await user();
+    const row = await decidedTopUp(u.token, u.phoneNumber, 260, true);
+    const other = stkSuccessCallback(row, { phoneNumber: uniquePhone() });
+    expect((await postCallback('stk', other.text)).status).toBe(200);
+    const done = await eventually(
+      () => payment(row.id),
+      (p) => p.status === 'succeeded' && p.needsReview,
+      15_000,
+    );
+    expect(done.receipt).toBeNull();
+    expect(done.callbackMismatches).toEqual([expect.objectContaining({ kinds: ['phone'], receipt: other.receipt })]);
+    expect(await balance(u.id)).toBe(260);
   });
 
   it('closes as failed an STK push whose callback never comes, when the query says the phone did not answer (1037)', async () => {
@@ -720,6 +886,85 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
       expect(await res.json()).toMatchObject({ code: 'MPESA.BAD_CALLBACK' });
     }
     expect((await app.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
+  });
+});
+
+describe('paybill (C2B) payments with MPESA_C2B_VERIFY on', () => {
+  let app: NestFastifyApplication;
+  let api: ApiClient;
+  let sim: DarajaSimulator;
+  let callbackBase: string;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    callbackBase = `http://127.0.0.1:${port}`;
+    ({ app } = await startTestApp({
+      MPESA_CALLBACK_BASE_URL: callbackBase,
+      MPESA_CALLBACK_SECRET: SECRET,
+      MPESA_RECONCILE_AFTER_MS: '1000',
+      MPESA_C2B_VERIFY: 'true',
+      ADMIN_API_KEY: ADMIN_KEY,
+    }));
+    await app.listen(port, '127.0.0.1');
+    api = new ApiClient(app);
+    sim = await app.get(DarajaSimulatorHost).simulator();
+    expect((await api.call('POST', '/api/admin/mpesa/c2b/register', { admin: true })).status).toBe(200);
+  });
+  afterAll(() => app?.close());
+  afterEach(() => sim.clearFaults());
+
+  const { payment, balance } = ledgerChecks(() => app);
+  const c2bPayment = (transId: string) => app.get(DataSource).getRepository(MpesaPayment).findOneByOrFail({ transId });
+  const statusQuestions = (transId: string) => requestsWith(sim, STATUS_QUERY, 'TransactionID', transId);
+
+  it('records a confirmation and credits it only once Transaction Status confirms its TransID and amount', async () => {
+    const u = await app.get(UsersService).findOrRegister(uniquePhone());
+    // Transaction Status refuses every question for now: the confirmation alone credits nothing.
+    sim.injectFault({ path: STATUS_QUERY, kind: 'status', status: 500, times: 1_000 });
+    const paid = await sim.c2b({ billRefNumber: localDigits(u.phoneNumber), amount: 650 });
+    expect(paid.completed).toBe(true);
+    await eventually(
+      () => statusQuestions(paid.transId),
+      (asked) => asked.length >= 1,
+      15_000,
+    );
+    expect(await c2bPayment(paid.transId)).toMatchObject({ status: 'pending', amount: 650 });
+    expect(await balance(u.id)).toBe(0);
+
+    // Daraja answers again: reconciliation's question is answered Completed, 650, and credits once.
+    sim.clearFaults();
+    const row = await c2bPayment(paid.transId);
+    const done = await eventually(
+      () => payment(row.id),
+      (p) => p.status === 'succeeded',
+      15_000,
+    );
+    expect(done).toMatchObject({ receipt: paid.transId, needsReview: false });
+    expect(await balance(u.id)).toBe(650);
+    expect(statusQuestions(paid.transId)[0].body).toMatchObject({ PartyA: '174379', IdentifierType: '4' });
+  });
+
+  it("never credits a forged confirmation (Safaricom's sample with an unknown TransID and Amount 99999)", async () => {
+    const u = await app.get(UsersService).findOrRegister(uniquePhone());
+    const forged = published<Record<string, string>>('daraja-c2b-confirmation.json');
+    forged.TransID = 'FORGED0002';
+    forged.TransAmount = '99999.00';
+    forged.BillRefNumber = localDigits(u.phoneNumber);
+    forged.BusinessShortCode = '174379';
+    const res = await fetch(`${callbackBase}/api/mpesa/callbacks/${SECRET}/c2b/confirmation`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(forged),
+    });
+    expect(res.status).toBe(200);
+    // Transaction Status is asked and answers that it knows no such transaction.
+    await eventually(
+      () => sim.callbacks.filter((c) => c.kind === 'transaction_status' && c.url.includes('/c2b/status/')),
+      (sent) => sent.some((c) => c.status === 200 && c.text.includes('cannot be found')),
+      15_000,
+    );
+    expect(await c2bPayment('FORGED0002')).toMatchObject({ status: 'pending' });
+    expect(await balance(u.id)).toBe(0);
   });
 });
 

@@ -118,6 +118,11 @@ export interface MpesaConfig {
    * asked about it first.
    */
   reconcileMaxAgeMs: number;
+  /**
+   * A paybill (C2B) confirmation is credited only once a Transaction Status answer confirms its
+   * TransID and amount (on in production unless turned off; off elsewhere unless turned on).
+   */
+  c2bVerify: boolean;
 }
 
 /**
@@ -272,6 +277,7 @@ export function buildConfig(env: Env): AppConfig {
       timeoutMs: env.MPESA_TIMEOUT_MS,
       reconcileAfterMs: env.MPESA_RECONCILE_AFTER_MS,
       reconcileMaxAgeMs: env.MPESA_RECONCILE_MAX_AGE_MS,
+      c2bVerify: env.MPESA_C2B_VERIFY ?? env.NODE_ENV === 'production',
     },
     // A development tool: on outside production, off in production unless asked for.
     simulator: { enabled: env.SIMULATOR_ENABLED ?? env.NODE_ENV !== 'production' },

@@ -193,6 +193,8 @@ export const envSchema = z
     MPESA_CALLBACK_ALLOWED_IPS: cidrList.optional(),
     MPESA_TIMEOUT_MS: int(100, 120_000).default(10_000),
     MPESA_RECONCILE_AFTER_MS: int(1_000, 86_400_000).default(180_000),
+    /** Paybill confirmations credited only once Transaction Status confirms them (production default: on). */
+    MPESA_C2B_VERIFY: bool.optional(),
     /**
      * A withdrawal with no result this long after its acknowledgement (or request), and asked about
      * by Transaction Status, is given back and flagged (default 24 h). Never without the question.

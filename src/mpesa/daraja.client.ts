@@ -105,6 +105,8 @@ export interface TransactionStatusRequest {
   originatorConversationId?: string;
   /** The transaction's M-PESA receipt (TransactionID), when known. One of the two is required. */
   transactionId?: string;
+  /** The shortcode the transaction went through (default MPESA_B2C_SHORTCODE; a paybill payment: MPESA_SHORTCODE). */
+  partyA?: string;
   resultUrl: string;
   queueTimeoutUrl: string;
   remarks: string;
@@ -382,7 +384,7 @@ export class DarajaClient {
       ...(originatorConversationId
         ? { OriginatorConversationID: originatorConversationId, OriginalConversationID: originatorConversationId }
         : {}),
-      PartyA: this.options.b2cShortcode,
+      PartyA: request.partyA ?? this.options.b2cShortcode,
       IdentifierType: '4',
       ResultURL: url(op, request.resultUrl, 'resultUrl'),
       QueueTimeOutURL: url(op, request.queueTimeoutUrl, 'queueTimeoutUrl'),

@@ -91,6 +91,21 @@ export class MpesaCallbacksController {
     return RECEIVED;
   }
 
+  /** Transaction Status answers about one paybill payment (MPESA_C2B_VERIFY). */
+  @Post('c2b/status/:id/result')
+  @HttpCode(200)
+  async c2bStatusResult(@Param('id') id: string, @Body() body: unknown) {
+    await this.mpesa.handleC2bStatusResult(id, body);
+    return RECEIVED;
+  }
+
+  @Post('c2b/status/:id/timeout')
+  @HttpCode(200)
+  c2bStatusTimeout(@Param('id') id: string, @Body() body: unknown) {
+    this.mpesa.handleB2cStatusTimeout(id, body);
+    return RECEIVED;
+  }
+
   /** Transaction Status answers about one withdrawal (the URL names it; reconciliation asks). */
   @Post('b2c/status/:id/result')
   @HttpCode(200)

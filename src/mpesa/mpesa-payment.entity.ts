@@ -13,6 +13,29 @@ export type PaymentKind = (typeof PAYMENT_KINDS)[number];
 export const PAYMENT_STATUSES = ['requested', 'pending', 'succeeded', 'failed', 'unmatched'] as const;
 export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 
+/**
+ * Why a callback was flagged: its amount, phone or shortcode differ from the request; it claims
+ * another receipt, or another outcome, than an earlier callback (or than Daraja's query said for a
+ * payment already settled); or it claims a payment Daraja's query says was not made.
+ */
+export const MISMATCH_KINDS = ['amount', 'phone', 'shortcode', 'receipt', 'outcome', 'not_confirmed'] as const;
+export type MismatchKind = (typeof MISMATCH_KINDS)[number];
+
+/** What one flagged callback claimed, and why it was flagged (it was never applied as such). */
+export interface CallbackMismatch {
+  /** When it was first recorded (ISO 8601). */
+  at: string;
+  kinds: MismatchKind[];
+  resultCode: number | null;
+  receipt: string | null;
+  /** Whole shillings, as claimed. */
+  amount: number | null;
+  /** As the callback gave it (Daraja may mask or redact it). */
+  phoneNumber: string | null;
+  /** C2B: the BusinessShortCode claimed. */
+  shortCode?: string | null;
+}
+
 /** An operator's resolution of a withdrawal held with its outcome unknown. */
 export type WithdrawalOutcome = 'paid' | 'not_paid';
 
@@ -70,7 +93,11 @@ export class MpesaPayment {
   @Column({ name: 'trans_id', type: 'varchar', length: 32, nullable: true })
   transId!: string | null;
 
-  /** The M-PESA receipt number, once paid. */
+  /**
+   * The M-PESA receipt number, once paid. STK: the receipt of the first callback whose amount and
+   * phone agree with the request, once Daraja's query confirmed the payment; never one from a
+   * callback that disagreed (its claims are in callback_mismatches), so null until one agrees.
+   */
   @Column({ type: 'varchar', length: 32, nullable: true })
   receipt!: string | null;
 
@@ -88,6 +115,14 @@ export class MpesaPayment {
 
   @Column({ type: 'jsonb', nullable: true })
   callback!: Record<string, unknown> | null;
+
+  /**
+   * Callbacks that disagreed with this payment's request, with Daraja's answer, or with an earlier
+   * callback: what each claimed and why it was flagged (needs_review is set with each). The first
+   * callback's raw body stays in `callback` whatever it claimed.
+   */
+  @Column({ name: 'callback_mismatches', type: 'jsonb', default: () => "'[]'" })
+  callbackMismatches!: CallbackMismatch[];
 
   /** Reconciliation queries so far (a lost callback). */
   @Column({ name: 'reconcile_attempts', type: 'int', default: 0 })

@@ -5,12 +5,14 @@ import { DARAJA_OPTIONS, DarajaClient } from './daraja.client.js';
 import { darajaClientOptions } from './daraja.options.js';
 import { DarajaSimulatorHost } from './simulator/daraja-simulator.host.js';
 import { LoansModule } from '../loans/loans.module.js';
+import { MetricsModule } from '../metrics/metrics.module.js';
 import { NotificationsModule } from '../notifications/notifications.module.js';
 import { UsersModule } from '../users/users.module.js';
 import { WalletModule } from '../wallet/wallet.module.js';
 import { MpesaAdminController } from './mpesa-admin.controller.js';
 import { MpesaCallbacksController } from './mpesa-callbacks.controller.js';
 import { MpesaWalletController } from './mpesa-wallet.controller.js';
+import { MpesaMetrics } from './mpesa.metrics.js';
 import { MpesaService } from './mpesa.service.js';
 
 /**
@@ -21,10 +23,11 @@ import { MpesaService } from './mpesa.service.js';
  * DARAJA_OPTIONS is exported so an application (or a test) can override what the client uses.
  */
 @Module({
-  imports: [LoansModule, WalletModule, UsersModule, NotificationsModule],
+  imports: [LoansModule, WalletModule, UsersModule, NotificationsModule, MetricsModule],
   controllers: [MpesaCallbacksController, MpesaWalletController, MpesaAdminController],
   providers: [
     MpesaService,
+    MpesaMetrics,
     DarajaSimulatorHost,
     {
       provide: DARAJA_OPTIONS,

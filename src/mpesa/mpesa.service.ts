@@ -21,7 +21,14 @@ import {
   parseTransactionStatusResult,
   type TransactionStatusResult,
 } from './daraja.parsers.js';
-import { MpesaPayment, type PaymentStatus, type WithdrawalOutcome } from './mpesa-payment.entity.js';
+import {
+  MpesaPayment,
+  type CallbackMismatch,
+  type MismatchKind,
+  type PaymentStatus,
+  type WithdrawalOutcome,
+} from './mpesa-payment.entity.js';
+import { MpesaMetrics } from './mpesa.metrics.js';
 
 /** Daraja's STK push and B2C limits, in whole shillings. */
 export const TOP_UP_LIMITS = { min: 1, max: 250_000 } as const;
@@ -74,6 +81,8 @@ export type CallbackPath =
   | 'c2b/confirmation'
   | 'b2c/result'
   | 'b2c/timeout'
+  | `c2b/status/${string}/result`
+  | `c2b/status/${string}/timeout`
   | `b2c/status/${string}/result`
   | `b2c/status/${string}/timeout`;
 
@@ -200,6 +209,68 @@ function duration(ms: number): string {
   return `${Math.round(ms / 1_000)} s`;
 }
 
+/** What a callback claims about a payment. */
+type Claims = Omit<CallbackMismatch, 'at' | 'kinds'>;
+
+/** The claims of an STK callback body (null when it cannot be read as one). */
+function stkClaims(body: unknown): Claims | null {
+  try {
+    const r = parseStkCallback(body);
+    return {
+      resultCode: r.resultCode,
+      receipt: r.receipt ?? null,
+      amount: r.amount ?? null,
+      phoneNumber: r.phoneNumber ?? null,
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** The same callback again: same outcome and receipt. */
+function sameClaims(a: Claims, b: Claims): boolean {
+  return a.resultCode === b.resultCode && (a.receipt ?? '').toUpperCase() === (b.receipt ?? '').toUpperCase();
+}
+
+/**
+ * Whether a phone number as Daraja gave it can be this MSISDN. Absent or redacted (`<redacted>`):
+ * nothing to compare. Masked (`2547****149`, `2547 ***** 126`): its visible digits at each end.
+ */
+function phoneAgrees(claimed: string | null, msisdn: string): boolean {
+  if (claimed === null) return true;
+  const given = claimed.replace(/\s+/g, '');
+  if (/^\d+$/.test(given)) return given === msisdn;
+  if (!given.includes('*')) return true;
+  const head = given.slice(0, given.indexOf('*'));
+  const tail = given.slice(given.lastIndexOf('*') + 1);
+  return /^\d*$/.test(head) && /^\d*$/.test(tail) && msisdn.startsWith(head) && msisdn.endsWith(tail);
+}
+
+/** Why a paid STK callback's own claims disagree with the request. */
+function stkRequestMismatches(payment: MpesaPayment, claims: Claims): MismatchKind[] {
+  if (claims.resultCode !== STK_SUCCESS) return [];
+  const kinds: MismatchKind[] = [];
+  if (claims.amount !== payment.amount) kinds.push('amount');
+  if (!phoneAgrees(claims.phoneNumber, payment.phoneNumber)) kinds.push('phone');
+  return kinds;
+}
+
+/**
+ * The receipt a confirmed top-up keeps: that of the first paid callback whose amount and phone
+ * agree with the request (the raw first callback, then the flagged ones in order), never one that
+ * disagreed or that Daraja's query contradicted. Null when none did.
+ */
+function agreeingReceipt(payment: MpesaPayment): string | null {
+  const first = payment.callback ? stkClaims(payment.callback) : null;
+  const flagged = payment.callbackMismatches ?? [];
+  const contradicted = (c: Claims) => flagged.some((m) => sameClaims(m, c) && m.kinds.includes('not_confirmed'));
+  const agreeing = [...(first ? [first] : []), ...flagged].find(
+    (c) =>
+      c.resultCode === STK_SUCCESS && c.receipt && !contradicted(c) && stkRequestMismatches(payment, c).length === 0,
+  );
+  return agreeing?.receipt ?? null;
+}
+
 /** A callback body read by its parser; unreadable is MPESA.BAD_CALLBACK (422), never a crash. */
 function readCallback<T>(parse: (body: unknown) => T, body: unknown): T {
   try {
@@ -230,6 +301,7 @@ export class MpesaService {
     private readonly notifications: NotificationsService,
     private readonly transactions: TransactionService,
     private readonly changes: SubscriberChanges,
+    private readonly metrics: MpesaMetrics,
     @InjectDataSource() private readonly dataSource: DataSource,
     config: ConfigService<AppConfig, true>,
   ) {
@@ -338,36 +410,154 @@ export class MpesaService {
     }
     // A repeat of a paid callback kept as unmatched: it stays with the operator.
     if (payment.status === 'unmatched' || !payment.userId) return { applied: false };
-    return this.settleStk(payment, result.resultCode, result.resultDesc, {
+    const claims: Claims = {
+      resultCode: result.resultCode,
       receipt: result.receipt ?? null,
-      callback: body as Record<string, unknown>,
-    });
+      amount: result.amount ?? null,
+      phoneNumber: result.phoneNumber ?? null,
+    };
+    const recorded = await this.recordStkCallback(payment.id, claims, body as Record<string, unknown>);
+    if (result.resultCode !== STK_SUCCESS) {
+      // No money moves on a failure: a pending push ends failed, anything else was recorded above.
+      if (recorded.duplicate) return { applied: false };
+      return this.settleStk(recorded.payment, result.resultCode, result.resultDesc);
+    }
+    if (recorded.payment.status === 'succeeded') return { applied: false };
+    // A callback's word moves no money: Daraja's STK Push Query must say it was paid. Its answer
+    // is only a result code, so what is credited is the amount Deni asked for.
+    let answer;
+    try {
+      answer = await this.daraja.stkQuery(payment.checkoutRequestId!);
+    } catch (err) {
+      this.logger.warn(
+        { id: payment.id, err: (err as Error).message },
+        'STK query failed after a paid callback: reconciliation asks again, nothing credited yet',
+      );
+      return { applied: false };
+    }
+    if (answer.state === 'pending') return { applied: false }; // reconciliation asks again
+    if (answer.resultCode === STK_SUCCESS) return this.settleStk(recorded.payment, STK_SUCCESS, answer.resultDesc);
+    // M-PESA says it was not paid: the callback's claim is flagged, and nothing is credited.
+    await this.flagCallback(payment.id, claims, ['not_confirmed'], `STK query said ${answer.resultCode}`);
+    if (!FINAL_STK_FAILURES.has(answer.resultCode)) return { applied: false };
+    return this.settleStk(
+      await this.payments.findOneByOrFail({ id: payment.id }),
+      answer.resultCode,
+      answer.resultDesc,
+    );
   }
 
+  /**
+   * Records an STK callback against its payment, under the payment's row lock: the first one's raw
+   * body is kept in `callback`; one whose amount or phone differ from the request, or that claims
+   * another receipt or outcome than an earlier callback (or a failure of a payment already
+   * credited), is added to callback_mismatches and flags the payment. The same callback again
+   * (same outcome and receipt) is a duplicate and records nothing.
+   */
+  private async recordStkCallback(
+    id: string,
+    claims: Claims,
+    body: Record<string, unknown>,
+  ): Promise<{ duplicate: boolean; payment: MpesaPayment }> {
+    const { duplicate, kinds } = await this.transactions.run(async (tx) => {
+      const row = await tx.manager.findOneOrFail(MpesaPayment, { where: { id }, lock: { mode: 'pessimistic_write' } });
+      const first = row.callback ? stkClaims(row.callback) : null;
+      const earlier = [...(first ? [first] : []), ...(row.callbackMismatches ?? [])];
+      if (earlier.some((e) => sameClaims(e, claims))) return { duplicate: true, kinds: [] };
+      const kinds = stkRequestMismatches(row, claims);
+      const paid = claims.resultCode === STK_SUCCESS;
+      if (earlier.some((e) => (e.resultCode === STK_SUCCESS) !== paid) || (!paid && row.status === 'succeeded'))
+        kinds.push('outcome');
+      if (paid && earlier.some((e) => e.resultCode === STK_SUCCESS && e.receipt !== claims.receipt))
+        kinds.push('receipt');
+      if (!row.callback)
+        // (TypeORM's deep-partial type does not take a plain JSON object; the driver stores it as jsonb.)
+        await tx.manager.update(MpesaPayment, { id }, { callback: body as never });
+      if (kinds.length) await this.appendMismatch(tx, row, claims, kinds);
+      return { duplicate: false, kinds };
+    });
+    if (kinds.length) this.alertMismatch(id, claims, kinds);
+    return { duplicate, payment: await this.payments.findOneByOrFail({ id }) };
+  }
+
+  /** Flags a payment for a callback's claims (merged into its entry when already recorded). */
+  private async flagCallback(id: string, claims: Claims, kinds: MismatchKind[], why: string): Promise<void> {
+    const added = await this.transactions.run(async (tx) => {
+      const row = await tx.manager.findOneOrFail(MpesaPayment, { where: { id }, lock: { mode: 'pessimistic_write' } });
+      const entry = (row.callbackMismatches ?? []).find((m) => sameClaims(m, claims));
+      const fresh = kinds.filter((k) => !entry?.kinds.includes(k));
+      if (fresh.length) await this.appendMismatch(tx, row, claims, fresh);
+      return fresh;
+    });
+    if (added.length) this.alertMismatch(id, claims, added, why);
+  }
+
+  /** Adds kinds to the callback's entry (or a new entry) and flags the payment. */
+  private async appendMismatch(tx: Tx, row: MpesaPayment, claims: Claims, kinds: MismatchKind[]): Promise<void> {
+    const list = [...(row.callbackMismatches ?? [])];
+    const at = list.findIndex((m) => sameClaims(m, claims));
+    if (at >= 0) list[at] = { ...list[at], kinds: [...list[at].kinds, ...kinds] };
+    else list.push({ at: new Date().toISOString(), kinds, ...claims });
+    await tx.manager.update(MpesaPayment, { id: row.id }, { callbackMismatches: list, needsReview: true });
+  }
+
+  /** The alert: a metric per kind and an error line for whoever is on call (no PIN, no secret, no phone). */
+  private alertMismatch(id: string, claims: Claims, kinds: MismatchKind[], why?: string): void {
+    this.metrics.callbackMismatch(kinds);
+    this.logger.error(
+      {
+        id,
+        kinds,
+        why,
+        claimedResultCode: claims.resultCode,
+        claimedAmount: claims.amount,
+        claimedReceipt: claims.receipt,
+      },
+      'M-PESA callback disagrees with its request, with Daraja or with an earlier callback: recorded, flagged for an operator, not applied',
+    );
+  }
+
+  /**
+   * Ends a top-up as Daraja said. Paid (only ever on Daraja's STK query: see handleStkCallback and
+   * reconcile): the amount Deni asked for is credited, once by its reference, even if an earlier
+   * answer said it failed (money taken is money owed); the receipt is the first agreeing callback's
+   * (agreeingReceipt), filled in later if that callback comes after the credit. Not paid: a
+   * pending push ends failed and the user is told.
+   */
   private async settleStk(
     payment: MpesaPayment,
     resultCode: number,
     resultDesc: string,
-    extra: { receipt: string | null; callback: Record<string, unknown> | null },
   ): Promise<{ applied: boolean }> {
     if (resultCode === STK_SUCCESS) {
-      // Paid: credited even if an earlier answer said it failed (money taken is money owed).
-      // Idempotent by its reference: a duplicate callback, or a callback racing a reconciliation,
-      // credits once. The credit's own SMS tells the user.
-      if (payment.status === 'succeeded') return { applied: false };
-      await this.loans.receiveDeposit({
-        userId: payment.userId!,
-        amount: payment.amount,
-        reference: `stk:${payment.checkoutRequestId}`,
+      if (payment.status !== 'succeeded')
+        await this.loans.receiveDeposit({
+          userId: payment.userId!,
+          amount: payment.amount,
+          reference: `stk:${payment.checkoutRequestId}`,
+        });
+      return this.transactions.run(async (tx) => {
+        const row = await tx.manager.findOneOrFail(MpesaPayment, {
+          where: { id: payment.id },
+          lock: { mode: 'pessimistic_write' },
+        });
+        const receipt = row.receipt ?? agreeingReceipt(row);
+        if (row.status === 'succeeded') {
+          if (receipt !== row.receipt) await tx.manager.update(MpesaPayment, { id: row.id }, { receipt });
+          return { applied: false };
+        }
+        return {
+          applied: await this.finish(tx, row.id, 'succeeded', resultCode, resultDesc, { receipt }, [
+            'pending',
+            'failed',
+          ]),
+        };
       });
-      return this.transactions.run(async (tx) => ({
-        applied: await this.finish(tx, payment.id, 'succeeded', resultCode, resultDesc, extra, ['pending', 'failed']),
-      }));
     }
     if (payment.status !== 'pending') return { applied: false };
     return this.transactions.run(async (tx) => {
-      const done = await this.finish(tx, payment.id, 'failed', resultCode, resultDesc, extra);
-      if (done && resultCode !== STK_SUCCESS) {
+      const done = await this.finish(tx, payment.id, 'failed', resultCode, resultDesc);
+      if (done) {
         const user = await this.users.getById(payment.userId!, tx.manager);
         await this.notifications.notify(tx, {
           phoneNumber: user.phoneNumber,
@@ -476,8 +666,81 @@ export class MpesaService {
       return { applied: false };
     }
     const row = await this.payments.findOneByOrFail({ transId: request.transId });
-    await this.creditC2b(row);
-    return { applied: inserted.length > 0 };
+    if (request.shortCode !== this.settings.shortcode) {
+      await this.flagCallback(
+        row.id,
+        {
+          resultCode: 0,
+          receipt: request.transId,
+          amount: request.amount,
+          phoneNumber: request.msisdn,
+          shortCode: request.shortCode,
+        },
+        ['shortcode'],
+        'C2B confirmation for another shortcode',
+      );
+    }
+    if (!this.settings.c2bVerify) {
+      await this.creditC2b(row);
+      return { applied: inserted.length > 0 };
+    }
+    // A confirmation is only Daraja's (unsigned) word: Transaction Status is asked, and its answer
+    // (handleC2bStatusResult) credits. Not asked now: reconciliation asks again.
+    try {
+      await this.askC2bStatus(row);
+    } catch (err) {
+      this.logger.warn(
+        { id: row.id, err: (err as Error).message },
+        'Transaction Status not asked about a paybill payment: reconciliation asks again',
+      );
+    }
+    return { applied: false };
+  }
+
+  /** Asks Daraja (Transaction Status, by TransID on the paybill) about a recorded paybill payment. */
+  private async askC2bStatus(row: MpesaPayment): Promise<void> {
+    if (row.status !== 'pending' || !row.transId) return;
+    await this.daraja.transactionStatus({
+      transactionId: row.transId,
+      partyA: this.settings.shortcode,
+      resultUrl: this.callbackUrl(`c2b/status/${row.id}/result`),
+      queueTimeoutUrl: this.callbackUrl(`c2b/status/${row.id}/timeout`),
+      remarks: 'Deni paybill check',
+    });
+  }
+
+  /**
+   * Transaction Status's answer about a paybill payment (MPESA_C2B_VERIFY): Completed, with the
+   * payment's TransID as ReceiptNo and its amount, credits it (once, by TransID). Completed with
+   * another receipt or amount is flagged and credits nothing. Anything else (unknown transaction,
+   * the query failed) changes nothing: reconciliation asks again.
+   */
+  async handleC2bStatusResult(paymentId: string, body: unknown): Promise<{ applied: boolean }> {
+    const result = readCallback(parseTransactionStatusResult, body);
+    const payment = UUID.test(paymentId) ? await this.payments.findOneBy({ id: paymentId }) : null;
+    if (!payment || payment.kind !== 'c2b' || payment.status !== 'pending') return { applied: false };
+    const { transaction } = result;
+    if (result.resultCode !== '0' || transaction.status?.toLowerCase() !== 'completed') {
+      this.logger.warn(
+        { id: payment.id, resultCode: result.resultCode, transactionStatus: transaction.status },
+        'Transaction Status did not confirm a paybill payment: not credited, asked again later',
+      );
+      return { applied: false };
+    }
+    const kinds: MismatchKind[] = [];
+    if ((transaction.receipt ?? '').toUpperCase() !== (payment.transId ?? '').toUpperCase()) kinds.push('receipt');
+    if (transaction.amount !== payment.amount) kinds.push('amount');
+    if (kinds.length) {
+      await this.flagCallback(
+        payment.id,
+        { resultCode: 0, receipt: transaction.receipt ?? null, amount: transaction.amount ?? null, phoneNumber: null },
+        kinds,
+        'Transaction Status disagrees with a paybill confirmation',
+      );
+      return { applied: false };
+    }
+    await this.creditC2b(payment);
+    return { applied: true };
   }
 
   /** Credits a recorded paybill payment (idempotent by TransID) and marks it done. */
@@ -1122,12 +1385,14 @@ export class MpesaService {
           if (answer.state === 'pending') continue; // the customer has not answered yet
           // Only codes known to be final: anything else may still turn into a payment.
           if (answer.resultCode !== STK_SUCCESS && !FINAL_STK_FAILURES.has(answer.resultCode)) continue;
-          const outcome = await this.settleStk(payment, answer.resultCode, answer.resultDesc, {
-            receipt: null,
-            callback: null,
-          });
+          const outcome = await this.settleStk(payment, answer.resultCode, answer.resultDesc);
           if (outcome.applied) settled += 1;
         } else if (payment.kind === 'c2b') {
+          if (this.settings.c2bVerify) {
+            // Not credited before Transaction Status confirms it; a flagged one waits for an operator.
+            if (!payment.needsReview) await this.askC2bStatus(payment);
+            continue;
+          }
           await this.creditC2b(payment);
           settled += 1;
         } else if (payment.status === 'requested') {

@@ -208,6 +208,9 @@ interface B2cTransaction {
   decision: { credentialOk: boolean; outcome: SimulatorOutcome; resultUrl: string; queueTimeoutUrl: string };
 }
 
+/** A payment Transaction Status can answer about that needs no deciding (a paybill payment made). */
+type PaidRecord = Omit<B2cTransaction, 'decision'>;
+
 interface StkPush {
   merchantRequestId: string;
   checkoutRequestId: string;
@@ -270,6 +273,8 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
   const b2cIds = new Set<string>();
   /** What M-PESA did with each B2C (by OriginatorConversationID), for Transaction Status. */
   const b2cs = new Map<string, B2cTransaction>();
+  /** Paybill payments the simulator confirmed, by TransID (for Transaction Status). */
+  const c2bs = new Map<string, PaidRecord>();
   const registrations = new Map<string, { responseType: string; confirmationUrl: string; validationUrl: string }>();
   let lastRegistered: string | undefined;
   let token: { value: string; expiresAt: number } | undefined;
@@ -285,6 +290,13 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
         ...b2c,
         requestedAt: new Date(b2c.requestedAt),
         finishedAt: b2c.finishedAt === undefined ? undefined : new Date(b2c.finishedAt),
+      });
+    }
+    for (const c2b of saved.c2bs ?? []) {
+      c2bs.set(c2b.receipt ?? c2b.originatorConversationId, {
+        ...c2b,
+        requestedAt: new Date(c2b.requestedAt),
+        finishedAt: c2b.finishedAt === undefined ? undefined : new Date(c2b.finishedAt),
       });
     }
     for (const [shortCode, registration] of saved.registrations) registrations.set(shortCode, registration);
@@ -304,6 +316,7 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
       pushes: [...pushes.values()],
       b2cIds: [...b2cIds],
       b2cs: [...b2cs.values()],
+      c2bs: [...c2bs.values()],
       registrations: [...registrations],
       lastRegistered,
       utilityFundsCents,
@@ -613,6 +626,18 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     const accepted = answered ? code === '0' || code === 0 : registration.responseType === 'Completed';
     if (!accepted) return { transId, completed: false, validation };
     utilityFundsCents += payment.amount * 100;
+    // Known to Transaction Status by its TransID, as a completed payment to the paybill.
+    c2bs.set(transId, {
+      originatorConversationId: darajaRequestId(),
+      conversationId: `AG_${nairobiTimestamp().slice(0, 8)}_${randomBytes(10).toString('hex')}`,
+      partyA: msisdn,
+      phoneNumber: shortCode,
+      amount: payment.amount,
+      requestedAt: new Date(),
+      state: 'completed',
+      receipt: transId,
+      finishedAt: new Date(),
+    });
     persist();
     const confirmation = await post(
       'c2b_confirmation',
@@ -829,7 +854,8 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
   }): Promise<unknown> {
     const found = query.about
       ? b2cs.get(query.about)
-      : [...b2cs.values()].find((t) => t.receipt === query.transactionId);
+      : ([...b2cs.values()].find((t) => t.receipt === query.transactionId) ??
+        (query.transactionId ? c2bs.get(query.transactionId) : undefined));
     const base = {
       OriginatorConversationID: query.originatorConversationId,
       ConversationID: query.conversationId,
@@ -1130,6 +1156,8 @@ interface PersistedState {
   pushes: StkPush[];
   b2cIds: string[];
   b2cs: B2cTransaction[];
+  /** Paybill payments Transaction Status can answer about (absent from files written before). */
+  c2bs?: PaidRecord[];
   registrations: [string, { responseType: string; confirmationUrl: string; validationUrl: string }][];
   lastRegistered?: string;
   utilityFundsCents: number;
