@@ -25,15 +25,24 @@ describe('database schema', () => {
     expect(pending.upQueries.map((q) => q.query)).toEqual([]);
   });
 
-  it('applies migrations once even when several processes start together', async () => {
+  it('applies migrations once even when several processes start together on an empty database', async () => {
+    // Its own empty database: the lock is contended for real, not met by a database already migrated.
+    const empty = withDatabase(currentRun().databaseUrl, `deni_test_${currentRun().id}_schema_race`);
+    await createDatabaseIfMissing(empty);
     const others = await Promise.all(
-      [1, 2, 3].map(() => new DataSource(dataSourceOptions(testConfig({ DATABASE_URL: url }))).initialize()),
+      [1, 2, 3].map(() => new DataSource(dataSourceOptions(testConfig({ DATABASE_URL: empty }))).initialize()),
     );
     try {
       const applied = await Promise.all(others.map((o) => runMigrations(o)));
-      expect(applied.flat()).toEqual([]);
+      // Each migration applied by exactly one of them, and recorded once.
+      expect(applied.flat().sort()).toEqual(MIGRATIONS.map((m) => m.name).sort());
+      const [{ rows, distinct }] = await others[0].query<{ rows: number; distinct: number }[]>(
+        `SELECT count(*)::int AS rows, count(DISTINCT name)::int AS distinct FROM migrations`,
+      );
+      expect({ rows, distinct }).toEqual({ rows: MIGRATIONS.length, distinct: MIGRATIONS.length });
     } finally {
       await Promise.all(others.map((o) => o.destroy()));
+      await dropDatabase(empty);
     }
   });
 
