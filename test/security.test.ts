@@ -271,12 +271,12 @@ describe('security', () => {
       expect((listed.body as { items: { id: string }[] }).items.map((l) => l.id)).not.toContain(loanId);
       // The borrower cannot approve their own request, nor the lender cancel it.
       expect(
-        (await api.call('POST', `/api/loans/${loanId}/approve`, { token: borrower.token, body: { pin: '5930' } }))
-          .status,
-      ).toBeGreaterThanOrEqual(400);
-      expect(
-        (await api.call('POST', `/api/loans/${loanId}/cancel`, { token: lender.token })).status,
-      ).toBeGreaterThanOrEqual(400);
+        await api.call('POST', `/api/loans/${loanId}/approve`, { token: borrower.token, body: { pin: '5930' } }),
+      ).toMatchObject({ status: 403, body: { code: 'LOAN.NOT_LENDER' } });
+      expect(await api.call('POST', `/api/loans/${loanId}/cancel`, { token: lender.token })).toMatchObject({
+        status: 403,
+        body: { code: 'LOAN.NOT_BORROWER' },
+      });
       expect((await api.call('GET', `/api/loans/${loanId}`, { token: borrower.token })).body).toMatchObject({
         status: 'PENDING',
       });

@@ -119,6 +119,15 @@ describe('mobile sync API', () => {
       });
       const ok = await push(bToken, [op('loan.repay', { loanId, amount: 500 })]);
       expect(ok.body.results[0]).toMatchObject({ status: 'applied', loan: { outstanding: 1500 } });
+    } else {
+      // The cancel won: nothing was lent, so a repayment is a conflict with the loan as it is.
+      expect(winner.loan!.status).toBe('CANCELLED');
+      const repay = await push(bToken, [op('loan.repay', { loanId, amount: 500 })]);
+      expect(repay.body.results[0]).toMatchObject({
+        status: 'conflict',
+        code: 'LOAN.NOT_ACTIVE',
+        serverState: { id: loanId, status: 'CANCELLED' },
+      });
     }
   });
 
