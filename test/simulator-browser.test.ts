@@ -123,7 +123,8 @@ describe('the phone simulator page in a browser', () => {
 
   it('tops up with a simulated M-PESA outcome chosen on the page, and shows the SMS that follows', async () => {
     const number = localDigits(uniquePhone());
-    await page.goto(`${base}/simulator`);
+    // With the key: the test must not depend on an earlier test having given it to the tab.
+    await page.goto(`${base}/simulator?key=${encodeURIComponent(ADMIN_KEY)}`);
     await page.getByLabel('Phone number').fill(number);
     await page.getByLabel('Phone number').dispatchEvent('change');
     await page.getByLabel('Outcome').selectOption('cancelled');
@@ -149,7 +150,8 @@ describe('the phone simulator page in a browser', () => {
 
   it('holds a top-up, lists it as pending, delivers success to it, and the balance and SMS follow', async () => {
     const number = localDigits(uniquePhone());
-    await page.goto(`${base}/simulator`);
+    // With the key: the test must not depend on an earlier test having given it to the tab.
+    await page.goto(`${base}/simulator?key=${encodeURIComponent(ADMIN_KEY)}`);
     await page.getByLabel('Phone number').fill(number);
     await page.getByLabel('Phone number').dispatchEvent('change');
     await page.getByLabel('Outcome').selectOption('hold');
