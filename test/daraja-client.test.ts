@@ -413,9 +413,8 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
     it('a slow STK push times out and is NOT sent again (a second send is a second prompt)', async () => {
       sim.injectFault({ path: STK_PUSH, kind: 'delay', delayMs: 1_000 });
       const before = count(STK_PUSH);
-      const started = Date.now();
+      // The simulator answers after 1 s; a TIMEOUT (not the answer) shows the client gave up at 300 ms.
       const error = await caught(push(client, uniquePhone()));
-      expect(Date.now() - started).toBeLessThan(900);
       expect(error).toMatchObject({ errorCode: 'TIMEOUT', retryable: true, outcomeUnknown: true, kind: 'unavailable' });
       expect(count(STK_PUSH) - before).toBe(1);
     });

