@@ -92,4 +92,31 @@ describe('the simulators process', () => {
     expect(done).toMatchObject({ status: 'succeeded', amount: 700, checkoutRequestId });
     expect(await deni.get(WalletService).balance(user.id)).toBe(700);
   });
+
+  it("refuses a write a page on another site makes a browser send to its control routes, as Deni's server does", async () => {
+    const simulators = await startSimulatorsProcess(tracker, join(dataDir, 'cross-site'));
+    const phoneNumber = uniquePhone();
+    const setOutcome = (headers: Record<string, string>) =>
+      fetch(`${simulators.url}/simulator/outcomes`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ phoneNumber, outcome: 'cancelled' }),
+      });
+    const outcomeOf = async () =>
+      ((await (await fetch(`${simulators.url}/simulator/log`)).json()) as { outcomes: Record<string, string> })
+        .outcomes[phoneNumber];
+
+    const foreign: Record<string, string>[] = [{ origin: 'http://evil.example' }, { 'sec-fetch-site': 'cross-site' }];
+    for (const headers of foreign) {
+      const refused = await setOutcome(headers);
+      expect(refused.status).toBe(403);
+      expect(await refused.json()).toMatchObject({ statusCode: 403, code: 'REQUEST.CROSS_SITE' });
+    }
+    expect(await outcomeOf()).toBeUndefined();
+
+    // Not from a browser's page (Deni, curl, the dialer): no Origin, and it goes through.
+    expect((await setOutcome({})).status).toBe(200);
+    expect(await outcomeOf()).toBe('cancelled');
+    await tracker.stop(simulators.process);
+  });
 });

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
-import Fastify from 'fastify';
 import { pino } from 'pino';
 import { ConfigValidationError, loadSimulatorsConfig, MPESA_DEVELOPMENT_DEFAULTS } from '../config/app-config.js';
 import { startDarajaSimulator } from '../mpesa/simulator/daraja-simulator.js';
 import { startAfricasTalkingSmsSimulator } from '../notifications/simulator/africastalking-sms.simulator.js';
+import { simulatorsServer } from './shared-server.js';
 
 /**
  * The simulators process (`npm run simulators`; `npm start` starts one alongside in development):
@@ -33,7 +33,7 @@ async function main(): Promise<void> {
     timestamp: pino.stdTimeFunctions.isoTime,
     level: config.logLevel,
   });
-  const server = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: 64 * 1024 });
+  const server = simulatorsServer({ bodyLimit: 64 * 1024 });
   const daraja = await startDarajaSimulator({ server, stateFile: join(config.dataDir, 'daraja.json') });
   const sms = await startAfricasTalkingSmsSimulator({
     server,

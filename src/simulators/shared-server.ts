@@ -1,5 +1,18 @@
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { refuseCrossSiteWrites } from '../common/cross-site.js';
+
+/**
+ * A server for simulators, not listening yet. Their control routes change state (scripted
+ * outcomes, pending top-ups, C2B payments) with no key, trusting that only this machine reaches
+ * them; a page on another site could still make a browser here send them, so cross-site writes
+ * are refused as on Deni's own server (src/common/cross-site.ts).
+ */
+export function simulatorsServer(options: { bodyLimit?: number } = {}): FastifyInstance {
+  const server = Fastify({ logger: false, forceCloseConnections: true, ...options });
+  refuseCrossSiteWrites(server);
+  return server;
+}
 
 /**
  * The server a simulator answers on: its own (listening on host:port) or, given `server`, a scope
@@ -10,7 +23,7 @@ export async function simulatorScope(
   server: FastifyInstance | undefined,
   ownOptions: { bodyLimit?: number },
 ): Promise<{ root: FastifyInstance; scope: FastifyInstance; owned: boolean }> {
-  const root = server ?? Fastify({ logger: false, forceCloseConnections: true, ...ownOptions });
+  const root = server ?? simulatorsServer(ownOptions);
   let scope: FastifyInstance | undefined;
   await root.register((instance, _options, done) => {
     scope = instance;

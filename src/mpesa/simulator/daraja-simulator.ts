@@ -27,6 +27,8 @@ import { selfSignedCertificate } from './self-signed-certificate.js';
  * `GET /simulator/stk/pending?phoneNumber=` (STK pushes not decided yet), `POST
  * /simulator/stk/:checkoutRequestId/outcome {outcome}` (decide one now, e.g. one held by `hold`),
  * `GET /simulator/certificate` (the PEM that encrypts SecurityCredential), `GET /simulator/log`.
+ * Besides Deni's own calls it answers what third-party Daraja clients call: B2C on its v1 path and
+ * the sandbox's C2B simulate (`POST /mpesa/c2b/v1/simulate`).
  */
 
 export const SIMULATOR_OUTCOMES = [
@@ -155,6 +157,8 @@ export interface C2bPayment {
   /** Whose registered URLs to call (default: the last registered). */
   shortCode?: string;
   firstName?: string;
+  /** Paid to a paybill (TransactionType `Pay Bill`, the default) or a till (`Buy Goods`). */
+  commandId?: 'CustomerPayBillOnline' | 'CustomerBuyGoodsOnline';
 }
 
 export interface C2bSimulation {
@@ -605,7 +609,7 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     const transId = receiptNumber();
     const request = (balance: string) =>
       darajaJson({
-        TransactionType: 'Pay Bill',
+        TransactionType: payment.commandId === 'CustomerBuyGoodsOnline' ? 'Buy Goods' : 'Pay Bill',
         TransID: transId,
         TransTime: nairobiTimestamp(),
         TransAmount: `${payment.amount}.00`,
@@ -646,6 +650,47 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
     );
     return { transId, completed: true, validation, confirmation };
   }
+
+  // Daraja's sandbox-only "Simulate C2B Request" (what third-party clients call, e.g. mpesa-node's
+  // c2bSimulate): the customer has paid, so it is accepted at once and the notifications follow,
+  // to the URLs registered for the ShortCode as the control route's `c2b` sends them. A ShortCode
+  // with no URLs registered is paid without notifications, as M-PESA completes such payments.
+  app.post('/mpesa/c2b/v1/simulate', async (request, reply) => {
+    if (!authorized(request, reply)) return reply;
+    const body = asObject(request.body);
+    const amount = wholeAmount(body.Amount);
+    const commandId = String(body.CommandID);
+    const billRef = body.BillRefNumber;
+    const invalidField =
+      (!SHORTCODE.test(scalar(body.ShortCode)) ? 'ShortCode' : null) ??
+      (!STK_TYPES.includes(commandId) ? 'CommandID' : null) ??
+      (amount === null || amount < 1 ? 'Amount' : null) ??
+      (!MSISDN.test(scalar(body.Msisdn)) ? 'Msisdn' : null) ??
+      // An account number for a paybill; a till takes none (null).
+      ((commandId === 'CustomerPayBillOnline'
+        ? typeof billRef !== 'string' || billRef === ''
+        : !isOptionalText(billRef)) ||
+      (typeof billRef === 'string' && billRef.length > 20)
+        ? 'BillRefNumber'
+        : null);
+    if (invalidField) return reply.status(400).send(darajaError('400.002.02', `Bad Request - Invalid ${invalidField}`));
+    const shortCode = scalar(body.ShortCode);
+    if (registrations.has(shortCode)) {
+      const payment: C2bPayment = {
+        billRefNumber: typeof billRef === 'string' ? billRef : '',
+        amount: amount as number,
+        msisdn: scalar(body.Msisdn),
+        shortCode,
+        commandId: commandId as C2bPayment['commandId'],
+      };
+      later(0, () => c2b(payment));
+    }
+    return reply.send({
+      OriginatorCoversationID: darajaRequestId(),
+      ResponseCode: '0',
+      ResponseDescription: 'Accept the service request successfully.',
+    });
+  });
 
   // ------------------------------------------------------------------------------------------
   // B2C
@@ -1122,6 +1167,11 @@ function wholeAmount(value: unknown): number | null {
 function namesPhone(body: unknown, phoneNumber: string): boolean {
   const fields = asObject(body);
   return ['PhoneNumber', 'PartyA', 'PartyB'].some((key) => scalar(fields[key]) === phoneNumber);
+}
+
+/** Absent, null or a string. */
+function isOptionalText(value: unknown): boolean {
+  return value === undefined || value === null || typeof value === 'string';
 }
 
 function isHttpUrl(value: unknown): boolean {
