@@ -13,6 +13,7 @@ import { MpesaNeedsReview1795352417027 } from './migrations/1795352417027-MpesaN
 import { MpesaPaymentReview1795358203114 } from './migrations/1795358203114-MpesaPaymentReview.js';
 import { MpesaStatusQueries1795366127544 } from './migrations/1795366127544-MpesaStatusQueries.js';
 import { MpesaResolutionAndStatusAnswers1795374412907 } from './migrations/1795374412907-MpesaResolutionAndStatusAnswers.js';
+import { SmsDeliveryReports1795382000000 } from './migrations/1795382000000-SmsDeliveryReports.js';
 
 /**
  * Every entity and migration, listed explicitly: the same list works from the build, under Jest
@@ -29,4 +30,5 @@ export const MIGRATIONS = [
   MpesaPaymentReview1795358203114,
   MpesaStatusQueries1795366127544,
   MpesaResolutionAndStatusAnswers1795374412907,
+  SmsDeliveryReports1795382000000,
 ];
