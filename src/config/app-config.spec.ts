@@ -182,13 +182,22 @@ describe('configuration', () => {
 
     it("a live Africa's Talking (its host, or SMS_PROVIDER=africastalking) requires the production secrets", () => {
       const at = { AT_USERNAME: 'deni', AT_API_KEY: 'at-key' };
-      expect(problems({ SMS_PROVIDER: 'africastalking', ...at })).toEqual(
-        refusals('SMS_PROVIDER=africastalking (api.africastalking.com, not loopback)'),
-      );
+      const why = 'SMS_PROVIDER=africastalking (api.africastalking.com, not loopback)';
+      // Its delivery reports are unsigned: the development secret, being public, will not do.
+      expect(problems({ SMS_PROVIDER: 'africastalking', ...at })).toEqual([
+        ...refusals(why),
+        `AT_DELIVERY_REPORT_SECRET: required when ${why}`,
+      ]);
       expect(problems({ AT_BASE_URL: 'https://api.sandbox.africastalking.com' })).toEqual(
         refusals('AT_BASE_URL is live (api.sandbox.africastalking.com, not loopback)'),
       );
-      expect(problems({ SMS_PROVIDER: 'africastalking', ...at, ...withSecrets })).toEqual([]);
+      expect(problems({ SMS_PROVIDER: 'africastalking', ...at, ...withSecrets })).toEqual([
+        `AT_DELIVERY_REPORT_SECRET: required when ${why}`,
+      ]);
+      expect(
+        problems({ SMS_PROVIDER: 'africastalking', ...at, ...withSecrets, AT_DELIVERY_REPORT_SECRET: 'd'.repeat(24) }),
+      ).toEqual([]);
+      expect(problems({ AT_DELIVERY_REPORT_SECRET: 'short' })[0]).toMatch(/^AT_DELIVERY_REPORT_SECRET: /);
     });
 
     it('a provider on loopback (the local simulators) is not live', () => {

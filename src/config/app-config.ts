@@ -69,6 +69,8 @@ export interface AppConfig {
     provider: Env['SMS_PROVIDER'];
     /** Africa's Talking; username and apiKey are set whenever provider is `africastalking`. */
     africasTalking: { baseUrl: string; username?: string; apiKey?: string; senderId?: string; timeoutMs: number };
+    /** Africa's Talking delivery reports: the `?secret=` their URL carries, and who may post them. */
+    deliveryReports: { secret: string; allowedIps?: string[] };
   };
   notifications: {
     maxAttempts: number;
@@ -84,7 +86,14 @@ export interface AppConfig {
    * in development with no MPESA_BASE_URL, so `npm start` uses (and starts, when nothing answers
    * on its port) the simulators on 127.0.0.1:port.
    */
-  simulators: { host: string; port: number; dataDir: string; alongside: boolean };
+  simulators: {
+    host: string;
+    port: number;
+    dataDir: string;
+    alongside: boolean;
+    /** Where the simulators Deni starts (or finds) post Africa's Talking delivery reports: Deni's own route by default. */
+    atDeliveryReportUrl: string;
+  };
   log: { level: Env['LOG_LEVEL'] };
 }
 
@@ -137,6 +146,9 @@ export const MPESA_DEVELOPMENT_DEFAULTS = {
   initiatorPassword: 'deni-simulator-initiator-password',
   callbackSecret: 'deni-development-mpesa-callback',
 } as const;
+
+/** The delivery-report secret where production rules do not apply (public, like the one above). */
+export const AT_DEVELOPMENT_DELIVERY_REPORT_SECRET = 'deni-development-at-delivery-reports';
 
 export class ConfigValidationError extends Error {
   constructor(readonly problems: string[]) {
@@ -250,6 +262,10 @@ export function buildConfig(env: Env): AppConfig {
         senderId: env.AT_SENDER_ID,
         timeoutMs: env.AT_TIMEOUT_MS,
       },
+      deliveryReports: {
+        secret: env.AT_DELIVERY_REPORT_SECRET ?? AT_DEVELOPMENT_DELIVERY_REPORT_SECRET,
+        allowedIps: env.AT_DELIVERY_REPORT_ALLOWED_IPS,
+      },
     },
     notifications: {
       maxAttempts: env.NOTIFICATIONS_MAX_ATTEMPTS,
@@ -281,7 +297,15 @@ export function buildConfig(env: Env): AppConfig {
     },
     // A development tool: on outside production, off in production unless asked for.
     simulator: { enabled: env.SIMULATOR_ENABLED ?? env.NODE_ENV !== 'production' },
-    simulators: { host: env.SIMULATOR_HOST, port: env.SIMULATOR_PORT, dataDir: env.SIMULATOR_DATA_DIR, alongside },
+    simulators: {
+      host: env.SIMULATOR_HOST,
+      port: env.SIMULATOR_PORT,
+      dataDir: env.SIMULATOR_DATA_DIR,
+      alongside,
+      atDeliveryReportUrl:
+        env.SIMULATOR_AT_DELIVERY_REPORT_URL ??
+        `http://127.0.0.1:${env.PORT}/api/sms/delivery-reports/africastalking?secret=${env.AT_DELIVERY_REPORT_SECRET ?? AT_DEVELOPMENT_DELIVERY_REPORT_SECRET}`,
+    },
     log: { level: env.LOG_LEVEL },
   };
 }
@@ -312,6 +336,8 @@ export function loadSimulatorsConfig(overrides: Record<string, string | undefine
   port: number;
   dataDir: string;
   logLevel: Env['LOG_LEVEL'];
+  /** Where Africa's Talking delivery reports are posted; unset: nowhere. */
+  atDeliveryReportUrl?: string;
 } {
   if (existsSync('.env') && typeof process.loadEnvFile === 'function') process.loadEnvFile('.env');
   const raw = { ...process.env, ...overrides };
@@ -324,5 +350,6 @@ export function loadSimulatorsConfig(overrides: Record<string, string | undefine
     port: env.SIMULATOR_PORT,
     dataDir: env.SIMULATOR_DATA_DIR,
     logLevel: env.LOG_LEVEL,
+    atDeliveryReportUrl: env.SIMULATOR_AT_DELIVERY_REPORT_URL,
   };
 }

@@ -147,6 +147,8 @@ export const envSchema = z
     SIMULATOR_ENABLED: bool.optional(),
     /** The Daraja and Africa's Talking simulators process (`npm run simulators`): its port (0: a free one), address and state directory. */
     SIMULATOR_PORT: int(0, 65535).default(8383),
+    /** Where the simulators process posts Africa's Talking delivery reports (Deni's route, with its secret). Unset: none. */
+    SIMULATOR_AT_DELIVERY_REPORT_URL: httpUrl.optional(),
     SIMULATOR_HOST: z.string().min(1).default('127.0.0.1'),
     SIMULATOR_DATA_DIR: z.string().min(1).default('.data/simulators'),
     USSD_DB_DEADLINE_MS: int(100, 10_000).default(1_000),
@@ -165,6 +167,13 @@ export const envSchema = z
     AT_API_KEY: z.string().min(1).optional(),
     AT_SENDER_ID: z.string().min(1).max(16).optional(),
     AT_TIMEOUT_MS: int(100, 120_000).default(10_000),
+    /** Carried as `?secret=` by the delivery-report URL set in Africa's Talking's dashboard (reports are unsigned). */
+    AT_DELIVERY_REPORT_SECRET: z
+      .string()
+      .min(16, 'must be at least 16 characters')
+      .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only (it travels in a URL)')
+      .optional(),
+    AT_DELIVERY_REPORT_ALLOWED_IPS: cidrList.optional(),
     NOTIFICATIONS_MAX_ATTEMPTS: int(1, 50).default(8),
     NOTIFICATIONS_BACKOFF_MS: int(100, 3_600_000).default(5_000),
     NOTIFICATIONS_RELAY_INTERVAL_MS: int(1_000, 3_600_000).default(30_000),
@@ -246,6 +255,9 @@ export const envSchema = z
         if (!env[name])
           ctx.addIssue({ code: 'custom', path: [name], message: 'required when SMS_PROVIDER=africastalking' });
       }
+      // Delivery reports are unsigned: on a reachable process the development secret (public)
+      // would let anyone mark messages delivered or failed.
+      if (why && !env.AT_DELIVERY_REPORT_SECRET) required('AT_DELIVERY_REPORT_SECRET', why);
     }
   });
 

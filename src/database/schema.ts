@@ -14,6 +14,7 @@ import { MpesaPaymentReview1795358203114 } from './migrations/1795358203114-Mpes
 import { MpesaStatusQueries1795366127544 } from './migrations/1795366127544-MpesaStatusQueries.js';
 import { MpesaResolutionAndStatusAnswers1795374412907 } from './migrations/1795374412907-MpesaResolutionAndStatusAnswers.js';
 import { MpesaCallbackMismatches1795382016440 } from './migrations/1795382016440-MpesaCallbackMismatches.js';
+import { SmsDeliveryReports1795382100000 } from './migrations/1795382100000-SmsDeliveryReports.js';
 
 /**
  * Every entity and migration, listed explicitly: the same list works from the build, under Jest
@@ -31,4 +32,5 @@ export const MIGRATIONS = [
   MpesaStatusQueries1795366127544,
   MpesaResolutionAndStatusAnswers1795374412907,
   MpesaCallbackMismatches1795382016440,
+  SmsDeliveryReports1795382100000,
 ];

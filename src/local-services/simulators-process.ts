@@ -23,14 +23,29 @@ const here = fileURLToPath(import.meta.url);
 const ENTRY = join(dirname(here), '..', 'simulators', `main${extname(here)}`);
 
 export async function ensureSimulators(config: AppConfig, log: ProvisionLog): Promise<SimulatorsAlongside> {
-  const { port, dataDir } = config.simulators;
+  const { port, dataDir, atDeliveryReportUrl } = config.simulators;
   if (port !== 0 && (await portAnswers('127.0.0.1', port))) {
     log.info(`using the simulators already answering on 127.0.0.1:${port}`);
-    return { url: `http://127.0.0.1:${port}`, started: false, stop: () => Promise.resolve() };
+    const url = `http://127.0.0.1:${port}`;
+    // Africa's Talking's delivery reports come to this Deni from now on (AT's dashboard setting).
+    const registered = await fetch(`${url}/simulator/sms/delivery-report-url`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ url: atDeliveryReportUrl }),
+      signal: AbortSignal.timeout(5_000),
+    }).catch(() => undefined);
+    if (!registered?.ok) log.info('the simulators did not take the delivery-report URL: no SMS delivery reports');
+    return { url, started: false, stop: () => Promise.resolve() };
   }
   // The same node and loader flags (tsx's, under `tsx src/main.ts`) as this process.
   const child = spawn(process.execPath, [...process.execArgv, ENTRY], {
-    env: { ...process.env, SIMULATOR_HOST: '127.0.0.1', SIMULATOR_PORT: String(port), SIMULATOR_DATA_DIR: dataDir },
+    env: {
+      ...process.env,
+      SIMULATOR_HOST: '127.0.0.1',
+      SIMULATOR_PORT: String(port),
+      SIMULATOR_DATA_DIR: dataDir,
+      SIMULATOR_AT_DELIVERY_REPORT_URL: atDeliveryReportUrl,
+    },
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   const url = await new Promise<string>((resolve, reject) => {

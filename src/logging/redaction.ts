@@ -18,6 +18,9 @@ const SENSITIVE_KEYS = [
   'apiKey',
   'apikey', // Africa's Talking's header, as Node names it
   'AT_API_KEY',
+  'AT_DELIVERY_REPORT_SECRET',
+  'SIMULATOR_AT_DELIVERY_REPORT_URL',
+  'deliveryReportUrl', // carries AT_DELIVERY_REPORT_SECRET in its query string
   'passkey',
   'SecurityCredential',
   'Password',

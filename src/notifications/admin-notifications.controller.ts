@@ -37,7 +37,7 @@ export class NotificationView {
   @ApiProperty({ example: 'Ksh 1000 received. Ksh 500 deducted for loan. New balance: Ksh 500' })
   body!: string;
 
-  @ApiProperty({ example: 'sent', enum: ['pending', 'sending', 'sent', 'failed'] })
+  @ApiProperty({ example: 'delivered', enum: ['pending', 'sending', 'sent', 'delivered', 'failed'] })
   status!: string;
 
   @ApiProperty({ example: 1 })

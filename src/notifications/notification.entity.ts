@@ -1,6 +1,10 @@
 import { Check, Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
 
-export const NOTIFICATION_STATUSES = ['pending', 'sending', 'sent', 'failed'] as const;
+/**
+ * pending → sending → sent (the provider took it) → delivered, or failed: refused by the provider,
+ * out of attempts, or reported undeliverable by Africa's Talking's delivery report.
+ */
+export const NOTIFICATION_STATUSES = ['pending', 'sending', 'sent', 'delivered', 'failed'] as const;
 export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
 
 /**
@@ -8,9 +12,10 @@ export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
  * committed change always has its message; the sender and the relay take it from here.
  */
 @Entity('notifications')
-@Check('CHK_notifications_status', `"status" IN ('pending', 'sending', 'sent', 'failed')`)
+@Check('CHK_notifications_status', `"status" IN ('pending', 'sending', 'sent', 'delivered', 'failed')`)
 @Index('IDX_notifications_status_created', ['status', 'createdAt'])
 @Index('IDX_notifications_phone_created', ['phoneNumber', 'createdAt'])
+@Index('IDX_notifications_provider_message_id', ['providerMessageId'])
 export class Notification {
   @PrimaryGeneratedColumn('uuid')
   id!: string;
@@ -42,6 +47,23 @@ export class Notification {
 
   @Column({ name: 'provider_message_id', type: 'varchar', length: 128, nullable: true })
   providerMessageId!: string | null;
+
+  /** The latest status Africa's Talking's delivery reports gave (Sent, Buffered, Success, Failed…). */
+  @Column({ name: 'delivery_status', type: 'varchar', length: 32, nullable: true })
+  deliveryStatus!: string | null;
+
+  /** The report's failureReason (only on Rejected or Failed), e.g. DoNotDisturbRejection. */
+  @Column({ name: 'delivery_failure_reason', type: 'varchar', length: 64, nullable: true })
+  deliveryFailureReason!: string | null;
+
+  @Column({ name: 'delivery_retry_count', type: 'int', nullable: true })
+  deliveryRetryCount!: number | null;
+
+  @Column({ name: 'delivery_network_code', type: 'varchar', length: 16, nullable: true })
+  deliveryNetworkCode!: string | null;
+
+  @Column({ name: 'delivery_reported_at', type: 'timestamptz', nullable: true })
+  deliveryReportedAt!: Date | null;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;

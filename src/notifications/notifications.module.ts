@@ -2,17 +2,21 @@ import { Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { AppConfig } from '../config/app-config.js';
+import { MetricsModule } from '../metrics/metrics.module.js';
 import { AdminNotificationsController } from './admin-notifications.controller.js';
 import { Notification } from './notification.entity.js';
 import { AfricasTalkingSmsProvider } from './africastalking-sms.provider.js';
 import { NotificationsService } from './notifications.service.js';
+import { SmsDeliveryMetrics } from './sms-delivery.metrics.js';
+import { SmsDeliveryReportsController } from './sms-delivery-reports.controller.js';
 import { LogSmsProvider, SMS_PROVIDER, type SmsProvider } from './sms-provider.js';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([Notification])],
-  controllers: [AdminNotificationsController],
+  imports: [TypeOrmModule.forFeature([Notification]), MetricsModule],
+  controllers: [AdminNotificationsController, SmsDeliveryReportsController],
   providers: [
     NotificationsService,
+    SmsDeliveryMetrics,
     LogSmsProvider,
     {
       provide: SMS_PROVIDER,

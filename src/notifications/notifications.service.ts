@@ -7,7 +7,13 @@ import type { Tx } from '../database/transaction.service.js';
 import { JobsService } from '../queues/jobs.service.js';
 import { JobName } from '../queues/queue-names.js';
 import type { Language } from '../users/user.entity.js';
+import {
+  AT_DELIVERED_STATUSES,
+  AT_UNDELIVERED_STATUSES,
+  type AtDeliveryReport,
+} from './africastalking-delivery-report.js';
 import { Notification } from './notification.entity.js';
+import { SmsDeliveryMetrics, type DeliveryReportOutcome } from './sms-delivery.metrics.js';
 import { PermanentSmsError, SMS_PROVIDER, type SmsProvider } from './sms-provider.js';
 import { fitOneSms } from './sms-text.js';
 import { carriesSecret, maskSecret, renderTemplate, type TemplateName, type TemplateParams } from './templates.js';
@@ -34,6 +40,7 @@ export class NotificationsService {
     @InjectRepository(Notification) private readonly notifications: Repository<Notification>,
     @Inject(SMS_PROVIDER) private readonly provider: SmsProvider,
     private readonly jobs: JobsService,
+    private readonly deliveryMetrics: SmsDeliveryMetrics,
     config: ConfigService<AppConfig, true>,
   ) {
     this.settings = config.get('notifications', { infer: true });
@@ -155,7 +162,72 @@ export class NotificationsService {
     return ids.length;
   }
 
-  /** Newest first, for admins and the phone simulator. */
+  /**
+   * Records an Africa's Talking delivery report on the message it names (by the messageId AT
+   * answered the send with). Only a message AT took ('sent') changes: a final report makes it
+   * 'delivered' or 'failed' (with AT's failureReason), an intermediate one (Sent, Submitted,
+   * Buffered) only notes its status. So the same report twice, or a late intermediate one after
+   * the final one, changes nothing. A report for no message Deni sent is logged and ignored.
+   */
+  async recordDeliveryReport(report: AtDeliveryReport): Promise<DeliveryReportOutcome> {
+    const delivered = AT_DELIVERED_STATUSES.has(report.status);
+    const undelivered = AT_UNDELIVERED_STATUSES.has(report.status);
+    const fields = {
+      deliveryStatus: report.status,
+      deliveryFailureReason: report.failureReason,
+      deliveryRetryCount: report.retryCount,
+      deliveryNetworkCode: report.networkCode,
+      deliveryReportedAt: () => 'now()',
+    };
+    const update = this.notifications
+      .createQueryBuilder()
+      .update(Notification)
+      .where(`provider = 'africastalking' AND provider_message_id = :id AND status = 'sent'`, { id: report.id });
+    if (delivered || undelivered) {
+      update.set({
+        ...fields,
+        status: delivered ? 'delivered' : 'failed',
+        ...(undelivered
+          ? {
+              lastError: `Africa's Talking reported ${report.status}${report.failureReason ? `: ${report.failureReason}` : ''}`,
+            }
+          : {}),
+      });
+    } else {
+      update
+        .set(fields)
+        .andWhere(
+          '(delivery_status, delivery_failure_reason, delivery_retry_count, delivery_network_code) IS DISTINCT FROM (:status, :reason, :retry::int, :network)',
+          {
+            status: report.status,
+            reason: report.failureReason,
+            retry: report.retryCount,
+            network: report.networkCode,
+          },
+        );
+    }
+    const changed = await update.returning(['id']).execute();
+    const [row] = changed.raw as ({ id: string } | undefined)[];
+    let outcome: DeliveryReportOutcome = 'recorded';
+    if (!row) {
+      const known = await this.notifications.exists({
+        where: { provider: 'africastalking', providerMessageId: report.id },
+      });
+      outcome = known ? 'duplicate' : 'unknown';
+    }
+    this.deliveryMetrics.report(report.status, outcome);
+    const context = {
+      notificationId: row?.id,
+      providerMessageId: report.id,
+      status: report.status,
+      failureReason: report.failureReason ?? undefined,
+    };
+    if (outcome === 'unknown') this.logger.warn(context, 'delivery report for no message Deni sent; ignored');
+    else if (outcome === 'duplicate') this.logger.log(context, 'delivery report already recorded; nothing changed');
+    else this.logger.log(context, 'delivery report recorded');
+    return outcome;
+  }
+
   /**
    * Newest first, for admins and the phone simulator. In production one-time codes are masked:
    * outside it they stay readable, since developers onboard through the outbox of the log provider.

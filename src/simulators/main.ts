@@ -38,6 +38,7 @@ async function main(): Promise<void> {
   const sms = await startAfricasTalkingSmsSimulator({
     server,
     stateFile: join(config.dataDir, 'africastalking.json'),
+    deliveryReportUrl: config.atDeliveryReportUrl,
     ...AT_SIMULATOR_CREDENTIALS,
   });
   await server.listen({ host: config.host, port: config.port });
@@ -55,6 +56,8 @@ async function main(): Promise<void> {
         certificate: `${url}/simulator/certificate`,
       },
       africasTalking: AT_SIMULATOR_CREDENTIALS,
+      // Whether reports are posted, not where: the URL carries Deni's delivery-report secret.
+      deliveryReports: config.atDeliveryReportUrl ? 'on' : 'off (SIMULATOR_AT_DELIVERY_REPORT_URL unset)',
     },
     `Daraja and Africa's Talking simulators listening on ${url} (MPESA_BASE_URL=${url} AT_BASE_URL=${url}); development credentials only`,
   );

@@ -13,12 +13,14 @@ export interface RunningSimulators {
 
 /**
  * The simulators process as `npm run simulators` starts it (tsx src/simulators/main.ts), with its
- * state in `dataDir`, on `port` (default 0: a free one). Resolves once it has logged its address.
+ * state in `dataDir`, on `port` (default 0: a free one), with `env` added to its environment.
+ * Resolves once it has logged its address.
  */
 export async function startSimulatorsProcess(
   tracker: ProcessTracker,
   dataDir: string,
   port = 0,
+  env: Record<string, string> = {},
 ): Promise<RunningSimulators> {
   const spawned = tracker.spawn(TSX, ['src/simulators/main.ts'], {
     cwd: ROOT,
@@ -27,6 +29,7 @@ export async function startSimulatorsProcess(
       NODE_ENV: 'development',
       SIMULATOR_PORT: String(port),
       SIMULATOR_DATA_DIR: dataDir,
+      ...env,
     },
   });
   const url = await waitUntil(

@@ -24,6 +24,21 @@ import type { AtRecipient, AtSendReply } from '../africastalking-sms.provider.js
  * Unlike AT it always answers JSON (AT answers XML unless the request says `Accept: application/json`,
  * which Deni's provider always does), charges a flat KES 0.8000 per recipient, and delivers nothing.
  *
+ * Delivery reports, as AT sends them to the delivery-report URL of the account: after answering a
+ * send, for each recipient it accepted, a form-urlencoded POST to `deliveryReportUrl` (when set, or
+ * once `POST /simulator/sms/delivery-report-url {url}` sets it) with `id` (the messageId),
+ * `status`, `phoneNumber`, `networkCode` (63902, Safaricom), `failureReason` (only with Rejected or
+ * Failed) and `retryCount`, `deliveryReportDelayMs` later. The status is `Success` unless
+ * `POST /simulator/sms/outcomes {phoneNumber, status, failureReason?, retryCount?}` chose another
+ * for that number (until changed; `status: "Success"` goes back). A report Deni does not answer
+ * with a 2xx is logged in `reports` and not retried.
+ *
+ * Fetch messages: `GET /version1/messaging?username=…&lastReceivedId=…` (apiKey header) answers
+ * `{"SMSMessageData":{"Messages":[{"linkId","text","to","id","date","from"}]}}` with the incoming
+ * messages (sent by phones to the account's shortcode) whose id is above lastReceivedId, oldest
+ * first, at most 100. `POST /simulator/sms/incoming {from, to, text, linkId?}` stands in for a phone
+ * sending one (201 with the message).
+ *
  * It can be told to fail the next requests (`failNext`) in these ways:
  * - `http500`: HTTP 500, plain text;
  * - `blacklist`: HTTP 201, every recipient 406 UserInBlacklist;
@@ -54,6 +69,46 @@ export interface AfricasTalkingSmsSimulatorOptions {
   stateFile?: string;
   /** A shared server (not listening yet) to answer on, in a scope of its own; see the Daraja simulator's. */
   server?: FastifyInstance;
+  /** Where delivery reports go (Deni's route, with its `?secret=`). Unset: nowhere, until set by the control route. */
+  deliveryReportUrl?: string;
+  /** How long after a send its delivery reports leave. Default 200 ms (AT's come seconds later). */
+  deliveryReportDelayMs?: number;
+}
+
+/** A delivery report's fields as AT posts them (all strings, form-urlencoded). */
+export interface SimulatedDeliveryReport {
+  id: string;
+  status: string;
+  phoneNumber: string;
+  networkCode: string;
+  failureReason?: string;
+  retryCount: string;
+}
+
+/** One delivery report the simulator posted, and how it was answered. */
+export interface SentDeliveryReport {
+  url: string;
+  report: SimulatedDeliveryReport;
+  /** Deni's HTTP status, or null when the post failed (the reason in `error`). */
+  httpStatus: number | null;
+  error?: string;
+}
+
+/** How the delivery reports of a number's messages end (default: Success). */
+export interface DeliveryOutcome {
+  status: string;
+  failureReason?: string;
+  retryCount?: number;
+}
+
+/** A message a phone sent to the account's shortcode, as fetch-messages lists it. */
+export interface IncomingSms {
+  linkId: string;
+  text: string;
+  to: string;
+  id: number;
+  date: string;
+  from: string;
 }
 
 /** One request the simulator received. */
@@ -91,6 +146,14 @@ export interface AfricasTalkingSmsSimulator {
   delivered(number?: string): SimulatedSms[];
   /** Fail the next `n` requests (only those to `options.to`, when given) in the given way. */
   failNext(n: number, mode: SimulatorFailure, options?: { to?: string }): void;
+  /** Where delivery reports go from now on (undefined: nowhere). */
+  setDeliveryReportUrl(url: string | undefined): void;
+  /** How the delivery reports of this number's messages end, until changed. */
+  setDeliveryOutcome(phoneNumber: string, outcome: DeliveryOutcome): void;
+  /** The delivery reports posted so far, oldest first. */
+  reports: SentDeliveryReport[];
+  /** A message a phone sends to the account (listed by fetch-messages). */
+  receive(message: { from: string; to: string; text: string; linkId?: string }): IncomingSms;
   /** Forget received messages and pending failures. */
   reset(): void;
   close(): Promise<void>;
@@ -114,6 +177,21 @@ function refused(number: string, status: string, statusCode: number): AtRecipien
   return { statusCode, number, status, cost: '0', messageId: 'None' };
 }
 
+/** AT's documented delivery-report statuses (docs.africastalking.com/sms/notifications), and the two some networks add. */
+const REPORT_STATUSES = new Set([
+  'Sent',
+  'Submitted',
+  'Buffered',
+  'Rejected',
+  'Success',
+  'Failed',
+  'AbsentSubscriber',
+  'Expired',
+]);
+/** The network code of Safaricom in AT's list. */
+const SAFARICOM = '63902';
+const FETCH_PAGE = 100;
+
 export async function startAfricasTalkingSmsSimulator(
   options: AfricasTalkingSmsSimulatorOptions = {},
 ): Promise<AfricasTalkingSmsSimulator> {
@@ -130,6 +208,55 @@ export async function startAfricasTalkingSmsSimulator(
   };
   let failures: { remaining: number; mode: SimulatorFailure; to?: string }[] = [];
   const held = new Set<FastifyReply>();
+  let deliveryReportUrl = options.deliveryReportUrl;
+  const reportDelayMs = options.deliveryReportDelayMs ?? 200;
+  const deliveryOutcomes = new Map<string, DeliveryOutcome>();
+  const reports: SentDeliveryReport[] = [];
+  const incoming: IncomingSms[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  const inFlight = new Set<Promise<void>>();
+
+  /** Posts one report as AT does: form-urlencoded, to the URL of the moment. */
+  const postReport = (url: string, report: SimulatedDeliveryReport) => {
+    const sent: SentDeliveryReport = { url, report, httpStatus: null };
+    reports.push(sent);
+    const done = fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ ...report }).toString(),
+      signal: AbortSignal.timeout(10_000),
+    })
+      .then(async (res) => {
+        sent.httpStatus = res.status;
+        await res.arrayBuffer();
+      })
+      .catch((e: unknown) => {
+        sent.error = (e as Error).message;
+      })
+      .finally(() => inFlight.delete(done));
+    inFlight.add(done);
+  };
+  const reportLater = (recipients: AtRecipient[]) => {
+    const url = deliveryReportUrl;
+    if (!url) return;
+    for (const r of recipients) {
+      if (r.status !== 'Success') continue;
+      const chosen = deliveryOutcomes.get(r.number) ?? { status: 'Success' };
+      const report: SimulatedDeliveryReport = {
+        id: r.messageId,
+        status: chosen.status,
+        phoneNumber: r.number,
+        networkCode: SAFARICOM,
+        ...(chosen.failureReason ? { failureReason: chosen.failureReason } : {}),
+        retryCount: String(chosen.retryCount ?? 0),
+      };
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        postReport(url, report);
+      }, reportDelayMs);
+      timers.add(timer);
+    }
+  };
 
   const { root, scope: app, owned } = await simulatorScope(options.server, {});
   app.addHook('onSend', (_request, _reply, payload, done) => {
@@ -226,7 +353,67 @@ export async function startAfricasTalkingSmsSimulator(
     const outcome = recipients.every((r) => r.status === 'Success')
       ? 'Success'
       : recipients.find((r) => r.status !== 'Success')!.status;
+    reportLater(recipients);
     return answer(201, outcome, reply(recipients));
+  });
+
+  /** Fetch messages: the incoming messages after lastReceivedId, oldest first. */
+  app.get('/version1/messaging', (request, res) => {
+    const query = request.query as { username?: string; lastReceivedId?: string };
+    const header = request.headers.apikey;
+    if (header !== apiKey || query.username !== username) {
+      return res.status(401).type('text/plain; charset=utf-8').send(AUTH_FAILED);
+    }
+    const last = Number(query.lastReceivedId ?? '0');
+    if (!Number.isInteger(last) || last < 0) {
+      return res.status(400).type('text/plain; charset=utf-8').send('lastReceivedId must be a whole number');
+    }
+    const messages = incoming.filter((m) => m.id > last).slice(0, FETCH_PAGE);
+    return res.status(200).send({ SMSMessageData: { Messages: messages } });
+  });
+
+  /** Control: a phone sends a message to the account's shortcode. */
+  app.post('/simulator/sms/incoming', (request, res) => {
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    const { from, to, text, linkId } = body;
+    if (typeof from !== 'string' || typeof to !== 'string' || typeof text !== 'string' || !from || !to) {
+      return res.status(400).send({ error: 'from, to and text are required strings' });
+    }
+    if (linkId !== undefined && typeof linkId !== 'string')
+      return res.status(400).send({ error: 'linkId must be a string' });
+    return res.status(201).send(simulator.receive({ from, to, text, linkId }));
+  });
+
+  /** Control: how the delivery reports of a number's messages end. */
+  app.post('/simulator/sms/outcomes', (request, res) => {
+    const { phoneNumber, status, failureReason, retryCount } = (request.body ?? {}) as Record<string, unknown>;
+    if (typeof phoneNumber !== 'string' || typeof status !== 'string') {
+      return res.status(400).send({ error: 'phoneNumber and status are required strings' });
+    }
+    if (failureReason !== undefined && typeof failureReason !== 'string')
+      return res.status(400).send({ error: 'failureReason must be a string' });
+    if (retryCount !== undefined && !(Number.isInteger(retryCount) && (retryCount as number) >= 0))
+      return res.status(400).send({ error: 'retryCount must be a whole number' });
+    try {
+      simulator.setDeliveryOutcome(phoneNumber, {
+        status,
+        failureReason,
+        retryCount: retryCount as number | undefined,
+      });
+    } catch (e) {
+      return res.status(400).send({ error: (e as Error).message });
+    }
+    return res.status(200).send({ phoneNumber: plus(phoneNumber), status });
+  });
+
+  /** Control: where delivery reports go (AT's dashboard setting). */
+  app.post('/simulator/sms/delivery-report-url', (request, res) => {
+    const { url } = (request.body ?? {}) as Record<string, unknown>;
+    if (url !== null && (typeof url !== 'string' || !URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol))) {
+      return res.status(400).send({ error: 'url must be an http(s) URL, or null for none' });
+    }
+    simulator.setDeliveryReportUrl(url ?? undefined);
+    return res.status(200).send({ set: url !== null });
   });
 
   /** What a number received, newest first: for the browser phone simulator. */
@@ -261,12 +448,40 @@ export async function startAfricasTalkingSmsSimulator(
       if (!Number.isInteger(n) || n < 1) throw new Error('failNext: n must be a positive integer');
       failures.push({ remaining: n, mode, to: opts.to });
     },
+    reports,
+    setDeliveryReportUrl(url) {
+      deliveryReportUrl = url;
+    },
+    setDeliveryOutcome(phoneNumber, outcome) {
+      if (!REPORT_STATUSES.has(outcome.status))
+        throw new Error(`status must be one of ${[...REPORT_STATUSES].join(', ')}`);
+      if (outcome.status === 'Success') deliveryOutcomes.delete(plus(phoneNumber));
+      else deliveryOutcomes.set(plus(phoneNumber), outcome);
+    },
+    receive({ from, to, text, linkId }) {
+      const message: IncomingSms = {
+        linkId: linkId ?? randomBytes(8).toString('hex'),
+        text,
+        to,
+        id: (incoming.at(-1)?.id ?? 0) + 1,
+        date: new Date().toISOString(),
+        from,
+      };
+      incoming.push(message);
+      return message;
+    },
     reset() {
       messages.length = 0;
       failures = [];
+      deliveryOutcomes.clear();
+      reports.length = 0;
+      incoming.length = 0;
       persist();
     },
     async close() {
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      await Promise.all([...inFlight]);
       for (const r of held) r.raw.destroy();
       held.clear();
       if (owned) await root.close();
