@@ -36,13 +36,15 @@ async function main(): Promise<void> {
 
   // Development with no MPESA_BASE_URL: the simulators process, as Daraja would be (docs/simulator.md).
   const simulators = config.simulators.alongside
-    ? await ensureSimulators(config, { info: (m) => boot.info(m), warn: (m) => boot.warn(m) }).catch((e) => {
-        if (e instanceof LocalServiceError) {
-          boot.fatal(e.message);
-          process.exit(69); // EX_UNAVAILABLE
-        }
-        throw e;
-      })
+    ? await ensureSimulators(config, { info: (m) => boot.info(m), warn: (m) => boot.warn(m) }, process.env).catch(
+        (e) => {
+          if (e instanceof LocalServiceError) {
+            boot.fatal(e.message);
+            process.exit(69); // EX_UNAVAILABLE
+          }
+          throw e;
+        },
+      )
     : undefined;
   if (simulators && simulators.url !== config.mpesa.baseUrl) {
     // SIMULATOR_PORT=0: only now is the port known.

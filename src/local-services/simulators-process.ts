@@ -22,7 +22,12 @@ export interface SimulatorsAlongside {
 const here = fileURLToPath(import.meta.url);
 const ENTRY = join(dirname(here), '..', 'simulators', `main${extname(here)}`);
 
-export async function ensureSimulators(config: AppConfig, log: ProvisionLog): Promise<SimulatorsAlongside> {
+/** `inherited`: the environment the child starts from (the caller's own: PATH and the like). */
+export async function ensureSimulators(
+  config: AppConfig,
+  log: ProvisionLog,
+  inherited: NodeJS.ProcessEnv,
+): Promise<SimulatorsAlongside> {
   const { port, dataDir, atDeliveryReportUrl } = config.simulators;
   if (port !== 0 && (await portAnswers('127.0.0.1', port))) {
     log.info(`using the simulators already answering on 127.0.0.1:${port}`);
@@ -40,7 +45,7 @@ export async function ensureSimulators(config: AppConfig, log: ProvisionLog): Pr
   // The same node and loader flags (tsx's, under `tsx src/main.ts`) as this process.
   const child = spawn(process.execPath, [...process.execArgv, ENTRY], {
     env: {
-      ...process.env,
+      ...inherited,
       SIMULATOR_HOST: '127.0.0.1',
       SIMULATOR_PORT: String(port),
       SIMULATOR_DATA_DIR: dataDir,
