@@ -1517,7 +1517,9 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
           ? { Key: p.Key, Value: receipt }
           : p.Key === 'TransactionAmount'
             ? { Key: p.Key, Value: w.amount }
-            : p,
+            : p.Key === 'ReceiverPartyPublicName'
+              ? { Key: p.Key, Value: `${w.phoneNumber} - JOHN DOE` }
+              : p,
       );
     }
     return body;
@@ -1892,6 +1894,252 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
           (await smsCount(u.phoneNumber, 'mpesa.withdrawal_failed')),
       ).toBe(1);
     }
+  });
+});
+
+describe('B2C results checked against the request', () => {
+  let app: NestFastifyApplication;
+  let api: ApiClient;
+  let sim: DarajaSimulator;
+  let db: DataSource;
+
+  beforeAll(async () => {
+    // Callbacks here go nowhere (MPESA_CALLBACK_BASE_URL is a closed port): the simulator's own
+    // results and Transaction Status answers never arrive; the test posts results itself, built
+    // from Safaricom's published samples, to Deni's callback route.
+    ({ app } = await startTestApp({
+      MPESA_CALLBACK_SECRET: SECRET,
+      MPESA_RECONCILE_AFTER_MS: '1000',
+      ADMIN_API_KEY: ADMIN_KEY,
+    }));
+    api = new ApiClient(app);
+    sim = await app.get(DarajaSimulatorHost).simulator();
+    db = app.get(DataSource);
+  });
+  afterAll(() => app?.close());
+
+  const OPERATOR = 'Achieng (finance ops)';
+  const { payment, balance, smsCount } = ledgerChecks(() => app);
+  const outcomes = async (id: string) =>
+    (
+      await db.query<{ kind: string }[]>(`SELECT kind FROM transfers WHERE idempotency_key = $1`, [
+        `withdrawal:${id}:outcome`,
+      ])
+    ).map((t) => t.kind);
+  const post = async (path: 'b2c/result' | 'b2c/timeout', body: unknown) =>
+    (
+      await app.inject({
+        method: 'POST',
+        url: `/api/mpesa/callbacks/${SECRET}/${path}`,
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify(body),
+      })
+    ).statusCode;
+  async function mismatches(kind: string): Promise<number> {
+    const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    const line = new RegExp(`^deni_mpesa_callback_mismatch_total\\{kind="${kind}"\\} (\\d+)$`, 'm').exec(text);
+    return line ? Number(line[1]) : 0;
+  }
+
+  /**
+   * Safaricom's B2C result samples made to speak of one withdrawal (its OriginatorConversationID
+   * and ConversationID): paid (the success sample, claiming by default the requested amount, the
+   * requested number as receiver and a fresh receipt), or failed (the failure sample, 2001).
+   */
+  function b2cResult(
+    w: MpesaPayment,
+    claims: { paid: boolean; amount?: number; receiver?: string; receipt?: string },
+  ): { body: { Result: Record<string, unknown> }; receipt: string } {
+    const body = published<{
+      Result: Record<string, unknown> & { ResultParameters?: { ResultParameter: { Key: string; Value: unknown }[] } };
+    }>(claims.paid ? 'daraja-b2c-result-success.json' : 'daraja-b2c-result-failure.json');
+    const receipt = claims.receipt ?? `SG${randomBytes(4).toString('hex').toUpperCase()}`;
+    Object.assign(body.Result, {
+      OriginatorConversationID: w.originatorConversationId,
+      ConversationID: w.conversationId,
+      TransactionID: receipt,
+    });
+    if (claims.paid) {
+      const values: Record<string, unknown> = {
+        TransactionAmount: claims.amount ?? w.amount,
+        TransactionReceipt: receipt,
+        ReceiverPartyPublicName: `${claims.receiver ?? w.phoneNumber} - JOHN DOE`,
+      };
+      body.Result.ResultParameters!.ResultParameter = body.Result.ResultParameters!.ResultParameter.map((p) =>
+        p.Key in values ? { Key: p.Key, Value: values[p.Key] } : p,
+      );
+    }
+    return { body, receipt };
+  }
+
+  /** A withdrawal of `amount` from a wallet of 900 that Daraja acknowledged; its result is the test's to post. */
+  async function acknowledged(amount: number) {
+    const u = await app.get(UsersService).findOrRegister(uniquePhone());
+    await app.get(LoansService).receiveDeposit({ userId: u.id, amount: 900, reference: `MP-${u.phoneNumber}` });
+    sim.setOutcome(u.phoneNumber, 'no_callback');
+    const w = await app.get(MpesaService).withdraw(u.id, amount);
+    expect(w).toMatchObject({ status: 'pending', conversationId: expect.stringMatching(/^AG_/) as unknown });
+    expect(await balance(u.id)).toBe(900 - amount);
+    return { u, w };
+  }
+
+  it('keeps the money held, flagged, when a success claims another amount than requested; a second result is recorded too; reconciliation leaves it to the operator, whose resolution settles it', async () => {
+    const { u, w } = await acknowledged(500);
+    const [amountBefore, receiptBefore] = [await mismatches('amount'), await mismatches('receipt')];
+
+    const forged = b2cResult(w, { paid: true, amount: 99_999 });
+    expect(await post('b2c/result', forged.body)).toBe(200);
+    const flagged = await payment(w.id);
+    expect(flagged).toMatchObject({ status: 'pending', needsReview: true, completedAt: null });
+    expect(flagged.callbackMismatches).toEqual([
+      expect.objectContaining({ kinds: ['amount'], resultCode: 0, amount: 99_999, receipt: forged.receipt }),
+    ]);
+    expect(await mismatches('amount')).toBe(amountBefore + 1);
+    expect(await outcomes(w.id)).toEqual([]);
+    expect(await balance(u.id)).toBe(400);
+    // The same result again is the same record.
+    expect(await post('b2c/result', forged.body)).toBe(200);
+    expect((await payment(w.id)).callbackMismatches).toHaveLength(1);
+
+    // A second result for the same request, with the requested amount but another receipt: recorded, flagged, held.
+    const second = b2cResult(w, { paid: true });
+    expect(await post('b2c/result', second.body)).toBe(200);
+    const both = await payment(w.id);
+    expect(both).toMatchObject({ status: 'pending', needsReview: true });
+    expect(both.callbackMismatches).toEqual([
+      expect.objectContaining({ kinds: ['amount'], receipt: forged.receipt }),
+      expect.objectContaining({ kinds: ['receipt'], receipt: second.receipt, amount: 500 }),
+    ]);
+    expect(await mismatches('receipt')).toBe(receiptBefore + 1);
+    expect(await outcomes(w.id)).toEqual([]);
+    expect(await smsCount(u.phoneNumber, 'mpesa.withdrawal_sent')).toBe(0);
+
+    // Reconciliation (every second here) passes over it and neither settles nor releases it.
+    const looked = await eventually(
+      () => payment(w.id),
+      (p) => p.reconcileAttempts >= 2,
+      15_000,
+    );
+    expect(looked).toMatchObject({ status: 'pending', needsReview: true });
+    expect(await outcomes(w.id)).toEqual([]);
+    expect(await balance(u.id)).toBe(400);
+
+    // Marking it reviewed would hide held money: refused. The operator resolves it from the statement.
+    const reviewed = await api.call('POST', `/api/admin/mpesa/payments/${w.id}/reviewed`, {
+      admin: true,
+      body: { note: 'checked', reviewedBy: OPERATOR },
+    });
+    expect(reviewed.status).toBe(409);
+    expect(reviewed.body).toMatchObject({ code: 'MPESA.WITHDRAWAL_STILL_HELD' });
+    const resolved = await api.call('POST', `/api/admin/mpesa/payments/${w.id}/resolve`, {
+      admin: true,
+      body: { outcome: 'paid', receipt: second.receipt, reviewedBy: OPERATOR, note: 'Statement: Ksh 500 paid.' },
+    });
+    expect(resolved.status).toBe(200);
+    expect(await payment(w.id)).toMatchObject({
+      status: 'succeeded',
+      receipt: second.receipt,
+      needsReview: false,
+      resolution: 'paid',
+      resolvedBy: OPERATOR,
+    });
+    expect(await outcomes(w.id)).toEqual(['withdrawal_settle']);
+    expect(await balance(u.id)).toBe(400);
+    expect(await smsCount(u.phoneNumber, 'mpesa.withdrawal_sent')).toBe(1);
+  });
+
+  it('keeps the money held, flagged, when a success names another receiver than the requested number; not_paid gives it back', async () => {
+    const { u, w } = await acknowledged(300);
+    const before = await mismatches('phone');
+    const elsewhere = b2cResult(w, { paid: true, receiver: uniquePhone() });
+    expect(await post('b2c/result', elsewhere.body)).toBe(200);
+    const flagged = await payment(w.id);
+    expect(flagged).toMatchObject({ status: 'pending', needsReview: true });
+    expect(flagged.callbackMismatches).toEqual([
+      expect.objectContaining({ kinds: ['phone'], resultCode: 0, amount: 300, receipt: elsewhere.receipt }),
+    ]);
+    expect(await mismatches('phone')).toBe(before + 1);
+    expect(await outcomes(w.id)).toEqual([]);
+    expect(await balance(u.id)).toBe(600);
+
+    const resolved = await api.call('POST', `/api/admin/mpesa/payments/${w.id}/resolve`, {
+      admin: true,
+      body: { outcome: 'not_paid', reviewedBy: OPERATOR, note: 'Statement: paid to nobody.' },
+    });
+    expect(resolved.status).toBe(200);
+    expect(await payment(w.id)).toMatchObject({ status: 'failed', resolution: 'not_paid', needsReview: false });
+    expect(await outcomes(w.id)).toEqual(['withdrawal_release']);
+    expect(await balance(u.id)).toBe(900);
+  });
+
+  it('settles a success that matches the request (its receiver masked, or in local form), and releases a failure, as before', async () => {
+    const { u, w } = await acknowledged(200);
+    const masked = `${w.phoneNumber.slice(0, 4)}****${w.phoneNumber.slice(-3)}`;
+    expect(await post('b2c/result', b2cResult(w, { paid: true, receiver: masked }).body)).toBe(200);
+    expect(await payment(w.id)).toMatchObject({ status: 'succeeded', needsReview: false, callbackMismatches: [] });
+    expect(await outcomes(w.id)).toEqual(['withdrawal_settle']);
+
+    const local = await acknowledged(250);
+    const localForm = `0${local.w.phoneNumber.slice(3)}`;
+    expect(await post('b2c/result', b2cResult(local.w, { paid: true, receiver: localForm }).body)).toBe(200);
+    expect(await payment(local.w.id)).toMatchObject({ status: 'succeeded', needsReview: false });
+
+    const failing = await acknowledged(150);
+    expect(await post('b2c/result', b2cResult(failing.w, { paid: false }).body)).toBe(200);
+    expect(await payment(failing.w.id)).toMatchObject({ status: 'failed', resultCode: 2001, needsReview: false });
+    expect(await outcomes(failing.w.id)).toEqual(['withdrawal_release']);
+    expect(await balance(failing.u.id)).toBe(900);
+    expect(await balance(u.id)).toBe(700);
+  });
+
+  it('records and flags a second result with another receipt, or another outcome, after a settled withdrawal, and moves nothing', async () => {
+    const { u, w } = await acknowledged(400);
+    const first = b2cResult(w, { paid: true });
+    expect(await post('b2c/result', first.body)).toBe(200);
+    expect(await payment(w.id)).toMatchObject({ status: 'succeeded', receipt: first.receipt, needsReview: false });
+    // The same result again: a duplicate, nothing recorded.
+    expect(await post('b2c/result', first.body)).toBe(200);
+    expect(await payment(w.id)).toMatchObject({ needsReview: false, callbackMismatches: [] });
+    const [receiptBefore, outcomeBefore] = [await mismatches('receipt'), await mismatches('outcome')];
+
+    const other = b2cResult(w, { paid: true });
+    expect(await post('b2c/result', other.body)).toBe(200);
+    const failure = b2cResult(w, { paid: false });
+    expect(await post('b2c/result', failure.body)).toBe(200);
+    const after = await payment(w.id);
+    expect(after).toMatchObject({ status: 'succeeded', receipt: first.receipt, needsReview: true });
+    expect(after.callbackMismatches).toEqual([
+      expect.objectContaining({ kinds: ['receipt'], resultCode: 0, receipt: other.receipt }),
+      expect.objectContaining({ kinds: ['outcome'], resultCode: 2001 }),
+    ]);
+    expect(await mismatches('receipt')).toBe(receiptBefore + 1);
+    expect(await mismatches('outcome')).toBe(outcomeBefore + 1);
+    expect(await outcomes(w.id)).toEqual(['withdrawal_settle']);
+    expect(await balance(u.id)).toBe(500);
+    expect(await smsCount(u.phoneNumber, 'mpesa.withdrawal_sent')).toBe(1);
+    expect(await smsCount(u.phoneNumber, 'mpesa.withdrawal_failed')).toBe(0);
+    const list = await api.call('GET', '/api/admin/mpesa/payments?needsReview=true', { admin: true });
+    expect((list.body as { id: string }[]).map((p) => p.id)).toContain(w.id);
+  });
+
+  it('records a success after a failure gave the money back as another outcome, flagged paid after release, settled never', async () => {
+    const { u, w } = await acknowledged(350);
+    expect(await post('b2c/result', b2cResult(w, { paid: false }).body)).toBe(200);
+    expect(await payment(w.id)).toMatchObject({ status: 'failed', needsReview: false });
+    expect(await balance(u.id)).toBe(900);
+    const late = b2cResult(w, { paid: true });
+    expect(await post('b2c/result', late.body)).toBe(200);
+    const after = await payment(w.id);
+    expect(after).toMatchObject({
+      status: 'failed',
+      needsReview: true,
+      resultDesc: `PAID AFTER RELEASE (receipt ${late.receipt}): needs an operator`,
+    });
+    expect(after.callbackMismatches).toEqual([
+      expect.objectContaining({ kinds: ['outcome'], resultCode: 0, receipt: late.receipt }),
+    ]);
+    expect(await outcomes(w.id)).toEqual(['withdrawal_release']);
+    expect(await balance(u.id)).toBe(900);
   });
 });
 

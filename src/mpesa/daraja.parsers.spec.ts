@@ -268,6 +268,7 @@ describe('Daraja parsers', () => {
         amount: 10,
         receipt: 'SG632NMUAB',
         receiverName: '254705912645 - NICHOLAS JOHN SONGOK',
+        receiverPhone: '254705912645',
         // "06.07.2024 22:48:52" is Nairobi time (UTC+3), day first.
         completedAt: new Date('2024-07-06T19:48:52Z'),
       });
@@ -282,6 +283,24 @@ describe('Daraja parsers', () => {
         conversationId: 'AG_20240707_201062f6f6f5804f7a33',
         transactionId: 'SG722NMVXQ',
       });
+    });
+
+    it.each([
+      ['254705912645 - NICHOLAS JOHN SONGOK', '254705912645'],
+      ['2547****645 - JOHN DOE', '2547****645'],
+      ['2547 ***** 645 - JOHN DOE', '2547*****645'],
+      ['0705912645 - JOHN DOE', '0705912645'],
+      ['254705912645', '254705912645'],
+      ['JOHN DOE', undefined],
+      ['*** - JOHN DOE', undefined],
+    ])('reads the receiver number of ReceiverPartyPublicName %j', (name, phone) => {
+      const body = fixture('daraja-b2c-result-success.json') as {
+        Result: { ResultParameters: { ResultParameter: { Key: string; Value: unknown }[] } };
+      };
+      body.Result.ResultParameters.ResultParameter.find((p) => p.Key === 'ReceiverPartyPublicName')!.Value = name;
+      const parsed = parseB2cResult(body);
+      expect(parsed.receiverName).toBe(name);
+      expect(parsed.receiverPhone).toBe(phone);
     });
 
     it('leaves out a completion date in an unexpected format instead of refusing the result', () => {

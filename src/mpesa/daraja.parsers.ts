@@ -65,6 +65,11 @@ export interface B2cResult {
   amount?: number;
   /** `2547… - NAME` as Daraja wrote it. */
   receiverName?: string;
+  /**
+   * The number at the head of receiverName (`254705912645` of `254705912645 - NAME`), as written
+   * (possibly masked, `2547****645`); absent when receiverName does not start with one.
+   */
+  receiverPhone?: string;
   /** TransactionCompletedDateTime (`dd.MM.yyyy HH:mm:ss`, Nairobi time), when it parses. */
   completedAt?: Date;
 }
@@ -368,7 +373,11 @@ export function parseB2cResult(body: unknown): B2cResult {
   const receipt = scalarText(params.get('TransactionReceipt'), `${paramsField}.TransactionReceipt`);
   if (receipt) result.receipt = bounded(receipt, MAX_RECEIPT_LENGTH, `${paramsField}.TransactionReceipt`);
   const receiver = scalarText(params.get('ReceiverPartyPublicName'), `${paramsField}.ReceiverPartyPublicName`);
-  if (receiver) result.receiverName = receiver;
+  if (receiver) {
+    result.receiverName = receiver;
+    const phone = receiverPhone(receiver);
+    if (phone) result.receiverPhone = phone;
+  }
   const completed = scalarText(
     params.get('TransactionCompletedDateTime'),
     `${paramsField}.TransactionCompletedDateTime`,
@@ -377,6 +386,13 @@ export function parseB2cResult(body: unknown): B2cResult {
   const completedAt = completed ? b2cDateToDate(completed) : undefined;
   if (completedAt) result.completedAt = completedAt;
   return result;
+}
+
+/** The number before ` - ` in a ReceiverPartyPublicName (digits, masked with `*`, spaces dropped). */
+function receiverPhone(receiver: string): string | undefined {
+  const dash = receiver.indexOf(' - ');
+  const head = (dash >= 0 ? receiver.slice(0, dash) : receiver).replace(/\s+/g, '');
+  return /^[\d*]+$/.test(head) && /\d/.test(head) ? head : undefined;
 }
 
 /** Result codes are numbers or short strings (`SFC_IC0003`); kept as text. */

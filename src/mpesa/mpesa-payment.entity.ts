@@ -14,9 +14,9 @@ export const PAYMENT_STATUSES = ['requested', 'pending', 'succeeded', 'failed', 
 export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 
 /**
- * Why a callback was flagged: its amount, phone or shortcode differ from the request; it claims
- * another receipt, or another outcome, than an earlier callback (or than Daraja's query said for a
- * payment already settled); or it claims a payment Daraja's query says was not made.
+ * Why a callback was flagged: its amount, phone (a B2C result: its receiver) or shortcode differ
+ * from the request; it claims another receipt, or another outcome, than an earlier callback (or
+ * than the outcome already recorded); or it claims a payment Daraja's query says was not made.
  */
 export const MISMATCH_KINDS = ['amount', 'phone', 'shortcode', 'receipt', 'outcome', 'not_confirmed'] as const;
 export type MismatchKind = (typeof MISMATCH_KINDS)[number];

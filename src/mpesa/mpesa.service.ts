@@ -17,6 +17,7 @@ import { DARAJA_DUPLICATE_ORIGINATOR, DarajaError } from './daraja.errors.js';
 import {
   parseB2cResult,
   parseC2bRequest,
+  type B2cResult,
   parseStkCallback,
   parseTransactionStatusResult,
   type TransactionStatusResult,
@@ -35,6 +36,8 @@ export const TOP_UP_LIMITS = { min: 1, max: 250_000 } as const;
 export const WITHDRAWAL_LIMITS = { min: 10, max: 250_000 } as const;
 
 const STK_SUCCESS = 0;
+/** A B2C result's ResultCode when M-PESA paid. */
+const B2C_RESULT_PAID = 0;
 /**
  * STK results known to be final failures (no money moved): insufficient balance, transaction
  * expired, cancelled by the user, no answer from the phone, wrong PIN. Reconciliation settles a
@@ -239,7 +242,11 @@ function sameClaims(a: Claims, b: Claims): boolean {
 function phoneAgrees(claimed: string | null, msisdn: string): boolean {
   if (claimed === null) return true;
   const given = claimed.replace(/\s+/g, '');
-  if (/^\d+$/.test(given)) return given === msisdn;
+  if (/^\d+$/.test(given)) {
+    // Written in any form of a Kenyan number (2547…, 07…): the same number.
+    const read = parseKenyanMobile(given);
+    return (read.ok ? read.msisdn : given) === msisdn;
+  }
   if (!given.includes('*')) return true;
   const head = given.slice(0, given.indexOf('*'));
   const tail = given.slice(given.lastIndexOf('*') + 1);
@@ -269,6 +276,46 @@ function agreeingReceipt(payment: MpesaPayment): string | null {
       c.resultCode === STK_SUCCESS && c.receipt && !contradicted(c) && stkRequestMismatches(payment, c).length === 0,
   );
   return agreeing?.receipt ?? null;
+}
+
+/**
+ * What a B2C result claims (a queue timeout: that nothing was paid, whatever its code). The
+ * receipt is TransactionReceipt, else the TransactionID; the phone the receiver's number.
+ */
+function b2cClaims(result: B2cResult, timeout = false): Claims {
+  return {
+    resultCode: timeout && result.resultCode === B2C_RESULT_PAID ? null : result.resultCode,
+    receipt: result.receipt ?? result.transactionId ?? null,
+    amount: result.amount ?? null,
+    phoneNumber: result.receiverPhone ?? null,
+  };
+}
+
+/** The same B2C result again: every claim the same. */
+function sameB2cClaims(a: Claims, b: Claims): boolean {
+  return sameClaims(a, b) && a.amount === b.amount && a.phoneNumber === b.phoneNumber;
+}
+
+/** Why a B2C result saying paid disagrees with its request: the amount paid, or the number paid. */
+function b2cRequestMismatches(payment: MpesaPayment, claims: Claims): MismatchKind[] {
+  if (claims.resultCode !== B2C_RESULT_PAID) return [];
+  const kinds: MismatchKind[] = [];
+  if (claims.amount !== payment.amount) kinds.push('amount');
+  if (!phoneAgrees(claims.phoneNumber, payment.phoneNumber)) kinds.push('phone');
+  return kinds;
+}
+
+/** A withdrawal not ended yet. */
+function isOpen(payment: MpesaPayment): boolean {
+  return payment.status === 'requested' || payment.status === 'pending';
+}
+
+/**
+ * A withdrawal still open that a B2C result was flagged on: its money stays held, whatever answer
+ * comes next, until an operator resolves it.
+ */
+function heldForOperator(payment: MpesaPayment): boolean {
+  return isOpen(payment) && (payment.callbackMismatches ?? []).length > 0;
 }
 
 /** A callback body read by its parser; unreadable is MPESA.BAD_CALLBACK (422), never a crash. */
@@ -493,9 +540,15 @@ export class MpesaService {
   }
 
   /** Adds kinds to the callback's entry (or a new entry) and flags the payment. */
-  private async appendMismatch(tx: Tx, row: MpesaPayment, claims: Claims, kinds: MismatchKind[]): Promise<void> {
+  private async appendMismatch(
+    tx: Tx,
+    row: MpesaPayment,
+    claims: Claims,
+    kinds: MismatchKind[],
+    same: (a: Claims, b: Claims) => boolean = sameClaims,
+  ): Promise<void> {
     const list = [...(row.callbackMismatches ?? [])];
-    const at = list.findIndex((m) => sameClaims(m, claims));
+    const at = list.findIndex((m) => same(m, claims));
     if (at >= 0) list[at] = { ...list[at], kinds: [...list[at].kinds, ...kinds] };
     else list.push({ at: new Date().toISOString(), kinds, ...claims });
     await tx.manager.update(MpesaPayment, { id: row.id }, { callbackMismatches: list, needsReview: true });
@@ -878,11 +931,92 @@ export class MpesaService {
       );
       return { applied: false };
     }
-    const applied = await this.closeB2c(payment.id, result.resultCode === 0, result.resultCode, result.resultDesc, {
-      receipt: result.receipt ?? result.transactionId ?? null,
-      callback: body as Record<string, unknown>,
+    const claims = b2cClaims(result);
+    const close = () =>
+      this.closeB2c(payment.id, result.resultCode === B2C_RESULT_PAID, result.resultCode, result.resultDesc, {
+        receipt: result.receipt ?? result.transactionId ?? null,
+        callback: body as Record<string, unknown>,
+      });
+    return { applied: await this.checkB2cResult(payment.id, claims, body as Record<string, unknown>, close) };
+  }
+
+  /**
+   * A B2C result (or timeout) checked against its request and the results before it, under the
+   * payment's row lock, before it may end the withdrawal (`close`). A success whose amount or
+   * receiver differ from the request, or a result claiming another outcome, or (paid) another
+   * receipt, than an earlier result or the outcome recorded, is added to callback_mismatches and
+   * flags the payment (metric, error log). On a withdrawal still open, a flagged result ends
+   * nothing, and nothing ends it after that (heldForOperator): the money stays held until an
+   * operator resolves it from the M-PESA statement. A closed one goes on as before (a success
+   * after a release is flagged paid-after-release; nothing moves). The same result again is a
+   * duplicate and records nothing. A result that lost a race to another answer is checked
+   * against the outcome that answer recorded.
+   */
+  private async checkB2cResult(
+    id: string,
+    claims: Claims,
+    body: Record<string, unknown>,
+    close: () => Promise<boolean>,
+  ): Promise<boolean> {
+    const seen = await this.recordB2cResult(id, claims, body);
+    if (!seen.apply) return false;
+    const applied = await close();
+    if (!applied && seen.wasOpen) await this.recordB2cResult(id, claims, body);
+    return applied;
+  }
+
+  private async recordB2cResult(
+    id: string,
+    claims: Claims,
+    body: Record<string, unknown>,
+  ): Promise<{ apply: boolean; wasOpen: boolean }> {
+    const paid = claims.resultCode === B2C_RESULT_PAID;
+    const seen = await this.transactions.run(async (tx) => {
+      const row = await tx.manager.findOneOrFail(MpesaPayment, { where: { id }, lock: { mode: 'pessimistic_write' } });
+      const open = isOpen(row);
+      const flagged = row.callbackMismatches ?? [];
+      if (flagged.some((m) => sameB2cClaims(m, claims))) return { apply: false, wasOpen: open, kinds: [], held: false };
+      // What was said before: the recorded outcome (once closed), and every flagged result.
+      const earlier = [
+        ...(open
+          ? []
+          : [{ paid: row.status === 'succeeded', receipt: row.status === 'succeeded' ? row.receipt : null }]),
+        ...flagged.map((m) => ({ paid: m.resultCode === B2C_RESULT_PAID, receipt: m.receipt })),
+      ];
+      const kinds = b2cRequestMismatches(row, claims);
+      if (earlier.some((e) => e.paid !== paid)) kinds.push('outcome');
+      if (
+        paid &&
+        claims.receipt &&
+        earlier.some((e) => e.paid && e.receipt && e.receipt.toUpperCase() !== claims.receipt!.toUpperCase())
+      )
+        kinds.push('receipt');
+      if (kinds.length) {
+        await this.appendMismatch(tx, row, claims, kinds, sameB2cClaims);
+        if (open) {
+          // The result shows Daraja took the request; the money stays held for an operator.
+          await tx.manager.update(
+            MpesaPayment,
+            { id },
+            {
+              status: 'pending',
+              resultDesc: `RESULT DISAGREES (${kinds.join(', ')}): money still held, resolve it from the M-PESA statement`,
+              ...(row.callback ? {} : { callback: body as never }),
+            },
+          );
+        }
+      }
+      // Open and flagged (now or before): nothing ends it but an operator.
+      const held = open && (kinds.length > 0 || flagged.length > 0);
+      return { apply: !held, wasOpen: open, kinds, held };
     });
-    return { applied };
+    if (seen.kinds.length) this.alertMismatch(id, claims, seen.kinds, 'B2C result');
+    else if (seen.held)
+      this.logger.warn(
+        { id, claimedResultCode: claims.resultCode, claimedReceipt: claims.receipt },
+        'B2C result for a withdrawal held for an operator: recorded nowhere new, money still held',
+      );
+    return { apply: seen.apply, wasOpen: seen.wasOpen };
   }
 
   /** Daraja gave up on the request in its queue: nothing was paid, the money goes back. */
@@ -890,10 +1024,12 @@ export class MpesaService {
     const result = readCallback(parseB2cResult, body);
     const payment = await this.payments.findOneBy({ originatorConversationId: result.originatorConversationId });
     if (!payment || payment.kind !== 'b2c') return { applied: false };
-    return {
-      applied: await this.closeB2c(payment.id, false, result.resultCode, `Queue timeout: ${result.resultDesc}`, {
+    const close = () =>
+      this.closeB2c(payment.id, false, result.resultCode, `Queue timeout: ${result.resultDesc}`, {
         callback: body as Record<string, unknown>,
-      }),
+      });
+    return {
+      applied: await this.checkB2cResult(payment.id, b2cClaims(result, true), body as Record<string, unknown>, close),
     };
   }
 
@@ -1006,6 +1142,11 @@ export class MpesaService {
     extra: CloseExtra = {},
   ): Promise<boolean> {
     const payment = await this.payments.findOneByOrFail({ id });
+    if (heldForOperator(payment)) {
+      // A B2C result disagreed with the request: no answer, and not the last resort, ends it.
+      this.logger.warn({ id, paid, resultDesc }, 'withdrawal held for an operator (a result disagreed): not ended');
+      return false;
+    }
     if (paid && payment.status === 'failed') {
       await this.paidAfterRelease(id, resultCode, extra.receipt, resolvedBy(payment));
       return false;
@@ -1305,6 +1446,7 @@ export class MpesaService {
   private mayGiveUp(payment: MpesaPayment): boolean {
     return (
       payment.unmatchedStatusAnswer === null &&
+      !heldForOperator(payment) &&
       this.pastMaxAge(this.lastResortClock(payment)) &&
       payment.statusQueries > 0 &&
       payment.statusQueriedAt !== null &&
@@ -1395,6 +1537,9 @@ export class MpesaService {
           }
           await this.creditC2b(payment);
           settled += 1;
+        } else if (heldForOperator(payment)) {
+          // A result disagreed with the request: an operator resolves it, nothing else.
+          continue;
         } else if (payment.status === 'requested') {
           if (!this.pastMaxAge(payment.createdAt)) await this.sendB2c(payment.id);
           else await this.stopResendingB2c(payment);
