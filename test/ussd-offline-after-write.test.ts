@@ -65,6 +65,28 @@ describe('USSD offline right after a write', () => {
     );
   }
 
+  /**
+   * A lender with Ksh 5,000 who lent 4,000 (400 per deposit) to a borrower, both having dialled
+   * while all was well (snapshots from before the test's write).
+   */
+  async function lentAndDialled() {
+    const [borrower, lender] = [uniquePhone(), uniquePhone()];
+    const users = app.get(UsersService);
+    const loans = app.get(LoansService);
+    const b = await users.findOrRegister(borrower);
+    const l = await users.findOrRegister(lender);
+    await loans.receiveDeposit({ userId: l.id, amount: 5_000, reference: `SNAP-${randomUUID()}` });
+    const loan = await loans.requestLoan({
+      borrowerId: b.id,
+      lenderPhoneNumber: lender,
+      amount: 4_000,
+      repaymentPerDeposit: 400,
+    });
+    await loans.approve(loan.id, l.id);
+    await dialledBefore(borrower, lender);
+    return { borrower, lender };
+  }
+
   /** Dials while all is well (a snapshot as of before the write), and waits for that snapshot. */
   async function dialledBefore(...phones: string[]) {
     for (const n of phones) expect(await new AtPhone(app, n).dial()).toMatch(/^CON M-PESA LOANS/);
@@ -192,20 +214,7 @@ describe('USSD offline right after a write', () => {
   });
 
   it('a deposit an operator credits, and what it repays, is seen offline by the borrower and the lender', async () => {
-    const [borrower, lender] = [uniquePhone(), uniquePhone()];
-    const users = app.get(UsersService);
-    const loans = app.get(LoansService);
-    const b = await users.findOrRegister(borrower);
-    const l = await users.findOrRegister(lender);
-    await loans.receiveDeposit({ userId: l.id, amount: 5_000, reference: `SNAP-${randomUUID()}` });
-    const loan = await loans.requestLoan({
-      borrowerId: b.id,
-      lenderPhoneNumber: lender,
-      amount: 4_000,
-      repaymentPerDeposit: 400,
-    });
-    await loans.approve(loan.id, l.id);
-    await dialledBefore(borrower, lender);
+    const { borrower, lender } = await lentAndDialled();
 
     const credited = await api.call('POST', '/api/admin/deposits', {
       admin: true,
@@ -229,20 +238,7 @@ describe('USSD offline right after a write', () => {
   });
 
   it('a deposit delivered again brings the lender it repaid up to date too, if its first delivery did not', async () => {
-    const [borrower, lender] = [uniquePhone(), uniquePhone()];
-    const users = app.get(UsersService);
-    const loans = app.get(LoansService);
-    const b = await users.findOrRegister(borrower);
-    const l = await users.findOrRegister(lender);
-    await loans.receiveDeposit({ userId: l.id, amount: 5_000, reference: `SNAP-${randomUUID()}` });
-    const loan = await loans.requestLoan({
-      borrowerId: b.id,
-      lenderPhoneNumber: lender,
-      amount: 4_000,
-      repaymentPerDeposit: 400,
-    });
-    await loans.approve(loan.id, l.id);
-    await dialledBefore(borrower, lender);
+    const { borrower, lender } = await lentAndDialled();
     // The lender's snapshot from before the deposit, put back after it: as if the first delivery
     // had been cut short (a crash) between its commit and the snapshots.
     const redis = app.get<RedisClient>(REDIS);
