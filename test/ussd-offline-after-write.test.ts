@@ -1,9 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { dataSourceOptions } from '../src/database/data-source.options.js';
 import { DatabaseAvailability } from '../src/database/database-availability.js';
 import { LoansService } from '../src/loans/loans.service.js';
+import { MpesaPayment } from '../src/mpesa/mpesa-payment.entity.js';
+import { MpesaService } from '../src/mpesa/mpesa.service.js';
+import { DarajaSimulatorHost } from '../src/mpesa/simulator/daraja-simulator.host.js';
 import { REDIS } from '../src/redis/redis.tokens.js';
 import type { RedisClient } from '../src/redis/redis-connection.factory.js';
 import { localDigits } from '../src/users/phone-number.js';
@@ -283,6 +287,46 @@ describe('USSD offline right after a write', () => {
     } finally {
       await restore();
     }
+  });
+
+  it('a withdrawal M-PESA did not pay, given back by its B2C result, is back in the offline balance at once', async () => {
+    const n = uniquePhone();
+    const token = await api.onboard(n, PIN);
+    const credited = await api.call('POST', '/api/admin/deposits', {
+      admin: true,
+      body: { phoneNumber: n, amount: 2_000, reference: `SNAP-${randomUUID()}` },
+    });
+    expect(credited.status).toBe(201);
+    // The simulator sends no result of its own: the test posts Daraja's failure sample for it.
+    (await app.get(DarajaSimulatorHost).simulator()).setOutcome(n, 'no_callback');
+    const withdrawn = await api.call('POST', '/api/wallet/withdrawals', { token, body: { amount: 500, pin: PIN } });
+    expect(withdrawn.status).toBe(202);
+    const w = await db.getRepository(MpesaPayment).findOneByOrFail({ id: (withdrawn.body as { id: string }).id });
+    expect(w.status).toBe('pending');
+    await dialledBefore(n);
+
+    const failure = JSON.parse(readFileSync('test/fixtures/providers/daraja-b2c-result-failure.json', 'utf8')) as {
+      Result: Record<string, unknown>;
+    };
+    Object.assign(failure.Result, {
+      OriginatorConversationID: w.originatorConversationId,
+      ConversationID: w.conversationId,
+    });
+    const result = await app.inject({
+      method: 'POST',
+      url: new URL(app.get(MpesaService).callbackUrl('b2c/result')).pathname,
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify(failure),
+    });
+    proxy.cut();
+    expect(result.statusCode).toBe(200);
+
+    try {
+      expect(await new AtPhone(app, n).dial('4')).toMatch(/^CON As of \d\d:\d\d:\nBALANCE\nWallet: Ksh 2000\n/);
+    } finally {
+      await restore();
+    }
+    expect(await db.getRepository(MpesaPayment).findOneByOrFail({ id: w.id })).toMatchObject({ status: 'failed' });
   });
 
   it('a request the expiry job closes is seen closed offline by both parties', async () => {

@@ -826,6 +826,9 @@ export class MpesaService {
           'This withdrawal id was used for another withdrawal',
         );
       }
+      // Its hold is committed, but the first attempt may have stopped before the read models
+      // heard of it (a crash, a timeout): told again, as the first attempt would have.
+      if (isOpen(earlier)) await this.changes.changed([userId]);
       if (earlier.status !== 'requested') return earlier;
     } else {
       const user = await this.users.getById(userId);
@@ -1167,9 +1170,14 @@ export class MpesaService {
       const now = await this.payments.findOneByOrFail({ id });
       if (now.status === 'succeeded' || now.status === 'failed')
         return this.closeB2c(id, paid, resultCode, resultDesc, extra);
-      return this.closeAsLedgerSays(payment, paid, resultCode, resultDesc, extra, err);
+      const closed = await this.closeAsLedgerSays(payment, paid, resultCode, resultDesc, extra, err);
+      await this.changes.changed([payment.userId!]);
+      return closed;
     }
     const done = await this.finishB2c(payment, paid, resultCode, resultDesc, extra);
+    // Settled or released (by M-PESA's answer or the last resort): the subscriber's balance and
+    // withdrawal changed. After the commit; a read model failing never fails this.
+    await this.changes.changed([payment.userId!]);
     if (!done)
       await this.checkAgainstOperator(
         await this.payments.findOneByOrFail({ id }),
@@ -1687,6 +1695,7 @@ export class MpesaService {
         });
       return tx.manager.findOneByOrFail(MpesaPayment, { id });
     });
+    await this.changes.changed([payment.userId!]);
     this.logger.warn(
       { id, outcome: resolution.outcome, receipt, reviewedBy: review.reviewedBy, amount: payment.amount },
       'withdrawal resolved by an operator',
