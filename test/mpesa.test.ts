@@ -968,6 +968,98 @@ describe('paybill (C2B) payments with MPESA_C2B_VERIFY on', () => {
   });
 });
 
+describe('a paybill payment Transaction Status never confirms (MPESA_C2B_VERIFY, MPESA_RECONCILE_MAX_AGE_MS)', () => {
+  let app: NestFastifyApplication;
+  let api: ApiClient;
+  let sim: DarajaSimulator;
+  let db: DataSource;
+
+  beforeAll(async () => {
+    // Callbacks here go nowhere (MPESA_CALLBACK_BASE_URL is a closed port): Daraja accepts every
+    // Transaction Status question, and no answer ever arrives.
+    ({ app } = await startTestApp({
+      MPESA_CALLBACK_SECRET: SECRET,
+      MPESA_RECONCILE_AFTER_MS: '1000',
+      MPESA_RECONCILE_MAX_AGE_MS: '4000',
+      MPESA_C2B_VERIFY: 'true',
+      ADMIN_API_KEY: ADMIN_KEY,
+    }));
+    api = new ApiClient(app);
+    sim = await app.get(DarajaSimulatorHost).simulator();
+    db = app.get(DataSource);
+  });
+  afterAll(() => app?.close());
+
+  const { payment, balance } = ledgerChecks(() => app);
+  async function notConfirmed(): Promise<number> {
+    const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    const line = /^deni_mpesa_callback_mismatch_total\{kind="not_confirmed"\} (\d+)$/m.exec(text);
+    return line ? Number(line[1]) : 0;
+  }
+
+  it('is flagged for an operator no sooner than MPESA_RECONCILE_MAX_AGE_MS after it was recorded, once, crediting nothing', async () => {
+    const u = await app.get(UsersService).findOrRegister(uniquePhone());
+    const before = await notConfirmed();
+    const confirmation = published<Record<string, string>>('daraja-c2b-confirmation.json');
+    const transId = `TK${randomBytes(4).toString('hex').toUpperCase()}`;
+    Object.assign(confirmation, {
+      TransID: transId,
+      TransAmount: '650.00',
+      BillRefNumber: localDigits(u.phoneNumber),
+      BusinessShortCode: '174379',
+    });
+    const res = await app.inject({
+      method: 'POST',
+      url: `/api/mpesa/callbacks/${SECRET}/c2b/confirmation`,
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify(confirmation),
+    });
+    expect(res.statusCode).toBe(200);
+    const row = await db.getRepository(MpesaPayment).findOneByOrFail({ transId });
+    expect(row).toMatchObject({ status: 'pending', needsReview: false, amount: 650 });
+
+    const flagged = await eventually(
+      () => payment(row.id),
+      (p) => p.needsReview,
+      20_000,
+    );
+    expect(flagged).toMatchObject({ status: 'pending', receipt: transId });
+    expect(flagged.callbackMismatches).toEqual([
+      expect.objectContaining({ kinds: ['not_confirmed'], resultCode: 0, receipt: transId, amount: 650 }),
+    ]);
+    // Asked meanwhile (Daraja took the questions), and flagged no sooner than the maximum age.
+    expect(requestsWith(sim, STATUS_QUERY, 'TransactionID', transId).length).toBeGreaterThanOrEqual(1);
+    const [{ age }] = await db.query<{ age: number }[]>(
+      `SELECT extract(epoch FROM (callback_mismatches->0->>'at')::timestamptz - created_at) * 1000 AS age
+         FROM mpesa_payments WHERE id = $1`,
+      [row.id],
+    );
+    expect(Number(age)).toBeGreaterThanOrEqual(4_000);
+    // (At least: the run's database may hold other blocks' confirmations never confirmed either.)
+    expect(await notConfirmed()).toBeGreaterThanOrEqual(before + 1);
+    const list = await api.call('GET', '/api/admin/mpesa/payments?needsReview=true', { admin: true });
+    expect((list.body as { id: string }[]).map((p) => p.id)).toContain(row.id);
+
+    // Later runs look at it again and neither credit it nor flag it twice.
+    await eventually(
+      () => payment(row.id),
+      (p) => p.reconcileAttempts >= flagged.reconcileAttempts + 2,
+      15_000,
+    );
+    const after = await payment(row.id);
+    expect(after).toMatchObject({ status: 'pending', needsReview: true });
+    expect(after.callbackMismatches).toHaveLength(1);
+    expect(await balance(u.id)).toBe(0);
+    expect(
+      (
+        await db.query<{ n: number }[]>(`SELECT count(*)::int AS n FROM transfers WHERE idempotency_key = $1`, [
+          `deposit:c2b:${transId}`,
+        ])
+      )[0].n,
+    ).toBe(0);
+  });
+});
+
 describe('a withdrawal M-PESA never answers for (MPESA_RECONCILE_MAX_AGE_MS)', () => {
   let app: NestFastifyApplication;
   let api: ApiClient;

@@ -18,6 +18,7 @@ import {
   parseB2cResult,
   parseC2bRequest,
   type B2cResult,
+  type C2bRequest,
   parseStkCallback,
   parseTransactionStatusResult,
   type TransactionStatusResult,
@@ -550,7 +551,11 @@ export class MpesaService {
     const list = [...(row.callbackMismatches ?? [])];
     const at = list.findIndex((m) => same(m, claims));
     if (at >= 0) list[at] = { ...list[at], kinds: [...list[at].kinds, ...kinds] };
-    else list.push({ at: new Date().toISOString(), kinds, ...claims });
+    else {
+      // When, on the database's clock (like every other time on the payment).
+      const [{ now }] = await tx.manager.query<{ now: Date }[]>('SELECT now() AS now');
+      list.push({ at: new Date(now).toISOString(), kinds, ...claims });
+    }
     await tx.manager.update(MpesaPayment, { id: row.id }, { callbackMismatches: list, needsReview: true });
   }
 
@@ -794,6 +799,33 @@ export class MpesaService {
     }
     await this.creditC2b(payment);
     return { applied: true };
+  }
+
+  /**
+   * A paybill confirmation Transaction Status has not confirmed MPESA_RECONCILE_MAX_AGE_MS after it
+   * was recorded (Daraja unreachable, refusing the question, or not knowing the TransID): flagged
+   * not_confirmed, with what the confirmation claimed (metric, review list, error log), once. It
+   * stays pending and credits nothing; reconciliation stops asking about it: an operator decides.
+   */
+  private async flagUnconfirmedC2b(row: MpesaPayment): Promise<void> {
+    let request: C2bRequest | null;
+    try {
+      request = row.callback ? parseC2bRequest(row.callback) : null;
+    } catch {
+      request = null; // recorded from a readable body; kept defensive all the same
+    }
+    await this.flagCallback(
+      row.id,
+      {
+        resultCode: 0,
+        receipt: row.transId,
+        amount: request?.amount ?? row.amount,
+        phoneNumber: request?.msisdn ?? null,
+        ...(request ? { shortCode: request.shortCode } : {}),
+      },
+      ['not_confirmed'],
+      `Transaction Status has not confirmed this paybill payment in ${duration(Date.now() - row.createdAt.getTime())} (MPESA_RECONCILE_MAX_AGE_MS)`,
+    );
   }
 
   /** Credits a recorded paybill payment (idempotent by TransID) and marks it done. */
@@ -1540,7 +1572,10 @@ export class MpesaService {
         } else if (payment.kind === 'c2b') {
           if (this.settings.c2bVerify) {
             // Not credited before Transaction Status confirms it; a flagged one waits for an operator.
-            if (!payment.needsReview) await this.askC2bStatus(payment);
+            if (payment.needsReview) continue;
+            // Never confirmed in MPESA_RECONCILE_MAX_AGE_MS: an operator looks, nothing credited.
+            if (this.pastMaxAge(payment.createdAt)) await this.flagUnconfirmedC2b(payment);
+            else await this.askC2bStatus(payment);
             continue;
           }
           await this.creditC2b(payment);
