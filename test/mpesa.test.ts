@@ -91,6 +91,13 @@ function ledgerChecks(app: () => NestFastifyApplication) {
           [phoneNumber, template],
         )
       )[0].n,
+    /** The ledger's outcome of a withdrawal: how many (one at most) and which. */
+    outcomes: async (withdrawalId: string) =>
+      (
+        await db().query<{ kind: string }[]>(`SELECT kind FROM transfers WHERE idempotency_key = $1`, [
+          `withdrawal:${withdrawalId}:outcome`,
+        ])
+      ).map((t) => t.kind),
   };
 }
 
@@ -1565,14 +1572,7 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
   afterAll(() => app?.close());
 
   const OPERATOR = 'Wanjiku (finance ops)';
-  const { payment, balance, smsCount } = ledgerChecks(() => app);
-  /** The ledger's outcome of a withdrawal: how many (one at most) and which. */
-  const outcomes = async (id: string) =>
-    (
-      await db.query<{ kind: string }[]>(`SELECT kind FROM transfers WHERE idempotency_key = $1`, [
-        `withdrawal:${id}:outcome`,
-      ])
-    ).map((t) => t.kind);
+  const { payment, balance, smsCount, outcomes } = ledgerChecks(() => app);
   const postCallback = (path: string, body: unknown) =>
     fetch(`${callbackBase}/api/mpesa/callbacks/${SECRET}/${path}`, {
       method: 'POST',
@@ -1993,7 +1993,6 @@ describe('B2C results checked against the request', () => {
   let app: NestFastifyApplication;
   let api: ApiClient;
   let sim: DarajaSimulator;
-  let db: DataSource;
 
   beforeAll(async () => {
     // Callbacks here go nowhere (MPESA_CALLBACK_BASE_URL is a closed port): the simulator's own
@@ -2006,18 +2005,11 @@ describe('B2C results checked against the request', () => {
     }));
     api = new ApiClient(app);
     sim = await app.get(DarajaSimulatorHost).simulator();
-    db = app.get(DataSource);
   });
   afterAll(() => app?.close());
 
   const OPERATOR = 'Achieng (finance ops)';
-  const { payment, balance, smsCount } = ledgerChecks(() => app);
-  const outcomes = async (id: string) =>
-    (
-      await db.query<{ kind: string }[]>(`SELECT kind FROM transfers WHERE idempotency_key = $1`, [
-        `withdrawal:${id}:outcome`,
-      ])
-    ).map((t) => t.kind);
+  const { payment, balance, smsCount, outcomes } = ledgerChecks(() => app);
   const post = async (path: 'b2c/result' | 'b2c/timeout', body: unknown) =>
     (
       await app.inject({

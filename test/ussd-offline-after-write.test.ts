@@ -91,6 +91,18 @@ describe('USSD offline right after a write', () => {
     return { borrower, lender };
   }
 
+  /** A number onboarded over REST (PIN and token) with Ksh 2,000 credited by an operator. */
+  async function onboardedWith2000() {
+    const n = uniquePhone();
+    const token = await api.onboard(n, PIN);
+    const credited = await api.call('POST', '/api/admin/deposits', {
+      admin: true,
+      body: { phoneNumber: n, amount: 2_000, reference: `SNAP-${randomUUID()}` },
+    });
+    expect(credited.status).toBe(201);
+    return { n, token };
+  }
+
   /** Dials while all is well (a snapshot as of before the write), and waits for that snapshot. */
   async function dialledBefore(...phones: string[]) {
     for (const n of phones) expect(await new AtPhone(app, n).dial()).toMatch(/^CON M-PESA LOANS/);
@@ -265,13 +277,7 @@ describe('USSD offline right after a write', () => {
   });
 
   it('money held for a withdrawal made over REST has left the offline balance at once', async () => {
-    const n = uniquePhone();
-    const token = await api.onboard(n, PIN);
-    const credited = await api.call('POST', '/api/admin/deposits', {
-      admin: true,
-      body: { phoneNumber: n, amount: 2_000, reference: `SNAP-${randomUUID()}` },
-    });
-    expect(credited.status).toBe(201);
+    const { n, token } = await onboardedWith2000();
     await dialledBefore(n);
 
     const withdrawn = await api.call('POST', '/api/wallet/withdrawals', { token, body: { amount: 500, pin: PIN } });
@@ -290,13 +296,7 @@ describe('USSD offline right after a write', () => {
   });
 
   it('a withdrawal M-PESA did not pay, given back by its B2C result, is back in the offline balance at once', async () => {
-    const n = uniquePhone();
-    const token = await api.onboard(n, PIN);
-    const credited = await api.call('POST', '/api/admin/deposits', {
-      admin: true,
-      body: { phoneNumber: n, amount: 2_000, reference: `SNAP-${randomUUID()}` },
-    });
-    expect(credited.status).toBe(201);
+    const { n, token } = await onboardedWith2000();
     // The simulator sends no result of its own: the test posts Daraja's failure sample for it.
     (await app.get(DarajaSimulatorHost).simulator()).setOutcome(n, 'no_callback');
     const withdrawn = await api.call('POST', '/api/wallet/withdrawals', { token, body: { amount: 500, pin: PIN } });
