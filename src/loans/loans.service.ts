@@ -1,3 +1,6 @@
+// Size: over 400 lines. Loan lifecycle, the deposit use case and allocation, and the read side of
+// loans in one service. Splitting it by flow, behind the same tests, is the restructuring issue ("A
+// house to live in"), kept out of feature changes.
 import { Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { InjectDataSource } from '@nestjs/typeorm';

@@ -1,3 +1,6 @@
+// Size: over 400 lines. The Daraja HTTP client: OAuth token sharing, retries, every request Deni
+// sends. Splitting it by flow, behind the same tests, is the restructuring issue ("A house to live
+// in"), kept out of feature changes.
 import { createHash, randomUUID, type KeyObject } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectRedis } from '../redis/redis.tokens.js';

@@ -1,3 +1,6 @@
+// Size: over 400 lines. Every M-PESA flow (STK top-ups, paybill, withdrawals, Transaction Status,
+// reconciliation, operator review) in one service. Splitting it by flow, behind the same tests, is
+// the restructuring issue ("A house to live in"), kept out of feature changes.
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
