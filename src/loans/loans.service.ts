@@ -6,7 +6,9 @@ import { ConfigService } from '@nestjs/config';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { DomainError } from '../common/domain-error.js';
+import { isUuid } from '../common/ids.js';
 import { assertPositiveShillings, isShillings, type Shillings } from '../common/money.js';
+import { uniqueViolation } from '../common/postgres-errors.js';
 import type { AppConfig } from '../config/app-config.js';
 import { RetryTransaction, TransactionService, type Tx } from '../database/transaction.service.js';
 import { NotificationsService } from '../notifications/notifications.service.js';
@@ -68,14 +70,7 @@ export interface LoanSummary {
   pendingApprovals: number;
 }
 
-const PG_UNIQUE_VIOLATION = '23505';
 const REFERENCE = /^[A-Za-z0-9_.:-]{1,100}$/;
-
-function uniqueViolation(e: unknown): string | null {
-  const err = e as { code?: string; constraint?: string; driverError?: { code?: string; constraint?: string } };
-  const code = err.driverError?.code ?? err.code;
-  return code === PG_UNIQUE_VIOLATION ? (err.driverError?.constraint ?? err.constraint ?? '') : null;
-}
 
 /**
  * The loan lifecycle and the one entry point for incoming money. Every money movement goes
@@ -623,7 +618,7 @@ export class LoansService {
     userId: string,
     withParties = false,
   ): Promise<Loan> {
-    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(loanId)) throw LoanErrors.notFound();
+    if (!isUuid(loanId)) throw LoanErrors.notFound();
     const loan = await manager.getRepository(Loan).findOne({
       where: { id: loanId },
       relations: withParties ? { borrower: true, lender: true } : undefined,

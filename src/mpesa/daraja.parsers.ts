@@ -2,6 +2,7 @@
 // Status callbacks) with its quirks. Splitting it by flow, behind the same tests, is the
 // restructuring issue ("A house to live in"), kept out of feature changes.
 import { constants, createPublicKey, publicEncrypt, X509Certificate, type KeyObject } from 'node:crypto';
+import { fromNairobiWallClock, nairobiWallClock } from '../common/nairobi-clock.js';
 
 /**
  * Daraja's bodies, read defensively. Daraja mixes types freely (ResultCode is a number in callbacks
@@ -539,12 +540,9 @@ export function c2bValidationAnswer(rejection?: C2bRejectionCode): { ResultCode:
 // ---------------------------------------------------------------------------------------------
 // What we compute for Daraja
 
-/** Kenya has been on UTC+3 with no daylight saving since 1960. */
-const NAIROBI_OFFSET_MS = 3 * 3_600_000;
-
 /** `YYYYMMDDHHmmss` in Nairobi time, as Daraja's Timestamp fields want. */
 export function nairobiTimestamp(date: Date = new Date()): string {
-  const iso = new Date(date.getTime() + NAIROBI_OFFSET_MS).toISOString();
+  const iso = nairobiWallClock(date.getTime()).toISOString();
   return iso.slice(0, 19).replace(/[-T:]/g, '');
 }
 
@@ -563,8 +561,7 @@ function b2cDateToDate(value: string): Date | undefined {
 
 function fromNairobiParts(...parts: string[]): Date | undefined {
   const [y, mo, d, h, mi, s] = parts.map(Number);
-  const utc = Date.UTC(y, mo - 1, d, h, mi, s) - NAIROBI_OFFSET_MS;
-  const date = new Date(utc);
+  const date = fromNairobiWallClock(y, mo, d, h, mi, s);
   // Reject 20241332… rather than letting Date roll it over into another month.
   return nairobiTimestamp(date) === parts.join('') ? date : undefined;
 }

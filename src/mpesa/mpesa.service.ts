@@ -7,6 +7,8 @@ import { ConfigService } from '@nestjs/config';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, In, LessThan } from 'typeorm';
 import { DomainError, isDomainError } from '../common/domain-error.js';
+import { isUuid } from '../common/ids.js';
+import { formatKsh, type Shillings } from '../common/money.js';
 import type { AppConfig } from '../config/app-config.js';
 import { TransactionService, type Tx } from '../database/transaction.service.js';
 import { LoansService } from '../loans/loans.service.js';
@@ -79,8 +81,6 @@ const STATUS_QUERY_IDS_KEPT = 20;
 /** Added (once) to an operator's resolution that M-PESA later contradicts. */
 const CONTRADICTED = 'CONTRADICTED BY M-PESA';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** Where Daraja posts: fixed paths, and a withdrawal's own for its Transaction Status answers. */
 export type CallbackPath =
   | 'stk'
@@ -100,12 +100,17 @@ const C2B_INVALID_ACCOUNT: C2bAnswer = { ResultCode: 'C2B00012', ResultDesc: 'Re
 const C2B_INVALID_AMOUNT: C2bAnswer = { ResultCode: 'C2B00013', ResultDesc: 'Rejected' };
 
 export const MpesaErrors = {
-  amount: (min: number, max: number) =>
-    new DomainError('MPESA.AMOUNT_OUT_OF_RANGE', 'invalid', `The amount must be between Ksh ${min} and Ksh ${max}`, {
-      field: 'amount',
-      min,
-      max,
-    }),
+  amount: (min: Shillings, max: Shillings) =>
+    new DomainError(
+      'MPESA.AMOUNT_OUT_OF_RANGE',
+      'invalid',
+      `The amount must be between ${formatKsh(min)} and ${formatKsh(max)}`,
+      {
+        field: 'amount',
+        min,
+        max,
+      },
+    ),
   badCallback: (why: string) => new DomainError('MPESA.BAD_CALLBACK', 'invalid', `Unreadable callback: ${why}`),
   paymentNotFound: () => new DomainError('MPESA.PAYMENT_NOT_FOUND', 'not_found', 'No such M-PESA payment'),
   notResolvable: (payment: MpesaPayment, why: string) =>
@@ -778,7 +783,7 @@ export class MpesaService {
    */
   async handleC2bStatusResult(paymentId: string, body: unknown): Promise<{ applied: boolean }> {
     const result = readCallback(parseTransactionStatusResult, body);
-    const payment = UUID.test(paymentId) ? await this.payments.findOneBy({ id: paymentId }) : null;
+    const payment = isUuid(paymentId) ? await this.payments.findOneBy({ id: paymentId }) : null;
     if (!payment || payment.kind !== 'c2b' || payment.status !== 'pending') return { applied: false };
     const { transaction } = result;
     if (result.resultCode !== '0' || transaction.status?.toLowerCase() !== 'completed') {
@@ -1083,7 +1088,7 @@ export class MpesaService {
    */
   async handleB2cStatusResult(paymentId: string, body: unknown): Promise<{ applied: boolean }> {
     const result = readCallback(parseTransactionStatusResult, body);
-    const payment = UUID.test(paymentId) ? await this.payments.findOneBy({ id: paymentId }) : null;
+    const payment = isUuid(paymentId) ? await this.payments.findOneBy({ id: paymentId }) : null;
     const log = { id: paymentId, resultCode: result.resultCode, transactionStatus: result.transaction.status };
     if (!payment || payment.kind !== 'b2c') {
       this.logger.warn(log, 'Transaction Status result for an unknown withdrawal ignored');
@@ -1622,7 +1627,7 @@ export class MpesaService {
    * Moves no money. Once: a payment not flagged (any more) is MPESA.REVIEW_NOT_NEEDED.
    */
   async markReviewed(id: string, review: { note: string; reviewedBy: string }): Promise<PaymentRecord> {
-    if (!UUID.test(id)) throw MpesaErrors.paymentNotFound();
+    if (!isUuid(id)) throw MpesaErrors.paymentNotFound();
     // A withdrawal still open with its money held is ended by /resolve, never just marked reviewed:
     // reviewed, it would never be flagged again and its money would stay held, out of sight.
     const open = await this.payments.findOneBy({ id });
@@ -1667,7 +1672,7 @@ export class MpesaService {
    * answer, checked against the operator's word afterwards: see checkAgainstOperator).
    */
   async resolveWithdrawal(id: string, resolution: WithdrawalResolution): Promise<PaymentRecord> {
-    if (!UUID.test(id)) throw MpesaErrors.paymentNotFound();
+    if (!isUuid(id)) throw MpesaErrors.paymentNotFound();
     const paid = resolution.outcome === 'paid';
     const receipt = resolution.receipt?.trim().toUpperCase() || null;
     if (paid && !receipt)

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { assertPositiveShillings, type Shillings } from '../common/money.js';
+import { PG_UNIQUE_VIOLATION } from '../common/postgres-errors.js';
 import type { Tx } from '../database/transaction.service.js';
 import { type AccountKind, SystemAccount } from './account.entity.js';
 import { Transfer, type TransferKind } from './transfer.entity.js';
@@ -27,8 +28,6 @@ export interface LockedAccount {
   kind: AccountKind;
   balance: Shillings;
 }
-
-const PG_UNIQUE_VIOLATION = '23505';
 
 /**
  * The double-entry ledger: the only code that moves money. Every change of a balance is a

@@ -1,4 +1,5 @@
 import { isDomainError } from '../../common/domain-error.js';
+import { nairobiTime } from '../../common/nairobi-clock.js';
 import type { MessageKey } from '../i18n/en.js';
 import { hasMessage, type Params, type Translate } from '../i18n/translate.js';
 import type { UssdReply } from '../dialects.js';
@@ -30,12 +31,6 @@ export interface StepResult {
 const NAV_BACK = '0';
 const NAV_HOME = '00';
 const NAV_MORE = '98';
-
-/** HH:MM in Nairobi (UTC+3, no daylight saving). */
-export function nairobiTime(epochMs: number): string {
-  const d = new Date(epochMs + 3 * 3_600_000);
-  return `${String(d.getUTCHours()).padStart(2, '0')}:${String(d.getUTCMinutes()).padStart(2, '0')}`;
-}
 
 /** The footer the engine puts under a screen: 98 while there is more, then back and home. */
 export function navigationFooter(t: Translate, more: boolean, navigation: boolean): string {

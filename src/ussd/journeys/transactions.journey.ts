@@ -1,11 +1,6 @@
+import { nairobiDayMonth } from '../../common/nairobi-clock.js';
 import { ScreenId, type ScreenContext, type ScreenDef } from '../engine/types.js';
 import { PAGE_SIZE } from '../engine/list-screen.js';
-
-function dayMonth(at: number): string {
-  // Nairobi time (UTC+3, no daylight saving).
-  const d = new Date(at + 3 * 3_600_000);
-  return `${String(d.getUTCDate()).padStart(2, '0')}/${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
-}
 
 async function page(ctx: ScreenContext) {
   // Each page remembers the cursor that leads to the next one.
@@ -25,7 +20,7 @@ export const transactionsScreens: ScreenDef[] = [
       if (!items.length && ctx.page === 0) return { body: `${ctx.t('tx.title')}\n${ctx.t('tx.empty')}` };
       const lines = items.map((entry) =>
         ctx.t('tx.line', {
-          date: dayMonth(entry.at),
+          date: nairobiDayMonth(entry.at),
           kind: ctx.t(`tx.kind.${entry.kind}`),
           amount: entry.amount > 0 ? `+${entry.amount}` : String(entry.amount),
         }),
