@@ -1,22 +1,7 @@
-import {
-  Body,
-  CanActivate,
-  Controller,
-  ExecutionContext,
-  HttpCode,
-  Injectable,
-  Param,
-  Post,
-  UseGuards,
-} from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
+import { Body, Controller, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
-import type { BlockList } from 'node:net';
-import type { FastifyRequest } from 'fastify';
-import { adminKeyMatches } from '../auth/admin-key.js';
+import { SharedSecretGuard } from '../auth/shared-secret.guard.js';
 import { DomainError } from '../common/domain-error.js';
-import { addressAllowed, allowlist } from '../common/ip-allowlist.js';
-import type { AppConfig } from '../config/app-config.js';
 import { MpesaService } from './mpesa.service.js';
 
 /**
@@ -24,28 +9,16 @@ import { MpesaService } from './mpesa.service.js';
  * MPESA_CALLBACK_SECRET (anything else is a plain 404, as if the route did not exist) and from
  * MPESA_CALLBACK_ALLOWED_IPS when set.
  */
-@Injectable()
-class MpesaCallbackGuard implements CanActivate {
-  private readonly secret: string;
-  private readonly allowed: BlockList | null;
-
-  constructor(config: ConfigService<AppConfig, true>) {
+const MpesaCallbackGuard = SharedSecretGuard({
+  callers: (config) => {
     const mpesa = config.get('mpesa', { infer: true });
-    this.secret = mpesa.callbackSecret;
-    this.allowed = allowlist(mpesa.callbackAllowedIps);
-  }
-
-  canActivate(context: ExecutionContext): boolean {
-    const request = context.switchToHttp().getRequest<FastifyRequest<{ Params: { secret?: string } }>>();
-    if (!adminKeyMatches(this.secret, (request.params as { secret?: unknown })?.secret)) {
-      throw new DomainError('REQUEST.NOT_FOUND', 'not_found', 'Not found');
-    }
-    if (!addressAllowed(this.allowed, request.ip)) {
-      throw new DomainError('MPESA.FORBIDDEN_ADDRESS', 'forbidden', 'This address may not post M-PESA callbacks');
-    }
-    return true;
-  }
-}
+    return { secret: mpesa.callbackSecret, allowedIps: mpesa.callbackAllowedIps };
+  },
+  presented: (request) => (request.params as { secret?: unknown } | undefined)?.secret,
+  badSecret: () => new DomainError('REQUEST.NOT_FOUND', 'not_found', 'Not found'),
+  badAddress: () =>
+    new DomainError('MPESA.FORBIDDEN_ADDRESS', 'forbidden', 'This address may not post M-PESA callbacks'),
+});
 
 /** What Daraja is answered on a result callback (it only wants a 200). */
 const RECEIVED = { ResultCode: 0, ResultDesc: 'Accepted' };

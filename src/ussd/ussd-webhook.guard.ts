@@ -1,11 +1,5 @@
-import type { BlockList } from 'node:net';
-import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
-import type { FastifyRequest } from 'fastify';
-import { adminKeyMatches } from '../auth/admin-key.js';
+import { SharedSecretGuard } from '../auth/shared-secret.guard.js';
 import { DomainError } from '../common/domain-error.js';
-import { addressAllowed, allowlist } from '../common/ip-allowlist.js';
-import type { AppConfig } from '../config/app-config.js';
 
 export const WEBHOOK_SECRET_HEADER = 'x-ussd-secret';
 
@@ -14,28 +8,14 @@ export const WEBHOOK_SECRET_HEADER = 'x-ussd-secret';
  * carry the shared secret (`?secret=` in the callback URL, or the X-USSD-Secret header) and come
  * from the allowed address ranges.
  */
-@Injectable()
-export class UssdWebhookGuard implements CanActivate {
-  private readonly secret: string | undefined;
-  private readonly allowed: BlockList | null;
-
-  constructor(config: ConfigService<AppConfig, true>) {
+export const UssdWebhookGuard = SharedSecretGuard({
+  callers: (config) => {
     const ussd = config.get('ussd', { infer: true });
-    this.secret = ussd.webhookSecret;
-    this.allowed = allowlist(ussd.allowedIps);
-  }
-
-  canActivate(context: ExecutionContext): boolean {
-    const request = context.switchToHttp().getRequest<FastifyRequest<{ Querystring: { secret?: string } }>>();
-    if (!addressAllowed(this.allowed, request.ip)) {
-      throw new DomainError('USSD.FORBIDDEN_ADDRESS', 'forbidden', 'This address may not call the USSD webhook');
-    }
-    if (this.secret) {
-      const given = request.headers[WEBHOOK_SECRET_HEADER] ?? (request.query as { secret?: unknown })?.secret;
-      if (!adminKeyMatches(this.secret, given)) {
-        throw new DomainError('USSD.BAD_SECRET', 'forbidden', 'The USSD webhook secret is missing or wrong');
-      }
-    }
-    return true;
-  }
-}
+    return { secret: ussd.webhookSecret, allowedIps: ussd.allowedIps };
+  },
+  presented: (request) =>
+    request.headers[WEBHOOK_SECRET_HEADER] ?? (request.query as { secret?: unknown } | undefined)?.secret,
+  badSecret: () => new DomainError('USSD.BAD_SECRET', 'forbidden', 'The USSD webhook secret is missing or wrong'),
+  badAddress: () =>
+    new DomainError('USSD.FORBIDDEN_ADDRESS', 'forbidden', 'This address may not call the USSD webhook'),
+});
