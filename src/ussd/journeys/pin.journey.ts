@@ -1,5 +1,6 @@
 import { isDomainError } from '../../common/domain-error.js';
 import { pinRejection } from '../../users/pin.js';
+import type { MessageKey } from '../i18n/en.js';
 import { ScreenId, type Next, type ScreenContext, type ScreenDef } from '../engine/types.js';
 
 /** What a PIN confirms: each journey registers the action it runs once the PIN is right. */
@@ -36,6 +37,51 @@ async function checkPin(ctx: ScreenContext, pin: string): Promise<Next | null> {
   }
 }
 
+/** The pair of screens that choose a new PIN: type it, then type it again to confirm. */
+interface PinCreation {
+  create: ScreenId;
+  confirm: ScreenId;
+  prompt: MessageKey;
+  confirmLeadsTo: ScreenId[];
+  /** Checked when the confirmation arrives, before anything else: a Next here is the answer. */
+  before?: (ctx: ScreenContext) => Next | null;
+  save(pin: string, ctx: ScreenContext): Promise<void>;
+  then(ctx: ScreenContext): Promise<Next> | Next;
+}
+
+function pinCreationScreens(creation: PinCreation): ScreenDef[] {
+  return [
+    {
+      id: creation.create,
+      leadsTo: [creation.confirm],
+      render: ({ t }) => ({ body: t(creation.prompt) }),
+      onInput: (pin, ctx) => {
+        const problem = pinProblem(pin);
+        if (problem) return problem;
+        // Kept sealed (peppered hash) until confirmed: a PIN is never held in clear.
+        ctx.data.pinDraft = ctx.backend.sealPin(pin);
+        return { go: creation.confirm };
+      },
+    },
+    {
+      id: creation.confirm,
+      leadsTo: creation.confirmLeadsTo,
+      render: ({ t }) => ({ body: t('pin.confirm') }),
+      onInput: async (pin, ctx) => {
+        const early = creation.before?.(ctx);
+        if (early) return early;
+        const draft = ctx.data.pinDraft;
+        if (typeof draft !== 'string' || !ctx.backend.sealedPinMatches(pin, draft)) {
+          return { invalid: 'invalid.pinMismatch' };
+        }
+        await creation.save(pin, ctx);
+        delete ctx.data.pinDraft;
+        return creation.then(ctx);
+      },
+    },
+  ];
+}
+
 /** Where the actions behind a PIN lead (for the journey diagram). */
 const PIN_OUTCOMES = [ScreenId.RequestSent, ScreenId.ApproveDone, ScreenId.ApproveShort, ScreenId.RepayDone];
 
@@ -53,32 +99,14 @@ export function pinScreens(actions: Record<string, PinAction>): ScreenDef[] {
       render: ({ t }) => ({ body: t('pin.enter') }),
       onInput: async (pin, ctx) => (await checkPin(ctx, pin)) ?? run(ctx),
     },
-    {
-      id: ScreenId.PinCreate,
-      leadsTo: [ScreenId.PinConfirm],
-      render: ({ t }) => ({ body: t('pin.create') }),
-      onInput: (pin, ctx) => {
-        const problem = pinProblem(pin);
-        if (problem) return problem;
-        // Kept sealed (peppered hash) until confirmed: a PIN is never held in clear.
-        ctx.data.pinDraft = ctx.backend.sealPin(pin);
-        return { go: ScreenId.PinConfirm };
-      },
-    },
-    {
-      id: ScreenId.PinConfirm,
-      leadsTo: PIN_OUTCOMES,
-      render: ({ t }) => ({ body: t('pin.confirm') }),
-      onInput: async (pin, ctx) => {
-        const draft = ctx.data.pinDraft;
-        if (typeof draft !== 'string' || !ctx.backend.sealedPinMatches(pin, draft)) {
-          return { invalid: 'invalid.pinMismatch' };
-        }
-        delete ctx.data.pinDraft;
-        await ctx.backend.createPin(pin);
-        return run(ctx);
-      },
-    },
+    ...pinCreationScreens({
+      create: ScreenId.PinCreate,
+      confirm: ScreenId.PinConfirm,
+      prompt: 'pin.create',
+      confirmLeadsTo: PIN_OUTCOMES,
+      save: (pin, ctx) => ctx.backend.createPin(pin),
+      then: run,
+    }),
   ];
 }
 
@@ -95,32 +123,17 @@ export const changePinScreens: ScreenDef[] = [
       return { go: ScreenId.PinNew };
     },
   },
-  {
-    id: ScreenId.PinNew,
-    leadsTo: [ScreenId.PinNewConfirm],
-    render: ({ t }) => ({ body: t('pin.new') }),
-    onInput: (pin, ctx) => {
-      const problem = pinProblem(pin);
-      if (problem) return problem;
-      ctx.data.pinDraft = ctx.backend.sealPin(pin);
-      return { go: ScreenId.PinNewConfirm };
-    },
-  },
-  {
-    id: ScreenId.PinNewConfirm,
+  ...pinCreationScreens({
+    create: ScreenId.PinNew,
+    confirm: ScreenId.PinNewConfirm,
+    prompt: 'pin.new',
     // Back to the current PIN if it was not verified in this journey.
-    leadsTo: [ScreenId.PinOld],
-    render: ({ t }) => ({ body: t('pin.confirm') }),
-    onInput: async (pin, ctx) => {
-      const draft = ctx.data.pinDraft;
-      if (ctx.data.oldPinVerified !== true) return { finish: ScreenId.PinOld };
-      if (typeof draft !== 'string' || !ctx.backend.sealedPinMatches(pin, draft)) {
-        return { invalid: 'invalid.pinMismatch' };
-      }
-      await ctx.backend.replacePin(pin);
-      delete ctx.data.pinDraft;
+    confirmLeadsTo: [ScreenId.PinOld],
+    before: (ctx) => (ctx.data.oldPinVerified === true ? null : { finish: ScreenId.PinOld }),
+    save: (pin, ctx) => ctx.backend.replacePin(pin),
+    then: (ctx) => {
       delete ctx.data.oldPinVerified;
       return { end: ctx.t('pin.changed') };
     },
-  },
+  }),
 ];
