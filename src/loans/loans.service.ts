@@ -197,9 +197,7 @@ export class LoansService {
     const approved = await this.transactions.run(async (tx) => {
       const loan = await this.loadForParty(tx.manager, loanId, lenderId);
       if (loan.lenderId !== lenderId) throw LoanErrors.notLender();
-      const lenderWallet = await this.ledger.openWallet(tx.manager, loan.lenderId);
-      const borrowerWallet = await this.ledger.openWallet(tx.manager, loan.borrowerId);
-      await this.ledger.lockAccounts(tx, [lenderWallet, borrowerWallet]);
+      const [lenderWallet, borrowerWallet] = await this.ledger.lockWallets(tx, [loan.lenderId, loan.borrowerId]);
       const locked = await this.lockLoan(tx.manager, loanId);
       const status = nextStatus(locked.status, 'approve');
       if (locked.expiresAt.getTime() <= Date.now()) {
@@ -378,9 +376,7 @@ export class LoansService {
     const repaid = await this.transactions.run(async (tx) => {
       const loan = await this.loadForParty(tx.manager, loanId, borrowerId);
       if (loan.borrowerId !== borrowerId) throw LoanErrors.notBorrower();
-      const borrowerWallet = await this.ledger.openWallet(tx.manager, loan.borrowerId);
-      const lenderWallet = await this.ledger.openWallet(tx.manager, loan.lenderId);
-      await this.ledger.lockAccounts(tx, [borrowerWallet, lenderWallet]);
+      const [borrowerWallet, lenderWallet] = await this.ledger.lockWallets(tx, [loan.borrowerId, loan.lenderId]);
       const key = `repayment:${loanId}:${idempotencyKey}`;
       // A repeat of a repayment already made skips the checks: the ledger answers it (the same
       // content replays and nothing moves; other content is a conflict).

@@ -59,6 +59,17 @@ export class LedgerService {
     return rows[0].id;
   }
 
+  /**
+   * Opens (get-or-create) the wallets of these users and locks them, in account id order as every
+   * lock is taken; their wallet ids, in the order of `userIds`.
+   */
+  async lockWallets(tx: Tx, userIds: readonly string[]): Promise<string[]> {
+    const wallets: string[] = [];
+    for (const userId of userIds) wallets.push(await this.openWallet(tx.manager, userId));
+    await this.lockAccounts(tx, wallets);
+    return wallets;
+  }
+
   async findWalletId(userId: string, manager: EntityManager = this.dataSource.manager): Promise<string | null> {
     const rows: { id: string }[] = await manager.query('SELECT id FROM accounts WHERE user_id = $1', [userId]);
     return rows[0]?.id ?? null;
