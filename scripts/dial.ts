@@ -17,7 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import { createInterface, type Interface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { parseKenyanMobile } from '../src/users/phone-number.js';
+import { parseKenyanMobile } from '../src/common/phone-number.js';
 
 const USAGE =
   'Usage: npm run dial -- <phone number> [--url http://127.0.0.1:5000] [--script "1,0722000000,…"] [--secret <USSD_WEBHOOK_SECRET>] [--key=<ADMIN_API_KEY>] [--code "*383#"]';

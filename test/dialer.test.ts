@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DarajaSimulatorHost } from '../src/mpesa/simulator/daraja-simulator.host.js';
 import { NotificationsService } from '../src/notifications/notifications.service.js';
-import { localDigits } from '../src/users/phone-number.js';
+import { localDigits } from '../src/common/phone-number.js';
 import { local } from './support/ussd-clients.js';
 import { ADMIN_KEY } from './support/api-client.js';
 import { eventually } from './support/eventually.js';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
-import { parseKenyanMobile } from '../src/users/phone-number.js';
+import { parseKenyanMobile } from '../src/common/phone-number.js';
 import { ADMIN_KEY, ApiClient } from './support/api-client.js';
 import { ledgerViolations } from './support/invariants.js';
 import { startTestApp, uniquePhone } from './support/test-app.js';

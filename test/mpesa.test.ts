@@ -8,7 +8,7 @@ import { MpesaPayment } from '../src/mpesa/mpesa-payment.entity.js';
 import { MpesaService } from '../src/mpesa/mpesa.service.js';
 import type { DarajaSimulator, SimulatorOutcome } from '../src/mpesa/simulator/daraja-simulator.js';
 import { DarajaSimulatorHost } from '../src/mpesa/simulator/daraja-simulator.host.js';
-import { localDigits } from '../src/users/phone-number.js';
+import { localDigits } from '../src/common/phone-number.js';
 import { UsersService } from '../src/users/users.service.js';
 import { WalletService } from '../src/wallet/wallet.service.js';
 import { ADMIN_KEY, ApiClient } from './support/api-client.js';

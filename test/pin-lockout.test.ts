@@ -1,6 +1,6 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { UsersService } from '../src/users/users.service.js';
-import { localDigits } from '../src/users/phone-number.js';
+import { localDigits } from '../src/common/phone-number.js';
 import { ADMIN_KEY, ApiClient } from './support/api-client.js';
 import { startTestApp, uniquePhone } from './support/test-app.js';
 import { AtPhone } from './support/ussd-phone.js';

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { localDigits } from '../src/users/phone-number.js';
+import { localDigits } from '../src/common/phone-number.js';
 import { local } from './support/ussd-clients.js';
 import { ADMIN_KEY } from './support/api-client.js';
 import { ensureChromium } from './support/chromium.js';

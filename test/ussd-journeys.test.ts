@@ -2,7 +2,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { LoansService } from '../src/loans/loans.service.js';
 import { UsersService } from '../src/users/users.service.js';
-import { localDigits } from '../src/users/phone-number.js';
+import { localDigits } from '../src/common/phone-number.js';
 import { WalletService } from '../src/wallet/wallet.service.js';
 import { ADMIN_KEY, ApiClient } from './support/api-client.js';
 import { ownRedisPrefix, startTestApp, uniquePhone } from './support/test-app.js';

@@ -10,7 +10,7 @@ import { MpesaService } from '../src/mpesa/mpesa.service.js';
 import { DarajaSimulatorHost } from '../src/mpesa/simulator/daraja-simulator.host.js';
 import { REDIS } from '../src/redis/redis.tokens.js';
 import type { RedisClient } from '../src/redis/redis-connection.factory.js';
-import { localDigits } from '../src/users/phone-number.js';
+import { localDigits } from '../src/common/phone-number.js';
 import { local } from './support/ussd-clients.js';
 import { UsersService } from '../src/users/users.service.js';
 import { UssdSnapshotStore } from '../src/ussd/offline/snapshot.store.js';

@@ -7,7 +7,7 @@ import { JobsService } from '../src/queues/jobs.service.js';
 import { QueueName } from '../src/queues/queue-names.js';
 import { REDIS } from '../src/redis/redis.tokens.js';
 import type { RedisClient } from '../src/redis/redis-connection.factory.js';
-import { localDigits } from '../src/users/phone-number.js';
+import { localDigits } from '../src/common/phone-number.js';
 import { UsersService } from '../src/users/users.service.js';
 import {
   OfflineQueueService,

@@ -1,7 +1,8 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { AppConfig } from '../src/config/app-config.js';
 import { LoansService } from '../src/loans/loans.service.js';
-import type { Language, User } from '../src/users/user.entity.js';
+import type { User } from '../src/users/user.entity.js';
+import type { Language } from '../src/common/language.js';
 import { UsersService } from '../src/users/users.service.js';
 import type { UssdReply } from '../src/ussd/dialects.js';
 import { JourneyEngine, newJourney, type JourneyState } from '../src/ussd/engine/journey-engine.js';
@@ -15,7 +16,7 @@ import { UssdSnapshotStore } from '../src/ussd/offline/snapshot.store.js';
 import { translator } from '../src/ussd/i18n/translate.js';
 import { journeyScreens } from '../src/ussd/journeys/index.js';
 import { offerToResume } from '../src/ussd/journeys/main.journey.js';
-import { formatLocal } from '../src/users/phone-number.js';
+import { formatLocal } from '../src/common/phone-number.js';
 import { WalletService } from '../src/wallet/wallet.service.js';
 import { MpesaService } from '../src/mpesa/mpesa.service.js';
 import { startTestApp, uniquePhone } from './support/test-app.js';

@@ -14,7 +14,7 @@ import { RetryTransaction, TransactionService, type Tx } from '../database/trans
 import { NotificationsService } from '../notifications/notifications.service.js';
 import { JobsService } from '../queues/jobs.service.js';
 import { JobName } from '../queues/queue-names.js';
-import { formatLocal } from '../users/phone-number.js';
+import { formatLocal } from '../common/phone-number.js';
 import { SubscriberChanges } from '../users/subscriber-changes.js';
 import type { User } from '../users/user.entity.js';
 import { UsersService } from '../users/users.service.js';

@@ -13,7 +13,7 @@ import type { AppConfig } from '../config/app-config.js';
 import { TransactionService, type Tx } from '../database/transaction.service.js';
 import { LoansService } from '../loans/loans.service.js';
 import { NotificationsService } from '../notifications/notifications.service.js';
-import { parseKenyanMobile, toMsisdn } from '../users/phone-number.js';
+import { parseKenyanMobile, toMsisdn } from '../common/phone-number.js';
 import { SubscriberChanges } from '../users/subscriber-changes.js';
 import { UsersService } from '../users/users.service.js';
 import { WalletService } from '../wallet/wallet.service.js';

@@ -3,7 +3,7 @@ import { ApiOkResponse, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags 
 import { Type } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import { AdminOnly } from '../auth/admin-api-key.guard.js';
-import { toMsisdn } from '../users/phone-number.js';
+import { toMsisdn } from '../common/phone-number.js';
 import { NotificationsService } from './notifications.service.js';
 
 export class NotificationsQuery {

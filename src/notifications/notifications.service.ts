@@ -6,7 +6,7 @@ import type { AppConfig } from '../config/app-config.js';
 import type { Tx } from '../database/transaction.service.js';
 import { JobsService } from '../queues/jobs.service.js';
 import { JobName } from '../queues/queue-names.js';
-import type { Language } from '../users/user.entity.js';
+import type { Language } from '../common/language.js';
 import {
   AT_DELIVERED_STATUSES,
   AT_UNDELIVERED_STATUSES,

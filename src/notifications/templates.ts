@@ -1,5 +1,5 @@
 import { formatKsh } from '../common/money.js';
-import type { Language } from '../users/user.entity.js';
+import type { Language } from '../common/language.js';
 
 /**
  * Every SMS Deni sends, in English and Kiswahili, each starting "Deni: " so the subscriber knows

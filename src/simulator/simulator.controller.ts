@@ -15,7 +15,7 @@ import {
 import { DarajaSimulatorHost } from '../mpesa/simulator/daraja-simulator.host.js';
 import { NotificationsQuery, NotificationView } from '../notifications/admin-notifications.controller.js';
 import { NotificationsService } from '../notifications/notifications.service.js';
-import { toMsisdn } from '../users/phone-number.js';
+import { toMsisdn } from '../common/phone-number.js';
 
 export class SimulatorOutcomeDto {
   @ApiProperty({ example: '0712345678' })

@@ -4,7 +4,7 @@ import { TransactionService } from '../database/transaction.service.js';
 import { NotificationsService } from '../notifications/notifications.service.js';
 import { RateLimiter } from '../redis/rate-limiter.js';
 import { OtpService } from './otp.service.js';
-import { toMsisdn } from './phone-number.js';
+import { toMsisdn } from '../common/phone-number.js';
 import { UserErrors } from './users.errors.js';
 import { UsersService } from './users.service.js';
 

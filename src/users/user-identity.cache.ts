@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRedis } from '../redis/redis.tokens.js';
 import type { RedisClient } from '../redis/redis-connection.factory.js';
-import type { Language } from './user.entity.js';
+import type { Language } from '../common/language.js';
 
 /** Who a phone number is: enough to answer a USSD dial without PostgreSQL. */
 export interface UserIdentity {

@@ -1,7 +1,5 @@
+import type { Language } from '../common/language.js';
 import { Check, Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
-
-export const LANGUAGES = ['en', 'sw'] as const;
-export type Language = (typeof LANGUAGES)[number];
 
 @Entity('users')
 @Check('CHK_users_phone_number', `"phone_number" ~ '^254[17][0-9]{8}$'`)

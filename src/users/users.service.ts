@@ -11,8 +11,9 @@ import { UserIdentityCache, type UserIdentity } from './user-identity.cache.js';
 import { PinLockout } from './pin-lockout.js';
 import { SubscriberChanges } from './subscriber-changes.js';
 import { hashPin, pinMatches, pinRejection } from './pin.js';
-import { parseKenyanMobile, toMsisdn } from './phone-number.js';
-import { Language, User } from './user.entity.js';
+import { parseKenyanMobile, toMsisdn } from '../common/phone-number.js';
+import { User } from './user.entity.js';
+import { Language } from '../common/language.js';
 import { UserErrors } from './users.errors.js';
 
 @Injectable()

@@ -8,7 +8,7 @@ import { InjectRedis } from '../redis/redis.tokens.js';
 import type { GatewayName, UssdReply } from './dialects.js';
 import type { JourneyState } from './engine/journey-engine.js';
 import type { ScreenId } from './engine/types.js';
-import type { Language } from '../users/user.entity.js';
+import type { Language } from '../common/language.js';
 
 /** One USSD session, kept in Redis between a subscriber's requests (TTL refreshed on each). */
 export interface UssdSession {

@@ -2,7 +2,7 @@ import { DomainError } from '../../common/domain-error.js';
 import { nextStatus } from '../../loans/loan-state.js';
 import { LoanErrors } from '../../loans/loans.errors.js';
 import type { OfflineAction } from '../../notifications/templates.js';
-import type { Language } from '../../users/user.entity.js';
+import type { Language } from '../../common/language.js';
 import type { UsersService } from '../../users/users.service.js';
 import { WalletErrors } from '../../wallet/wallet.errors.js';
 import type { OfflineQueueService } from '../offline/offline-queue.service.js';

@@ -3,7 +3,7 @@ import type { LoanStatus } from '../../loans/loan-state.js';
 import type { Loan } from '../../loans/loan.entity.js';
 import type { LoansService } from '../../loans/loans.service.js';
 import type { MpesaService } from '../../mpesa/mpesa.service.js';
-import type { Language } from '../../users/user.entity.js';
+import type { Language } from '../../common/language.js';
 import type { UsersService } from '../../users/users.service.js';
 import type { WalletService } from '../../wallet/wallet.service.js';
 import type { EntryView, LoanFilter, LoanView, NewLoanRequest, Page, UssdBackend, UssdUser } from './ussd-backend.js';

@@ -1,5 +1,5 @@
 import type { LoanStatus } from '../../loans/loan-state.js';
-import type { Language } from '../../users/user.entity.js';
+import type { Language } from '../../common/language.js';
 import type { TransferKind } from '../../wallet/transfer.entity.js';
 
 /** The subscriber a USSD request is for. */

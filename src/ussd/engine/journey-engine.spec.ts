@@ -1,5 +1,5 @@
 import { DomainError } from '../../common/domain-error.js';
-import type { Language } from '../../users/user.entity.js';
+import type { Language } from '../../common/language.js';
 import type { UssdBackend } from '../backend/ussd-backend.js';
 import { translator } from '../i18n/translate.js';
 import { JourneyEngine, newJourney, type JourneyState } from './journey-engine.js';

@@ -1,4 +1,4 @@
-import type { Language } from '../../users/user.entity.js';
+import type { Language } from '../../common/language.js';
 import type { UssdBackend, UssdUser } from '../backend/ussd-backend.js';
 import type { MessageKey } from '../i18n/en.js';
 import type { Params, Translate } from '../i18n/translate.js';

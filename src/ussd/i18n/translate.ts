@@ -1,4 +1,4 @@
-import type { Language } from '../../users/user.entity.js';
+import type { Language } from '../../common/language.js';
 import { en, type MessageKey } from './en.js';
 import { sw } from './sw.js';
 

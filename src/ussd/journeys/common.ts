@@ -1,4 +1,4 @@
-import { formatLocal } from '../../users/phone-number.js';
+import { formatLocal } from '../../common/phone-number.js';
 import type { ScreenContext } from '../engine/types.js';
 
 /** A whole number of shillings typed on a keypad, or null. */

@@ -1,5 +1,5 @@
 import { MIN_REPAYMENT_PER_DEPOSIT } from '../../loans/loans.service.js';
-import { parseKenyanMobile } from '../../users/phone-number.js';
+import { parseKenyanMobile } from '../../common/phone-number.js';
 import { ScreenId, type FormField, type ScreenDef } from '../engine/types.js';
 import { local, num, parseAmount, str } from './common.js';
 import { requirePin, type PinAction } from './pin.journey.js';

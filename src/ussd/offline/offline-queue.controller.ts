@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiParam, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { IsString, MaxLength } from 'class-validator';
 import { AdminOnly } from '../../auth/admin-api-key.guard.js';
-import { toMsisdn } from '../../users/phone-number.js';
+import { toMsisdn } from '../../common/phone-number.js';
 import { OfflineQueueService } from './offline-queue.service.js';
 
 export class UssdSyncDto {

@@ -16,7 +16,7 @@ import { SyncService, type SyncOperationInput } from '../../sync/sync.service.js
 import type { SyncOperationResult } from '../../sync/dto/sync.dto.js';
 import { MpesaService } from '../../mpesa/mpesa.service.js';
 import { withdrawalIdFor } from '../backend/online-backend.js';
-import type { Language } from '../../users/user.entity.js';
+import type { Language } from '../../common/language.js';
 
 export type OfflineItemStatus = 'pending' | 'applied' | 'rejected' | 'conflict' | 'expired';
 

@@ -1,7 +1,7 @@
 import { parsePhoneNumberFromString } from 'libphonenumber-js/core';
 // The full metadata: it is the one that knows mobile from fixed-line numbers.
 import metadata from 'libphonenumber-js/max/metadata';
-import { DomainError } from '../common/domain-error.js';
+import { DomainError } from './domain-error.js';
 
 /** A Kenyan mobile number as Deni stores it: international form without '+', e.g. 254712345678. */
 export type Msisdn = string & { readonly __brand: 'Msisdn' };

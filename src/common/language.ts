@@ -1,0 +1,3 @@
+/** The languages Deni speaks (screens and SMS): English and Swahili. */
+export const LANGUAGES = ['en', 'sw'] as const;
+export type Language = (typeof LANGUAGES)[number];
