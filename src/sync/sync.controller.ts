@@ -10,7 +10,8 @@ import {
   SyncPushDto,
   SyncPushResponse,
 } from './dto/sync.dto.js';
-import { SyncService, type SyncPull } from './sync.service.js';
+import { SyncService } from './sync.service.js';
+import type { SyncPull } from './sync.types.js';
 
 @ApiTags('sync')
 @UserAuth()

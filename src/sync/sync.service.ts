@@ -6,45 +6,12 @@ import { Loan } from '../loans/loan.entity.js';
 import { LoansService } from '../loans/loans.service.js';
 import { LedgerService } from '../wallet/ledger.service.js';
 import { WalletService } from '../wallet/wallet.service.js';
-import type { SyncOperationDto, SyncOperationResult, SyncOperationType } from './dto/sync.dto.js';
+import type { SyncLoan, SyncOperationType, SyncPull, SyncResult } from './sync.types.js';
 import { TransactionService, type Tx } from '../database/transaction.service.js';
 import { SyncOperation, type SyncOutcome } from './sync-operation.entity.js';
 
 /** Refusals that mean "the loan moved on since the device saw it": the server's state wins. */
 const CONFLICTS = new Set(['LOAN.NOT_PENDING', 'LOAN.NOT_ACTIVE', 'LOAN.REPAYMENT_EXCEEDS_OUTSTANDING']);
-
-export interface SyncLoan {
-  id: string;
-  role: 'borrower' | 'lender';
-  status: string;
-  principal: number;
-  outstanding: number;
-  repaymentPerDeposit: number;
-  borrowerId: string;
-  lenderId: string;
-  createdAt: Date;
-  updatedAt: Date;
-  approvedAt: Date | null;
-  closedAt: Date | null;
-  expiresAt: Date;
-}
-
-export interface SyncTransfer {
-  id: string;
-  kind: string;
-  /** Positive in, negative out, from the user's wallet's side. */
-  amount: number;
-  loanId: string | null;
-  createdAt: Date;
-}
-
-export interface SyncPull {
-  loans: SyncLoan[];
-  transfers: SyncTransfer[];
-  wallet: { balance: number };
-  cursor: string;
-  hasMore: boolean;
-}
 
 function toSyncLoan(loan: Loan, userId: string): SyncLoan {
   return {
@@ -78,11 +45,15 @@ function alreadyDone(type: SyncOperationType, loan: Loan, userId: string): boole
   }
 }
 
-export type SyncOperationInput = Pick<SyncOperationDto, 'opId' | 'type' | 'payload'>;
+export interface SyncOperationInput {
+  opId: string;
+  type: SyncOperationType;
+  payload: Record<string, unknown>;
+}
 
 export interface ApplyOptions {
   key?: string;
-  onRecorded?: (tx: Tx, result: SyncOperationResult) => Promise<void>;
+  onRecorded?: (tx: Tx, result: SyncResult) => Promise<void>;
 }
 
 const badPayload = (what: string) => new DomainError('SYNC.BAD_PAYLOAD', 'invalid', `payload: ${what}`);
@@ -131,8 +102,8 @@ export class SyncService {
   ) {}
 
   /** Applies each operation on its own, in order: one bad operation does not sink the rest. */
-  async push(userId: string, deviceId: string, operations: SyncOperationDto[]): Promise<SyncOperationResult[]> {
-    const results: SyncOperationResult[] = [];
+  async push(userId: string, deviceId: string, operations: readonly SyncOperationInput[]): Promise<SyncResult[]> {
+    const results: SyncResult[] = [];
     for (const op of operations) {
       try {
         results.push(await this.applyOnce(userId, deviceId, op));
@@ -163,7 +134,7 @@ export class SyncService {
     deviceId: string,
     op: SyncOperationInput,
     options: ApplyOptions = {},
-  ): Promise<SyncOperationResult> {
+  ): Promise<SyncResult> {
     const repo = this.dataSource.getRepository(SyncOperation);
     const earlier = await repo.findOneBy({ opId: op.opId });
     if (earlier) return this.duplicate(earlier, userId, op.opId);
@@ -205,7 +176,7 @@ export class SyncService {
     op: { opId: string; type: string },
     work: () => Promise<Record<string, unknown>>,
     options: ApplyOptions = {},
-  ): Promise<SyncOperationResult> {
+  ): Promise<SyncResult> {
     const earlier = await this.dataSource.getRepository(SyncOperation).findOneBy({ opId: op.opId });
     if (earlier) return this.duplicate(earlier, userId, op.opId);
     let outcome: SyncOutcome = 'applied';
@@ -245,7 +216,7 @@ export class SyncService {
     outcome: SyncOutcome,
     result: Record<string, unknown>,
     options: ApplyOptions,
-  ): Promise<SyncOperationResult> {
+  ): Promise<SyncResult> {
     const recorded = await this.transactions.run(async (tx) => {
       const inserted: unknown[] = await tx.manager.query(
         `INSERT INTO sync_operations (op_id, user_id, device_id, type, outcome, result)
@@ -264,7 +235,7 @@ export class SyncService {
     return { opId: op.opId, status: outcome, ...result };
   }
 
-  private duplicate(earlier: SyncOperation, userId: string, opId: string): SyncOperationResult {
+  private duplicate(earlier: SyncOperation, userId: string, opId: string): SyncResult {
     if (earlier.userId !== userId) {
       return {
         opId,

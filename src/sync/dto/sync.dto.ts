@@ -19,16 +19,15 @@ import {
 } from 'class-validator';
 import { LOAN_STATUSES, type LoanStatus } from '../../loans/loan-state.js';
 import { TRANSFER_KINDS, type TransferKind } from '../../wallet/transfer.entity.js';
-import type { SyncLoan, SyncPull, SyncTransfer } from '../sync.service.js';
+import {
+  SYNC_OPERATION_TYPES,
+  type SyncLoan,
+  type SyncOperationType,
+  type SyncPull,
+  type SyncResult,
+  type SyncTransfer,
+} from '../sync.types.js';
 
-export const SYNC_OPERATION_TYPES = [
-  'loan.request',
-  'loan.approve',
-  'loan.decline',
-  'loan.cancel',
-  'loan.repay',
-] as const;
-export type SyncOperationType = (typeof SYNC_OPERATION_TYPES)[number];
 
 export class SyncOperationDto {
   @ApiProperty({
@@ -264,7 +263,7 @@ export const SYNC_PUSH_EXAMPLE = {
   ],
 };
 
-export class SyncOperationResult {
+export class SyncOperationResult implements SyncResult {
   @ApiProperty({ example: '1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b' })
   opId!: string;
 

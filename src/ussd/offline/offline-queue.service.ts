@@ -11,9 +11,8 @@ import { JobsService } from '../../queues/jobs.service.js';
 import { JobName, QueueName } from '../../queues/queue-names.js';
 import { InjectRedis } from '../../redis/redis.tokens.js';
 import type { RedisClient } from '../../redis/redis-connection.factory.js';
-import type { SyncOperationType } from '../../sync/dto/sync.dto.js';
+import type { SyncOperationType, SyncResult } from '../../sync/sync.types.js';
 import { SyncService, type SyncOperationInput } from '../../sync/sync.service.js';
-import type { SyncOperationResult } from '../../sync/dto/sync.dto.js';
 import { MpesaService } from '../../mpesa/mpesa.service.js';
 import { withdrawalIdFor } from '../backend/online-backend.js';
 import type { Language } from '../../common/language.js';
@@ -240,7 +239,7 @@ export class OfflineQueueService implements OnApplicationBootstrap, OnApplicatio
   private applyNow(state: OfflineItemState) {
     const to = { phoneNumber: state.phoneNumber, language: state.language };
     // In the transaction that records the outcome: the SMS goes out once, with it.
-    const onRecorded = async (tx: Tx, outcome: SyncOperationResult) => {
+    const onRecorded = async (tx: Tx, outcome: SyncResult) => {
       if (outcome.status === 'applied') {
         await this.notifications.notify(tx, {
           ...to,
