@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { AT_DEFAULT_BASE_URL, envSchema, listenHost, productionRules, type Env } from './config.schema.js';
+import { MPESA_DEVELOPMENT_DEFAULTS } from './simulator-credentials.js';
 
 export type AppRole = Env['APP_ROLE'];
 
@@ -134,18 +135,7 @@ export interface MpesaConfig {
   c2bVerify: boolean;
 }
 
-/**
- * Stand-ins outside production, so development and tests run against the local simulator with
- * no configuration. The passkey is Safaricom's published sandbox passkey; the rest are Deni's own.
- */
-export const MPESA_DEVELOPMENT_DEFAULTS = {
-  consumerKey: 'deni-simulator-consumer-key',
-  consumerSecret: 'deni-simulator-consumer-secret',
-  passkey: 'bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919',
-  initiatorName: 'testapi',
-  initiatorPassword: 'deni-simulator-initiator-password',
-  callbackSecret: 'deni-development-mpesa-callback',
-} as const;
+export { AT_SIMULATOR_CREDENTIALS, MPESA_DEVELOPMENT_DEFAULTS } from './simulator-credentials.js';
 
 /** The delivery-report secret where production rules do not apply (public, like the one above). */
 export const AT_DEVELOPMENT_DELIVERY_REPORT_SECRET = 'deni-development-at-delivery-reports';
