@@ -10,6 +10,7 @@ import {
   interpolate,
   loadCompose,
   parseDotEnv,
+  projectDotEnv,
   serviceEnvironment,
   serviceFiles,
   type InterpolationTrace,
@@ -194,6 +195,36 @@ describe('the Compose model used above', () => {
       EXPORTED: '1',
       REF: 'a b-value',
     });
+  });
+
+  it('starts the services of active profiles only (--profile, else COMPOSE_PROFILES), and checks dependencies', () => {
+    const file = [
+      'services:',
+      '  always: {}',
+      '  extra: { profiles: [demo, debug] }',
+      '  other: { profiles: [other] }',
+    ].join('\n');
+    const names = (options: Parameters<typeof loadCompose>[2]) =>
+      Object.keys(loadCompose(file, '/project', options).services);
+    expect(names({})).toEqual(['always']);
+    expect(names({ dotEnv: { COMPOSE_PROFILES: 'debug' } })).toEqual(['always', 'extra']);
+    expect(names({ dotEnv: { COMPOSE_PROFILES: 'debug' }, shell: { COMPOSE_PROFILES: 'other' } })).toEqual([
+      'always',
+      'other',
+    ]);
+    expect(names({ dotEnv: { COMPOSE_PROFILES: 'other, demo' } })).toEqual(['always', 'extra', 'other']);
+    expect(names({ dotEnv: { COMPOSE_PROFILES: 'other' }, profiles: ['demo'] })).toEqual(['always', 'extra']);
+    expect(() =>
+      loadCompose('services:\n  api: { depends_on: [sim] }\n  sim: { profiles: [demo] }', '/project', {}),
+    ).toThrow('service "api" depends on undefined service "sim"');
+  });
+
+  it('reads --env-file instead of .env, never both, with the shell visible to it', () => {
+    expect(projectDotEnv({ dotEnv: 'A=dot\nB=dot' })).toEqual({ A: 'dot', B: 'dot' });
+    expect(projectDotEnv({ dotEnv: 'A=dot\nB=dot', envFile: 'A=file-${S}' }, { S: 'shell' })).toEqual({
+      A: 'file-shell',
+    });
+    expect(projectDotEnv({})).toEqual({});
   });
 
   it('resolves anchors and merge keys, the service winning, and mounts of secrets and bind volumes', () => {
