@@ -29,6 +29,9 @@ WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The simulators' state directory (the compose demo profile mounts a volume here, which takes this
+# ownership): the only place the node user writes.
+RUN install -d -o node -g node /app/.data/simulators
 
 USER node
 EXPOSE 5000

@@ -23,6 +23,11 @@ async function main(): Promise<void> {
   }
   const root = createRootLogger(config);
   const boot = root.child({ context: 'Boot' });
+  if (config.demo) {
+    boot.warn(
+      `DENI_DEMO=true: a demo, not a service. M-PESA (${config.mpesa.baseUrl}) and SMS (${config.sms.africasTalking.baseUrl}, when SMS_PROVIDER=africastalking) are the simulators, with their development credentials: no money moves, no SMS is sent.`,
+    );
+  }
 
   const services = config.localServices.enabled
     ? await ensureLocalServices(config, { info: (m) => boot.info(m), warn: (m) => boot.warn(m) }).catch((e) => {

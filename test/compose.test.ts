@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { configFromEnv, ConfigValidationError } from '../src/config/app-config.js';
+import {
+  AT_SIMULATOR_CREDENTIALS,
+  configFromEnv,
+  ConfigValidationError,
+  loadSimulatorsConfig,
+  MPESA_DEVELOPMENT_DEFAULTS,
+} from '../src/config/app-config.js';
 import { MPESA_PRODUCTION_VARIABLES, SECRET_VARIABLES } from '../src/config/config.schema.js';
 import { readCertificate } from '../src/mpesa/daraja.options.js';
 import {
@@ -10,6 +16,7 @@ import {
   interpolate,
   loadCompose,
   parseDotEnv,
+  projectDotEnv,
   serviceEnvironment,
   serviceFiles,
   type InterpolationTrace,
@@ -20,11 +27,13 @@ import { productionEnv } from './support/production-env.js';
  * `docker compose up` with no Docker engine: docker-compose.yml resolved the way Compose does, with
  * an operator's `.env` made from `.env.example`, then each Deni service's environment put through
  * the service's own start-up validation (the one `node dist/main.js` runs before anything else).
+ * And the demo, `docker compose --env-file demo.env up`, the same way.
  */
 
 const PROJECT = resolve('.');
 const COMPOSE_FILE = readFileSync(resolve(PROJECT, 'docker-compose.yml'), 'utf8');
 const ENV_EXAMPLE = readFileSync(resolve(PROJECT, '.env.example'), 'utf8');
+const DEMO_ENV = readFileSync(resolve(PROJECT, 'demo.env'), 'utf8');
 const DENI_SERVICES = ['api', 'worker'] as const;
 
 /**
@@ -70,7 +79,8 @@ function operatorDotEnv(required: Iterable<string>): string {
 const OPERATOR_REQUIRED = [
   ...new Set([...composeRequirements(COMPOSE_FILE), ...PRODUCTION_REQUIRED, ...OPERATOR_SHORTCODES]),
 ].sort();
-const OPERATOR_ENV = parseDotEnv(operatorDotEnv(OPERATOR_REQUIRED));
+const OPERATOR_DOTENV = operatorDotEnv(OPERATOR_REQUIRED);
+const OPERATOR_ENV = parseDotEnv(OPERATOR_DOTENV);
 
 /** `docker compose up` as far as the service's own start-up validation; throws where either stops. */
 function start(dotEnv: Record<string, string>, name: string) {
@@ -125,12 +135,125 @@ describe('docker compose up (docker-compose.yml resolved as Compose does, no Doc
     });
   });
 
+  it('runs postgres, redis, api and worker only: no simulators, whatever the file defines', () => {
+    const { project, config } = start(OPERATOR_ENV, 'api');
+    expect(project.profiles).toEqual([]);
+    expect(Object.keys(project.services)).toEqual(['postgres', 'redis', 'api', 'worker']);
+    expect(config.demo).toBe(false);
+    expect(project.services.api.ports).toEqual(['5000:5000']);
+  });
+
   it('takes a variable from the shell over the .env file', () => {
     const { env } = start(OPERATOR_ENV, 'api');
     const shell = { MPESA_INITIATOR_NAME: 'from-the-shell' };
     const project = loadCompose(COMPOSE_FILE, PROJECT, { dotEnv: OPERATOR_ENV, shell });
     expect(env.MPESA_INITIATOR_NAME).toBe(OPERATOR_ENV.MPESA_INITIATOR_NAME);
     expect(serviceEnvironment(project, 'api').MPESA_INITIATOR_NAME).toBe('from-the-shell');
+  });
+});
+
+describe('docker compose --env-file demo.env up --build (the demo profile)', () => {
+  /** The demo as a newcomer runs it, beside an operator's `.env`, which Compose then does not read. */
+  function demo(shell: Record<string, string> = {}) {
+    const dotEnv = projectDotEnv({ dotEnv: OPERATOR_DOTENV, envFile: DEMO_ENV }, shell);
+    return loadCompose(COMPOSE_FILE, PROJECT, { dotEnv, shell });
+  }
+  const DEMO = parseDotEnv(DEMO_ENV);
+
+  it('runs the simulators service beside api and worker, with no variable silently blank', () => {
+    const project = demo();
+    expect(project.profiles).toEqual(['demo']);
+    expect(Object.keys(project.services)).toEqual(['postgres', 'redis', 'api', 'worker', 'simulators']);
+    expect(project.trace.warnings).toEqual([]);
+  });
+
+  it.each(DENI_SERVICES)(
+    '%s: starts in production with DENI_DEMO, talking to the simulators service by its compose name',
+    (name) => {
+      const project = demo();
+      const simulators = serviceEnvironment(project, 'simulators');
+      const env = serviceEnvironment(project, name);
+      const config = configFromEnv(env);
+      const simulatorsUrl = `http://simulators:${simulators.SIMULATOR_PORT}`;
+      expect(config).toMatchObject({ isProduction: true, demo: true, role: name });
+      expect(config.mpesa).toMatchObject({
+        baseUrl: simulatorsUrl,
+        consumerKey: MPESA_DEVELOPMENT_DEFAULTS.consumerKey,
+        consumerSecret: MPESA_DEVELOPMENT_DEFAULTS.consumerSecret,
+        passkey: MPESA_DEVELOPMENT_DEFAULTS.passkey,
+        initiatorName: MPESA_DEVELOPMENT_DEFAULTS.initiatorName,
+        initiatorPassword: MPESA_DEVELOPMENT_DEFAULTS.initiatorPassword,
+        certPath: undefined,
+        simulatorCertificate: true,
+        callbackBaseUrl: `http://api:${serviceEnvironment(project, 'api').PORT}`,
+      });
+      expect(config.sms).toMatchObject({
+        provider: 'africastalking',
+        africasTalking: { baseUrl: simulatorsUrl, ...AT_SIMULATOR_CREDENTIALS },
+      });
+      // No certificate is read, but the file Compose mounts for the default form's secret exists.
+      const mounted = serviceFiles(project, name).get('/run/secrets/daraja_certificate');
+      expect(mounted && existsSync(mounted)).toBe(true);
+      // From demo.env, not from the operator's .env beside it.
+      expect(env.ADMIN_API_KEY).toBe(DEMO.ADMIN_API_KEY);
+      expect(env.ADMIN_API_KEY).not.toBe(OPERATOR_ENV.ADMIN_API_KEY);
+    },
+  );
+
+  it('gives the simulators settings their own validation accepts, on the network, with state on a volume', () => {
+    const project = demo();
+    const env = serviceEnvironment(project, 'simulators');
+    // The simulators never see a provider setting, so they can never print one.
+    expect(Object.keys(env).filter((k) => /^(SAFARICOM|MPESA|AT)_/.test(k))).toEqual([]);
+    const config = loadSimulatorsConfig(env);
+    expect(config.host).toBe('0.0.0.0');
+    expect(project.services.simulators.command).toEqual(['node', 'dist/simulators/main.js']);
+    expect(project.services.simulators.volumes).toEqual([`simulatorsdata:${config.dataDir}`]);
+    // A new volume takes the ownership of the image's directory: the node user's, or the simulators cannot write.
+    expect(readFileSync(resolve(PROJECT, 'Dockerfile'), 'utf8')).toContain(
+      `install -d -o node -g node ${config.dataDir}`,
+    );
+    const api = serviceEnvironment(project, 'api');
+    expect(config.atDeliveryReportUrl).toBe(
+      `http://api:${api.PORT}/api/sms/delivery-reports/africastalking?secret=${api.AT_DELIVERY_REPORT_SECRET}`,
+    );
+    // Published on this machine only, as is the API (its demo secrets are public).
+    expect(project.services.simulators.ports).toEqual([`127.0.0.1:${config.port}:${config.port}`]);
+    expect(project.services.api.ports).toEqual([`127.0.0.1:${api.PORT}:${api.PORT}`]);
+  });
+
+  it('uses public demo values for every secret, never an operator-looking one', () => {
+    const env = serviceEnvironment(demo(), 'api');
+    const secrets = [
+      ...SECRET_VARIABLES,
+      'USSD_WEBHOOK_SECRET',
+      'MPESA_CALLBACK_SECRET',
+      'AT_DELIVERY_REPORT_SECRET',
+    ] as const;
+    for (const name of secrets) expect(env[name]).toMatch(/^demo-/);
+  });
+
+  it.each([
+    ['SAFARICOM_CONSUMER_KEY', 'a-real-consumer-key'],
+    ['MPESA_INITIATOR_PASSWORD', 'a-real-password'],
+    ['AT_API_KEY', 'a-real-api-key'],
+    ['MPESA_BASE_URL', 'https://api.safaricom.co.ke'],
+    ['AT_BASE_URL', 'https://api.africastalking.com'],
+  ])('refuses to start with %s from the shell set to a real one', (variable, value) => {
+    const env = serviceEnvironment(demo({ [variable]: value }), 'api');
+    expect(refusal(() => configFromEnv(env))).toMatch(new RegExp(`${variable}: must be`));
+  });
+
+  it("refuses to start without DENI_DEMO: the demo's settings are not production's", () => {
+    const env = serviceEnvironment(demo({ DENI_DEMO: '' }), 'worker');
+    expect(refusal(() => configFromEnv(env))).toMatch(/MPESA_BASE_URL: must be an https:\/\/ URL/);
+  });
+
+  it('--profile demo alone adds the simulators, but api and worker stay on the real providers', () => {
+    const project = loadCompose(COMPOSE_FILE, PROJECT, { dotEnv: OPERATOR_ENV, profiles: ['demo'] });
+    expect(Object.keys(project.services)).toContain('simulators');
+    const config = configFromEnv(serviceEnvironment(project, 'api'));
+    expect(config).toMatchObject({ demo: false, mpesa: { baseUrl: OPERATOR_ENV.MPESA_BASE_URL.replace(/\/+$/, '') } });
   });
 });
 
@@ -194,6 +317,36 @@ describe('the Compose model used above', () => {
       EXPORTED: '1',
       REF: 'a b-value',
     });
+  });
+
+  it('starts the services of active profiles only (--profile, else COMPOSE_PROFILES), and checks dependencies', () => {
+    const file = [
+      'services:',
+      '  always: {}',
+      '  extra: { profiles: [demo, debug] }',
+      '  other: { profiles: [other] }',
+    ].join('\n');
+    const names = (options: Parameters<typeof loadCompose>[2]) =>
+      Object.keys(loadCompose(file, '/project', options).services);
+    expect(names({})).toEqual(['always']);
+    expect(names({ dotEnv: { COMPOSE_PROFILES: 'debug' } })).toEqual(['always', 'extra']);
+    expect(names({ dotEnv: { COMPOSE_PROFILES: 'debug' }, shell: { COMPOSE_PROFILES: 'other' } })).toEqual([
+      'always',
+      'other',
+    ]);
+    expect(names({ dotEnv: { COMPOSE_PROFILES: 'other, demo' } })).toEqual(['always', 'extra', 'other']);
+    expect(names({ dotEnv: { COMPOSE_PROFILES: 'other' }, profiles: ['demo'] })).toEqual(['always', 'extra']);
+    expect(() =>
+      loadCompose('services:\n  api: { depends_on: [sim] }\n  sim: { profiles: [demo] }', '/project', {}),
+    ).toThrow('service "api" depends on undefined service "sim"');
+  });
+
+  it('reads --env-file instead of .env, never both, with the shell visible to it', () => {
+    expect(projectDotEnv({ dotEnv: 'A=dot\nB=dot' })).toEqual({ A: 'dot', B: 'dot' });
+    expect(projectDotEnv({ dotEnv: 'A=dot\nB=dot', envFile: 'A=file-${S}' }, { S: 'shell' })).toEqual({
+      A: 'file-shell',
+    });
+    expect(projectDotEnv({})).toEqual({});
   });
 
   it('resolves anchors and merge keys, the service winning, and mounts of secrets and bind volumes', () => {

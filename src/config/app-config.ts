@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { AT_DEFAULT_BASE_URL, envSchema, listenHost, productionRules, type Env } from './config.schema.js';
+import { MPESA_DEVELOPMENT_DEFAULTS } from './simulator-credentials.js';
 
 export type AppRole = Env['APP_ROLE'];
 
@@ -22,6 +23,8 @@ export interface AppConfig {
    * most important first; empty for a development process only this machine can reach.
    */
   productionRules: string[];
+  /** DENI_DEMO: M-PESA and SMS go to the demo's simulators service (demo.ts), said loudly at boot. */
+  demo: boolean;
   role: AppRole;
   http: { port: number; host: string; bodyLimit: number; trustProxy: boolean | string[]; shutdownTimeoutMs: number };
   database: {
@@ -112,6 +115,8 @@ export interface MpesaConfig {
   initiatorPassword: string;
   /** Safaricom's certificate (PEM) that encrypts the initiator password; unset: the simulator's. */
   certPath?: string;
+  /** With no certPath, the certificate comes from the simulator: outside production, and in the demo. */
+  simulatorCertificate: boolean;
   /** Public base URL Daraja calls back, e.g. https://deni.example.com. */
   callbackBaseUrl: string;
   /** A path segment of every callback URL: Daraja does not sign callbacks. */
@@ -134,18 +139,7 @@ export interface MpesaConfig {
   c2bVerify: boolean;
 }
 
-/**
- * Stand-ins outside production, so development and tests run against the local simulator with
- * no configuration. The passkey is Safaricom's published sandbox passkey; the rest are Deni's own.
- */
-export const MPESA_DEVELOPMENT_DEFAULTS = {
-  consumerKey: 'deni-simulator-consumer-key',
-  consumerSecret: 'deni-simulator-consumer-secret',
-  passkey: 'bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919',
-  initiatorName: 'testapi',
-  initiatorPassword: 'deni-simulator-initiator-password',
-  callbackSecret: 'deni-development-mpesa-callback',
-} as const;
+export { AT_SIMULATOR_CREDENTIALS, MPESA_DEVELOPMENT_DEFAULTS } from './simulator-credentials.js';
 
 /** The delivery-report secret where production rules do not apply (public, like the one above). */
 export const AT_DEVELOPMENT_DELIVERY_REPORT_SECRET = 'deni-development-at-delivery-reports';
@@ -181,6 +175,7 @@ export function buildConfig(env: Env): AppConfig {
     env: env.NODE_ENV,
     isProduction: env.NODE_ENV === 'production',
     productionRules: productionRules(env),
+    demo: env.DENI_DEMO,
     role: env.APP_ROLE,
     http: {
       port: env.PORT,
@@ -287,6 +282,7 @@ export function buildConfig(env: Env): AppConfig {
       initiatorName: env.MPESA_INITIATOR_NAME ?? MPESA_DEVELOPMENT_DEFAULTS.initiatorName,
       initiatorPassword: env.MPESA_INITIATOR_PASSWORD ?? MPESA_DEVELOPMENT_DEFAULTS.initiatorPassword,
       certPath: env.MPESA_CERT_PATH,
+      simulatorCertificate: env.NODE_ENV !== 'production' || env.DENI_DEMO,
       callbackBaseUrl: (env.MPESA_CALLBACK_BASE_URL ?? `http://127.0.0.1:${env.PORT}`).replace(/\/+$/, ''),
       callbackSecret: env.MPESA_CALLBACK_SECRET ?? MPESA_DEVELOPMENT_DEFAULTS.callbackSecret,
       callbackAllowedIps: env.MPESA_CALLBACK_ALLOWED_IPS,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isLoopbackHost } from '../common/ip-allowlist.js';
+import { demoProblems } from './demo.js';
 
 /**
  * Every environment variable Deni reads, validated once at start-up.
@@ -210,6 +211,12 @@ export const envSchema = z
      */
     MPESA_RECONCILE_MAX_AGE_MS: int(1_000, 30 * 86_400_000).default(86_400_000),
 
+    /**
+     * The demo stack (docker-compose.yml's `demo` profile): M-PESA and SMS go to the simulators
+     * service, with its development credentials only; production's other rules still apply.
+     */
+    DENI_DEMO: bool.default(false),
+
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .superRefine((env, ctx) => {
@@ -222,7 +229,17 @@ export const envSchema = z
       if (!env.USSD_WEBHOOK_SECRET && !env.USSD_ALLOWED_IPS)
         required('USSD_WEBHOOK_SECRET', why, ' (or set USSD_ALLOWED_IPS)');
     }
-    const mpesaWhy = env.NODE_ENV === 'production' ? 'NODE_ENV=production' : liveReason(env, 'MPESA_BASE_URL');
+    if (env.DENI_DEMO) {
+      for (const problem of demoProblems(env)) {
+        ctx.addIssue({ code: 'custom', path: [problem.variable], message: problem.message });
+      }
+    }
+    // The demo's Daraja is the simulators service (demoProblems): its rules replace the real Daraja's.
+    const mpesaWhy = env.DENI_DEMO
+      ? undefined
+      : env.NODE_ENV === 'production'
+        ? 'NODE_ENV=production'
+        : liveReason(env, 'MPESA_BASE_URL');
     if (mpesaWhy) {
       // The real Daraja (production, or any live host): no simulator, no sandbox defaults.
       for (const name of MPESA_PRODUCTION_VARIABLES) if (!env[name]) required(name, mpesaWhy);

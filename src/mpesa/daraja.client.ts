@@ -52,7 +52,7 @@ export interface DarajaClientOptions {
   initiatorPassword: string;
   /** Safaricom's certificate (PEM). Undefined: fetched from the simulator when allowed below. */
   certificatePem?: string;
-  /** Read the certificate from `<baseUrl>/simulator/certificate` (never in production). */
+  /** Read the certificate from `<baseUrl>/simulator/certificate` (never in production, but in the demo). */
   simulatorCertificate: boolean;
   /** Per HTTP call, through reading the answer. */
   timeoutMs: number;

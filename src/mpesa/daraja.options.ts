@@ -24,7 +24,7 @@ export function darajaClientOptions(
     initiatorName: mpesa.initiatorName,
     initiatorPassword: mpesa.initiatorPassword,
     certificatePem: mpesa.certPath ? readCertificate(mpesa.certPath) : undefined,
-    simulatorCertificate: !isProduction,
+    simulatorCertificate: mpesa.simulatorCertificate,
     timeoutMs: mpesa.timeoutMs,
   };
 }

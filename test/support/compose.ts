@@ -169,6 +169,8 @@ export function parseDotEnv(text: string, lookup: Lookup = () => undefined): Rec
 }
 
 export interface ComposeService {
+  profiles?: string[];
+  depends_on?: string[] | Record<string, unknown>;
   environment?: Record<string, string | number | boolean | null> | string[];
   env_file?: unknown;
   secrets?: (string | { source: string; target?: string })[];
@@ -179,7 +181,10 @@ export interface ComposeService {
 export interface ComposeProject {
   /** The directory relative paths are resolved from (the compose file's). */
   directory: string;
+  /** The services `up` starts: those with no `profiles`, and those with an active one. */
   services: Record<string, ComposeService>;
+  /** The active profiles (`--profile`, else COMPOSE_PROFILES). */
+  profiles: string[];
   secrets: Record<string, { file?: string; environment?: string }>;
   /** The project's environment (the shell over `.env`), which interpolation read. */
   lookup: Lookup;
@@ -187,14 +192,30 @@ export interface ComposeProject {
 }
 
 /**
+ * The project's variables file as `docker compose [--env-file FILE] up` reads it: the `.env`
+ * beside the compose file, or with `--env-file` that file alone (`.env` is then not read). Its
+ * values may refer to the shell's variables.
+ */
+export function projectDotEnv(
+  files: { dotEnv?: string; envFile?: string },
+  shell: Record<string, string> = {},
+): Record<string, string> {
+  const text = files.envFile ?? files.dotEnv;
+  return text === undefined ? {} : parseDotEnv(text, (name) => (Object.hasOwn(shell, name) ? shell[name] : undefined));
+}
+
+/**
  * The compose file as `docker compose up` sees it: YAML with anchors and `<<` merge keys resolved,
- * then every value interpolated from the shell's variables over those of the `.env` file.
- * Throws ComposeError where Compose would stop.
+ * then every value interpolated from the shell's variables over those of the `.env` file (every
+ * service's, active or not, as Compose does), then the services of inactive profiles left out.
+ * The active profiles are those given as `--profile` (`profiles`), else COMPOSE_PROFILES
+ * (comma-separated, from the shell or the `.env` file). Throws ComposeError where Compose would
+ * stop, including an active service that depends on one left out.
  */
 export function loadCompose(
   yamlText: string,
   directory: string,
-  project: { shell?: Record<string, string>; dotEnv?: Record<string, string> },
+  project: { shell?: Record<string, string>; dotEnv?: Record<string, string>; profiles?: string[] },
 ): ComposeProject {
   const variables = { ...project.dotEnv, ...project.shell };
   const lookup: Lookup = (name) => (Object.hasOwn(variables, name) ? variables[name] : undefined);
@@ -204,7 +225,25 @@ export function loadCompose(
     services?: Record<string, ComposeService>;
     secrets?: ComposeProject['secrets'];
   };
-  return { directory, services: tree.services ?? {}, secrets: tree.secrets ?? {}, lookup, trace };
+  const profiles =
+    project.profiles ??
+    (lookup('COMPOSE_PROFILES') ?? '')
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean);
+  const services = Object.fromEntries(
+    Object.entries(tree.services ?? {}).filter(
+      ([, s]) => !s.profiles?.length || s.profiles.some((p) => profiles.includes(p)),
+    ),
+  );
+  for (const [name, s] of Object.entries(services)) {
+    const needs = Array.isArray(s.depends_on) ? s.depends_on : Object.keys(s.depends_on ?? {});
+    for (const dependency of needs) {
+      if (!services[dependency])
+        throw new ComposeError(`service "${name}" depends on undefined service "${dependency}"`);
+    }
+  }
+  return { directory, services, profiles, secrets: tree.secrets ?? {}, lookup, trace };
 }
 
 /** The variables a compose file requires (`${VAR:?…}` or `${VAR?…}`), whatever their values. */
