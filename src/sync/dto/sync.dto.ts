@@ -28,7 +28,6 @@ import {
   type SyncTransfer,
 } from '../sync.types.js';
 
-
 export class SyncOperationDto {
   @ApiProperty({
     example: '1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b',
