@@ -1,3 +1,4 @@
+import { ENTITIES } from '../src/entities.js';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -156,7 +157,7 @@ describe('isDatabaseUnavailable', () => {
     expect((refused as { code?: string }).code).toBe('ECONNREFUSED');
     expect(isDatabaseUnavailable(refused)).toBe(true);
 
-    const ds = new DataSource(dataSourceOptions(testConfig({ DATABASE_URL: closed.toString() })));
+    const ds = new DataSource(dataSourceOptions(testConfig({ DATABASE_URL: closed.toString() }), ENTITIES));
     expect(isDatabaseUnavailable(await failure(ds.initialize()))).toBe(true);
     expect(ds.isInitialized).toBe(false);
   });
@@ -171,7 +172,7 @@ describe('isDatabaseUnavailable', () => {
       const client = new Client({ connectionString: hung.toString(), connectionTimeoutMillis: 300 });
       expect(isDatabaseUnavailable(await failure(client.connect()))).toBe(true);
       const ds = new DataSource(
-        dataSourceOptions(testConfig({ DATABASE_URL: hung.toString(), DB_CONNECT_TIMEOUT_MS: '300' })),
+        dataSourceOptions(testConfig({ DATABASE_URL: hung.toString(), DB_CONNECT_TIMEOUT_MS: '300' }), ENTITIES),
       );
       expect(isDatabaseUnavailable(await failure(ds.initialize()))).toBe(true);
     } finally {
@@ -180,7 +181,7 @@ describe('isDatabaseUnavailable', () => {
   });
 
   it('is true for using a DataSource that never connected', async () => {
-    const ds = new DataSource(dataSourceOptions(base));
+    const ds = new DataSource(dataSourceOptions(base, ENTITIES));
     expect(isDatabaseUnavailable(await failure(ds.getRepository(User).findOneBy({ id: randomUUID() })))).toBe(true);
     expect(isDatabaseUnavailable(await failure(ds.query('SELECT 1')))).toBe(true);
   });

@@ -1,8 +1,9 @@
+import { ENTITIES } from '../src/entities.js';
 import { DataSource } from 'typeorm';
 import { dataSourceOptions } from '../src/database/data-source.options.js';
 import { runMigrations } from '../src/database/connect-database.js';
 import { MIGRATIONS } from '../src/database/schema.js';
-import { testConfig } from './support/test-app.js';
+import { startTestApp, testConfig } from './support/test-app.js';
 import { currentRun, withDatabase } from './support/test-env.js';
 import { createDatabaseIfMissing, dropDatabase } from '../src/database/create-database.js';
 
@@ -12,7 +13,7 @@ describe('database schema', () => {
 
   beforeAll(async () => {
     await createDatabaseIfMissing(url);
-    ds = await new DataSource(dataSourceOptions(testConfig({ DATABASE_URL: url }))).initialize();
+    ds = await new DataSource(dataSourceOptions(testConfig({ DATABASE_URL: url }), ENTITIES)).initialize();
   });
   afterAll(async () => {
     await ds.destroy();
@@ -33,7 +34,9 @@ describe('database schema', () => {
     const empty = withDatabase(currentRun().databaseUrl, `deni_test_${currentRun().id}_schema_race`);
     await createDatabaseIfMissing(empty);
     const others = await Promise.all(
-      [1, 2, 3].map(() => new DataSource(dataSourceOptions(testConfig({ DATABASE_URL: empty }))).initialize()),
+      [1, 2, 3].map(() =>
+        new DataSource(dataSourceOptions(testConfig({ DATABASE_URL: empty }), ENTITIES)).initialize(),
+      ),
     );
     try {
       const applied = await Promise.all(others.map((o) => runMigrations(o)));
@@ -64,4 +67,17 @@ describe('database schema', () => {
       { code: 'withdrawals_pending', balance: '0' },
     ]);
   });
+
+  it.each(['all', 'api', 'worker'])(
+    'the %s application registers every entity through its own modules, as the CLI lists them',
+    async (role) => {
+      const { app } = await startTestApp({ APP_ROLE: role });
+      try {
+        const registered = app.get(DataSource).entityMetadatas.map((m) => m.target);
+        expect(new Set(registered)).toEqual(new Set(ENTITIES));
+      } finally {
+        await app.close();
+      }
+    },
+  );
 });

@@ -1,3 +1,4 @@
+import { ENTITIES } from '../src/entities.js';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -50,7 +51,7 @@ describe('USSD offline right after a write', () => {
     }));
     api = new ApiClient(app);
     // The test's own view of the database, not through the proxy.
-    db = await new DataSource(dataSourceOptions(base)).initialize();
+    db = await new DataSource(dataSourceOptions(base, ENTITIES)).initialize();
   });
   afterAll(async () => {
     proxy.restore();

@@ -1,3 +1,4 @@
+import { ENTITIES } from '../src/entities.js';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { dataSourceOptions } from '../src/database/data-source.options.js';
@@ -66,7 +67,7 @@ describe('USSD while PostgreSQL is unavailable', () => {
     await app.listen(port, '127.0.0.1');
     api = new ApiClient(app);
     // The test's own view of the database, not through the proxy.
-    db = await new DataSource(dataSourceOptions(base)).initialize();
+    db = await new DataSource(dataSourceOptions(base, ENTITIES)).initialize();
   });
   afterAll(async () => {
     proxy.restore();
@@ -510,7 +511,7 @@ describe('POST /api/ussd/sync and a service started while PostgreSQL is down', (
 
   beforeAll(async () => {
     proxy = await startTcpProxy(pgUrl.hostname, Number(pgUrl.port || 5432));
-    db = await new DataSource(dataSourceOptions(base)).initialize();
+    db = await new DataSource(dataSourceOptions(base, ENTITIES)).initialize();
   });
   afterAll(async () => {
     proxy.restore();

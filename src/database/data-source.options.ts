@@ -1,12 +1,16 @@
 import type { DataSourceOptions } from 'typeorm';
 import type { AppConfig } from '../config/app-config.js';
-import { ENTITIES, MIGRATIONS } from './schema.js';
+import { MIGRATIONS } from './schema.js';
 
 /**
  * The one description of the database, shared by the application (TypeOrmModule) and by the
  * TypeORM CLI (`ormconfig.ts`). Schema changes go through migrations only: never `synchronize`.
+ * The application passes no entities (its modules register theirs); the CLI and tests pass them all.
  */
-export function dataSourceOptions(config: Pick<AppConfig, 'database'>): DataSourceOptions {
+export function dataSourceOptions(
+  config: Pick<AppConfig, 'database'>,
+  entities: DataSourceOptions['entities'] = [],
+): DataSourceOptions {
   const db = config.database;
   return {
     type: 'postgres',
@@ -16,7 +20,7 @@ export function dataSourceOptions(config: Pick<AppConfig, 'database'>): DataSour
     uuidExtension: 'pgcrypto',
     migrationsRun: false, // run explicitly at start-up (see DatabaseModule) so it can be switched off
     migrationsTableName: 'migrations',
-    entities: ENTITIES,
+    entities,
     migrations: MIGRATIONS,
     extra: {
       max: db.poolSize,

@@ -16,6 +16,8 @@ import { TransactionService } from './transaction.service.js';
         // DatabaseAvailability connects it (and migrates), so the service starts while PostgreSQL
         // is down and connects once it is back.
         manualInitialization: true,
+        // Each module registers its own entities (TypeOrmModule.forFeature): database knows no feature.
+        autoLoadEntities: true,
       }),
     }),
   ],

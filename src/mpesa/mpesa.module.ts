@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
 import { ConfigService } from '@nestjs/config';
 import type { AppConfig } from '../config/app-config.js';
 import { DARAJA_OPTIONS, DarajaClient } from './daraja.client.js';
@@ -12,6 +13,7 @@ import { WalletModule } from '../wallet/wallet.module.js';
 import { MpesaAdminController } from './mpesa-admin.controller.js';
 import { MpesaCallbacksController } from './mpesa-callbacks.controller.js';
 import { MpesaWalletController } from './mpesa-wallet.controller.js';
+import { MpesaPayment } from './mpesa-payment.entity.js';
 import { MpesaMetrics } from './mpesa.metrics.js';
 import { MpesaService } from './mpesa.service.js';
 
@@ -23,7 +25,14 @@ import { MpesaService } from './mpesa.service.js';
  * DARAJA_OPTIONS is exported so an application (or a test) can override what the client uses.
  */
 @Module({
-  imports: [LoansModule, WalletModule, UsersModule, NotificationsModule, MetricsModule],
+  imports: [
+    TypeOrmModule.forFeature([MpesaPayment]),
+    LoansModule,
+    WalletModule,
+    UsersModule,
+    NotificationsModule,
+    MetricsModule,
+  ],
   controllers: [MpesaCallbacksController, MpesaWalletController, MpesaAdminController],
   providers: [
     MpesaService,
