@@ -2,7 +2,7 @@ import { Body, Controller, Post, Res } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { AdminOnly } from '../auth/admin-api-key.guard.js';
-import { UsersService } from '../users/users.service.js';
+import { OnboardingService } from '../onboarding/onboarding.service.js';
 import { AdminDepositDto, DepositResultView } from './dto/loan.dto.js';
 import { LoansService } from './loans.service.js';
 
@@ -12,7 +12,7 @@ import { LoansService } from './loans.service.js';
 export class AdminDepositsController {
   constructor(
     private readonly loans: LoansService,
-    private readonly users: UsersService,
+    private readonly onboarding: OnboardingService,
   ) {}
 
   @Post()
@@ -25,7 +25,7 @@ export class AdminDepositsController {
     @Body() body: AdminDepositDto,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<DepositResultView> {
-    const user = await this.users.findOrRegister(body.phoneNumber);
+    const user = await this.onboarding.register(body.phoneNumber);
     const result = await this.loans.receiveDeposit({ userId: user.id, amount: body.amount, reference: body.reference });
     void reply.status(result.replayed ? 200 : 201);
     return result;

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { NotificationsModule } from '../notifications/notifications.module.js';
+import { OnboardingModule } from '../onboarding/onboarding.module.js';
 import { UsersModule } from '../users/users.module.js';
 import { WalletModule } from '../wallet/wallet.module.js';
 import { AdminDepositsController } from './admin-deposits.controller.js';
@@ -14,7 +15,7 @@ import { LoansService } from './loans.service.js';
  * entry point for incoming money (`receiveDeposit`). Above the ledger; below USSD, sync and M-PESA.
  */
 @Module({
-  imports: [TypeOrmModule.forFeature([Loan]), UsersModule, WalletModule, NotificationsModule],
+  imports: [TypeOrmModule.forFeature([Loan]), UsersModule, WalletModule, OnboardingModule, NotificationsModule],
   controllers: [LoansController, WalletController, AdminDepositsController],
   providers: [LoansService],
   exports: [LoansService],

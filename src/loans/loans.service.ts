@@ -17,6 +17,7 @@ import { JobName } from '../queues/queue-names.js';
 import { formatLocal } from '../common/phone-number.js';
 import { SubscriberChanges } from '../users/subscriber-changes.js';
 import type { User } from '../users/user.entity.js';
+import { OnboardingService } from '../onboarding/onboarding.service.js';
 import { UsersService } from '../users/users.service.js';
 import { SystemAccount } from '../wallet/account.entity.js';
 import { LedgerService } from '../wallet/ledger.service.js';
@@ -92,6 +93,7 @@ export class LoansService {
     private readonly ledger: LedgerService,
     private readonly wallet: WalletService,
     private readonly users: UsersService,
+    private readonly onboarding: OnboardingService,
     private readonly notifications: NotificationsService,
     private readonly jobs: JobsService,
     private readonly changes: SubscriberChanges,
@@ -119,7 +121,7 @@ export class LoansService {
     }
     const repayment = input.repaymentPerDeposit;
     const borrower = await this.users.getById(input.borrowerId);
-    const lender = await this.users.identify(input.lenderPhoneNumber);
+    const lender = await this.onboarding.identify(input.lenderPhoneNumber);
     if (lender.id === borrower.id) throw LoanErrors.selfLoan();
 
     const loan = await this.transactions

@@ -29,6 +29,8 @@ export class AuthService {
     const msisdn = toMsisdn(phoneNumber);
     await this.rateLimiter.hit('otp-ip', ip, OTP_REQUESTS_PER_IP_PER_HOUR, HOUR_MS);
     await this.rateLimiter.hit('otp-phone', msisdn, maxPerHour, HOUR_MS);
+    // Registers the number, without a wallet: that is opened by the first dial (onboarding) or the
+    // first money movement (every money path opens wallets get-or-create).
     const user = await this.users.findOrRegister(msisdn);
     const code = await this.otp.issue(msisdn);
     await this.transactions.run((tx) =>

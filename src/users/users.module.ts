@@ -1,7 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { NotificationsModule } from '../notifications/notifications.module.js';
-import { WalletModule } from '../wallet/wallet.module.js';
 import { AuthController } from './auth.controller.js';
 import { AuthService } from './auth.service.js';
 import { OtpService } from './otp.service.js';
@@ -13,7 +12,7 @@ import { UsersService } from './users.service.js';
 import { UserIdentityCache } from './user-identity.cache.js';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([User]), NotificationsModule, WalletModule],
+  imports: [TypeOrmModule.forFeature([User]), NotificationsModule],
   controllers: [AuthController],
   providers: [UsersService, PinLockout, OfflinePinCache, UserIdentityCache, OtpService, AuthService, SubscriberChanges],
   exports: [UsersService, SubscriberChanges],

@@ -5,7 +5,6 @@ import { EntityManager, In, Repository } from 'typeorm';
 import type { AppConfig } from '../config/app-config.js';
 import { TransactionService } from '../database/transaction.service.js';
 import { NotificationsService } from '../notifications/notifications.service.js';
-import { LedgerService } from '../wallet/ledger.service.js';
 import { OfflinePinCache } from './offline-pin-cache.js';
 import { UserIdentityCache, type UserIdentity } from './user-identity.cache.js';
 import { PinLockout } from './pin-lockout.js';
@@ -15,6 +14,9 @@ import { parseKenyanMobile, toMsisdn } from '../common/phone-number.js';
 import { User } from './user.entity.js';
 import { Language } from '../common/language.js';
 import { UserErrors } from './users.errors.js';
+
+/** What registering a subscriber also does, in the same transaction (see OnboardingService). */
+export type OnRegistered = (manager: EntityManager, userId: string) => Promise<unknown>;
 
 @Injectable()
 export class UsersService {
@@ -28,7 +30,6 @@ export class UsersService {
     private readonly identities: UserIdentityCache,
     private readonly transactions: TransactionService,
     private readonly notifications: NotificationsService,
-    private readonly ledger: LedgerService,
     private readonly changes: SubscriberChanges,
     config: ConfigService<AppConfig, true>,
   ) {
@@ -42,31 +43,31 @@ export class UsersService {
 
   /**
    * The subscriber behind a phone number, registered on first contact. Safe under concurrency:
-   * two first requests from one number yield one user.
+   * two first requests from one number yield one user. `onRegistered` runs in the registering
+   * transaction (the onboarding module opens the wallet there); users knows nothing of wallets.
    */
-  async findOrRegister(phoneNumber: string, manager?: EntityManager): Promise<User> {
+  async findOrRegister(phoneNumber: string, manager?: EntityManager, onRegistered?: OnRegistered): Promise<User> {
     const msisdn = toMsisdn(phoneNumber);
     const existing = await this.repo(manager).findOneBy({ phoneNumber: msisdn });
     if (existing) return existing;
     const register = async (m: EntityManager) => {
       await m.createQueryBuilder().insert().into(User).values({ phoneNumber: msisdn }).orIgnore().execute();
       const user = await m.getRepository(User).findOneByOrFail({ phoneNumber: msisdn });
-      // Every subscriber has a wallet from the start, opened in the same transaction.
-      await this.ledger.openWallet(m, user.id);
+      await onRegistered?.(m, user.id);
       return user;
     };
     return manager ? register(manager) : this.transactions.run((tx) => register(tx.manager));
   }
 
   /**
-   * Who is dialling: the cached identity, else the user (registered on first contact), which is
-   * then cached. A USSD dial needs no more than this.
+   * Who is dialling: the cached identity, else the user (registered on first contact, with
+   * `onRegistered` as findOrRegister), which is then cached. A USSD dial needs no more than this.
    */
-  async identify(phoneNumber: string): Promise<UserIdentity> {
+  async identify(phoneNumber: string, onRegistered?: OnRegistered): Promise<UserIdentity> {
     const msisdn = toMsisdn(phoneNumber);
     const cached = await this.identities.get(msisdn);
     if (cached) return cached;
-    const user = await this.findOrRegister(msisdn);
+    const user = await this.findOrRegister(msisdn, undefined, onRegistered);
     const identity = { id: user.id, phoneNumber: user.phoneNumber, language: user.language };
     await this.identities.fill(identity);
     return identity;

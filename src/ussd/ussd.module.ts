@@ -4,6 +4,7 @@ import { MetricsModule } from '../metrics/metrics.module.js';
 import { MpesaModule } from '../mpesa/mpesa.module.js';
 import { NotificationsModule } from '../notifications/notifications.module.js';
 import { SyncModule } from '../sync/sync.module.js';
+import { OnboardingModule } from '../onboarding/onboarding.module.js';
 import { UsersModule } from '../users/users.module.js';
 import { WalletModule } from '../wallet/wallet.module.js';
 import { UssdController } from './ussd.controller.js';
@@ -21,7 +22,16 @@ import { UssdSnapshotStore } from './offline/snapshot.store.js';
  * PostgreSQL is down. Sits on top of loans, wallet and sync.
  */
 @Module({
-  imports: [LoansModule, WalletModule, UsersModule, MetricsModule, SyncModule, NotificationsModule, MpesaModule],
+  imports: [
+    LoansModule,
+    WalletModule,
+    UsersModule,
+    OnboardingModule,
+    MetricsModule,
+    SyncModule,
+    NotificationsModule,
+    MpesaModule,
+  ],
   controllers: [UssdController, OfflineQueueController],
   providers: [UssdService, UssdSessionStore, UssdMetrics, UssdWebhookGuard, UssdSnapshotStore, OfflineQueueService],
   exports: [UssdService, OfflineQueueService],

@@ -7,6 +7,7 @@ import { LoansService } from '../loans/loans.service.js';
 import { MpesaService } from '../mpesa/mpesa.service.js';
 import { RateLimiter } from '../redis/rate-limiter.js';
 import { parseKenyanMobile } from '../common/phone-number.js';
+import { OnboardingService } from '../onboarding/onboarding.service.js';
 import { UsersService } from '../users/users.service.js';
 import type { Language } from '../common/language.js';
 import { WalletService } from '../wallet/wallet.service.js';
@@ -83,6 +84,7 @@ export class UssdService {
   constructor(
     private readonly sessions: UssdSessionStore,
     private readonly users: UsersService,
+    private readonly onboarding: OnboardingService,
     private readonly loans: LoansService,
     private readonly wallet: WalletService,
     private readonly mpesa: MpesaService,
@@ -270,7 +272,7 @@ export class UssdService {
         // step that only navigates touches Redis alone.
         user = { id: session.userId, phoneNumber: msisdn, language: session.language };
       } else {
-        user = await this.users.identify(msisdn);
+        user = await this.onboarding.identify(msisdn);
       }
       backend = online = new OnlineBackend(user, {
         users: this.users,
