@@ -13,7 +13,7 @@ import {
   type StkResolution,
 } from '../mpesa/simulator/daraja-simulator.js';
 import { DarajaSimulatorHost } from '../mpesa/simulator/daraja-simulator.host.js';
-import { NotificationsQuery, NotificationView } from '../notifications/admin-notifications.controller.js';
+import { NotificationsQuery, NotificationView } from '../notifications/dto/notifications.dto.js';
 import { NotificationsService } from '../notifications/notifications.service.js';
 import { toMsisdn } from '../common/phone-number.js';
 
