@@ -1,6 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { isDatabaseUnavailable } from '../database/database-availability.js';
+import { isDatabaseUnavailable } from './postgres-errors.js';
 import { DomainError, type DomainErrorKind } from './domain-error.js';
 
 const STATUS_BY_KIND: Record<DomainErrorKind, number> = {
