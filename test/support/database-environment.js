@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import process from 'node:process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { URL } from 'node:url';
 import { TestEnvironment } from 'jest-environment-node';
 import pg from 'pg';
 
@@ -41,7 +44,7 @@ export default class DatabaseEnvironment extends TestEnvironment {
           return;
         } catch (e) {
           if (e.code !== '55006' || attempt >= 50) throw e;
-          await new Promise((resolve) => setTimeout(resolve, 100));
+          await sleep(100);
         }
       }
     });
@@ -52,11 +55,9 @@ export default class DatabaseEnvironment extends TestEnvironment {
       if (this.databaseName) {
         // Without FORCE: a connection the file left open keeps its database, which the global
         // teardown drops with the run's others, rather than failing in the file's pool now.
-        await this.admin((client) => client.query(`DROP DATABASE IF EXISTS ${quote(this.databaseName)}`)).catch(
-          (e) => {
-            if (e.code !== '55006') throw e;
-          },
-        );
+        await this.admin((client) => client.query(`DROP DATABASE IF EXISTS ${quote(this.databaseName)}`)).catch((e) => {
+          if (e.code !== '55006') throw e;
+        });
         for (const [key, value] of Object.entries(this.saved)) {
           if (value === undefined) delete process.env[key];
           else process.env[key] = value;
