@@ -1,11 +1,15 @@
 /**
  * One suite: unit specs beside the code (src/**\/*.spec.ts) and integration tests against real
- * PostgreSQL and Redis (test/**\/*.test.ts). The global setup gives the run its own database and
- * Redis key prefix (starting local servers when none answer) and removes them afterwards.
+ * PostgreSQL and Redis (test/**\/*.test.ts). The global setup gives the run its own migrated
+ * template database and Redis key prefix (starting local servers when none answer), each test file
+ * gets a copy of the template, and the global teardown removes them all.
  * @type {import('jest').Config}
  */
 export default {
-  testEnvironment: 'node',
+  // Node's, plus a database of each test file's own (a copy of the run's migrated template).
+  testEnvironment: '<rootDir>/test/support/database-environment.js',
+  // With --randomize, the files too run in an order the seed decides (and --seed=<n> replays).
+  testSequencer: '<rootDir>/test/support/random-sequencer.js',
   roots: ['<rootDir>/src', '<rootDir>/test'],
   testMatch: ['**/*.spec.ts', '**/*.test.ts'],
   // ts-jest only transpiles: `npm test` type-checks the whole project with tsc before the suite

@@ -39,8 +39,16 @@ export class MpesaWalletController {
       'Top up from M-PESA: a prompt (STK push) goes to your phone; the wallet is credited when you confirm, and your debts are allocated from it',
   })
   @ApiAcceptedResponse({ type: PaymentView })
-  async deposit(@CurrentUser() me: AuthenticatedUser, @Body() body: TopUpDto): Promise<PaymentView> {
-    return view(await this.mpesa.startTopUp(me.userId, body.amount));
+  @IdempotencyHeader()
+  async deposit(
+    @CurrentUser() me: AuthenticatedUser,
+    @Body() body: TopUpDto,
+    @Headers('idempotency-key') key?: string,
+  ): Promise<PaymentView> {
+    const given = idempotencyKey(key);
+    // With a key, a client's retry after a lost answer is the same top-up: one prompt, not two.
+    const id = given ? uuidFrom(`rest-top-up:${me.userId}:${given}`) : undefined;
+    return view(await this.mpesa.startTopUp(me.userId, body.amount, { id }));
   }
 
   @Post('withdrawals')

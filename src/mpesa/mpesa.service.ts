@@ -119,6 +119,12 @@ export const MpesaErrors = {
       kind: payment.kind,
       status: payment.status,
     }),
+  topUpIdConflict: () =>
+    new DomainError(
+      'MPESA.TOP_UP_ID_CONFLICT',
+      'conflict',
+      'This Idempotency-Key was used for another top-up (another amount or phone): use a new key for a new top-up',
+    ),
   badResolution: (why: string) => new DomainError('MPESA.BAD_RESOLUTION', 'invalid', why, { field: 'receipt' }),
   withdrawalStillHeld: (payment: MpesaPayment) =>
     new DomainError(
@@ -375,22 +381,42 @@ export class MpesaService {
 
   // ------------------------------------------------------------------------------- top-up (STK)
 
-  /** Sends an M-PESA prompt to the user's phone; the callback credits the wallet. */
-  async startTopUp(userId: string, amount: number): Promise<MpesaPayment> {
+  /**
+   * Sends an M-PESA prompt to the user's phone; the callback credits the wallet. A caller's id
+   * makes the top-up idempotent: the same id again (a client's retry after a lost answer, or two
+   * at once) answers the payment it recorded, in whatever state it is now, and sends no second
+   * prompt, even when the first push failed or its answer was lost (a new top-up takes a new id);
+   * the same id for another amount or phone is MPESA.TOP_UP_ID_CONFLICT.
+   */
+  async startTopUp(userId: string, amount: number, options: { id?: string } = {}): Promise<MpesaPayment> {
     if (!Number.isSafeInteger(amount) || amount < TOP_UP_LIMITS.min || amount > TOP_UP_LIMITS.max) {
       throw MpesaErrors.amount(TOP_UP_LIMITS.min, TOP_UP_LIMITS.max);
     }
     const user = await this.users.getById(userId);
-    const payment = await this.payments.save(
-      this.payments.create({
-        id: randomUUID(),
-        kind: 'stk',
-        status: 'requested',
-        userId,
-        phoneNumber: user.phoneNumber,
-        amount,
-      }),
-    );
+    const id = options.id ?? randomUUID();
+    // Recorded first, once per id (the first of two at once wins the insert), and only the request
+    // that recorded it sends the push.
+    const inserted = await this.payments
+      .createQueryBuilder()
+      .insert()
+      .into(MpesaPayment)
+      .values({ id, kind: 'stk', status: 'requested', userId, phoneNumber: user.phoneNumber, amount })
+      .orIgnore()
+      .returning(['id'])
+      .execute();
+    if (!(inserted.raw as unknown[]).length) {
+      const earlier = await this.payments.findOneByOrFail({ id });
+      if (
+        earlier.userId !== userId ||
+        earlier.kind !== 'stk' ||
+        earlier.amount !== amount ||
+        earlier.phoneNumber !== user.phoneNumber
+      ) {
+        throw MpesaErrors.topUpIdConflict();
+      }
+      return earlier;
+    }
+    const payment = await this.payments.findOneByOrFail({ id });
     const request = {
       phoneNumber: user.phoneNumber,
       amount,

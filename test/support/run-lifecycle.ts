@@ -1,5 +1,9 @@
 import { Redis } from 'ioredis';
-import { createDatabaseIfMissing, dropDatabase } from '../../src/database/create-database.js';
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { createDatabaseIfMissing } from '../../src/database/create-database.js';
+import { runMigrations } from '../../src/database/connect-database.js';
+import { dataSourceOptions } from '../../src/database/data-source.options.js';
 import { loadConfig } from '../../src/config/app-config.js';
 import { ensureLocalServices, type LocalServices } from '../../src/local-services/local-services.js';
 import { currentRun, newRunId, RUN_ENV, withDatabase, type TestRun } from './test-env.js';
@@ -25,13 +29,24 @@ export async function setUpRun(): Promise<void> {
   );
 
   const id = newRunId();
+  const template = withDatabase(base.database.url, `deni_test_${id}_template`);
   const run: TestRun = {
     id,
-    databaseUrl: withDatabase(base.database.url, `deni_test_${id}`),
+    // Until a test file's environment gives it its own copy.
+    databaseUrl: template,
+    templateDatabaseUrl: template,
     redisUrl: base.redis.url,
     redisKeyPrefix: `deni-test-${id}`,
   };
-  await createDatabaseIfMissing(run.databaseUrl);
+  // Migrated once here; each file's database is a copy (CREATE DATABASE … TEMPLATE), far cheaper
+  // than migrating one per file. Closed again, since a template must have no connections.
+  await createDatabaseIfMissing(template);
+  const ds = await new DataSource(dataSourceOptions({ database: { ...base.database, url: template } })).initialize();
+  try {
+    await runMigrations(ds);
+  } finally {
+    await ds.destroy();
+  }
   process.env[RUN_ENV] = JSON.stringify(run);
   process.env.NODE_ENV = 'test';
   process.env.DATABASE_URL = run.databaseUrl;
@@ -58,10 +73,29 @@ export async function deleteRedisKeys(redisUrl: string, patterns: string[]): Pro
   return deleted;
 }
 
+/** Drops every database whose name starts with the run's: the template and any file's left over. */
+export async function dropRunDatabases(run: TestRun): Promise<string[]> {
+  const admin = withDatabase(run.templateDatabaseUrl, 'postgres');
+  const client = new Client({ connectionString: admin });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ datname: string }>(
+      `SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY datname`,
+      [`deni_test_${run.id}`],
+    );
+    for (const { datname } of rows) {
+      await client.query(`DROP DATABASE IF EXISTS "${datname.replace(/"/g, '""')}" WITH (FORCE)`);
+    }
+    return rows.map((r) => r.datname);
+  } finally {
+    await client.end();
+  }
+}
+
 export async function tearDownRun(): Promise<void> {
   const run = currentRun();
   try {
-    await dropDatabase(run.databaseUrl);
+    await dropRunDatabases(run);
     // Deni's own keys and BullMQ's (whose prefix is the same name as a hash tag), including the
     // per-app prefixes derived from the run's.
     await deleteRedisKeys(run.redisUrl, [`${run.redisKeyPrefix}*`, `{${run.redisKeyPrefix}*`]);

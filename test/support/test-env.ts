@@ -6,7 +6,13 @@ import { randomBytes } from 'node:crypto';
  */
 export interface TestRun {
   id: string;
+  /**
+   * This test file's own database, a copy of the template made for it by the test environment
+   * (test/support/database-environment.js): one file's background jobs never see another's rows.
+   */
   databaseUrl: string;
+  /** The run's migrated database that each file's is copied from; nothing connects to it. */
+  templateDatabaseUrl: string;
   redisUrl: string;
   redisKeyPrefix: string;
 }
