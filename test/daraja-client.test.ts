@@ -23,7 +23,7 @@ import {
   startDarajaSimulator,
   type DarajaSimulator,
   type SimulatorOutcome,
-} from '../src/mpesa/simulator/daraja-simulator.js';
+} from '../src/simulators/daraja/daraja-simulator.js';
 import { DarajaSimulatorHost } from '../src/mpesa/simulator/daraja-simulator.host.js';
 import { eventually } from './support/eventually.js';
 import { ownRedisPrefix, startTestApp, testConfig, uniquePhone } from './support/test-app.js';

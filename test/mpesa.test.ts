@@ -6,7 +6,7 @@ import { LoansService } from '../src/loans/loans.service.js';
 import { nairobiTimestamp } from '../src/mpesa/daraja.parsers.js';
 import { MpesaPayment } from '../src/mpesa/mpesa-payment.entity.js';
 import { MpesaService } from '../src/mpesa/mpesa.service.js';
-import type { DarajaSimulator, SimulatorOutcome } from '../src/mpesa/simulator/daraja-simulator.js';
+import type { DarajaSimulator, SimulatorOutcome } from '../src/simulators/daraja/daraja-simulator.js';
 import { DarajaSimulatorHost } from '../src/mpesa/simulator/daraja-simulator.host.js';
 import { localDigits } from '../src/users/phone-number.js';
 import { UsersService } from '../src/users/users.service.js';

@@ -19,7 +19,7 @@ import { isGsm7 } from '../src/notifications/sms-text.js';
 import {
   startAfricasTalkingSmsSimulator,
   type AfricasTalkingSmsSimulator,
-} from '../src/notifications/simulator/africastalking-sms.simulator.js';
+} from '../src/simulators/africastalking/africastalking-sms.simulator.js';
 import { eventually } from './support/eventually.js';
 import { ownRedisPrefix, testConfig, uniquePhone } from './support/test-app.js';
 import { memorySink } from './support/logs.js';

@@ -11,7 +11,7 @@ import {
   type PendingStkPush,
   type SimulatorOutcome,
   type StkResolution,
-} from '../mpesa/simulator/daraja-simulator.js';
+} from '../simulators/daraja/outcomes.js';
 import { DarajaSimulatorHost } from '../mpesa/simulator/daraja-simulator.host.js';
 import { NotificationsQuery, NotificationView } from '../notifications/admin-notifications.controller.js';
 import { NotificationsService } from '../notifications/notifications.service.js';

@@ -1,8 +1,11 @@
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { ConfigValidationError, loadSimulatorsConfig, MPESA_DEVELOPMENT_DEFAULTS } from '../config/app-config.js';
-import { startDarajaSimulator } from '../mpesa/simulator/daraja-simulator.js';
-import { startAfricasTalkingSmsSimulator } from '../notifications/simulator/africastalking-sms.simulator.js';
+import {
+  AT_SIMULATOR_CREDENTIALS,
+  startAfricasTalkingSmsSimulator,
+} from './africastalking/africastalking-sms.simulator.js';
+import { startDarajaSimulator } from './daraja/daraja-simulator.js';
 import { simulatorsServer } from './shared-server.js';
 
 /**
@@ -13,9 +16,6 @@ import { simulatorsServer } from './shared-server.js';
  * reads the SAFARICOM_* / MPESA_* / AT_* settings, so it can never print real ones.
  * Its start-up line (JSON, on stdout) carries `url`, for a parent process that waits for it.
  */
-
-/** The Africa's Talking account the simulator accepts. */
-export const AT_SIMULATOR_CREDENTIALS = { username: 'sandbox', apiKey: 'simulator-api-key' } as const;
 
 async function main(): Promise<void> {
   let config;

@@ -1,7 +1,7 @@
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { AppConfig } from '../../config/app-config.js';
-import { startDarajaSimulator, type DarajaSimulator } from './daraja-simulator.js';
+import { startDarajaSimulator, type DarajaSimulator } from '../../simulators/daraja/daraja-simulator.js';
 
 /**
  * The in-process Daraja simulator that stands in for Daraja when MPESA_BASE_URL is unset

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { writeStateFile } from '../../mpesa/simulator/daraja-simulator.js';
-import { serverUrl, simulatorScope } from '../../simulators/shared-server.js';
-import type { AtRecipient, AtSendReply } from '../africastalking-sms.provider.js';
+import type { AtRecipient, AtSendReply } from '../../notifications/africastalking-sms.provider.js';
+import { serverUrl, simulatorScope } from '../shared-server.js';
+import { writeStateFile } from '../state-file.js';
 
 /**
  * A local stand-in for Africa's Talking's SMS endpoint, `POST /version1/messaging`, for tests and
@@ -46,6 +46,9 @@ import type { AtRecipient, AtSendReply } from '../africastalking-sms.provider.js
  * - `unreadable`: HTTP 200 with an HTML page;
  * - `timeout`: no answer at all (until the client gives up or the simulator closes).
  */
+
+/** The Africa's Talking account the simulators process accepts (development credentials only). */
+export const AT_SIMULATOR_CREDENTIALS = { username: 'sandbox', apiKey: 'simulator-api-key' } as const;
 
 export type SimulatorFailure = 'http500' | 'blacklist' | 'dnd' | 'unreadable' | 'timeout';
 
