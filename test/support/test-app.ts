@@ -1,5 +1,6 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { Logger } from 'pino';
 import { createApp } from '../../src/app.factory.js';
 import { loadConfig, type AppConfig } from '../../src/config/app-config.js';
 import type { DarajaSimulator } from '../../src/simulators/daraja/daraja-simulator.js';
@@ -38,7 +39,10 @@ export function ownRedisPrefix(): string {
  * simulators process in development; they also serve AT_BASE_URL unless given, and close with
  * the app.
  */
-export async function startTestApp(overrides: Record<string, string | undefined> = {}): Promise<{
+export async function startTestApp(
+  overrides: Record<string, string | undefined> = {},
+  options: { logger?: (config: AppConfig) => Logger } = {},
+): Promise<{
   app: NestFastifyApplication;
   config: AppConfig;
   simulators: TestSimulators | undefined;
@@ -63,7 +67,7 @@ export async function startTestApp(overrides: Record<string, string | undefined>
       ...(simulators ? { MPESA_BASE_URL: simulators.url, AT_BASE_URL: simulators.url } : {}),
       ...overrides,
     });
-    const app: NestFastifyApplication = await createApp(config);
+    const app: NestFastifyApplication = await createApp(config, { logger: options.logger?.(config) });
     if (simulators) {
       // Closing the app closes its HTTP server (Fastify), and with it the simulators.
       const own = simulators;
