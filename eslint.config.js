@@ -3,6 +3,9 @@
 import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+const SIMULATORS_APART =
+  'the simulators run in their own process (src/simulators/main.ts); reach them over HTTP (MPESA_BASE_URL, AT_BASE_URL)';
+
 export default tseslint.config(
   { ignores: ['dist/', 'coverage/', '.data/', 'node_modules/', 'src/simulator/public/', 'test/artifacts/'] },
   eslint.configs.recommended,
@@ -20,6 +23,27 @@ export default tseslint.config(
           varsIgnorePattern: '^_',
           destructuredArrayIgnorePattern: '^_',
           ignoreRestSiblings: true,
+        },
+      ],
+    },
+  },
+  {
+    // The simulators are a process of their own (npm run simulators), as the providers are:
+    // the service's code never loads them (src/simulators/; tests and specs may).
+    files: ['src/**/*.ts'],
+    ignores: ['src/simulators/**', 'src/simulator/**', 'src/**/*.spec.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '(^|/)simulators/', message: SIMULATORS_APART }] }],
+    },
+  },
+  {
+    // The dev-only phone page drives the simulators over HTTP; it shares only their outcome lists.
+    files: ['src/simulator/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [{ regex: '(^|/)simulators/(?!daraja/outcomes\\.js$)', message: SIMULATORS_APART }],
         },
       ],
     },

@@ -8,7 +8,7 @@ import { AppModule } from './app.module.js';
 import { refuseCrossSiteWrites } from './common/cross-site.js';
 import { DomainExceptionFilter } from './common/domain-exception.filter.js';
 import { createValidationPipe } from './common/validation.js';
-import type { AppConfig } from './config/app-config.js';
+import { requireMpesaBaseUrl, type AppConfig } from './config/app-config.js';
 import type { Bindings, ChildLoggerOptions, Logger } from 'pino';
 import { LogController, type FastifyBaseLogger } from 'fastify';
 import { createRootLogger, lazyChildLogger, PinoNestLogger, requestIdFor } from './logging/logger.js';
@@ -41,6 +41,7 @@ export function buildOpenApi(app: NestFastifyApplication) {
  * tested is what ships.
  */
 export async function createApp(config: AppConfig, options: { logger?: Logger } = {}): Promise<NestFastifyApplication> {
+  requireMpesaBaseUrl(config.mpesa);
   const logger = options.logger ?? createRootLogger(config);
   const adapter = new FastifyAdapter({
     loggerInstance: logger,

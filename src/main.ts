@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { pino } from 'pino';
 import { createApp } from './app.factory.js';
 import { listeningLine } from './http-address.js';
-import { ConfigValidationError, loadConfig } from './config/app-config.js';
+import { ConfigValidationError, loadConfig, requireMpesaBaseUrl } from './config/app-config.js';
 import { ensureLocalServices, LocalServiceError } from './local-services/local-services.js';
 import { ensureSimulators } from './local-services/simulators-process.js';
 import { createRootLogger } from './logging/logger.js';
@@ -11,6 +11,7 @@ async function main(): Promise<void> {
   let config;
   try {
     config = loadConfig();
+    requireMpesaBaseUrl(config.mpesa);
   } catch (e) {
     if (e instanceof ConfigValidationError) {
       // No configuration, so no configured logger: the same JSON line shape by hand.

@@ -4,7 +4,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { MPESA_DEVELOPMENT_DEFAULTS } from '../src/config/app-config.js';
+import { ModulesContainer } from '@nestjs/core';
+import { ConfigValidationError, MPESA_DEVELOPMENT_DEFAULTS } from '../src/config/app-config.js';
 import { createRedisConnection, type RedisClient } from '../src/redis/redis-connection.factory.js';
 import { DarajaClient, type DarajaClientOptions } from '../src/mpesa/daraja.client.js';
 import { DarajaError } from '../src/mpesa/daraja.errors.js';
@@ -23,8 +24,7 @@ import {
   startDarajaSimulator,
   type DarajaSimulator,
   type SimulatorOutcome,
-} from '../src/mpesa/simulator/daraja-simulator.js';
-import { DarajaSimulatorHost } from '../src/mpesa/simulator/daraja-simulator.host.js';
+} from '../src/simulators/daraja/daraja-simulator.js';
 import { eventually } from './support/eventually.js';
 import { ownRedisPrefix, startTestApp, testConfig, uniquePhone } from './support/test-app.js';
 
@@ -112,7 +112,7 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
     const redis = createRedisConnection(config.redis, 'app');
     redisClients.push(redis);
     const client = new DarajaClient(redis, {
-      ...darajaClientOptions(config.mpesa, false, () => Promise.resolve(simulator.url)),
+      ...darajaClientOptions(config.mpesa),
       retryBackoffMs: 20,
       ...overrides,
     });
@@ -465,11 +465,11 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       const gone = await startDarajaSimulator();
       const url = gone.url;
       await gone.close();
-      const config = testConfig({ REDIS_KEY_PREFIX: ownRedisPrefix() });
+      const config = testConfig({ REDIS_KEY_PREFIX: ownRedisPrefix(), MPESA_BASE_URL: url });
       const redis = createRedisConnection(config.redis, 'app');
       redisClients.push(redis);
       const lost = new DarajaClient(redis, {
-        ...darajaClientOptions(config.mpesa, false, () => Promise.resolve(url)),
+        ...darajaClientOptions(config.mpesa),
         retries: 1,
         retryBackoffMs: 10,
       });
@@ -827,14 +827,12 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
       }
     });
 
-    it('without MPESA_BASE_URL, starts its own simulator on first use and stops it on close', async () => {
-      const { app } = await startTestApp({ APP_ROLE: 'api' });
-      let url: string;
+    it("by default in tests talks to the test's own simulators over HTTP, reads their certificate, and closes them with the app", async () => {
+      const { app, daraja } = await startTestApp({ APP_ROLE: 'api' });
+      const url = daraja.url;
       try {
         const phone = uniquePhone();
-        const inProcess = await app.get(DarajaSimulatorHost).simulator();
-        url = inProcess.url;
-        inProcess.setOutcome(phone, 'insufficient_funds');
+        daraja.setOutcome(phone, 'insufficient_funds');
         const client = app.get(DarajaClient);
         const { checkoutRequestId } = await push(client, phone);
         const done = await eventually(
@@ -843,7 +841,7 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
           5_000,
         );
         expect(done).toMatchObject({ resultCode: 1 });
-        // B2C too: the client reads the simulator's certificate from it.
+        // B2C too: the client reads the simulator's certificate from it over HTTP.
         expect(
           (
             await client.b2c({
@@ -860,6 +858,44 @@ describe('DarajaClient against the local Daraja simulator (real HTTP, real Redis
         await app.close();
       }
       await expect(fetch(`${url}/simulator/certificate`)).rejects.toThrow();
+    });
+
+    it('runs no simulator inside itself: with no MPESA_BASE_URL outside development it refuses to build, naming it', async () => {
+      const refused: unknown = await startTestApp({ MPESA_BASE_URL: undefined, APP_ROLE: 'api' }).then(
+        ({ app }) => app.close(),
+        (e: unknown) => e,
+      );
+      expect(refused).toBeInstanceOf(ConfigValidationError);
+      expect((refused as ConfigValidationError).problems).toEqual([expect.stringMatching(/^MPESA_BASE_URL: required/)]);
+    });
+
+    it('holds no simulator and listens on nothing but its own port, through a top-up and a withdrawal', async () => {
+      const servers = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPServerWrap').length;
+      const before = servers();
+      const { app } = await startTestApp({ MPESA_BASE_URL: sim.url, APP_ROLE: 'api' });
+      try {
+        const names = [...app.get(ModulesContainer).values()].flatMap((m) =>
+          [...m.providers.values(), ...m.injectables.values()].map((p) => String(p.name)),
+        );
+        // SimulatorModule is the phone page, a client of the simulators over HTTP.
+        expect(names.filter((n) => /simulat/i.test(n) && n !== 'SimulatorModule')).toEqual([]);
+        await app.listen(0, '127.0.0.1');
+        const phone = uniquePhone();
+        const client = app.get(DarajaClient);
+        await push(client, phone);
+        await client.b2c({
+          originatorConversationId: `deni-${randomBytes(4).toString('hex')}`,
+          amount: 100,
+          phoneNumber: phone,
+          remarks: 'ok',
+          resultUrl: `${receiver.url}/b2c/result`,
+          queueTimeoutUrl: `${receiver.url}/b2c/timeout`,
+        });
+        expect(servers() - before).toBe(1);
+      } finally {
+        await app.close();
+      }
+      expect(servers()).toBe(before);
     });
   });
 });

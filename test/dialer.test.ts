@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DarajaSimulatorHost } from '../src/mpesa/simulator/daraja-simulator.host.js';
+import type { DarajaSimulator } from '../src/simulators/daraja/daraja-simulator.js';
 import { NotificationsService } from '../src/notifications/notifications.service.js';
 import { localDigits } from '../src/common/phone-number.js';
 import { local } from './support/ussd-clients.js';
@@ -88,12 +88,13 @@ function interactive(args: string[], env: Record<string, string> = {}) {
 
 describe('the terminal dialer (npm run dial)', () => {
   let app: NestFastifyApplication;
+  let daraja: DarajaSimulator;
   let base: string;
 
   beforeAll(async () => {
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    ({ app } = await startTestApp({ MPESA_CALLBACK_BASE_URL: base, ADMIN_API_KEY: ADMIN_KEY }));
+    ({ app, daraja } = await startTestApp({ MPESA_CALLBACK_BASE_URL: base, ADMIN_API_KEY: ADMIN_KEY }));
     await app.listen(port, '127.0.0.1');
   });
   afterAll(async () => {
@@ -169,7 +170,6 @@ describe('the terminal dialer (npm run dial)', () => {
       mark = dialer.output().length;
     }
     // The STK push reaches the Daraja simulator shortly after the END screen, and waits there.
-    const daraja = await app.get(DarajaSimulatorHost).simulator();
     const [held] = await eventually(
       () => daraja.pendingStkPushes(number),
       (p) => p.length === 1,

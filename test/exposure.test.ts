@@ -1,11 +1,10 @@
 import { networkInterfaces } from 'node:os';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { createApp } from '../src/app.factory.js';
-import { ConfigValidationError, configFromEnv } from '../src/config/app-config.js';
+import { ConfigValidationError, configFromEnv, type AppConfig } from '../src/config/app-config.js';
 import { listeningLine } from '../src/http-address.js';
 import { ADMIN_KEY } from './support/api-client.js';
 import { freePort } from './support/processes.js';
-import { ownRedisPrefix, startTestApp, testConfig, uniquePhone } from './support/test-app.js';
+import { startTestApp, uniquePhone } from './support/test-app.js';
 
 /**
  * Issue 14, points 1 and 2: a process others can reach never runs on public development secrets,
@@ -165,8 +164,8 @@ describe('exposure (issue 14: loopback unless told otherwise, live providers mea
     let port: number;
 
     beforeAll(async () => {
-      const config = testConfig({
-        REDIS_KEY_PREFIX: ownRedisPrefix(),
+      let config: AppConfig;
+      ({ app, config } = await startTestApp({
         HOST: '0.0.0.0',
         TRUST_PROXY: 'true',
         ADMIN_API_KEY: ADMIN_KEY,
@@ -174,9 +173,8 @@ describe('exposure (issue 14: loopback unless told otherwise, live providers mea
         PIN_PEPPER: 'p'.repeat(40),
         USSD_WEBHOOK_SECRET: 'u'.repeat(20),
         MPESA_CALLBACK_SECRET: 'c'.repeat(24),
-      });
+      }));
       expect(config.http.host).toBe('0.0.0.0');
-      app = await createApp(config);
       port = await freePort();
       await app.listen({ port, host: config.http.host });
       expect(listeningLine(app)).toBe(`http://0.0.0.0:${port} (every interface)`);
@@ -246,8 +244,7 @@ describe('exposure (issue 14: loopback unless told otherwise, live providers mea
     } finally {
       await app.close();
     }
-    const config = testConfig({ REDIS_KEY_PREFIX: ownRedisPrefix(), HOST: '::1' });
-    const v6 = await createApp(config);
+    const { app: v6, config } = await startTestApp({ HOST: '::1' });
     try {
       await v6.listen({ port: 0, host: config.http.host });
       const { port } = v6.getHttpServer().address() as { port: number };

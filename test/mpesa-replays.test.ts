@@ -6,8 +6,7 @@ import { DomainError } from '../src/common/domain-error.js';
 import { nairobiTimestamp } from '../src/mpesa/daraja.parsers.js';
 import { MpesaPayment } from '../src/mpesa/mpesa-payment.entity.js';
 import { MpesaService } from '../src/mpesa/mpesa.service.js';
-import type { DarajaSimulator } from '../src/mpesa/simulator/daraja-simulator.js';
-import { DarajaSimulatorHost } from '../src/mpesa/simulator/daraja-simulator.host.js';
+import type { DarajaSimulator } from '../src/simulators/daraja/daraja-simulator.js';
 import { UsersService } from '../src/users/users.service.js';
 import { WalletService } from '../src/wallet/wallet.service.js';
 import { ADMIN_KEY, ApiClient } from './support/api-client.js';
@@ -41,14 +40,13 @@ describe('top-ups replayed with an Idempotency-Key, and late STK outcomes', () =
   beforeAll(async () => {
     const port = await freePort();
     callbackBase = `http://127.0.0.1:${port}`;
-    ({ app } = await startTestApp({
+    ({ app, daraja: sim } = await startTestApp({
       MPESA_CALLBACK_BASE_URL: callbackBase,
       MPESA_CALLBACK_SECRET: SECRET,
       ADMIN_API_KEY: ADMIN_KEY,
     }));
     await app.listen(port, '127.0.0.1');
     api = new ApiClient(app);
-    sim = await app.get(DarajaSimulatorHost).simulator();
     db = app.get(DataSource);
   });
   afterAll(() => app?.close());

@@ -6,8 +6,7 @@ import { LoansService } from '../src/loans/loans.service.js';
 import { nairobiTimestamp } from '../src/mpesa/daraja.parsers.js';
 import { MpesaPayment } from '../src/mpesa/mpesa-payment.entity.js';
 import { MpesaService } from '../src/mpesa/mpesa.service.js';
-import type { DarajaSimulator, SimulatorOutcome } from '../src/mpesa/simulator/daraja-simulator.js';
-import { DarajaSimulatorHost } from '../src/mpesa/simulator/daraja-simulator.host.js';
+import type { DarajaSimulator, SimulatorOutcome } from '../src/simulators/daraja/daraja-simulator.js';
 import { localDigits } from '../src/common/phone-number.js';
 import { UsersService } from '../src/users/users.service.js';
 import { WalletService } from '../src/wallet/wallet.service.js';
@@ -111,7 +110,7 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
   beforeAll(async () => {
     const port = await freePort();
     callbackBase = `http://127.0.0.1:${port}`;
-    ({ app } = await startTestApp({
+    ({ app, daraja: sim } = await startTestApp({
       MPESA_CALLBACK_BASE_URL: callbackBase,
       MPESA_CALLBACK_SECRET: SECRET,
       MPESA_RECONCILE_AFTER_MS: '1000',
@@ -119,7 +118,6 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     }));
     await app.listen(port, '127.0.0.1');
     api = new ApiClient(app);
-    sim = await app.get(DarajaSimulatorHost).simulator();
     db = app.get(DataSource);
   });
   afterAll(() => app?.close());
@@ -905,7 +903,7 @@ describe('paybill (C2B) payments with MPESA_C2B_VERIFY on', () => {
   beforeAll(async () => {
     const port = await freePort();
     callbackBase = `http://127.0.0.1:${port}`;
-    ({ app } = await startTestApp({
+    ({ app, daraja: sim } = await startTestApp({
       MPESA_CALLBACK_BASE_URL: callbackBase,
       MPESA_CALLBACK_SECRET: SECRET,
       MPESA_RECONCILE_AFTER_MS: '1000',
@@ -914,7 +912,6 @@ describe('paybill (C2B) payments with MPESA_C2B_VERIFY on', () => {
     }));
     await app.listen(port, '127.0.0.1');
     api = new ApiClient(app);
-    sim = await app.get(DarajaSimulatorHost).simulator();
     expect((await api.call('POST', '/api/admin/mpesa/c2b/register', { admin: true })).status).toBe(200);
   });
   afterAll(() => app?.close());
@@ -984,7 +981,7 @@ describe('a paybill payment Transaction Status never confirms (MPESA_C2B_VERIFY,
   beforeAll(async () => {
     // Callbacks here go nowhere (MPESA_CALLBACK_BASE_URL is a closed port): Daraja accepts every
     // Transaction Status question, and no answer ever arrives.
-    ({ app } = await startTestApp({
+    ({ app, daraja: sim } = await startTestApp({
       MPESA_CALLBACK_SECRET: SECRET,
       MPESA_RECONCILE_AFTER_MS: '1000',
       MPESA_RECONCILE_MAX_AGE_MS: '4000',
@@ -992,7 +989,6 @@ describe('a paybill payment Transaction Status never confirms (MPESA_C2B_VERIFY,
       ADMIN_API_KEY: ADMIN_KEY,
     }));
     api = new ApiClient(app);
-    sim = await app.get(DarajaSimulatorHost).simulator();
     db = app.get(DataSource);
   });
   afterAll(() => app?.close());
@@ -1076,13 +1072,12 @@ describe('a withdrawal M-PESA never answers for (MPESA_RECONCILE_MAX_AGE_MS)', (
   beforeAll(async () => {
     // Callbacks here go nowhere (MPESA_CALLBACK_BASE_URL is a closed port): neither the B2C result
     // nor any Transaction Status answer ever arrives, but for those a test posts itself.
-    ({ app } = await startTestApp({
+    ({ app, daraja: sim } = await startTestApp({
       MPESA_CALLBACK_SECRET: SECRET,
       MPESA_RECONCILE_AFTER_MS: '1000',
       MPESA_RECONCILE_MAX_AGE_MS: '4000',
     }));
     api = new ApiClient(app);
-    sim = await app.get(DarajaSimulatorHost).simulator();
     db = app.get(DataSource);
   });
   afterAll(() => app?.close());
@@ -1275,7 +1270,7 @@ describe('a withdrawal Daraja never acknowledges, past MPESA_RECONCILE_MAX_AGE_M
 
   beforeAll(async () => {
     const port = await freePort();
-    ({ app } = await startTestApp({
+    ({ app, daraja: sim } = await startTestApp({
       MPESA_CALLBACK_BASE_URL: `http://127.0.0.1:${port}`,
       MPESA_CALLBACK_SECRET: SECRET,
       // The answer to the one Transaction Status question comes a second after it (the simulator's
@@ -1285,7 +1280,6 @@ describe('a withdrawal Daraja never acknowledges, past MPESA_RECONCILE_MAX_AGE_M
     }));
     await app.listen(port, '127.0.0.1');
     api = new ApiClient(app);
-    sim = await app.get(DarajaSimulatorHost).simulator();
     db = app.get(DataSource);
   });
   afterAll(() => app?.close());
@@ -1559,14 +1553,13 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
     const port = await freePort();
     callbackBase = `http://127.0.0.1:${port}`;
     // Reconciliation waits its default 3 minutes: nothing but the test (and the operator) ends these withdrawals.
-    ({ app } = await startTestApp({
+    ({ app, daraja: sim } = await startTestApp({
       MPESA_CALLBACK_BASE_URL: callbackBase,
       MPESA_CALLBACK_SECRET: SECRET,
       ADMIN_API_KEY: ADMIN_KEY,
     }));
     await app.listen(port, '127.0.0.1');
     api = new ApiClient(app);
-    sim = await app.get(DarajaSimulatorHost).simulator();
     db = app.get(DataSource);
   });
   afterAll(() => app?.close());
@@ -1998,13 +1991,12 @@ describe('B2C results checked against the request', () => {
     // Callbacks here go nowhere (MPESA_CALLBACK_BASE_URL is a closed port): the simulator's own
     // results and Transaction Status answers never arrive; the test posts results itself, built
     // from Safaricom's published samples, to Deni's callback route.
-    ({ app } = await startTestApp({
+    ({ app, daraja: sim } = await startTestApp({
       MPESA_CALLBACK_SECRET: SECRET,
       MPESA_RECONCILE_AFTER_MS: '1000',
       ADMIN_API_KEY: ADMIN_KEY,
     }));
     api = new ApiClient(app);
-    sim = await app.get(DarajaSimulatorHost).simulator();
   });
   afterAll(() => app?.close());
 

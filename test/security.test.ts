@@ -2,7 +2,6 @@ import { createHmac } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { createApp } from '../src/app.factory.js';
 import { ConfigValidationError, parseEnv } from '../src/config/app-config.js';
 import { createRootLogger } from '../src/logging/logger.js';
 import { ADMIN_KEY, ApiClient } from './support/api-client.js';
@@ -548,17 +547,13 @@ describe('security', () => {
     let logged: NestFastifyApplication;
 
     beforeAll(async () => {
-      const config = testConfig({
-        ...secrets,
-        REDIS_KEY_PREFIX: ownRedisPrefix(),
-        APP_ROLE: 'all',
-        LOG_LEVEL: 'trace',
-      });
       const sink = memorySink();
       lines = sink.lines;
-      logged = await createApp(config, { logger: createRootLogger(config, sink.stream) });
-      await logged.init();
-      await logged.getHttpAdapter().getInstance().ready();
+      // Its own simulators: the withdrawal below reaches the Daraja simulator, whose answers are logged too.
+      ({ app: logged } = await startTestApp(
+        { ...secrets, APP_ROLE: 'all', LOG_LEVEL: 'trace' },
+        { logger: (config) => createRootLogger(config, sink.stream) },
+      ));
     });
     afterAll(() => logged?.close());
 

@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
-import { createApp } from '../src/app.factory.js';
 import { buildConfig, parseEnv } from '../src/config/app-config.js';
 import { TransactionService } from '../src/database/transaction.service.js';
 import { createRootLogger } from '../src/logging/logger.js';
@@ -19,9 +18,9 @@ import { isGsm7 } from '../src/notifications/sms-text.js';
 import {
   startAfricasTalkingSmsSimulator,
   type AfricasTalkingSmsSimulator,
-} from '../src/notifications/simulator/africastalking-sms.simulator.js';
+} from '../src/simulators/africastalking/africastalking-sms.simulator.js';
 import { eventually } from './support/eventually.js';
-import { ownRedisPrefix, testConfig, uniquePhone } from './support/test-app.js';
+import { startTestApp, uniquePhone } from './support/test-app.js';
 import { memorySink } from './support/logs.js';
 import { configProblems } from './support/config-problems.js';
 
@@ -304,25 +303,24 @@ describe("Africa's Talking end to end: outbox → queue → provider → simulat
 
   beforeAll(async () => {
     sim = await startAfricasTalkingSmsSimulator({ username: 'sandbox', apiKey: API_KEY });
-    const config = testConfig({
-      REDIS_KEY_PREFIX: ownRedisPrefix(),
-      APP_ROLE: 'all',
-      SMS_PROVIDER: 'africastalking',
-      AT_BASE_URL: sim.url,
-      AT_USERNAME: 'sandbox',
-      AT_API_KEY: API_KEY,
-      AT_SENDER_ID: 'DENI',
-      AT_TIMEOUT_MS: '1000',
-      NOTIFICATIONS_MAX_ATTEMPTS: '4',
-      NOTIFICATIONS_BACKOFF_MS: '100',
-      LOG_LEVEL: 'debug',
-    });
-    // The app's real logger (redaction included), writing into memory.
     const sink = memorySink();
     logLines = sink.lines;
-    app = await createApp(config, { logger: createRootLogger(config, sink.stream) });
-    await app.init();
-    await app.getHttpAdapter().getInstance().ready();
+    ({ app } = await startTestApp(
+      {
+        APP_ROLE: 'all',
+        SMS_PROVIDER: 'africastalking',
+        AT_BASE_URL: sim.url,
+        AT_USERNAME: 'sandbox',
+        AT_API_KEY: API_KEY,
+        AT_SENDER_ID: 'DENI',
+        AT_TIMEOUT_MS: '1000',
+        NOTIFICATIONS_MAX_ATTEMPTS: '4',
+        NOTIFICATIONS_BACKOFF_MS: '100',
+        LOG_LEVEL: 'debug',
+      },
+      // The app's real logger (redaction included), writing into memory.
+      { logger: (config) => createRootLogger(config, sink.stream) },
+    ));
     db = app.get(DataSource);
     notifications = app.get(NotificationsService);
     transactions = app.get(TransactionService);

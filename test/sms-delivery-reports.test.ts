@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { MetricsService } from '../src/metrics/metrics.service.js';
-import { startAfricasTalkingSmsSimulator } from '../src/notifications/simulator/africastalking-sms.simulator.js';
+import { startAfricasTalkingSmsSimulator } from '../src/simulators/africastalking/africastalking-sms.simulator.js';
 import { eventually } from './support/eventually.js';
 import { freePort, ProcessTracker } from './support/processes.js';
 import { startSimulatorsProcess } from './support/simulators.js';

@@ -8,7 +8,7 @@ import { DatabaseAvailability } from '../src/database/database-availability.js';
 import { LoansService } from '../src/loans/loans.service.js';
 import { MpesaPayment } from '../src/mpesa/mpesa-payment.entity.js';
 import { MpesaService } from '../src/mpesa/mpesa.service.js';
-import { DarajaSimulatorHost } from '../src/mpesa/simulator/daraja-simulator.host.js';
+import type { DarajaSimulator } from '../src/simulators/daraja/daraja-simulator.js';
 import { REDIS } from '../src/redis/redis.tokens.js';
 import type { RedisClient } from '../src/redis/redis-connection.factory.js';
 import { localDigits } from '../src/common/phone-number.js';
@@ -38,13 +38,14 @@ const AS_OF = /^CON As of \d\d:\d\d:\n/;
 
 describe('USSD offline right after a write', () => {
   let app: NestFastifyApplication;
+  let daraja: DarajaSimulator;
   let proxy: TcpProxy;
   let db: DataSource;
   let api: ApiClient;
 
   beforeAll(async () => {
     proxy = await startTcpProxy(pgUrl.hostname, Number(pgUrl.port || 5432));
-    ({ app } = await startTestApp({
+    ({ app, daraja } = await startTestApp({
       APP_ROLE: 'api',
       DATABASE_URL: proxy.url(base.database.url),
       USSD_SNAPSHOT_REFRESH_SECONDS: '3600',
@@ -300,7 +301,7 @@ describe('USSD offline right after a write', () => {
   it('a withdrawal M-PESA did not pay, given back by its B2C result, is back in the offline balance at once', async () => {
     const { n, token } = await onboardedWith2000();
     // The simulator sends no result of its own: the test posts Daraja's failure sample for it.
-    (await app.get(DarajaSimulatorHost).simulator()).setOutcome(n, 'no_callback');
+    daraja.setOutcome(n, 'no_callback');
     const withdrawn = await api.call('POST', '/api/wallet/withdrawals', { token, body: { amount: 500, pin: PIN } });
     expect(withdrawn.status).toBe(202);
     const w = await db.getRepository(MpesaPayment).findOneByOrFail({ id: (withdrawn.body as { id: string }).id });

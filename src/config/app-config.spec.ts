@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { buildConfig, parseEnv } from './app-config.js';
+import { buildConfig, parseEnv, requireMpesaBaseUrl } from './app-config.js';
 import { envSchema } from './config.schema.js';
 import { configProblems } from '../../test/support/config-problems.js';
 
@@ -78,6 +78,10 @@ describe('configuration', () => {
       'http://127.0.0.1:9001',
     );
     expect(buildConfig(parseEnv({ NODE_ENV: 'test' })).mpesa.baseUrl).toBeUndefined();
+    // Deni starts no simulator of its own: an application built so refuses, naming the variable.
+    expect(() => requireMpesaBaseUrl(buildConfig(parseEnv({ NODE_ENV: 'test' })).mpesa)).toThrow(
+      'MPESA_BASE_URL: required outside development',
+    );
     const dev = buildConfig(parseEnv({ PORT: '5050' })).mpesa;
     expect(dev).toMatchObject({
       baseUrl: 'http://127.0.0.1:8383',

@@ -307,6 +307,20 @@ export function buildConfig(env: Env): AppConfig {
 }
 
 /**
+ * Where Daraja is. Deni never starts one of its own: in development with no MPESA_BASE_URL it is
+ * the simulators process (`simulators.alongside`); anywhere else MPESA_BASE_URL must say
+ * (production's rules require it; tests point it at simulators of their own). Checked when an
+ * application is built rather than in the schema, so that tools reading only the database or
+ * Redis settings in tests need not name a Daraja. Throws ConfigValidationError naming the variable.
+ */
+export function requireMpesaBaseUrl(mpesa: Pick<MpesaConfig, 'baseUrl'>): string {
+  if (mpesa.baseUrl) return mpesa.baseUrl;
+  throw new ConfigValidationError([
+    'MPESA_BASE_URL: required outside development (Deni runs no Daraja simulator inside itself: set it to Daraja, or to the simulators process, npm run simulators)',
+  ]);
+}
+
+/**
  * The start-up validation of a process's whole environment, every rule included (production's
  * required secrets and M-PESA settings among them). Throws ConfigValidationError naming each
  * variable at fault, on which the process refuses to start.

@@ -180,7 +180,10 @@ export const envSchema = z
     NOTIFICATIONS_RELAY_INTERVAL_MS: int(1_000, 3_600_000).default(30_000),
     NOTIFICATIONS_RELAY_AGE_MS: int(1_000, 3_600_000).default(60_000),
 
-    /** Daraja (Safaricom M-PESA). Unset MPESA_BASE_URL: the local simulator (never in production). */
+    /**
+     * Daraja (Safaricom M-PESA). Unset: the simulators process in development (SIMULATOR_PORT);
+     * required anywhere else, as Deni never runs a simulator itself (requireMpesaBaseUrl).
+     */
     MPESA_BASE_URL: httpUrl.optional(),
     /** The seed's names for the Daraja app's credentials. */
     SAFARICOM_CONSUMER_KEY: z.string().min(1).optional(),

@@ -41,7 +41,7 @@ describe('DENI_DEMO (the demo stack)', () => {
     // Production's other rules stand: the phone simulator page stays off unless asked for.
     expect(config.simulator.enabled).toBe(false);
     // B2C encrypts with the simulator's certificate, fetched from it.
-    expect(darajaClientOptions(config.mpesa, true, () => Promise.reject(new Error('unused')))).toMatchObject({
+    expect(darajaClientOptions(config.mpesa)).toMatchObject({
       certificatePem: undefined,
       simulatorCertificate: true,
     });

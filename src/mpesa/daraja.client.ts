@@ -40,8 +40,8 @@ export type B2cCommandId = 'BusinessPayment' | 'SalaryPayment' | 'PromotionPayme
 
 /** What DarajaClient needs; MpesaModule builds it from AppConfig.mpesa (darajaClientOptions). */
 export interface DarajaClientOptions {
-  /** Daraja's base URL, or a function that resolves it (the in-process simulator starts on first use). */
-  baseUrl: string | (() => Promise<string>);
+  /** Daraja's base URL: Safaricom's, or a Daraja simulator's (its own process, never Deni's). */
+  baseUrl: string;
   consumerKey: string;
   consumerSecret: string;
   shortcode: string;
@@ -50,7 +50,7 @@ export interface DarajaClientOptions {
   b2cShortcode: string;
   initiatorName: string;
   initiatorPassword: string;
-  /** Safaricom's certificate (PEM). Undefined: fetched from the simulator when allowed below. */
+  /** Safaricom's certificate (PEM). Undefined: fetched from the simulator over HTTP when allowed below. */
   certificatePem?: string;
   /** Read the certificate from `<baseUrl>/simulator/certificate` (never in production, but in the demo). */
   simulatorCertificate: boolean;
@@ -160,7 +160,7 @@ export class DarajaClient {
   private readonly backoffMs: number;
   private refreshing?: Promise<string>;
   private certificate?: Promise<KeyObject>;
-  private resolvedBaseUrl?: string;
+  private readonly baseUrl: string;
 
   constructor(
     @InjectRedis() private readonly redis: RedisClient,
@@ -168,6 +168,7 @@ export class DarajaClient {
   ) {
     this.retries = options.retries ?? 2;
     this.backoffMs = options.retryBackoffMs ?? 200;
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
   }
 
   // -------------------------------------------------------------------------------------------
@@ -176,7 +177,7 @@ export class DarajaClient {
   /** A valid access token: the shared one from Redis, or a new one (one OAuth call across instances). */
   async accessToken(): Promise<string> {
     try {
-      const keys = await this.tokenKeys();
+      const keys = this.tokenKeys();
       const cached = await this.redis.get(keys.token);
       if (cached) return cached;
       this.refreshing ??= this.refreshAcrossInstances(keys).finally(() => {
@@ -198,7 +199,7 @@ export class DarajaClient {
 
   /** Drops the shared token if it is still the one Daraja refused (another instance may have replaced it). */
   private async forgetToken(token: string): Promise<void> {
-    const keys = await this.tokenKeys();
+    const keys = this.tokenKeys();
     await this.redis.eval(DELETE_IF_EQUAL, 1, keys.token, token);
   }
 
@@ -252,13 +253,10 @@ export class DarajaClient {
     return this.parseOk('oauth', answer, parseOAuthResponse);
   }
 
-  private async tokenKeys() {
+  private tokenKeys() {
     // Per Daraja endpoint and app: a sandbox token must never be offered to production, nor one
     // simulator's token to another.
-    const id = createHash('sha256')
-      .update(`${await this.baseUrl()}\n${this.options.consumerKey}`)
-      .digest('hex')
-      .slice(0, 16);
+    const id = createHash('sha256').update(`${this.baseUrl}\n${this.options.consumerKey}`).digest('hex').slice(0, 16);
     return { token: `mpesa:token:${id}`, lock: `mpesa:token:${id}:lock` };
   }
 
@@ -423,7 +421,7 @@ export class DarajaClient {
     body: Json | undefined,
     idempotent: boolean,
   ): Promise<Answer> {
-    const target = `${await this.baseUrl()}${path}`;
+    const target = `${this.baseUrl}${path}`;
     const attempts = idempotent ? this.retries + 1 : 1;
     for (let attempt = 1; ; attempt += 1) {
       let failure: DarajaError;
@@ -492,14 +490,6 @@ export class DarajaClient {
     });
   }
 
-  private async baseUrl(): Promise<string> {
-    if (this.resolvedBaseUrl) return this.resolvedBaseUrl;
-    const { baseUrl } = this.options;
-    const resolved = (typeof baseUrl === 'string' ? baseUrl : await baseUrl()).replace(/\/+$/, '');
-    this.resolvedBaseUrl = resolved;
-    return resolved;
-  }
-
   private certificateKey(): Promise<KeyObject> {
     this.certificate ??= this.loadCertificate().catch((e: unknown) => {
       this.certificate = undefined;
@@ -514,7 +504,7 @@ export class DarajaClient {
       if (!this.options.simulatorCertificate) {
         throw new Error("no certificate configured: set MPESA_CERT_PATH to Safaricom's certificate");
       }
-      const response = await fetch(`${await this.baseUrl()}/simulator/certificate`, {
+      const response = await fetch(`${this.baseUrl}/simulator/certificate`, {
         signal: AbortSignal.timeout(this.options.timeoutMs),
       });
       if (!response.ok)

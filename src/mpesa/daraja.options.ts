@@ -1,20 +1,17 @@
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { MpesaConfig } from '../config/app-config.js';
+import { requireMpesaBaseUrl, type MpesaConfig } from '../config/app-config.js';
 import type { DarajaClientOptions } from './daraja.client.js';
 
 /**
- * DarajaClient's options from AppConfig.mpesa. With no MPESA_BASE_URL (never in production) the
- * base URL comes from `simulatorUrl`, and the SecurityCredential certificate from the simulator.
+ * DarajaClient's options from AppConfig.mpesa. Daraja is always another process: Safaricom's, or
+ * outside production a simulator's (the simulators process in development, the tests' own in
+ * tests). Outside production, with no MPESA_CERT_PATH, the SecurityCredential certificate is read
+ * from that simulator over HTTP (`/simulator/certificate`).
  */
-export function darajaClientOptions(
-  mpesa: MpesaConfig,
-  isProduction: boolean,
-  simulatorUrl: () => Promise<string>,
-): DarajaClientOptions {
-  if (isProduction && !mpesa.baseUrl) throw new Error('MPESA_BASE_URL is required in production');
+export function darajaClientOptions(mpesa: MpesaConfig): DarajaClientOptions {
   return {
-    baseUrl: mpesa.baseUrl ?? simulatorUrl,
+    baseUrl: requireMpesaBaseUrl(mpesa),
     consumerKey: mpesa.consumerKey,
     consumerSecret: mpesa.consumerSecret,
     shortcode: mpesa.shortcode,

@@ -23,7 +23,7 @@ import {
   stkPassword,
   wholeShillings,
 } from './daraja.parsers.js';
-import { selfSignedCertificate } from './simulator/self-signed-certificate.js';
+import { selfSignedCertificate } from '../simulators/daraja/self-signed-certificate.js';
 
 const FIXTURES = path.resolve(process.cwd(), 'test/fixtures/providers');
 

@@ -4,7 +4,6 @@ import { ConfigService } from '@nestjs/config';
 import type { AppConfig } from '../config/app-config.js';
 import { DARAJA_OPTIONS, DarajaClient } from './daraja.client.js';
 import { darajaClientOptions } from './daraja.options.js';
-import { DarajaSimulatorHost } from './simulator/daraja-simulator.host.js';
 import { LoansModule } from '../loans/loans.module.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
 import { NotificationsModule } from '../notifications/notifications.module.js';
@@ -18,8 +17,8 @@ import { MpesaMetrics } from './mpesa.metrics.js';
 import { MpesaService } from './mpesa.service.js';
 
 /**
- * M-PESA (docs/mpesa.md): the Daraja client and the local Daraja simulator it uses when
- * MPESA_BASE_URL is unset; top-ups (STK push), paybill payments (C2B) and withdrawals (B2C) with
+ * M-PESA (docs/mpesa.md): the Daraja client (Safaricom's Daraja, or a simulator in its own
+ * process outside production: docs/simulator.md); top-ups (STK push), paybill payments (C2B) and withdrawals (B2C) with
  * their callbacks, the payments table, and reconciliation (MpesaWorkerModule). Sits on loans and
  * wallet: money arrives through LoansService.receiveDeposit, leaves through the wallet's holds.
  * DARAJA_OPTIONS is exported so an application (or a test) can override what the client uses.
@@ -37,17 +36,13 @@ import { MpesaService } from './mpesa.service.js';
   providers: [
     MpesaService,
     MpesaMetrics,
-    DarajaSimulatorHost,
     {
       provide: DARAJA_OPTIONS,
-      inject: [ConfigService, DarajaSimulatorHost],
-      useFactory: (config: ConfigService<AppConfig, true>, host: DarajaSimulatorHost) =>
-        darajaClientOptions(config.get('mpesa', { infer: true }), config.get('isProduction', { infer: true }), () =>
-          host.url(),
-        ),
+      inject: [ConfigService],
+      useFactory: (config: ConfigService<AppConfig, true>) => darajaClientOptions(config.get('mpesa', { infer: true })),
     },
     DarajaClient,
   ],
-  exports: [MpesaService, DarajaClient, DarajaSimulatorHost, DARAJA_OPTIONS],
+  exports: [MpesaService, DarajaClient, DARAJA_OPTIONS],
 })
 export class MpesaModule {}

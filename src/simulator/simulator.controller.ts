@@ -4,6 +4,7 @@ import { ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiProperty
 import { IsIn, IsString, MaxLength } from 'class-validator';
 import { AdminOnly } from '../auth/admin-api-key.guard.js';
 import { DomainError } from '../common/domain-error.js';
+import { isLoopbackHost } from '../common/ip-allowlist.js';
 import type { AppConfig } from '../config/app-config.js';
 import {
   SIMULATOR_OUTCOMES,
@@ -11,8 +12,7 @@ import {
   type PendingStkPush,
   type SimulatorOutcome,
   type StkResolution,
-} from '../mpesa/simulator/daraja-simulator.js';
-import { DarajaSimulatorHost } from '../mpesa/simulator/daraja-simulator.host.js';
+} from '../simulators/daraja/outcomes.js';
 import { NotificationsQuery, NotificationView } from '../notifications/dto/notifications.dto.js';
 import { NotificationsService } from '../notifications/notifications.service.js';
 import { toMsisdn } from '../common/phone-number.js';
@@ -70,21 +70,22 @@ export class PendingTopUpView {
 @Controller('simulator/api')
 export class SimulatorController {
   private readonly serviceCode: string;
-  private readonly mpesaSimulated: boolean;
-  /** The simulators process's URL when Deni uses it (development); unset: the in-process simulator. */
-  private readonly simulatorsUrl?: string;
+  /**
+   * The Daraja simulator Deni talks to (the simulators process in development, a test's own in
+   * tests), driven over its control routes; unset when M-PESA is not simulated here: in
+   * production, or with MPESA_BASE_URL on another machine (a sandbox or Daraja itself).
+   */
+  private readonly simulatorUrl?: string;
   private readonly adminKeyRequired: boolean;
 
   constructor(
     private readonly notifications: NotificationsService,
-    private readonly daraja: DarajaSimulatorHost,
     config: ConfigService<AppConfig, true>,
   ) {
     this.serviceCode = config.get('ussd', { infer: true }).serviceCode;
-    const mpesa = config.get('mpesa', { infer: true });
-    const alongside = config.get('simulators', { infer: true }).alongside;
-    this.mpesaSimulated = (!mpesa.baseUrl || alongside) && !config.get('isProduction', { infer: true });
-    this.simulatorsUrl = alongside ? mpesa.baseUrl : undefined;
+    const baseUrl = config.get('mpesa', { infer: true }).baseUrl;
+    const local = baseUrl !== undefined && isLoopbackHost(URL.parse(baseUrl)?.hostname ?? '');
+    this.simulatorUrl = local && !config.get('isProduction', { infer: true }) ? baseUrl : undefined;
     this.adminKeyRequired = Boolean(config.get('security', { infer: true }).adminApiKey);
   }
 
@@ -107,7 +108,7 @@ export class SimulatorController {
   info() {
     return {
       serviceCode: this.serviceCode,
-      mpesaSimulated: this.mpesaSimulated,
+      mpesaSimulated: this.simulatorUrl !== undefined,
       adminKeyRequired: this.adminKeyRequired,
       outcomes: SIMULATOR_OUTCOMES,
       deliverable: STK_RESOLUTIONS,
@@ -136,11 +137,11 @@ export class SimulatorController {
   @HttpCode(200)
   @ApiOperation({
     summary:
-      "Sets how the in-process Daraja simulator answers this number's next STK push (top-up) or B2C (withdrawal); it stays until changed (development only)",
+      "Sets how the Daraja simulator answers this number's next STK push (top-up) or B2C (withdrawal); it stays until changed (development only)",
   })
   async outcome(@Body() body: SimulatorOutcomeDto) {
     const phoneNumber = toMsisdn(body.phoneNumber);
-    await (await this.simulator()).setOutcome(phoneNumber, body.outcome);
+    await this.simulator().setOutcome(phoneNumber, body.outcome);
     return { phoneNumber, outcome: body.outcome };
   }
 
@@ -148,12 +149,12 @@ export class SimulatorController {
   @AdminOnly()
   @ApiOperation({
     summary:
-      "This number's top-ups (STK pushes) the in-process Daraja simulator has not answered yet, oldest first: those held by the `hold` outcome, and any still in their short delay (development only)",
+      "This number's top-ups (STK pushes) the Daraja simulator has not answered yet, oldest first: those held by the `hold` outcome, and any still in their short delay (development only)",
   })
   @ApiOkResponse({ type: [PendingTopUpView] })
   async pending(@Query() query: PendingTopUpsQuery): Promise<PendingTopUpView[]> {
     const phoneNumber = toMsisdn(query.phoneNumber);
-    return (await (await this.simulator()).pendingStkPushes(phoneNumber)).map(
+    return (await this.simulator().pendingStkPushes(phoneNumber)).map(
       ({ checkoutRequestId, amount, requestedAt, held }) => ({ checkoutRequestId, amount, requestedAt, held }),
     );
   }
@@ -169,7 +170,7 @@ export class SimulatorController {
   @ApiOkResponse({ schema: { example: { checkoutRequestId: 'ws_CO_191220191020363925', outcome: 'success' } } })
   @ApiNotFoundResponse({ description: 'No such pending top-up (unknown, or already answered)' })
   async deliver(@Param('checkoutRequestId') checkoutRequestId: string, @Body() body: DeliverOutcomeDto) {
-    const simulator = await this.simulator();
+    const simulator = this.simulator();
     if (!(await simulator.pendingStkPushes()).some((p) => p.checkoutRequestId === checkoutRequestId)) {
       throw new DomainError(
         'SIMULATOR.NO_PENDING_TOPUP',
@@ -181,26 +182,26 @@ export class SimulatorController {
     return { checkoutRequestId, outcome: body.outcome };
   }
 
-  private async simulator(): Promise<SimulatorControl> {
-    if (!this.mpesaSimulated) {
+  private simulator(): SimulatorControl {
+    if (!this.simulatorUrl) {
       throw new DomainError(
         'SIMULATOR.MPESA_NOT_SIMULATED',
         'conflict',
-        'M-PESA is not simulated here (MPESA_BASE_URL is set)',
+        'M-PESA is not simulated here (MPESA_BASE_URL is not a simulator on this machine)',
       );
     }
-    return this.simulatorsUrl ? remoteControl(this.simulatorsUrl) : this.daraja.simulator();
+    return remoteControl(this.simulatorUrl);
   }
 }
 
-/** What the page's routes ask of the Daraja simulator, wherever it runs. */
+/** What the page's routes ask of the Daraja simulator. */
 interface SimulatorControl {
-  setOutcome(phoneNumber: string, outcome: SimulatorOutcome): unknown;
-  pendingStkPushes(phoneNumber?: string): PendingStkPush[] | Promise<PendingStkPush[]>;
-  resolveStkPush(checkoutRequestId: string, outcome: StkResolution): unknown;
+  setOutcome(phoneNumber: string, outcome: SimulatorOutcome): Promise<unknown>;
+  pendingStkPushes(phoneNumber?: string): Promise<PendingStkPush[]>;
+  resolveStkPush(checkoutRequestId: string, outcome: StkResolution): Promise<unknown>;
 }
 
-/** The simulators process (npm run simulators), through its control routes. */
+/** The Daraja simulator's process (npm run simulators), through its control routes over HTTP. */
 function remoteControl(url: string): SimulatorControl {
   const call = async (method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> => {
     const response = await fetch(`${url}${path}`, {

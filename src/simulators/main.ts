@@ -6,8 +6,8 @@ import {
   loadSimulatorsConfig,
   MPESA_DEVELOPMENT_DEFAULTS,
 } from '../config/app-config.js';
-import { startDarajaSimulator } from '../mpesa/simulator/daraja-simulator.js';
-import { startAfricasTalkingSmsSimulator } from '../notifications/simulator/africastalking-sms.simulator.js';
+import { startAfricasTalkingSmsSimulator } from './africastalking/africastalking-sms.simulator.js';
+import { startDarajaSimulator } from './daraja/daraja-simulator.js';
 import { simulatorsServer } from './shared-server.js';
 
 /**

@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { selfSignedCertificate } from '../../src/mpesa/simulator/self-signed-certificate.js';
+import { selfSignedCertificate } from '../../src/simulators/daraja/self-signed-certificate.js';
 
 let certificatePath: string | undefined;
 

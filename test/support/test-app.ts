@@ -1,7 +1,10 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { Logger } from 'pino';
 import { createApp } from '../../src/app.factory.js';
 import { loadConfig, type AppConfig } from '../../src/config/app-config.js';
+import type { DarajaSimulator } from '../../src/simulators/daraja/daraja-simulator.js';
+import { startTestSimulators, type TestSimulators } from './simulators.js';
 import { currentRun } from './test-env.js';
 
 /** A configuration for this test run, with overrides as environment variables would give them. */
@@ -29,13 +32,65 @@ export function ownRedisPrefix(): string {
   return `${currentRun().redisKeyPrefix}-${randomBytes(3).toString('hex')}${apps}`;
 }
 
-/** The real application (same factory as main.ts), ready for `app.inject`. */
-export async function startTestApp(overrides: Record<string, string | undefined> = {}) {
-  const config = testConfig({ REDIS_KEY_PREFIX: ownRedisPrefix(), ...overrides });
-  const app: NestFastifyApplication = await createApp(config);
-  await app.init();
-  await app.getHttpAdapter().getInstance().ready();
-  return { app, config };
+/**
+ * The real application (same factory as main.ts), ready for `app.inject`. Unless `overrides` say
+ * where Daraja is (MPESA_BASE_URL, even as undefined), it talks to simulators of its own started
+ * beside it in this test process (`simulators`; `daraja` is their Daraja), as Deni talks to the
+ * simulators process in development; they also serve AT_BASE_URL unless given, and close with
+ * the app.
+ */
+export async function startTestApp(
+  overrides: Record<string, string | undefined> = {},
+  options: { logger?: (config: AppConfig) => Logger } = {},
+): Promise<{
+  app: NestFastifyApplication;
+  config: AppConfig;
+  simulators: TestSimulators | undefined;
+  /** The simulators' Daraja; throws when the app was given MPESA_BASE_URL (it has none of its own). */
+  readonly daraja: DarajaSimulator;
+}> {
+  const prefix = ownRedisPrefix();
+  let simulators: TestSimulators | undefined;
+  if (!('MPESA_BASE_URL' in overrides)) {
+    // The credentials Deni will present, which a test may have changed.
+    const wanted = testConfig({ REDIS_KEY_PREFIX: prefix, ...overrides });
+    const { consumerKey, consumerSecret, passkey, initiatorName, initiatorPassword } = wanted.mpesa;
+    const { username, apiKey } = wanted.sms.africasTalking;
+    simulators = await startTestSimulators({
+      daraja: { consumerKey, consumerSecret, passkey, initiatorName, initiatorPassword },
+      sms: { ...(username ? { username } : {}), ...(apiKey ? { apiKey } : {}) },
+    });
+  }
+  try {
+    const config = testConfig({
+      REDIS_KEY_PREFIX: prefix,
+      ...(simulators ? { MPESA_BASE_URL: simulators.url, AT_BASE_URL: simulators.url } : {}),
+      ...overrides,
+    });
+    const app: NestFastifyApplication = await createApp(config, { logger: options.logger?.(config) });
+    if (simulators) {
+      // Closing the app closes its HTTP server (Fastify), and with it the simulators.
+      const own = simulators;
+      app
+        .getHttpAdapter()
+        .getInstance()
+        .addHook('onClose', () => own.close());
+    }
+    await app.init();
+    await app.getHttpAdapter().getInstance().ready();
+    return {
+      app,
+      config,
+      simulators,
+      get daraja(): DarajaSimulator {
+        if (!simulators) throw new Error('this app was given MPESA_BASE_URL: it has no simulators of its own');
+        return simulators.daraja;
+      },
+    };
+  } catch (e) {
+    await simulators?.close();
+    throw e;
+  }
 }
 
 /** A random valid Kenyan mobile number (tests share one database, so numbers must not clash). */

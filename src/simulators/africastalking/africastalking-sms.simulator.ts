@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { writeStateFile } from '../../mpesa/simulator/daraja-simulator.js';
-import { serverUrl, simulatorScope } from '../../simulators/shared-server.js';
-import type { AtRecipient, AtSendReply } from '../africastalking-sms.provider.js';
+import type { AtRecipient, AtSendReply } from '../../notifications/africastalking-sms.provider.js';
+import { serverUrl, simulatorScope } from '../shared-server.js';
+import { writeStateFile } from '../state-file.js';
 
 /**
  * A local stand-in for Africa's Talking's SMS endpoint, `POST /version1/messaging`, for tests and

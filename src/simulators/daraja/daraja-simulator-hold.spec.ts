@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MPESA_DEVELOPMENT_DEFAULTS } from '../../config/app-config.js';
-import { nairobiTimestamp, stkPassword } from '../daraja.parsers.js';
+import { nairobiTimestamp, stkPassword } from '../../mpesa/daraja.parsers.js';
 import { STK_RESOLUTIONS, startDarajaSimulator, type DarajaSimulator } from './daraja-simulator.js';
 
 /**

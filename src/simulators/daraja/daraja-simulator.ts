@@ -1,8 +1,7 @@
 // Size: over 400 lines. The whole Daraja simulator (OAuth, STK, C2B, B2C, Transaction Status,
 // persistence, control routes) in one function. Splitting it by flow, behind the same tests, is the
 // restructuring issue ("A house to live in"), kept out of feature changes.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
 import {
   constants,
   createPrivateKey,
@@ -16,14 +15,31 @@ import {
 } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { MPESA_DEVELOPMENT_DEFAULTS } from '../../config/app-config.js';
-import { nairobiTimestamp, stkPassword } from '../daraja.parsers.js';
-import { serverUrl, simulatorScope } from '../../simulators/shared-server.js';
+import { nairobiTimestamp, stkPassword } from '../../mpesa/daraja.parsers.js';
+import { serverUrl, simulatorScope } from '../shared-server.js';
+import { writeStateFile } from '../state-file.js';
+import {
+  SIMULATOR_OUTCOMES,
+  STK_RESOLUTIONS,
+  type PendingStkPush,
+  type SimulatorOutcome,
+  type StkResolution,
+} from './outcomes.js';
 import { selfSignedCertificate } from './self-signed-certificate.js';
+
+export {
+  SIMULATOR_OUTCOMES,
+  STK_RESOLUTIONS,
+  type PendingStkPush,
+  type SimulatorOutcome,
+  type StkResolution,
+} from './outcomes.js';
 
 /**
  * A local Daraja: the same endpoints, validation, error envelopes and callback bodies as
  * Safaricom's (modelled on the published samples in test/fixtures/providers), with outcomes
- * scripted per phone number. The default M-PESA backend in development and tests.
+ * scripted per phone number. Deni's M-PESA in development (the simulators process,
+ * src/simulators/main.ts) and in tests (test/support/daraja.ts), always outside Deni's process.
  *
  * Control routes (no auth; the server listens on 127.0.0.1): `POST /simulator/outcomes
  * {phoneNumber, outcome}`, `POST /simulator/c2b {billRefNumber, amount, msisdn?, shortCode?}`,
@@ -33,55 +49,6 @@ import { selfSignedCertificate } from './self-signed-certificate.js';
  * Besides Deni's own calls it answers what third-party Daraja clients call: B2C on its v1 path and
  * the sandbox's C2B simulate (`POST /mpesa/c2b/v1/simulate`).
  */
-
-export const SIMULATOR_OUTCOMES = [
-  'success',
-  /** STK: ResultCode 1032. */
-  'cancelled',
-  /** STK and B2C: ResultCode 1. */
-  'insufficient_funds',
-  /** STK: ResultCode 2001 (wrong PIN); B2C: 2001 (initiator information invalid). */
-  'wrong_pin',
-  /** STK: ResultCode 1037 (phone unreachable). */
-  'unreachable',
-  /**
-   * Nothing is sent. STK query answers "being processed" until the delay passes, then 1037. B2C:
-   * M-PESA times the payment out (nothing paid) and sends neither result nor timeout; only
-   * Transaction Status tells (Expired).
-   */
-  'no_callback',
-  /**
-   * The payment succeeds but its callback is lost: only STK query tells (ResultCode 0). B2C: paid,
-   * the result lost; only Transaction Status tells (Completed).
-   */
-  'lost_callback',
-  /** The same callback twice, the second shortly after the first. */
-  'duplicate_callback',
-  /** B2C: the QueueTimeOutURL is called instead of ResultURL. STK: as no_callback. */
-  'queue_timeout',
-  /**
-   * STK: the push stays pending (STK query: "being processed") until `resolveStkPush` decides it
-   * with another outcome. B2C: as success.
-   */
-  'hold',
-] as const;
-export type SimulatorOutcome = (typeof SIMULATOR_OUTCOMES)[number];
-/** The outcomes that decide an STK push: all but `hold`. */
-export type StkResolution = Exclude<SimulatorOutcome, 'hold'>;
-export const STK_RESOLUTIONS: readonly StkResolution[] = SIMULATOR_OUTCOMES.filter(
-  (o): o is StkResolution => o !== 'hold',
-);
-
-/** An STK push the customer has not answered yet (its result not decided). */
-export interface PendingStkPush {
-  checkoutRequestId: string;
-  merchantRequestId: string;
-  phoneNumber: string;
-  amount: number;
-  requestedAt: Date;
-  /** True when held by `hold` (decided only by `resolveStkPush`); false while its delay runs. */
-  held: boolean;
-}
 
 export interface DarajaSimulatorOptions {
   host?: string;
@@ -1228,12 +1195,4 @@ function readState(file: string): PersistedState | undefined {
   const state = JSON.parse(text) as PersistedState;
   if (state.version !== 1) throw new Error(`${file}: unknown simulator state version ${String(state.version)}`);
   return state;
-}
-
-/** Writes `text` to `file` atomically: a temporary file beside it, then a rename. */
-export function writeStateFile(file: string, text: string): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const temporary = `${file}.${process.pid}.tmp`;
-  writeFileSync(temporary, text);
-  renameSync(temporary, file);
 }
