@@ -4,7 +4,7 @@ import { DataSource } from 'typeorm';
 import { isDomainError } from '../src/common/domain-error.js';
 import { TransactionService } from '../src/database/transaction.service.js';
 import { LoansService } from '../src/loans/loans.service.js';
-import { UsersService } from '../src/users/users.service.js';
+import { OnboardingService } from '../src/onboarding/onboarding.service.js';
 import { SystemAccount } from '../src/wallet/account.entity.js';
 import { LedgerService } from '../src/wallet/ledger.service.js';
 import { WalletService } from '../src/wallet/wallet.service.js';
@@ -16,7 +16,7 @@ type Outcome = { ok: true } | { ok: false; code: string };
 describe('ledger and loans under concurrency (real PostgreSQL)', () => {
   let app: NestFastifyApplication;
   let db: DataSource;
-  let users: UsersService;
+  let onboarding: OnboardingService;
   let loans: LoansService;
   let ledger: LedgerService;
   let wallet: WalletService;
@@ -25,7 +25,7 @@ describe('ledger and loans under concurrency (real PostgreSQL)', () => {
   beforeAll(async () => {
     ({ app } = await startTestApp({ APP_ROLE: 'api', DB_POOL_SIZE: '20', DB_CONNECT_TIMEOUT_MS: '60000' }));
     db = app.get(DataSource);
-    users = app.get(UsersService);
+    onboarding = app.get(OnboardingService);
     loans = app.get(LoansService);
     ledger = app.get(LedgerService);
     wallet = app.get(WalletService);
@@ -44,7 +44,8 @@ describe('ledger and loans under concurrency (real PostgreSQL)', () => {
     }
   }
 
-  const user = (phone = uniquePhone()) => users.findOrRegister(phone);
+  // Subscribers as first contact makes them: registered with a wallet (onboarding).
+  const user = (phone = uniquePhone()) => onboarding.register(phone);
   const deposit = (userId: string, amount: number, reference: string) =>
     loans.receiveDeposit({ userId, amount, reference });
 
