@@ -203,7 +203,7 @@ describe('every USSD screen fits the limits, in English and Kiswahili', () => {
     step: number,
     backendFor: BackendFor = online,
   ): (page: number) => ScreenContext {
-    // As UssdService.contextFor builds it.
+    // As StepRunner.contextFor builds it.
     return (page) => ({
       user: { id: user.id, phoneNumber: user.phoneNumber, language },
       language,

@@ -210,7 +210,7 @@ describe('USSD sessions', () => {
       for (const commands of perStep) expect(commands).toEqual(['evalsha', 'evalsha', 'evalsha', 'set']);
     });
 
-    it('waits for Redis four times in sequence on a dial, twice on a continuing step', async () => {
+    it('waits for Redis twice in sequence on a dial or a continuing step (three times on first contact)', async () => {
       const phone = new CheckedAtPhone(app, uniquePhone());
       const snapshots = app.get(UssdSnapshotStore);
       // A new subscriber's first dial, and the scripts loaded (a first EVALSHA falls back to EVAL).
@@ -227,15 +227,15 @@ describe('USSD sessions', () => {
       // The gateway drops the session mid-journey: the next dial takes the resume offer.
       await step('dial with a resume offer', () => phone.dial());
       await step('continuing step that resumes', () => phone.reply('1'));
-      // Rate limit with lock-and-read; the cached identity (a first dial then registers and caches
-      // it); the resume offer; save (with the offer) and unlock. A continuing step knows its
-      // subscriber from the session.
+      // The gate: rate limit, lock-and-read, and on a dial the resume offer and the cached identity,
+      // together; then the save (with the offer) and unlock. A first dial registers the subscriber
+      // and caches who they are in between. A continuing step knows its subscriber from the session.
       expect(costs).toEqual([
-        ['first dial', 5],
-        ['dial', 4],
+        ['first dial', 3],
+        ['dial', 2],
         ['continuing step', 2],
         ['continuing step with an answer typed', 2],
-        ['dial with a resume offer', 4],
+        ['dial with a resume offer', 2],
         ['continuing step that resumes', 2],
       ]);
     });
