@@ -8,7 +8,7 @@ import type { UssdReply } from '../src/ussd/dialects.js';
 import { JourneyEngine, newJourney, type JourneyState } from '../src/ussd/engine/journey-engine.js';
 import { isGsm7 } from '../src/ussd/engine/screen-text.js';
 import { ScreenId, type JourneyData, type ScreenContext, type ScreenDef } from '../src/ussd/engine/types.js';
-import { OfflineBackend } from '../src/ussd/backend/offline-backend.js';
+import { OfflineBackend } from '../src/ussd/offline/offline-backend.js';
 import { OnlineBackend, type OnlineServices } from '../src/ussd/backend/online-backend.js';
 import type { UssdBackend } from '../src/ussd/backend/ussd-backend.js';
 import { OfflineQueueService } from '../src/ussd/offline/offline-queue.service.js';

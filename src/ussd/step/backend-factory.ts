@@ -4,7 +4,7 @@ import { MpesaService } from '../../mpesa/mpesa.service.js';
 import { OnboardingService } from '../../onboarding/onboarding.service.js';
 import { UsersService } from '../../users/users.service.js';
 import { WalletService } from '../../wallet/wallet.service.js';
-import { OfflineBackend } from '../backend/offline-backend.js';
+import { OfflineBackend } from '../offline/offline-backend.js';
 import { OnlineBackend, type OnlineServices } from '../backend/online-backend.js';
 import type { UssdUser } from '../backend/ussd-backend.js';
 import { OfflineQueueService } from '../offline/offline-queue.service.js';
