@@ -255,7 +255,10 @@ describe('every USSD screen fits the limits, in English and Kiswahili', () => {
       // The resume offer with its longest question: a six-digit repayment to a full number.
       const state =
         first === ScreenId.Resume
-          ? offerToResume(translator(language)('resume.repay', { amount: 250_000, other: formatLocal('254722000000') }))
+          ? offerToResume(
+              translator(language)('resume.repay', { amount: 250_000, other: formatLocal('254722000000') }),
+              newJourney(),
+            )
           : newJourney(first);
       where = `${language} ${user.phoneNumber} [${first}]`;
       const shown = await engine.show(state, contextFor(user, language, state.data, ++step, backendFor));
@@ -407,7 +410,7 @@ describe('every USSD screen fits the limits, in English and Kiswahili', () => {
           problems.add(where, 'no resume offer');
           continue;
         }
-        const offer = offerToResume(question);
+        const offer = offerToResume(question, lost);
         checkReply((await engine.show(offer, contextFor(busy, language, offer.data, 1))).reply, where, problems);
       }
       expect(problems.list()).toEqual([]);

@@ -22,8 +22,6 @@ export interface UssdSession {
    */
   language?: Language;
   journey: JourneyState;
-  /** The journey this dial may resume (offered as "1. Continue"). */
-  resumable?: JourneyState;
   /**
    * What the gateway sent last, to tell a retry from a new answer. For Africa's Talking, the
    * length and a hash of the accumulated text (which contains PINs, so it is never stored).

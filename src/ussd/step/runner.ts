@@ -177,8 +177,7 @@ export class StepRunner {
         phoneNumber: msisdn,
         userId: user.id,
         language: user.language,
-        journey: question ? offerToResume(question) : newJourney(),
-        resumable: question && lost ? lost : undefined,
+        journey: question && lost ? offerToResume(question, lost) : newJourney(),
         resumeHeld,
         screen: ScreenId.Main,
         step: 0,
@@ -226,12 +225,6 @@ export class StepRunner {
     context: (page: number) => ScreenContext,
   ): Promise<StepResult> {
     session.step += 1;
-    const top = this.engine.current(session.journey);
-    if (top.screen === ScreenId.Resume && input === '1' && session.resumable) {
-      session.journey = session.resumable;
-      delete session.resumable;
-      return this.engine.show(session.journey, context);
-    }
     return this.engine.answer(session.journey, input, context);
   }
 
