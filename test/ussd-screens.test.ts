@@ -8,7 +8,7 @@ import type { UssdReply } from '../src/ussd/dialects.js';
 import { JourneyEngine, newJourney, type JourneyState } from '../src/ussd/engine/journey-engine.js';
 import { isGsm7 } from '../src/ussd/engine/screen-text.js';
 import { ScreenId, type JourneyData, type ScreenContext, type ScreenDef } from '../src/ussd/engine/types.js';
-import { OfflineBackend } from '../src/ussd/backend/offline-backend.js';
+import { OfflineBackend } from '../src/ussd/offline/offline-backend.js';
 import { OnlineBackend, type OnlineServices } from '../src/ussd/backend/online-backend.js';
 import type { UssdBackend } from '../src/ussd/backend/ussd-backend.js';
 import { OfflineQueueService } from '../src/ussd/offline/offline-queue.service.js';
@@ -203,7 +203,7 @@ describe('every USSD screen fits the limits, in English and Kiswahili', () => {
     step: number,
     backendFor: BackendFor = online,
   ): (page: number) => ScreenContext {
-    // As UssdService.contextFor builds it.
+    // As StepRunner.contextFor builds it.
     return (page) => ({
       user: { id: user.id, phoneNumber: user.phoneNumber, language },
       language,
@@ -255,7 +255,10 @@ describe('every USSD screen fits the limits, in English and Kiswahili', () => {
       // The resume offer with its longest question: a six-digit repayment to a full number.
       const state =
         first === ScreenId.Resume
-          ? offerToResume(translator(language)('resume.repay', { amount: 250_000, other: formatLocal('254722000000') }))
+          ? offerToResume(
+              translator(language)('resume.repay', { amount: 250_000, other: formatLocal('254722000000') }),
+              newJourney(),
+            )
           : newJourney(first);
       where = `${language} ${user.phoneNumber} [${first}]`;
       const shown = await engine.show(state, contextFor(user, language, state.data, ++step, backendFor));
@@ -407,7 +410,7 @@ describe('every USSD screen fits the limits, in English and Kiswahili', () => {
           problems.add(where, 'no resume offer');
           continue;
         }
-        const offer = offerToResume(question);
+        const offer = offerToResume(question, lost);
         checkReply((await engine.show(offer, contextFor(busy, language, offer.data, 1))).reply, where, problems);
       }
       expect(problems.list()).toEqual([]);

@@ -8,6 +8,7 @@ import { localDigits } from '../src/common/phone-number.js';
 import { UsersService } from '../src/users/users.service.js';
 import { UssdSnapshotStore } from '../src/ussd/offline/snapshot.store.js';
 import { ADMIN_KEY, ApiClient } from './support/api-client.js';
+import { countRedisRoundTrips } from './support/redis-round-trips.js';
 import { ownRedisPrefix, startTestApp, uniquePhone } from './support/test-app.js';
 import {
   atPost,
@@ -207,6 +208,36 @@ describe('USSD sessions', () => {
       // Rate limit; lock and read; save and unlock (scripts by digest); the resume offer. The
       // subscriber comes from the session (no identity lookup) and the index was put at the dial.
       for (const commands of perStep) expect(commands).toEqual(['evalsha', 'evalsha', 'evalsha', 'set']);
+    });
+
+    it('waits for Redis twice in sequence on a dial or a continuing step (three times on first contact)', async () => {
+      const phone = new CheckedAtPhone(app, uniquePhone());
+      const snapshots = app.get(UssdSnapshotStore);
+      // A new subscriber's first dial, and the scripts loaded (a first EVALSHA falls back to EVAL).
+      const first = await countRedisRoundTrips(redis, () => phone.dial());
+      await snapshots.settle();
+      const costs: [string, number][] = [['first dial', first.sequential]];
+      const step = async (name: string, work: () => Promise<string>) => {
+        costs.push([name, (await countRedisRoundTrips(redis, work)).sequential]);
+        await snapshots.settle();
+      };
+      await step('dial', () => phone.dial());
+      await step('continuing step', () => phone.reply('1'));
+      await step('continuing step with an answer typed', () => phone.reply('0722000001'));
+      // The gateway drops the session mid-journey: the next dial takes the resume offer.
+      await step('dial with a resume offer', () => phone.dial());
+      await step('continuing step that resumes', () => phone.reply('1'));
+      // The gate: rate limit, lock-and-read, and on a dial the resume offer and the cached identity,
+      // together; then the save (with the offer) and unlock. A first dial registers the subscriber
+      // and caches who they are in between. A continuing step knows its subscriber from the session.
+      expect(costs).toEqual([
+        ['first dial', 3],
+        ['dial', 2],
+        ['continuing step', 2],
+        ['continuing step with an answer typed', 2],
+        ['dial with a resume offer', 2],
+        ['continuing step that resumes', 2],
+      ]);
     });
   });
 

@@ -23,8 +23,11 @@ export class OnboardingService {
     return this.users.findOrRegister(phoneNumber, manager, this.openWallet);
   }
 
-  /** As UsersService.identify (the cached identity first), registering with a wallet on first contact. */
-  identify(phoneNumber: string): Promise<UserIdentity> {
-    return this.users.identify(phoneNumber, this.openWallet);
+  /**
+   * As UsersService.identify (the cached identity first, unless the caller read it already),
+   * registering with a wallet on first contact.
+   */
+  identify(phoneNumber: string, cached?: UserIdentity | null): Promise<UserIdentity> {
+    return this.users.identify(phoneNumber, this.openWallet, cached);
   }
 }

@@ -63,20 +63,30 @@ export class UsersService {
    * Who is dialling: the cached identity, else the user (registered on first contact, with
    * `onRegistered` as findOrRegister), which is then cached. A USSD dial needs no more than this.
    */
-  async identify(phoneNumber: string, onRegistered?: OnRegistered): Promise<UserIdentity> {
+  async identify(
+    phoneNumber: string,
+    onRegistered?: OnRegistered,
+    cached?: UserIdentity | null,
+  ): Promise<UserIdentity> {
     const msisdn = toMsisdn(phoneNumber);
-    const cached = await this.identities.get(msisdn);
-    if (cached) return cached;
+    // `cached` when the caller has read the cache already (null: not there).
+    const identity = cached === undefined ? await this.identities.get(msisdn) : cached;
+    if (identity) return identity;
     const user = await this.findOrRegister(msisdn, undefined, onRegistered);
-    const identity = { id: user.id, phoneNumber: user.phoneNumber, language: user.language };
-    await this.identities.fill(identity);
-    return identity;
+    const registered = { id: user.id, phoneNumber: user.phoneNumber, language: user.language };
+    await this.identities.fill(registered);
+    return registered;
   }
 
   /**
    * The language of a number as far as the identity cache knows it, without reading PostgreSQL
    * or registering anyone; null when the number is not cached (or not a Kenyan mobile number).
    */
+  /** Who a number is as far as the identity cache knows it (a normalised MSISDN): nothing read from PostgreSQL. */
+  cachedIdentity(msisdn: string): Promise<UserIdentity | null> {
+    return this.identities.get(msisdn);
+  }
+
   async cachedLanguage(phoneNumber: string): Promise<Language | null> {
     const parsed = parseKenyanMobile(phoneNumber);
     if (!parsed.ok) return null;

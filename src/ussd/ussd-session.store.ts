@@ -22,8 +22,6 @@ export interface UssdSession {
    */
   language?: Language;
   journey: JourneyState;
-  /** The journey this dial may resume (offered as "1. Continue"). */
-  resumable?: JourneyState;
   /**
    * What the gateway sent last, to tell a retry from a new answer. For Africa's Talking, the
    * length and a hash of the accumulated text (which contains PINs, so it is never stored).
@@ -69,6 +67,22 @@ if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
 return 1
 `);
 const LOCK_MS = 10_000;
+
+/** A session opened for one request: its lock, and the session as read under it. */
+export interface OpenedSession {
+  lock: SessionLock;
+  session: UssdSession | null;
+  /**
+   * The session as read, once more: nobody else saves it while the lock is held, so a step run
+   * again (offline, after an online attempt that changed its copy) needs no second read.
+   */
+  asRead(): UssdSession | null;
+}
+
+function opened(lock: SessionLock, raw: string | null | undefined): OpenedSession {
+  const parse = () => (raw ? (JSON.parse(raw) as UssdSession) : null);
+  return { lock, session: parse(), asRead: parse };
+}
 /**
  * A session's place in the index is refreshed at most this often, not on every step: the index
  * only serves the monitoring endpoints, and a command less per step is worth more than a count
@@ -109,15 +123,15 @@ export class UssdSessionStore {
    * Takes the session's lock and reads the session, in one script. When the lock is held
    * elsewhere it waits for it, then reads. Returns null when the lock could not be had in time.
    */
-  async open(id: string, waitMs = 3_000): Promise<{ lock: SessionLock; session: UssdSession | null } | null> {
+  async open(id: string, waitMs = 3_000): Promise<OpenedSession | null> {
     const token = randomUUID();
     const [taken, raw] = (await LOCK_AND_READ.run(this.redis, [this.lockKey(id), this.key(id)], [token, LOCK_MS])) as [
       number,
       string | null | undefined,
     ];
-    if (taken === 1) return { lock: this.lockFor(id, token), session: raw ? (JSON.parse(raw) as UssdSession) : null };
+    if (taken === 1) return opened(this.lockFor(id, token), raw);
     const lock = await this.lock(id, waitMs);
-    return lock ? { lock, session: await this.get(id) } : null;
+    return lock ? opened(lock, await this.redis.get(this.key(id))) : null;
   }
 
   /**

@@ -10,6 +10,9 @@ import { WalletModule } from '../wallet/wallet.module.js';
 import { UssdController } from './ussd.controller.js';
 import { UssdMetrics } from './ussd.metrics.js';
 import { UssdService } from './ussd.service.js';
+import { UssdBackendFactory } from './step/backend-factory.js';
+import { UssdGate } from './step/gate.js';
+import { StepRunner } from './step/runner.js';
 import { UssdSessionStore } from './ussd-session.store.js';
 import { UssdWebhookGuard } from './ussd-webhook.guard.js';
 import { OfflineQueueController } from './offline/offline-queue.controller.js';
@@ -33,7 +36,17 @@ import { UssdSnapshotStore } from './offline/snapshot.store.js';
     MpesaModule,
   ],
   controllers: [UssdController, OfflineQueueController],
-  providers: [UssdService, UssdSessionStore, UssdMetrics, UssdWebhookGuard, UssdSnapshotStore, OfflineQueueService],
+  providers: [
+    UssdService,
+    UssdGate,
+    StepRunner,
+    UssdBackendFactory,
+    UssdSessionStore,
+    UssdMetrics,
+    UssdWebhookGuard,
+    UssdSnapshotStore,
+    OfflineQueueService,
+  ],
   exports: [UssdService, OfflineQueueService],
 })
 export class UssdModule {}

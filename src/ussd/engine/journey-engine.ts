@@ -162,6 +162,12 @@ export class JourneyEngine {
     }
     if ('invalid' in next) return this.show(state, ctx, { key: next.invalid, params: next.params });
     if ('end' in next) return { reply: this.fit(next.end, '', true), screen: frame.screen, outcome: 'end' };
+    if ('resume' in next) {
+      state.stack = next.resume.stack;
+      state.data = next.resume.data;
+      state.more = next.resume.more;
+      return this.show(state, ctx);
+    }
     if ('home' in next) {
       state.stack = [{ screen: ScreenId.Main, page: 0 }];
       return this.show(state, ctx);

@@ -71,7 +71,9 @@ export type Next =
   /** Back to the main menu, leaving the journey. */
   | { home: true }
   /** Re-ask the same screen, with a one-line reason above it. */
-  | { invalid: MessageKey; params?: Params };
+  | { invalid: MessageKey; params?: Params }
+  /** Carry on with a journey kept from a lost session, where it stood. */
+  | { resume: { stack: { screen: ScreenId; page: number }[]; data: JourneyData; more: boolean } };
 
 /**
  * A screen that asks for something a subscriber types and a form keeps (a lender's number, an

@@ -4,11 +4,14 @@ import { parseChoice, str } from './common.js';
 
 /** Where the resume offer keeps its question (the engine's resumeQuestion of the lost journey). */
 const RESUME_QUESTION = 'resumeQuestion';
+/** Where the resume offer keeps the lost journey itself (as JSON: journey data holds plain values). */
+const LOST_JOURNEY = 'lostJourney';
 
-/** A new journey that opens on the offer to continue a lost one, asking `question`. */
-export function offerToResume(question: string): JourneyState {
+/** A new journey that opens on the offer to continue `lost`, asking `question`. */
+export function offerToResume(question: string, lost: JourneyState): JourneyState {
   const journey = newJourney(ScreenId.Resume);
   journey.data[RESUME_QUESTION] = question;
+  journey.data[LOST_JOURNEY] = JSON.stringify(lost);
   return journey;
 }
 
@@ -37,11 +40,14 @@ export const mainScreens: ScreenDef[] = [
   },
   {
     // Offered when a subscriber dials again within minutes of losing a session after typing
-    // something a form keeps. The service answers 1 (restore the saved journey) itself; 2 starts again.
+    // something a form keeps: 1 carries on with the lost journey where it stood, 2 starts again.
     id: ScreenId.Resume,
     navigation: false,
     leadsTo: [ScreenId.Main],
     render: (ctx) => ({ body: `${str(ctx, RESUME_QUESTION)}\n${ctx.t('resume.options')}` }),
-    onInput: (input) => (input === '2' ? { home: true } : { invalid: 'invalid.option' }),
+    onInput: (input, ctx) => {
+      if (input === '1') return { resume: JSON.parse(str(ctx, LOST_JOURNEY)) as JourneyState };
+      return input === '2' ? { home: true } : { invalid: 'invalid.option' };
+    },
   },
 ];

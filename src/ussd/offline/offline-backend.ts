@@ -5,8 +5,8 @@ import type { OfflineAction } from '../../notifications/templates.js';
 import type { Language } from '../../common/language.js';
 import type { UsersService } from '../../users/users.service.js';
 import { WalletErrors } from '../../wallet/wallet.errors.js';
-import type { OfflineQueueService } from '../offline/offline-queue.service.js';
-import type { UssdSnapshot } from '../offline/snapshot.store.js';
+import type { OfflineQueueService } from './offline-queue.service.js';
+import type { UssdSnapshot } from './snapshot.store.js';
 import {
   inFilter,
   QueuedOffline,
@@ -16,7 +16,7 @@ import {
   type NewLoanRequest,
   type Page,
   type UssdBackend,
-} from './ussd-backend.js';
+} from '../backend/ussd-backend.js';
 
 const needsService = () =>
   new DomainError('SERVICE.OFFLINE', 'unavailable', 'This needs the database; it is not reachable right now');
