@@ -28,4 +28,6 @@ export default tseslint.config(
     files: ['**/*.js'],
     ...tseslint.configs.disableTypeChecked,
   },
+  // Mutation testing's reports and sandbox (npm run test:mutation).
+  { ignores: ['reports/', '.stryker-tmp/'] },
 );
