@@ -13,6 +13,7 @@ function stryker(args: string[]): Promise<number> {
       stdio: 'inherit',
       env: {
         ...process.env,
+        DENI_MUTATION: '1',
         NODE_OPTIONS:
           `${process.env.NODE_OPTIONS ?? ''} --experimental-vm-modules --no-warnings=ExperimentalWarning`.trim(),
       },

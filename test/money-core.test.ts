@@ -49,7 +49,24 @@ describe('the money core', () => {
     tx = app.get(TransactionService);
   });
   afterAll(() => app?.close());
-  afterEach(async () => expect(await ledgerViolations(db)).toEqual([]));
+  afterEach(() => guarded(async () => expect(await ledgerViolations(db)).toEqual([])));
+
+  /**
+   * In a mutation run (scripts/mutation.ts sets DENI_MUTATION) the first failure ends the file:
+   * the mutant is caught, and the tests after it would only spend a minute saying so again. Jest's
+   * own bail stops after a failing file, not a failing test.
+   */
+  let failed = false;
+  async function guarded(fn: () => Promise<unknown>): Promise<void> {
+    if (failed) throw new Error('not run: an earlier test of this file failed (DENI_MUTATION)');
+    try {
+      await fn();
+    } catch (e) {
+      if (process.env.DENI_MUTATION) failed = true;
+      throw e;
+    }
+  }
+  const check = (name: string, fn: () => Promise<unknown>) => it(name, () => guarded(fn));
 
   const user = (): Promise<User> => users.findOrRegister(uniquePhone());
   const ref = (tag: string) => `${tag}-${randomUUID()}`;
@@ -96,7 +113,7 @@ describe('the money core', () => {
   // ------------------------------------------------------------------------------------ ledger
 
   describe('ledger', () => {
-    it('moves an amount from one account to another once per key, and replays the same content', async () => {
+    check('moves an amount from one account to another once per key, and replays the same content', async () => {
       const [a, b] = [await funded(1_000), await user()];
       const [wa, wb] = [await ledger.openWallet(db.manager, a.id), await ledger.openWallet(db.manager, b.id)];
       const request = {
@@ -122,7 +139,7 @@ describe('the money core', () => {
       expect((await ledger.findByKey(request.idempotencyKey))?.id).toBe(first.transfer.id);
     });
 
-    it('refuses the same key with any other content, field by field', async () => {
+    check('refuses the same key with any other content, field by field', async () => {
       const [a, b, c] = [await funded(1_000), await user(), await user()];
       const [wa, wb, wc] = await Promise.all([a, b, c].map((u) => ledger.openWallet(db.manager, u.id)));
       const loan = await activeLoan(a, b, 100, 10);
@@ -149,7 +166,7 @@ describe('the money core', () => {
       expect(await ledger.walletBalance(b.id)).toBe(150);
     });
 
-    it('never overdraws a user wallet, but lets it reach exactly zero', async () => {
+    check('never overdraws a user wallet, but lets it reach exactly zero', async () => {
       const [a, b] = [await funded(300), await user()];
       const [wa, wb] = [await ledger.openWallet(db.manager, a.id), await ledger.openWallet(db.manager, b.id)];
       const move = (amount: number) =>
@@ -169,29 +186,34 @@ describe('the money core', () => {
       expect([await ledger.walletBalance(a.id), await ledger.walletBalance(b.id)]).toEqual([0, 300]);
     });
 
-    it('refuses a transfer to the same account, a missing account, and amounts that are not whole shillings above 0', async () => {
-      const a = await funded(100);
-      const wa = await ledger.openWallet(db.manager, a.id);
-      const move = (over: object) =>
-        tx.run((t) =>
-          ledger.transfer(t, {
-            idempotencyKey: ref('t'),
-            debitAccountId: wa,
-            creditAccountId: randomUUID(),
-            amount: 10,
-            kind: 'loan_repayment',
-            ...over,
-          }),
+    check(
+      'refuses a transfer to the same account, a missing account, and amounts that are not whole shillings above 0',
+      async () => {
+        const a = await funded(100);
+        const wa = await ledger.openWallet(db.manager, a.id);
+        const move = (over: object) =>
+          tx.run((t) =>
+            ledger.transfer(t, {
+              idempotencyKey: ref('t'),
+              debitAccountId: wa,
+              creditAccountId: randomUUID(),
+              amount: 10,
+              kind: 'loan_repayment',
+              ...over,
+            }),
+          );
+        expect(await codeOf(move({ creditAccountId: wa }))).toBe('LEDGER.SAME_ACCOUNT');
+        expect(await codeOf(move({}))).toBe('LEDGER.ACCOUNT_NOT_FOUND');
+        for (const amount of [0, -5, 1.5]) expect(await codeOf(move({ amount }))).toBe('AMOUNT.INVALID');
+        expect(await codeOf(ledger.balanceOf(randomUUID()))).toBe('LEDGER.ACCOUNT_NOT_FOUND');
+        expect(await codeOf(tx.run((t) => ledger.lockAccounts(t, [wa, randomUUID()])))).toBe(
+          'LEDGER.ACCOUNT_NOT_FOUND',
         );
-      expect(await codeOf(move({ creditAccountId: wa }))).toBe('LEDGER.SAME_ACCOUNT');
-      expect(await codeOf(move({}))).toBe('LEDGER.ACCOUNT_NOT_FOUND');
-      for (const amount of [0, -5, 1.5]) expect(await codeOf(move({ amount }))).toBe('AMOUNT.INVALID');
-      expect(await codeOf(ledger.balanceOf(randomUUID()))).toBe('LEDGER.ACCOUNT_NOT_FOUND');
-      expect(await codeOf(tx.run((t) => ledger.lockAccounts(t, [wa, randomUUID()])))).toBe('LEDGER.ACCOUNT_NOT_FOUND');
-      expect(await ledger.walletBalance(a.id)).toBe(100);
-    });
+        expect(await ledger.walletBalance(a.id)).toBe(100);
+      },
+    );
 
-    it('locks each account once, and knows its kind and balance', async () => {
+    check('locks each account once, and knows its kind and balance', async () => {
       const a = await funded(700);
       const wa = await ledger.openWallet(db.manager, a.id);
       const clearing = await clearingId();
@@ -201,7 +223,7 @@ describe('the money core', () => {
       expect(locked.get(clearing)?.kind).not.toBe('user_wallet');
     });
 
-    it('knows system accounts, opens one wallet per user, and an id without one has 0', async () => {
+    check('knows system accounts, opens one wallet per user, and an id without one has 0', async () => {
       expect(await ledger.systemAccountId(SystemAccount.MpesaClearing)).toBe(await clearingId());
       expect(await ledger.systemAccountId(SystemAccount.WithdrawalsPending)).toBe(await pendingId());
       expect(await ledger.systemAccountId(SystemAccount.MpesaClearing)).toBe(await clearingId());
@@ -222,7 +244,7 @@ describe('the money core', () => {
   // ------------------------------------------------------------------------------------ wallet
 
   describe('wallet', () => {
-    it('credits a deposit from M-PESA clearing once per reference', async () => {
+    check('credits a deposit from M-PESA clearing once per reference', async () => {
       const u = await user();
       const clearing = await clearingId();
       const before = await accountBalance(clearing);
@@ -236,7 +258,7 @@ describe('the money core', () => {
       expect(await accountBalance(clearing)).toBe(before - 250);
     });
 
-    it('holds a withdrawal in the pending account, then settles it to M-PESA clearing, once', async () => {
+    check('holds a withdrawal in the pending account, then settles it to M-PESA clearing, once', async () => {
       const u = await funded(1_000);
       const [pending, clearing] = [await pendingId(), await clearingId()];
       const [p0, c0] = [await accountBalance(pending), await accountBalance(clearing)];
@@ -261,7 +283,7 @@ describe('the money core', () => {
       expect(await wallet.balance(u.id)).toBe(600);
     });
 
-    it('releases a failed withdrawal back to the wallet, once', async () => {
+    check('releases a failed withdrawal back to the wallet, once', async () => {
       const u = await funded(500);
       const pending = await pendingId();
       const p0 = await accountBalance(pending);
@@ -276,7 +298,7 @@ describe('the money core', () => {
       expect(await codeOf(wallet.releaseWithdrawal(randomUUID()))).toBe('WITHDRAWAL.NOT_FOUND');
     });
 
-    it("holds, settles and releases in the caller's transaction when given one", async () => {
+    check("holds, settles and releases in the caller's transaction when given one", async () => {
       const u = await funded(300);
       const [held, settled] = [randomUUID(), randomUUID()];
       await expect(
@@ -305,7 +327,7 @@ describe('the money core', () => {
       );
     });
 
-    it('lists a wallet newest first, signed, with the other party, a page at a time', async () => {
+    check('lists a wallet newest first, signed, with the other party, a page at a time', async () => {
       const [a, b] = [await user(), await user()];
       await loans.receiveDeposit({ userId: a.id, amount: 1_000, reference: ref('H1') });
       const loan = await activeLoan(a, b, 300, 100);
@@ -335,7 +357,7 @@ describe('the money core', () => {
       expect(await wallet.history(randomUUID())).toEqual({ items: [], nextCursor: null });
     });
 
-    it('shows at most 50 entries a page', async () => {
+    check('shows at most 50 entries a page', async () => {
       const u = await user();
       for (let i = 0; i < 51; i += 1)
         await tx.run((t) => wallet.creditDeposit(t, { userId: u.id, amount: 1, reference: ref('M') }));
@@ -359,7 +381,7 @@ describe('the money core', () => {
   }
 
   describe('loan requests', () => {
-    it('takes amounts from 100 to 250,000 and a repayment per deposit from 10 to the amount', async () => {
+    check('takes amounts from 100 to 250,000 and a repayment per deposit from 10 to the amount', async () => {
       const borrower = await user();
       const request = (amount: number, repaymentPerDeposit: number) =>
         codeOf(
@@ -386,7 +408,7 @@ describe('the money core', () => {
       ).toBe('LOAN.SELF_LOAN');
     });
 
-    it('records a pending request that expires after 72 hours and tells the lender', async () => {
+    check('records a pending request that expires after 72 hours and tells the lender', async () => {
       const [borrower, lender] = [await user(), await user()];
       const before = Date.now();
       const loan = await loans.requestLoan({
@@ -421,7 +443,7 @@ describe('the money core', () => {
       ).toBe('LOAN.DUPLICATE_REQUEST');
     });
 
-    it('allows 5 pending requests per borrower, and one request per client key', async () => {
+    check('allows 5 pending requests per borrower, and one request per client key', async () => {
       const borrower = await user();
       const key = ref('K');
       const lender = await user();
@@ -491,7 +513,7 @@ describe('the money core', () => {
   });
 
   describe('approval, decline, cancel and expiry', () => {
-    it('approval moves the principal lender → borrower and makes the loan ACTIVE, once', async () => {
+    check('approval moves the principal lender → borrower and makes the loan ACTIVE, once', async () => {
       const [lender, borrower] = [await funded(2_000), await user()];
       const loan = await loans.requestLoan({
         borrowerId: borrower.id,
@@ -519,7 +541,7 @@ describe('the money core', () => {
       expect(await wallet.balance(borrower.id)).toBe(1_200);
     });
 
-    it('a lender short of the principal cannot approve', async () => {
+    check('a lender short of the principal cannot approve', async () => {
       const [lender, borrower] = [await funded(999), await user()];
       const loan = await loans.requestLoan({
         borrowerId: borrower.id,
@@ -531,7 +553,7 @@ describe('the money core', () => {
       expect((await loanRow(loan.id)).status).toBe('PENDING');
     });
 
-    it('an expired request can be neither approved nor kept pending', async () => {
+    check('an expired request can be neither approved nor kept pending', async () => {
       const [lender, borrower] = [await funded(1_000), await user()];
       const loan = await loans.requestLoan({
         borrowerId: borrower.id,
@@ -554,7 +576,7 @@ describe('the money core', () => {
       expect(await wallet.balance(lender.id)).toBe(1_000);
     });
 
-    it('the sweep expires every request past its time, and nothing else', async () => {
+    check('the sweep expires every request past its time, and nothing else', async () => {
       const borrower = await user();
       const due = [];
       for (let i = 0; i < 2; i += 1)
@@ -581,7 +603,7 @@ describe('the money core', () => {
       expect(await loans.expireDue()).toBe(0);
     });
 
-    it('the lender declines and the borrower cancels, each telling the other', async () => {
+    check('the lender declines and the borrower cancels, each telling the other', async () => {
       const [lender, borrower] = [await user(), await user()];
       const a = await loans.requestLoan({
         borrowerId: borrower.id,
@@ -619,89 +641,92 @@ describe('the money core', () => {
   });
 
   describe('deposits and allocation', () => {
-    it('pays active loans oldest approval first, x = min(rate, outstanding, remaining), and replays a reference', async () => {
-      const borrower = await user();
-      const [l1, l2, l3] = [await funded(5_000), await funded(5_000), await funded(5_000)];
-      // Requested 1, 2, 3; approved 2, then 1: loan 2 is the oldest approval. Loan 3 stays pending.
-      const r1 = await loans.requestLoan({
-        borrowerId: borrower.id,
-        lenderPhoneNumber: l1.phoneNumber,
-        amount: 1_000,
-        repaymentPerDeposit: 300,
-      });
-      const r2 = await loans.requestLoan({
-        borrowerId: borrower.id,
-        lenderPhoneNumber: l2.phoneNumber,
-        amount: 250,
-        repaymentPerDeposit: 200,
-      });
-      const r3 = await loans.requestLoan({
-        borrowerId: borrower.id,
-        lenderPhoneNumber: l3.phoneNumber,
-        amount: 500,
-        repaymentPerDeposit: 100,
-      });
-      await loans.approve(r2.id, l2.id);
-      await loans.approve(r1.id, l1.id);
-      // Borrower: 1,250 from the loans. Deposit 450: loan 2 takes min(200, 250, 450) = 200, loan 1 min(300, 1000, 250) = 250.
-      const reference = ref('D');
-      const result = await loans.receiveDeposit({ userId: borrower.id, amount: 450, reference });
-      expect(result).toMatchObject({ amount: 450, deducted: 450, balance: 1_250, replayed: false });
-      expect(result.allocations).toEqual([
-        { loanId: r2.id, amount: 200 },
-        { loanId: r1.id, amount: 250 },
-      ]);
-      expect(await sms(borrower.phoneNumber, 'deposit.received')).toEqual([
-        'Deni: Ksh 450 received. Ksh 450 deducted for loan. New balance: Ksh 1250',
-      ]);
-      expect([await wallet.balance(l1.id), await wallet.balance(l2.id), await wallet.balance(l3.id)]).toEqual([
-        4_250, 4_950, 5_000,
-      ]);
-      expect([
-        (await loanRow(r1.id)).outstanding,
-        (await loanRow(r2.id)).outstanding,
-        (await loanRow(r3.id)).outstanding,
-      ]).toEqual([750, 50, 500]);
-      expect(await sms(l1.phoneNumber, 'loan.repayment_received')).toEqual([
-        expect.stringMatching(/Ksh 250 received.*Still owed: Ksh 750/),
-      ]);
+    check(
+      'pays active loans oldest approval first, x = min(rate, outstanding, remaining), and replays a reference',
+      async () => {
+        const borrower = await user();
+        const [l1, l2, l3] = [await funded(5_000), await funded(5_000), await funded(5_000)];
+        // Requested 1, 2, 3; approved 2, then 1: loan 2 is the oldest approval. Loan 3 stays pending.
+        const r1 = await loans.requestLoan({
+          borrowerId: borrower.id,
+          lenderPhoneNumber: l1.phoneNumber,
+          amount: 1_000,
+          repaymentPerDeposit: 300,
+        });
+        const r2 = await loans.requestLoan({
+          borrowerId: borrower.id,
+          lenderPhoneNumber: l2.phoneNumber,
+          amount: 250,
+          repaymentPerDeposit: 200,
+        });
+        const r3 = await loans.requestLoan({
+          borrowerId: borrower.id,
+          lenderPhoneNumber: l3.phoneNumber,
+          amount: 500,
+          repaymentPerDeposit: 100,
+        });
+        await loans.approve(r2.id, l2.id);
+        await loans.approve(r1.id, l1.id);
+        // Borrower: 1,250 from the loans. Deposit 450: loan 2 takes min(200, 250, 450) = 200, loan 1 min(300, 1000, 250) = 250.
+        const reference = ref('D');
+        const result = await loans.receiveDeposit({ userId: borrower.id, amount: 450, reference });
+        expect(result).toMatchObject({ amount: 450, deducted: 450, balance: 1_250, replayed: false });
+        expect(result.allocations).toEqual([
+          { loanId: r2.id, amount: 200 },
+          { loanId: r1.id, amount: 250 },
+        ]);
+        expect(await sms(borrower.phoneNumber, 'deposit.received')).toEqual([
+          'Deni: Ksh 450 received. Ksh 450 deducted for loan. New balance: Ksh 1250',
+        ]);
+        expect([await wallet.balance(l1.id), await wallet.balance(l2.id), await wallet.balance(l3.id)]).toEqual([
+          4_250, 4_950, 5_000,
+        ]);
+        expect([
+          (await loanRow(r1.id)).outstanding,
+          (await loanRow(r2.id)).outstanding,
+          (await loanRow(r3.id)).outstanding,
+        ]).toEqual([750, 50, 500]);
+        expect(await sms(l1.phoneNumber, 'loan.repayment_received')).toEqual([
+          expect.stringMatching(/Ksh 250 received.*Still owed: Ksh 750/),
+        ]);
 
-      const replay = await loans.receiveDeposit({ userId: borrower.id, amount: 450, reference });
-      expect(replay).toEqual({
-        transferId: result.transferId,
-        amount: 450,
-        deducted: 450,
-        balance: 1_250,
-        allocations: result.allocations,
-        replayed: true,
-      });
-      expect(await codeOf(loans.receiveDeposit({ userId: borrower.id, amount: 451, reference }))).toBe(
-        'LEDGER.IDEMPOTENCY_CONFLICT',
-      );
+        const replay = await loans.receiveDeposit({ userId: borrower.id, amount: 450, reference });
+        expect(replay).toEqual({
+          transferId: result.transferId,
+          amount: 450,
+          deducted: 450,
+          balance: 1_250,
+          allocations: result.allocations,
+          replayed: true,
+        });
+        expect(await codeOf(loans.receiveDeposit({ userId: borrower.id, amount: 451, reference }))).toBe(
+          'LEDGER.IDEMPOTENCY_CONFLICT',
+        );
 
-      // Deposit 1,000: loan 2 takes its last 50 and is REPAID; loan 1 takes 300.
-      const next = await loans.receiveDeposit({ userId: borrower.id, amount: 1_000, reference: ref('D') });
-      expect(next.allocations).toEqual([
-        { loanId: r2.id, amount: 50 },
-        { loanId: r1.id, amount: 300 },
-      ]);
-      expect([next.deducted, next.balance]).toEqual([350, 1_900]);
-      const paid = await loanRow(r2.id);
-      expect([paid.status, paid.outstanding, paid.closed_at !== null]).toEqual(['REPAID', 0, true]);
-      expect((await loanRow(r1.id)).status).toBe('ACTIVE');
-      expect((await loanRow(r1.id)).closed_at).toBeNull();
-      expect(await sms(borrower.phoneNumber, 'loan.repaid_borrower')).toEqual([
-        expect.stringMatching(new RegExp(`Ksh 250 from ${local(l2.phoneNumber)}`)),
-      ]);
-      expect(await sms(l2.phoneNumber, 'loan.repaid_lender')).toEqual([
-        expect.stringMatching(new RegExp(`${local(borrower.phoneNumber)}.*Ksh 250`)),
-      ]);
-      expect(await sms(l1.phoneNumber, 'loan.repaid_lender')).toEqual([]);
-      const { repayments } = await loans.getForParty(r2.id, l2.id);
-      expect(repayments.map((t) => t.amount)).toEqual([200, 50]);
-    });
+        // Deposit 1,000: loan 2 takes its last 50 and is REPAID; loan 1 takes 300.
+        const next = await loans.receiveDeposit({ userId: borrower.id, amount: 1_000, reference: ref('D') });
+        expect(next.allocations).toEqual([
+          { loanId: r2.id, amount: 50 },
+          { loanId: r1.id, amount: 300 },
+        ]);
+        expect([next.deducted, next.balance]).toEqual([350, 1_900]);
+        const paid = await loanRow(r2.id);
+        expect([paid.status, paid.outstanding, paid.closed_at !== null]).toEqual(['REPAID', 0, true]);
+        expect((await loanRow(r1.id)).status).toBe('ACTIVE');
+        expect((await loanRow(r1.id)).closed_at).toBeNull();
+        expect(await sms(borrower.phoneNumber, 'loan.repaid_borrower')).toEqual([
+          expect.stringMatching(new RegExp(`Ksh 250 from ${local(l2.phoneNumber)}`)),
+        ]);
+        expect(await sms(l2.phoneNumber, 'loan.repaid_lender')).toEqual([
+          expect.stringMatching(new RegExp(`${local(borrower.phoneNumber)}.*Ksh 250`)),
+        ]);
+        expect(await sms(l1.phoneNumber, 'loan.repaid_lender')).toEqual([]);
+        const { repayments } = await loans.getForParty(r2.id, l2.id);
+        expect(repayments.map((t) => t.amount)).toEqual([200, 50]);
+      },
+    );
 
-    it('a deposit without debts is all the borrower’s, and a reference must be 1–100 plain characters', async () => {
+    check('a deposit without debts is all the borrower’s, and a reference must be 1–100 plain characters', async () => {
       const u = await user();
       const result = await loans.receiveDeposit({ userId: u.id, amount: 700, reference: ref('P') });
       expect(result).toMatchObject({ amount: 700, deducted: 0, balance: 700, allocations: [], replayed: false });
@@ -720,7 +745,7 @@ describe('the money core', () => {
   });
 
   describe('repayments the borrower chooses', () => {
-    it('moves up to what is outstanding, once per key, and a loan reaching 0 is REPAID', async () => {
+    check('moves up to what is outstanding, once per key, and a loan reaching 0 is REPAID', async () => {
       const [lender, borrower] = [await funded(1_000), await funded(100)];
       const loan = await activeLoan(lender, borrower, 600, 50);
       expect(await codeOf(loans.repay(loan.id, lender.id, 100, 'k1'))).toBe('LOAN.NOT_BORROWER');
@@ -739,7 +764,7 @@ describe('the money core', () => {
       expect((await loans.repay(loan.id, borrower.id, 350, 'k2')).status).toBe('REPAID');
     });
 
-    it('a pending loan cannot be repaid', async () => {
+    check('a pending loan cannot be repaid', async () => {
       const [lender, borrower] = [await user(), await funded(100)];
       const loan = await loans.requestLoan({
         borrowerId: borrower.id,
@@ -752,7 +777,7 @@ describe('the money core', () => {
   });
 
   describe('what a user sees of their loans', () => {
-    it('lists by role and status, newest first, pages, and sums what is owed each way', async () => {
+    check('lists by role and status, newest first, pages, and sums what is owed each way', async () => {
       const me = await funded(3_000);
       const [x, y] = [await funded(3_000), await user()];
       const borrowed = await activeLoan(x, me, 1_000, 100); // me owes 1000
@@ -798,7 +823,7 @@ describe('the money core', () => {
       expect(await codeOf(loans.getForParty(borrowed.id, y.id))).toBe('LOAN.NOT_FOUND');
     });
 
-    it('pages of at most 100 loans', async () => {
+    check('pages of at most 100 loans', async () => {
       const me = await user();
       const many = await loans.listForUser(me.id, { limit: 1_000 });
       expect(many.items).toEqual([]);
@@ -815,7 +840,7 @@ describe('the money core', () => {
     const published = <T>(name: string): T => JSON.parse(readFileSync(`test/fixtures/providers/${name}`, 'utf8')) as T;
     const payment = (id: string) => db.getRepository(MpesaPayment).findOneByOrFail({ id });
 
-    it('credits a paybill payment to the account reference’s wallet once, allocating it', async () => {
+    check('credits a paybill payment to the account reference’s wallet once, allocating it', async () => {
       const [lender, borrower] = [await funded(1_000), await user()];
       await activeLoan(lender, borrower, 500, 120);
       const body = {
@@ -865,7 +890,7 @@ describe('the money core', () => {
       return body;
     }
 
-    it('settles a paid withdrawal: the held money leaves Deni, once', async () => {
+    check('settles a paid withdrawal: the held money leaves Deni, once', async () => {
       const { u, w } = await withdrawal(400);
       const receipt = `S${randomBytes(4).toString('hex').toUpperCase()}`;
       expect(await mpesa.handleB2cResult(b2cResult(w, receipt))).toEqual({ applied: true });
@@ -878,7 +903,7 @@ describe('the money core', () => {
       expect(await wallet.balance(u.id)).toBe(600);
     });
 
-    it('releases a failed withdrawal: the held money goes back to the wallet, once', async () => {
+    check('releases a failed withdrawal: the held money goes back to the wallet, once', async () => {
       const { u, w } = await withdrawal(250);
       expect(await mpesa.handleB2cResult(b2cResult(w, null))).toEqual({ applied: true });
       expect(await wallet.withdrawalOutcome(w.id)).toBe('released');
