@@ -57,4 +57,6 @@ export default tseslint.config(
     files: ['**/*.cjs'],
     languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } },
   },
+  // Mutation testing's reports and sandbox (npm run test:mutation).
+  { ignores: ['reports/', '.stryker-tmp/'] },
 );

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { allocate, type AllocatableLoan } from './allocation.js';
+import { allocate, allocationOrder, type AllocatableLoan } from './allocation.js';
 
 /** The rule's order, written here rather than imported: oldest approval first, the id breaking ties. */
 function oldestApprovalFirst(a: AllocatableLoan, b: AllocatableLoan): number {
@@ -83,6 +83,25 @@ describe(allocate.name, () => {
         expect(allocate(deposit, shuffled)).toEqual(allocate(deposit, loans));
       }),
     );
+  });
+
+  it('pays loans approved at the same instant in id order, whatever order they come in', () => {
+    const at = new Date('2026-03-01T09:00:00Z');
+    const loans: AllocatableLoan[] = [
+      { id: 'c', repaymentPerDeposit: 100, outstanding: 1_000, approvedAt: at },
+      { id: 'a', repaymentPerDeposit: 100, outstanding: 1_000, approvedAt: at },
+      { id: 'b', repaymentPerDeposit: 100, outstanding: 1_000, approvedAt: at },
+      { id: 'd', repaymentPerDeposit: 100, outstanding: 1_000, approvedAt: new Date('2026-02-28T09:00:00Z') },
+    ];
+    // d is the oldest approval; a, b and c tie, so the ids order them. 250 runs out in b.
+    const expected = [
+      { loanId: 'd', amount: 100 },
+      { loanId: 'a', amount: 100 },
+      { loanId: 'b', amount: 50 },
+    ];
+    expect(allocate(250, loans)).toEqual(expected);
+    expect(allocate(250, [...loans].reverse())).toEqual(expected);
+    expect(allocationOrder(loans[1], loans[1])).toBe(0);
   });
 
   it('allocates nothing without active loans', () => {

@@ -67,4 +67,8 @@ describe('loan lifecycle', () => {
       { numRuns: 2000 },
     );
   });
+
+  it('calls exactly the states with no way out terminal', () => {
+    expect(LOAN_STATUSES.filter((s) => isTerminal(s))).toEqual(['REPAID', 'DECLINED', 'CANCELLED', 'EXPIRED']);
+  });
 });

@@ -1,0 +1,919 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { DataSource } from 'typeorm';
+import { DomainError } from '../src/common/domain-error.js';
+import { AppModule } from '../src/app.module.js';
+import type { AppConfig } from '../src/config/app-config.js';
+import { TransactionService } from '../src/database/transaction.service.js';
+import { LoansService } from '../src/loans/loans.service.js';
+import { MpesaPayment } from '../src/mpesa/mpesa-payment.entity.js';
+import { MpesaService } from '../src/mpesa/mpesa.service.js';
+import type { User } from '../src/users/user.entity.js';
+import { UsersService } from '../src/users/users.service.js';
+import { SystemAccount } from '../src/wallet/account.entity.js';
+import { LedgerService } from '../src/wallet/ledger.service.js';
+import { WalletService } from '../src/wallet/wallet.service.js';
+import { ledgerViolations } from './support/invariants.js';
+import { ownRedisPrefix, testConfig, uniquePhone } from './support/test-app.js';
+
+/**
+ * The money core through real PostgreSQL: the ledger (docs/money.md), the wallet's deposits and
+ * two-phase withdrawals, the loan lifecycle with allocation, and the M-PESA code that credits a
+ * paybill payment or settles or releases a withdrawal. Fast enough to run once per mutant
+ * (`npm run test:mutation`), and part of the ordinary suite. Every expected value is written out
+ * from the rules in docs/money.md (DESIGN §4), never computed by the code under test.
+ */
+describe('the money core', () => {
+  let app: INestApplicationContext;
+  let db: DataSource;
+  let ledger: LedgerService;
+  let wallet: WalletService;
+  let loans: LoansService;
+  let users: UsersService;
+  let tx: TransactionService;
+  let config: AppConfig;
+
+  beforeAll(async () => {
+    // The application's own module graph (AppModule, as createApp builds it) without the HTTP
+    // server: these tests call services, and a mutation run starts this once per mutant.
+    config = testConfig({ APP_ROLE: 'api', MPESA_C2B_VERIFY: 'false', REDIS_KEY_PREFIX: ownRedisPrefix() });
+    app = await NestFactory.createApplicationContext(AppModule.forRoot(config), { logger: false });
+    await app.init();
+    db = app.get(DataSource);
+    ledger = app.get(LedgerService);
+    wallet = app.get(WalletService);
+    loans = app.get(LoansService);
+    users = app.get(UsersService);
+    tx = app.get(TransactionService);
+  });
+  afterAll(() => app?.close());
+  afterEach(() => guarded(async () => expect(await ledgerViolations(db)).toEqual([])));
+
+  /**
+   * In a mutation run (scripts/mutation.ts sets DENI_MUTATION) the first failure ends the file:
+   * the mutant is caught, and the tests after it would only spend a minute saying so again. Jest's
+   * own bail stops after a failing file, not a failing test.
+   */
+  let failed = false;
+  async function guarded(fn: () => Promise<unknown>): Promise<void> {
+    if (failed) throw new Error('not run: an earlier test of this file failed (DENI_MUTATION)');
+    try {
+      await fn();
+    } catch (e) {
+      if (process.env.DENI_MUTATION) failed = true;
+      throw e;
+    }
+  }
+  const check = (name: string, fn: () => Promise<unknown>) => it(name, () => guarded(fn));
+
+  const user = (): Promise<User> => users.findOrRegister(uniquePhone());
+  const ref = (tag: string) => `${tag}-${randomUUID()}`;
+  /** A user with `amount` in their wallet, paid in as an operator's deposit. */
+  async function funded(amount: number): Promise<User> {
+    const u = await user();
+    await loans.receiveDeposit({ userId: u.id, amount, reference: ref('FUND') });
+    return u;
+  }
+  /** The error code a promise fails with ('' when it succeeds). */
+  async function codeOf(p: Promise<unknown>): Promise<string> {
+    try {
+      await p;
+      return '';
+    } catch (e) {
+      return e instanceof DomainError ? e.code : `not a domain error: ${(e as Error).message}`;
+    }
+  }
+  async function accountBalance(id: string): Promise<number> {
+    const [row] = await db.query<{ balance: string }[]>('SELECT balance FROM accounts WHERE id = $1', [id]);
+    return Number(row.balance);
+  }
+  const clearingId = async () =>
+    (await db.query<{ id: string }[]>(`SELECT id FROM accounts WHERE code = $1`, [SystemAccount.MpesaClearing]))[0].id;
+  const pendingId = async () =>
+    (await db.query<{ id: string }[]>(`SELECT id FROM accounts WHERE code = $1`, [SystemAccount.WithdrawalsPending]))[0]
+      .id;
+  async function sms(phoneNumber: string, template: string): Promise<string[]> {
+    const rows = await db.query<{ body: string }[]>(
+      `SELECT body FROM notifications WHERE phone_number = $1 AND template = $2 ORDER BY created_at, id`,
+      [phoneNumber, template],
+    );
+    return rows.map((r) => r.body);
+  }
+  /** The number as screens and SMS show it: 0712 345 678. */
+  const local = (msisdn: string) => `0${msisdn.slice(3, 6)} ${msisdn.slice(6, 9)} ${msisdn.slice(9)}`;
+  async function loanRow(id: string) {
+    const [row] = await db.query<
+      { status: string; outstanding: string; approved_at: Date | null; closed_at: Date | null; expires_at: Date }[]
+    >('SELECT status, outstanding, approved_at, closed_at, expires_at FROM loans WHERE id = $1', [id]);
+    return { ...row, outstanding: Number(row.outstanding) };
+  }
+
+  // ------------------------------------------------------------------------------------ ledger
+
+  describe('ledger', () => {
+    check('moves an amount from one account to another once per key, and replays the same content', async () => {
+      const [a, b] = [await funded(1_000), await user()];
+      const [wa, wb] = [await ledger.openWallet(db.manager, a.id), await ledger.openWallet(db.manager, b.id)];
+      const request = {
+        idempotencyKey: ref('t'),
+        debitAccountId: wa,
+        creditAccountId: wb,
+        amount: 400,
+        kind: 'loan_repayment' as const,
+      };
+      const first = await tx.run((t) => ledger.transfer(t, request));
+      expect(first.replayed).toBe(false);
+      expect(first.transfer).toMatchObject({
+        debitAccountId: wa,
+        creditAccountId: wb,
+        amount: 400,
+        kind: 'loan_repayment',
+        loanId: null,
+      });
+      expect([await ledger.balanceOf(wa), await ledger.balanceOf(wb)]).toEqual([600, 400]);
+      const again = await tx.run((t) => ledger.transfer(t, request));
+      expect([again.replayed, again.transfer.id]).toEqual([true, first.transfer.id]);
+      expect([await ledger.walletBalance(a.id), await ledger.walletBalance(b.id)]).toEqual([600, 400]);
+      expect((await ledger.findByKey(request.idempotencyKey))?.id).toBe(first.transfer.id);
+    });
+
+    check('refuses the same key with any other content, field by field', async () => {
+      const [a, b, c] = [await funded(1_000), await user(), await user()];
+      const [wa, wb, wc] = await Promise.all([a, b, c].map((u) => ledger.openWallet(db.manager, u.id)));
+      const loan = await activeLoan(a, b, 100, 10);
+      const base = {
+        idempotencyKey: ref('t'),
+        debitAccountId: wa,
+        creditAccountId: wb,
+        amount: 50,
+        kind: 'deposit' as const,
+        loanId: loan.id,
+      };
+      await tx.run((t) => ledger.transfer(t, base));
+      for (const other of [
+        { amount: 51 },
+        { debitAccountId: wc },
+        { creditAccountId: wc },
+        { kind: 'withdrawal_hold' as const },
+        { loanId: null },
+      ]) {
+        expect(await codeOf(tx.run((t) => ledger.transfer(t, { ...base, ...other })))).toBe(
+          'LEDGER.IDEMPOTENCY_CONFLICT',
+        );
+      }
+      expect(await ledger.walletBalance(b.id)).toBe(150);
+    });
+
+    check('never overdraws a user wallet, but lets it reach exactly zero', async () => {
+      const [a, b] = [await funded(300), await user()];
+      const [wa, wb] = [await ledger.openWallet(db.manager, a.id), await ledger.openWallet(db.manager, b.id)];
+      const move = (amount: number) =>
+        tx.run((t) =>
+          ledger.transfer(t, {
+            idempotencyKey: ref('t'),
+            debitAccountId: wa,
+            creditAccountId: wb,
+            amount,
+            kind: 'loan_repayment',
+          }),
+        );
+      let error: unknown;
+      await move(301).catch((e: unknown) => (error = e));
+      expect(error).toMatchObject({ code: 'WALLET.INSUFFICIENT_FUNDS', details: { balance: 300, needed: 301 } });
+      expect((await move(300)).replayed).toBe(false);
+      expect([await ledger.walletBalance(a.id), await ledger.walletBalance(b.id)]).toEqual([0, 300]);
+    });
+
+    check(
+      'refuses a transfer to the same account, a missing account, and amounts that are not whole shillings above 0',
+      async () => {
+        const a = await funded(100);
+        const wa = await ledger.openWallet(db.manager, a.id);
+        const move = (over: object) =>
+          tx.run((t) =>
+            ledger.transfer(t, {
+              idempotencyKey: ref('t'),
+              debitAccountId: wa,
+              creditAccountId: randomUUID(),
+              amount: 10,
+              kind: 'loan_repayment',
+              ...over,
+            }),
+          );
+        expect(await codeOf(move({ creditAccountId: wa }))).toBe('LEDGER.SAME_ACCOUNT');
+        expect(await codeOf(move({}))).toBe('LEDGER.ACCOUNT_NOT_FOUND');
+        for (const amount of [0, -5, 1.5]) expect(await codeOf(move({ amount }))).toBe('AMOUNT.INVALID');
+        expect(await codeOf(ledger.balanceOf(randomUUID()))).toBe('LEDGER.ACCOUNT_NOT_FOUND');
+        expect(await codeOf(tx.run((t) => ledger.lockAccounts(t, [wa, randomUUID()])))).toBe(
+          'LEDGER.ACCOUNT_NOT_FOUND',
+        );
+        expect(await ledger.walletBalance(a.id)).toBe(100);
+      },
+    );
+
+    check('locks each account once, and knows its kind and balance', async () => {
+      const a = await funded(700);
+      const wa = await ledger.openWallet(db.manager, a.id);
+      const clearing = await clearingId();
+      const locked = await tx.run((t) => ledger.lockAccounts(t, [wa, clearing, wa]));
+      expect([...locked.keys()].sort()).toEqual([wa, clearing].sort());
+      expect(locked.get(wa)).toEqual({ id: wa, kind: 'user_wallet', balance: 700 });
+      expect(locked.get(clearing)?.kind).not.toBe('user_wallet');
+    });
+
+    check('knows system accounts, opens one wallet per user, and an id without one has 0', async () => {
+      expect(await ledger.systemAccountId(SystemAccount.MpesaClearing)).toBe(await clearingId());
+      expect(await ledger.systemAccountId(SystemAccount.WithdrawalsPending)).toBe(await pendingId());
+      expect(await ledger.systemAccountId(SystemAccount.MpesaClearing)).toBe(await clearingId());
+      await expect(ledger.systemAccountId('no_such_account' as SystemAccount)).rejects.toThrow(
+        /no_such_account is missing/,
+      );
+      // Registration opens a wallet; an id that is nobody's has none.
+      const nobody = randomUUID();
+      expect(await ledger.findWalletId(nobody)).toBeNull();
+      expect(await ledger.walletBalance(nobody)).toBe(0);
+      const u = await user();
+      const id = await ledger.openWallet(db.manager, u.id);
+      expect(await ledger.openWallet(db.manager, u.id)).toBe(id);
+      expect(await ledger.findWalletId(u.id)).toBe(id);
+    });
+  });
+
+  // ------------------------------------------------------------------------------------ wallet
+
+  describe('wallet', () => {
+    check('credits a deposit from M-PESA clearing once per reference', async () => {
+      const u = await user();
+      const clearing = await clearingId();
+      const before = await accountBalance(clearing);
+      const reference = ref('R');
+      const first = await tx.run((t) => wallet.creditDeposit(t, { userId: u.id, amount: 250, reference }));
+      expect(first.replayed).toBe(false);
+      expect(first.transfer).toMatchObject({ kind: 'deposit', amount: 250, idempotencyKey: `deposit:${reference}` });
+      const again = await tx.run((t) => wallet.creditDeposit(t, { userId: u.id, amount: 250, reference }));
+      expect(again.replayed).toBe(true);
+      expect(await wallet.balance(u.id)).toBe(250);
+      expect(await accountBalance(clearing)).toBe(before - 250);
+    });
+
+    check('holds a withdrawal in the pending account, then settles it to M-PESA clearing, once', async () => {
+      const u = await funded(1_000);
+      const [pending, clearing] = [await pendingId(), await clearingId()];
+      const [p0, c0] = [await accountBalance(pending), await accountBalance(clearing)];
+      const id = randomUUID();
+      expect(await wallet.isWithdrawalHeld(id)).toBe(false);
+      expect(await wallet.withdrawalOutcome(id)).toBeNull();
+      const hold = await wallet.holdWithdrawal({ userId: u.id, amount: 400, withdrawalId: id });
+      expect(hold.transfer).toMatchObject({ kind: 'withdrawal_hold', amount: 400 });
+      expect(await wallet.isWithdrawalHeld(id)).toBe(true);
+      expect(await wallet.withdrawalOutcome(id)).toBeNull();
+      expect([await wallet.balance(u.id), await accountBalance(pending)]).toEqual([600, p0 + 400]);
+      const settled = await wallet.settleWithdrawal(id);
+      expect(settled).toMatchObject({ replayed: false, transfer: { kind: 'withdrawal_settle', amount: 400 } });
+      expect(await wallet.withdrawalOutcome(id)).toBe('settled');
+      expect([await wallet.balance(u.id), await accountBalance(pending), await accountBalance(clearing)]).toEqual([
+        600,
+        p0,
+        c0 + 400,
+      ]);
+      expect((await wallet.settleWithdrawal(id)).replayed).toBe(true);
+      expect(await codeOf(wallet.releaseWithdrawal(id))).toBe('WITHDRAWAL.ALREADY_CLOSED');
+      expect(await wallet.balance(u.id)).toBe(600);
+    });
+
+    check('releases a failed withdrawal back to the wallet, once', async () => {
+      const u = await funded(500);
+      const pending = await pendingId();
+      const p0 = await accountBalance(pending);
+      const id = randomUUID();
+      await wallet.holdWithdrawal({ userId: u.id, amount: 500, withdrawalId: id });
+      expect(await wallet.balance(u.id)).toBe(0);
+      const released = await wallet.releaseWithdrawal(id);
+      expect(released).toMatchObject({ replayed: false, transfer: { kind: 'withdrawal_release', amount: 500 } });
+      expect(await wallet.withdrawalOutcome(id)).toBe('released');
+      expect([await wallet.balance(u.id), await accountBalance(pending)]).toEqual([500, p0]);
+      expect(await codeOf(wallet.settleWithdrawal(id))).toBe('WITHDRAWAL.ALREADY_CLOSED');
+      expect(await codeOf(wallet.releaseWithdrawal(randomUUID()))).toBe('WITHDRAWAL.NOT_FOUND');
+    });
+
+    check("holds, settles and releases in the caller's transaction when given one", async () => {
+      const u = await funded(300);
+      const [held, settled] = [randomUUID(), randomUUID()];
+      await expect(
+        tx.run(async (t) => {
+          await wallet.holdWithdrawal({ userId: u.id, amount: 100, withdrawalId: held }, t);
+          throw new Error('rolled back');
+        }),
+      ).rejects.toThrow('rolled back');
+      expect(await wallet.isWithdrawalHeld(held)).toBe(false);
+      expect(await wallet.balance(u.id)).toBe(300);
+      await wallet.holdWithdrawal({ userId: u.id, amount: 100, withdrawalId: settled });
+      for (const close of [wallet.settleWithdrawal.bind(wallet), wallet.releaseWithdrawal.bind(wallet)]) {
+        await expect(
+          tx.run(async (t) => {
+            await close(settled, t);
+            throw new Error('rolled back');
+          }),
+        ).rejects.toThrow('rolled back');
+        expect(await wallet.withdrawalOutcome(settled)).toBeNull();
+      }
+      expect(await codeOf(wallet.holdWithdrawal({ userId: u.id, amount: 0, withdrawalId: randomUUID() }))).toBe(
+        'AMOUNT.INVALID',
+      );
+      expect(await codeOf(wallet.holdWithdrawal({ userId: u.id, amount: 201, withdrawalId: randomUUID() }))).toBe(
+        'WALLET.INSUFFICIENT_FUNDS',
+      );
+    });
+
+    check('lists a wallet newest first, signed, with the other party, a page at a time', async () => {
+      const [a, b] = [await user(), await user()];
+      await loans.receiveDeposit({ userId: a.id, amount: 1_000, reference: ref('H1') });
+      const loan = await activeLoan(a, b, 300, 100);
+      await loans.receiveDeposit({ userId: b.id, amount: 50, reference: ref('H2') });
+      // a: deposit +1000, disbursement −300, repayment +50 (the deposit of 50 to b allocated).
+      const page = await wallet.history(a.id, { limit: 2 });
+      expect(page.items.map((i) => [i.kind, i.amount, i.loanId, i.counterpartyUserId])).toEqual([
+        ['loan_repayment', 50, loan.id, b.id],
+        ['loan_disbursement', -300, loan.id, b.id],
+      ]);
+      expect(page.nextCursor).not.toBeNull();
+      const rest = await wallet.history(a.id, { limit: 2, before: page.nextCursor! });
+      expect(rest.items.map((i) => [i.kind, i.amount, i.counterpartyUserId])).toEqual([['deposit', 1_000, null]]);
+      expect(rest.nextCursor).toBeNull();
+      expect((await wallet.history(a.id)).items).toHaveLength(3);
+      expect((await wallet.history(a.id, { limit: 0 })).items).toHaveLength(1);
+      expect((await wallet.history(a.id, { before: 'not-a-cursor' })).items).toHaveLength(3);
+      expect((await wallet.history(a.id, { before: Buffer.from('s1x').toString('base64url') })).items).toHaveLength(3);
+      const b3 = await wallet.history(b.id, { limit: 3 });
+      expect(b3.items.map((i) => [i.kind, i.amount])).toEqual([
+        ['loan_repayment', -50],
+        ['deposit', 50],
+        ['loan_disbursement', 300],
+      ]);
+      expect(b3.nextCursor).toBeNull();
+      expect(b3.items[0].createdAt).toBeInstanceOf(Date);
+      expect(await wallet.history(randomUUID())).toEqual({ items: [], nextCursor: null });
+    });
+
+    check('shows at most 50 entries a page', async () => {
+      const u = await user();
+      for (let i = 0; i < 51; i += 1)
+        await tx.run((t) => wallet.creditDeposit(t, { userId: u.id, amount: 1, reference: ref('M') }));
+      const page = await wallet.history(u.id, { limit: 500 });
+      expect(page.items).toHaveLength(50);
+      expect(page.nextCursor).not.toBeNull();
+    });
+  });
+
+  // ------------------------------------------------------------------------------------- loans
+
+  /** A loan of `principal` from a funded lender to `borrower`, approved. */
+  async function activeLoan(lender: User, borrower: User, principal: number, rate: number) {
+    const loan = await loans.requestLoan({
+      borrowerId: borrower.id,
+      lenderPhoneNumber: lender.phoneNumber,
+      amount: principal,
+      repaymentPerDeposit: rate,
+    });
+    return loans.approve(loan.id, lender.id);
+  }
+
+  describe('loan requests', () => {
+    check('takes amounts from 100 to 250,000 and a repayment per deposit from 10 to the amount', async () => {
+      const borrower = await user();
+      const request = (amount: number, repaymentPerDeposit: number) =>
+        codeOf(
+          loans.requestLoan({ borrowerId: borrower.id, lenderPhoneNumber: uniquePhone(), amount, repaymentPerDeposit }),
+        );
+      expect(await request(99, 10)).toBe('LOAN.AMOUNT_OUT_OF_RANGE');
+      expect(await request(250_001, 10)).toBe('LOAN.AMOUNT_OUT_OF_RANGE');
+      expect(await request(150.5, 10)).toBe('LOAN.AMOUNT_OUT_OF_RANGE');
+      expect(await request(500, 9)).toBe('LOAN.REPAYMENT_OUT_OF_RANGE');
+      expect(await request(500, 501)).toBe('LOAN.REPAYMENT_OUT_OF_RANGE');
+      expect(await request(500, 10.5)).toBe('LOAN.REPAYMENT_OUT_OF_RANGE');
+      expect(await request(100, 10)).toBe('');
+      expect(await request(250_000, 250_000)).toBe('');
+      expect(await request(500, 500)).toBe('');
+      expect(
+        await codeOf(
+          loans.requestLoan({
+            borrowerId: borrower.id,
+            lenderPhoneNumber: borrower.phoneNumber,
+            amount: 500,
+            repaymentPerDeposit: 50,
+          }),
+        ),
+      ).toBe('LOAN.SELF_LOAN');
+    });
+
+    check('records a pending request that expires after 72 hours and tells the lender', async () => {
+      const [borrower, lender] = [await user(), await user()];
+      const before = Date.now();
+      const loan = await loans.requestLoan({
+        borrowerId: borrower.id,
+        lenderPhoneNumber: lender.phoneNumber,
+        amount: 1_500,
+        repaymentPerDeposit: 150,
+      });
+      expect(loan).toMatchObject({
+        borrowerId: borrower.id,
+        lenderId: lender.id,
+        principal: 1_500,
+        repaymentPerDeposit: 150,
+        outstanding: 1_500,
+        status: 'PENDING',
+      });
+      const ttl = 72 * 3_600_000;
+      expect(loan.expiresAt.getTime()).toBeGreaterThanOrEqual(before + ttl);
+      expect(loan.expiresAt.getTime()).toBeLessThanOrEqual(Date.now() + ttl);
+      expect(await sms(lender.phoneNumber, 'loan.requested')).toEqual([
+        expect.stringMatching(new RegExp(`${local(borrower.phoneNumber)}.*Ksh 1500.*Ksh 150`)),
+      ]);
+      expect(
+        await codeOf(
+          loans.requestLoan({
+            borrowerId: borrower.id,
+            lenderPhoneNumber: lender.phoneNumber,
+            amount: 1_500,
+            repaymentPerDeposit: 150,
+          }),
+        ),
+      ).toBe('LOAN.DUPLICATE_REQUEST');
+    });
+
+    check('allows 5 pending requests per borrower, and one request per client key', async () => {
+      const borrower = await user();
+      const key = ref('K');
+      const lender = await user();
+      const first = await loans.requestLoan({
+        borrowerId: borrower.id,
+        lenderPhoneNumber: lender.phoneNumber,
+        amount: 200,
+        repaymentPerDeposit: 20,
+        requestKey: key,
+      });
+      const again = await loans.requestLoan({
+        borrowerId: borrower.id,
+        lenderPhoneNumber: lender.phoneNumber,
+        amount: 200,
+        repaymentPerDeposit: 20,
+        requestKey: key,
+      });
+      expect(again.id).toBe(first.id);
+      for (const other of [
+        { amount: 201 },
+        { repaymentPerDeposit: 21 },
+        { lenderPhoneNumber: (await user()).phoneNumber },
+      ]) {
+        expect(
+          await codeOf(
+            loans.requestLoan({
+              borrowerId: borrower.id,
+              lenderPhoneNumber: lender.phoneNumber,
+              amount: 200,
+              repaymentPerDeposit: 20,
+              requestKey: key,
+              ...other,
+            }),
+          ),
+        ).toBe('LOAN.REQUEST_KEY_CONFLICT');
+      }
+      const someoneElse = await user();
+      expect(
+        await codeOf(
+          loans.requestLoan({
+            borrowerId: someoneElse.id,
+            lenderPhoneNumber: lender.phoneNumber,
+            amount: 200,
+            repaymentPerDeposit: 20,
+            requestKey: key,
+          }),
+        ),
+      ).toBe('LOAN.REQUEST_KEY_CONFLICT');
+      for (let i = 0; i < 4; i += 1)
+        await loans.requestLoan({
+          borrowerId: borrower.id,
+          lenderPhoneNumber: uniquePhone(),
+          amount: 200,
+          repaymentPerDeposit: 20,
+        });
+      expect(
+        await codeOf(
+          loans.requestLoan({
+            borrowerId: borrower.id,
+            lenderPhoneNumber: uniquePhone(),
+            amount: 200,
+            repaymentPerDeposit: 20,
+          }),
+        ),
+      ).toBe('LOAN.TOO_MANY_PENDING');
+    });
+  });
+
+  describe('approval, decline, cancel and expiry', () => {
+    check('approval moves the principal lender → borrower and makes the loan ACTIVE, once', async () => {
+      const [lender, borrower] = [await funded(2_000), await user()];
+      const loan = await loans.requestLoan({
+        borrowerId: borrower.id,
+        lenderPhoneNumber: lender.phoneNumber,
+        amount: 1_200,
+        repaymentPerDeposit: 100,
+      });
+      expect(await codeOf(loans.approve(loan.id, borrower.id))).toBe('LOAN.NOT_LENDER');
+      expect(await codeOf(loans.approve(loan.id, (await user()).id))).toBe('LOAN.NOT_FOUND');
+      expect(await codeOf(loans.approve('not-a-uuid', lender.id))).toBe('LOAN.NOT_FOUND');
+      expect(await codeOf(loans.approve(randomUUID(), lender.id))).toBe('LOAN.NOT_FOUND');
+      const before = Date.now();
+      const approved = await loans.approve(loan.id, lender.id);
+      expect(approved).toMatchObject({ status: 'ACTIVE', outstanding: 1_200 });
+      expect(approved.approvedAt!.getTime()).toBeGreaterThanOrEqual(before - 1_000);
+      expect([await wallet.balance(lender.id), await wallet.balance(borrower.id)]).toEqual([800, 1_200]);
+      const moved = await ledger.transfersForLoan(loan.id);
+      expect(moved.map((t) => [t.kind, t.amount, t.idempotencyKey])).toEqual([
+        ['loan_disbursement', 1_200, `loan:${loan.id}:disbursement`],
+      ]);
+      expect(await sms(borrower.phoneNumber, 'loan.approved')).toEqual([
+        expect.stringMatching(new RegExp(`${local(lender.phoneNumber)}.*Ksh 1200.*Ksh 100.*Ksh 1200`)),
+      ]);
+      expect(await codeOf(loans.approve(loan.id, lender.id))).toBe('LOAN.NOT_PENDING');
+      expect(await wallet.balance(borrower.id)).toBe(1_200);
+    });
+
+    check('a lender short of the principal cannot approve', async () => {
+      const [lender, borrower] = [await funded(999), await user()];
+      const loan = await loans.requestLoan({
+        borrowerId: borrower.id,
+        lenderPhoneNumber: lender.phoneNumber,
+        amount: 1_000,
+        repaymentPerDeposit: 100,
+      });
+      expect(await codeOf(loans.approve(loan.id, lender.id))).toBe('WALLET.INSUFFICIENT_FUNDS');
+      expect((await loanRow(loan.id)).status).toBe('PENDING');
+    });
+
+    check('an expired request can be neither approved nor kept pending', async () => {
+      const [lender, borrower] = [await funded(1_000), await user()];
+      const loan = await loans.requestLoan({
+        borrowerId: borrower.id,
+        lenderPhoneNumber: lender.phoneNumber,
+        amount: 500,
+        repaymentPerDeposit: 50,
+      });
+      expect(await loans.expire(loan.id)).toBe(false);
+      await db.query(`UPDATE loans SET expires_at = now() - interval '1 second' WHERE id = $1`, [loan.id]);
+      expect(await codeOf(loans.approve(loan.id, lender.id))).toBe('LOAN.NOT_PENDING');
+      expect(await loans.expire(loan.id)).toBe(true);
+      const row = await loanRow(loan.id);
+      expect(row.status).toBe('EXPIRED');
+      expect(row.closed_at).not.toBeNull();
+      expect(await sms(borrower.phoneNumber, 'loan.expired')).toEqual([
+        expect.stringMatching(new RegExp(`Ksh 500 to ${local(lender.phoneNumber)}`)),
+      ]);
+      expect(await loans.expire(loan.id)).toBe(false);
+      expect(await loans.expire(randomUUID())).toBe(false);
+      expect(await wallet.balance(lender.id)).toBe(1_000);
+    });
+
+    check('the sweep expires every request past its time, and nothing else', async () => {
+      const borrower = await user();
+      const due = [];
+      for (let i = 0; i < 2; i += 1)
+        due.push(
+          await loans.requestLoan({
+            borrowerId: borrower.id,
+            lenderPhoneNumber: uniquePhone(),
+            amount: 300,
+            repaymentPerDeposit: 30,
+          }),
+        );
+      const waiting = await loans.requestLoan({
+        borrowerId: borrower.id,
+        lenderPhoneNumber: uniquePhone(),
+        amount: 300,
+        repaymentPerDeposit: 30,
+      });
+      await db.query(`UPDATE loans SET expires_at = now() - interval '1 minute' WHERE id = ANY($1::uuid[])`, [
+        due.map((l) => l.id),
+      ]);
+      expect(await loans.expireDue()).toBeGreaterThanOrEqual(2);
+      for (const l of due) expect((await loanRow(l.id)).status).toBe('EXPIRED');
+      expect((await loanRow(waiting.id)).status).toBe('PENDING');
+      expect(await loans.expireDue()).toBe(0);
+    });
+
+    check('the lender declines and the borrower cancels, each telling the other', async () => {
+      const [lender, borrower] = [await user(), await user()];
+      const a = await loans.requestLoan({
+        borrowerId: borrower.id,
+        lenderPhoneNumber: lender.phoneNumber,
+        amount: 400,
+        repaymentPerDeposit: 40,
+      });
+      expect(await codeOf(loans.decline(a.id, borrower.id))).toBe('LOAN.NOT_LENDER');
+      expect(await codeOf(loans.cancel(a.id, lender.id))).toBe('LOAN.NOT_BORROWER');
+      const declined = await loans.decline(a.id, lender.id);
+      expect(declined.status).toBe('DECLINED');
+      expect(declined.closedAt).not.toBeNull();
+      expect(await sms(borrower.phoneNumber, 'loan.declined')).toEqual([
+        expect.stringMatching(
+          new RegExp(`${local(lender.phoneNumber)}.*Ksh 400|Ksh 400.*${local(lender.phoneNumber)}`),
+        ),
+      ]);
+      expect(await codeOf(loans.cancel(a.id, borrower.id))).toBe('LOAN.NOT_PENDING');
+      const b = await loans.requestLoan({
+        borrowerId: borrower.id,
+        lenderPhoneNumber: lender.phoneNumber,
+        amount: 600,
+        repaymentPerDeposit: 60,
+      });
+      const cancelled = await loans.cancel(b.id, borrower.id);
+      expect(cancelled.status).toBe('CANCELLED');
+      expect(cancelled.closedAt).not.toBeNull();
+      expect(await sms(lender.phoneNumber, 'loan.cancelled')).toEqual([
+        expect.stringMatching(new RegExp(`${local(borrower.phoneNumber)}.*Ksh 600`)),
+      ]);
+      expect(await sms(lender.phoneNumber, 'loan.declined')).toEqual([]);
+      expect(await sms(borrower.phoneNumber, 'loan.cancelled')).toEqual([]);
+      expect(await codeOf(loans.decline(b.id, lender.id))).toBe('LOAN.NOT_PENDING');
+    });
+  });
+
+  describe('deposits and allocation', () => {
+    check(
+      'pays active loans oldest approval first, x = min(rate, outstanding, remaining), and replays a reference',
+      async () => {
+        const borrower = await user();
+        const [l1, l2, l3] = [await funded(5_000), await funded(5_000), await funded(5_000)];
+        // Requested 1, 2, 3; approved 2, then 1: loan 2 is the oldest approval. Loan 3 stays pending.
+        const r1 = await loans.requestLoan({
+          borrowerId: borrower.id,
+          lenderPhoneNumber: l1.phoneNumber,
+          amount: 1_000,
+          repaymentPerDeposit: 300,
+        });
+        const r2 = await loans.requestLoan({
+          borrowerId: borrower.id,
+          lenderPhoneNumber: l2.phoneNumber,
+          amount: 250,
+          repaymentPerDeposit: 200,
+        });
+        const r3 = await loans.requestLoan({
+          borrowerId: borrower.id,
+          lenderPhoneNumber: l3.phoneNumber,
+          amount: 500,
+          repaymentPerDeposit: 100,
+        });
+        await loans.approve(r2.id, l2.id);
+        await loans.approve(r1.id, l1.id);
+        // Borrower: 1,250 from the loans. Deposit 450: loan 2 takes min(200, 250, 450) = 200, loan 1 min(300, 1000, 250) = 250.
+        const reference = ref('D');
+        const result = await loans.receiveDeposit({ userId: borrower.id, amount: 450, reference });
+        expect(result).toMatchObject({ amount: 450, deducted: 450, balance: 1_250, replayed: false });
+        expect(result.allocations).toEqual([
+          { loanId: r2.id, amount: 200 },
+          { loanId: r1.id, amount: 250 },
+        ]);
+        expect(await sms(borrower.phoneNumber, 'deposit.received')).toEqual([
+          'Deni: Ksh 450 received. Ksh 450 deducted for loan. New balance: Ksh 1250',
+        ]);
+        expect([await wallet.balance(l1.id), await wallet.balance(l2.id), await wallet.balance(l3.id)]).toEqual([
+          4_250, 4_950, 5_000,
+        ]);
+        expect([
+          (await loanRow(r1.id)).outstanding,
+          (await loanRow(r2.id)).outstanding,
+          (await loanRow(r3.id)).outstanding,
+        ]).toEqual([750, 50, 500]);
+        expect(await sms(l1.phoneNumber, 'loan.repayment_received')).toEqual([
+          expect.stringMatching(/Ksh 250 received.*Still owed: Ksh 750/),
+        ]);
+
+        const replay = await loans.receiveDeposit({ userId: borrower.id, amount: 450, reference });
+        expect(replay).toEqual({
+          transferId: result.transferId,
+          amount: 450,
+          deducted: 450,
+          balance: 1_250,
+          allocations: result.allocations,
+          replayed: true,
+        });
+        expect(await codeOf(loans.receiveDeposit({ userId: borrower.id, amount: 451, reference }))).toBe(
+          'LEDGER.IDEMPOTENCY_CONFLICT',
+        );
+
+        // Deposit 1,000: loan 2 takes its last 50 and is REPAID; loan 1 takes 300.
+        const next = await loans.receiveDeposit({ userId: borrower.id, amount: 1_000, reference: ref('D') });
+        expect(next.allocations).toEqual([
+          { loanId: r2.id, amount: 50 },
+          { loanId: r1.id, amount: 300 },
+        ]);
+        expect([next.deducted, next.balance]).toEqual([350, 1_900]);
+        const paid = await loanRow(r2.id);
+        expect([paid.status, paid.outstanding, paid.closed_at !== null]).toEqual(['REPAID', 0, true]);
+        expect((await loanRow(r1.id)).status).toBe('ACTIVE');
+        expect((await loanRow(r1.id)).closed_at).toBeNull();
+        expect(await sms(borrower.phoneNumber, 'loan.repaid_borrower')).toEqual([
+          expect.stringMatching(new RegExp(`Ksh 250 from ${local(l2.phoneNumber)}`)),
+        ]);
+        expect(await sms(l2.phoneNumber, 'loan.repaid_lender')).toEqual([
+          expect.stringMatching(new RegExp(`${local(borrower.phoneNumber)}.*Ksh 250`)),
+        ]);
+        expect(await sms(l1.phoneNumber, 'loan.repaid_lender')).toEqual([]);
+        const { repayments } = await loans.getForParty(r2.id, l2.id);
+        expect(repayments.map((t) => t.amount)).toEqual([200, 50]);
+      },
+    );
+
+    check('a deposit without debts is all the borrower’s, and a reference must be 1–100 plain characters', async () => {
+      const u = await user();
+      const result = await loans.receiveDeposit({ userId: u.id, amount: 700, reference: ref('P') });
+      expect(result).toMatchObject({ amount: 700, deducted: 0, balance: 700, allocations: [], replayed: false });
+      expect(await sms(u.phoneNumber, 'deposit.received')).toEqual(['Deni: Ksh 700 received. New balance: Ksh 700']);
+      for (const reference of ['', 'has space', 'x'.repeat(101)])
+        expect(await codeOf(loans.receiveDeposit({ userId: u.id, amount: 1, reference }))).toBe(
+          'DEPOSIT.BAD_REFERENCE',
+        );
+      expect(await codeOf(loans.receiveDeposit({ userId: u.id, amount: 0, reference: ref('P') }))).toBe(
+        'AMOUNT.INVALID',
+      );
+      expect(
+        (await loans.receiveDeposit({ userId: u.id, amount: 1, reference: 'A_b.c:d-9' + 'x'.repeat(91) })).balance,
+      ).toBe(701);
+    });
+  });
+
+  describe('repayments the borrower chooses', () => {
+    check('moves up to what is outstanding, once per key, and a loan reaching 0 is REPAID', async () => {
+      const [lender, borrower] = [await funded(1_000), await funded(100)];
+      const loan = await activeLoan(lender, borrower, 600, 50);
+      expect(await codeOf(loans.repay(loan.id, lender.id, 100, 'k1'))).toBe('LOAN.NOT_BORROWER');
+      expect(await codeOf(loans.repay(loan.id, borrower.id, 601, 'k1'))).toBe('LOAN.REPAYMENT_EXCEEDS_OUTSTANDING');
+      expect(await codeOf(loans.repay(loan.id, borrower.id, 0, 'k1'))).toBe('AMOUNT.INVALID');
+      const after = await loans.repay(loan.id, borrower.id, 250, 'k1');
+      expect([after.outstanding, after.status]).toEqual([350, 'ACTIVE']);
+      expect((await loans.repay(loan.id, borrower.id, 250, 'k1')).outstanding).toBe(350);
+      expect([await wallet.balance(borrower.id), await wallet.balance(lender.id)]).toEqual([450, 650]);
+      expect(await codeOf(loans.repay(loan.id, borrower.id, 251, 'k1'))).toBe('LEDGER.IDEMPOTENCY_CONFLICT');
+      const done = await loans.repay(loan.id, borrower.id, 350, 'k2');
+      expect([done.outstanding, done.status]).toEqual([0, 'REPAID']);
+      expect(done.closedAt).not.toBeNull();
+      expect([await wallet.balance(borrower.id), await wallet.balance(lender.id)]).toEqual([100, 1_000]);
+      expect(await codeOf(loans.repay(loan.id, borrower.id, 1, 'k3'))).toBe('LOAN.NOT_ACTIVE');
+      expect((await loans.repay(loan.id, borrower.id, 350, 'k2')).status).toBe('REPAID');
+    });
+
+    check('a pending loan cannot be repaid', async () => {
+      const [lender, borrower] = [await user(), await funded(100)];
+      const loan = await loans.requestLoan({
+        borrowerId: borrower.id,
+        lenderPhoneNumber: lender.phoneNumber,
+        amount: 100,
+        repaymentPerDeposit: 10,
+      });
+      expect(await codeOf(loans.repay(loan.id, borrower.id, 10, 'k'))).toBe('LOAN.NOT_ACTIVE');
+    });
+  });
+
+  describe('what a user sees of their loans', () => {
+    check('lists by role and status, newest first, pages, and sums what is owed each way', async () => {
+      const me = await funded(3_000);
+      const [x, y] = [await funded(3_000), await user()];
+      const borrowed = await activeLoan(x, me, 1_000, 100); // me owes 1000
+      const lent = await activeLoan(me, y, 700, 70); // y owes me 700
+      const pendingForMe = await loans.requestLoan({
+        borrowerId: y.id,
+        lenderPhoneNumber: me.phoneNumber,
+        amount: 150,
+        repaymentPerDeposit: 15,
+      });
+      const myRequest = await loans.requestLoan({
+        borrowerId: me.id,
+        lenderPhoneNumber: y.phoneNumber,
+        amount: 120,
+        repaymentPerDeposit: 12,
+      });
+      const ids = (r: { items: { id: string }[] }) => r.items.map((l) => l.id);
+      const all = await loans.listForUser(me.id);
+      expect(ids(all)).toEqual([myRequest.id, pendingForMe.id, lent.id, borrowed.id]);
+      expect(all.total).toBe(4);
+      expect(all.items[0].borrower!.phoneNumber).toBe(me.phoneNumber);
+      expect(all.items[0].lender!.phoneNumber).toBe(y.phoneNumber);
+      expect(ids(await loans.listForUser(me.id, { role: 'borrower' }))).toEqual([myRequest.id, borrowed.id]);
+      expect(ids(await loans.listForUser(me.id, { role: 'lender' }))).toEqual([pendingForMe.id, lent.id]);
+      expect(ids(await loans.listForUser(me.id, { status: ['ACTIVE'] }))).toEqual([lent.id, borrowed.id]);
+      const page = await loans.listForUser(me.id, { limit: 2, offset: 1 });
+      expect([ids(page), page.total]).toEqual([[pendingForMe.id, lent.id], 4]);
+      const uncounted = await loans.listForUser(me.id, { limit: 2, count: false });
+      expect([ids(uncounted), uncounted.total]).toEqual([[myRequest.id, pendingForMe.id], 2]);
+      expect(ids(await loans.listForUser(me.id, { limit: 0, offset: -3 }))).toEqual([myRequest.id]);
+      expect(ids(await loans.pendingForLender(me.id))).toEqual([pendingForMe.id]);
+      expect(await loans.summary(me.id)).toEqual({
+        balance: 3_000 - 700 + 1_000,
+        owed: 700,
+        owing: 1_000,
+        activeAsBorrower: 1,
+        activeAsLender: 1,
+        pendingApprovals: 1,
+      });
+      const detail = await loans.getForParty(borrowed.id, me.id);
+      expect(detail.loan.lender!.id).toBe(x.id);
+      expect(detail.repayments).toEqual([]);
+      expect(await codeOf(loans.getForParty(borrowed.id, y.id))).toBe('LOAN.NOT_FOUND');
+    });
+
+    check('pages of at most 100 loans', async () => {
+      const me = await user();
+      const many = await loans.listForUser(me.id, { limit: 1_000 });
+      expect(many.items).toEqual([]);
+    });
+  });
+
+  // ------------------------------------------------------------------------------------ M-PESA
+
+  describe('M-PESA settlement', () => {
+    let mpesa: MpesaService;
+    beforeAll(() => {
+      mpesa = app.get(MpesaService);
+    });
+    const published = <T>(name: string): T => JSON.parse(readFileSync(`test/fixtures/providers/${name}`, 'utf8')) as T;
+    const payment = (id: string) => db.getRepository(MpesaPayment).findOneByOrFail({ id });
+
+    check('credits a paybill payment to the account reference’s wallet once, allocating it', async () => {
+      const [lender, borrower] = [await funded(1_000), await user()];
+      await activeLoan(lender, borrower, 500, 120);
+      const body = {
+        ...published<Record<string, string>>('daraja-c2b-confirmation.json'),
+        TransID: `Q${randomBytes(4).toString('hex').toUpperCase()}`,
+        TransAmount: '300.00',
+        BillRefNumber: borrower.phoneNumber,
+        BusinessShortCode: config.mpesa.shortcode,
+      };
+      expect(await mpesa.confirmC2b(body)).toEqual({ applied: true });
+      expect(await wallet.balance(borrower.id)).toBe(500 + 300 - 120);
+      expect(await wallet.balance(lender.id)).toBe(500 + 120);
+      const [row] = await db.query<{ status: string }[]>(`SELECT status FROM mpesa_payments WHERE trans_id = $1`, [
+        body.TransID,
+      ]);
+      expect(row.status).toBe('succeeded');
+      expect(await mpesa.confirmC2b(body)).toEqual({ applied: false });
+      expect(await wallet.balance(borrower.id)).toBe(680);
+    });
+
+    /** A withdrawal Daraja acknowledged, its money held. */
+    async function withdrawal(amount: number) {
+      const u = await funded(1_000);
+      const w = await mpesa.withdraw(u.id, amount);
+      expect(await wallet.balance(u.id)).toBe(1_000 - amount);
+      return { u, w };
+    }
+    function b2cResult(w: MpesaPayment, receipt: string | null) {
+      const body = published<{
+        Result: Record<string, unknown> & { ResultParameters?: { ResultParameter: { Key: string; Value: unknown }[] } };
+      }>(receipt ? 'daraja-b2c-result-success.json' : 'daraja-b2c-result-failure.json');
+      Object.assign(body.Result, {
+        OriginatorConversationID: w.originatorConversationId,
+        ConversationID: w.conversationId,
+        ...(receipt ? { TransactionID: receipt } : {}),
+      });
+      if (receipt)
+        body.Result.ResultParameters!.ResultParameter = body.Result.ResultParameters!.ResultParameter.map((p) =>
+          p.Key === 'TransactionReceipt'
+            ? { Key: p.Key, Value: receipt }
+            : p.Key === 'TransactionAmount'
+              ? { Key: p.Key, Value: w.amount }
+              : p.Key === 'ReceiverPartyPublicName'
+                ? { Key: p.Key, Value: `${w.phoneNumber} - JOHN DOE` }
+                : p,
+        );
+      return body;
+    }
+
+    check('settles a paid withdrawal: the held money leaves Deni, once', async () => {
+      const { u, w } = await withdrawal(400);
+      const receipt = `S${randomBytes(4).toString('hex').toUpperCase()}`;
+      expect(await mpesa.handleB2cResult(b2cResult(w, receipt))).toEqual({ applied: true });
+      expect(await wallet.withdrawalOutcome(w.id)).toBe('settled');
+      expect(await payment(w.id)).toMatchObject({ status: 'succeeded', receipt });
+      expect(await wallet.balance(u.id)).toBe(600);
+      expect(await mpesa.handleB2cResult(b2cResult(w, receipt))).toEqual({ applied: false });
+      expect(await mpesa.handleB2cResult(b2cResult(w, null))).toEqual({ applied: false });
+      expect(await wallet.withdrawalOutcome(w.id)).toBe('settled');
+      expect(await wallet.balance(u.id)).toBe(600);
+    });
+
+    check('releases a failed withdrawal: the held money goes back to the wallet, once', async () => {
+      const { u, w } = await withdrawal(250);
+      expect(await mpesa.handleB2cResult(b2cResult(w, null))).toEqual({ applied: true });
+      expect(await wallet.withdrawalOutcome(w.id)).toBe('released');
+      expect((await payment(w.id)).status).toBe('failed');
+      expect(await wallet.balance(u.id)).toBe(1_000);
+      const late = `S${randomBytes(4).toString('hex').toUpperCase()}`;
+      expect(await mpesa.handleB2cResult(b2cResult(w, late))).toEqual({ applied: false });
+      expect(await wallet.withdrawalOutcome(w.id)).toBe('released');
+      expect(await wallet.balance(u.id)).toBe(1_000);
+      expect((await payment(w.id)).needsReview).toBe(true);
+    });
+  });
+});
