@@ -16,6 +16,7 @@ import { MpesaWalletController } from './mpesa-wallet.controller.js';
 import { MpesaPayment } from './mpesa-payment.entity.js';
 import { MpesaMetrics } from './mpesa.metrics.js';
 import { MpesaService } from './mpesa.service.js';
+import { MpesaPaymentsRepository } from './mpesa-payments.repository.js';
 
 /**
  * M-PESA (docs/mpesa.md): the Daraja client and the local Daraja simulator it uses when
@@ -36,6 +37,7 @@ import { MpesaService } from './mpesa.service.js';
   controllers: [MpesaCallbacksController, MpesaWalletController, MpesaAdminController],
   providers: [
     MpesaService,
+    MpesaPaymentsRepository,
     MpesaMetrics,
     DarajaSimulatorHost,
     {

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, In, LessThan } from 'typeorm';
+import { DataSource, In } from 'typeorm';
 import { DomainError, isDomainError } from '../common/domain-error.js';
 import { isUuid } from '../common/ids.js';
 import type { AppConfig } from '../config/app-config.js';
@@ -26,8 +26,9 @@ import {
   parseTransactionStatusResult,
   type TransactionStatusResult,
 } from './daraja.parsers.js';
-import { MpesaPayment, type MismatchKind, type PaymentStatus, type WithdrawalOutcome } from './mpesa-payment.entity.js';
+import { MpesaPayment, type MismatchKind, type WithdrawalOutcome } from './mpesa-payment.entity.js';
 import { MpesaMetrics } from './mpesa.metrics.js';
+import { MpesaPaymentsRepository, type FinishExtra } from './mpesa-payments.repository.js';
 import {
   B2C_RESULT_PAID,
   B2C_STATUS_NOT_PAID,
@@ -76,19 +77,6 @@ function withoutBodies({
   return rest;
 }
 
-/** What a payment's final update may carry besides its outcome. */
-interface FinishExtra {
-  receipt?: string | null;
-  callback?: Record<string, unknown> | null;
-  transId?: string | null;
-  /** Flag the payment for an operator. */
-  needsReview?: boolean;
-  /** An operator decided it: needs_review cleared, who and why recorded (the review columns). */
-  review?: { reviewedBy: string; note: string };
-  /** An operator resolved the withdrawal this way (the resolution columns). */
-  resolution?: WithdrawalOutcome;
-}
-
 /** An operator's verdict on a withdrawal held with its outcome unknown, from the M-PESA statement. */
 export interface WithdrawalResolution {
   outcome: WithdrawalOutcome;
@@ -131,14 +119,15 @@ export class MpesaService {
     private readonly transactions: TransactionService,
     private readonly changes: SubscriberChanges,
     private readonly metrics: MpesaMetrics,
+    private readonly payments: MpesaPaymentsRepository,
     @InjectDataSource() private readonly dataSource: DataSource,
     config: ConfigService<AppConfig, true>,
   ) {
     this.settings = config.get('mpesa', { infer: true });
   }
 
-  private get payments() {
-    return this.dataSource.getRepository(MpesaPayment);
+  private get table() {
+    return this.payments.table;
   }
 
   /** Where Daraja calls back; the secret segment keeps strangers from posting results. */
@@ -154,8 +143,8 @@ export class MpesaService {
       throw MpesaErrors.amount(TOP_UP_LIMITS.min, TOP_UP_LIMITS.max);
     }
     const user = await this.users.getById(userId);
-    const payment = await this.payments.save(
-      this.payments.create({
+    const payment = await this.table.save(
+      this.table.create({
         id: randomUUID(),
         kind: 'stk',
         status: 'requested',
@@ -181,7 +170,7 @@ export class MpesaService {
       // on the phone, so the row stays requested; if the customer pays, the callback (which names
       // no request we know) is kept as unmatched for an operator, never dropped.
       const unknown = err instanceof DarajaError && err.outcomeUnknown;
-      await this.payments.update(
+      await this.table.update(
         { id: payment.id },
         unknown
           ? { resultDesc: (err as Error).message, request: recorded }
@@ -189,7 +178,7 @@ export class MpesaService {
       );
       throw err;
     }
-    await this.payments.update(
+    await this.table.update(
       { id: payment.id },
       {
         status: 'pending',
@@ -199,13 +188,13 @@ export class MpesaService {
         response: { ...reply },
       },
     );
-    return this.payments.findOneByOrFail({ id: payment.id });
+    return this.payments.byIdOrFail(payment.id);
   }
 
   /** Daraja's STK callback: credit once on success, tell the user on failure. Duplicates are no-ops. */
   async handleStkCallback(body: unknown): Promise<{ applied: boolean }> {
     const result = readCallback(parseStkCallback, body);
-    const payment = await this.payments.findOneBy({ checkoutRequestId: result.checkoutRequestId });
+    const payment = await this.payments.byCheckoutRequestId(result.checkoutRequestId);
     if (!payment) {
       if (result.resultCode === STK_SUCCESS) {
         // Money was taken for a push we have no record of (its request never got an answer):
@@ -269,11 +258,7 @@ export class MpesaService {
     // M-PESA says it was not paid: the callback's claim is flagged, and nothing is credited.
     await this.flagCallback(payment.id, claims, ['not_confirmed'], `STK query said ${answer.resultCode}`);
     if (!FINAL_STK_FAILURES.has(answer.resultCode)) return { applied: false };
-    return this.settleStk(
-      await this.payments.findOneByOrFail({ id: payment.id }),
-      answer.resultCode,
-      answer.resultDesc,
-    );
+    return this.settleStk(await this.payments.byIdOrFail(payment.id), answer.resultCode, answer.resultDesc);
   }
 
   /**
@@ -289,7 +274,7 @@ export class MpesaService {
     body: Record<string, unknown>,
   ): Promise<{ duplicate: boolean; payment: MpesaPayment }> {
     const { duplicate, kinds } = await this.transactions.run(async (tx) => {
-      const row = await tx.manager.findOneOrFail(MpesaPayment, { where: { id }, lock: { mode: 'pessimistic_write' } });
+      const row = await this.payments.lock(tx, id);
       const first = row.callback ? stkClaims(row.callback) : null;
       const earlier = [...(first ? [first] : []), ...(row.callbackMismatches ?? [])];
       if (earlier.some((e) => sameClaims(e, claims))) return { duplicate: true, kinds: [] };
@@ -306,13 +291,13 @@ export class MpesaService {
       return { duplicate: false, kinds };
     });
     if (kinds.length) this.alertMismatch(id, claims, kinds);
-    return { duplicate, payment: await this.payments.findOneByOrFail({ id }) };
+    return { duplicate, payment: await this.payments.byIdOrFail(id) };
   }
 
   /** Flags a payment for a callback's claims (merged into its entry when already recorded). */
   private async flagCallback(id: string, claims: Claims, kinds: MismatchKind[], why: string): Promise<void> {
     const added = await this.transactions.run(async (tx) => {
-      const row = await tx.manager.findOneOrFail(MpesaPayment, { where: { id }, lock: { mode: 'pessimistic_write' } });
+      const row = await this.payments.lock(tx, id);
       const entry = (row.callbackMismatches ?? []).find((m) => sameClaims(m, claims));
       const fresh = kinds.filter((k) => !entry?.kinds.includes(k));
       if (fresh.length) await this.appendMismatch(tx, row, claims, fresh);
@@ -376,17 +361,14 @@ export class MpesaService {
           reference: `stk:${payment.checkoutRequestId}`,
         });
       return this.transactions.run(async (tx) => {
-        const row = await tx.manager.findOneOrFail(MpesaPayment, {
-          where: { id: payment.id },
-          lock: { mode: 'pessimistic_write' },
-        });
+        const row = await this.payments.lock(tx, payment.id);
         const receipt = row.receipt ?? agreeingReceipt(row);
         if (row.status === 'succeeded') {
           if (receipt !== row.receipt) await tx.manager.update(MpesaPayment, { id: row.id }, { receipt });
           return { applied: false };
         }
         return {
-          applied: await this.finish(tx, row.id, 'succeeded', resultCode, resultDesc, { receipt }, [
+          applied: await this.payments.finish(tx, row.id, 'succeeded', resultCode, resultDesc, { receipt }, [
             'pending',
             'failed',
           ]),
@@ -395,7 +377,7 @@ export class MpesaService {
     }
     if (payment.status !== 'pending') return { applied: false };
     return this.transactions.run(async (tx) => {
-      const done = await this.finish(tx, payment.id, 'failed', resultCode, resultDesc);
+      const done = await this.payments.finish(tx, payment.id, 'failed', resultCode, resultDesc);
       if (done) {
         const user = await this.users.getById(payment.userId!, tx.manager);
         await this.notifications.notify(tx, {
@@ -407,48 +389,6 @@ export class MpesaService {
       }
       return { applied: done };
     });
-  }
-
-  /** Moves a pending payment to its outcome; false when another delivery got there first. */
-  private async finish(
-    tx: Tx,
-    id: string,
-    status: 'succeeded' | 'failed',
-    resultCode: number | null,
-    resultDesc: string,
-    extra: FinishExtra = {},
-    from: PaymentStatus[] = ['pending'],
-  ): Promise<boolean> {
-    const updated = await tx.manager
-      .createQueryBuilder()
-      .update(MpesaPayment)
-      .set({
-        status,
-        resultCode,
-        // A payment already found paid after its release keeps saying so, whatever closes it.
-        resultDesc: () => `CASE WHEN result_desc LIKE '${PAID_AFTER_RELEASE}%' THEN result_desc ELSE :finishDesc END`,
-        completedAt: () => 'now()',
-        ...(extra.receipt !== undefined ? { receipt: extra.receipt } : {}),
-        ...(extra.transId !== undefined ? { transId: extra.transId } : {}),
-        ...(extra.needsReview ? { needsReview: true } : {}),
-        ...(extra.review
-          ? {
-              needsReview: false,
-              reviewedAt: () => 'now()',
-              reviewedBy: extra.review.reviewedBy,
-              reviewNote: extra.review.note,
-            }
-          : {}),
-        ...(extra.resolution && extra.review
-          ? { resolvedAt: () => 'now()', resolvedBy: extra.review.reviewedBy, resolution: extra.resolution }
-          : {}),
-        // (TypeORM's deep-partial type does not take a plain JSON object; the driver stores it as jsonb.)
-        ...(extra.callback ? { callback: extra.callback as never } : {}),
-      })
-      .where('id = :id AND status IN (:...from)', { id, from })
-      .setParameter('finishDesc', resultDesc)
-      .execute();
-    return (updated.affected ?? 0) > 0;
   }
 
   // ------------------------------------------------------------------------------ C2B (paybill)
@@ -504,7 +444,7 @@ export class MpesaService {
       this.logger.warn({ transId: request.transId }, 'C2B payment for an unknown account reference');
       return { applied: false };
     }
-    const row = await this.payments.findOneByOrFail({ transId: request.transId });
+    const row = await this.payments.byTransIdOrFail(request.transId);
     if (request.shortCode !== this.settings.shortcode) {
       await this.flagCallback(
         row.id,
@@ -556,7 +496,7 @@ export class MpesaService {
    */
   async handleC2bStatusResult(paymentId: string, body: unknown): Promise<{ applied: boolean }> {
     const result = readCallback(parseTransactionStatusResult, body);
-    const payment = isUuid(paymentId) ? await this.payments.findOneBy({ id: paymentId }) : null;
+    const payment = isUuid(paymentId) ? await this.payments.byId(paymentId) : null;
     if (!payment || payment.kind !== 'c2b' || payment.status !== 'pending') return { applied: false };
     const { transaction } = result;
     if (result.resultCode !== '0' || transaction.status?.toLowerCase() !== 'completed') {
@@ -613,7 +553,7 @@ export class MpesaService {
   private async creditC2b(row: MpesaPayment): Promise<void> {
     if (row.status !== 'pending' || !row.userId) return;
     await this.loans.receiveDeposit({ userId: row.userId, amount: row.amount, reference: `c2b:${row.transId}` });
-    await this.transactions.run((tx) => this.finish(tx, row.id, 'succeeded', 0, 'Credited'));
+    await this.transactions.run((tx) => this.payments.finish(tx, row.id, 'succeeded', 0, 'Credited'));
   }
 
   // ----------------------------------------------------------------------------- withdraw (B2C)
@@ -630,7 +570,7 @@ export class MpesaService {
     // A caller's id makes the withdrawal idempotent (a USSD step's key: the step retried, or
     // finished from the offline queue, is the same withdrawal).
     const id = options.id ?? randomUUID();
-    const earlier = await this.payments.findOneBy({ id });
+    const earlier = await this.payments.byId(id);
     if (earlier) {
       if (earlier.userId !== userId || earlier.kind !== 'b2c' || earlier.amount !== amount) {
         throw new DomainError(
@@ -670,12 +610,12 @@ export class MpesaService {
       await this.changes.changed([userId]);
     }
     await this.sendB2c(id);
-    return this.payments.findOneByOrFail({ id });
+    return this.payments.byIdOrFail(id);
   }
 
   /** Asks Daraja to pay (again, for reconciliation: the OriginatorConversationID makes it one payment). */
   private async sendB2c(id: string): Promise<void> {
-    const payment = await this.payments.findOneByOrFail({ id });
+    const payment = await this.payments.byIdOrFail(id);
     // Only a request Daraja has not acknowledged is (re)sent, and never past the maximum age:
     // reconciliation then asks Transaction Status instead, or gives the money back.
     if (payment.status !== 'requested') return;
@@ -700,7 +640,7 @@ export class MpesaService {
     };
     try {
       const reply = await this.daraja.b2c(request);
-      await this.payments.update(
+      await this.table.update(
         { id, status: In(['requested', 'pending']) },
         {
           status: 'pending',
@@ -713,7 +653,7 @@ export class MpesaService {
     } catch (err) {
       if (err instanceof DarajaError && err.errorCode === DARAJA_DUPLICATE_ORIGINATOR) {
         // Daraja has it already: the result will come (or be reconciled). Acknowledged, in effect.
-        await this.payments.update({ id, status: 'requested' }, { status: 'pending', acknowledgedAt: () => 'now()' });
+        await this.table.update({ id, status: 'requested' }, { status: 'pending', acknowledgedAt: () => 'now()' });
         return;
       }
       if (err instanceof DarajaError && !err.retryable && !err.outcomeUnknown) {
@@ -725,7 +665,7 @@ export class MpesaService {
         // It may have reached Daraja: asking again could pay twice unless Daraja refuses the
         // repeated OriginatorConversationID, which Deni does not rely on. Held, for its result or
         // an operator.
-        await this.payments.update(
+        await this.table.update(
           { id, status: 'requested' },
           { status: 'pending', resultDesc: `Outcome unknown: ${err.message}` },
         );
@@ -739,7 +679,7 @@ export class MpesaService {
 
   async handleB2cResult(body: unknown): Promise<{ applied: boolean }> {
     const result = readCallback(parseB2cResult, body);
-    const payment = await this.payments.findOneBy({ originatorConversationId: result.originatorConversationId });
+    const payment = await this.payments.byOriginatorConversationId(result.originatorConversationId);
     if (!payment || payment.kind !== 'b2c') {
       this.logger.warn(
         { originatorConversationId: result.originatorConversationId },
@@ -788,7 +728,7 @@ export class MpesaService {
   ): Promise<{ apply: boolean; wasOpen: boolean }> {
     const paid = claims.resultCode === B2C_RESULT_PAID;
     const seen = await this.transactions.run(async (tx) => {
-      const row = await tx.manager.findOneOrFail(MpesaPayment, { where: { id }, lock: { mode: 'pessimistic_write' } });
+      const row = await this.payments.lock(tx, id);
       const open = isOpen(row);
       const flagged = row.callbackMismatches ?? [];
       if (flagged.some((m) => sameB2cClaims(m, claims))) return { apply: false, wasOpen: open, kinds: [], held: false };
@@ -838,7 +778,7 @@ export class MpesaService {
   /** Daraja gave up on the request in its queue: nothing was paid, the money goes back. */
   async handleB2cTimeout(body: unknown): Promise<{ applied: boolean }> {
     const result = readCallback(parseB2cResult, body);
-    const payment = await this.payments.findOneBy({ originatorConversationId: result.originatorConversationId });
+    const payment = await this.payments.byOriginatorConversationId(result.originatorConversationId);
     if (!payment || payment.kind !== 'b2c') return { applied: false };
     const close = () =>
       this.closeB2c(payment.id, false, result.resultCode, `Queue timeout: ${result.resultDesc}`, {
@@ -861,7 +801,7 @@ export class MpesaService {
    */
   async handleB2cStatusResult(paymentId: string, body: unknown): Promise<{ applied: boolean }> {
     const result = readCallback(parseTransactionStatusResult, body);
-    const payment = isUuid(paymentId) ? await this.payments.findOneBy({ id: paymentId }) : null;
+    const payment = isUuid(paymentId) ? await this.payments.byId(paymentId) : null;
     const log = { id: paymentId, resultCode: result.resultCode, transactionStatus: result.transaction.status };
     if (!payment || payment.kind !== 'b2c') {
       this.logger.warn(log, 'Transaction Status result for an unknown withdrawal ignored');
@@ -910,7 +850,7 @@ export class MpesaService {
       `OriginatorConversationID ${transaction.originatorConversationId ?? '?'}, amount ${transaction.amount ?? '?'}, ` +
       `receipt ${transaction.receipt ?? '?'} (answering question ${result.conversationId})`;
     const open = payment.status === 'requested' || payment.status === 'pending';
-    await this.payments
+    await this.table
       .createQueryBuilder()
       .update(MpesaPayment)
       .set({
@@ -957,7 +897,7 @@ export class MpesaService {
     resultDesc: string,
     extra: CloseExtra = {},
   ): Promise<boolean> {
-    const payment = await this.payments.findOneByOrFail({ id });
+    const payment = await this.payments.byIdOrFail(id);
     if (heldForOperator(payment)) {
       // A B2C result disagreed with the request: no answer, and not the last resort, ends it.
       this.logger.warn({ id, paid, resultDesc }, 'withdrawal held for an operator (a result disagreed): not ended');
@@ -980,7 +920,7 @@ export class MpesaService {
       if (!isDomainError(err, 'WITHDRAWAL.ALREADY_CLOSED')) throw err;
       // Closed meanwhile (another answer, or an operator's resolution, which commits its row with
       // the ledger): judged like any answer to a closed payment.
-      const now = await this.payments.findOneByOrFail({ id });
+      const now = await this.payments.byIdOrFail(id);
       if (now.status === 'succeeded' || now.status === 'failed')
         return this.closeB2c(id, paid, resultCode, resultDesc, extra);
       const closed = await this.closeAsLedgerSays(payment, paid, resultCode, resultDesc, extra, err);
@@ -993,7 +933,7 @@ export class MpesaService {
     await this.changes.changed([payment.userId!]);
     if (!done)
       await this.checkAgainstOperator(
-        await this.payments.findOneByOrFail({ id }),
+        await this.payments.byIdOrFail(id),
         paid,
         resultDesc,
         extra.receipt,
@@ -1026,7 +966,7 @@ export class MpesaService {
         ? `M-PESA then gave receipt ${receipt}, not ${payment.receipt} as ${operator} recorded`
         : null;
     if (why === null) return;
-    const flagged = await this.payments
+    const flagged = await this.table
       .createQueryBuilder()
       .update(MpesaPayment)
       .set({ needsReview: true, resultDesc: () => `result_desc || :contradiction` })
@@ -1095,7 +1035,7 @@ export class MpesaService {
     const id = payment.id;
     return this.transactions.run(async (tx) => {
       await tx.manager.update(MpesaPayment, { id, status: 'requested' }, { status: 'pending' });
-      const done = await this.finish(tx, id, paid ? 'succeeded' : 'failed', resultCode, resultDesc, extra);
+      const done = await this.payments.finish(tx, id, paid ? 'succeeded' : 'failed', resultCode, resultDesc, extra);
       if (done && !extra.silent) {
         const user = await this.users.getById(payment.userId!, tx.manager);
         const to = { phoneNumber: user.phoneNumber, language: user.language };
@@ -1138,7 +1078,7 @@ export class MpesaService {
       'B2C paid after its hold was released: needs an operator',
     );
     const after = operator === null ? '' : `, after it was ${OPERATOR_RESOLVED} (${operator}) as not paid`;
-    await this.payments.update(
+    await this.table.update(
       { id },
       {
         resultDesc: `${PAID_AFTER_RELEASE} (receipt ${receipt ?? '?'})${after}: needs an operator`,
@@ -1161,7 +1101,7 @@ export class MpesaService {
     });
     // The question's own ConversationID is kept (the latest STATUS_QUERY_IDS_KEPT): its answer
     // carries it as Result.ConversationID, which matches a withdrawal with none of its own.
-    await this.payments
+    await this.table
       .createQueryBuilder()
       .update(MpesaPayment)
       .set({
@@ -1204,7 +1144,7 @@ export class MpesaService {
         ? `M-PESA never acknowledged the request in ${age}`
         : `no result from M-PESA ${age} after it acknowledged the request`;
     // Once: an operator's review (or an earlier flag) is not repeated every run.
-    const flagged = await this.payments
+    const flagged = await this.table
       .createQueryBuilder()
       .update(MpesaPayment)
       .set({
@@ -1232,7 +1172,7 @@ export class MpesaService {
    */
   private async giveUpB2c(payment: MpesaPayment): Promise<boolean> {
     // An unmatched decisive answer may have come since this run read the payment: looked at again.
-    const now = await this.payments.findOneBy({ id: payment.id });
+    const now = await this.payments.byId(payment.id);
     if (!now || !this.mayGiveUp(now)) return false;
     const age = duration(Date.now() - this.lastResortClock(payment).getTime());
     const { reconcileAttempts: attempts, statusQueries: queries } = payment;
@@ -1247,7 +1187,7 @@ export class MpesaService {
       `OUTCOME UNKNOWN: ${why}; hold released, check the M-PESA statement`,
       { needsReview: true, unconfirmed: true },
     );
-    const after = await this.payments.findOneBy({ id: payment.id });
+    const after = await this.payments.byId(payment.id);
     if (closed && after?.status === 'failed') {
       this.logger.error(
         { id: payment.id, attempts, statusQueries: queries, acknowledged: payment.acknowledgedAt !== null },
@@ -1288,7 +1228,7 @@ export class MpesaService {
    * any pending withdrawal (asked until Daraja takes the question, then the last resort).
    */
   private async stopResendingB2c(payment: MpesaPayment): Promise<void> {
-    const stopped = await this.payments.update(
+    const stopped = await this.table.update(
       { id: payment.id, status: 'requested' },
       {
         status: 'pending',
@@ -1324,24 +1264,11 @@ export class MpesaService {
    */
   async reconcile(limit = 100): Promise<{ queried: number; settled: number }> {
     const before = new Date(Date.now() - this.settings.reconcileAfterMs);
-    const stale = await this.payments.find({
-      where: [
-        { kind: 'stk', status: 'pending', updatedAt: LessThan(before) },
-        // Never acknowledged (network trouble): asking again with the same id is one payment. Past
-        // MPESA_RECONCILE_MAX_AGE_MS: not sent again, Transaction Status asked, then the last resort.
-        { kind: 'b2c', status: 'requested', updatedAt: LessThan(before) },
-        // Acknowledged (or maybe received), no result: Transaction Status, or the last resort.
-        { kind: 'b2c', status: 'pending', updatedAt: LessThan(before) },
-        // Recorded, then the credit was interrupted.
-        { kind: 'c2b', status: 'pending', updatedAt: LessThan(before) },
-      ],
-      order: { updatedAt: 'ASC', id: 'ASC' },
-      take: limit,
-    });
+    const stale = await this.payments.stale(before, limit);
     let settled = 0;
     for (const payment of stale) {
       try {
-        await this.payments.increment({ id: payment.id }, 'reconcileAttempts', 1);
+        await this.payments.countAttempt(payment.id);
         if (payment.kind === 'stk') {
           if (!payment.checkoutRequestId) continue;
           const answer = await this.daraja.stkQuery(payment.checkoutRequestId);
@@ -1390,7 +1317,7 @@ export class MpesaService {
       ...(msisdn ? { phoneNumber: msisdn } : {}),
       ...(filter.needsReview === undefined ? {} : { needsReview: filter.needsReview }),
     };
-    const rows = await this.payments.find({ where, order: { createdAt: 'DESC' }, take: limit });
+    const rows = await this.payments.newest(where, limit);
     return rows.map(withoutBodies);
   }
 
@@ -1403,7 +1330,7 @@ export class MpesaService {
     if (!isUuid(id)) throw MpesaErrors.paymentNotFound();
     // A withdrawal still open with its money held is ended by /resolve, never just marked reviewed:
     // reviewed, it would never be flagged again and its money would stay held, out of sight.
-    const open = await this.payments.findOneBy({ id });
+    const open = await this.payments.byId(id);
     if (
       open &&
       open.kind === 'b2c' &&
@@ -1412,20 +1339,13 @@ export class MpesaService {
     ) {
       throw MpesaErrors.withdrawalStillHeld(open);
     }
-    const cleared = await this.payments
-      .createQueryBuilder()
-      .update(MpesaPayment)
-      .set({
-        needsReview: false,
-        reviewedAt: () => 'now()',
-        reviewedBy: review.reviewedBy.trim(),
-        reviewNote: review.note.trim(),
-      })
-      .where('id = :id AND needs_review', { id })
-      .execute();
-    const payment = await this.payments.findOneBy({ id });
+    const cleared = await this.payments.clearReview(id, {
+      reviewedBy: review.reviewedBy.trim(),
+      note: review.note.trim(),
+    });
+    const payment = await this.payments.byId(id);
     if (!payment) throw MpesaErrors.paymentNotFound();
-    if (!cleared.affected) throw MpesaErrors.reviewNotNeeded(payment);
+    if (!cleared) throw MpesaErrors.reviewNotNeeded(payment);
     this.logger.log(
       { id, reviewedBy: payment.reviewedBy, status: payment.status },
       'flagged M-PESA payment reviewed by an operator',
@@ -1458,7 +1378,7 @@ export class MpesaService {
       ? `${OPERATOR_RESOLVED} as paid (receipt ${receipt}): hold settled`
       : `${OPERATOR_RESOLVED} as not paid: hold released`;
     const payment = await this.transactions.run(async (tx) => {
-      const row = await tx.manager.findOne(MpesaPayment, { where: { id }, lock: { mode: 'pessimistic_write' } });
+      const row = await this.payments.lockIfAny(tx, id);
       if (!row) throw MpesaErrors.paymentNotFound();
       if (row.kind !== 'b2c') throw MpesaErrors.notResolvable(row, 'not a withdrawal');
       if (row.status !== 'pending')
@@ -1489,7 +1409,7 @@ export class MpesaService {
       }
       // M-PESA's answer committed the same outcome while this waited: it is M-PESA's, not the operator's.
       if (moved.replayed) throw MpesaErrors.notResolvable(row, "M-PESA's answer has just settled or released it");
-      const done = await this.finish(tx, id, paid ? 'succeeded' : 'failed', null, resultDesc, {
+      const done = await this.payments.finish(tx, id, paid ? 'succeeded' : 'failed', null, resultDesc, {
         ...(paid ? { receipt } : {}),
         review,
         resolution: resolution.outcome,
@@ -1525,6 +1445,6 @@ export class MpesaService {
   }
 
   async forUser(userId: string, limit = 20): Promise<MpesaPayment[]> {
-    return this.payments.find({ where: { userId }, order: { createdAt: 'DESC' }, take: limit });
+    return this.payments.newest({ userId }, limit);
   }
 }
