@@ -17,6 +17,7 @@ import { MpesaPayment } from './mpesa-payment.entity.js';
 import { MpesaMetrics } from './mpesa.metrics.js';
 import { MpesaService } from './mpesa.service.js';
 import { MpesaPaymentsRepository } from './mpesa-payments.repository.js';
+import { PaymentReviewService } from './payment-review.service.js';
 
 /**
  * M-PESA (docs/mpesa.md): the Daraja client and the local Daraja simulator it uses when
@@ -38,6 +39,7 @@ import { MpesaPaymentsRepository } from './mpesa-payments.repository.js';
   providers: [
     MpesaService,
     MpesaPaymentsRepository,
+    PaymentReviewService,
     MpesaMetrics,
     DarajaSimulatorHost,
     {
