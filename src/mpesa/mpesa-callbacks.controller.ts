@@ -3,6 +3,7 @@ import { ApiExcludeController } from '@nestjs/swagger';
 import { SharedSecretGuard } from '../auth/shared-secret.guard.js';
 import { DomainError } from '../common/domain-error.js';
 import { MpesaService } from './mpesa.service.js';
+import { TopUpService } from './top-up.service.js';
 
 /**
  * Daraja's callbacks are not signed. They are accepted only on a path carrying
@@ -28,12 +29,15 @@ const RECEIVED = { ResultCode: 0, ResultDesc: 'Accepted' };
 @UseGuards(MpesaCallbackGuard)
 @Controller('api/mpesa/callbacks/:secret')
 export class MpesaCallbacksController {
-  constructor(private readonly mpesa: MpesaService) {}
+  constructor(
+    private readonly mpesa: MpesaService,
+    private readonly topUps: TopUpService,
+  ) {}
 
   @Post('stk')
   @HttpCode(200)
   async stk(@Body() body: unknown) {
-    await this.mpesa.handleStkCallback(body);
+    await this.topUps.handleStkCallback(body);
     return RECEIVED;
   }
 

@@ -18,6 +18,9 @@ import { MpesaMetrics } from './mpesa.metrics.js';
 import { MpesaService } from './mpesa.service.js';
 import { MpesaPaymentsRepository } from './mpesa-payments.repository.js';
 import { PaymentReviewService } from './payment-review.service.js';
+import { CallbackMismatches } from './callback-mismatches.service.js';
+import { MpesaCallbackUrls } from './mpesa-callback-urls.js';
+import { TopUpService } from './top-up.service.js';
 
 /**
  * M-PESA (docs/mpesa.md): the Daraja client and the local Daraja simulator it uses when
@@ -40,6 +43,9 @@ import { PaymentReviewService } from './payment-review.service.js';
     MpesaService,
     MpesaPaymentsRepository,
     PaymentReviewService,
+    TopUpService,
+    CallbackMismatches,
+    MpesaCallbackUrls,
     MpesaMetrics,
     DarajaSimulatorHost,
     {
@@ -52,6 +58,6 @@ import { PaymentReviewService } from './payment-review.service.js';
     },
     DarajaClient,
   ],
-  exports: [MpesaService, DarajaClient, DarajaSimulatorHost, DARAJA_OPTIONS],
+  exports: [MpesaService, TopUpService, MpesaCallbackUrls, DarajaClient, DarajaSimulatorHost, DARAJA_OPTIONS],
 })
 export class MpesaModule {}

@@ -9,7 +9,7 @@ import { DataSource, In } from 'typeorm';
 import { DomainError, isDomainError } from '../common/domain-error.js';
 import { isUuid } from '../common/ids.js';
 import type { AppConfig } from '../config/app-config.js';
-import { TransactionService, type Tx } from '../database/transaction.service.js';
+import { TransactionService } from '../database/transaction.service.js';
 import { LoansService } from '../loans/loans.service.js';
 import { NotificationsService } from '../notifications/notifications.service.js';
 import { parseKenyanMobile } from '../common/phone-number.js';
@@ -22,13 +22,15 @@ import {
   parseB2cResult,
   parseC2bRequest,
   type C2bRequest,
-  parseStkCallback,
   parseTransactionStatusResult,
   type TransactionStatusResult,
 } from './daraja.parsers.js';
 import { MpesaPayment, type MismatchKind } from './mpesa-payment.entity.js';
 import { MpesaMetrics } from './mpesa.metrics.js';
 import { MpesaPaymentsRepository, type FinishExtra } from './mpesa-payments.repository.js';
+import { CallbackMismatches } from './callback-mismatches.service.js';
+import { MpesaCallbackUrls } from './mpesa-callback-urls.js';
+import { TopUpService } from './top-up.service.js';
 import {
   B2C_RESULT_PAID,
   B2C_STATUS_NOT_PAID,
@@ -47,10 +49,8 @@ import {
   UNASKED_FLAG_AFTER_MAX_AGES,
   WITHDRAWAL_LIMITS,
   type C2bAnswer,
-  type CallbackPath,
 } from './mpesa.rules.js';
 import {
-  agreeingReceipt,
   b2cClaims,
   b2cRequestMismatches,
   duration,
@@ -60,9 +60,6 @@ import {
   readCallback,
   resolvedBy,
   sameB2cClaims,
-  sameClaims,
-  stkClaims,
-  stkRequestMismatches,
   type Claims,
 } from './payment-matching.js';
 /** What closing a withdrawal may carry besides its outcome. */
@@ -99,6 +96,9 @@ export class MpesaService {
     private readonly changes: SubscriberChanges,
     private readonly metrics: MpesaMetrics,
     private readonly payments: MpesaPaymentsRepository,
+    private readonly mismatches: CallbackMismatches,
+    private readonly urls: MpesaCallbackUrls,
+    private readonly topUps: TopUpService,
     @InjectDataSource() private readonly dataSource: DataSource,
     config: ConfigService<AppConfig, true>,
   ) {
@@ -109,274 +109,13 @@ export class MpesaService {
     return this.payments.table;
   }
 
-  /** Where Daraja calls back; the secret segment keeps strangers from posting results. */
-  callbackUrl(path: CallbackPath): string {
-    return `${this.settings.callbackBaseUrl.replace(/\/$/, '')}/api/mpesa/callbacks/${this.settings.callbackSecret}/${path}`;
-  }
-
-  // ------------------------------------------------------------------------------- top-up (STK)
-
-  /** Sends an M-PESA prompt to the user's phone; the callback credits the wallet. */
-  async startTopUp(userId: string, amount: number): Promise<MpesaPayment> {
-    if (!Number.isSafeInteger(amount) || amount < TOP_UP_LIMITS.min || amount > TOP_UP_LIMITS.max) {
-      throw MpesaErrors.amount(TOP_UP_LIMITS.min, TOP_UP_LIMITS.max);
-    }
-    const user = await this.users.getById(userId);
-    const payment = await this.table.save(
-      this.table.create({
-        id: randomUUID(),
-        kind: 'stk',
-        status: 'requested',
-        userId,
-        phoneNumber: user.phoneNumber,
-        amount,
-      }),
-    );
-    const request = {
-      phoneNumber: user.phoneNumber,
-      amount,
-      // ≤ 12 characters, shown to the payer: the wallet it goes to.
-      accountReference: user.phoneNumber.slice(-12),
-      description: 'Deni top up',
-      callbackUrl: this.callbackUrl('stk'),
-    };
-    const recorded = { ...request, callbackUrl: '[callback]' };
-    let reply;
-    try {
-      reply = await this.daraja.stkPush(request);
-    } catch (err) {
-      // An STK push is never retried. Refused: failed. No answer (outcomeUnknown): a prompt may be
-      // on the phone, so the row stays requested; if the customer pays, the callback (which names
-      // no request we know) is kept as unmatched for an operator, never dropped.
-      const unknown = err instanceof DarajaError && err.outcomeUnknown;
-      await this.table.update(
-        { id: payment.id },
-        unknown
-          ? { resultDesc: (err as Error).message, request: recorded }
-          : { status: 'failed', resultDesc: (err as Error).message, request: recorded, completedAt: new Date() },
-      );
-      throw err;
-    }
-    await this.table.update(
-      { id: payment.id },
-      {
-        status: 'pending',
-        merchantRequestId: reply.merchantRequestId,
-        checkoutRequestId: reply.checkoutRequestId,
-        request: recorded,
-        response: { ...reply },
-      },
-    );
-    return this.payments.byIdOrFail(payment.id);
-  }
-
-  /** Daraja's STK callback: credit once on success, tell the user on failure. Duplicates are no-ops. */
-  async handleStkCallback(body: unknown): Promise<{ applied: boolean }> {
-    const result = readCallback(parseStkCallback, body);
-    const payment = await this.payments.byCheckoutRequestId(result.checkoutRequestId);
-    if (!payment) {
-      if (result.resultCode === STK_SUCCESS) {
-        // Money was taken for a push we have no record of (its request never got an answer):
-        // kept for an operator, with what Daraja says about it.
-        this.logger.error(
-          { checkoutRequestId: result.checkoutRequestId },
-          'paid STK callback for an unknown request: kept as unmatched',
-        );
-        await this.dataSource.query(
-          `INSERT INTO mpesa_payments (id, kind, status, phone_number, amount, merchant_request_id, checkout_request_id, receipt, result_code, result_desc, callback, completed_at, needs_review)
-           VALUES ($1, 'stk', 'unmatched', $2, $3, $4, $5, $6, 0, $7, $8::jsonb, now(), true)
-           ON CONFLICT (checkout_request_id) WHERE checkout_request_id IS NOT NULL DO NOTHING`,
-          [
-            randomUUID(),
-            (result.phoneNumber ?? 'unknown').slice(0, 32),
-            result.amount ?? 1,
-            result.merchantRequestId,
-            result.checkoutRequestId,
-            result.receipt ?? null,
-            result.resultDesc,
-            JSON.stringify(body),
-          ],
-        );
-      } else {
-        this.logger.warn(
-          { checkoutRequestId: result.checkoutRequestId },
-          'STK callback for an unknown request ignored',
-        );
-      }
-      return { applied: false };
-    }
-    // A repeat of a paid callback kept as unmatched: it stays with the operator.
-    if (payment.status === 'unmatched' || !payment.userId) return { applied: false };
-    const claims: Claims = {
-      resultCode: result.resultCode,
-      receipt: result.receipt ?? null,
-      amount: result.amount ?? null,
-      phoneNumber: result.phoneNumber ?? null,
-    };
-    const recorded = await this.recordStkCallback(payment.id, claims, body as Record<string, unknown>);
-    if (result.resultCode !== STK_SUCCESS) {
-      // No money moves on a failure: a pending push ends failed, anything else was recorded above.
-      if (recorded.duplicate) return { applied: false };
-      return this.settleStk(recorded.payment, result.resultCode, result.resultDesc);
-    }
-    if (recorded.payment.status === 'succeeded') return { applied: false };
-    // A callback's word moves no money: Daraja's STK Push Query must say it was paid. Its answer
-    // is only a result code, so what is credited is the amount Deni asked for.
-    let answer;
-    try {
-      answer = await this.daraja.stkQuery(payment.checkoutRequestId!);
-    } catch (err) {
-      this.logger.warn(
-        { id: payment.id, err: (err as Error).message },
-        'STK query failed after a paid callback: reconciliation asks again, nothing credited yet',
-      );
-      return { applied: false };
-    }
-    if (answer.state === 'pending') return { applied: false }; // reconciliation asks again
-    if (answer.resultCode === STK_SUCCESS) return this.settleStk(recorded.payment, STK_SUCCESS, answer.resultDesc);
-    // M-PESA says it was not paid: the callback's claim is flagged, and nothing is credited.
-    await this.flagCallback(payment.id, claims, ['not_confirmed'], `STK query said ${answer.resultCode}`);
-    if (!FINAL_STK_FAILURES.has(answer.resultCode)) return { applied: false };
-    return this.settleStk(await this.payments.byIdOrFail(payment.id), answer.resultCode, answer.resultDesc);
-  }
-
-  /**
-   * Records an STK callback against its payment, under the payment's row lock: the first one's raw
-   * body is kept in `callback`; one whose amount or phone differ from the request, or that claims
-   * another receipt or outcome than an earlier callback (or a failure of a payment already
-   * credited), is added to callback_mismatches and flags the payment. The same callback again
-   * (same outcome and receipt) is a duplicate and records nothing.
-   */
-  private async recordStkCallback(
-    id: string,
-    claims: Claims,
-    body: Record<string, unknown>,
-  ): Promise<{ duplicate: boolean; payment: MpesaPayment }> {
-    const { duplicate, kinds } = await this.transactions.run(async (tx) => {
-      const row = await this.payments.lock(tx, id);
-      const first = row.callback ? stkClaims(row.callback) : null;
-      const earlier = [...(first ? [first] : []), ...(row.callbackMismatches ?? [])];
-      if (earlier.some((e) => sameClaims(e, claims))) return { duplicate: true, kinds: [] };
-      const kinds = stkRequestMismatches(row, claims);
-      const paid = claims.resultCode === STK_SUCCESS;
-      if (earlier.some((e) => (e.resultCode === STK_SUCCESS) !== paid) || (!paid && row.status === 'succeeded'))
-        kinds.push('outcome');
-      if (paid && earlier.some((e) => e.resultCode === STK_SUCCESS && e.receipt !== claims.receipt))
-        kinds.push('receipt');
-      if (!row.callback)
-        // (TypeORM's deep-partial type does not take a plain JSON object; the driver stores it as jsonb.)
-        await tx.manager.update(MpesaPayment, { id }, { callback: body as never });
-      if (kinds.length) await this.appendMismatch(tx, row, claims, kinds);
-      return { duplicate: false, kinds };
-    });
-    if (kinds.length) this.alertMismatch(id, claims, kinds);
-    return { duplicate, payment: await this.payments.byIdOrFail(id) };
-  }
-
-  /** Flags a payment for a callback's claims (merged into its entry when already recorded). */
-  private async flagCallback(id: string, claims: Claims, kinds: MismatchKind[], why: string): Promise<void> {
-    const added = await this.transactions.run(async (tx) => {
-      const row = await this.payments.lock(tx, id);
-      const entry = (row.callbackMismatches ?? []).find((m) => sameClaims(m, claims));
-      const fresh = kinds.filter((k) => !entry?.kinds.includes(k));
-      if (fresh.length) await this.appendMismatch(tx, row, claims, fresh);
-      return fresh;
-    });
-    if (added.length) this.alertMismatch(id, claims, added, why);
-  }
-
-  /** Adds kinds to the callback's entry (or a new entry) and flags the payment. */
-  private async appendMismatch(
-    tx: Tx,
-    row: MpesaPayment,
-    claims: Claims,
-    kinds: MismatchKind[],
-    same: (a: Claims, b: Claims) => boolean = sameClaims,
-  ): Promise<void> {
-    const list = [...(row.callbackMismatches ?? [])];
-    const at = list.findIndex((m) => same(m, claims));
-    if (at >= 0) list[at] = { ...list[at], kinds: [...list[at].kinds, ...kinds] };
-    else {
-      // When, on the database's clock (like every other time on the payment).
-      const [{ now }] = await tx.manager.query<{ now: Date }[]>('SELECT now() AS now');
-      list.push({ at: new Date(now).toISOString(), kinds, ...claims });
-    }
-    await tx.manager.update(MpesaPayment, { id: row.id }, { callbackMismatches: list, needsReview: true });
-  }
-
-  /** The alert: a metric per kind and an error line for whoever is on call (no PIN, no secret, no phone). */
-  private alertMismatch(id: string, claims: Claims, kinds: MismatchKind[], why?: string): void {
-    this.metrics.callbackMismatch(kinds);
-    this.logger.error(
-      {
-        id,
-        kinds,
-        why,
-        claimedResultCode: claims.resultCode,
-        claimedAmount: claims.amount,
-        claimedReceipt: claims.receipt,
-      },
-      'M-PESA callback disagrees with its request, with Daraja or with an earlier callback: recorded, flagged for an operator, not applied',
-    );
-  }
-
-  /**
-   * Ends a top-up as Daraja said. Paid (only ever on Daraja's STK query: see handleStkCallback and
-   * reconcile): the amount Deni asked for is credited, once by its reference, even if an earlier
-   * answer said it failed (money taken is money owed); the receipt is the first agreeing callback's
-   * (agreeingReceipt), filled in later if that callback comes after the credit. Not paid: a
-   * pending push ends failed and the user is told.
-   */
-  private async settleStk(
-    payment: MpesaPayment,
-    resultCode: number,
-    resultDesc: string,
-  ): Promise<{ applied: boolean }> {
-    if (resultCode === STK_SUCCESS) {
-      if (payment.status !== 'succeeded')
-        await this.loans.receiveDeposit({
-          userId: payment.userId!,
-          amount: payment.amount,
-          reference: `stk:${payment.checkoutRequestId}`,
-        });
-      return this.transactions.run(async (tx) => {
-        const row = await this.payments.lock(tx, payment.id);
-        const receipt = row.receipt ?? agreeingReceipt(row);
-        if (row.status === 'succeeded') {
-          if (receipt !== row.receipt) await tx.manager.update(MpesaPayment, { id: row.id }, { receipt });
-          return { applied: false };
-        }
-        return {
-          applied: await this.payments.finish(tx, row.id, 'succeeded', resultCode, resultDesc, { receipt }, [
-            'pending',
-            'failed',
-          ]),
-        };
-      });
-    }
-    if (payment.status !== 'pending') return { applied: false };
-    return this.transactions.run(async (tx) => {
-      const done = await this.payments.finish(tx, payment.id, 'failed', resultCode, resultDesc);
-      if (done) {
-        const user = await this.users.getById(payment.userId!, tx.manager);
-        await this.notifications.notify(tx, {
-          phoneNumber: user.phoneNumber,
-          language: user.language,
-          template: 'mpesa.topup_failed',
-          params: { amount: payment.amount, code: resultCode },
-        });
-      }
-      return { applied: done };
-    });
-  }
-
   // ------------------------------------------------------------------------------ C2B (paybill)
 
   /** Tells Daraja where to send paybill payments (once per shortcode, by an operator). */
   async registerC2bUrls() {
     return this.daraja.registerC2bUrls({
-      validationUrl: this.callbackUrl('c2b/validation'),
-      confirmationUrl: this.callbackUrl('c2b/confirmation'),
+      validationUrl: this.urls.callbackUrl('c2b/validation'),
+      confirmationUrl: this.urls.callbackUrl('c2b/confirmation'),
       // Should our validation URL not answer, Daraja refuses the payment rather than taking money
       // for an account we could not check.
       responseType: 'Cancelled',
@@ -425,7 +164,7 @@ export class MpesaService {
     }
     const row = await this.payments.byTransIdOrFail(request.transId);
     if (request.shortCode !== this.settings.shortcode) {
-      await this.flagCallback(
+      await this.mismatches.flag(
         row.id,
         {
           resultCode: 0,
@@ -461,8 +200,8 @@ export class MpesaService {
     await this.daraja.transactionStatus({
       transactionId: row.transId,
       partyA: this.settings.shortcode,
-      resultUrl: this.callbackUrl(`c2b/status/${row.id}/result`),
-      queueTimeoutUrl: this.callbackUrl(`c2b/status/${row.id}/timeout`),
+      resultUrl: this.urls.callbackUrl(`c2b/status/${row.id}/result`),
+      queueTimeoutUrl: this.urls.callbackUrl(`c2b/status/${row.id}/timeout`),
       remarks: 'Deni paybill check',
     });
   }
@@ -489,7 +228,7 @@ export class MpesaService {
     if ((transaction.receipt ?? '').toUpperCase() !== (payment.transId ?? '').toUpperCase()) kinds.push('receipt');
     if (transaction.amount !== payment.amount) kinds.push('amount');
     if (kinds.length) {
-      await this.flagCallback(
+      await this.mismatches.flag(
         payment.id,
         { resultCode: 0, receipt: transaction.receipt ?? null, amount: transaction.amount ?? null, phoneNumber: null },
         kinds,
@@ -514,7 +253,7 @@ export class MpesaService {
     } catch {
       request = null; // recorded from a readable body; kept defensive all the same
     }
-    await this.flagCallback(
+    await this.mismatches.flag(
       row.id,
       {
         resultCode: 0,
@@ -614,8 +353,8 @@ export class MpesaService {
       amount: payment.amount,
       phoneNumber: payment.phoneNumber,
       remarks: 'Deni withdrawal',
-      resultUrl: this.callbackUrl('b2c/result'),
-      queueTimeoutUrl: this.callbackUrl('b2c/timeout'),
+      resultUrl: this.urls.callbackUrl('b2c/result'),
+      queueTimeoutUrl: this.urls.callbackUrl('b2c/timeout'),
     };
     try {
       const reply = await this.daraja.b2c(request);
@@ -727,7 +466,7 @@ export class MpesaService {
       )
         kinds.push('receipt');
       if (kinds.length) {
-        await this.appendMismatch(tx, row, claims, kinds, sameB2cClaims);
+        await this.mismatches.append(tx, row, claims, kinds, sameB2cClaims);
         if (open) {
           // The result shows Daraja took the request; the money stays held for an operator.
           await tx.manager.update(
@@ -745,7 +484,7 @@ export class MpesaService {
       const held = open && (kinds.length > 0 || flagged.length > 0);
       return { apply: !held, wasOpen: open, kinds, held };
     });
-    if (seen.kinds.length) this.alertMismatch(id, claims, seen.kinds, 'B2C result');
+    if (seen.kinds.length) this.mismatches.alert(id, claims, seen.kinds, 'B2C result');
     else if (seen.held)
       this.logger.warn(
         { id, claimedResultCode: claims.resultCode, claimedReceipt: claims.receipt },
@@ -1074,8 +813,8 @@ export class MpesaService {
   private async queryB2cStatus(payment: MpesaPayment): Promise<void> {
     const reply = await this.daraja.transactionStatus({
       originatorConversationId: payment.originatorConversationId!,
-      resultUrl: this.callbackUrl(`b2c/status/${payment.id}/result`),
-      queueTimeoutUrl: this.callbackUrl(`b2c/status/${payment.id}/timeout`),
+      resultUrl: this.urls.callbackUrl(`b2c/status/${payment.id}/result`),
+      queueTimeoutUrl: this.urls.callbackUrl(`b2c/status/${payment.id}/timeout`),
       remarks: 'Deni withdrawal status',
     });
     // The question's own ConversationID is kept (the latest STATUS_QUERY_IDS_KEPT): its answer
@@ -1254,7 +993,7 @@ export class MpesaService {
           if (answer.state === 'pending') continue; // the customer has not answered yet
           // Only codes known to be final: anything else may still turn into a payment.
           if (answer.resultCode !== STK_SUCCESS && !FINAL_STK_FAILURES.has(answer.resultCode)) continue;
-          const outcome = await this.settleStk(payment, answer.resultCode, answer.resultDesc);
+          const outcome = await this.topUps.settleStk(payment, answer.resultCode, answer.resultDesc);
           if (outcome.applied) settled += 1;
         } else if (payment.kind === 'c2b') {
           if (this.settings.c2bVerify) {

@@ -5,6 +5,7 @@ import { isDomainError } from '../common/domain-error.js';
 import type { AppConfig } from '../config/app-config.js';
 import { LoansService } from '../loans/loans.service.js';
 import { MpesaService } from '../mpesa/mpesa.service.js';
+import { TopUpService } from '../mpesa/top-up.service.js';
 import { RateLimiter } from '../redis/rate-limiter.js';
 import { parseKenyanMobile } from '../common/phone-number.js';
 import { OnboardingService } from '../onboarding/onboarding.service.js';
@@ -89,6 +90,7 @@ export class UssdService {
     private readonly loans: LoansService,
     private readonly wallet: WalletService,
     private readonly mpesa: MpesaService,
+    private readonly topUps: TopUpService,
     private readonly rateLimiter: RateLimiter,
     private readonly metrics: UssdMetrics,
     private readonly database: DatabaseAvailability,
@@ -280,6 +282,7 @@ export class UssdService {
         loans: this.loans,
         wallet: this.wallet,
         mpesa: this.mpesa,
+        topUps: this.topUps,
       });
     } else {
       const snapshot = await this.snapshots.get(msisdn);
