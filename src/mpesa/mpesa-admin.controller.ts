@@ -16,6 +16,7 @@ import { IsIn, IsOptional, IsString, Matches, MaxLength, ValidateIf } from 'clas
 import { AdminOnly } from '../auth/admin-api-key.guard.js';
 import { MpesaService } from './mpesa.service.js';
 import { PaymentReviewService } from './payment-review.service.js';
+import { PaybillService } from './paybill.service.js';
 
 export class PaymentsQuery {
   @ApiPropertyOptional({ example: '254712345678', description: 'Only this user (by phone number)' })
@@ -84,6 +85,7 @@ export class MpesaAdminController {
   constructor(
     private readonly mpesa: MpesaService,
     private readonly review: PaymentReviewService,
+    private readonly paybill: PaybillService,
   ) {}
 
   @Post('c2b/register')
@@ -95,7 +97,7 @@ export class MpesaAdminController {
     },
   })
   register() {
-    return this.mpesa.registerC2bUrls();
+    return this.paybill.registerC2bUrls();
   }
 
   @Post('reconcile')

@@ -4,6 +4,7 @@ import { SharedSecretGuard } from '../auth/shared-secret.guard.js';
 import { DomainError } from '../common/domain-error.js';
 import { MpesaService } from './mpesa.service.js';
 import { TopUpService } from './top-up.service.js';
+import { PaybillService } from './paybill.service.js';
 
 /**
  * Daraja's callbacks are not signed. They are accepted only on a path carrying
@@ -32,6 +33,7 @@ export class MpesaCallbacksController {
   constructor(
     private readonly mpesa: MpesaService,
     private readonly topUps: TopUpService,
+    private readonly paybill: PaybillService,
   ) {}
 
   @Post('stk')
@@ -44,13 +46,13 @@ export class MpesaCallbacksController {
   @Post('c2b/validation')
   @HttpCode(200)
   validation(@Body() body: unknown) {
-    return this.mpesa.validateC2b(body);
+    return this.paybill.validateC2b(body);
   }
 
   @Post('c2b/confirmation')
   @HttpCode(200)
   async confirmation(@Body() body: unknown) {
-    await this.mpesa.confirmC2b(body);
+    await this.paybill.confirmC2b(body);
     return RECEIVED;
   }
 
@@ -72,7 +74,7 @@ export class MpesaCallbacksController {
   @Post('c2b/status/:id/result')
   @HttpCode(200)
   async c2bStatusResult(@Param('id') id: string, @Body() body: unknown) {
-    await this.mpesa.handleC2bStatusResult(id, body);
+    await this.paybill.handleC2bStatusResult(id, body);
     return RECEIVED;
   }
 

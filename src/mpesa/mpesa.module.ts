@@ -21,6 +21,7 @@ import { PaymentReviewService } from './payment-review.service.js';
 import { CallbackMismatches } from './callback-mismatches.service.js';
 import { MpesaCallbackUrls } from './mpesa-callback-urls.js';
 import { TopUpService } from './top-up.service.js';
+import { PaybillService } from './paybill.service.js';
 
 /**
  * M-PESA (docs/mpesa.md): the Daraja client and the local Daraja simulator it uses when
@@ -44,6 +45,7 @@ import { TopUpService } from './top-up.service.js';
     MpesaPaymentsRepository,
     PaymentReviewService,
     TopUpService,
+    PaybillService,
     CallbackMismatches,
     MpesaCallbackUrls,
     MpesaMetrics,
