@@ -10,6 +10,7 @@ import { TransactionService } from '../src/database/transaction.service.js';
 import { LoansService } from '../src/loans/loans.service.js';
 import { MpesaPayment } from '../src/mpesa/mpesa-payment.entity.js';
 import { MpesaService } from '../src/mpesa/mpesa.service.js';
+import { PaybillService } from '../src/mpesa/paybill.service.js';
 import type { User } from '../src/users/user.entity.js';
 import { UsersService } from '../src/users/users.service.js';
 import { SystemAccount } from '../src/wallet/account.entity.js';
@@ -834,8 +835,10 @@ describe('the money core', () => {
 
   describe('M-PESA settlement', () => {
     let mpesa: MpesaService;
+    let paybill: PaybillService;
     beforeAll(() => {
       mpesa = app.get(MpesaService);
+      paybill = app.get(PaybillService);
     });
     const published = <T>(name: string): T => JSON.parse(readFileSync(`test/fixtures/providers/${name}`, 'utf8')) as T;
     const payment = (id: string) => db.getRepository(MpesaPayment).findOneByOrFail({ id });
@@ -850,14 +853,14 @@ describe('the money core', () => {
         BillRefNumber: borrower.phoneNumber,
         BusinessShortCode: config.mpesa.shortcode,
       };
-      expect(await mpesa.confirmC2b(body)).toEqual({ applied: true });
+      expect(await paybill.confirmC2b(body)).toEqual({ applied: true });
       expect(await wallet.balance(borrower.id)).toBe(500 + 300 - 120);
       expect(await wallet.balance(lender.id)).toBe(500 + 120);
       const [row] = await db.query<{ status: string }[]>(`SELECT status FROM mpesa_payments WHERE trans_id = $1`, [
         body.TransID,
       ]);
       expect(row.status).toBe('succeeded');
-      expect(await mpesa.confirmC2b(body)).toEqual({ applied: false });
+      expect(await paybill.confirmC2b(body)).toEqual({ applied: false });
       expect(await wallet.balance(borrower.id)).toBe(680);
     });
 

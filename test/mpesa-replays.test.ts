@@ -5,7 +5,7 @@ import { DataSource } from 'typeorm';
 import { DomainError } from '../src/common/domain-error.js';
 import { nairobiTimestamp } from '../src/mpesa/daraja.parsers.js';
 import { MpesaPayment } from '../src/mpesa/mpesa-payment.entity.js';
-import { MpesaService } from '../src/mpesa/mpesa.service.js';
+import { TopUpService } from '../src/mpesa/top-up.service.js';
 import type { DarajaSimulator } from '../src/simulators/daraja/daraja-simulator.js';
 import { UsersService } from '../src/users/users.service.js';
 import { WalletService } from '../src/wallet/wallet.service.js';
@@ -214,11 +214,11 @@ describe('top-ups replayed with an Idempotency-Key, and late STK outcomes', () =
     });
   });
 
-  describe('MpesaService.startTopUp with an id', () => {
+  describe('TopUpService.startTopUp with an id', () => {
     it('returns the recorded payment for the same id, and refuses another amount or another phone', async () => {
       const u = await user();
       sim.setOutcome(u.phoneNumber, 'hold');
-      const mpesa = app.get(MpesaService);
+      const mpesa = app.get(TopUpService);
       const id = randomUUID();
       const first = await mpesa.startTopUp(u.id, 650, { id });
       expect(first).toMatchObject({ id, status: 'pending', amount: 650, phoneNumber: u.phoneNumber });

@@ -6,6 +6,7 @@ import { LoansService } from '../src/loans/loans.service.js';
 import { nairobiTimestamp } from '../src/mpesa/daraja.parsers.js';
 import { MpesaPayment } from '../src/mpesa/mpesa-payment.entity.js';
 import { MpesaService } from '../src/mpesa/mpesa.service.js';
+import { TopUpService } from '../src/mpesa/top-up.service.js';
 import type { DarajaSimulator, SimulatorOutcome } from '../src/simulators/daraja/daraja-simulator.js';
 import { localDigits } from '../src/common/phone-number.js';
 import { UsersService } from '../src/users/users.service.js';
@@ -1673,7 +1674,7 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
       15_000,
     );
     sim.setOutcome(other.phoneNumber, 'no_callback');
-    const topUp = await app.get(MpesaService).startTopUp(other.id, 100);
+    const topUp = await app.get(TopUpService).startTopUp(other.id, 100);
     expect(topUp.status).toBe('pending');
     for (const id of [ended.id, topUp.id]) {
       const res = await resolve(id, notPaid());

@@ -7,7 +7,7 @@ import { dataSourceOptions } from '../src/database/data-source.options.js';
 import { DatabaseAvailability } from '../src/database/database-availability.js';
 import { LoansService } from '../src/loans/loans.service.js';
 import { MpesaPayment } from '../src/mpesa/mpesa-payment.entity.js';
-import { MpesaService } from '../src/mpesa/mpesa.service.js';
+import { MpesaCallbackUrls } from '../src/mpesa/mpesa-callback-urls.js';
 import type { DarajaSimulator } from '../src/simulators/daraja/daraja-simulator.js';
 import { REDIS } from '../src/redis/redis.tokens.js';
 import type { RedisClient } from '../src/redis/redis-connection.factory.js';
@@ -317,7 +317,7 @@ describe('USSD offline right after a write', () => {
     });
     const result = await app.inject({
       method: 'POST',
-      url: new URL(app.get(MpesaService).callbackUrl('b2c/result')).pathname,
+      url: new URL(app.get(MpesaCallbackUrls).callbackUrl('b2c/result')).pathname,
       headers: { 'content-type': 'application/json' },
       payload: JSON.stringify(failure),
     });

@@ -19,6 +19,7 @@ import { offerToResume } from '../src/ussd/journeys/main.journey.js';
 import { formatLocal } from '../src/common/phone-number.js';
 import { WalletService } from '../src/wallet/wallet.service.js';
 import { MpesaService } from '../src/mpesa/mpesa.service.js';
+import { TopUpService } from '../src/mpesa/top-up.service.js';
 import { startTestApp, uniquePhone } from './support/test-app.js';
 
 /**
@@ -93,7 +94,13 @@ describe('every USSD screen fits the limits, in English and Kiswahili', () => {
     ({ app, config } = await startTestApp({ APP_ROLE: 'api', LOAN_MAX_PENDING: '100' }));
     users = app.get(UsersService);
     loans = app.get(LoansService);
-    services = { loans, wallet: app.get(WalletService), users, mpesa: app.get(MpesaService) };
+    services = {
+      loans,
+      wallet: app.get(WalletService),
+      users,
+      mpesa: app.get(MpesaService),
+      topUps: app.get(TopUpService),
+    };
   });
   afterAll(() => app?.close());
 

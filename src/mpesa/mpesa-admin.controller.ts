@@ -15,6 +15,8 @@ import {
 import { IsIn, IsOptional, IsString, Matches, MaxLength, ValidateIf } from 'class-validator';
 import { AdminOnly } from '../auth/admin-api-key.guard.js';
 import { MpesaService } from './mpesa.service.js';
+import { PaymentReviewService } from './payment-review.service.js';
+import { PaybillService } from './paybill.service.js';
 
 export class PaymentsQuery {
   @ApiPropertyOptional({ example: '254712345678', description: 'Only this user (by phone number)' })
@@ -80,7 +82,11 @@ export class ResolveWithdrawalDto extends ReviewPaymentDto {
 @AdminOnly()
 @Controller('api/admin/mpesa')
 export class MpesaAdminController {
-  constructor(private readonly mpesa: MpesaService) {}
+  constructor(
+    private readonly mpesa: MpesaService,
+    private readonly review: PaymentReviewService,
+    private readonly paybill: PaybillService,
+  ) {}
 
   @Post('c2b/register')
   @HttpCode(200)
@@ -91,7 +97,7 @@ export class MpesaAdminController {
     },
   })
   register() {
-    return this.mpesa.registerC2bUrls();
+    return this.paybill.registerC2bUrls();
   }
 
   @Post('reconcile')
@@ -109,7 +115,7 @@ export class MpesaAdminController {
       'needsReview marks what an operator must look at (resultDesc says why): payments for nobody (unmatched), a withdrawal given back with its outcome unknown, or one M-PESA paid after its money was given back. Once checked, POST /api/admin/mpesa/payments/{id}/reviewed clears it; a withdrawal still pending with its money held is ended by POST /api/admin/mpesa/payments/{id}/resolve.',
   })
   payments(@Query() query: PaymentsQuery) {
-    return this.mpesa.recent({
+    return this.review.recent({
       phoneNumber: query.phoneNumber,
       needsReview: query.needsReview === undefined ? undefined : query.needsReview === 'true',
     });
@@ -148,7 +154,7 @@ export class MpesaAdminController {
       'MPESA.REVIEW_NOT_NEEDED: the payment is not flagged (never was, or already reviewed); MPESA.WITHDRAWAL_STILL_HELD: a withdrawal still pending with its money held, to be ended by /resolve',
   })
   reviewed(@Param('id') id: string, @Body() body: ReviewPaymentDto) {
-    return this.mpesa.markReviewed(id, body);
+    return this.review.markReviewed(id, body);
   }
 
   @Post('payments/:id/resolve')
@@ -213,6 +219,6 @@ export class MpesaAdminController {
       "MPESA.NOT_RESOLVABLE: not a withdrawal, not pending (already ended: by M-PESA's answer or another operator), not flagged (needsReview: M-PESA may still answer and the statement may not show it yet), or no money held for it",
   })
   resolve(@Param('id') id: string, @Body() body: ResolveWithdrawalDto) {
-    return this.mpesa.resolveWithdrawal(id, body);
+    return this.review.resolveWithdrawal(id, body);
   }
 }

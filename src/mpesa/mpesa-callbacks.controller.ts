@@ -3,6 +3,8 @@ import { ApiExcludeController } from '@nestjs/swagger';
 import { SharedSecretGuard } from '../auth/shared-secret.guard.js';
 import { DomainError } from '../common/domain-error.js';
 import { MpesaService } from './mpesa.service.js';
+import { TopUpService } from './top-up.service.js';
+import { PaybillService } from './paybill.service.js';
 
 /**
  * Daraja's callbacks are not signed. They are accepted only on a path carrying
@@ -28,25 +30,29 @@ const RECEIVED = { ResultCode: 0, ResultDesc: 'Accepted' };
 @UseGuards(MpesaCallbackGuard)
 @Controller('api/mpesa/callbacks/:secret')
 export class MpesaCallbacksController {
-  constructor(private readonly mpesa: MpesaService) {}
+  constructor(
+    private readonly mpesa: MpesaService,
+    private readonly topUps: TopUpService,
+    private readonly paybill: PaybillService,
+  ) {}
 
   @Post('stk')
   @HttpCode(200)
   async stk(@Body() body: unknown) {
-    await this.mpesa.handleStkCallback(body);
+    await this.topUps.handleStkCallback(body);
     return RECEIVED;
   }
 
   @Post('c2b/validation')
   @HttpCode(200)
   validation(@Body() body: unknown) {
-    return this.mpesa.validateC2b(body);
+    return this.paybill.validateC2b(body);
   }
 
   @Post('c2b/confirmation')
   @HttpCode(200)
   async confirmation(@Body() body: unknown) {
-    await this.mpesa.confirmC2b(body);
+    await this.paybill.confirmC2b(body);
     return RECEIVED;
   }
 
@@ -68,7 +74,7 @@ export class MpesaCallbacksController {
   @Post('c2b/status/:id/result')
   @HttpCode(200)
   async c2bStatusResult(@Param('id') id: string, @Body() body: unknown) {
-    await this.mpesa.handleC2bStatusResult(id, body);
+    await this.paybill.handleC2bStatusResult(id, body);
     return RECEIVED;
   }
 

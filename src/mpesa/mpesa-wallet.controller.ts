@@ -8,6 +8,7 @@ import { UsersService } from '../users/users.service.js';
 import { PaymentView, TopUpDto, WithdrawDto } from './dto/mpesa.dto.js';
 import type { MpesaPayment } from './mpesa-payment.entity.js';
 import { MpesaService } from './mpesa.service.js';
+import { TopUpService } from './top-up.service.js';
 
 function view(p: MpesaPayment): PaymentView {
   return {
@@ -29,6 +30,7 @@ function view(p: MpesaPayment): PaymentView {
 export class MpesaWalletController {
   constructor(
     private readonly mpesa: MpesaService,
+    private readonly topUps: TopUpService,
     private readonly users: UsersService,
   ) {}
 
@@ -48,7 +50,7 @@ export class MpesaWalletController {
     const given = idempotencyKey(key);
     // With a key, a client's retry after a lost answer is the same top-up: one prompt, not two.
     const id = given ? uuidFrom(`rest-top-up:${me.userId}:${given}`) : undefined;
-    return view(await this.mpesa.startTopUp(me.userId, body.amount, { id }));
+    return view(await this.topUps.startTopUp(me.userId, body.amount, { id }));
   }
 
   @Post('withdrawals')

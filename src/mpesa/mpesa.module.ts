@@ -15,6 +15,12 @@ import { MpesaWalletController } from './mpesa-wallet.controller.js';
 import { MpesaPayment } from './mpesa-payment.entity.js';
 import { MpesaMetrics } from './mpesa.metrics.js';
 import { MpesaService } from './mpesa.service.js';
+import { MpesaPaymentsRepository } from './mpesa-payments.repository.js';
+import { PaymentReviewService } from './payment-review.service.js';
+import { CallbackMismatches } from './callback-mismatches.service.js';
+import { MpesaCallbackUrls } from './mpesa-callback-urls.js';
+import { TopUpService } from './top-up.service.js';
+import { PaybillService } from './paybill.service.js';
 
 /**
  * M-PESA (docs/mpesa.md): the Daraja client (Safaricom's Daraja, or a simulator in its own
@@ -35,6 +41,12 @@ import { MpesaService } from './mpesa.service.js';
   controllers: [MpesaCallbacksController, MpesaWalletController, MpesaAdminController],
   providers: [
     MpesaService,
+    MpesaPaymentsRepository,
+    PaymentReviewService,
+    TopUpService,
+    PaybillService,
+    CallbackMismatches,
+    MpesaCallbackUrls,
     MpesaMetrics,
     {
       provide: DARAJA_OPTIONS,
@@ -43,6 +55,6 @@ import { MpesaService } from './mpesa.service.js';
     },
     DarajaClient,
   ],
-  exports: [MpesaService, DarajaClient, DARAJA_OPTIONS],
+  exports: [MpesaService, TopUpService, MpesaCallbackUrls, DarajaClient, DARAJA_OPTIONS],
 })
 export class MpesaModule {}

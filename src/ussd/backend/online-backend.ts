@@ -3,6 +3,7 @@ import type { LoanStatus } from '../../loans/loan-state.js';
 import type { Loan } from '../../loans/loan.entity.js';
 import type { LoansService } from '../../loans/loans.service.js';
 import type { MpesaService } from '../../mpesa/mpesa.service.js';
+import type { TopUpService } from '../../mpesa/top-up.service.js';
 import type { Language } from '../../common/language.js';
 import type { UsersService } from '../../users/users.service.js';
 import type { WalletService } from '../../wallet/wallet.service.js';
@@ -13,6 +14,7 @@ export interface OnlineServices {
   loans: LoansService;
   wallet: WalletService;
   mpesa: MpesaService;
+  topUps: TopUpService;
 }
 
 /** The withdrawal a USSD step makes: the same online, retried, or applied from the offline queue. */
@@ -163,7 +165,7 @@ export class OnlineBackend implements UssdBackend {
   }
 
   async topUp(amount: number): Promise<void> {
-    await this.services.mpesa.startTopUp(this.user.id, amount);
+    await this.services.topUps.startTopUp(this.user.id, amount);
   }
 
   async withdraw(amount: number, key: string): Promise<void> {

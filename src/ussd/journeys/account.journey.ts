@@ -1,6 +1,6 @@
 import { ScreenId, type ScreenDef } from '../engine/types.js';
 import { translator } from '../i18n/translate.js';
-import { TOP_UP_LIMITS, WITHDRAWAL_LIMITS } from '../../mpesa/mpesa.service.js';
+import { TOP_UP_LIMITS, WITHDRAWAL_LIMITS } from '../../mpesa/mpesa.rules.js';
 import { num, parseAmount, parseChoice } from './common.js';
 import { requirePin, type PinAction } from './pin.journey.js';
 

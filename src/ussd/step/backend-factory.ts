@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { LoansService } from '../../loans/loans.service.js';
 import { MpesaService } from '../../mpesa/mpesa.service.js';
+import { TopUpService } from '../../mpesa/top-up.service.js';
 import { OnboardingService } from '../../onboarding/onboarding.service.js';
 import { UsersService } from '../../users/users.service.js';
 import { WalletService } from '../../wallet/wallet.service.js';
@@ -28,8 +29,9 @@ export class UssdBackendFactory {
     loans: LoansService,
     wallet: WalletService,
     mpesa: MpesaService,
+    topUps: TopUpService,
   ) {
-    this.services = { users, loans, wallet, mpesa };
+    this.services = { users, loans, wallet, mpesa, topUps };
   }
 
   /**
