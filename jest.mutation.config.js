@@ -10,6 +10,8 @@ import base from './jest.config.js';
 export default {
   ...base,
   testMatch: ['**/src/loans/allocation.spec.ts', '**/src/loans/loan-state.spec.ts', '**/test/money-core.test.ts'],
+  // One database for the whole mutation run (scripts/mutation.ts), not a copy per file.
+  testEnvironment: 'node',
   globalSetup: undefined,
   globalTeardown: undefined,
 };
