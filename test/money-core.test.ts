@@ -18,6 +18,7 @@ import { LedgerService } from '../src/wallet/ledger.service.js';
 import { WalletService } from '../src/wallet/wallet.service.js';
 import { ledgerViolations } from './support/invariants.js';
 import { ownRedisPrefix, testConfig, uniquePhone } from './support/test-app.js';
+import { startTestSimulators, type TestSimulators } from './support/simulators.js';
 
 /**
  * The money core through real PostgreSQL: the ledger (docs/money.md), the wallet's deposits and
@@ -35,11 +36,20 @@ describe('the money core', () => {
   let users: UsersService;
   let tx: TransactionService;
   let config: AppConfig;
+  let simulators: TestSimulators;
 
   beforeAll(async () => {
+    // Daraja is always another process: the tests' own simulators, as startTestApp gives its apps.
+    simulators = await startTestSimulators();
     // The application's own module graph (AppModule, as createApp builds it) without the HTTP
     // server: these tests call services, and a mutation run starts this once per mutant.
-    config = testConfig({ APP_ROLE: 'api', MPESA_C2B_VERIFY: 'false', REDIS_KEY_PREFIX: ownRedisPrefix() });
+    config = testConfig({
+      APP_ROLE: 'api',
+      MPESA_C2B_VERIFY: 'false',
+      REDIS_KEY_PREFIX: ownRedisPrefix(),
+      MPESA_BASE_URL: simulators.url,
+      AT_BASE_URL: simulators.url,
+    });
     app = await NestFactory.createApplicationContext(AppModule.forRoot(config), { logger: false });
     await app.init();
     db = app.get(DataSource);
@@ -49,7 +59,10 @@ describe('the money core', () => {
     users = app.get(UsersService);
     tx = app.get(TransactionService);
   });
-  afterAll(() => app?.close());
+  afterAll(async () => {
+    await app?.close();
+    await simulators?.close();
+  });
   afterEach(() => guarded(async () => expect(await ledgerViolations(db)).toEqual([])));
 
   /**
