@@ -58,13 +58,14 @@ describe('the phone simulator page in a browser', () => {
     );
 
   /**
-   * Waits until the phone's screen shows `text` (the page answers asynchronously). Case matters:
+   * Waits until the phone's screen shows `text` (the page answers asynchronously). The waits are
+   * generous: they catch a page that never answers, not a slow one on a busy machine. Case matters:
    * Playwright's string `hasText` ignores case, so 'BALANCE' would already match the menu's
    * "4. View Balance" before the balance screen arrives.
    */
   async function shows(text: string | RegExp): Promise<string> {
     const pattern = typeof text === 'string' ? new RegExp(text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) : text;
-    await page.locator('#screen', { hasText: pattern }).waitFor({ timeout: 10_000 });
+    await page.locator('#screen', { hasText: pattern }).waitFor({ timeout: 30_000 });
     return screen().innerText();
   }
 
@@ -88,7 +89,7 @@ describe('the phone simulator page in a browser', () => {
     await page.goto(`${base}/simulator?key=${encodeURIComponent(ADMIN_KEY)}`);
     await page.getByRole('heading', { name: 'Deni phone simulator' }).waitFor();
     expect(page.url()).toBe(`${base}/simulator`);
-    await page.locator('#key-status', { hasText: 'Key accepted' }).waitFor({ timeout: 5_000 });
+    await page.locator('#key-status', { hasText: 'Key accepted' }).waitFor({ timeout: 30_000 });
     expect(await page.getByLabel('Admin key').inputValue()).toBe(ADMIN_KEY);
 
     expect(await dialFrom(borrower)).toContain('1. Request Loan');
@@ -114,7 +115,7 @@ describe('the phone simulator page in a browser', () => {
     await page.getByLabel('Phone number').fill(lender);
     await page.getByLabel('Phone number').dispatchEvent('change');
     const sms = page.locator('#sms li', { hasText: 'asks you for a loan of Ksh 5000' });
-    await sms.waitFor({ timeout: 10_000 });
+    await sms.waitFor({ timeout: 30_000 });
     expect(await sms.innerText()).toContain(
       `Deni: ${local(borrower)} asks you for a loan of Ksh 5000, repaid Ksh 500 per deposit. Dial *383# and choose 3 to answer.`,
     );
@@ -131,7 +132,7 @@ describe('the phone simulator page in a browser', () => {
     await page.getByRole('button', { name: 'Set outcome' }).click();
     await page
       .locator('#mpesa-status', { hasText: `Next M-PESA request of ${number}: cancelled` })
-      .waitFor({ timeout: 5_000 });
+      .waitFor({ timeout: 30_000 });
 
     await dialFrom(number);
     await reply('7', 'Top up');
@@ -158,7 +159,7 @@ describe('the phone simulator page in a browser', () => {
     await page.getByRole('button', { name: 'Set outcome' }).click();
     await page
       .locator('#mpesa-status', { hasText: `Next M-PESA request of ${number}: hold` })
-      .waitFor({ timeout: 5_000 });
+      .waitFor({ timeout: 30_000 });
 
     await dialFrom(number);
     expect(await reply('4', 'BALANCE')).toContain('Wallet: Ksh 0');
@@ -169,7 +170,7 @@ describe('the phone simulator page in a browser', () => {
 
     // The push waits in the Daraja simulator; the page lists it (it looks when the session ends).
     const pending = page.locator('#pending li', { hasText: 'Ksh 250 top-up, held' });
-    await pending.waitFor({ timeout: 10_000 });
+    await pending.waitFor({ timeout: 30_000 });
     expect(await page.locator('#pending li').count()).toBe(1);
     expect(await pending.innerText()).toMatch(/ws_CO_\d+/);
     expect(await page.locator('#sms li', { hasText: 'Ksh 250' }).count()).toBe(0);
@@ -179,8 +180,8 @@ describe('the phone simulator page in a browser', () => {
     await pending.getByRole('button', { name: /^Deliver/ }).click();
     await page
       .locator('#pending-status', { hasText: 'Delivered success to the Ksh 250 top-up' })
-      .waitFor({ timeout: 5_000 });
-    await page.locator('#pending-empty', { hasText: 'No pending top-ups.' }).waitFor({ timeout: 5_000 });
+      .waitFor({ timeout: 30_000 });
+    await page.locator('#pending-empty', { hasText: 'No pending top-ups.' }).waitFor({ timeout: 30_000 });
     expect(await page.locator('#pending li').count()).toBe(0);
 
     // Deni's callback route credited the wallet and queued the SMS.
@@ -200,43 +201,45 @@ describe('the phone simulator page in a browser', () => {
       const fresh = await context.newPage();
       await fresh.goto(`${base}/simulator`);
       // It looks at the SMS at once, and says what the 401 means where the key goes.
-      await fresh.locator('#key-status', { hasText: 'need the admin key (401)' }).waitFor({ timeout: 5_000 });
+      await fresh.locator('#key-status', { hasText: 'need the admin key (401)' }).waitFor({ timeout: 30_000 });
       await fresh.getByLabel('Phone number').fill(number);
       await fresh.getByLabel('Phone number').dispatchEvent('change');
       const smsError = fresh.locator('#sms-empty', {
         hasText: 'Could not load the SMS: it needs the admin key (401): enter it under Admin key',
       });
-      await smsError.waitFor({ timeout: 5_000 });
+      await smsError.waitFor({ timeout: 30_000 });
       await fresh
         .locator('#pending-empty', { hasText: 'Could not load the pending top-ups: it needs the admin key (401)' })
-        .waitFor({ timeout: 5_000 });
+        .waitFor({ timeout: 30_000 });
       await fresh.getByRole('button', { name: 'Set outcome' }).click();
       await fresh
         .locator('#mpesa-status', { hasText: 'Could not set the outcome: it needs the admin key (401)' })
-        .waitFor({ timeout: 5_000 });
+        .waitFor({ timeout: 30_000 });
       expect(await fresh.locator('#key-status').innerText()).toContain(
         "The SMS and M-PESA panels need the admin key (401): enter the service's ADMIN_API_KEY",
       );
       expect(await fresh.locator('#key-status').getAttribute('class')).toBe('error');
       // The phone itself (the USSD webhook) needs no key.
       await fresh.getByRole('button', { name: /^Dial/ }).click();
-      await fresh.locator('#screen', { hasText: 'M-PESA LOANS' }).waitFor({ timeout: 10_000 });
+      await fresh.locator('#screen', { hasText: 'M-PESA LOANS' }).waitFor({ timeout: 30_000 });
       await fresh.screenshot({ path: `${ARTIFACTS}simulator-admin-key-needed.png`, fullPage: true });
 
       await fresh.getByLabel('Admin key').fill('not-the-admin-key-0123');
       await fresh.getByRole('button', { name: 'Use key' }).click();
-      await fresh.locator('#key-status', { hasText: 'The service refused this key (401)' }).waitFor({ timeout: 5_000 });
+      await fresh
+        .locator('#key-status', { hasText: 'The service refused this key (401)' })
+        .waitFor({ timeout: 30_000 });
       expect(await fresh.getByLabel('Admin key').getAttribute('aria-invalid')).toBe('true');
 
       await fresh.getByLabel('Admin key').fill(ADMIN_KEY);
       await fresh.getByRole('button', { name: 'Use key' }).click();
-      await fresh.locator('#key-status', { hasText: 'Key accepted' }).waitFor({ timeout: 5_000 });
-      await fresh.locator('#sms-empty', { hasText: 'No SMS yet.' }).waitFor({ timeout: 5_000 });
-      await fresh.locator('#pending-empty', { hasText: 'No pending top-ups.' }).waitFor({ timeout: 5_000 });
+      await fresh.locator('#key-status', { hasText: 'Key accepted' }).waitFor({ timeout: 30_000 });
+      await fresh.locator('#sms-empty', { hasText: 'No SMS yet.' }).waitFor({ timeout: 30_000 });
+      await fresh.locator('#pending-empty', { hasText: 'No pending top-ups.' }).waitFor({ timeout: 30_000 });
       await fresh.getByRole('button', { name: 'Set outcome' }).click();
       await fresh
         .locator('#mpesa-status', { hasText: `Next M-PESA request of ${number}: success` })
-        .waitFor({ timeout: 5_000 });
+        .waitFor({ timeout: 30_000 });
       expect(await storedKey(fresh)).toBe(ADMIN_KEY);
 
       await fresh.getByRole('button', { name: 'Forget' }).click();
