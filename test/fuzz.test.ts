@@ -492,6 +492,7 @@ describe('hostile input (property-based fuzz)', () => {
     }),
   };
 
+  // The property tests send hundreds of requests: their timeouts catch a hang, not slowness.
   it('every USSD dialect answers a valid screen (or a 4xx for JSON dialects) whatever it is sent', async () => {
     const target = fc.oneof(
       ...Object.keys(dialectBodies).map((g) => fc.constant({ gateway: g, url: `/api/ussd/handler/${g}` })),
@@ -547,7 +548,7 @@ describe('hostile input (property-based fuzz)', () => {
       ),
       runs(1500),
     );
-  });
+  }, 120_000);
 
   /** Every REST route with a plausible body and its hostile variants. */
   const uuid = fc.oneof(
@@ -881,7 +882,7 @@ describe('hostile input (property-based fuzz)', () => {
       ),
       runs(1500),
     );
-  });
+  }, 120_000);
 
   it('M-PESA callbacks take anything without a 5xx; a wrong secret is a 404', async () => {
     const stk = fixture('daraja-stk-callback-success.json');
@@ -982,7 +983,7 @@ describe('hostile input (property-based fuzz)', () => {
       ),
       runs(600),
     );
-  });
+  }, 120_000);
 
   it('regressions the fuzz found: each is a coded 4xx now, not a 500', async () => {
     const cb = (kind: string, body: unknown) =>

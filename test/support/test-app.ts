@@ -15,6 +15,11 @@ export function testConfig(overrides: Record<string, string | undefined> = {}): 
     NODE_ENV: 'test',
     LOCAL_SERVICES: 'false',
     MPESA_CALLBACK_BASE_URL: 'http://127.0.0.1:9',
+    // A USSD step falls back to its offline answer after this long on PostgreSQL. Production's
+    // second is about the gateway's timeout; on a busy test machine a healthy database can take
+    // longer, and a test expecting the online answer would get the offline one. Tests of the
+    // deadline itself set their own.
+    USSD_DB_DEADLINE_MS: '5000',
     ...overrides,
   });
 }
