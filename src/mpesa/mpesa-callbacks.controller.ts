@@ -3,6 +3,7 @@ import { ApiExcludeController } from '@nestjs/swagger';
 import { SharedSecretGuard } from '../auth/shared-secret.guard.js';
 import { DomainError } from '../common/domain-error.js';
 import { MpesaService } from './mpesa.service.js';
+import { WithdrawalService } from './withdrawal.service.js';
 import { TopUpService } from './top-up.service.js';
 import { PaybillService } from './paybill.service.js';
 
@@ -34,6 +35,7 @@ export class MpesaCallbacksController {
     private readonly mpesa: MpesaService,
     private readonly topUps: TopUpService,
     private readonly paybill: PaybillService,
+    private readonly withdrawals: WithdrawalService,
   ) {}
 
   @Post('stk')
@@ -59,14 +61,14 @@ export class MpesaCallbacksController {
   @Post('b2c/result')
   @HttpCode(200)
   async b2cResult(@Body() body: unknown) {
-    await this.mpesa.handleB2cResult(body);
+    await this.withdrawals.handleB2cResult(body);
     return RECEIVED;
   }
 
   @Post('b2c/timeout')
   @HttpCode(200)
   async b2cTimeout(@Body() body: unknown) {
-    await this.mpesa.handleB2cTimeout(body);
+    await this.withdrawals.handleB2cTimeout(body);
     return RECEIVED;
   }
 

@@ -8,6 +8,7 @@ import { UsersService } from '../users/users.service.js';
 import { PaymentView, TopUpDto, WithdrawDto } from './dto/mpesa.dto.js';
 import type { MpesaPayment } from './mpesa-payment.entity.js';
 import { MpesaService } from './mpesa.service.js';
+import { WithdrawalService } from './withdrawal.service.js';
 import { TopUpService } from './top-up.service.js';
 
 function view(p: MpesaPayment): PaymentView {
@@ -31,6 +32,7 @@ export class MpesaWalletController {
   constructor(
     private readonly mpesa: MpesaService,
     private readonly topUps: TopUpService,
+    private readonly withdrawals: WithdrawalService,
     private readonly users: UsersService,
   ) {}
 
@@ -70,7 +72,7 @@ export class MpesaWalletController {
     await this.users.verifyPin(me.userId, body.pin);
     // With a key, a client's retry after a lost answer is the same withdrawal, not a second one.
     const id = given ? uuidFrom(`rest-withdrawal:${me.userId}:${given}`) : undefined;
-    return view(await this.mpesa.withdraw(me.userId, body.amount, { id }));
+    return view(await this.withdrawals.withdraw(me.userId, body.amount, { id }));
   }
 
   @Get('payments')

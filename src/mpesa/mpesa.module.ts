@@ -21,6 +21,7 @@ import { CallbackMismatches } from './callback-mismatches.service.js';
 import { MpesaCallbackUrls } from './mpesa-callback-urls.js';
 import { TopUpService } from './top-up.service.js';
 import { PaybillService } from './paybill.service.js';
+import { WithdrawalService } from './withdrawal.service.js';
 
 /**
  * M-PESA (docs/mpesa.md): the Daraja client (Safaricom's Daraja, or a simulator in its own
@@ -45,6 +46,7 @@ import { PaybillService } from './paybill.service.js';
     PaymentReviewService,
     TopUpService,
     PaybillService,
+    WithdrawalService,
     CallbackMismatches,
     MpesaCallbackUrls,
     MpesaMetrics,
@@ -55,6 +57,6 @@ import { PaybillService } from './paybill.service.js';
     },
     DarajaClient,
   ],
-  exports: [MpesaService, TopUpService, MpesaCallbackUrls, DarajaClient, DARAJA_OPTIONS],
+  exports: [MpesaService, TopUpService, WithdrawalService, MpesaCallbackUrls, DarajaClient, DARAJA_OPTIONS],
 })
 export class MpesaModule {}
