@@ -22,6 +22,7 @@ import { MpesaCallbackUrls } from './mpesa-callback-urls.js';
 import { TopUpService } from './top-up.service.js';
 import { PaybillService } from './paybill.service.js';
 import { WithdrawalService } from './withdrawal.service.js';
+import { WithdrawalStatusService } from './withdrawal-status.service.js';
 
 /**
  * M-PESA (docs/mpesa.md): the Daraja client (Safaricom's Daraja, or a simulator in its own
@@ -47,6 +48,7 @@ import { WithdrawalService } from './withdrawal.service.js';
     TopUpService,
     PaybillService,
     WithdrawalService,
+    WithdrawalStatusService,
     CallbackMismatches,
     MpesaCallbackUrls,
     MpesaMetrics,
