@@ -7,7 +7,7 @@ import type { AuthenticatedUser } from '../auth/token.service.js';
 import { UsersService } from '../users/users.service.js';
 import { PaymentView, TopUpDto, WithdrawDto } from './dto/mpesa.dto.js';
 import type { MpesaPayment } from './mpesa-payment.entity.js';
-import { MpesaService } from './mpesa.service.js';
+import { MpesaPaymentsRepository } from './mpesa-payments.repository.js';
 import { WithdrawalService } from './withdrawal.service.js';
 import { TopUpService } from './top-up.service.js';
 
@@ -30,7 +30,7 @@ function view(p: MpesaPayment): PaymentView {
 @Controller('api/wallet')
 export class MpesaWalletController {
   constructor(
-    private readonly mpesa: MpesaService,
+    private readonly mpesaPayments: MpesaPaymentsRepository,
     private readonly topUps: TopUpService,
     private readonly withdrawals: WithdrawalService,
     private readonly users: UsersService,
@@ -79,6 +79,6 @@ export class MpesaWalletController {
   @ApiOperation({ summary: 'Your M-PESA top-ups, paybill payments and withdrawals, newest first' })
   @ApiOkResponse({ type: [PaymentView] })
   async payments(@CurrentUser() me: AuthenticatedUser): Promise<PaymentView[]> {
-    return (await this.mpesa.forUser(me.userId)).map(view);
+    return (await this.mpesaPayments.forUser(me.userId)).map(view);
   }
 }

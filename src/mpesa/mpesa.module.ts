@@ -14,7 +14,7 @@ import { MpesaCallbacksController } from './mpesa-callbacks.controller.js';
 import { MpesaWalletController } from './mpesa-wallet.controller.js';
 import { MpesaPayment } from './mpesa-payment.entity.js';
 import { MpesaMetrics } from './mpesa.metrics.js';
-import { MpesaService } from './mpesa.service.js';
+import { ReconciliationService } from './reconciliation.service.js';
 import { MpesaPaymentsRepository } from './mpesa-payments.repository.js';
 import { PaymentReviewService } from './payment-review.service.js';
 import { CallbackMismatches } from './callback-mismatches.service.js';
@@ -42,7 +42,7 @@ import { WithdrawalStatusService } from './withdrawal-status.service.js';
   ],
   controllers: [MpesaCallbacksController, MpesaWalletController, MpesaAdminController],
   providers: [
-    MpesaService,
+    ReconciliationService,
     MpesaPaymentsRepository,
     PaymentReviewService,
     TopUpService,
@@ -59,6 +59,6 @@ import { WithdrawalStatusService } from './withdrawal-status.service.js';
     },
     DarajaClient,
   ],
-  exports: [MpesaService, TopUpService, WithdrawalService, MpesaCallbackUrls, DarajaClient, DARAJA_OPTIONS],
+  exports: [ReconciliationService, TopUpService, WithdrawalService, MpesaCallbackUrls, DarajaClient, DARAJA_OPTIONS],
 })
 export class MpesaModule {}

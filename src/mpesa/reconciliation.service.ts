@@ -1,10 +1,7 @@
-// What is left of MpesaService once every M-PESA flow has its own service: reconciliation and the
-// payments a user sees.
 import { Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { AppConfig } from '../config/app-config.js';
 import { DarajaClient } from './daraja.client.js';
-import { MpesaPayment } from './mpesa-payment.entity.js';
 import { MpesaPaymentsRepository } from './mpesa-payments.repository.js';
 import { TopUpService } from './top-up.service.js';
 import { PaybillService } from './paybill.service.js';
@@ -18,8 +15,8 @@ import { heldForOperator } from './payment-matching.js';
  * its flow (top-ups, paybill, withdrawals and their Transaction Status).
  */
 @Injectable()
-export class MpesaService {
-  private readonly logger = new Logger(MpesaService.name);
+export class ReconciliationService {
+  private readonly logger = new Logger(ReconciliationService.name);
   private readonly settings: AppConfig['mpesa'];
 
   constructor(
@@ -33,8 +30,6 @@ export class MpesaService {
   ) {
     this.settings = config.get('mpesa', { infer: true });
   }
-
-  // ------------------------------------------------------------------------------ reconciliation
 
   /**
    * For callbacks that never came: STK pushes pending past MPESA_RECONCILE_AFTER_MS are queried and
@@ -99,9 +94,5 @@ export class MpesaService {
 
   private pastMaxAge(since: Date): boolean {
     return since.getTime() <= Date.now() - this.settings.reconcileMaxAgeMs;
-  }
-
-  async forUser(userId: string, limit = 20): Promise<MpesaPayment[]> {
-    return this.payments.newest({ userId }, limit);
   }
 }
