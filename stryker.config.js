@@ -23,7 +23,7 @@ export default {
     // M-PESA's settlement paths: PaybillService.creditC2b (a confirmed paybill payment credited) and
     // WithdrawalService.closeB2c (a withdrawal settled or released).
     'src/mpesa/paybill.service.ts:199-203',
-    'src/mpesa/withdrawal.service.ts:315-366',
+    'src/mpesa/withdrawal.service.ts:316-367',
   ],
   coverageAnalysis: 'perTest',
   // Mutants in module-level constants would need every test for each of them.

@@ -7,7 +7,7 @@ import { TopUpService } from './top-up.service.js';
 import { PaybillService } from './paybill.service.js';
 import { WithdrawalService } from './withdrawal.service.js';
 import { WithdrawalStatusService } from './withdrawal-status.service.js';
-import { FINAL_STK_FAILURES, STK_SUCCESS } from './mpesa.rules.js';
+import { FINAL_STK_FAILURES, pastMaxAge, STK_SUCCESS } from './mpesa.rules.js';
 import { heldForOperator } from './payment-matching.js';
 
 /**
@@ -64,7 +64,8 @@ export class ReconciliationService {
             // Not credited before Transaction Status confirms it; a flagged one waits for an operator.
             if (payment.needsReview) continue;
             // Never confirmed in MPESA_RECONCILE_MAX_AGE_MS: an operator looks, nothing credited.
-            if (this.pastMaxAge(payment.createdAt)) await this.paybill.flagUnconfirmedC2b(payment);
+            if (pastMaxAge(payment.createdAt, this.settings.reconcileMaxAgeMs))
+              await this.paybill.flagUnconfirmedC2b(payment);
             else await this.paybill.askC2bStatus(payment);
             continue;
           }
@@ -74,7 +75,8 @@ export class ReconciliationService {
           // A result disagreed with the request: an operator resolves it, nothing else.
           continue;
         } else if (payment.status === 'requested') {
-          if (!this.pastMaxAge(payment.createdAt)) await this.withdrawals.sendB2c(payment.id);
+          if (!pastMaxAge(payment.createdAt, this.settings.reconcileMaxAgeMs))
+            await this.withdrawals.sendB2c(payment.id);
           else await this.withdrawalStatus.stopResendingB2c(payment);
         } else if (this.withdrawalStatus.mayGiveUp(payment)) {
           if (await this.withdrawalStatus.giveUpB2c(payment)) settled += 1;
@@ -90,9 +92,5 @@ export class ReconciliationService {
       }
     }
     return { queried: stale.length, settled };
-  }
-
-  private pastMaxAge(since: Date): boolean {
-    return since.getTime() <= Date.now() - this.settings.reconcileMaxAgeMs;
   }
 }

@@ -11,6 +11,7 @@ import { WithdrawalService } from './withdrawal.service.js';
 import {
   B2C_STATUS_NOT_PAID,
   B2C_STATUS_PAID,
+  pastMaxAge,
   STATUS_QUERY_IDS_KEPT,
   UNASKED_FLAG_AFTER_MAX_AGES,
 } from './mpesa.rules.js';
@@ -262,7 +263,7 @@ export class WithdrawalStatusService {
     return (
       payment.unmatchedStatusAnswer === null &&
       !heldForOperator(payment) &&
-      this.pastMaxAge(this.lastResortClock(payment)) &&
+      pastMaxAge(this.lastResortClock(payment), this.settings.reconcileMaxAgeMs) &&
       payment.statusQueries > 0 &&
       payment.statusQueriedAt !== null &&
       payment.statusQueriedAt.getTime() <= Date.now() - this.settings.reconcileAfterMs
@@ -295,9 +296,5 @@ export class WithdrawalStatusService {
       'B2C request never acknowledged past MPESA_RECONCILE_MAX_AGE_MS: asking Transaction Status',
     );
     await this.askB2cStatus({ ...payment, status: 'pending' });
-  }
-
-  private pastMaxAge(since: Date): boolean {
-    return since.getTime() <= Date.now() - this.settings.reconcileMaxAgeMs;
   }
 }

@@ -26,6 +26,7 @@ import {
   MpesaErrors,
   OPERATOR_RESOLVED,
   PAID_AFTER_RELEASE,
+  pastMaxAge,
   WITHDRAWAL_LIMITS,
 } from './mpesa.rules.js';
 import {
@@ -142,7 +143,7 @@ export class WithdrawalService {
     // Only a request Daraja has not acknowledged is (re)sent, and never past the maximum age:
     // reconciliation then asks Transaction Status instead, or gives the money back.
     if (payment.status !== 'requested') return;
-    if (this.pastMaxAge(payment.createdAt)) {
+    if (pastMaxAge(payment.createdAt, this.settings.reconcileMaxAgeMs)) {
       this.logger.warn({ id }, 'B2C request past MPESA_RECONCILE_MAX_AGE_MS not sent again; reconciliation ends it');
       return;
     }
@@ -509,9 +510,5 @@ export class WithdrawalService {
         ...(receipt ? { receipt } : {}),
       },
     );
-  }
-
-  private pastMaxAge(since: Date): boolean {
-    return since.getTime() <= Date.now() - this.settings.reconcileMaxAgeMs;
   }
 }
