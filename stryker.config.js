@@ -20,10 +20,10 @@ export default {
     'src/loans/loans.service.ts:198-233',
     'src/loans/loans.service.ts:294-403',
     'src/loans/loans.service.ts:521-609',
-    // M-PESA's settlement paths: PaybillService.creditC2b (a confirmed paybill payment credited) and closeB2c (a
-    // withdrawal settled or released).
+    // M-PESA's settlement paths: PaybillService.creditC2b (a confirmed paybill payment credited) and
+    // WithdrawalService.closeB2c (a withdrawal settled or released).
     'src/mpesa/paybill.service.ts:199-203',
-    'src/mpesa/mpesa.service.ts:435-486',
+    'src/mpesa/withdrawal.service.ts:316-367',
   ],
   coverageAnalysis: 'perTest',
   // Mutants in module-level constants would need every test for each of them.

@@ -9,7 +9,7 @@ import type { AppConfig } from '../src/config/app-config.js';
 import { TransactionService } from '../src/database/transaction.service.js';
 import { LoansService } from '../src/loans/loans.service.js';
 import { MpesaPayment } from '../src/mpesa/mpesa-payment.entity.js';
-import { MpesaService } from '../src/mpesa/mpesa.service.js';
+import { WithdrawalService } from '../src/mpesa/withdrawal.service.js';
 import { PaybillService } from '../src/mpesa/paybill.service.js';
 import type { User } from '../src/users/user.entity.js';
 import { UsersService } from '../src/users/users.service.js';
@@ -847,10 +847,10 @@ describe('the money core', () => {
   // ------------------------------------------------------------------------------------ M-PESA
 
   describe('M-PESA settlement', () => {
-    let mpesa: MpesaService;
+    let mpesa: WithdrawalService;
     let paybill: PaybillService;
     beforeAll(() => {
-      mpesa = app.get(MpesaService);
+      mpesa = app.get(WithdrawalService);
       paybill = app.get(PaybillService);
     });
     const published = <T>(name: string): T => JSON.parse(readFileSync(`test/fixtures/providers/${name}`, 'utf8')) as T;

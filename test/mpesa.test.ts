@@ -5,7 +5,7 @@ import { DataSource } from 'typeorm';
 import { LoansService } from '../src/loans/loans.service.js';
 import { nairobiTimestamp } from '../src/mpesa/daraja.parsers.js';
 import { MpesaPayment } from '../src/mpesa/mpesa-payment.entity.js';
-import { MpesaService } from '../src/mpesa/mpesa.service.js';
+import { WithdrawalService } from '../src/mpesa/withdrawal.service.js';
 import { TopUpService } from '../src/mpesa/top-up.service.js';
 import type { DarajaSimulator, SimulatorOutcome } from '../src/simulators/daraja/daraja-simulator.js';
 import { localDigits } from '../src/common/phone-number.js';
@@ -868,7 +868,7 @@ describe('M-PESA top-ups, paybill and withdrawals against the Daraja simulator',
     expect(again.body).toMatchObject({ code: 'MPESA.REVIEW_NOT_NEEDED' });
     expect(await payment(flagged.id)).toMatchObject({ reviewedBy: review.reviewedBy });
     const u = await user(uniquePhone(), 300);
-    const plain = await app.get(MpesaService).withdraw(u.id, 100);
+    const plain = await app.get(WithdrawalService).withdraw(u.id, 100);
     await settled(plain.id);
     expect(
       (await api.call('POST', `/api/admin/mpesa/payments/${plain.id}/reviewed`, { admin: true, body: review })).body,
@@ -1101,7 +1101,7 @@ describe('a withdrawal M-PESA never answers for (MPESA_RECONCILE_MAX_AGE_MS)', (
     const u = await app.get(UsersService).findOrRegister(uniquePhone());
     await app.get(LoansService).receiveDeposit({ userId: u.id, amount: 900, reference: `MP-${u.phoneNumber}` });
     sim.setOutcome(u.phoneNumber, 'no_callback');
-    const started = await app.get(MpesaService).withdraw(u.id, amount);
+    const started = await app.get(WithdrawalService).withdraw(u.id, amount);
     expect(started).toMatchObject({
       status: 'pending',
       conversationId: expect.stringMatching(/^AG_/) as unknown,
@@ -1296,7 +1296,7 @@ describe('a withdrawal Daraja never acknowledges, past MPESA_RECONCILE_MAX_AGE_M
     const u = await funded(900);
     // Daraja refuses every B2C request for this number: never acknowledged, never queued.
     sim.injectFault({ path: B2C_REQUEST, kind: 'status', status: 500, times: 1_000, phoneNumber: u.phoneNumber });
-    const started = await app.get(MpesaService).withdraw(u.id, 500);
+    const started = await app.get(WithdrawalService).withdraw(u.id, 500);
     expect(started).toMatchObject({ status: 'requested', conversationId: null });
     expect(await balance(u.id)).toBe(400);
 
@@ -1340,7 +1340,7 @@ describe('a withdrawal Daraja never acknowledges, past MPESA_RECONCILE_MAX_AGE_M
     const u = await funded(900);
     // Paid, and the result lost.
     sim.setOutcome(u.phoneNumber, 'lost_callback');
-    const started = await app.get(MpesaService).withdraw(u.id, 400);
+    const started = await app.get(WithdrawalService).withdraw(u.id, 400);
     // As if Deni had stopped before recording the acknowledgement, and a minute had gone by since.
     const [, changed] = await db.query<[unknown, number]>(
       `UPDATE mpesa_payments SET status = 'requested', conversation_id = NULL, response = NULL, created_at = now() - interval '1 minute', updated_at = now()
@@ -1376,7 +1376,7 @@ describe('a withdrawal Daraja never acknowledges, past MPESA_RECONCILE_MAX_AGE_M
   async function askedOnce(amount: number) {
     const u = await funded(900);
     sim.injectFault({ path: B2C_REQUEST, kind: 'status', status: 500, times: 1_000, phoneNumber: u.phoneNumber });
-    const started = await app.get(MpesaService).withdraw(u.id, amount);
+    const started = await app.get(WithdrawalService).withdraw(u.id, amount);
     expect(started).toMatchObject({ status: 'requested', conversationId: null });
     const asked = await eventually(
       () => payment(started.id),
@@ -1493,7 +1493,7 @@ describe('a withdrawal Daraja never acknowledges, past MPESA_RECONCILE_MAX_AGE_M
     const u = await funded(900);
     sim.injectFault({ path: B2C_REQUEST, kind: 'status', status: 500, times: 1_000, phoneNumber: u.phoneNumber });
     sim.injectFault({ path: STATUS_QUERY, kind: 'status', status: 503, times: 100_000 });
-    const started = await app.get(MpesaService).withdraw(u.id, 600);
+    const started = await app.get(WithdrawalService).withdraw(u.id, 600);
     expect(started.status).toBe('requested');
 
     // Past the maximum age (4 s) it is no longer sent, and asked about instead, in vain: no answer
@@ -1620,7 +1620,7 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
     const u = await app.get(UsersService).findOrRegister(uniquePhone());
     await app.get(LoansService).receiveDeposit({ userId: u.id, amount: 900, reference: `MP-${u.phoneNumber}` });
     sim.setOutcome(u.phoneNumber, 'no_callback');
-    const w = await app.get(MpesaService).withdraw(u.id, amount);
+    const w = await app.get(WithdrawalService).withdraw(u.id, amount);
     expect(w).toMatchObject({ status: 'pending', conversationId: expect.stringMatching(/^AG_/) as unknown });
     await db.query(
       `UPDATE mpesa_payments SET needs_review = true, result_desc = 'OUTCOME UNKNOWN: no result from M-PESA 48.0 h after it acknowledged the request and Transaction Status could not be asked (960 reconciliation attempts; last: M-PESA transaction_status: HTTP 503); money still held, an operator decides'
@@ -1667,7 +1667,7 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
     // Not resolvable: a withdrawal M-PESA already ended, and a top-up.
     const other = await app.get(UsersService).findOrRegister(uniquePhone());
     await app.get(LoansService).receiveDeposit({ userId: other.id, amount: 900, reference: `MP-${other.phoneNumber}` });
-    const ended = await app.get(MpesaService).withdraw(other.id, 100);
+    const ended = await app.get(WithdrawalService).withdraw(other.id, 100);
     await eventually(
       () => payment(ended.id),
       (p) => p.status === 'succeeded',
@@ -1687,7 +1687,7 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
     // Pending with its money held but not flagged (just acknowledged: M-PESA may still answer, the
     // statement may not show it yet): not the operator's to end yet.
     sim.setOutcome(other.phoneNumber, 'no_callback');
-    const early = await app.get(MpesaService).withdraw(other.id, 200);
+    const early = await app.get(WithdrawalService).withdraw(other.id, 200);
     expect(early).toMatchObject({ status: 'pending', needsReview: false });
     for (const resolution of [notPaid(), paid('TK8EARLY01')]) {
       const res = await resolve(early.id, resolution);
@@ -1852,18 +1852,7 @@ describe('an operator ending a withdrawal held with its outcome unknown (POST /a
     expect((await resolve(w.id, paid('TK8LASTRES'))).status).toBe(200);
     // The last resort had read the withdrawal still pending: its release comes second. (White-box:
     // the race is between two writes within one reconciliation run.)
-    const service = app.get<
-      MpesaService,
-      {
-        closeB2c(
-          id: string,
-          paid: boolean,
-          resultCode: number | null,
-          resultDesc: string,
-          extra: { needsReview: boolean; unconfirmed: boolean },
-        ): Promise<boolean>;
-      }
-    >(MpesaService);
+    const service = app.get(WithdrawalService);
     expect(
       await service.closeB2c(w.id, false, null, 'OUTCOME UNKNOWN: test; hold released, check the M-PESA statement', {
         needsReview: true,
@@ -2054,7 +2043,7 @@ describe('B2C results checked against the request', () => {
     const u = await app.get(UsersService).findOrRegister(uniquePhone());
     await app.get(LoansService).receiveDeposit({ userId: u.id, amount: 900, reference: `MP-${u.phoneNumber}` });
     sim.setOutcome(u.phoneNumber, 'no_callback');
-    const w = await app.get(MpesaService).withdraw(u.id, amount);
+    const w = await app.get(WithdrawalService).withdraw(u.id, amount);
     expect(w).toMatchObject({ status: 'pending', conversationId: expect.stringMatching(/^AG_/) as unknown });
     expect(await balance(u.id)).toBe(900 - amount);
     return { u, w };

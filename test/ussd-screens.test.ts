@@ -18,7 +18,7 @@ import { journeyScreens } from '../src/ussd/journeys/index.js';
 import { offerToResume } from '../src/ussd/journeys/main.journey.js';
 import { formatLocal } from '../src/common/phone-number.js';
 import { WalletService } from '../src/wallet/wallet.service.js';
-import { MpesaService } from '../src/mpesa/mpesa.service.js';
+import { WithdrawalService } from '../src/mpesa/withdrawal.service.js';
 import { TopUpService } from '../src/mpesa/top-up.service.js';
 import { startTestApp, uniquePhone } from './support/test-app.js';
 
@@ -98,7 +98,7 @@ describe('every USSD screen fits the limits, in English and Kiswahili', () => {
       loans,
       wallet: app.get(WalletService),
       users,
-      mpesa: app.get(MpesaService),
+      withdrawals: app.get(WithdrawalService),
       topUps: app.get(TopUpService),
     };
   });

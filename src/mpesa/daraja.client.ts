@@ -146,7 +146,7 @@ const NOT_SENT = new Set([
 
 /**
  * Safaricom Daraja over HTTP: OAuth, STK push and query, C2B URL registration, B2C, Transaction
- * Status. No business logic and no storage besides the shared access token; MpesaService records
+ * Status. No business logic and no storage besides the shared access token; the M-PESA flows record
  * requests and results.
  *
  * The access token lives in Redis because Daraja invalidates the previous token whenever a new one
@@ -353,7 +353,7 @@ export class DarajaClient {
       Occassion: request.occasion === undefined ? '' : boundedText(op, request.occasion, 'occasion', 100, true),
     };
     // Not retried here: a request that may have reached Daraja could pay twice unless Daraja refuses
-    // the repeated OriginatorConversationID, and Deni does not rely on that. MpesaService decides.
+    // the repeated OriginatorConversationID, and Deni does not rely on that. WithdrawalService decides.
     const answer = await this.call('b2c', '/mpesa/b2c/v3/paymentrequest', body, false);
     return this.accepted('b2c', this.parseOk('b2c', answer, parseB2cResponse));
   }

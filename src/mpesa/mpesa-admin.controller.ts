@@ -14,7 +14,7 @@ import {
 } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, Matches, MaxLength, ValidateIf } from 'class-validator';
 import { AdminOnly } from '../auth/admin-api-key.guard.js';
-import { MpesaService } from './mpesa.service.js';
+import { ReconciliationService } from './reconciliation.service.js';
 import { PaymentReviewService } from './payment-review.service.js';
 import { PaybillService } from './paybill.service.js';
 
@@ -83,7 +83,7 @@ export class ResolveWithdrawalDto extends ReviewPaymentDto {
 @Controller('api/admin/mpesa')
 export class MpesaAdminController {
   constructor(
-    private readonly mpesa: MpesaService,
+    private readonly reconciliation: ReconciliationService,
     private readonly review: PaymentReviewService,
     private readonly paybill: PaybillService,
   ) {}
@@ -105,7 +105,7 @@ export class MpesaAdminController {
   @ApiOperation({ summary: 'Run the reconciliation of lost callbacks now (the worker also runs it on a schedule)' })
   @ApiOkResponse({ schema: { example: { queried: 2, settled: 1 } } })
   reconcile() {
-    return this.mpesa.reconcile();
+    return this.reconciliation.reconcile();
   }
 
   @Get('payments')

@@ -2,7 +2,8 @@ import { Body, Controller, HttpCode, Param, Post, UseGuards } from '@nestjs/comm
 import { ApiExcludeController } from '@nestjs/swagger';
 import { SharedSecretGuard } from '../auth/shared-secret.guard.js';
 import { DomainError } from '../common/domain-error.js';
-import { MpesaService } from './mpesa.service.js';
+import { WithdrawalService } from './withdrawal.service.js';
+import { WithdrawalStatusService } from './withdrawal-status.service.js';
 import { TopUpService } from './top-up.service.js';
 import { PaybillService } from './paybill.service.js';
 
@@ -31,9 +32,10 @@ const RECEIVED = { ResultCode: 0, ResultDesc: 'Accepted' };
 @Controller('api/mpesa/callbacks/:secret')
 export class MpesaCallbacksController {
   constructor(
-    private readonly mpesa: MpesaService,
     private readonly topUps: TopUpService,
     private readonly paybill: PaybillService,
+    private readonly withdrawals: WithdrawalService,
+    private readonly withdrawalStatus: WithdrawalStatusService,
   ) {}
 
   @Post('stk')
@@ -59,14 +61,14 @@ export class MpesaCallbacksController {
   @Post('b2c/result')
   @HttpCode(200)
   async b2cResult(@Body() body: unknown) {
-    await this.mpesa.handleB2cResult(body);
+    await this.withdrawals.handleB2cResult(body);
     return RECEIVED;
   }
 
   @Post('b2c/timeout')
   @HttpCode(200)
   async b2cTimeout(@Body() body: unknown) {
-    await this.mpesa.handleB2cTimeout(body);
+    await this.withdrawals.handleB2cTimeout(body);
     return RECEIVED;
   }
 
@@ -81,7 +83,7 @@ export class MpesaCallbacksController {
   @Post('c2b/status/:id/timeout')
   @HttpCode(200)
   c2bStatusTimeout(@Param('id') id: string, @Body() body: unknown) {
-    this.mpesa.handleB2cStatusTimeout(id, body);
+    this.withdrawalStatus.handleB2cStatusTimeout(id, body);
     return RECEIVED;
   }
 
@@ -89,14 +91,14 @@ export class MpesaCallbacksController {
   @Post('b2c/status/:id/result')
   @HttpCode(200)
   async b2cStatusResult(@Param('id') id: string, @Body() body: unknown) {
-    await this.mpesa.handleB2cStatusResult(id, body);
+    await this.withdrawalStatus.handleB2cStatusResult(id, body);
     return RECEIVED;
   }
 
   @Post('b2c/status/:id/timeout')
   @HttpCode(200)
   b2cStatusTimeout(@Param('id') id: string, @Body() body: unknown) {
-    this.mpesa.handleB2cStatusTimeout(id, body);
+    this.withdrawalStatus.handleB2cStatusTimeout(id, body);
     return RECEIVED;
   }
 }

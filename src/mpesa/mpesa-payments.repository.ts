@@ -90,6 +90,11 @@ export class MpesaPaymentsRepository {
     return this.table.find({ where, order: { createdAt: 'DESC' }, take: limit });
   }
 
+  /** A user's own payments, newest first (what the wallet shows them). */
+  forUser(userId: string, limit = 20): Promise<MpesaPayment[]> {
+    return this.newest({ userId }, limit);
+  }
+
   /** Clears a payment's review flag with who and why; false when it was not flagged. */
   async clearReview(id: string, review: { reviewedBy: string; note: string }): Promise<boolean> {
     const cleared = await this.table

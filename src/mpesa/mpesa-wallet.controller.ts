@@ -7,7 +7,8 @@ import type { AuthenticatedUser } from '../auth/token.service.js';
 import { UsersService } from '../users/users.service.js';
 import { PaymentView, TopUpDto, WithdrawDto } from './dto/mpesa.dto.js';
 import type { MpesaPayment } from './mpesa-payment.entity.js';
-import { MpesaService } from './mpesa.service.js';
+import { MpesaPaymentsRepository } from './mpesa-payments.repository.js';
+import { WithdrawalService } from './withdrawal.service.js';
 import { TopUpService } from './top-up.service.js';
 
 function view(p: MpesaPayment): PaymentView {
@@ -29,8 +30,9 @@ function view(p: MpesaPayment): PaymentView {
 @Controller('api/wallet')
 export class MpesaWalletController {
   constructor(
-    private readonly mpesa: MpesaService,
+    private readonly mpesaPayments: MpesaPaymentsRepository,
     private readonly topUps: TopUpService,
+    private readonly withdrawals: WithdrawalService,
     private readonly users: UsersService,
   ) {}
 
@@ -70,13 +72,13 @@ export class MpesaWalletController {
     await this.users.verifyPin(me.userId, body.pin);
     // With a key, a client's retry after a lost answer is the same withdrawal, not a second one.
     const id = given ? uuidFrom(`rest-withdrawal:${me.userId}:${given}`) : undefined;
-    return view(await this.mpesa.withdraw(me.userId, body.amount, { id }));
+    return view(await this.withdrawals.withdraw(me.userId, body.amount, { id }));
   }
 
   @Get('payments')
   @ApiOperation({ summary: 'Your M-PESA top-ups, paybill payments and withdrawals, newest first' })
   @ApiOkResponse({ type: [PaymentView] })
   async payments(@CurrentUser() me: AuthenticatedUser): Promise<PaymentView[]> {
-    return (await this.mpesa.forUser(me.userId)).map(view);
+    return (await this.mpesaPayments.forUser(me.userId)).map(view);
   }
 }

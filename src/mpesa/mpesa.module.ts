@@ -14,13 +14,15 @@ import { MpesaCallbacksController } from './mpesa-callbacks.controller.js';
 import { MpesaWalletController } from './mpesa-wallet.controller.js';
 import { MpesaPayment } from './mpesa-payment.entity.js';
 import { MpesaMetrics } from './mpesa.metrics.js';
-import { MpesaService } from './mpesa.service.js';
+import { ReconciliationService } from './reconciliation.service.js';
 import { MpesaPaymentsRepository } from './mpesa-payments.repository.js';
 import { PaymentReviewService } from './payment-review.service.js';
 import { CallbackMismatches } from './callback-mismatches.service.js';
 import { MpesaCallbackUrls } from './mpesa-callback-urls.js';
 import { TopUpService } from './top-up.service.js';
 import { PaybillService } from './paybill.service.js';
+import { WithdrawalService } from './withdrawal.service.js';
+import { WithdrawalStatusService } from './withdrawal-status.service.js';
 
 /**
  * M-PESA (docs/mpesa.md): the Daraja client (Safaricom's Daraja, or a simulator in its own
@@ -40,11 +42,13 @@ import { PaybillService } from './paybill.service.js';
   ],
   controllers: [MpesaCallbacksController, MpesaWalletController, MpesaAdminController],
   providers: [
-    MpesaService,
+    ReconciliationService,
     MpesaPaymentsRepository,
     PaymentReviewService,
     TopUpService,
     PaybillService,
+    WithdrawalService,
+    WithdrawalStatusService,
     CallbackMismatches,
     MpesaCallbackUrls,
     MpesaMetrics,
@@ -55,6 +59,6 @@ import { PaybillService } from './paybill.service.js';
     },
     DarajaClient,
   ],
-  exports: [MpesaService, TopUpService, MpesaCallbackUrls, DarajaClient, DARAJA_OPTIONS],
+  exports: [ReconciliationService, TopUpService, WithdrawalService, MpesaCallbackUrls, DarajaClient, DARAJA_OPTIONS],
 })
 export class MpesaModule {}

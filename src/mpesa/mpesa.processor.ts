@@ -5,18 +5,18 @@ import type { Job } from 'bullmq';
 import type { AppConfig } from '../config/app-config.js';
 import { JobsService } from '../queues/jobs.service.js';
 import { JobName, QueueName } from '../queues/queue-names.js';
-import { MpesaService } from './mpesa.service.js';
+import { ReconciliationService } from './reconciliation.service.js';
 
 @Processor(QueueName.Mpesa, { concurrency: 1 })
 export class MpesaProcessor extends WorkerHost {
-  constructor(private readonly mpesa: MpesaService) {
+  constructor(private readonly reconciliation: ReconciliationService) {
     super();
   }
 
   async process(job: Job): Promise<unknown> {
     switch (job.name as JobName) {
       case JobName.ReconcilePayments:
-        return this.mpesa.reconcile();
+        return this.reconciliation.reconcile();
       default:
         throw new Error(`no handler for job ${job.name} on ${QueueName.Mpesa}`);
     }

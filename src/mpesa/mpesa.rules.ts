@@ -9,6 +9,14 @@ import type { MpesaPayment } from './mpesa-payment.entity.js';
 export const TOP_UP_LIMITS = { min: 1, max: 250_000 } as const;
 export const WITHDRAWAL_LIMITS = { min: 10, max: 250_000 } as const;
 
+/**
+ * Whether `since` lies MPESA_RECONCILE_MAX_AGE_MS (`maxAgeMs`) or more in the past: a withdrawal is
+ * no longer re-sent, the last resort may act, an unconfirmed paybill payment goes to an operator.
+ */
+export function pastMaxAge(since: Date, maxAgeMs: number, now = Date.now()): boolean {
+  return since.getTime() <= now - maxAgeMs;
+}
+
 export const STK_SUCCESS = 0;
 /** A B2C result's ResultCode when M-PESA paid. */
 export const B2C_RESULT_PAID = 0;

@@ -2,7 +2,7 @@ import { uuidFrom } from '../../common/ids.js';
 import type { LoanStatus } from '../../loans/loan-state.js';
 import type { Loan } from '../../loans/loan.entity.js';
 import type { LoansService } from '../../loans/loans.service.js';
-import type { MpesaService } from '../../mpesa/mpesa.service.js';
+import type { WithdrawalService } from '../../mpesa/withdrawal.service.js';
 import type { TopUpService } from '../../mpesa/top-up.service.js';
 import type { Language } from '../../common/language.js';
 import type { UsersService } from '../../users/users.service.js';
@@ -13,7 +13,7 @@ export interface OnlineServices {
   users: UsersService;
   loans: LoansService;
   wallet: WalletService;
-  mpesa: MpesaService;
+  withdrawals: WithdrawalService;
   topUps: TopUpService;
 }
 
@@ -170,7 +170,7 @@ export class OnlineBackend implements UssdBackend {
 
   async withdraw(amount: number, key: string): Promise<void> {
     this.read = true;
-    await this.services.mpesa.withdraw(this.user.id, amount, { id: withdrawalIdFor(key) });
+    await this.services.withdrawals.withdraw(this.user.id, amount, { id: withdrawalIdFor(key) });
     this.wrote = true;
   }
 }

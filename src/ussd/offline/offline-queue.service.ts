@@ -13,7 +13,7 @@ import { InjectRedis } from '../../redis/redis.tokens.js';
 import type { RedisClient } from '../../redis/redis-connection.factory.js';
 import type { SyncOperationType, SyncResult } from '../../sync/sync.types.js';
 import { SyncService, type SyncOperationInput } from '../../sync/sync.service.js';
-import { MpesaService } from '../../mpesa/mpesa.service.js';
+import { WithdrawalService } from '../../mpesa/withdrawal.service.js';
 import { withdrawalIdFor } from '../backend/online-backend.js';
 import type { Language } from '../../common/language.js';
 
@@ -98,7 +98,7 @@ export class OfflineQueueService implements OnApplicationBootstrap, OnApplicatio
     private readonly sync: SyncService,
     private readonly notifications: NotificationsService,
     private readonly database: DatabaseAvailability,
-    private readonly mpesa: MpesaService,
+    private readonly withdrawals: WithdrawalService,
     private readonly transactions: TransactionService,
     config: ConfigService<AppConfig, true>,
   ) {
@@ -259,7 +259,7 @@ export class OfflineQueueService implements OnApplicationBootstrap, OnApplicatio
         'ussd',
         { opId: state.opId, type: SYNC_TYPES.WITHDRAWAL },
         async () => {
-          const payment = await this.mpesa.withdraw(state.userId, Number(state.data.amount), {
+          const payment = await this.withdrawals.withdraw(state.userId, Number(state.data.amount), {
             id: withdrawalIdFor(state.key),
           });
           return { payment: { id: payment.id, status: payment.status, amount: payment.amount } };

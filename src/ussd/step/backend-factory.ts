@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { LoansService } from '../../loans/loans.service.js';
-import { MpesaService } from '../../mpesa/mpesa.service.js';
+import { WithdrawalService } from '../../mpesa/withdrawal.service.js';
 import { TopUpService } from '../../mpesa/top-up.service.js';
 import { OnboardingService } from '../../onboarding/onboarding.service.js';
 import { UsersService } from '../../users/users.service.js';
@@ -28,10 +28,10 @@ export class UssdBackendFactory {
     private readonly offlineQueue: OfflineQueueService,
     loans: LoansService,
     wallet: WalletService,
-    mpesa: MpesaService,
+    withdrawals: WithdrawalService,
     topUps: TopUpService,
   ) {
-    this.services = { users, loans, wallet, mpesa, topUps };
+    this.services = { users, loans, wallet, withdrawals, topUps };
   }
 
   /**

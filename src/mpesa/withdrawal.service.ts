@@ -1,58 +1,47 @@
-// Size: over 400 lines, for now. What is left of the M-PESA flows while they are split out one by
-// one (top-ups, paybill and operator review already have their own services): withdrawals (B2C),
-// their Transaction Status questions and last resort, and reconciliation, which dispatches by kind.
+// Size: over 400 lines, for now. A withdrawal is one flow from the hold to the user's SMS, with
+// every way its outcome can arrive (result, queue timeout, Transaction Status, the last resort, an
+// operator's resolution before it) checked here against the ledger and the row: split further only
+// along a seam that keeps closeB2c whole.
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, In } from 'typeorm';
+import { In } from 'typeorm';
 import { DomainError, isDomainError } from '../common/domain-error.js';
-import { isUuid } from '../common/ids.js';
 import type { AppConfig } from '../config/app-config.js';
 import { TransactionService } from '../database/transaction.service.js';
-import { LoansService } from '../loans/loans.service.js';
 import { NotificationsService } from '../notifications/notifications.service.js';
 import { SubscriberChanges } from '../users/subscriber-changes.js';
 import { UsersService } from '../users/users.service.js';
 import { WalletService } from '../wallet/wallet.service.js';
 import { DarajaClient } from './daraja.client.js';
 import { DARAJA_DUPLICATE_ORIGINATOR, DarajaError } from './daraja.errors.js';
-import { parseB2cResult, parseTransactionStatusResult, type TransactionStatusResult } from './daraja.parsers.js';
+import { parseB2cResult } from './daraja.parsers.js';
 import { MpesaPayment } from './mpesa-payment.entity.js';
-import { MpesaMetrics } from './mpesa.metrics.js';
 import { MpesaPaymentsRepository, type FinishExtra } from './mpesa-payments.repository.js';
 import { CallbackMismatches } from './callback-mismatches.service.js';
 import { MpesaCallbackUrls } from './mpesa-callback-urls.js';
-import { TopUpService } from './top-up.service.js';
-import { PaybillService } from './paybill.service.js';
 import {
   B2C_RESULT_PAID,
-  B2C_STATUS_NOT_PAID,
-  B2C_STATUS_PAID,
   CONTRADICTED,
-  FINAL_STK_FAILURES,
   MpesaErrors,
   OPERATOR_RESOLVED,
   PAID_AFTER_RELEASE,
-  STATUS_QUERY_IDS_KEPT,
-  STK_SUCCESS,
-  UNASKED_FLAG_AFTER_MAX_AGES,
+  pastMaxAge,
   WITHDRAWAL_LIMITS,
 } from './mpesa.rules.js';
 import {
   b2cClaims,
   b2cRequestMismatches,
-  duration,
   heldForOperator,
-  isAbout,
   isOpen,
   readCallback,
   resolvedBy,
   sameB2cClaims,
   type Claims,
 } from './payment-matching.js';
+
 /** What closing a withdrawal may carry besides its outcome. */
-interface CloseExtra extends FinishExtra {
+export interface CloseExtra extends FinishExtra {
   /**
    * Released without knowing whether M-PESA paid (the last resort): the user is told the money is
    * back and will be corrected if M-PESA did pay, not that the withdrawal failed.
@@ -63,33 +52,25 @@ interface CloseExtra extends FinishExtra {
 }
 
 /**
- * M-PESA for Deni's wallets: top-ups by STK push, C2B payments to the paybill, withdrawals by B2C.
- * Every request and result is a row in mpesa_payments; each callback is applied once, by the
- * state change of its row (Daraja's id is unique there) and by the ledger's keys: a top-up credits
- * the wallet through LoansService.receiveDeposit keyed by the CheckoutRequestID (so allocation
- * runs, and a callback and a reconciliation query can never both credit it), a withdrawal holds
- * the money first and settles or releases it once. Lost callbacks are reconciled by `reconcile`.
+ * Withdrawals by B2C: the amount is held with the request, Daraja is asked to pay, and its result
+ * (or queue timeout, or a Transaction Status answer, or the last resort) settles or releases the
+ * hold once, by the ledger's key, then tells the user once, by the row's state change.
  */
 @Injectable()
-export class MpesaService {
-  private readonly logger = new Logger(MpesaService.name);
+export class WithdrawalService {
+  private readonly logger = new Logger(WithdrawalService.name);
   private readonly settings: AppConfig['mpesa'];
 
   constructor(
     private readonly daraja: DarajaClient,
-    private readonly loans: LoansService,
     private readonly wallet: WalletService,
     private readonly users: UsersService,
     private readonly notifications: NotificationsService,
     private readonly transactions: TransactionService,
     private readonly changes: SubscriberChanges,
-    private readonly metrics: MpesaMetrics,
     private readonly payments: MpesaPaymentsRepository,
     private readonly mismatches: CallbackMismatches,
     private readonly urls: MpesaCallbackUrls,
-    private readonly topUps: TopUpService,
-    private readonly paybill: PaybillService,
-    @InjectDataSource() private readonly dataSource: DataSource,
     config: ConfigService<AppConfig, true>,
   ) {
     this.settings = config.get('mpesa', { infer: true });
@@ -157,12 +138,12 @@ export class MpesaService {
   }
 
   /** Asks Daraja to pay (again, for reconciliation: the OriginatorConversationID makes it one payment). */
-  private async sendB2c(id: string): Promise<void> {
+  async sendB2c(id: string): Promise<void> {
     const payment = await this.payments.byIdOrFail(id);
     // Only a request Daraja has not acknowledged is (re)sent, and never past the maximum age:
     // reconciliation then asks Transaction Status instead, or gives the money back.
     if (payment.status !== 'requested') return;
-    if (this.pastMaxAge(payment.createdAt)) {
+    if (pastMaxAge(payment.createdAt, this.settings.reconcileMaxAgeMs)) {
       this.logger.warn({ id }, 'B2C request past MPESA_RECONCILE_MAX_AGE_MS not sent again; reconciliation ends it');
       return;
     }
@@ -332,108 +313,8 @@ export class MpesaService {
     };
   }
 
-  /**
-   * Daraja's answer to a Transaction Status query about a withdrawal (sent by `reconcile`, to a
-   * URL naming the payment). Completed settles the hold; Failed, Cancelled, Declined or Expired
-   * releases it; anything else (the query failed, the transaction is unknown or still pending)
-   * changes nothing, and the next run asks again. Applied once, like every other result, and
-   * only when it is about this withdrawal: matched by the ConversationID of Daraja's B2C
-   * acknowledgement (when there was none: by our OriginatorConversationID or by our question's
-   * ConversationID), see isAbout. A decisive answer that does not match flags the withdrawal and
-   * keeps its money held for an operator (flagUnmatchedAnswer).
-   */
-  async handleB2cStatusResult(paymentId: string, body: unknown): Promise<{ applied: boolean }> {
-    const result = readCallback(parseTransactionStatusResult, body);
-    const payment = isUuid(paymentId) ? await this.payments.byId(paymentId) : null;
-    const log = { id: paymentId, resultCode: result.resultCode, transactionStatus: result.transaction.status };
-    if (!payment || payment.kind !== 'b2c') {
-      this.logger.warn(log, 'Transaction Status result for an unknown withdrawal ignored');
-      return { applied: false };
-    }
-    const { transaction } = result;
-    const status = transaction.status?.toLowerCase();
-    if (result.resultCode !== '0' || !status || (status !== B2C_STATUS_PAID && !B2C_STATUS_NOT_PAID.has(status))) {
-      this.logger.warn(
-        { ...log, resultDesc: result.resultDesc },
-        'Transaction Status gave no verdict on a withdrawal; still held',
-      );
-      return { applied: false };
-    }
-    // The answer must be about this withdrawal: a result for another transaction never moves its money.
-    if (!isAbout(payment, result)) {
-      await this.flagUnmatchedAnswer(payment, result);
-      return { applied: false };
-    }
-    const callback = body as Record<string, unknown>;
-    if (status === B2C_STATUS_PAID) {
-      return {
-        applied: await this.closeB2c(payment.id, true, 0, `Transaction status: ${transaction.status}`, {
-          receipt: transaction.receipt ?? null,
-          callback,
-        }),
-      };
-    }
-    // The status query's ResultCode says the query worked, not why the payment failed: none is recorded.
-    return {
-      applied: await this.closeB2c(payment.id, false, null, `Transaction status: ${transaction.status}`, { callback }),
-    };
-  }
-
-  /**
-   * A decisive answer (Completed, Failed, …) posted to this withdrawal's status URL that cannot be
-   * matched to it. It moves no money, but it is not ignored either: it may be M-PESA's real answer
-   * in a form Deni does not recognise (a "Completed" dropped, then the money given back, would pay
-   * twice). The payment is flagged, its money stays held, and the last resort never releases it
-   * (mayGiveUp): an operator resolves it from the M-PESA statement. A matching answer still ends it.
-   */
-  private async flagUnmatchedAnswer(payment: MpesaPayment, result: TransactionStatusResult): Promise<void> {
-    const { transaction } = result;
-    const said =
-      `Transaction Status said ${transaction.status ?? '?'} about ConversationID ${transaction.conversationId ?? '?'}, ` +
-      `OriginatorConversationID ${transaction.originatorConversationId ?? '?'}, amount ${transaction.amount ?? '?'}, ` +
-      `receipt ${transaction.receipt ?? '?'} (answering question ${result.conversationId})`;
-    const open = payment.status === 'requested' || payment.status === 'pending';
-    await this.table
-      .createQueryBuilder()
-      .update(MpesaPayment)
-      .set({
-        needsReview: true,
-        unmatchedStatusAnswer: said,
-        // An open withdrawal says why it is flagged; a closed one keeps its outcome's description.
-        resultDesc: () => `CASE WHEN status IN ('requested', 'pending') THEN :unmatchedDesc ELSE result_desc END`,
-      })
-      .where('id = :id', { id: payment.id })
-      .setParameter(
-        'unmatchedDesc',
-        `UNMATCHED STATUS ANSWER: ${said}; not matched to this withdrawal, money still held (never given back without an operator): resolve it from the M-PESA statement`,
-      )
-      .execute();
-    this.logger.error(
-      {
-        id: payment.id,
-        status: payment.status,
-        open,
-        transactionStatus: transaction.status,
-        aboutConversationId: transaction.conversationId,
-        aboutOriginatorConversationId: transaction.originatorConversationId,
-        queryConversationId: result.conversationId,
-      },
-      'decisive Transaction Status answer not matched to its withdrawal: flagged, money kept held for an operator',
-    );
-  }
-
-  /** Daraja gave up on a Transaction Status query in its queue: nothing to do, the next run asks again. */
-  handleB2cStatusTimeout(paymentId: string, body: unknown): { applied: boolean } {
-    const result = readCallback(parseTransactionStatusResult, body);
-    this.logger.warn(
-      { id: paymentId, resultCode: result.resultCode, resultDesc: result.resultDesc },
-      'Transaction Status query timed out at Daraja',
-    );
-    return { applied: false };
-  }
-
   /** Settles (paid) or releases (not paid) a withdrawal's hold, once; tells the user. */
-  private async closeB2c(
+  async closeB2c(
     id: string,
     paid: boolean,
     resultCode: number | null,
@@ -629,231 +510,5 @@ export class MpesaService {
         ...(receipt ? { receipt } : {}),
       },
     );
-  }
-
-  /**
-   * Asks Daraja how a withdrawal ended; the answer comes to handleB2cStatusResult. Counted (and its
-   * time kept) only once Daraja accepted the question: the last resort needs one that was.
-   */
-  private async queryB2cStatus(payment: MpesaPayment): Promise<void> {
-    const reply = await this.daraja.transactionStatus({
-      originatorConversationId: payment.originatorConversationId!,
-      resultUrl: this.urls.callbackUrl(`b2c/status/${payment.id}/result`),
-      queueTimeoutUrl: this.urls.callbackUrl(`b2c/status/${payment.id}/timeout`),
-      remarks: 'Deni withdrawal status',
-    });
-    // The question's own ConversationID is kept (the latest STATUS_QUERY_IDS_KEPT): its answer
-    // carries it as Result.ConversationID, which matches a withdrawal with none of its own.
-    await this.table
-      .createQueryBuilder()
-      .update(MpesaPayment)
-      .set({
-        statusQueries: () => 'status_queries + 1',
-        statusQueriedAt: () => 'now()',
-        statusQueryConversationIds: () =>
-          `(array_append(coalesce(status_query_conversation_ids, '{}'::text[]), :queryConversationId))[greatest(1, coalesce(cardinality(status_query_conversation_ids), 0) + 2 - ${STATUS_QUERY_IDS_KEPT}):]`,
-      })
-      .where('id = :id', { id: payment.id })
-      .setParameter('queryConversationId', reply.conversationId)
-      .execute();
-    this.logger.log(
-      { id: payment.id, queryConversationId: reply.conversationId },
-      'asked M-PESA for the status of a withdrawal without a result',
-    );
-  }
-
-  /**
-   * Asks Transaction Status about a withdrawal without an outcome. A question Daraja does not take
-   * (unreachable, refused) decides nothing: the next run asks again. Still unasked
-   * UNASKED_FLAG_AFTER_MAX_AGES × MPESA_RECONCILE_MAX_AGE_MS on, the payment is flagged for an
-   * operator with its money still held: given back without any answer, it could be paid twice.
-   */
-  private async askB2cStatus(payment: MpesaPayment): Promise<void> {
-    try {
-      await this.queryB2cStatus(payment);
-    } catch (err) {
-      const waited = Date.now() - this.lastResortClock(payment).getTime();
-      if (payment.statusQueries === 0 && waited >= UNASKED_FLAG_AFTER_MAX_AGES * this.settings.reconcileMaxAgeMs) {
-        await this.flagUnasked(payment, (err as Error).message);
-      }
-      throw err;
-    }
-  }
-
-  private async flagUnasked(payment: MpesaPayment, error: string): Promise<void> {
-    const age = duration(Date.now() - this.lastResortClock(payment).getTime());
-    const what =
-      payment.acknowledgedAt === null
-        ? `M-PESA never acknowledged the request in ${age}`
-        : `no result from M-PESA ${age} after it acknowledged the request`;
-    // Once: an operator's review (or an earlier flag) is not repeated every run.
-    const flagged = await this.table
-      .createQueryBuilder()
-      .update(MpesaPayment)
-      .set({
-        needsReview: true,
-        resultDesc: `OUTCOME UNKNOWN: ${what} and Transaction Status could not be asked (${payment.reconcileAttempts} reconciliation attempts; last: ${error}); money still held, an operator decides`,
-      })
-      .where(`id = :id AND status = 'pending' AND NOT needs_review AND reviewed_at IS NULL`, { id: payment.id })
-      .execute();
-    if (flagged.affected) {
-      this.logger.error(
-        { id: payment.id, attempts: payment.reconcileAttempts },
-        'B2C outcome unknown and Transaction Status unreachable: money held, needs an operator',
-      );
-    }
-  }
-
-  /**
-   * The last resort for a withdrawal still without an outcome MPESA_RECONCILE_MAX_AGE_MS after
-   * Daraja acknowledged it (after its request, if never acknowledged), once Transaction Status was
-   * asked about it at least once and the answer had MPESA_RECONCILE_AFTER_MS to come (see
-   * mayGiveUp): the money goes back to the wallet and the payment is recorded failed, flagged for
-   * an operator to check against the M-PESA statement. The user is told the money is back and
-   * that a payment M-PESA did make will be corrected. If M-PESA did pay, its late result is caught
-   * as paid-after-release. If the ledger had settled it already, it is finished as paid instead.
-   */
-  private async giveUpB2c(payment: MpesaPayment): Promise<boolean> {
-    // An unmatched decisive answer may have come since this run read the payment: looked at again.
-    const now = await this.payments.byId(payment.id);
-    if (!now || !this.mayGiveUp(now)) return false;
-    const age = duration(Date.now() - this.lastResortClock(payment).getTime());
-    const { reconcileAttempts: attempts, statusQueries: queries } = payment;
-    const why =
-      payment.acknowledgedAt === null
-        ? `M-PESA never acknowledged the request and Transaction Status gave no verdict in ${age} (${attempts} reconciliation attempts, ${queries} status queries)`
-        : `no result from M-PESA ${age} after it acknowledged the request (${queries} status queries, no verdict)`;
-    const closed = await this.closeB2c(
-      payment.id,
-      false,
-      null,
-      `OUTCOME UNKNOWN: ${why}; hold released, check the M-PESA statement`,
-      { needsReview: true, unconfirmed: true },
-    );
-    const after = await this.payments.byId(payment.id);
-    if (closed && after?.status === 'failed') {
-      this.logger.error(
-        { id: payment.id, attempts, statusQueries: queries, acknowledged: payment.acknowledgedAt !== null },
-        'B2C outcome unknown past MPESA_RECONCILE_MAX_AGE_MS: hold released, needs an operator',
-      );
-    }
-    return closed;
-  }
-
-  /**
-   * Whether the last resort may give a withdrawal's money back now: past MPESA_RECONCILE_MAX_AGE_MS
-   * (from its acknowledgement, or its request if never acknowledged), Transaction Status asked at
-   * least once with Daraja accepting the question, and MPESA_RECONCILE_AFTER_MS since the last
-   * such question, for its answer to arrive. Never after a decisive answer that could not be
-   * matched to it (flagUnmatchedAnswer): M-PESA may have said it paid.
-   */
-  private mayGiveUp(payment: MpesaPayment): boolean {
-    return (
-      payment.unmatchedStatusAnswer === null &&
-      !heldForOperator(payment) &&
-      this.pastMaxAge(this.lastResortClock(payment)) &&
-      payment.statusQueries > 0 &&
-      payment.statusQueriedAt !== null &&
-      payment.statusQueriedAt.getTime() <= Date.now() - this.settings.reconcileAfterMs
-    );
-  }
-
-  /** Where a withdrawal's MPESA_RECONCILE_MAX_AGE_MS counts from: Daraja's acknowledgement, or the request. */
-  private lastResortClock(payment: MpesaPayment): Date {
-    return payment.acknowledgedAt ?? payment.createdAt;
-  }
-
-  /**
-   * A withdrawal Daraja never acknowledged, past MPESA_RECONCILE_MAX_AGE_MS: it is not sent again.
-   * An earlier send may still have reached M-PESA (a crash or a lost answer), so Transaction Status
-   * is asked, by the OriginatorConversationID every send carried. The row becomes pending (nothing
-   * re-sends it) so that the answer can settle or release it; from then on it is reconciled like
-   * any pending withdrawal (asked until Daraja takes the question, then the last resort).
-   */
-  private async stopResendingB2c(payment: MpesaPayment): Promise<void> {
-    const stopped = await this.table.update(
-      { id: payment.id, status: 'requested' },
-      {
-        status: 'pending',
-        resultDesc: `Not acknowledged by M-PESA in ${duration(Date.now() - payment.createdAt.getTime())}: no more re-sends, Transaction Status asked`,
-      },
-    );
-    if (!stopped.affected) return; // another run or a callback got there first
-    this.logger.error(
-      { id: payment.id, attempts: payment.reconcileAttempts },
-      'B2C request never acknowledged past MPESA_RECONCILE_MAX_AGE_MS: asking Transaction Status',
-    );
-    await this.askB2cStatus({ ...payment, status: 'pending' });
-  }
-
-  private pastMaxAge(since: Date): boolean {
-    return since.getTime() <= Date.now() - this.settings.reconcileMaxAgeMs;
-  }
-
-  // ------------------------------------------------------------------------------ reconciliation
-
-  /**
-   * For callbacks that never came: STK pushes pending past MPESA_RECONCILE_AFTER_MS are queried and
-   * settled from the answer; B2C requests Daraja never acknowledged are sent again with the same
-   * OriginatorConversationID (one payment), until MPESA_RECONCILE_MAX_AGE_MS after the request:
-   * then Transaction Status is asked instead. For a B2C request Daraja acknowledged (or may have
-   * received) whose result and timeout never came, Daraja's Transaction Status is asked, and its
-   * answer settles or releases the hold. The last resort (giveUpB2c, see mayGiveUp) releases the
-   * hold, flagged for an operator, only past MPESA_RECONCILE_MAX_AGE_MS from the acknowledgement,
-   * after a status question Daraja accepted and MPESA_RECONCILE_AFTER_MS for its answer. Each
-   * payment is looked at at most once per MPESA_RECONCILE_AFTER_MS (counting an attempt moves its
-   * updated_at), least recently looked at first, so that many stuck withdrawals never starve newer
-   * top-ups and paybill payments of the run's `limit`.
-   */
-  async reconcile(limit = 100): Promise<{ queried: number; settled: number }> {
-    const before = new Date(Date.now() - this.settings.reconcileAfterMs);
-    const stale = await this.payments.stale(before, limit);
-    let settled = 0;
-    for (const payment of stale) {
-      try {
-        await this.payments.countAttempt(payment.id);
-        if (payment.kind === 'stk') {
-          if (!payment.checkoutRequestId) continue;
-          const answer = await this.daraja.stkQuery(payment.checkoutRequestId);
-          if (answer.state === 'pending') continue; // the customer has not answered yet
-          // Only codes known to be final: anything else may still turn into a payment.
-          if (answer.resultCode !== STK_SUCCESS && !FINAL_STK_FAILURES.has(answer.resultCode)) continue;
-          const outcome = await this.topUps.settleStk(payment, answer.resultCode, answer.resultDesc);
-          if (outcome.applied) settled += 1;
-        } else if (payment.kind === 'c2b') {
-          if (this.settings.c2bVerify) {
-            // Not credited before Transaction Status confirms it; a flagged one waits for an operator.
-            if (payment.needsReview) continue;
-            // Never confirmed in MPESA_RECONCILE_MAX_AGE_MS: an operator looks, nothing credited.
-            if (this.pastMaxAge(payment.createdAt)) await this.paybill.flagUnconfirmedC2b(payment);
-            else await this.paybill.askC2bStatus(payment);
-            continue;
-          }
-          await this.paybill.creditC2b(payment);
-          settled += 1;
-        } else if (heldForOperator(payment)) {
-          // A result disagreed with the request: an operator resolves it, nothing else.
-          continue;
-        } else if (payment.status === 'requested') {
-          if (!this.pastMaxAge(payment.createdAt)) await this.sendB2c(payment.id);
-          else await this.stopResendingB2c(payment);
-        } else if (this.mayGiveUp(payment)) {
-          if (await this.giveUpB2c(payment)) settled += 1;
-        } else {
-          await this.askB2cStatus(payment);
-        }
-      } catch (err) {
-        // Still processing, or Daraja unreachable: the next run asks again.
-        this.logger.warn(
-          { id: payment.id, kind: payment.kind, err: (err as Error).message },
-          'reconciliation did not settle a payment',
-        );
-      }
-    }
-    return { queried: stale.length, settled };
-  }
-
-  async forUser(userId: string, limit = 20): Promise<MpesaPayment[]> {
-    return this.payments.newest({ userId }, limit);
   }
 }
