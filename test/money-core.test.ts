@@ -577,7 +577,13 @@ describe('the money core', () => {
       });
       expect(await loans.expire(loan.id)).toBe(false);
       await db.query(`UPDATE loans SET expires_at = now() - interval '1 second' WHERE id = $1`, [loan.id]);
-      expect(await codeOf(loans.approve(loan.id, lender.id))).toBe('LOAN.NOT_PENDING');
+      // Refused as a conflict that tells the client the request is now EXPIRED (the API's contract).
+      await expect(loans.approve(loan.id, lender.id)).rejects.toMatchObject({
+        code: 'LOAN.NOT_PENDING',
+        kind: 'conflict',
+        message: 'This request has expired',
+        details: { status: 'EXPIRED' },
+      });
       expect(await loans.expire(loan.id)).toBe(true);
       const row = await loanRow(loan.id);
       expect(row.status).toBe('EXPIRED');
