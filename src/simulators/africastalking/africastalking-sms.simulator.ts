@@ -1,3 +1,6 @@
+// Size: over 400 lines. The whole Africa's Talking SMS API as Deni and third-party clients meet it:
+// send and fetch, every documented failure mode, and delivery reports posted back, kept together
+// so the simulated provider reads as one protocol. A development tool, never loaded by the service.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply } from 'fastify';
