@@ -167,6 +167,12 @@ describe('Redis Cluster (REDIS_MODE=cluster)', () => {
     expect(await redisCli(port, 'cluster', 'keyslot', session!)).toBe(
       await redisCli(port, 'cluster', 'keyslot', `${prefix}:ussd:lock:${sessionId}`),
     );
+    // A dial reads the resume offer and the cached identity in the rate limit's script: their keys
+    // share its slot, or the cluster would refuse the script (CROSSSLOT) and the dial end in an error.
+    expect(await phone.dial()).toMatch(/^CON Continue your loan request to/);
+    const shortcut = new AtPhone(app!, uniquePhone());
+    expect(await shortcut.dial('1*0722000001')).toMatch(/^CON Enter loan amount/);
+    expect(await shortcut.dial('1*0722000001')).toMatch(/^CON Enter loan amount/);
   });
 });
 

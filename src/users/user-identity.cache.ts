@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { subjectTag } from '../redis/rate-limiter.js';
 import { InjectRedis } from '../redis/redis.tokens.js';
 import type { RedisClient } from '../redis/redis-connection.factory.js';
 import type { Language } from '../common/language.js';
@@ -22,12 +23,20 @@ const TTL_SECONDS = 24 * 3600;
 export class UserIdentityCache {
   constructor(@InjectRedis() private readonly redis: RedisClient) {}
 
-  private key(msisdn: string): string {
-    return `user:identity:${msisdn}`;
+  /**
+   * The entry's key. The number is a hash tag: a rate counter of the number shares its Redis
+   * Cluster slot, and a USSD dial reads the entry in the counter's script (RateLimiter.countAndRead).
+   */
+  key(msisdn: string): string {
+    return `user:identity:${subjectTag(msisdn)}`;
   }
 
   async get(msisdn: string): Promise<UserIdentity | null> {
-    const raw = await this.redis.get(this.key(msisdn));
+    return this.parse(msisdn, await this.redis.get(this.key(msisdn)));
+  }
+
+  /** An entry as read from key(msisdn) by whoever read it: null when there is none (or it is unreadable). */
+  parse(msisdn: string, raw: string | null): UserIdentity | null {
     if (!raw) return null;
     const [id, language] = raw.split(' ');
     return id && (language === 'en' || language === 'sw') ? { id, phoneNumber: msisdn, language } : null;

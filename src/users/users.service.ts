@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, In, Repository } from 'typeorm';
@@ -20,6 +20,7 @@ export type OnRegistered = (manager: EntityManager, userId: string) => Promise<u
 
 @Injectable()
 export class UsersService {
+  private readonly logger = new Logger(UsersService.name);
   private readonly pepper: string;
   private readonly lockMinutes: number;
 
@@ -74,19 +75,36 @@ export class UsersService {
     if (identity) return identity;
     const user = await this.findOrRegister(msisdn, undefined, onRegistered);
     const registered = { id: user.id, phoneNumber: user.phoneNumber, language: user.language };
-    await this.identities.fill(registered);
+    // Not waited for: on a first dial it would be a Redis round trip of its own before the
+    // session's save. The fill never overwrites an entry (a later language change wins), and
+    // one that fails only means the next dial reads PostgreSQL again.
+    this.identities
+      .fill(registered)
+      .catch((err: unknown) => this.logger.warn({ err }, 'identity cache not filled: the next dial reads PostgreSQL'));
     return registered;
+  }
+
+  /** Who a number is as far as the identity cache knows it (a normalised MSISDN): nothing read from PostgreSQL. */
+  cachedIdentity(msisdn: string): Promise<UserIdentity | null> {
+    return this.identities.get(msisdn);
+  }
+
+  /**
+   * For a caller that reads the identity cache in a script of its own (a USSD dial, with its rate
+   * limit): the entry's key, tagged with subjectTag(msisdn), and its reading.
+   */
+  identityKey(msisdn: string): string {
+    return this.identities.key(msisdn);
+  }
+
+  identityFrom(msisdn: string, raw: string | null): UserIdentity | null {
+    return this.identities.parse(msisdn, raw);
   }
 
   /**
    * The language of a number as far as the identity cache knows it, without reading PostgreSQL
    * or registering anyone; null when the number is not cached (or not a Kenyan mobile number).
    */
-  /** Who a number is as far as the identity cache knows it (a normalised MSISDN): nothing read from PostgreSQL. */
-  cachedIdentity(msisdn: string): Promise<UserIdentity | null> {
-    return this.identities.get(msisdn);
-  }
-
   async cachedLanguage(phoneNumber: string): Promise<Language | null> {
     const parsed = parseKenyanMobile(phoneNumber);
     if (!parsed.ok) return null;

@@ -3,6 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { AppConfig } from '../config/app-config.js';
 import type { RedisClient } from '../redis/redis-connection.factory.js';
+import { subjectTag } from '../redis/rate-limiter.js';
 import { RedisScript } from '../redis/redis-script.js';
 import { InjectRedis } from '../redis/redis.tokens.js';
 import type { GatewayName, UssdReply } from './dialects.js';
@@ -42,6 +43,12 @@ export interface UssdSession {
   ended?: boolean;
   createdAt: number;
   updatedAt: number;
+}
+
+/** The journey a lost session of a phone left mid-way (null: none, or the asking session's own), and whether an offer exists at all. */
+export interface ResumeOffer {
+  journey: JourneyState | null;
+  held: boolean;
 }
 
 /** A session's lock, held for one request. Released once: by the save of the step, or else by release(). */
@@ -224,7 +231,7 @@ export class UssdSessionStore {
   async saveResumable(phoneNumber: string, sessionId: string, journey: JourneyState): Promise<void> {
     if (this.resumeMs <= 0) return;
     await this.redis.set(
-      `ussd:resume:${phoneNumber}`,
+      this.resumeKey(phoneNumber),
       JSON.stringify({ sessionId, journey }),
       'PX',
       this.ttlMs + this.resumeMs,
@@ -232,20 +239,29 @@ export class UssdSessionStore {
   }
 
   /**
+   * The phone's resume offer. The number is a hash tag: the phone's rate counter shares its Redis
+   * Cluster slot, and a dial reads the offer in the counter's script (RateLimiter.countAndRead).
+   */
+  resumeKey(phoneNumber: string): string {
+    return `ussd:resume:${subjectTag(phoneNumber)}`;
+  }
+
+  /**
    * The journey a new session of this phone may resume (not one of its own), and whether an
    * offer exists at all (to be dropped once the new session moves on).
    */
-  async takeResumable(
-    phoneNumber: string,
-    newSessionId: string,
-  ): Promise<{ journey: JourneyState | null; held: boolean }> {
-    const raw = await this.redis.get(`ussd:resume:${phoneNumber}`);
+  async takeResumable(phoneNumber: string, newSessionId: string): Promise<ResumeOffer> {
+    return this.resumableFrom(await this.redis.get(this.resumeKey(phoneNumber)), newSessionId);
+  }
+
+  /** takeResumable, from the offer as read from resumeKey() by whoever read it. */
+  resumableFrom(raw: string | null, newSessionId: string): ResumeOffer {
     if (!raw) return { journey: null, held: false };
     const saved = JSON.parse(raw) as { sessionId: string; journey: JourneyState };
     return { journey: saved.sessionId === newSessionId ? null : saved.journey, held: true };
   }
 
   async dropResumable(phoneNumber: string): Promise<void> {
-    await this.redis.del(`ussd:resume:${phoneNumber}`);
+    await this.redis.del(this.resumeKey(phoneNumber));
   }
 }

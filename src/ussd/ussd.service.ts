@@ -112,8 +112,8 @@ export class UssdService {
             screen: plan.screen,
           };
       }
-      // A new session needs the resume offer and the identity: read with the lock on a dial,
-      // afterwards on a request that did not look like one (a shortcut dial).
+      // A new session needs the resume offer and the identity: read with the lock when the
+      // request may be a dial, afterwards when the gateway said it continues a session that is gone.
       const dial =
         plan.kind === 'start' || !plan.session
           ? (gated.dial ?? (await this.gate.dialReads(msisdn, inbound.sessionId)))

@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { isDomainError } from '../../common/domain-error.js';
 import { parseKenyanMobile } from '../../common/phone-number.js';
 import type { AppConfig } from '../../config/app-config.js';
 import { RateLimiter } from '../../redis/rate-limiter.js';
@@ -8,19 +7,18 @@ import type { Language } from '../../common/language.js';
 import type { UserIdentity } from '../../users/user-identity.cache.js';
 import { UsersService } from '../../users/users.service.js';
 import type { InboundUssd } from '../dialects.js';
-import type { JourneyState } from '../engine/journey-engine.js';
-import { UssdSessionStore, type OpenedSession } from '../ussd-session.store.js';
+import { UssdSessionStore, type OpenedSession, type ResumeOffer } from '../ussd-session.store.js';
 import { refusal, type HandledUssd, type Known } from './refusal.js';
 
 /** What a new session needs besides its own: the phone's resume offer and who the number is. */
 export interface DialReads {
   /** The journey a lost session of this phone left mid-way, and whether an offer exists at all. */
-  offer: { journey: JourneyState | null; held: boolean };
+  offer: ResumeOffer;
   /** The identity cache's entry for the number (null: PostgreSQL must say, or register them). */
   identity: UserIdentity | null;
 }
 
-/** A request let in: its number, its session under lock, and, for what looked like a dial, its DialReads. */
+/** A request let in: its number, its session under lock, and, for what may be a dial, its DialReads. */
 export interface Admitted extends OpenedSession {
   kind: 'admitted';
   msisdn: string;
@@ -30,18 +28,20 @@ export interface Admitted extends OpenedSession {
 export type Gated = Admitted | { kind: 'refused'; handled: HandledUssd };
 
 /**
- * Whether a request opens a session, as far as it says so itself: the gateway tells (Hubtel,
- * Nalo, Arkesel), or it carries no text yet (Africa's Talking, generic). A continuing step reads
- * nothing it does not need; a shortcut dial (text already typed) reads its DialReads afterwards.
+ * Whether a request may open a session, as far as it can tell: the gateway says so (Hubtel, Nalo,
+ * Arkesel), or it cannot say (Africa's Talking, generic), where a request with text may be a
+ * continuing step or a shortcut dial (`*383*1#`: text already typed). Those read their DialReads
+ * in the gate too: two GETs inside the rate limit's script, which a continuing step discards,
+ * cost no command and no round trip, where a shortcut dial would otherwise wait for one more.
  */
-function looksLikeDial(inbound: InboundUssd): boolean {
-  return inbound.isNewSession ?? inbound.text === '';
+function mayBeDial(inbound: InboundUssd): boolean {
+  return inbound.isNewSession ?? true;
 }
 
 /**
  * The way into a USSD step: the phone parsed once; then the rate limit, the session's lock and
- * the session, and on a dial the resume offer and the cached identity, in one parallel batch (one
- * round trip to Redis). Answers with a refusal screen, or the session under its lock.
+ * the session, and on what may be a dial the resume offer and the cached identity, in one
+ * parallel batch (one round trip to Redis). Answers with a refusal screen, or the session under its lock.
  */
 @Injectable()
 export class UssdGate {
@@ -60,40 +60,44 @@ export class UssdGate {
     const phone = parseKenyanMobile(inbound.phoneNumber);
     if (!phone.ok) return this.refused('error.badNumber', undefined);
     const msisdn = phone.msisdn;
-    const dial = looksLikeDial(inbound);
-    const [hit, open, reads] = await Promise.allSettled([
-      this.rateLimiter.hit('ussd-phone', msisdn, this.settings.rateLimitPerMinute, 60_000),
+    const dial = mayBeDial(inbound);
+    // The rate limit reads the DialReads' keys in its own script (they share its slot).
+    const alongside = dial ? [this.sessions.resumeKey(msisdn), this.users.identityKey(msisdn)] : [];
+    const [counted, open] = await Promise.allSettled([
+      this.rateLimiter.countAndRead('ussd-phone', msisdn, this.settings.rateLimitPerMinute, 60_000, alongside),
       this.sessions.open(inbound.sessionId),
-      dial ? this.dialReads(msisdn, inbound.sessionId) : undefined,
     ]);
     const opened = open.status === 'fulfilled' ? open.value : null;
     // A session of this number, still going, knows the language it started in.
     const own = opened?.session;
     if (own && own.phoneNumber === msisdn && !own.ended && own.language) known.language = own.language;
-    const limited = hit.status === 'rejected' && isDomainError(hit.reason, 'REQUEST.RATE_LIMITED');
-    if (hit.status === 'rejected' && !limited) {
+    if (counted.status === 'rejected') {
       // Redis failed one of them: the lock, if taken, must not outlive this request.
       await opened?.lock.release().catch(() => undefined);
-      throw hit.reason;
+      throw counted.reason;
     }
     if (open.status === 'rejected') throw open.reason;
+    const { refusal: limited, values } = counted.value;
+    const reads: DialReads | undefined = dial
+      ? {
+          offer: this.sessions.resumableFrom(values[0], inbound.sessionId),
+          identity: this.users.identityFrom(msisdn, values[1]),
+        }
+      : undefined;
     if (limited || !opened) {
       await opened?.lock.release();
-      const language =
-        known.language ?? (reads.status === 'fulfilled' && reads.value ? reads.value.identity?.language : undefined);
       return this.refused(
         limited ? 'error.rateLimited' : 'error.generic',
-        language ?? (await this.cachedLanguage(msisdn, undefined)),
+        known.language ?? reads?.identity?.language ?? (await this.cachedLanguage(msisdn, undefined)),
       );
     }
-    if (reads.status === 'rejected') {
-      await opened.lock.release().catch(() => undefined);
-      throw reads.reason;
-    }
-    return { kind: 'admitted', msisdn, ...opened, dial: reads.value };
+    return { kind: 'admitted', msisdn, ...opened, dial: reads };
   }
 
-  /** The resume offer and the cached identity, in parallel: with the lock on a dial, or after it on a shortcut dial. */
+  /**
+   * The resume offer and the cached identity, in parallel: with the lock when a request may be a
+   * dial, or after it when the gateway said "continuing" of a session Deni no longer has.
+   */
   async dialReads(msisdn: string, sessionId: string): Promise<DialReads> {
     const [offer, identity] = await Promise.all([
       this.sessions.takeResumable(msisdn, sessionId),
