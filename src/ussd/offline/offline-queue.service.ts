@@ -13,8 +13,8 @@ import { InjectRedis } from '../../redis/redis.tokens.js';
 import type { RedisClient } from '../../redis/redis-connection.factory.js';
 import type { SyncOperationType, SyncResult } from '../../sync/sync.types.js';
 import { SyncService, type SyncOperationInput } from '../../sync/sync.service.js';
+import { withdrawalIdFor } from '../../mpesa/mpesa.rules.js';
 import { WithdrawalService } from '../../mpesa/withdrawal.service.js';
-import { withdrawalIdFor } from '../backend/online-backend.js';
 import type { Language } from '../../common/language.js';
 
 export type OfflineItemStatus = 'pending' | 'applied' | 'rejected' | 'conflict' | 'expired';
