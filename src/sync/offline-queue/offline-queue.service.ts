@@ -78,8 +78,9 @@ export class OfflineItemNotReady extends Error {
 
 /**
  * The offline write queue (the seed's "Offline Mode"): writes USSD accepted while PostgreSQL was
- * down, kept here in sync beside the mobile sync API they are applied through. An item is written to Redis (its record and the
- * phone's index) and put on a BullMQ queue under its reference, so a retried request queues once.
+ * down, kept in sync beside the mobile sync API they are applied through. An item is written to
+ * Redis (its record and the phone's index) and put on a BullMQ queue under its reference, so a
+ * retried request queues once.
  * Applying goes through SyncService.applyOnce: the write's own idempotency key keeps the money
  * right, the sync_operations row keeps the outcome and its SMS once. A business refusal closes the
  * item; an unreachable database leaves it for the next attempt (exponential backoff, up to
