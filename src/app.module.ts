@@ -15,13 +15,13 @@ import { QueuesModule } from './queues/queues.module.js';
 import { RedisModule } from './redis/redis.module.js';
 import { SimulatorModule } from './simulator/simulator.module.js';
 import { SyncModule } from './sync/sync.module.js';
+import { SyncWorkerModule } from './sync/sync-worker.module.js';
 import { UsersModule } from './users/users.module.js';
 import { UssdModule } from './ussd/ussd.module.js';
-import { UssdWorkerModule } from './ussd/ussd-worker.module.js';
 import { WalletModule } from './wallet/wallet.module.js';
 
 /** Queue consumers and schedulers: loaded only where APP_ROLE is `worker` or `all`. */
-const WORKER_MODULES = [NotificationsWorkerModule, LoansWorkerModule, UssdWorkerModule, MpesaWorkerModule];
+const WORKER_MODULES = [NotificationsWorkerModule, LoansWorkerModule, SyncWorkerModule, MpesaWorkerModule];
 
 @Module({})
 export class AppModule {

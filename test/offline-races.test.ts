@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { UsersService } from '../src/users/users.service.js';
-import { OfflineItemNotReady, OfflineQueueService } from '../src/ussd/offline/offline-queue.service.js';
+import { OfflineItemNotReady, OfflineQueueService } from '../src/sync/offline-queue/offline-queue.service.js';
 import { ADMIN_KEY, ApiClient } from './support/api-client.js';
 import { ledgerViolations } from './support/invariants.js';
 import { startTestApp, uniquePhone } from './support/test-app.js';

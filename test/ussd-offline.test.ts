@@ -14,7 +14,7 @@ import {
   OfflineQueueService,
   type OfflineItem,
   type OfflineItemState,
-} from '../src/ussd/offline/offline-queue.service.js';
+} from '../src/sync/offline-queue/offline-queue.service.js';
 import { UssdSnapshotStore } from '../src/ussd/offline/snapshot.store.js';
 import { WalletService } from '../src/wallet/wallet.service.js';
 import { ApiClient } from './support/api-client.js';

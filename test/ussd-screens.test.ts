@@ -11,7 +11,7 @@ import { ScreenId, type JourneyData, type ScreenContext, type ScreenDef } from '
 import { OfflineBackend } from '../src/ussd/offline/offline-backend.js';
 import { OnlineBackend, type OnlineServices } from '../src/ussd/backend/online-backend.js';
 import type { UssdBackend } from '../src/ussd/backend/ussd-backend.js';
-import { OfflineQueueService } from '../src/ussd/offline/offline-queue.service.js';
+import { OfflineQueueService } from '../src/sync/offline-queue/offline-queue.service.js';
 import { UssdSnapshotStore } from '../src/ussd/offline/snapshot.store.js';
 import { translator } from '../src/ussd/i18n/translate.js';
 import { journeyScreens } from '../src/ussd/journeys/index.js';

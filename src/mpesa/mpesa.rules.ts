@@ -2,12 +2,21 @@
 // the fixed descriptions written on payments, the paybill's answers and the errors. USSD reads the
 // limits from here, never from a service.
 import { DomainError } from '../common/domain-error.js';
+import { uuidFrom } from '../common/ids.js';
 import { formatKsh, type Shillings } from '../common/money.js';
 import type { MpesaPayment } from './mpesa-payment.entity.js';
 
 /** Daraja's STK push and B2C limits, in whole shillings. */
 export const TOP_UP_LIMITS = { min: 1, max: 250_000 } as const;
 export const WITHDRAWAL_LIMITS = { min: 10, max: 250_000 } as const;
+
+/**
+ * The id of the withdrawal a caller's idempotency key makes (a USSD step's key): the same online,
+ * retried, or applied later from the offline queue, so it is the same withdrawal every time.
+ */
+export function withdrawalIdFor(key: string): string {
+  return uuidFrom(`withdrawal:${key}`);
+}
 
 /**
  * Whether `since` lies MPESA_RECONCILE_MAX_AGE_MS (`maxAgeMs`) or more in the past: a withdrawal is

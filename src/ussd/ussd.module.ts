@@ -15,14 +15,13 @@ import { UssdGate } from './step/gate.js';
 import { StepRunner } from './step/runner.js';
 import { UssdSessionStore } from './ussd-session.store.js';
 import { UssdWebhookGuard } from './ussd-webhook.guard.js';
-import { OfflineQueueController } from './offline/offline-queue.controller.js';
-import { OfflineQueueService } from './offline/offline-queue.service.js';
 import { UssdSnapshotStore } from './offline/snapshot.store.js';
 
 /**
  * The USSD channel (*383#): gateway dialects, Redis sessions, the journey engine and its menus,
- * the seed's /api/ussd/* endpoints, and offline mode (snapshots and the offline queue) for when
- * PostgreSQL is down. Sits on top of loans, wallet and sync.
+ * the seed's /api/ussd/* endpoints, and offline mode for when PostgreSQL is down (snapshots here;
+ * writes go on sync's offline queue, whose routes keep their /api/ussd/* paths). Sits on top of
+ * loans, wallet, mpesa and sync.
  */
 @Module({
   imports: [
@@ -35,7 +34,7 @@ import { UssdSnapshotStore } from './offline/snapshot.store.js';
     NotificationsModule,
     MpesaModule,
   ],
-  controllers: [UssdController, OfflineQueueController],
+  controllers: [UssdController],
   providers: [
     UssdService,
     UssdGate,
@@ -45,8 +44,7 @@ import { UssdSnapshotStore } from './offline/snapshot.store.js';
     UssdMetrics,
     UssdWebhookGuard,
     UssdSnapshotStore,
-    OfflineQueueService,
   ],
-  exports: [UssdService, OfflineQueueService],
+  exports: [UssdService],
 })
 export class UssdModule {}

@@ -1,7 +1,7 @@
-import { uuidFrom } from '../../common/ids.js';
 import type { LoanStatus } from '../../loans/loan-state.js';
 import type { Loan } from '../../loans/loan.entity.js';
 import type { LoansService } from '../../loans/loans.service.js';
+import { withdrawalIdFor } from '../../mpesa/mpesa.rules.js';
 import type { WithdrawalService } from '../../mpesa/withdrawal.service.js';
 import type { TopUpService } from '../../mpesa/top-up.service.js';
 import type { Language } from '../../common/language.js';
@@ -15,11 +15,6 @@ export interface OnlineServices {
   wallet: WalletService;
   withdrawals: WithdrawalService;
   topUps: TopUpService;
-}
-
-/** The withdrawal a USSD step makes: the same online, retried, or applied from the offline queue. */
-export function withdrawalIdFor(key: string): string {
-  return uuidFrom(`withdrawal:${key}`);
 }
 
 export function toLoanView(loan: Loan, userId: string): LoanView {

@@ -5,7 +5,7 @@ import type { OfflineAction } from '../../notifications/templates.js';
 import type { Language } from '../../common/language.js';
 import type { UsersService } from '../../users/users.service.js';
 import { WalletErrors } from '../../wallet/wallet.errors.js';
-import type { OfflineQueueService } from './offline-queue.service.js';
+import type { OfflineQueueService } from '../../sync/offline-queue/offline-queue.service.js';
 import type { UssdSnapshot } from './snapshot.store.js';
 import {
   inFilter,

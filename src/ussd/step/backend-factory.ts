@@ -8,7 +8,7 @@ import { WalletService } from '../../wallet/wallet.service.js';
 import { OfflineBackend } from '../offline/offline-backend.js';
 import { OnlineBackend, type OnlineServices } from '../backend/online-backend.js';
 import type { UssdUser } from '../backend/ussd-backend.js';
-import { OfflineQueueService } from '../offline/offline-queue.service.js';
+import { OfflineQueueService } from '../../sync/offline-queue/offline-queue.service.js';
 import { UssdSnapshotStore } from '../offline/snapshot.store.js';
 
 export interface Backed<B> {

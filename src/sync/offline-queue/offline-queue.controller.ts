@@ -41,7 +41,7 @@ const QUEUE_EXAMPLE = {
   ],
 };
 
-/** The seed's offline queue endpoints, for operators (admin key). */
+/** The seed's offline queue endpoints, for operators (admin key), at the seed's /api/ussd paths. */
 @ApiTags('ussd')
 @Controller('api/ussd')
 export class OfflineQueueController {

@@ -11,10 +11,10 @@ import { JobsService } from '../../queues/jobs.service.js';
 import { JobName, QueueName } from '../../queues/queue-names.js';
 import { InjectRedis } from '../../redis/redis.tokens.js';
 import type { RedisClient } from '../../redis/redis-connection.factory.js';
-import type { SyncOperationType, SyncResult } from '../../sync/sync.types.js';
-import { SyncService, type SyncOperationInput } from '../../sync/sync.service.js';
+import type { SyncOperationType, SyncResult } from '../sync.types.js';
+import { SyncService, type SyncOperationInput } from '../sync.service.js';
+import { withdrawalIdFor } from '../../mpesa/mpesa.rules.js';
 import { WithdrawalService } from '../../mpesa/withdrawal.service.js';
-import { withdrawalIdFor } from '../backend/online-backend.js';
 import type { Language } from '../../common/language.js';
 
 export type OfflineItemStatus = 'pending' | 'applied' | 'rejected' | 'conflict' | 'expired';
@@ -77,8 +77,10 @@ export class OfflineItemNotReady extends Error {
 }
 
 /**
- * The USSD offline queue (seed's "Offline Mode"). An item is written to Redis (its record and the
- * phone's index) and put on a BullMQ queue under its reference, so a retried request queues once.
+ * The offline write queue (the seed's "Offline Mode"): writes USSD accepted while PostgreSQL was
+ * down, kept in sync beside the mobile sync API they are applied through. An item is written to
+ * Redis (its record and the phone's index) and put on a BullMQ queue under its reference, so a
+ * retried request queues once.
  * Applying goes through SyncService.applyOnce: the write's own idempotency key keeps the money
  * right, the sync_operations row keeps the outcome and its SMS once. A business refusal closes the
  * item; an unreachable database leaves it for the next attempt (exponential backoff, up to
