@@ -4,7 +4,8 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, LessThan, type FindOptionsWhere } from 'typeorm';
 import type { Tx } from '../database/transaction.service.js';
-import { MpesaPayment, type PaymentStatus, type WithdrawalOutcome } from './mpesa-payment.entity.js';
+import { MpesaPayment, type WithdrawalOutcome } from './mpesa-payment.entity.js';
+import type { PaymentStatus } from './payment-state.js';
 import { PAID_AFTER_RELEASE } from './mpesa.rules.js';
 
 /** What a payment's final update may carry besides its outcome. */
