@@ -22,8 +22,8 @@ export default {
     'src/loans/loans.service.ts:521-609',
     // M-PESA's settlement paths: PaybillService.creditC2b (a confirmed paybill payment credited) and
     // WithdrawalService.closeB2c (a withdrawal settled or released).
-    'src/mpesa/paybill.service.ts:199-203',
-    'src/mpesa/withdrawal.service.ts:316-367',
+    'src/mpesa/paybill.service.ts:200-204',
+    'src/mpesa/withdrawal.service.ts:310-361',
   ],
   coverageAnalysis: 'perTest',
   // Mutants in module-level constants would need every test for each of them.

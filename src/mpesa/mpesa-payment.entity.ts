@@ -1,17 +1,6 @@
 import { Check, Column, CreateDateColumn, Entity, Index, PrimaryColumn, UpdateDateColumn } from 'typeorm';
 import { bigintToNumber } from '../database/bigint.transformer.js';
-
-export const PAYMENT_KINDS = ['stk', 'c2b', 'b2c'] as const;
-export type PaymentKind = (typeof PAYMENT_KINDS)[number];
-
-/**
- * requested: recorded, the call to Daraja not answered yet (re-sent by reconciliation); pending:
- * Daraja accepted it (or may have: no answer came, or a B2C never acknowledged whose re-sending
- * stopped at MPESA_RECONCILE_MAX_AGE_MS), the result is awaited; succeeded / failed: final.
- * unmatched: a C2B payment for an account reference that is no user (kept for an operator).
- */
-export const PAYMENT_STATUSES = ['requested', 'pending', 'succeeded', 'failed', 'unmatched'] as const;
-export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
+import type { PaymentKind, PaymentStatus } from './payment-state.js';
 
 /**
  * Why a callback was flagged: its amount, phone (a B2C result: its receiver) or shortcode differ
@@ -66,6 +55,7 @@ export class MpesaPayment {
   @Column({ type: 'varchar', length: 8 })
   kind!: PaymentKind;
 
+  /** Set and changed only as payment-state.ts allows (PAYMENT_STATUSES: what each means). */
   @Column({ type: 'varchar', length: 16 })
   status!: PaymentStatus;
 

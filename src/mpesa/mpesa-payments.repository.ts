@@ -1,10 +1,12 @@
 // mpesa_payments: every read of a payment and every conditional update of its status, so that
-// "who may move this row, from which status" is answered in one place for all the flows.
+// "who may move this row, from which status" is answered in one place for all the flows: by the
+// events of payment-state.ts, whose table gives each update its "from" statuses and its status.
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, LessThan, type FindOptionsWhere } from 'typeorm';
+import { DataSource, LessThan, type FindOptionsWhere, type QueryDeepPartialEntity } from 'typeorm';
 import type { Tx } from '../database/transaction.service.js';
-import { MpesaPayment, type PaymentStatus, type WithdrawalOutcome } from './mpesa-payment.entity.js';
+import { MpesaPayment, type WithdrawalOutcome } from './mpesa-payment.entity.js';
+import { transition, type PaymentEvent, type PaymentKind } from './payment-state.js';
 import { PAID_AFTER_RELEASE } from './mpesa.rules.js';
 
 /** What a payment's final update may carry besides its outcome. */
@@ -111,16 +113,43 @@ export class MpesaPaymentsRepository {
     return Boolean(cleared.affected);
   }
 
-  /** Moves a pending payment to its outcome; false when another delivery got there first. */
+  /**
+   * Moves a payment of this kind by `event` (payment-state.ts), with the other columns in `set`,
+   * only from the statuses the event may start from; false when it is in none of them (another
+   * delivery or run got there first).
+   */
+  async move(
+    id: string,
+    kind: PaymentKind,
+    event: PaymentEvent,
+    set: Omit<QueryDeepPartialEntity<MpesaPayment>, 'status'>,
+    tx?: Tx,
+  ): Promise<boolean> {
+    const { from, to } = transition(kind, event);
+    const moved = await (tx?.manager ?? this.dataSource.manager)
+      .createQueryBuilder()
+      .update(MpesaPayment)
+      .set({ ...set, status: to })
+      .where('id = :id AND kind = :kind AND status IN (:...from)', { id, kind, from })
+      .execute();
+    return (moved.affected ?? 0) > 0;
+  }
+
+  /**
+   * Records a payment's outcome, by `event` (payment-state.ts: paid, failed, released, an
+   * operator's resolution), only from the statuses the event may start from; false when another
+   * delivery got there first.
+   */
   async finish(
     tx: Tx,
     id: string,
-    status: 'succeeded' | 'failed',
+    kind: PaymentKind,
+    event: PaymentEvent,
     resultCode: number | null,
     resultDesc: string,
     extra: FinishExtra = {},
-    from: PaymentStatus[] = ['pending'],
   ): Promise<boolean> {
+    const { from, to: status } = transition(kind, event);
     const updated = await tx.manager
       .createQueryBuilder()
       .update(MpesaPayment)
@@ -147,7 +176,7 @@ export class MpesaPaymentsRepository {
         // (TypeORM's deep-partial type does not take a plain JSON object; the driver stores it as jsonb.)
         ...(extra.callback ? { callback: extra.callback as never } : {}),
       })
-      .where('id = :id AND status IN (:...from)', { id, from })
+      .where('id = :id AND kind = :kind AND status IN (:...from)', { id, kind, from })
       .setParameter('finishDesc', resultDesc)
       .execute();
     return (updated.affected ?? 0) > 0;

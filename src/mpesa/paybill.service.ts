@@ -19,6 +19,7 @@ import { CallbackMismatches } from './callback-mismatches.service.js';
 import { MpesaCallbackUrls } from './mpesa-callback-urls.js';
 import { C2B_ACCEPT, C2B_INVALID_ACCOUNT, C2B_INVALID_AMOUNT, TOP_UP_LIMITS, type C2bAnswer } from './mpesa.rules.js';
 import { duration, readCallback } from './payment-matching.js';
+import { canTransition, initialStatus } from './payment-state.js';
 
 @Injectable()
 export class PaybillService {
@@ -76,7 +77,7 @@ export class PaybillService {
        VALUES ($1, 'c2b', $2, $3, $4, $5, $6, $6, $7::jsonb, $8) ON CONFLICT (trans_id) WHERE trans_id IS NOT NULL DO NOTHING RETURNING id`,
       [
         randomUUID(),
-        user ? 'pending' : 'unmatched',
+        initialStatus('c2b', user ? 'confirmation' : 'unrecognised'),
         user?.id ?? null,
         (user?.phoneNumber ?? request.billRefNumber).slice(0, 32),
         request.amount,
@@ -124,7 +125,7 @@ export class PaybillService {
 
   /** Asks Daraja (Transaction Status, by TransID on the paybill) about a recorded paybill payment. */
   async askC2bStatus(row: MpesaPayment): Promise<void> {
-    if (row.status !== 'pending' || !row.transId) return;
+    if (!canTransition('c2b', row.status, 'paid') || !row.transId) return;
     await this.daraja.transactionStatus({
       transactionId: row.transId,
       partyA: this.settings.shortcode,
@@ -143,7 +144,7 @@ export class PaybillService {
   async handleC2bStatusResult(paymentId: string, body: unknown): Promise<{ applied: boolean }> {
     const result = readCallback(parseTransactionStatusResult, body);
     const payment = isUuid(paymentId) ? await this.payments.byId(paymentId) : null;
-    if (!payment || payment.kind !== 'c2b' || payment.status !== 'pending') return { applied: false };
+    if (!payment || payment.kind !== 'c2b' || !canTransition('c2b', payment.status, 'paid')) return { applied: false };
     const { transaction } = result;
     if (result.resultCode !== '0' || transaction.status?.toLowerCase() !== 'completed') {
       this.logger.warn(
@@ -197,8 +198,8 @@ export class PaybillService {
 
   /** Credits a recorded paybill payment (idempotent by TransID) and marks it done. */
   async creditC2b(row: MpesaPayment): Promise<void> {
-    if (row.status !== 'pending' || !row.userId) return;
+    if (!canTransition('c2b', row.status, 'paid') || !row.userId) return;
     await this.loans.receiveDeposit({ userId: row.userId, amount: row.amount, reference: `c2b:${row.transId}` });
-    await this.transactions.run((tx) => this.payments.finish(tx, row.id, 'succeeded', 0, 'Credited'));
+    await this.transactions.run((tx) => this.payments.finish(tx, row.id, 'c2b', 'paid', 0, 'Credited'));
   }
 }

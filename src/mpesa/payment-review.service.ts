@@ -12,6 +12,7 @@ import { WalletService } from '../wallet/wallet.service.js';
 import { MpesaPayment, type WithdrawalOutcome } from './mpesa-payment.entity.js';
 import { MpesaPaymentsRepository } from './mpesa-payments.repository.js';
 import { MpesaErrors, OPERATOR_RESOLVED } from './mpesa.rules.js';
+import { canTransition } from './payment-state.js';
 
 /** A payment as operators see it: everything but the raw request, reply and callback bodies. */
 export type PaymentRecord = Omit<MpesaPayment, 'request' | 'response' | 'callback'>;
@@ -111,6 +112,7 @@ export class PaymentReviewService {
       );
     if (!paid && receipt) throw MpesaErrors.badResolution('receipt is only for a withdrawal M-PESA paid');
     const review = { reviewedBy: resolution.reviewedBy.trim(), note: resolution.note.trim() };
+    const event = paid ? 'resolved_as_paid' : 'resolved_as_not_paid';
     const resultDesc = paid
       ? `${OPERATOR_RESOLVED} as paid (receipt ${receipt}): hold settled`
       : `${OPERATOR_RESOLVED} as not paid: hold released`;
@@ -118,7 +120,7 @@ export class PaymentReviewService {
       const row = await this.payments.lockIfAny(tx, id);
       if (!row) throw MpesaErrors.paymentNotFound();
       if (row.kind !== 'b2c') throw MpesaErrors.notResolvable(row, 'not a withdrawal');
-      if (row.status !== 'pending')
+      if (!canTransition('b2c', row.status, event))
         throw MpesaErrors.notResolvable(row, `the withdrawal is ${row.status}, not pending`);
       // Only once reconciliation has flagged it: before, M-PESA's answer may still come and the
       // statement may not show the payment yet, and an operator's "not paid" could pay twice.
@@ -146,7 +148,7 @@ export class PaymentReviewService {
       }
       // M-PESA's answer committed the same outcome while this waited: it is M-PESA's, not the operator's.
       if (moved.replayed) throw MpesaErrors.notResolvable(row, "M-PESA's answer has just settled or released it");
-      const done = await this.payments.finish(tx, id, paid ? 'succeeded' : 'failed', null, resultDesc, {
+      const done = await this.payments.finish(tx, id, 'b2c', event, null, resultDesc, {
         ...(paid ? { receipt } : {}),
         review,
         resolution: resolution.outcome,

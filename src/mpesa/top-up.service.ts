@@ -16,6 +16,7 @@ import { MpesaPaymentsRepository } from './mpesa-payments.repository.js';
 import { CallbackMismatches } from './callback-mismatches.service.js';
 import { MpesaCallbackUrls } from './mpesa-callback-urls.js';
 import { FINAL_STK_FAILURES, MpesaErrors, STK_SUCCESS, TOP_UP_LIMITS } from './mpesa.rules.js';
+import { canTransition, initialStatus } from './payment-state.js';
 import {
   agreeingReceipt,
   readCallback,
@@ -64,7 +65,14 @@ export class TopUpService {
       .createQueryBuilder()
       .insert()
       .into(MpesaPayment)
-      .values({ id, kind: 'stk', status: 'requested', userId, phoneNumber: user.phoneNumber, amount })
+      .values({
+        id,
+        kind: 'stk',
+        status: initialStatus('stk', 'request'),
+        userId,
+        phoneNumber: user.phoneNumber,
+        amount,
+      })
       .orIgnore()
       .returning(['id'])
       .execute();
@@ -98,24 +106,17 @@ export class TopUpService {
       // on the phone, so the row stays requested; if the customer pays, the callback (which names
       // no request we know) is kept as unmatched for an operator, never dropped.
       const unknown = err instanceof DarajaError && err.outcomeUnknown;
-      await this.table.update(
-        { id: payment.id },
-        unknown
-          ? { resultDesc: (err as Error).message, request: recorded }
-          : { status: 'failed', resultDesc: (err as Error).message, request: recorded, completedAt: new Date() },
-      );
+      const said = { resultDesc: (err as Error).message, request: recorded };
+      if (unknown) await this.table.update({ id: payment.id }, said);
+      else await this.payments.move(payment.id, 'stk', 'refused', { ...said, completedAt: new Date() });
       throw err;
     }
-    await this.table.update(
-      { id: payment.id },
-      {
-        status: 'pending',
-        merchantRequestId: reply.merchantRequestId,
-        checkoutRequestId: reply.checkoutRequestId,
-        request: recorded,
-        response: { ...reply },
-      },
-    );
+    await this.payments.move(payment.id, 'stk', 'accepted', {
+      merchantRequestId: reply.merchantRequestId,
+      checkoutRequestId: reply.checkoutRequestId,
+      request: recorded,
+      response: { ...reply },
+    });
     return this.payments.byIdOrFail(payment.id);
   }
 
@@ -133,10 +134,11 @@ export class TopUpService {
         );
         await this.dataSource.query(
           `INSERT INTO mpesa_payments (id, kind, status, phone_number, amount, merchant_request_id, checkout_request_id, receipt, result_code, result_desc, callback, completed_at, needs_review)
-           VALUES ($1, 'stk', 'unmatched', $2, $3, $4, $5, $6, 0, $7, $8::jsonb, now(), true)
+           VALUES ($1, 'stk', $2, $3, $4, $5, $6, $7, 0, $8, $9::jsonb, now(), true)
            ON CONFLICT (checkout_request_id) WHERE checkout_request_id IS NOT NULL DO NOTHING`,
           [
             randomUUID(),
+            initialStatus('stk', 'unrecognised'),
             (result.phoneNumber ?? 'unknown').slice(0, 32),
             result.amount ?? 1,
             result.merchantRequestId,
@@ -245,16 +247,13 @@ export class TopUpService {
           return { applied: false };
         }
         return {
-          applied: await this.payments.finish(tx, row.id, 'succeeded', resultCode, resultDesc, { receipt }, [
-            'pending',
-            'failed',
-          ]),
+          applied: await this.payments.finish(tx, row.id, 'stk', 'paid', resultCode, resultDesc, { receipt }),
         };
       });
     }
-    if (payment.status !== 'pending') return { applied: false };
+    if (!canTransition('stk', payment.status, 'failed')) return { applied: false };
     return this.transactions.run(async (tx) => {
-      const done = await this.payments.finish(tx, payment.id, 'failed', resultCode, resultDesc);
+      const done = await this.payments.finish(tx, payment.id, 'stk', 'failed', resultCode, resultDesc);
       if (done) {
         const user = await this.users.getById(payment.userId!, tx.manager);
         await this.notifications.notify(tx, {

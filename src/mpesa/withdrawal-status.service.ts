@@ -16,6 +16,7 @@ import {
   UNASKED_FLAG_AFTER_MAX_AGES,
 } from './mpesa.rules.js';
 import { duration, heldForOperator, isAbout, readCallback } from './payment-matching.js';
+import { transition } from './payment-state.js';
 
 /**
  * Transaction Status for withdrawals whose result never came: asking it (by the
@@ -283,18 +284,14 @@ export class WithdrawalStatusService {
    * any pending withdrawal (asked until Daraja takes the question, then the last resort).
    */
   async stopResendingB2c(payment: MpesaPayment): Promise<void> {
-    const stopped = await this.table.update(
-      { id: payment.id, status: 'requested' },
-      {
-        status: 'pending',
-        resultDesc: `Not acknowledged by M-PESA in ${duration(Date.now() - payment.createdAt.getTime())}: no more re-sends, Transaction Status asked`,
-      },
-    );
-    if (!stopped.affected) return; // another run or a callback got there first
+    const stopped = await this.payments.move(payment.id, 'b2c', 'resend_stopped', {
+      resultDesc: `Not acknowledged by M-PESA in ${duration(Date.now() - payment.createdAt.getTime())}: no more re-sends, Transaction Status asked`,
+    });
+    if (!stopped) return; // another run or a callback got there first
     this.logger.error(
       { id: payment.id, attempts: payment.reconcileAttempts },
       'B2C request never acknowledged past MPESA_RECONCILE_MAX_AGE_MS: asking Transaction Status',
     );
-    await this.askB2cStatus({ ...payment, status: 'pending' });
+    await this.askB2cStatus({ ...payment, status: transition('b2c', 'resend_stopped').to });
   }
 }

@@ -5,7 +5,6 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { In } from 'typeorm';
 import { DomainError, isDomainError } from '../common/domain-error.js';
 import type { AppConfig } from '../config/app-config.js';
 import { TransactionService } from '../database/transaction.service.js';
@@ -39,6 +38,7 @@ import {
   sameB2cClaims,
   type Claims,
 } from './payment-matching.js';
+import { initialStatus } from './payment-state.js';
 
 /** What closing a withdrawal may carry besides its outcome. */
 export interface CloseExtra extends FinishExtra {
@@ -119,7 +119,7 @@ export class WithdrawalService {
           .values({
             id,
             kind: 'b2c',
-            status: 'requested',
+            status: initialStatus('b2c', 'request'),
             userId,
             phoneNumber: user.phoneNumber,
             amount,
@@ -164,20 +164,16 @@ export class WithdrawalService {
     };
     try {
       const reply = await this.daraja.b2c(request);
-      await this.table.update(
-        { id, status: In(['requested', 'pending']) },
-        {
-          status: 'pending',
-          conversationId: reply.conversationId,
-          acknowledgedAt: () => 'now()',
-          request: { ...request, resultUrl: '[callback]', queueTimeoutUrl: '[callback]' },
-          response: { ...reply },
-        },
-      );
+      await this.payments.move(id, 'b2c', 'acknowledged', {
+        conversationId: reply.conversationId,
+        acknowledgedAt: () => 'now()',
+        request: { ...request, resultUrl: '[callback]', queueTimeoutUrl: '[callback]' },
+        response: { ...reply },
+      });
     } catch (err) {
       if (err instanceof DarajaError && err.errorCode === DARAJA_DUPLICATE_ORIGINATOR) {
         // Daraja has it already: the result will come (or be reconciled). Acknowledged, in effect.
-        await this.table.update({ id, status: 'requested' }, { status: 'pending', acknowledgedAt: () => 'now()' });
+        await this.payments.move(id, 'b2c', 'acknowledged_as_duplicate', { acknowledgedAt: () => 'now()' });
         return;
       }
       if (err instanceof DarajaError && !err.retryable && !err.outcomeUnknown) {
@@ -189,10 +185,7 @@ export class WithdrawalService {
         // It may have reached Daraja: asking again could pay twice unless Daraja refuses the
         // repeated OriginatorConversationID, which Deni does not rely on. Held, for its result or
         // an operator.
-        await this.table.update(
-          { id, status: 'requested' },
-          { status: 'pending', resultDesc: `Outcome unknown: ${err.message}` },
-        );
+        await this.payments.move(id, 'b2c', 'outcome_unknown', { resultDesc: `Outcome unknown: ${err.message}` });
         this.logger.error({ id }, 'B2C request outcome unknown: money held until its result or an operator');
         return;
       }
@@ -275,14 +268,15 @@ export class WithdrawalService {
         await this.mismatches.append(tx, row, claims, kinds, sameB2cClaims);
         if (open) {
           // The result shows Daraja took the request; the money stays held for an operator.
-          await tx.manager.update(
-            MpesaPayment,
-            { id },
+          await this.payments.move(
+            id,
+            'b2c',
+            'result_disagrees',
             {
-              status: 'pending',
               resultDesc: `RESULT DISAGREES (${kinds.join(', ')}): money still held, resolve it from the M-PESA statement`,
               ...(row.callback ? {} : { callback: body as never }),
             },
+            tx,
           );
         }
       }
@@ -458,8 +452,7 @@ export class WithdrawalService {
   ): Promise<boolean> {
     const id = payment.id;
     return this.transactions.run(async (tx) => {
-      await tx.manager.update(MpesaPayment, { id, status: 'requested' }, { status: 'pending' });
-      const done = await this.payments.finish(tx, id, paid ? 'succeeded' : 'failed', resultCode, resultDesc, extra);
+      const done = await this.payments.finish(tx, id, 'b2c', paid ? 'paid' : 'released', resultCode, resultDesc, extra);
       if (done && !extra.silent) {
         const user = await this.users.getById(payment.userId!, tx.manager);
         const to = { phoneNumber: user.phoneNumber, language: user.language };
