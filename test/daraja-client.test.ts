@@ -7,9 +7,9 @@ import path from 'node:path';
 import { ModulesContainer } from '@nestjs/core';
 import { ConfigValidationError, MPESA_DEVELOPMENT_DEFAULTS } from '../src/config/app-config.js';
 import { createRedisConnection, type RedisClient } from '../src/redis/redis-connection.factory.js';
-import { DarajaClient, type DarajaClientOptions } from '../src/mpesa/daraja.client.js';
+import { DarajaClient } from '../src/mpesa/daraja.client.js';
 import { DarajaError } from '../src/mpesa/daraja.errors.js';
-import { darajaClientOptions } from '../src/mpesa/daraja.options.js';
+import { darajaClientOptions, type DarajaClientOptions } from '../src/mpesa/daraja.options.js';
 import {
   C2B_REJECTION_CODES,
   c2bValidationAnswer,

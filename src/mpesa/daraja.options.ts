@@ -1,7 +1,36 @@
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { requireMpesaBaseUrl, type MpesaConfig } from '../config/app-config.js';
-import type { DarajaClientOptions } from './daraja.client.js';
+
+/** The injection token of DarajaClientOptions (MpesaModule provides it; an application or a test may override it). */
+export const DARAJA_OPTIONS = Symbol('DARAJA_OPTIONS');
+
+export type StkTransactionType = 'CustomerPayBillOnline' | 'CustomerBuyGoodsOnline';
+
+/** What DarajaClient needs; MpesaModule builds it from AppConfig.mpesa (darajaClientOptions). */
+export interface DarajaClientOptions {
+  /** Daraja's base URL: Safaricom's, or a Daraja simulator's (its own process, never Deni's). */
+  baseUrl: string;
+  consumerKey: string;
+  consumerSecret: string;
+  shortcode: string;
+  passkey: string;
+  transactionType: StkTransactionType;
+  b2cShortcode: string;
+  initiatorName: string;
+  initiatorPassword: string;
+  /** Safaricom's certificate (PEM). Undefined: fetched from the simulator over HTTP when allowed below. */
+  certificatePem?: string;
+  /** Read the certificate from `<baseUrl>/simulator/certificate` (never in production, but in the demo). */
+  simulatorCertificate: boolean;
+  /** Per HTTP call, through reading the answer. */
+  timeoutMs: number;
+  /** Extra attempts of an idempotent call after a network failure or timeout (default 2). */
+  retries?: number;
+  /** First retry delay, doubling each time (default 200 ms). */
+  retryBackoffMs?: number;
+  now?: () => Date;
+}
 
 /**
  * DarajaClient's options from AppConfig.mpesa. Daraja is always another process: Safaricom's, or

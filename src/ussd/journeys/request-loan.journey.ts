@@ -1,4 +1,4 @@
-import { MIN_REPAYMENT_PER_DEPOSIT } from '../../loans/loans.service.js';
+import { MIN_REPAYMENT_PER_DEPOSIT } from '../../loans/loan-requests.service.js';
 import { parseKenyanMobile } from '../../common/phone-number.js';
 import { ScreenId, type FormField, type ScreenDef } from '../engine/types.js';
 import { local, num, parseAmount, str } from './common.js';
