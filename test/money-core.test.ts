@@ -10,9 +10,12 @@ import { TransactionService } from '../src/database/transaction.service.js';
 import { LoansService } from '../src/loans/loans.service.js';
 import { MpesaPayment } from '../src/mpesa/mpesa-payment.entity.js';
 import { WithdrawalService } from '../src/mpesa/withdrawal.service.js';
+import { WithdrawalStatusService } from '../src/mpesa/withdrawal-status.service.js';
 import { PaybillService } from '../src/mpesa/paybill.service.js';
+import { PaymentReviewService } from '../src/mpesa/payment-review.service.js';
 import type { User } from '../src/users/user.entity.js';
 import { UsersService } from '../src/users/users.service.js';
+import { UssdSnapshotStore } from '../src/ussd/offline/snapshot.store.js';
 import { SystemAccount } from '../src/wallet/account.entity.js';
 import { LedgerService } from '../src/wallet/ledger.service.js';
 import { WalletService } from '../src/wallet/wallet.service.js';
@@ -23,9 +26,10 @@ import { startTestSimulators, type TestSimulators } from './support/simulators.j
 /**
  * The money core through real PostgreSQL: the ledger (docs/money.md), the wallet's deposits and
  * two-phase withdrawals, the loan lifecycle with allocation, and the M-PESA code that credits a
- * paybill payment or settles or releases a withdrawal. Fast enough to run once per mutant
+ * paybill payment or settles or releases a withdrawal (also when M-PESA's answers disagree, come
+ * late or race each other or an operator). Fast enough to run once per mutant
  * (`npm run test:mutation`), and part of the ordinary suite. Every expected value is written out
- * from the rules in docs/money.md (DESIGN §4), never computed by the code under test.
+ * from the rules in docs/money.md and docs/mpesa.md (DESIGN §4), never computed by the code under test.
  */
 describe('the money core', () => {
   let app: INestApplicationContext;
@@ -854,10 +858,16 @@ describe('the money core', () => {
 
   describe('M-PESA settlement', () => {
     let mpesa: WithdrawalService;
+    let statuses: WithdrawalStatusService;
     let paybill: PaybillService;
+    let review: PaymentReviewService;
+    let snapshots: UssdSnapshotStore;
     beforeAll(() => {
       mpesa = app.get(WithdrawalService);
+      statuses = app.get(WithdrawalStatusService);
       paybill = app.get(PaybillService);
+      review = app.get(PaymentReviewService);
+      snapshots = app.get(UssdSnapshotStore);
     });
     const published = <T>(name: string): T => JSON.parse(readFileSync(`test/fixtures/providers/${name}`, 'utf8')) as T;
     const payment = (id: string) => db.getRepository(MpesaPayment).findOneByOrFail({ id });
@@ -890,7 +900,11 @@ describe('the money core', () => {
       expect(await wallet.balance(u.id)).toBe(1_000 - amount);
       return { u, w };
     }
-    function b2cResult(w: MpesaPayment, receipt: string | null) {
+    /**
+     * Safaricom's B2C result sample for one withdrawal: paid with `receipt` (claiming the amount and
+     * receiver asked for, unless `claims` says otherwise), or failed (2001) when null.
+     */
+    function b2cResult(w: MpesaPayment, receipt: string | null, claims: { amount?: number; receiver?: string } = {}) {
       const body = published<{
         Result: Record<string, unknown> & { ResultParameters?: { ResultParameter: { Key: string; Value: unknown }[] } };
       }>(receipt ? 'daraja-b2c-result-success.json' : 'daraja-b2c-result-failure.json');
@@ -904,12 +918,88 @@ describe('the money core', () => {
           p.Key === 'TransactionReceipt'
             ? { Key: p.Key, Value: receipt }
             : p.Key === 'TransactionAmount'
-              ? { Key: p.Key, Value: w.amount }
+              ? { Key: p.Key, Value: claims.amount ?? w.amount }
               : p.Key === 'ReceiverPartyPublicName'
-                ? { Key: p.Key, Value: `${w.phoneNumber} - JOHN DOE` }
+                ? { Key: p.Key, Value: `${claims.receiver ?? w.phoneNumber} - JOHN DOE` }
                 : p,
         );
       return body;
+    }
+    const newReceipt = () => `S${randomBytes(4).toString('hex').toUpperCase()}`;
+    /** A text to find as it is in a regular expression. */
+    const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    /**
+     * Safaricom's Transaction Status sample answering about one withdrawal: `transactionStatus`
+     * (Completed, Failed, …) of the transaction Daraja acknowledged it as (its ConversationID), or of
+     * another one when `conversationId` says so.
+     */
+    function statusAnswer(w: MpesaPayment, transactionStatus: string, receipt = newReceipt(), conversationId?: string) {
+      const body = published<{ Result: { ResultParameters: { ResultParameter: { Key: string; Value?: unknown }[] } } }>(
+        'daraja-transaction-status-result.json',
+      );
+      const values: Record<string, unknown> = {
+        ConversationID: conversationId ?? w.conversationId,
+        Amount: String(w.amount),
+        TransactionStatus: transactionStatus,
+        ReceiptNo: receipt,
+      };
+      body.Result.ResultParameters.ResultParameter = body.Result.ResultParameters.ResultParameter.map((p) =>
+        p.Key in values ? { Key: p.Key, Value: values[p.Key] } : p,
+      );
+      return body;
+    }
+    /** Daraja's Transaction Status answer posted to the withdrawal's own status URL. */
+    const status = (w: MpesaPayment, transactionStatus: string, receipt?: string) =>
+      statuses.handleB2cStatusResult(w.id, statusAnswer(w, transactionStatus, receipt));
+    /**
+     * The last resort (WithdrawalStatusService.giveUpB2c, once past MPESA_RECONCILE_MAX_AGE_MS):
+     * give the money back without M-PESA's word, flagged. Called as it calls it, since a withdrawal
+     * made in a test is never old enough for it.
+     */
+    const lastResort = (w: MpesaPayment) =>
+      mpesa.closeB2c(w.id, false, null, GIVEN_UP, { needsReview: true, unconfirmed: true });
+    const GIVEN_UP = 'OUTCOME UNKNOWN: no result from M-PESA; hold released, check the M-PESA statement';
+    /** What the subscriber was told about withdrawals: how many SMS of each kind. */
+    async function told(u: User) {
+      return {
+        sent: (await sms(u.phoneNumber, 'mpesa.withdrawal_sent')).length,
+        failed: (await sms(u.phoneNumber, 'mpesa.withdrawal_failed')).length,
+        unconfirmed: (await sms(u.phoneNumber, 'mpesa.withdrawal_unconfirmed')).length,
+      };
+    }
+    /** The balance the subscriber's offline (USSD) snapshot shows, once the snapshots under way are stored. */
+    async function offlineBalance(u: User): Promise<number | undefined> {
+      await snapshots.settle();
+      return (await snapshots.get(u.phoneNumber))?.balance;
+    }
+    const resolution = (outcome: 'paid' | 'not_paid', reviewedBy: string, receipt?: string) => ({
+      outcome,
+      ...(receipt ? { receipt } : {}),
+      reviewedBy,
+      note: outcome === 'paid' ? `M-PESA statement: paid, receipt ${receipt}.` : 'M-PESA statement: no such payment.',
+    });
+    /**
+     * Runs `meanwhile` when the wallet is next asked to `close` a withdrawal (settle or release it),
+     * just before it does: what another answer or an operator commits while this answer, having read
+     * the payment still open, is on its way to the ledger. The two real writes, in that order.
+     */
+    async function meanwhileOnLedger<T>(
+      close: 'settleWithdrawal' | 'releaseWithdrawal',
+      meanwhile: () => Promise<unknown>,
+      answer: () => Promise<T>,
+    ): Promise<T> {
+      const own = wallet as unknown as Record<string, unknown>;
+      const original = wallet[close].bind(wallet);
+      own[close] = async (...args: Parameters<WalletService['settleWithdrawal']>) => {
+        delete own[close];
+        await meanwhile();
+        return original(...args);
+      };
+      try {
+        return await answer();
+      } finally {
+        delete own[close];
+      }
     }
 
     check('settles a paid withdrawal: the held money leaves Deni, once', async () => {
@@ -931,11 +1021,298 @@ describe('the money core', () => {
       expect(await wallet.withdrawalOutcome(w.id)).toBe('released');
       expect((await payment(w.id)).status).toBe('failed');
       expect(await wallet.balance(u.id)).toBe(1_000);
+      // The subscriber's offline snapshot shows it too, once the release is done.
+      expect(await offlineBalance(u)).toBe(1_000);
       const late = `S${randomBytes(4).toString('hex').toUpperCase()}`;
       expect(await mpesa.handleB2cResult(b2cResult(w, late))).toEqual({ applied: false });
       expect(await wallet.withdrawalOutcome(w.id)).toBe('released');
       expect(await wallet.balance(u.id)).toBe(1_000);
       expect((await payment(w.id)).needsReview).toBe(true);
+    });
+
+    // Answers out of the ordinary (docs/mpesa.md: B2C results that disagree, M-PESA answering late,
+    // operator review): whatever comes, the hold ends once, by one outcome, or stays for an operator.
+
+    check('holds a withdrawal whose result claimed another amount until an operator ends it', async () => {
+      const { u, w } = await withdrawal(400);
+      const forged = newReceipt();
+      expect(await mpesa.handleB2cResult(b2cResult(w, forged, { amount: 99_999 }))).toEqual({ applied: false });
+      expect(await payment(w.id)).toMatchObject({
+        status: 'pending',
+        needsReview: true,
+        completedAt: null,
+        resultDesc: expect.stringMatching(/^RESULT DISAGREES \(amount\)/) as unknown,
+      });
+      // Another result after it (a failure) is recorded too, and ends nothing either.
+      expect(await mpesa.handleB2cResult(b2cResult(w, null))).toEqual({ applied: false });
+      const held = await payment(w.id);
+      expect(held.callbackMismatches).toEqual([
+        expect.objectContaining({ kinds: ['amount'], resultCode: 0, amount: 99_999, receipt: forged }),
+        expect.objectContaining({ kinds: ['outcome'], resultCode: 2001 }),
+      ]);
+      // Transaction Status saying paid, or not paid, and the last resort: each refused, nothing moves.
+      for (const answer of [
+        () => status(w, 'Completed', forged).then((a) => a.applied),
+        () => status(w, 'Failed').then((a) => a.applied),
+        () => lastResort(w),
+      ]) {
+        expect(await answer()).toBe(false);
+        expect(await wallet.withdrawalOutcome(w.id)).toBeNull();
+        expect(await wallet.balance(u.id)).toBe(600);
+        expect(await payment(w.id)).toMatchObject({
+          status: 'pending',
+          needsReview: true,
+          completedAt: null,
+          resultDesc: held.resultDesc,
+          receipt: null,
+        });
+      }
+      expect(await told(u)).toEqual({ sent: 0, failed: 0, unconfirmed: 0 });
+
+      // The operator finds no such payment on the statement: the money goes back. M-PESA's late
+      // "Completed" then moves nothing, and says paid after release, after the operator's word.
+      await review.resolveWithdrawal(w.id, resolution('not_paid', 'Otieno (finance ops)'));
+      expect(await wallet.withdrawalOutcome(w.id)).toBe('released');
+      expect(await wallet.balance(u.id)).toBe(1_000);
+      const late = newReceipt();
+      expect(await status(w, 'Completed', late)).toEqual({ applied: false });
+      expect(await wallet.withdrawalOutcome(w.id)).toBe('released');
+      expect(await wallet.balance(u.id)).toBe(1_000);
+      const after = await payment(w.id);
+      expect(after).toMatchObject({ status: 'failed', needsReview: true, receipt: late });
+      expect(after.resultDesc).toBe(
+        `PAID AFTER RELEASE (receipt ${late}), after it was RESOLVED BY OPERATOR (Otieno (finance ops)) as not paid: needs an operator`,
+      );
+      expect(await told(u)).toEqual({ sent: 0, failed: 1, unconfirmed: 0 });
+    });
+
+    check('holds a result naming another receiver; M-PESA contradicting the operator is flagged once', async () => {
+      const { u, w } = await withdrawal(300);
+      const elsewhere = newReceipt();
+      expect(await mpesa.handleB2cResult(b2cResult(w, elsewhere, { receiver: uniquePhone() }))).toEqual({
+        applied: false,
+      });
+      expect((await payment(w.id)).callbackMismatches).toEqual([
+        expect.objectContaining({ kinds: ['phone'], resultCode: 0, amount: 300, receipt: elsewhere }),
+      ]);
+      expect(await lastResort(w)).toBe(false);
+      expect(await status(w, 'Completed', elsewhere)).toEqual({ applied: false });
+      expect(await wallet.withdrawalOutcome(w.id)).toBeNull();
+      expect(await wallet.balance(u.id)).toBe(700);
+      expect((await payment(w.id)).status).toBe('pending');
+
+      // The statement shows the payment, to this subscriber after all: the operator settles it.
+      const statement = newReceipt();
+      await review.resolveWithdrawal(w.id, resolution('paid', 'Achieng', statement));
+      expect(await wallet.withdrawalOutcome(w.id)).toBe('settled');
+      expect(await told(u)).toEqual({ sent: 1, failed: 0, unconfirmed: 0 });
+      expect(await status(w, 'Failed')).toEqual({ applied: false });
+      const contradicted = await payment(w.id);
+      expect(contradicted).toMatchObject({ status: 'succeeded', receipt: statement, needsReview: true });
+      expect(contradicted.resultDesc).toMatch(/^RESOLVED BY OPERATOR as paid .*; CONTRADICTED BY M-PESA: /);
+      // Again, and the last resort: nothing more is said, nothing moves.
+      expect(await status(w, 'Failed')).toEqual({ applied: false });
+      expect(await lastResort(w)).toBe(false);
+      expect((await payment(w.id)).resultDesc).toBe(contradicted.resultDesc);
+      expect(await wallet.withdrawalOutcome(w.id)).toBe('settled');
+      expect(await wallet.balance(u.id)).toBe(700);
+      expect(await told(u)).toEqual({ sent: 1, failed: 0, unconfirmed: 0 });
+    });
+
+    check('moves nothing when M-PESA says paid after a release (flagged) or not paid after a settle', async () => {
+      const { u, w } = await withdrawal(250);
+      expect(await mpesa.handleB2cResult(b2cResult(w, null))).toEqual({ applied: true });
+      expect(await wallet.balance(u.id)).toBe(1_000);
+      // Transaction Status's late "Completed" (no result came before it that could be flagged).
+      const late = newReceipt();
+      expect(await status(w, 'Completed', late)).toEqual({ applied: false });
+      expect(await wallet.withdrawalOutcome(w.id)).toBe('released');
+      expect(await wallet.balance(u.id)).toBe(1_000);
+      const released = await payment(w.id);
+      expect(released).toMatchObject({
+        status: 'failed',
+        needsReview: true,
+        receipt: late,
+        resultDesc: `PAID AFTER RELEASE (receipt ${late}): needs an operator`,
+        callbackMismatches: [],
+      });
+      // The last resort after it: the description stays, nothing moves.
+      expect(await lastResort(w)).toBe(false);
+      expect((await payment(w.id)).resultDesc).toBe(released.resultDesc);
+      expect(await told(u)).toEqual({ sent: 0, failed: 1, unconfirmed: 0 });
+
+      const paid = await withdrawal(300);
+      const receipt = newReceipt();
+      expect(await mpesa.handleB2cResult(b2cResult(paid.w, receipt))).toEqual({ applied: true });
+      for (const answer of [
+        () => status(paid.w, 'Failed').then((a) => a.applied),
+        () => status(paid.w, 'Expired').then((a) => a.applied),
+        () => lastResort(paid.w),
+      ]) {
+        expect(await answer()).toBe(false);
+        expect(await wallet.withdrawalOutcome(paid.w.id)).toBe('settled');
+        expect(await wallet.balance(paid.u.id)).toBe(700);
+        expect(await payment(paid.w.id)).toMatchObject({ status: 'succeeded', receipt, resultCode: 0 });
+      }
+      expect(await told(paid.u)).toEqual({ sent: 1, failed: 0, unconfirmed: 0 });
+    });
+
+    check('finishes a payment as the ledger went when the ledger closed it but the payment was not', async () => {
+      // Settled in the ledger (M-PESA's success), the process stopped before the payment's update;
+      // then M-PESA's "not paid" comes: paid, as the ledger says, and flagged for the contradiction.
+      const settled = await withdrawal(400);
+      await wallet.settleWithdrawal(settled.w.id);
+      expect(await status(settled.w, 'Failed')).toEqual({ applied: true });
+      expect(await wallet.withdrawalOutcome(settled.w.id)).toBe('settled');
+      expect(await payment(settled.w.id)).toMatchObject({ status: 'succeeded', needsReview: true });
+      expect(await wallet.balance(settled.u.id)).toBe(600);
+      expect(await told(settled.u)).toMatchObject({ failed: 0, unconfirmed: 0 });
+
+      // Released in the ledger, the payment's update lost; then M-PESA says it paid: released, as the
+      // ledger says, and flagged paid after release with M-PESA's receipt. The subscriber's offline
+      // snapshot shows the money back.
+      const released = await withdrawal(300);
+      await wallet.releaseWithdrawal(released.w.id);
+      expect(await offlineBalance(released.u)).toBe(700);
+      const late = newReceipt();
+      expect(await status(released.w, 'Completed', late)).toEqual({ applied: true });
+      expect(await wallet.withdrawalOutcome(released.w.id)).toBe('released');
+      expect(await payment(released.w.id)).toMatchObject({
+        status: 'failed',
+        needsReview: true,
+        receipt: late,
+        resultDesc: `PAID AFTER RELEASE (receipt ${late}): needs an operator`,
+      });
+      expect(await wallet.balance(released.u.id)).toBe(1_000);
+      expect(await offlineBalance(released.u)).toBe(1_000);
+      const sms = await told(released.u);
+      expect(sms.sent).toBe(0);
+      expect(sms.failed + sms.unconfirmed).toBe(1);
+    });
+
+    check("ends with the operator's outcome when M-PESA's answer reaches the ledger just after it", async () => {
+      const cases: {
+        outcome: 'paid' | 'not_paid';
+        mpesaSays: 'Completed' | 'Failed';
+        sameReceipt?: boolean;
+        /** How the payment reads after both, given M-PESA's receipt and the operator's description. */
+        then: (mpesaReceipt: string, resolved: string) => RegExp | string;
+      }[] = [
+        // Opposite outcomes: the ledger refuses M-PESA's (one outcome per withdrawal); it is flagged.
+        {
+          outcome: 'paid',
+          mpesaSays: 'Failed',
+          then: (_, resolved) =>
+            new RegExp(`^${escape(resolved)}; CONTRADICTED BY M-PESA: M-PESA then said it did not pay`),
+        },
+        {
+          outcome: 'not_paid',
+          mpesaSays: 'Completed',
+          then: (m) =>
+            new RegExp(`^PAID AFTER RELEASE \\(receipt ${m}\\), after it was RESOLVED BY OPERATOR \\(Wanjiku\\)`),
+        },
+        // The same outcome: the ledger replays it, and M-PESA's receipt is checked against the operator's.
+        {
+          outcome: 'paid',
+          mpesaSays: 'Completed',
+          then: (m, resolved) =>
+            new RegExp(`^${escape(resolved)}; CONTRADICTED BY M-PESA: M-PESA then gave receipt ${m}`),
+        },
+        { outcome: 'paid', mpesaSays: 'Completed', sameReceipt: true, then: (_, resolved) => resolved },
+      ];
+      for (const { outcome, mpesaSays, sameReceipt, then } of cases) {
+        const { u, w } = await withdrawal(400);
+        // A decisive answer about another transaction: flagged for an operator, money still held.
+        const unmatched = statusAnswer(w, 'Completed', newReceipt(), 'AG_0_OTHER');
+        expect(await statuses.handleB2cStatusResult(w.id, unmatched)).toEqual({ applied: false });
+        expect(await payment(w.id)).toMatchObject({ status: 'pending', needsReview: true });
+        const statement = outcome === 'paid' ? newReceipt() : undefined;
+        const mpesaReceipt = sameReceipt ? statement! : newReceipt();
+        let resolved = '';
+        const answered = await meanwhileOnLedger(
+          mpesaSays === 'Completed' ? 'settleWithdrawal' : 'releaseWithdrawal',
+          async () => {
+            resolved = (await review.resolveWithdrawal(w.id, resolution(outcome, 'Wanjiku', statement))).resultDesc!;
+          },
+          () => status(w, mpesaSays, mpesaReceipt),
+        );
+        expect(answered).toEqual({ applied: false });
+        expect(await wallet.withdrawalOutcome(w.id)).toBe(outcome === 'paid' ? 'settled' : 'released');
+        expect(await wallet.balance(u.id)).toBe(outcome === 'paid' ? 600 : 1_000);
+        const row = await payment(w.id);
+        expect(row).toMatchObject({
+          status: outcome === 'paid' ? 'succeeded' : 'failed',
+          resolution: outcome,
+          resolvedBy: 'Wanjiku',
+          needsReview: !sameReceipt,
+          receipt: statement ?? mpesaReceipt,
+        });
+        const expected = then(mpesaReceipt, resolved);
+        if (typeof expected === 'string') expect(row.resultDesc).toBe(expected);
+        else expect(row.resultDesc).toMatch(expected);
+        expect(await told(u)).toEqual(
+          outcome === 'paid' ? { sent: 1, failed: 0, unconfirmed: 0 } : { sent: 0, failed: 1, unconfirmed: 0 },
+        );
+      }
+    });
+
+    check('applies one of two opposite answers, the first to reach the ledger, however they interleave', async () => {
+      // In turn: the second answer read the payment open, then the first one ended it.
+      const first = await withdrawal(400);
+      const receipt = newReceipt();
+      const second = await meanwhileOnLedger(
+        'releaseWithdrawal',
+        async () => expect(await mpesa.handleB2cResult(b2cResult(first.w, receipt))).toEqual({ applied: true }),
+        () => status(first.w, 'Failed'),
+      );
+      expect(second).toEqual({ applied: false });
+      expect(await wallet.withdrawalOutcome(first.w.id)).toBe('settled');
+      expect(await payment(first.w.id)).toMatchObject({ status: 'succeeded', receipt });
+      expect(await wallet.balance(first.u.id)).toBe(600);
+      expect(await told(first.u)).toEqual({ sent: 1, failed: 0, unconfirmed: 0 });
+
+      const other = await withdrawal(300);
+      const late = newReceipt();
+      const lost = await meanwhileOnLedger(
+        'settleWithdrawal',
+        async () => expect(await mpesa.handleB2cResult(b2cResult(other.w, null))).toEqual({ applied: true }),
+        () => status(other.w, 'Completed', late),
+      );
+      expect(lost).toEqual({ applied: false });
+      expect(await wallet.withdrawalOutcome(other.w.id)).toBe('released');
+      expect(await payment(other.w.id)).toMatchObject({
+        status: 'failed',
+        needsReview: true,
+        receipt: late,
+        resultDesc: `PAID AFTER RELEASE (receipt ${late}): needs an operator`,
+      });
+      expect(await wallet.balance(other.u.id)).toBe(1_000);
+      expect(await told(other.u)).toEqual({ sent: 0, failed: 1, unconfirmed: 0 });
+
+      // At once, as they come: M-PESA's result and a Transaction Status answer saying the opposite.
+      for (const resultPaid of [true, false, true, false]) {
+        const { u, w } = await withdrawal(200);
+        const r = newReceipt();
+        const answers = await Promise.all([
+          mpesa.handleB2cResult(b2cResult(w, resultPaid ? r : null)),
+          status(w, resultPaid ? 'Failed' : 'Completed', r),
+        ]);
+        expect(answers.map((a) => a.applied).sort()).toEqual([false, true]);
+        const outcome = await wallet.withdrawalOutcome(w.id);
+        expect(outcome).not.toBeNull();
+        const row = await payment(w.id);
+        expect(row.status).toBe(outcome === 'settled' ? 'succeeded' : 'failed');
+        expect(await wallet.balance(u.id)).toBe(outcome === 'settled' ? 800 : 1_000);
+        if (outcome === 'released')
+          expect(row).toMatchObject({
+            needsReview: true,
+            receipt: r,
+            resultDesc: `PAID AFTER RELEASE (receipt ${r}): needs an operator`,
+          });
+        const sms = await told(u);
+        expect(sms.sent + sms.failed + sms.unconfirmed).toBeLessThanOrEqual(1);
+        expect(outcome === 'settled' ? sms.failed + sms.unconfirmed : sms.sent).toBe(0);
+      }
     });
   });
 });
