@@ -5,6 +5,7 @@ import { parseKenyanMobile } from '../common/phone-number.js';
 import { parseStkCallback, type B2cResult, type TransactionStatusResult } from './daraja.parsers.js';
 import type { CallbackMismatch, MismatchKind, MpesaPayment } from './mpesa-payment.entity.js';
 import { B2C_RESULT_PAID, MpesaErrors, STK_SUCCESS } from './mpesa.rules.js';
+import { isOpenStatus } from './payment-state.js';
 
 /**
  * Whether a Transaction Status answer speaks of this withdrawal. By the ConversationID Daraja gave
@@ -137,7 +138,7 @@ export function b2cRequestMismatches(payment: MpesaPayment, claims: Claims): Mis
 
 /** A withdrawal not ended yet. */
 export function isOpen(payment: MpesaPayment): boolean {
-  return payment.status === 'requested' || payment.status === 'pending';
+  return isOpenStatus(payment.status);
 }
 
 /**

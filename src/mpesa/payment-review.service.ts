@@ -12,7 +12,7 @@ import { WalletService } from '../wallet/wallet.service.js';
 import { MpesaPayment, type WithdrawalOutcome } from './mpesa-payment.entity.js';
 import { MpesaPaymentsRepository } from './mpesa-payments.repository.js';
 import { MpesaErrors, OPERATOR_RESOLVED } from './mpesa.rules.js';
-import { canTransition } from './payment-state.js';
+import { canTransition, isOpenStatus } from './payment-state.js';
 
 /** A payment as operators see it: everything but the raw request, reply and callback bodies. */
 export type PaymentRecord = Omit<MpesaPayment, 'request' | 'response' | 'callback'>;
@@ -69,12 +69,7 @@ export class PaymentReviewService {
     // A withdrawal still open with its money held is ended by /resolve, never just marked reviewed:
     // reviewed, it would never be flagged again and its money would stay held, out of sight.
     const open = await this.payments.byId(id);
-    if (
-      open &&
-      open.kind === 'b2c' &&
-      (open.status === 'requested' || open.status === 'pending') &&
-      (await this.isStillHeld(id))
-    ) {
+    if (open && open.kind === 'b2c' && isOpenStatus(open.status) && (await this.isStillHeld(id))) {
       throw MpesaErrors.withdrawalStillHeld(open);
     }
     const cleared = await this.payments.clearReview(id, {

@@ -4,6 +4,7 @@ import {
   canTransition,
   fromStatuses,
   initialStatus,
+  isOpenStatus,
   isTerminal,
   nextStatus,
   PAYMENT_EVENTS,
@@ -220,5 +221,12 @@ describe('M-PESA payment lifecycle', () => {
       ),
       { numRuns: 2000 },
     );
+  });
+
+  it('calls a payment open while it awaits its outcome: requested or pending, as a withdrawal whose money is held', () => {
+    expect(PAYMENT_STATUSES.filter(isOpenStatus)).toEqual(['requested', 'pending']);
+    // A withdrawal is open exactly while some answer can still end it.
+    for (const status of PAYMENT_STATUSES.filter((s) => s !== 'unmatched'))
+      expect(isOpenStatus(status)).toBe(!isTerminal('b2c', status));
   });
 });

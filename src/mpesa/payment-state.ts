@@ -156,3 +156,10 @@ export function transition(kind: PaymentKind, event: PaymentEvent): { from: Paym
 export function isTerminal(kind: PaymentKind, status: PaymentStatus): boolean {
   return Object.keys(TRANSITIONS[kind][status]).length === 0;
 }
+
+/** Awaiting its outcome (requested, pending): not ended yet, whatever the kind. */
+export const OPEN_STATUSES: readonly PaymentStatus[] = ['requested', 'pending'];
+
+export function isOpenStatus(status: PaymentStatus): boolean {
+  return OPEN_STATUSES.includes(status);
+}

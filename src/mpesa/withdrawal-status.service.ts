@@ -16,7 +16,7 @@ import {
   UNASKED_FLAG_AFTER_MAX_AGES,
 } from './mpesa.rules.js';
 import { duration, heldForOperator, isAbout, readCallback } from './payment-matching.js';
-import { transition } from './payment-state.js';
+import { isOpenStatus, OPEN_STATUSES, transition } from './payment-state.js';
 
 /**
  * Transaction Status for withdrawals whose result never came: asking it (by the
@@ -104,7 +104,7 @@ export class WithdrawalStatusService {
       `Transaction Status said ${transaction.status ?? '?'} about ConversationID ${transaction.conversationId ?? '?'}, ` +
       `OriginatorConversationID ${transaction.originatorConversationId ?? '?'}, amount ${transaction.amount ?? '?'}, ` +
       `receipt ${transaction.receipt ?? '?'} (answering question ${result.conversationId})`;
-    const open = payment.status === 'requested' || payment.status === 'pending';
+    const open = isOpenStatus(payment.status);
     await this.table
       .createQueryBuilder()
       .update(MpesaPayment)
@@ -112,9 +112,10 @@ export class WithdrawalStatusService {
         needsReview: true,
         unmatchedStatusAnswer: said,
         // An open withdrawal says why it is flagged; a closed one keeps its outcome's description.
-        resultDesc: () => `CASE WHEN status IN ('requested', 'pending') THEN :unmatchedDesc ELSE result_desc END`,
+        resultDesc: () => `CASE WHEN status IN (:...openStatuses) THEN :unmatchedDesc ELSE result_desc END`,
       })
       .where('id = :id', { id: payment.id })
+      .setParameter('openStatuses', OPEN_STATUSES)
       .setParameter(
         'unmatchedDesc',
         `UNMATCHED STATUS ANSWER: ${said}; not matched to this withdrawal, money still held (never given back without an operator): resolve it from the M-PESA statement`,
