@@ -25,7 +25,7 @@ export default {
     // M-PESA's settlement paths: PaybillService.creditC2b (a confirmed paybill payment credited) and
     // WithdrawalService.closeB2c (a withdrawal settled or released).
     'src/mpesa/paybill.service.ts:200-204',
-    'src/mpesa/withdrawal.service.ts:310-361',
+    'src/mpesa/withdrawal.service.ts:312-365',
   ],
   coverageAnalysis: 'perTest',
   // Mutants in module-level constants would need every test for each of them.

@@ -1314,5 +1314,39 @@ describe('the money core', () => {
         expect(outcome === 'settled' ? sms.failed + sms.unconfirmed : sms.sent).toBe(0);
       }
     });
+
+    check(
+      "records M-PESA's receipt and tells the user once when a contradicting answer finished the payment first",
+      async () => {
+        // M-PESA's success settles the hold; before its payment's update, a "not paid" for the same
+        // withdrawal arrives, finds the ledger settled and the payment open, and finishes it as paid
+        // (without a receipt, flagged for the contradiction). The success then records its receipt
+        // and the user gets the one "sent" SMS with it.
+        const { u, w } = await withdrawal(300);
+        const receipt = newReceipt();
+        const own = wallet as unknown as Record<string, unknown>;
+        const settle = wallet.settleWithdrawal.bind(wallet);
+        own.settleWithdrawal = async (...args: Parameters<WalletService['settleWithdrawal']>) => {
+          delete own.settleWithdrawal;
+          const settled = await settle(...args);
+          await mpesa.handleB2cResult(b2cResult(w, null));
+          expect(await payment(w.id)).toMatchObject({ status: 'succeeded', receipt: null, needsReview: true });
+          return settled;
+        };
+        try {
+          await mpesa.handleB2cResult(b2cResult(w, receipt));
+        } finally {
+          delete own.settleWithdrawal;
+        }
+        expect(await wallet.withdrawalOutcome(w.id)).toBe('settled');
+        expect(await wallet.balance(u.id)).toBe(700);
+        expect(await payment(w.id)).toMatchObject({ status: 'succeeded', receipt, needsReview: true });
+        expect(await told(u)).toEqual({ sent: 1, failed: 0, unconfirmed: 0 });
+        expect((await sms(u.phoneNumber, 'mpesa.withdrawal_sent'))[0]).toContain(receipt);
+        // The same success delivered again changes nothing and tells nobody twice.
+        await mpesa.handleB2cResult(b2cResult(w, receipt));
+        expect(await told(u)).toEqual({ sent: 1, failed: 0, unconfirmed: 0 });
+      },
+    );
   });
 });

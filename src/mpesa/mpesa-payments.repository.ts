@@ -136,6 +136,21 @@ export class MpesaPaymentsRepository {
   }
 
   /**
+   * M-PESA's receipt for a withdrawal recorded paid without one: finished as the ledger said while
+   * the answer that settled it was still on its way (WithdrawalService.closeAsLedgerSays). Once;
+   * never over a receipt already recorded, nor on an operator's resolution (which has its own).
+   */
+  async addMissingReceipt(tx: Tx, id: string, receipt: string): Promise<boolean> {
+    const added = await tx.manager
+      .createQueryBuilder()
+      .update(MpesaPayment)
+      .set({ receipt })
+      .where(`id = :id AND kind = 'b2c' AND status = 'succeeded' AND receipt IS NULL AND resolved_at IS NULL`, { id })
+      .execute();
+    return (added.affected ?? 0) > 0;
+  }
+
+  /**
    * Records a payment's outcome, by `event` (payment-state.ts: paid, failed, released, an
    * operator's resolution), only from the statuses the event may start from; false when another
    * delivery got there first.

@@ -7,8 +7,9 @@ import { Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { DomainError, isDomainError } from '../common/domain-error.js';
 import type { AppConfig } from '../config/app-config.js';
-import { TransactionService } from '../database/transaction.service.js';
-import { NotificationsService } from '../notifications/notifications.service.js';
+import { TransactionService, type Tx } from '../database/transaction.service.js';
+import { NotificationsService, type NotifyInput } from '../notifications/notifications.service.js';
+import type { TemplateName } from '../notifications/templates.js';
 import { SubscriberChanges } from '../users/subscriber-changes.js';
 import { UsersService } from '../users/users.service.js';
 import { WalletService } from '../wallet/wallet.service.js';
@@ -349,7 +350,9 @@ export class WithdrawalService {
     // Settled or released (by M-PESA's answer or the last resort): the subscriber's balance and
     // withdrawal changed. After the commit; a read model failing never fails this.
     await this.changes.changed([payment.userId!]);
-    if (!done)
+    if (!done) {
+      // A success whose payment a contradicting answer finished first brings the receipt it lacks.
+      if (paid && extra.receipt) await this.receiptArrived(payment, extra.receipt);
       await this.checkAgainstOperator(
         await this.payments.byIdOrFail(id),
         paid,
@@ -357,7 +360,33 @@ export class WithdrawalService {
         extra.receipt,
         extra.unconfirmed,
       );
+    }
     return done;
+  }
+
+  /**
+   * The paid answer whose settle the ledger holds, arriving after a contradicting answer finished
+   * the row as the ledger said (closeAsLedgerSays: paid, but with no receipt and no SMS): the
+   * receipt is recorded and the user told, once.
+   */
+  private async receiptArrived(payment: MpesaPayment, receipt: string): Promise<void> {
+    await this.transactions.run(async (tx) => {
+      if (await this.payments.addMissingReceipt(tx, payment.id, receipt)) await this.tellSent(tx, payment, receipt);
+    });
+  }
+
+  private tellSent(tx: Tx, payment: MpesaPayment, receipt: string): Promise<unknown> {
+    return this.tell(tx, payment, { template: 'mpesa.withdrawal_sent', params: { amount: payment.amount, receipt } });
+  }
+
+  /** An SMS to the withdrawal's user, in their language, committed with `tx`. */
+  private async tell<T extends TemplateName>(
+    tx: Tx,
+    payment: MpesaPayment,
+    message: Pick<NotifyInput<T>, 'template' | 'params'>,
+  ): Promise<unknown> {
+    const user = await this.users.getById(payment.userId!, tx.manager);
+    return this.notifications.notify(tx, { phoneNumber: user.phoneNumber, language: user.language, ...message });
   }
 
   /**
@@ -454,24 +483,10 @@ export class WithdrawalService {
     return this.transactions.run(async (tx) => {
       const done = await this.payments.finish(tx, id, 'b2c', paid ? 'paid' : 'released', resultCode, resultDesc, extra);
       if (done && !extra.silent) {
-        const user = await this.users.getById(payment.userId!, tx.manager);
-        const to = { phoneNumber: user.phoneNumber, language: user.language };
-        if (paid)
-          await this.notifications.notify(tx, {
-            ...to,
-            template: 'mpesa.withdrawal_sent',
-            params: { amount: payment.amount, receipt: extra.receipt ?? payment.receipt ?? '' },
-          });
-        else if (extra.unconfirmed)
-          await this.notifications.notify(tx, {
-            ...to,
-            template: 'mpesa.withdrawal_unconfirmed',
-            params: { amount: payment.amount },
-          });
+        if (paid) await this.tellSent(tx, payment, extra.receipt ?? payment.receipt ?? '');
         else
-          await this.notifications.notify(tx, {
-            ...to,
-            template: 'mpesa.withdrawal_failed',
+          await this.tell(tx, payment, {
+            template: extra.unconfirmed ? 'mpesa.withdrawal_unconfirmed' : 'mpesa.withdrawal_failed',
             params: { amount: payment.amount },
           });
       }
