@@ -3,14 +3,11 @@
 // restructuring issue ("A house to live in"), kept out of feature changes.
 import { readFileSync } from 'node:fs';
 import {
-  constants,
   createPrivateKey,
   createPublicKey,
   generateKeyPair,
-  privateDecrypt,
   randomBytes,
   randomInt,
-  timingSafeEqual,
   type KeyObject,
 } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -26,6 +23,29 @@ import {
   type StkResolution,
 } from './outcomes.js';
 import { selfSignedCertificate } from './self-signed-certificate.js';
+import {
+  alnum,
+  b2cDateTime,
+  checkoutRequestId,
+  darajaError,
+  darajaJson,
+  darajaRequestId,
+  Fixed2,
+  receiptNumber,
+  SUCCESS_DESC,
+} from './format.js';
+import {
+  asObject,
+  decrypts,
+  isHttpUrl,
+  isOptionalText,
+  MSISDN,
+  safeEqual,
+  scalar,
+  SHORTCODE,
+  STK_TYPES,
+  wholeAmount,
+} from './validation.js';
 
 export {
   SIMULATOR_OUTCOMES,
@@ -196,10 +216,6 @@ interface StkPush {
   result?: { code: number; desc: string };
 }
 
-const SUCCESS_DESC = 'The service request is processed successfully.';
-const MSISDN = /^254[17]\d{8}$/;
-const SHORTCODE = /^\d{5,7}$/;
-const STK_TYPES = ['CustomerPayBillOnline', 'CustomerBuyGoodsOnline'];
 const B2C_COMMANDS = ['BusinessPayment', 'SalaryPayment', 'PromotionPayment'];
 
 const STK_RESULTS: Record<StkResolution, { code: number; desc: string }> = {
@@ -1039,113 +1055,10 @@ export async function startDarajaSimulator(options: DarajaSimulatorOptions = {})
 
 // ---------------------------------------------------------------------------------------------
 
-/** A number written with two decimals (`1.00`, `8959269.60`), as Daraja writes amounts. */
-class Fixed2 {
-  constructor(readonly value: number) {}
-  toJSON(): string {
-    return `@@fixed2:${this.value.toFixed(2)}@@`;
-  }
-}
-
-function darajaJson(body: unknown): string {
-  return JSON.stringify(body).replace(/"@@fixed2:(-?\d+\.\d\d)@@"/g, '$1');
-}
-
-function darajaError(errorCode: string, errorMessage: string) {
-  return { requestId: darajaRequestId(), errorCode, errorMessage };
-}
-
-/** Like Daraja's `1c5b-4ba8-815c-ac45c57a3db01469899`. */
-function darajaRequestId(): string {
-  const hex = (n: number) =>
-    randomBytes(Math.ceil(n / 2))
-      .toString('hex')
-      .slice(0, n);
-  return `${hex(4)}-${hex(4)}-${hex(4)}-${hex(12)}${randomInt(1_000_000, 10_000_000)}`;
-}
-
-/** Like `ws_CO_1007202409152617172396192`: ws_CO_ + DDMMYYYYHHmmss (Nairobi) + digits. */
-function checkoutRequestId(): string {
-  const t = nairobiTimestamp();
-  return `ws_CO_${t.slice(6, 8)}${t.slice(4, 6)}${t.slice(0, 4)}${t.slice(8)}${String(randomInt(0, 1_000_000_000)).padStart(9, '0')}${randomInt(100, 1000)}`;
-}
-
-/** M-PESA receipts: a letter for the year (2019 → N, 2024 → S), one for the month, then 8 characters. */
-function receiptNumber(now = new Date()): string {
-  const t = nairobiTimestamp(now);
-  const year = String.fromCharCode(65 + ((Number(t.slice(0, 4)) - 2006) % 26));
-  const month = String.fromCharCode(64 + Number(t.slice(4, 6)));
-  return `${year}${month}${alnum(8, false)}`;
-}
-
-function alnum(length: number, mixedCase: boolean): string {
-  const alphabet = mixedCase
-    ? 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
-    : 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
-  return Array.from({ length }, () => alphabet[randomInt(0, alphabet.length)]).join('');
-}
-
-/** `06.07.2024 22:48:52`, Nairobi time. */
-function b2cDateTime(): string {
-  const t = nairobiTimestamp();
-  return `${t.slice(6, 8)}.${t.slice(4, 6)}.${t.slice(0, 4)} ${t.slice(8, 10)}:${t.slice(10, 12)}:${t.slice(12, 14)}`;
-}
-
-function decrypts(credential: string, privateKey: KeyObject, expected: string): boolean {
-  try {
-    const plain = privateDecrypt(
-      { key: privateKey, padding: constants.RSA_PKCS1_PADDING },
-      Buffer.from(credential, 'base64'),
-    );
-    return safeEqual(plain.toString('utf8'), expected);
-  } catch {
-    return false;
-  }
-}
-
-function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a, 'utf8');
-  const y = Buffer.from(b, 'utf8');
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
-/** A request field as text: a string or a number as it is written, anything else (absent, an object) as ''. */
-function scalar(value: unknown): string {
-  return typeof value === 'string'
-    ? value
-    : typeof value === 'number' || typeof value === 'bigint'
-      ? String(value)
-      : '';
-}
-
-function asObject(body: unknown): Record<string, unknown> {
-  return typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
-}
-
-/** Whole shillings from a number or a digit string (Daraja takes both); null otherwise. */
-function wholeAmount(value: unknown): number | null {
-  const n =
-    typeof value === 'number'
-      ? value
-      : typeof value === 'string' && /^\d{1,12}$/.test(value.trim())
-        ? Number(value)
-        : Number.NaN;
-  return Number.isSafeInteger(n) ? n : null;
-}
-
 /** Whether a request body names this phone number (STK: PhoneNumber, PartyA; B2C: PartyB). */
 function namesPhone(body: unknown, phoneNumber: string): boolean {
   const fields = asObject(body);
   return ['PhoneNumber', 'PartyA', 'PartyB'].some((key) => scalar(fields[key]) === phoneNumber);
-}
-
-/** Absent, null or a string. */
-function isOptionalText(value: unknown): boolean {
-  return value === undefined || value === null || typeof value === 'string';
-}
-
-function isHttpUrl(value: unknown): boolean {
-  return typeof value === 'string' && URL.canParse(value) && /^https?:$/.test(new URL(value).protocol);
 }
 
 function parseJson(text: string): unknown {
