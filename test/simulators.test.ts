@@ -91,7 +91,9 @@ describe('the simulators process', () => {
     );
     expect(done).toMatchObject({ status: 'succeeded', amount: 700, checkoutRequestId });
     expect(await deni.get(WalletService).balance(user.id)).toBe(700);
-  });
+    // Two starts of the simulators process (tsx compiling it each time) and of Deni: a safety net
+    // for a loaded machine, not a bound on how long it may take.
+  }, 120_000);
 
   it("refuses a write a page on another site makes a browser send to its control routes, as Deni's server does", async () => {
     const simulators = await startSimulatorsProcess(tracker, join(dataDir, 'cross-site'));
