@@ -1,10 +1,11 @@
-import type { DataSource } from 'typeorm';
+import type { EntityManager } from 'typeorm';
 
 /**
- * Every invariant of docs/money.md#invariants, checked in SQL over the whole database. Returns the
- * list of violations (empty when all hold), so a failing test says exactly what broke.
+ * Every invariant of docs/money.md#invariants, checked in SQL over the whole database (or what a
+ * transaction sees, given its manager). Returns the list of violations (empty when all hold), so a
+ * failing test says exactly what broke.
  */
-export async function ledgerViolations(db: DataSource): Promise<string[]> {
+export async function ledgerViolations(db: Pick<EntityManager, 'query'>): Promise<string[]> {
   const problems: string[] = [];
   const [{ total }] = await db.query<{ total: string }[]>(
     `SELECT coalesce(sum(balance), 0)::text AS total FROM accounts`,
@@ -111,4 +112,20 @@ export async function ledgerViolations(db: DataSource): Promise<string[]> {
   );
   if (Number(dupes) !== 0) problems.push(`${dupes} idempotency keys used twice`);
   return problems;
+}
+
+/**
+ * What money operations change (balances, transfers, loans and the SMS outbox), to compare before
+ * and after something that must move nothing, such as a replay.
+ */
+export async function moneySnapshot(db: Pick<EntityManager, 'query'>) {
+  const [accounts, transfers, loans, notifications] = await Promise.all([
+    db.query<{ id: string; balance: string }[]>(`SELECT id, balance::text FROM accounts ORDER BY id`),
+    db.query<{ n: number }[]>(`SELECT count(*)::int AS n FROM transfers`),
+    db.query<{ id: string; status: string; outstanding: string }[]>(
+      `SELECT id, status, outstanding::text FROM loans ORDER BY id`,
+    ),
+    db.query<{ n: number }[]>(`SELECT count(*)::int AS n FROM notifications`),
+  ]);
+  return { accounts, transfers: transfers[0].n, loans, notifications: notifications[0].n };
 }
