@@ -17,7 +17,7 @@ import { ledgerViolations, moneySnapshot } from './support/invariants.js';
 import { startTestApp, testConfig, uniquePhone } from './support/test-app.js';
 
 /**
- * The migration that spread M-PESA clearing over rows (docs/money.md#the-ledger) keeps what was
+ * The migration that spread M-PESA clearing over rows (docs/money.md#m-pesa-clearing-spread-over-rows) keeps what was
  * made before it: deposits and settlements recorded against the one clearing row replay after it
  * with the same answers, and nothing moves. The "before" is made by reverting the migration on
  * the service's own data (which folds every row back into the first) and by writing a deposit as

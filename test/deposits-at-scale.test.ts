@@ -14,7 +14,7 @@ import { ledgerViolations, moneySnapshot } from './support/invariants.js';
 import { startTestApp, uniquePhone } from './support/test-app.js';
 
 /**
- * Deposits at scale (docs/money.md#the-ledger): no row that every deposit must lock. M-PESA
+ * Deposits at scale (docs/money.md#m-pesa-clearing-spread-over-rows): no row that every deposit must lock. M-PESA
  * clearing, the other side of every deposit, is spread over rows, and deposits to wallets on
  * different rows never wait for each other; under many concurrent deposits with allocation every
  * invariant holds, and each deposit delivered again moves nothing.

@@ -62,7 +62,7 @@ describe('database schema', () => {
     const system = await ds.query<{ code: string; shard: number; balance: string }[]>(
       `SELECT code, shard, balance FROM accounts WHERE kind = 'system' ORDER BY code, shard`,
     );
-    // M-PESA clearing spread over 16 rows (docs/money.md#the-ledger), the pending account on one.
+    // M-PESA clearing spread over 16 rows (docs/money.md#m-pesa-clearing-spread-over-rows), the pending account on one.
     expect(system).toEqual([
       ...Array.from({ length: 16 }, (_, shard) => ({ code: 'mpesa_clearing', shard, balance: '0' })),
       { code: 'withdrawals_pending', shard: 0, balance: '0' },

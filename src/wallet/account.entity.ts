@@ -12,7 +12,7 @@ export type AccountKind = (typeof ACCOUNT_KINDS)[number];
 export enum SystemAccount {
   /**
    * Counterparty of M-PESA: debited by deposits (goes negative), credited when payouts settle.
-   * Spread over shards: each deposit debits the one its wallet maps to (docs/money.md#the-ledger).
+   * Spread over shards: each deposit debits the one its wallet maps to (docs/money.md#m-pesa-clearing-spread-over-rows).
    */
   MpesaClearing = 'mpesa_clearing',
   /** Holds a withdrawal between the request and M-PESA's answer. */
