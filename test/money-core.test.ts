@@ -107,8 +107,13 @@ describe('the money core', () => {
     const [row] = await db.query<{ balance: string }[]>('SELECT balance FROM accounts WHERE id = $1', [id]);
     return Number(row.balance);
   }
+  /** M-PESA clearing's first row, where withdrawals settle (deposits debit the row of their wallet). */
   const clearingId = async () =>
-    (await db.query<{ id: string }[]>(`SELECT id FROM accounts WHERE code = $1`, [SystemAccount.MpesaClearing]))[0].id;
+    (
+      await db.query<{ id: string }[]>(`SELECT id FROM accounts WHERE code = $1 AND shard = 0`, [
+        SystemAccount.MpesaClearing,
+      ])
+    )[0].id;
   const pendingId = async () =>
     (await db.query<{ id: string }[]>(`SELECT id FROM accounts WHERE code = $1`, [SystemAccount.WithdrawalsPending]))[0]
       .id;
@@ -264,16 +269,23 @@ describe('the money core', () => {
   describe('wallet', () => {
     check('credits a deposit from M-PESA clearing once per reference', async () => {
       const u = await user();
-      const clearing = await clearingId();
-      const before = await accountBalance(clearing);
+      // Clearing is spread over rows; a wallet's deposits debit the row it maps to.
+      const clearing = await wallet.clearingAccountFor(await ledger.openWallet(db.manager, u.id));
+      const [before, total] = [await accountBalance(clearing), await ledger.systemBalance(SystemAccount.MpesaClearing)];
       const reference = ref('R');
       const first = await tx.run((t) => wallet.creditDeposit(t, { userId: u.id, amount: 250, reference }));
       expect(first.replayed).toBe(false);
-      expect(first.transfer).toMatchObject({ kind: 'deposit', amount: 250, idempotencyKey: `deposit:${reference}` });
+      expect(first.transfer).toMatchObject({
+        kind: 'deposit',
+        amount: 250,
+        idempotencyKey: `deposit:${reference}`,
+        debitAccountId: clearing,
+      });
       const again = await tx.run((t) => wallet.creditDeposit(t, { userId: u.id, amount: 250, reference }));
       expect(again.replayed).toBe(true);
       expect(await wallet.balance(u.id)).toBe(250);
       expect(await accountBalance(clearing)).toBe(before - 250);
+      expect(await ledger.systemBalance(SystemAccount.MpesaClearing)).toBe(total - 250);
     });
 
     check('holds a withdrawal in the pending account, then settles it to M-PESA clearing, once', async () => {

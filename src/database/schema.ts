@@ -8,6 +8,7 @@ import { MpesaStatusQueries1795366127544 } from './migrations/1795366127544-Mpes
 import { MpesaResolutionAndStatusAnswers1795374412907 } from './migrations/1795374412907-MpesaResolutionAndStatusAnswers.js';
 import { MpesaCallbackMismatches1795382016440 } from './migrations/1795382016440-MpesaCallbackMismatches.js';
 import { SmsDeliveryReports1795382100000 } from './migrations/1795382100000-SmsDeliveryReports.js';
+import { ClearingShards1795390417000 } from './migrations/1795390417000-ClearingShards.js';
 
 /**
  * Every migration, listed explicitly: the same list works from the build, under Jest and in the
@@ -27,4 +28,5 @@ export const MIGRATIONS = [
   MpesaResolutionAndStatusAnswers1795374412907,
   MpesaCallbackMismatches1795382016440,
   SmsDeliveryReports1795382100000,
+  ClearingShards1795390417000,
 ];

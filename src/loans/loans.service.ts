@@ -27,7 +27,7 @@ import { RepaymentsService, type DepositInput, type DepositResult } from './repa
  * snapshots) is up to date before the write returns.
  *
  * Locking discipline (no deadlocks): an operation locks all the accounts it will touch first,
- * in id order (LedgerService.lockAccounts), and only then the loan rows.
+ * wallets by id and then system rows by id (LedgerService.lockAccounts), and only then the loan rows.
  */
 @Injectable()
 export class LoansService {

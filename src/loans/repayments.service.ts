@@ -7,7 +7,6 @@ import { RetryTransaction, TransactionService, type Tx } from '../database/trans
 import { NotificationsService } from '../notifications/notifications.service.js';
 import { SubscriberChanges } from '../users/subscriber-changes.js';
 import { UsersService } from '../users/users.service.js';
-import { SystemAccount } from '../wallet/account.entity.js';
 import { LedgerService } from '../wallet/ledger.service.js';
 import type { Transfer } from '../wallet/transfer.entity.js';
 import { WalletService } from '../wallet/wallet.service.js';
@@ -74,15 +73,16 @@ export class RepaymentsService {
     const user = await this.users.getById(input.userId);
     const result = await this.transactions.run<DepositResult & { changed?: string[] }>(async (tx) => {
       const borrowerWallet = await this.ledger.openWallet(tx.manager, user.id);
-      const clearing = await this.ledger.systemAccountId(SystemAccount.MpesaClearing, tx.manager);
       const earlier = await this.ledger.findByKey(`deposit:${input.reference}`, tx.manager);
       if (earlier) return this.replayedDeposit(tx, earlier, { ...input, amount }, borrowerWallet);
 
-      // Lock every account this deposit may touch, in order, before the loans.
+      // Lock every account this deposit may touch, in order, before the loans: the wallets, then
+      // the clearing row this wallet's deposits debit (one of several, not one for every deposit).
       const candidates = await this.activeLoansOf(tx.manager, user.id, false);
       const lenderWallets = new Map<string, string>();
       for (const loan of candidates)
         lenderWallets.set(loan.lenderId, await this.ledger.openWallet(tx.manager, loan.lenderId));
+      const clearing = await this.wallet.clearingAccountFor(borrowerWallet, tx.manager);
       await this.ledger.lockAccounts(tx, [clearing, borrowerWallet, ...lenderWallets.values()]);
 
       const deposit = await this.wallet.creditDeposit(tx, { userId: user.id, amount, reference: input.reference });
@@ -210,15 +210,9 @@ export class RepaymentsService {
     input: DepositInput,
     walletId: string,
   ): Promise<DepositResult & { changed: string[] }> {
-    // Let the ledger decide whether this is the same deposit (nothing moves) or a conflict.
-    const clearing = await this.ledger.systemAccountId(SystemAccount.MpesaClearing, tx.manager);
-    await this.ledger.transfer(tx, {
-      idempotencyKey: `deposit:${input.reference}`,
-      debitAccountId: clearing,
-      creditAccountId: walletId,
-      amount: input.amount,
-      kind: 'deposit',
-    });
+    // Let the ledger decide whether this is the same deposit (nothing moves) or a conflict; one
+    // made before clearing was spread debited its first row, and is the same deposit still.
+    await this.wallet.creditDeposit(tx, { userId: input.userId, amount: input.amount, reference: input.reference });
     // Exactly this deposit's keys, `allocation:<reference>:<loan uuid>` (references may contain ':').
     const prefix = `allocation:${input.reference}:`;
     const allocations = await tx.manager.query<{ loan_id: string; amount: string; lender_id: string }[]>(

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
@@ -29,24 +30,61 @@ export interface LockedAccount {
   balance: Shillings;
 }
 
+/** A number from a string that every process, now and later, computes the same. */
+function stableHash(key: string): number {
+  return createHash('sha256').update(key).digest().readUInt32BE(0);
+}
+
 /**
  * The double-entry ledger: the only code that moves money. Every change of a balance is a
- * transfer row written in the same transaction, with both accounts locked in id order.
+ * transfer row written in the same transaction, with both accounts locked: user wallets in id
+ * order, then system rows in id order.
  */
 @Injectable()
 export class LedgerService {
-  private readonly systemIds = new Map<SystemAccount, string>();
+  /** Each system account's rows, by shard (the migrations make them; they never change while running). */
+  private readonly shards = new Map<SystemAccount, readonly string[]>();
 
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
-  /** The account id of a system account (created by the migrations). */
-  async systemAccountId(code: SystemAccount, manager: EntityManager = this.dataSource.manager): Promise<string> {
-    const cached = this.systemIds.get(code);
+  private async shardIds(code: SystemAccount, manager: EntityManager): Promise<readonly string[]> {
+    const cached = this.shards.get(code);
     if (cached) return cached;
-    const rows: { id: string }[] = await manager.query('SELECT id FROM accounts WHERE code = $1', [code]);
+    const rows: { id: string }[] = await manager.query('SELECT id FROM accounts WHERE code = $1 ORDER BY shard', [
+      code,
+    ]);
     if (!rows[0]) throw new Error(`system account ${code} is missing: run the migrations`);
-    this.systemIds.set(code, rows[0].id);
-    return rows[0].id;
+    const ids = rows.map((r) => r.id);
+    this.shards.set(code, ids);
+    return ids;
+  }
+
+  /** The first row (shard 0) of a system account (created by the migrations). */
+  async systemAccountId(code: SystemAccount, manager: EntityManager = this.dataSource.manager): Promise<string> {
+    return (await this.shardIds(code, manager))[0];
+  }
+
+  /**
+   * The row of a system account that the operations named by `key` use, always the same one
+   * for the same key: operations with different keys lock the same row only as often as the
+   * account has rows.
+   */
+  async systemAccountFor(
+    code: SystemAccount,
+    key: string,
+    manager: EntityManager = this.dataSource.manager,
+  ): Promise<string> {
+    const ids = await this.shardIds(code, manager);
+    return ids[stableHash(key) % ids.length];
+  }
+
+  /** A system account's balance: the sum of its rows'. */
+  async systemBalance(code: SystemAccount, manager: EntityManager = this.dataSource.manager): Promise<Shillings> {
+    const [row] = await manager.query<{ balance: string }[]>(
+      'SELECT coalesce(sum(balance), 0)::text AS balance FROM accounts WHERE code = $1',
+      [code],
+    );
+    return Number(row.balance);
   }
 
   /** A user's wallet, opened on first need (safe when two requests open it at once). */
@@ -90,13 +128,16 @@ export class LedgerService {
   }
 
   /**
-   * Locks accounts for the rest of the transaction, always in id order so that two operations
-   * never wait on each other in a cycle. Operations lock everything they will touch up front.
+   * Locks accounts for the rest of the transaction, always in one order (user wallets by id, then
+   * system rows by id) so that two operations never wait on each other in a cycle. Operations
+   * lock everything they will touch up front. System rows come last so that an operation waiting
+   * for a wallet does not hold a row that operations on other wallets need.
    */
   async lockAccounts(tx: Tx, ids: readonly string[]): Promise<Map<string, LockedAccount>> {
-    const unique = [...new Set(ids)].sort();
+    const unique = [...new Set(ids)];
+    // Rows are locked as the sort emits them.
     const rows: { id: string; kind: AccountKind; balance: string }[] = await tx.manager.query(
-      'SELECT id, kind, balance FROM accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE',
+      `SELECT id, kind, balance FROM accounts WHERE id = ANY($1::uuid[]) ORDER BY kind = 'system', id FOR UPDATE`,
       [unique],
     );
     if (rows.length !== unique.length) throw WalletErrors.accountNotFound();
@@ -124,7 +165,7 @@ export class LedgerService {
     const wanted = { ...request, amount, loanId: request.loanId ?? null };
 
     const earlier = await this.findByKey(wanted.idempotencyKey, tx.manager);
-    if (earlier) return this.replay(earlier, wanted);
+    if (earlier) return this.replay(earlier, wanted, tx.manager);
 
     const locked = await this.lockAccounts(tx, [wanted.debitAccountId, wanted.creditAccountId]);
     const debit = locked.get(wanted.debitAccountId)!;
@@ -143,7 +184,7 @@ export class LedgerService {
       // Another transaction committed the same key while we waited on the unique index.
       const winner = await this.findByKey(wanted.idempotencyKey, tx.manager);
       if (!winner) throw Object.assign(new Error('idempotency key vanished'), { code: PG_UNIQUE_VIOLATION });
-      return this.replay(winner, wanted);
+      return this.replay(winner, wanted, tx.manager);
     }
     await tx.manager.query(
       `UPDATE accounts
@@ -157,14 +198,33 @@ export class LedgerService {
     return { transfer, replayed: false };
   }
 
-  private replay(existing: Transfer, wanted: Required<TransferRequest>): TransferResult {
+  private async replay(
+    existing: Transfer,
+    wanted: Required<TransferRequest>,
+    manager: EntityManager,
+  ): Promise<TransferResult> {
     const same =
-      existing.debitAccountId === wanted.debitAccountId &&
-      existing.creditAccountId === wanted.creditAccountId &&
       existing.amount === wanted.amount &&
       existing.kind === wanted.kind &&
-      (existing.loanId ?? null) === wanted.loanId;
+      (existing.loanId ?? null) === wanted.loanId &&
+      (await this.sameAccount(existing.debitAccountId, wanted.debitAccountId, manager)) &&
+      (await this.sameAccount(existing.creditAccountId, wanted.creditAccountId, manager));
     if (!same) throw WalletErrors.idempotencyConflict(wanted.idempotencyKey);
     return { transfer: existing, replayed: true };
+  }
+
+  /**
+   * Two rows of one system account are one account: a transfer made against one row (before the
+   * account was spread, or when it mapped the key elsewhere) is the same transfer asked again
+   * against another.
+   */
+  private async sameAccount(a: string, b: string, manager: EntityManager): Promise<boolean> {
+    if (a === b) return true;
+    const [row] = await manager.query<{ rows: number; codes: number }[]>(
+      `SELECT count(*)::int AS rows, count(DISTINCT code)::int AS codes
+         FROM accounts WHERE id = ANY($1::uuid[]) AND kind = 'system'`,
+      [[a, b]],
+    );
+    return row.rows === 2 && row.codes === 1;
   }
 }

@@ -92,6 +92,15 @@ export class WalletService {
   }
 
   /**
+   * The M-PESA clearing row this wallet's deposits debit. Clearing is spread over several rows,
+   * chosen by the wallet, so deposits to different wallets seldom wait for one another, and a
+   * wallet's deposits (which take turns on the wallet anyway) all use the same one.
+   */
+  clearingAccountFor(walletId: string, manager?: EntityManager): Promise<string> {
+    return this.ledger.systemAccountFor(SystemAccount.MpesaClearing, walletId, manager);
+  }
+
+  /**
    * Money that arrived from M-PESA (or an operator), keyed by its receipt: the same receipt never
    * credits twice. Called by the deposit use case, which allocates to debts in the same transaction.
    */
@@ -100,7 +109,7 @@ export class WalletService {
     input: { userId: string; amount: Shillings; reference: string },
   ): Promise<TransferResult> {
     const walletId = await this.ledger.openWallet(tx.manager, input.userId);
-    const clearing = await this.ledger.systemAccountId(SystemAccount.MpesaClearing, tx.manager);
+    const clearing = await this.clearingAccountFor(walletId, tx.manager);
     return this.ledger.transfer(tx, {
       idempotencyKey: `deposit:${input.reference}`,
       debitAccountId: clearing,
@@ -166,6 +175,8 @@ export class WalletService {
     const close = async (tx: Tx) => {
       const hold = await this.ledger.findByKey(holdKey(withdrawalId), tx.manager);
       if (!hold) throw WalletErrors.withdrawalNotFound();
+      // Its first row: settlements already take turns on the pending account, so spreading
+      // their side of clearing would gain nothing.
       const clearing = await this.ledger.systemAccountId(SystemAccount.MpesaClearing, tx.manager);
       // One outcome per withdrawal: settle and release share a key, so the second different
       // outcome is refused as an idempotency conflict, and a repeat of the same one is a no-op.
