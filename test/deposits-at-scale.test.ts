@@ -1,7 +1,5 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
-import { isDomainError } from '../src/common/domain-error.js';
-import { TransactionService } from '../src/database/transaction.service.js';
 import type { DepositResult } from '../src/loans/repayments.service.js';
 import { LoansService } from '../src/loans/loans.service.js';
 import { OnboardingService } from '../src/onboarding/onboarding.service.js';
@@ -170,43 +168,6 @@ describe('deposits at scale', () => {
     expect(await moneySnapshot(db)).toEqual(before);
     expect(await ledgerViolations(db)).toEqual([]);
   }, 120_000);
-
-  it('a transfer asked again against another row of the same system account is the same transfer; against another account, a conflict', async () => {
-    const transactions = app.get(TransactionService);
-    const someone = await user();
-    const walletId = await ledger.openWallet(db.manager, someone.id);
-    const rows = (
-      await db.query<{ id: string }[]>(`SELECT id FROM accounts WHERE code = $1 ORDER BY shard`, [
-        SystemAccount.MpesaClearing,
-      ])
-    ).map((r) => r.id);
-    const pending = await ledger.systemAccountId(SystemAccount.WithdrawalsPending);
-    const other = await ledger.openWallet(db.manager, (await user()).id);
-    const request = {
-      idempotencyKey: `${run}-rows`,
-      debitAccountId: rows[3],
-      creditAccountId: walletId,
-      amount: 120,
-      kind: 'deposit' as const,
-    };
-    const move = (debitAccountId: string) =>
-      transactions.run((tx) => ledger.transfer(tx, { ...request, debitAccountId }));
-    const first = await move(rows[3]);
-    const total = await ledger.systemBalance(SystemAccount.MpesaClearing);
-    for (const row of [rows[0], rows[7], rows[3]]) {
-      expect(await move(row)).toEqual({ transfer: first.transfer, replayed: true });
-    }
-    for (const elsewhere of [pending, other]) {
-      const outcome = await move(elsewhere).then(
-        () => 'moved',
-        (e: unknown) => (isDomainError(e) ? e.code : String(e)),
-      );
-      expect(outcome).toBe('LEDGER.IDEMPOTENCY_CONFLICT');
-    }
-    expect(await ledger.systemBalance(SystemAccount.MpesaClearing)).toBe(total);
-    expect(await wallet.balance(someone.id)).toBe(120);
-    expect(await ledgerViolations(db)).toEqual([]);
-  });
 
   it('the invariants see money moved to or from clearing other than by a deposit or a settlement', async () => {
     const someone = await user();

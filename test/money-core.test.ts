@@ -262,6 +262,39 @@ describe('the money core', () => {
       expect(await ledger.openWallet(db.manager, u.id)).toBe(id);
       expect(await ledger.findWalletId(u.id)).toBe(id);
     });
+
+    check(
+      'a transfer asked again against another row of the same system account is the same transfer; against another account, a conflict',
+      async () => {
+        // M-PESA clearing is spread over rows (docs/money.md): a deposit recorded against one row,
+        // before the spreading or mapped elsewhere, is the same deposit asked again against another.
+        const someone = await user();
+        const walletId = await ledger.openWallet(db.manager, someone.id);
+        const rows = (
+          await db.query<{ id: string }[]>(`SELECT id FROM accounts WHERE code = $1 ORDER BY shard`, [
+            SystemAccount.MpesaClearing,
+          ])
+        ).map((r) => r.id);
+        const pending = await pendingId();
+        const other = await ledger.openWallet(db.manager, (await user()).id);
+        const request = {
+          idempotencyKey: ref('rows'),
+          debitAccountId: rows[3],
+          creditAccountId: walletId,
+          amount: 120,
+          kind: 'deposit' as const,
+        };
+        const move = (debitAccountId: string) => tx.run((t) => ledger.transfer(t, { ...request, debitAccountId }));
+        const first = await move(rows[3]);
+        const total = await ledger.systemBalance(SystemAccount.MpesaClearing);
+        for (const row of [rows[0], rows[7], rows[3]])
+          expect(await move(row)).toEqual({ transfer: first.transfer, replayed: true });
+        for (const elsewhere of [pending, other])
+          expect(await codeOf(move(elsewhere))).toBe('LEDGER.IDEMPOTENCY_CONFLICT');
+        expect(await ledger.systemBalance(SystemAccount.MpesaClearing)).toBe(total);
+        expect(await wallet.balance(someone.id)).toBe(120);
+      },
+    );
   });
 
   // ------------------------------------------------------------------------------------ wallet
