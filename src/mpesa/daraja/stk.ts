@@ -28,6 +28,13 @@ export type StkQueryResult =
   /** The customer has not answered the prompt yet (Daraja answers 500.001.1001). */
   { state: 'pending'; checkoutRequestId: string; description: string } | ({ state: 'done' } & StkQueryResponse);
 
+/** What every STK request opens with: the shortcode and the password made from it, the passkey and the time (Nairobi). */
+function signed(http: DarajaHttp) {
+  const timestamp = nairobiTimestamp(http.now());
+  const { shortcode, passkey } = http.options;
+  return { BusinessShortCode: shortcode, Password: stkPassword(shortcode, passkey, timestamp), Timestamp: timestamp };
+}
+
 /** DarajaClient.stkPush. Never retried: a second send is a second prompt. */
 export async function sendStkPush(http: DarajaHttp, request: StkPushRequest): Promise<StkPushResponse> {
   const op = 'stk_push';
@@ -36,16 +43,12 @@ export async function sendStkPush(http: DarajaHttp, request: StkPushRequest): Pr
   const accountReference = boundedText(op, request.accountReference, 'accountReference', 12);
   const description = boundedText(op, request.description, 'description', 13);
   const callbackUrl = url(op, request.callbackUrl, 'callbackUrl');
-  const timestamp = nairobiTimestamp(http.now());
-  const { shortcode, passkey } = http.options;
   const body = {
-    BusinessShortCode: shortcode,
-    Password: stkPassword(shortcode, passkey, timestamp),
-    Timestamp: timestamp,
+    ...signed(http),
     TransactionType: http.options.transactionType,
     Amount: amount,
     PartyA: phone,
-    PartyB: shortcode,
+    PartyB: http.options.shortcode,
     PhoneNumber: phone,
     CallBackURL: callbackUrl,
     AccountReference: accountReference,
@@ -58,12 +61,8 @@ export async function sendStkPush(http: DarajaHttp, request: StkPushRequest): Pr
 /** DarajaClient.stkQuery. Idempotent, so retried on network failures. */
 export async function sendStkQuery(http: DarajaHttp, checkoutRequestId: string): Promise<StkQueryResult> {
   const id = boundedText('stk_query', checkoutRequestId, 'checkoutRequestId', 100);
-  const timestamp = nairobiTimestamp(http.now());
-  const { shortcode, passkey } = http.options;
   const body = {
-    BusinessShortCode: shortcode,
-    Password: stkPassword(shortcode, passkey, timestamp),
-    Timestamp: timestamp,
+    ...signed(http),
     CheckoutRequestID: id,
   };
   const answer = await http.call('stk_query', '/mpesa/stkpushquery/v1/query', body, true);
