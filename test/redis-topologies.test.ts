@@ -163,10 +163,13 @@ describe('Redis Cluster (REDIS_MODE=cluster)', () => {
     expect(session).toBeDefined();
     // The lock was released with the last save, in the same script.
     expect(keys.filter((k) => k.includes(':ussd:lock:'))).toEqual([]);
-    const sessionId = session!.slice(`${prefix}:ussd:session:`.length);
-    expect(await redisCli(port, 'cluster', 'keyslot', session!)).toBe(
-      await redisCli(port, 'cluster', 'keyslot', `${prefix}:ussd:lock:${sessionId}`),
-    );
+    // The session, its lock, the phone's rate counter and resume offer share the number's slot:
+    // one script counts, locks and reads them, another saves and unlocks.
+    const tagged = session!.slice(`${prefix}:ussd:session:`.length);
+    const slot = await redisCli(port, 'cluster', 'keyslot', session!);
+    expect(tagged.startsWith(`{${phone.phoneNumber}}:`)).toBe(true);
+    expect(await redisCli(port, 'cluster', 'keyslot', `${prefix}:ussd:lock:${tagged}`)).toBe(slot);
+    expect(await redisCli(port, 'cluster', 'keyslot', `${prefix}:rate:ussd-phone:{${phone.phoneNumber}}`)).toBe(slot);
     // A dial reads the resume offer and the cached identity in the rate limit's script: their keys
     // share its slot, or the cluster would refuse the script (CROSSSLOT) and the dial end in an error.
     expect(await phone.dial()).toMatch(/^CON Continue your loan request to/);

@@ -25,7 +25,7 @@ export class UserIdentityCache {
 
   /**
    * The entry's key. The number is a hash tag: a rate counter of the number shares its Redis
-   * Cluster slot, and a USSD dial reads the entry in the counter's script (RateLimiter.countAndRead).
+   * Cluster slot, and a USSD dial reads the entry in the script that counts it (UssdSessionStore.open).
    */
   key(msisdn: string): string {
     return `user:identity:${subjectTag(msisdn)}`;

@@ -98,13 +98,10 @@ export class UssdService {
     try {
       // The accumulated text's fingerprint, taken once: to tell a retry and to remember the step.
       const fingerprint = inbound.textMode === 'accumulated' ? this.fingerprintOf(inbound.text) : undefined;
-      const plan = planStep(gated.session, inbound, msisdn, fingerprint, this.fingerprintOf);
+      const plan = planStep(gated.session, inbound, fingerprint, this.fingerprintOf);
       switch (plan.kind) {
-        case 'refuse':
-          // Told in the caller's own language, not the session's.
-          return this.refusal(plan.key, await this.gate.cachedLanguage(msisdn, gated.dial));
         case 'close':
-          if (gated.session) await this.sessions.delete(gated.session.id);
+          if (gated.session) await this.sessions.delete(msisdn, gated.session.id);
           return { reply: { message: '', end: true }, screen: plan.screen };
         case 'replay':
           return {
@@ -125,11 +122,9 @@ export class UssdService {
       if (ran.kind === 'refused') return this.refusal(ran.key, await this.gate.cachedLanguage(msisdn, dial));
       const { session, result, online, user } = ran;
       // The session, the resume offer and the lock's release leave together: the step's one save.
-      let resume: Promise<void> | undefined;
-      if (ran.midJourney) resume = this.sessions.saveResumable(msisdn, session.id, session.journey);
-      else if (session.resumeHeld) resume = this.sessions.dropResumable(msisdn);
+      const resume = ran.midJourney ? { hold: session.journey } : session.resumeHeld ? 'drop' : 'keep';
       session.resumeHeld = ran.midJourney;
-      await Promise.all([this.sessions.save(session, lock), resume]);
+      await this.sessions.save(session, lock, resume);
       // What this subscriber could still see offline. A write has already updated the snapshots of
       // everyone it changed, before returning (SubscriberChanges); after a good step that read (a
       // dial counts as a read: it is when a snapshot is most likely missing), one is taken in the

@@ -57,7 +57,6 @@ export const SCREENS = {
   pinOld: `Enter your current PIN:${NAV}`,
   pinNew: `Enter a new 4-digit PIN:${NAV}`,
   bye: 'Thank you for using M-PESA Loans.',
-  otherPhone: 'This session belongs to another phone. Please dial again.',
   generic: 'Sorry, that did not work. Please try again later.',
   rateLimited: 'Too many requests. Please wait a minute and dial again.',
   unreadable: 'Sorry, we could not read that request. Please dial again.',
@@ -67,7 +66,6 @@ export const SCREENS = {
 export const SCREENS_SW = {
   bye: 'Asante kwa kutumia Mikopo ya M-PESA.',
   pinLocked: 'PIN zisizo sahihi zimezidi. PIN yako imefungwa kwa dakika 30.',
-  otherPhone: 'Kikao hiki ni cha simu nyingine. Tafadhali piga tena.',
   generic: 'Samahani, imeshindikana. Tafadhali jaribu tena baadaye.',
   rateLimited: 'Maombi mengi mno. Subiri dakika moja kisha upige tena.',
   unreadable: 'Samahani, hatukuweza kusoma ombi hilo. Tafadhali piga tena.',
@@ -80,7 +78,6 @@ export const SCREENS_SW = {
  */
 export const BOTH_LANGUAGES = {
   badNumber: 'Sorry, this service is for Kenyan mobile numbers.\nSamahani, huduma hii ni ya nambari za simu za Kenya.',
-  otherPhone: `${SCREENS.otherPhone}\n${SCREENS_SW.otherPhone}`,
   generic: `${SCREENS.generic}\n${SCREENS_SW.generic}`,
   rateLimited: `${SCREENS.rateLimited}\n${SCREENS_SW.rateLimited}`,
   unreadable: `${SCREENS.unreadable}\n${SCREENS_SW.unreadable}`,

@@ -123,7 +123,6 @@ export const en = {
   'error.generic': 'Sorry, that did not work. Please try again later.',
   'error.badNumber': 'Sorry, this service is for Kenyan mobile numbers.',
   'error.rateLimited': 'Too many requests. Please wait a minute and dial again.',
-  'error.otherPhone': 'This session belongs to another phone. Please dial again.',
   'error.unreadable': 'Sorry, we could not read that request. Please dial again.',
 } as const;
 

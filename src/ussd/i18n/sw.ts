@@ -119,6 +119,5 @@ export const sw: Record<MessageKey, string> = {
   'error.generic': 'Samahani, imeshindikana. Tafadhali jaribu tena baadaye.',
   'error.badNumber': 'Samahani, huduma hii ni ya nambari za simu za Kenya.',
   'error.rateLimited': 'Maombi mengi mno. Subiri dakika moja kisha upige tena.',
-  'error.otherPhone': 'Kikao hiki ni cha simu nyingine. Tafadhali piga tena.',
   'error.unreadable': 'Samahani, hatukuweza kusoma ombi hilo. Tafadhali piga tena.',
 };

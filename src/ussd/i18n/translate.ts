@@ -30,7 +30,6 @@ export const BILINGUAL_KEYS = [
   'error.unavailable',
   'error.generic',
   'error.rateLimited',
-  'error.otherPhone',
   'offline.busy',
 ] as const satisfies readonly MessageKey[];
 

@@ -2,7 +2,6 @@ import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { parseKenyanMobile } from '../../common/phone-number.js';
 import type { AppConfig } from '../../config/app-config.js';
-import { RateLimiter } from '../../redis/rate-limiter.js';
 import type { Language } from '../../common/language.js';
 import type { UserIdentity } from '../../users/user-identity.cache.js';
 import { UsersService } from '../../users/users.service.js';
@@ -31,7 +30,7 @@ export type Gated = Admitted | { kind: 'refused'; handled: HandledUssd };
  * Whether a request may open a session, as far as it can tell: the gateway says so (Hubtel, Nalo,
  * Arkesel), or it cannot say (Africa's Talking, generic), where a request with text may be a
  * continuing step or a shortcut dial (`*383*1#`: text already typed). Those read their DialReads
- * in the gate too: two GETs inside the rate limit's script, which a continuing step discards,
+ * in the gate too: two GETs inside the step's opening script, which a continuing step discards,
  * cost no command and no round trip, where a shortcut dial would otherwise wait for one more.
  */
 function mayBeDial(inbound: InboundUssd): boolean {
@@ -40,8 +39,8 @@ function mayBeDial(inbound: InboundUssd): boolean {
 
 /**
  * The way into a USSD step: the phone parsed once; then the rate limit, the session's lock and
- * the session, and on what may be a dial the resume offer and the cached identity, in one
- * parallel batch (one round trip to Redis). Answers with a refusal screen, or the session under its lock.
+ * the session, and on what may be a dial the resume offer and the cached identity, in one script
+ * (one command, one round trip to Redis). Answers with a refusal screen, or the session under its lock.
  */
 @Injectable()
 export class UssdGate {
@@ -49,7 +48,6 @@ export class UssdGate {
 
   constructor(
     private readonly sessions: UssdSessionStore,
-    private readonly rateLimiter: RateLimiter,
     private readonly users: UsersService,
     config: ConfigService<AppConfig, true>,
   ) {
@@ -61,33 +59,25 @@ export class UssdGate {
     if (!phone.ok) return this.refused('error.badNumber', undefined);
     const msisdn = phone.msisdn;
     const dial = mayBeDial(inbound);
-    // The rate limit reads the DialReads' keys in its own script (they share its slot).
+    // The DialReads' keys share the phone's slot: read in the same script.
     const alongside = dial ? [this.sessions.resumeKey(msisdn), this.users.identityKey(msisdn)] : [];
-    const [counted, open] = await Promise.allSettled([
-      this.rateLimiter.countAndRead('ussd-phone', msisdn, this.settings.rateLimitPerMinute, 60_000, alongside),
-      this.sessions.open(inbound.sessionId),
-    ]);
-    const opened = open.status === 'fulfilled' ? open.value : null;
-    // A session of this number, still going, knows the language it started in.
-    const own = opened?.session;
-    if (own && own.phoneNumber === msisdn && !own.ended && own.language) known.language = own.language;
-    if (counted.status === 'rejected') {
-      // Redis failed one of them: the lock, if taken, must not outlive this request.
-      await opened?.lock.release().catch(() => undefined);
-      throw counted.reason;
-    }
-    if (open.status === 'rejected') throw open.reason;
-    const { refusal: limited, values } = counted.value;
+    const { refusal, opened, seen, values } = await this.sessions.open(
+      msisdn,
+      inbound.sessionId,
+      { bucket: 'ussd-phone', perWindow: this.settings.rateLimitPerMinute, windowMs: 60_000 },
+      alongside,
+    );
+    // A session still going knows the language it started in.
+    if (seen && !seen.ended && seen.language) known.language = seen.language;
     const reads: DialReads | undefined = dial
       ? {
           offer: this.sessions.resumableFrom(values[0], inbound.sessionId),
           identity: this.users.identityFrom(msisdn, values[1]),
         }
       : undefined;
-    if (limited || !opened) {
-      await opened?.lock.release();
+    if (refusal || !opened) {
       return this.refused(
-        limited ? 'error.rateLimited' : 'error.generic',
+        refusal ? 'error.rateLimited' : 'error.generic',
         known.language ?? reads?.identity?.language ?? (await this.cachedLanguage(msisdn, undefined)),
       );
     }

@@ -1,5 +1,4 @@
 import { createHmac } from 'node:crypto';
-import type { BilingualKey } from '../i18n/translate.js';
 import type { InboundUssd, UssdReply } from '../dialects.js';
 import type { ScreenId } from '../engine/types.js';
 import type { UssdSession } from '../ussd-session.store.js';
@@ -15,8 +14,6 @@ export interface RunPlan {
 /** What a request asks for, decided from the request and the stored session alone. */
 export type Plan =
   | RunPlan
-  /** Another phone's session: refused, in the caller's own language. */
-  | { kind: 'refuse'; key: BilingualKey }
   /** The gateway closed the session: it is forgotten, and nobody sees a screen. */
   | { kind: 'close'; screen: ScreenId | 'NONE' }
   /** A retry, or a request to a session already over: the stored reply again, nothing runs twice. */
@@ -37,13 +34,10 @@ export function textFingerprint(pepper: string, text: string): string {
 export function planStep(
   stored: UssdSession | null,
   inbound: InboundUssd,
-  msisdn: string,
   fingerprint: string | undefined,
   fingerprintOf: (text: string) => string,
 ): Plan {
   let session = stored;
-  // A session id is bound to its phone: another number cannot step into it.
-  if (session && session.phoneNumber !== msisdn) return { kind: 'refuse', key: 'error.otherPhone' };
   if (inbound.isClosing) return { kind: 'close', screen: session?.screen ?? 'NONE' };
   if (session?.ended) {
     // The journey is over. A redelivered request gets the last screen again and nothing runs
