@@ -123,9 +123,9 @@ export interface OpenedStep {
 /** What a step's save does with the phone's resume offer: keeps it, drops it, or holds this session's journey. */
 export type ResumeChange = 'keep' | 'drop' | { hold: JourneyState };
 
-function opened(lock: SessionLock, raw: string | null | undefined): OpenedSession {
-  const parse = () => parseSession(raw);
-  return { lock, session: parse(), asRead: parse };
+/** `session` parsed from `raw` already, or parsed here; asRead() parses it again, for a copy of its own. */
+function opened(lock: SessionLock, raw: string | null | undefined, session = parseSession(raw)): OpenedSession {
+  return { lock, session, asRead: () => parseSession(raw) };
 }
 
 function parseSession(raw: string | null | undefined): UssdSession | null {
@@ -198,7 +198,9 @@ export class UssdSessionStore {
     const refusal = overLimit(count, msLeft, limit.perWindow);
     const seen = parseSession(raw);
     if (refusal) return { refusal, opened: null, seen, values: read };
-    if (taken === 1) return { refusal, opened: opened(this.lockFor(phoneNumber, id, token), raw), seen, values: read };
+    if (taken === 1) {
+      return { refusal, opened: opened(this.lockFor(phoneNumber, id, token), raw, seen), seen, values: read };
+    }
     const lock = await this.lock(phoneNumber, id, waitMs);
     const fresh = lock ? opened(lock, await this.redis.get(this.key(phoneNumber, id))) : null;
     return { refusal, opened: fresh, seen: fresh?.session ?? seen, values: read };
@@ -233,7 +235,11 @@ export class UssdSessionStore {
     await Promise.all([
       SAVE_AND_RELEASE.run(
         this.redis,
-        [this.key(session.phoneNumber, session.id), this.lockKey(session.phoneNumber, session.id), this.resumeKey(session.phoneNumber)],
+        [
+          this.key(session.phoneNumber, session.id),
+          this.lockKey(session.phoneNumber, session.id),
+          this.resumeKey(session.phoneNumber),
+        ],
         [json, this.ttlMs, token, ...offer],
       ),
       index,
