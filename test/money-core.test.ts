@@ -147,7 +147,8 @@ describe('the money core', () => {
         kind: 'loan_repayment' as const,
       };
       const first = await tx.run((t) => ledger.transfer(t, request));
-      expect(first.replayed).toBe(false);
+      // Moved now, with the balances just after it, from the rule: 1,000 − 400 and 0 + 400.
+      expect(first).toMatchObject({ replayed: false, balances: { debit: 600, credit: 400 } });
       expect(first.transfer).toMatchObject({
         debitAccountId: wa,
         creditAccountId: wb,
@@ -157,7 +158,8 @@ describe('the money core', () => {
       });
       expect([await ledger.balanceOf(wa), await ledger.balanceOf(wb)]).toEqual([600, 400]);
       const again = await tx.run((t) => ledger.transfer(t, request));
-      expect([again.replayed, again.transfer.id]).toEqual([true, first.transfer.id]);
+      expect([again.replayed, again.transfer.id, 'balances' in again]).toEqual([true, first.transfer.id, false]);
+      expect(again.transfer).toMatchObject({ seq: first.transfer.seq, createdAt: first.transfer.createdAt });
       expect([await ledger.walletBalance(a.id), await ledger.walletBalance(b.id)]).toEqual([600, 400]);
       expect((await ledger.findByKey(request.idempotencyKey))?.id).toBe(first.transfer.id);
     });
@@ -206,6 +208,31 @@ describe('the money core', () => {
       await move(301).catch((e: unknown) => (error = e));
       expect(error).toMatchObject({ code: 'WALLET.INSUFFICIENT_FUNDS', details: { balance: 300, needed: 301 } });
       expect((await move(300)).replayed).toBe(false);
+      expect([await ledger.walletBalance(a.id), await ledger.walletBalance(b.id)]).toEqual([0, 300]);
+    });
+
+    check('answers a transfer asked again after the money was spent with the transfer made then', async () => {
+      const [a, b] = [await funded(300), await user()];
+      const [wa, wb] = await ledger.openWallets(db.manager, [a.id, b.id]);
+      const request = {
+        idempotencyKey: ref('t'),
+        debitAccountId: wa,
+        creditAccountId: wb,
+        amount: 300,
+        kind: 'loan_repayment' as const,
+      };
+      const first = await tx.run((t) => ledger.transfer(t, request));
+      expect(first).toMatchObject({ replayed: false, balances: { debit: 0, credit: 300 } });
+      // The wallet is empty now: the same request is the transfer made, another content a conflict
+      // (not a shortage), and a new key a shortage.
+      const again = await tx.run((t) => ledger.transfer(t, request));
+      expect([again.replayed, again.transfer.id]).toEqual([true, first.transfer.id]);
+      expect(await codeOf(tx.run((t) => ledger.transfer(t, { ...request, amount: 200 })))).toBe(
+        'LEDGER.IDEMPOTENCY_CONFLICT',
+      );
+      expect(await codeOf(tx.run((t) => ledger.transfer(t, { ...request, idempotencyKey: ref('t') })))).toBe(
+        'WALLET.INSUFFICIENT_FUNDS',
+      );
       expect([await ledger.walletBalance(a.id), await ledger.walletBalance(b.id)]).toEqual([0, 300]);
     });
 
@@ -261,6 +288,11 @@ describe('the money core', () => {
       const id = await ledger.openWallet(db.manager, u.id);
       expect(await ledger.openWallet(db.manager, u.id)).toBe(id);
       expect(await ledger.findWalletId(u.id)).toBe(id);
+      // Several at once, in the order asked, opening those that have none (once each).
+      const [v, w] = [await user(), await user()];
+      const opened = await ledger.openWallets(db.manager, [v.id, u.id, w.id, v.id]);
+      expect(opened).toEqual([await ledger.findWalletId(v.id), id, await ledger.findWalletId(w.id), opened[0]]);
+      expect(new Set(opened).size).toBe(3);
     });
 
     check(

@@ -53,9 +53,13 @@ export class TransactionService {
     for (let attempt = 1; ; attempt += 1) {
       callbacks = [];
       try {
-        result = await this.dataSource.transaction(isolation, (manager) =>
-          work({ manager, afterCommit: (fn) => callbacks.push(fn) }),
-        );
+        const unit = (manager: EntityManager) => work({ manager, afterCommit: (fn) => callbacks.push(fn) });
+        // READ COMMITTED is PostgreSQL's own default: naming it would cost every transaction a
+        // SET TRANSACTION round trip. (A server set to a stricter default is still safe: its
+        // serialization failures are retried below.)
+        result = await (isolation === 'READ COMMITTED'
+          ? this.dataSource.transaction(unit)
+          : this.dataSource.transaction(isolation, unit));
         break;
       } catch (err) {
         if (!isRetryable(err) || attempt >= MAX_ATTEMPTS) {

@@ -14,8 +14,17 @@ export class LoanParties {
   ) {}
 
   /** Borrower and lender, read in the caller's transaction (to address their notifications). */
-  of(manager: EntityManager, loan: Loan): Promise<[User, User]> {
-    return Promise.all([this.users.getById(loan.borrowerId, manager), this.users.getById(loan.lenderId, manager)]);
+  async of(manager: EntityManager, loan: Loan): Promise<[User, User]> {
+    const found = await this.users.getByIds([loan.borrowerId, loan.lenderId], manager);
+    return [found.get(loan.borrowerId)!, found.get(loan.lenderId)!];
+  }
+
+  /** Everyone these loans name, borrowers and lenders, by id, in one query in the caller's transaction. */
+  everyone(manager: EntityManager, loans: readonly Loan[]): Promise<Map<string, User>> {
+    return this.users.getByIds(
+      loans.flatMap((l) => [l.borrowerId, l.lenderId]),
+      manager,
+    );
   }
 
   /**

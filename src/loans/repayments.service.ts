@@ -9,6 +9,7 @@ import { SubscriberChanges } from '../users/subscriber-changes.js';
 import { UsersService } from '../users/users.service.js';
 import { LedgerService } from '../wallet/ledger.service.js';
 import type { Transfer } from '../wallet/transfer.entity.js';
+import type { User } from '../users/user.entity.js';
 import { WalletService } from '../wallet/wallet.service.js';
 import { allocate, type Allocation } from './allocation.js';
 import { Loan } from './loan.entity.js';
@@ -72,20 +73,17 @@ export class RepaymentsService {
     }
     const user = await this.users.getById(input.userId);
     const result = await this.transactions.run<DepositResult & { changed?: string[] }>(async (tx) => {
-      const borrowerWallet = await this.ledger.openWallet(tx.manager, user.id);
-      const earlier = await this.ledger.findByKey(`deposit:${input.reference}`, tx.manager);
-      if (earlier) return this.replayedDeposit(tx, earlier, { ...input, amount }, borrowerWallet);
-
       // Lock every account this deposit may touch, in order, before the loans: the wallets, then
       // the clearing row this wallet's deposits debit (one of several, not one for every deposit).
+      // A deposit delivered again is known by its ledger key, below.
       const candidates = await this.activeLoansOf(tx.manager, user.id, false);
-      const lenderWallets = new Map<string, string>();
-      for (const loan of candidates)
-        lenderWallets.set(loan.lenderId, await this.ledger.openWallet(tx.manager, loan.lenderId));
+      const lenderIds = [...new Set(candidates.map((l) => l.lenderId))];
+      const [borrowerWallet, ...wallets] = await this.ledger.openWallets(tx.manager, [user.id, ...lenderIds]);
+      const lenderWallets = new Map(lenderIds.map((id, i) => [id, wallets[i]]));
       const clearing = await this.wallet.clearingAccountFor(borrowerWallet, tx.manager);
       await this.ledger.lockAccounts(tx, [clearing, borrowerWallet, ...lenderWallets.values()]);
 
-      const deposit = await this.wallet.creditDeposit(tx, { userId: user.id, amount, reference: input.reference });
+      const deposit = await this.wallet.creditDepositTo(tx, borrowerWallet, { amount, reference: input.reference });
       if (deposit.replayed) return this.replayedDeposit(tx, deposit.transfer, { ...input, amount }, borrowerWallet);
 
       const loans = await this.activeLoansOf(tx.manager, user.id, true);
@@ -102,8 +100,11 @@ export class RepaymentsService {
           approvedAt: l.approvedAt ?? l.createdAt,
         })),
       );
-      for (const { loanId, amount: x } of allocations) {
-        const loan = loans.find((l) => l.id === loanId)!;
+      const repaid = allocations.map(({ loanId }) => loans.find((l) => l.id === loanId)!);
+      // Everyone to tell, read once: the borrower and each lender repaid.
+      const parties = repaid.length > 0 ? await this.parties.everyone(tx.manager, repaid) : new Map<string, User>();
+      for (const [i, { loanId, amount: x }] of allocations.entries()) {
+        const loan = repaid[i];
         await this.ledger.transfer(tx, {
           idempotencyKey: `allocation:${input.reference}:${loanId}`,
           debitAccountId: borrowerWallet,
@@ -112,17 +113,18 @@ export class RepaymentsService {
           kind: 'loan_repayment',
           loanId,
         });
-        await this.applyRepayment(tx, loan, x);
+        await this.applyRepayment(tx, loan, x, [parties.get(loan.borrowerId)!, parties.get(loan.lenderId)!]);
       }
       const deducted = allocations.reduce((sum, a) => sum + a.amount, 0);
-      const balance = await this.ledger.balanceOf(borrowerWallet, tx.manager);
+      // The wallet is locked: what the deposit left in it, less what went to the lenders.
+      const balance = deposit.balances.credit - deducted;
       await this.notifications.notify(tx, {
         phoneNumber: user.phoneNumber,
         language: user.language,
         template: 'deposit.received',
         params: { amount, deducted, balance },
       });
-      const lenders = allocations.map((a) => loans.find((l) => l.id === a.loanId)!.lenderId);
+      const lenders = repaid.map((l) => l.lenderId);
       return {
         transferId: deposit.transfer.id,
         amount,
@@ -170,8 +172,11 @@ export class RepaymentsService {
     return repaid;
   }
 
-  /** Lowers what is outstanding (the caller moved the money); a loan reaching 0 is REPAID. */
-  private async applyRepayment(tx: Tx, loan: Loan, amount: Shillings): Promise<void> {
+  /**
+   * Lowers what is outstanding (the caller moved the money); a loan reaching 0 is REPAID.
+   * `parties` (borrower, lender) when the caller has read them already.
+   */
+  private async applyRepayment(tx: Tx, loan: Loan, amount: Shillings, parties?: [User, User]): Promise<void> {
     const outstanding = loan.outstanding - amount;
     const status = outstanding === 0 ? nextStatus(loan.status, 'repay_in_full') : loan.status;
     await tx.manager.update(
@@ -181,7 +186,7 @@ export class RepaymentsService {
     );
     loan.outstanding = outstanding;
     loan.status = status;
-    const [borrower, lender] = await this.parties.of(tx.manager, loan);
+    const [borrower, lender] = parties ?? (await this.parties.of(tx.manager, loan));
     await this.notifications.notify(tx, {
       phoneNumber: lender.phoneNumber,
       language: lender.language,

@@ -121,6 +121,14 @@ export class UsersService {
     return user;
   }
 
+  /** These users by id, in one query (in the caller's transaction when given); NOT_FOUND if one is missing. */
+  async getByIds(ids: readonly string[], manager?: EntityManager): Promise<Map<string, User>> {
+    const unique = [...new Set(ids)];
+    const rows = unique.length ? await this.repo(manager).findBy({ id: In(unique) }) : [];
+    if (rows.length !== unique.length) throw UserErrors.notFound();
+    return new Map(rows.map((u) => [u.id, u]));
+  }
+
   /** Phone numbers by user id, for presenting other parties. */
   async phoneNumbers(ids: readonly string[]): Promise<Map<string, string>> {
     const unique = [...new Set(ids)];

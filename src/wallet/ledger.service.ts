@@ -18,10 +18,46 @@ export interface TransferRequest {
   loanId?: string | null;
 }
 
-export interface TransferResult {
-  transfer: Transfer;
-  /** True when the key had already moved this money: nothing moved this time. */
-  replayed: boolean;
+/**
+ * A transfer asked for: moved now, with both accounts' balances just after it; or `replayed`,
+ * when the key had already moved this money and nothing moved this time.
+ */
+export type TransferResult =
+  | { transfer: Transfer; replayed: false; balances: { debit: Shillings; credit: Shillings } }
+  | { transfer: Transfer; replayed: true };
+
+/**
+ * What the transfer statement returns: the debit account's kind and balance before it, and when
+ * it wrote the transfer, its row and both accounts' new balances (else nulls).
+ */
+interface MoveRow {
+  debit_kind: AccountKind;
+  debit_before: string;
+  id: string | null;
+  seq: string;
+  idempotency_key: string;
+  debit_account_id: string;
+  credit_account_id: string;
+  amount: string;
+  kind: TransferKind;
+  loan_id: string | null;
+  created_at: Date;
+  debit_balance: string;
+  credit_balance: string;
+}
+
+function transferFrom(row: MoveRow): Transfer {
+  return Object.assign(new Transfer(), {
+    id: row.id!,
+    seq: Number(row.seq),
+    idempotencyKey: row.idempotency_key,
+    debitAccountId: row.debit_account_id,
+    creditAccountId: row.credit_account_id,
+    amount: Number(row.amount),
+    kind: row.kind,
+    loanId: row.loan_id,
+    createdAt: row.created_at,
+  });
 }
 
 export interface LockedAccount {
@@ -44,6 +80,8 @@ function stableHash(key: string): number {
 export class LedgerService {
   /** Each system account's rows, by shard (the migrations make them; they never change while running). */
   private readonly shards = new Map<SystemAccount, readonly string[]>();
+  /** The accounts each open transaction has locked, by its entity manager (one per transaction, then dropped). */
+  private readonly held = new WeakMap<EntityManager, Set<string>>();
 
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
@@ -87,14 +125,47 @@ export class LedgerService {
     return Number(row.balance);
   }
 
-  /** A user's wallet, opened on first need (safe when two requests open it at once). */
+  /**
+   * A user's wallet, opened on first need (safe when two requests open it at once): one query
+   * when it is opened here, as on registration.
+   */
   async openWallet(manager: EntityManager, userId: string): Promise<string> {
-    await manager.query(
-      `INSERT INTO accounts (kind, user_id) VALUES ('user_wallet', $1) ON CONFLICT (user_id) DO NOTHING`,
+    const opened: { id: string }[] = await manager.query(
+      `INSERT INTO accounts (kind, user_id) VALUES ('user_wallet', $1) ON CONFLICT (user_id) DO NOTHING RETURNING id`,
       [userId],
     );
+    if (opened[0]) return opened[0].id;
     const rows: { id: string }[] = await manager.query('SELECT id FROM accounts WHERE user_id = $1', [userId]);
     return rows[0].id;
+  }
+
+  /**
+   * The wallets of these users, in the order of `userIds`, opened on first need: one query when
+   * they all have one already, as the parties to money movements almost always do.
+   */
+  async openWallets(manager: EntityManager, userIds: readonly string[]): Promise<string[]> {
+    const unique = [...new Set(userIds)];
+    const find = async () => {
+      const rows: { user_id: string; id: string }[] = await manager.query(
+        'SELECT user_id, id FROM accounts WHERE user_id = ANY($1::uuid[])',
+        [unique],
+      );
+      return new Map(rows.map((r) => [r.user_id, r.id]));
+    };
+    let wallets = await find();
+    const missing = unique.filter((id) => !wallets.has(id));
+    if (missing.length > 0) {
+      await manager.query(
+        `INSERT INTO accounts (kind, user_id) SELECT 'user_wallet', unnest($1::uuid[]) ON CONFLICT (user_id) DO NOTHING`,
+        [missing],
+      );
+      wallets = await find();
+    }
+    return userIds.map((id) => {
+      const wallet = wallets.get(id);
+      if (!wallet) throw WalletErrors.accountNotFound();
+      return wallet;
+    });
   }
 
   /**
@@ -102,8 +173,7 @@ export class LedgerService {
    * lock is taken; their wallet ids, in the order of `userIds`.
    */
   async lockWallets(tx: Tx, userIds: readonly string[]): Promise<string[]> {
-    const wallets: string[] = [];
-    for (const userId of userIds) wallets.push(await this.openWallet(tx.manager, userId));
+    const wallets = await this.openWallets(tx.manager, userIds);
     await this.lockAccounts(tx, wallets);
     return wallets;
   }
@@ -141,6 +211,9 @@ export class LedgerService {
       [unique],
     );
     if (rows.length !== unique.length) throw WalletErrors.accountNotFound();
+    const held = this.held.get(tx.manager) ?? new Set<string>();
+    for (const id of unique) held.add(id);
+    this.held.set(tx.manager, held);
     return new Map(rows.map((r) => [r.id, { id: r.id, kind: r.kind, balance: Number(r.balance) }]));
   }
 
@@ -157,45 +230,56 @@ export class LedgerService {
    * Moves `amount` from the debit to the credit account, exactly once per idempotency key:
    * the same key with the same content returns the original transfer; with other content it
    * fails with LEDGER.IDEMPOTENCY_CONFLICT. A user wallet is never overdrawn
-   * (WALLET.INSUFFICIENT_FUNDS, and a database constraint behind it).
+   * (WALLET.INSUFFICIENT_FUNDS, and a database constraint behind it). One statement when money
+   * moves and the transaction holds both accounts' locks already (a deposit takes every lock it
+   * needs up front); else the two accounts are locked first, in the order every lock is taken.
    */
   async transfer(tx: Tx, request: TransferRequest): Promise<TransferResult> {
     const amount = assertPositiveShillings(request.amount);
     if (request.debitAccountId === request.creditAccountId) throw WalletErrors.sameAccount();
     const wanted = { ...request, amount, loanId: request.loanId ?? null };
+    const { debitAccountId: debit, creditAccountId: credit } = wanted;
+    const held = this.held.get(tx.manager);
+    if (!held?.has(debit) || !held.has(credit)) await this.lockAccounts(tx, [debit, credit]);
 
+    // Under the locks, in one statement: the debit's balance checked, the transfer written unless
+    // its key was used before, and both balances moved only when it was written.
+    const [row]: MoveRow[] = await tx.manager.query(
+      `WITH debit AS (
+         SELECT kind, balance FROM accounts WHERE id = $2
+       ), moved AS (
+         INSERT INTO transfers (idempotency_key, debit_account_id, credit_account_id, amount, kind, loan_id)
+         SELECT $1::varchar, $2::uuid, $3::uuid, $4::bigint, $5::varchar, $6::uuid
+           FROM debit WHERE kind <> 'user_wallet' OR balance >= $4::bigint
+         ON CONFLICT (idempotency_key) DO NOTHING
+         RETURNING id, seq, idempotency_key, debit_account_id, credit_account_id, amount, kind, loan_id, created_at
+       ), balances AS (
+         UPDATE accounts
+            SET balance = balance + CASE WHEN id = $3 THEN $4::bigint ELSE -$4::bigint END, updated_at = now()
+          WHERE id IN ($2, $3) AND EXISTS (SELECT 1 FROM moved)
+         RETURNING id, balance
+       )
+       SELECT debit.kind AS debit_kind, debit.balance AS debit_before, moved.*,
+              (SELECT balance FROM balances WHERE id = $2) AS debit_balance,
+              (SELECT balance FROM balances WHERE id = $3) AS credit_balance
+         FROM debit LEFT JOIN moved ON true`,
+      [wanted.idempotencyKey, debit, credit, amount, wanted.kind, wanted.loanId],
+    );
+    if (row.id !== null) {
+      return {
+        transfer: transferFrom(row),
+        replayed: false,
+        balances: { debit: Number(row.debit_balance), credit: Number(row.credit_balance) },
+      };
+    }
+    // Nothing written: the key was used before (a replay, perhaps asked again after the money was
+    // spent, or committed by another transaction while this one waited on the unique index), or
+    // else the wallet is short.
     const earlier = await this.findByKey(wanted.idempotencyKey, tx.manager);
     if (earlier) return this.replay(earlier, wanted, tx.manager);
-
-    const locked = await this.lockAccounts(tx, [wanted.debitAccountId, wanted.creditAccountId]);
-    const debit = locked.get(wanted.debitAccountId)!;
-    if (debit.kind === 'user_wallet' && debit.balance < amount) {
-      throw WalletErrors.insufficientFunds(debit.balance, amount);
-    }
-
-    const inserted: Transfer[] = await tx.manager.query(
-      `INSERT INTO transfers (idempotency_key, debit_account_id, credit_account_id, amount, kind, loan_id)
-       VALUES ($1, $2, $3, $4, $5, $6)
-       ON CONFLICT (idempotency_key) DO NOTHING
-       RETURNING id`,
-      [wanted.idempotencyKey, wanted.debitAccountId, wanted.creditAccountId, amount, wanted.kind, wanted.loanId],
-    );
-    if (!inserted.length) {
-      // Another transaction committed the same key while we waited on the unique index.
-      const winner = await this.findByKey(wanted.idempotencyKey, tx.manager);
-      if (!winner) throw Object.assign(new Error('idempotency key vanished'), { code: PG_UNIQUE_VIOLATION });
-      return this.replay(winner, wanted, tx.manager);
-    }
-    await tx.manager.query(
-      `UPDATE accounts
-          SET balance = balance + CASE WHEN id = $2 THEN $3::bigint ELSE -$3::bigint END, updated_at = now()
-        WHERE id IN ($1, $2)`,
-      [wanted.debitAccountId, wanted.creditAccountId, amount],
-    );
-    const transfer = await tx.manager
-      .getRepository(Transfer)
-      .findOneByOrFail({ id: (inserted[0] as { id: string }).id });
-    return { transfer, replayed: false };
+    const balance = Number(row.debit_before);
+    if (row.debit_kind === 'user_wallet' && balance < amount) throw WalletErrors.insufficientFunds(balance, amount);
+    throw Object.assign(new Error('idempotency key vanished'), { code: PG_UNIQUE_VIOLATION });
   }
 
   private async replay(
@@ -210,7 +294,7 @@ export class LedgerService {
       (await this.sameAccount(existing.debitAccountId, wanted.debitAccountId, manager)) &&
       (await this.sameAccount(existing.creditAccountId, wanted.creditAccountId, manager));
     if (!same) throw WalletErrors.idempotencyConflict(wanted.idempotencyKey);
-    return { transfer: existing, replayed: true };
+    return { transfer: existing, replayed: true as const };
   }
 
   /**

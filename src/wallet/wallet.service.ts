@@ -108,7 +108,16 @@ export class WalletService {
     tx: Tx,
     input: { userId: string; amount: Shillings; reference: string },
   ): Promise<TransferResult> {
-    const walletId = await this.ledger.openWallet(tx.manager, input.userId);
+    const [walletId] = await this.ledger.openWallets(tx.manager, [input.userId]);
+    return this.creditDepositTo(tx, walletId, input);
+  }
+
+  /** creditDeposit, to a wallet its caller has opened (and perhaps locked) already. */
+  async creditDepositTo(
+    tx: Tx,
+    walletId: string,
+    input: { amount: Shillings; reference: string },
+  ): Promise<TransferResult> {
     const clearing = await this.clearingAccountFor(walletId, tx.manager);
     return this.ledger.transfer(tx, {
       idempotencyKey: `deposit:${input.reference}`,
