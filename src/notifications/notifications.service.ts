@@ -235,7 +235,8 @@ export class NotificationsService {
   /**
    * Records an Africa's Talking delivery report on the message it names (by the messageId AT
    * answered the send with). Only a message AT took ('sent') changes: a final report makes it
-   * 'delivered' or 'failed' (with AT's failureReason), an intermediate one (Sent, Submitted,
+   * 'delivered', 'rejected' (Rejected: the network refused it) or 'failed' (with AT's
+   * failureReason, when the report has one), an intermediate one (Sent, Submitted,
    * Buffered) only notes its status. So the same report twice, or a late intermediate one after
    * the final one, changes nothing. A report for no message Deni sent is logged and ignored.
    */
@@ -256,7 +257,7 @@ export class NotificationsService {
     if (delivered || undelivered) {
       update.set({
         ...fields,
-        status: delivered ? 'delivered' : 'failed',
+        status: delivered ? 'delivered' : report.status === 'Rejected' ? 'rejected' : 'failed',
         ...(undelivered
           ? {
               lastError: `Africa's Talking reported ${report.status}${report.failureReason ? `: ${report.failureReason}` : ''}`,
