@@ -1,7 +1,9 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { TransactionService } from '../src/database/transaction.service.js';
+import { MetricsService } from '../src/metrics/metrics.service.js';
 import { NotificationsService } from '../src/notifications/notifications.service.js';
+import { OutboxRepository } from '../src/notifications/outbox.repository.js';
 import { SMS_PROVIDER, type SmsProvider } from '../src/notifications/sms-provider.js';
 import { JobsService } from '../src/queues/jobs.service.js';
 import { QueueName } from '../src/queues/queue-names.js';
@@ -155,6 +157,131 @@ describe('notifications outbox (real PostgreSQL, Redis and BullMQ workers)', () 
     await new Promise((r) => setTimeout(r, 300));
     expect(sentTo.filter((p) => p === orphan)).toHaveLength(1);
     expect(sentTo.filter((p) => p === stuck)).toHaveLength(1);
+  });
+
+  /**
+   * A row as a worker leaves it when it dies holding it: claimed (`sending`), its lease over or
+   * not, and its request gone to the provider (`requestSent`) or not.
+   */
+  const heldRow = async (template: string, opts: { requestSent: boolean; leaseOver: boolean }) => {
+    const phone = uniquePhone();
+    const [{ id }] = await db.query<{ id: string }[]>(
+      `INSERT INTO notifications (phone_number, template, language, body, status, attempts, lease_until, request_sent_at)
+       VALUES ($1, $2, 'en', 'Deni: held', 'sending', 1, now() + $3::interval, CASE WHEN $4 THEN now() - interval '20 seconds' END)
+       RETURNING id`,
+      [phone, template, opts.leaseOver ? '-1 second' : '1 hour', opts.requestSent],
+    );
+    return { id, phone };
+  };
+  const spySends = () => {
+    const sentTo: string[] = [];
+    provider.send = async (to, body, nid) => {
+      sentTo.push(to);
+      return realSend(to, body, nid);
+    };
+    return sentTo;
+  };
+  const settle = () => new Promise((r) => setTimeout(r, 500));
+
+  it('sends a row whose worker stopped before its request left, even a money confirmation', async () => {
+    const sentTo = spySends();
+    const { id, phone } = await heldRow('deposit.received', { requestSent: false, leaseOver: true });
+    await notifications.relay();
+    const sent = await eventually(
+      () => row(id),
+      (r) => r.status === 'sent',
+    );
+    await settle();
+    expect(sentTo.filter((p) => p === phone)).toHaveLength(1);
+    expect(sent).toMatchObject({ attempts: 2, last_error: null });
+  });
+
+  it('does not send again a money confirmation in doubt: unknown, listed for an operator and counted', async () => {
+    const sentTo = spySends();
+    const { id, phone } = await heldRow('deposit.received', { requestSent: true, leaseOver: true });
+    await notifications.relay();
+    const unknown = await eventually(
+      () => row(id),
+      (r) => r.status !== 'sending',
+    );
+    await settle();
+    expect(unknown.status).toBe('unknown');
+    expect(unknown.last_error).toMatch(/^In doubt: its worker stopped after the request left/);
+    expect(sentTo.filter((p) => p === phone)).toHaveLength(0);
+    expect((await row(id)).status).toBe('unknown');
+
+    const listed = await app.inject({ method: 'GET', url: `/api/admin/notifications?status=unknown&limit=200` });
+    expect(listed.statusCode).toBe(200);
+    expect(listed.json<{ id: string }[]>().map((n) => n.id)).toContain(id);
+    const own = await app.inject({ method: 'GET', url: `/api/admin/notifications?phoneNumber=${phone}` });
+    expect(own.json<{ status: string; requestSentAt: string | null }[]>()[0]).toMatchObject({ status: 'unknown' });
+    expect(own.json<{ requestSentAt: string | null }[]>()[0].requestSentAt).not.toBeNull();
+    expect(await app.get(MetricsService).metrics()).toMatch(
+      /deni_sms_in_doubt_total\{template="deposit.received",policy="never",cause="worker_lost"\} [1-9]/,
+    );
+  });
+
+  it('sends again a one-time code in doubt', async () => {
+    const sentTo = spySends();
+    const { id, phone } = await heldRow('auth.otp', { requestSent: true, leaseOver: true });
+    await notifications.relay();
+    await eventually(
+      () => row(id),
+      (r) => r.status === 'sent',
+    );
+    await settle();
+    expect(sentTo.filter((p) => p === phone)).toHaveLength(1);
+  });
+
+  it('leaves alone a row whose worker still holds its lease', async () => {
+    const sentTo = spySends();
+    const held = await heldRow('auth.otp', { requestSent: true, leaseOver: false });
+    const before = await row(held.id);
+    await notifications.relay();
+    await settle();
+    expect(await row(held.id)).toEqual(before);
+    expect(sentTo.filter((p) => p === held.phone)).toHaveLength(0);
+  });
+
+  it('refuses by the lease a send whose claim ran out, and takes a late answer only for its own claim', async () => {
+    const outbox = app.get(OutboxRepository);
+    const lease = 60_000;
+    const pendingRow = async (template: string) =>
+      (
+        await db.query<{ id: string }[]>(
+          `INSERT INTO notifications (phone_number, template, language, body) VALUES ($1, $2, 'en', 'Deni: x') RETURNING id`,
+          [uniquePhone(), template],
+        )
+      )[0].id;
+    const endLease = (id: string) =>
+      db.query(`UPDATE notifications SET lease_until = now() - interval '1 second' WHERE id = $1`, [id]);
+
+    // Claimed, but its lease ran out before the request could leave: it must not leave.
+    const late = (await outbox.claim(await pendingRow('deposit.received'), lease))!;
+    expect(late).not.toBeNull();
+    expect(await outbox.claim(late.id, lease)).toBeNull(); // one claim at a time
+    await endLease(late.id);
+    expect(await outbox.markRequestSent(late, lease)).toBe(false);
+
+    // Its request left, the relay judged it in doubt (unknown), then the answer came after all.
+    const slow = (await outbox.claim(await pendingRow('deposit.received'), lease))!;
+    expect(await outbox.markRequestSent(slow, lease)).toBe(true);
+    await endLease(slow.id);
+    await notifications.relay();
+    expect((await row(slow.id)).status).toBe('unknown');
+    expect(await outbox.recordSent(slow, { provider: 'log', providerMessageId: 'late-answer' })).toBe(true);
+    expect(await row(slow.id)).toMatchObject({ status: 'sent', provider_message_id: 'late-answer', last_error: null });
+
+    // A one-time code put back to pending (as the relay does once its lease is over) and claimed
+    // again: the first claim's answer changes nothing. (No job is queued, so no worker races us.)
+    const first = (await outbox.claim(await pendingRow('auth.otp'), lease))!;
+    expect(await outbox.markRequestSent(first, lease)).toBe(true);
+    await db.query(`UPDATE notifications SET status = 'pending', lease_until = NULL WHERE id = $1`, [first.id]);
+    const second = (await outbox.claim(first.id, lease))!;
+    expect(second.attempt).toBe(first.attempt + 1);
+    expect(await outbox.recordSent(first, { provider: 'log', providerMessageId: 'first-claim' })).toBe(false);
+    expect(await outbox.recordOutcome(first, 'failed', 'too late', 'log')).toBe(false);
+    expect((await row(first.id)).status).toBe('sending');
   });
 
   it('schedules the relay once in Redis for every worker', async () => {

@@ -13,13 +13,14 @@ import {
   type AtSendReply,
 } from '../src/notifications/africastalking-sms.provider.js';
 import { NotificationsService } from '../src/notifications/notifications.service.js';
-import { PermanentSmsError, SMS_PROVIDER } from '../src/notifications/sms-provider.js';
+import { PermanentSmsError, SMS_PROVIDER, SmsInDoubtError } from '../src/notifications/sms-provider.js';
 import { isGsm7 } from '../src/notifications/sms-text.js';
 import {
   startAfricasTalkingSmsSimulator,
   type AfricasTalkingSmsSimulator,
 } from '../src/simulators/africastalking/africastalking-sms.simulator.js';
 import { eventually } from './support/eventually.js';
+import { freePort } from './support/processes.js';
 import { startTestApp, uniquePhone } from './support/test-app.js';
 import { memorySink } from './support/logs.js';
 import { configProblems } from './support/config-problems.js';
@@ -196,6 +197,29 @@ describe("Africa's Talking SMS: the provider against its simulator and the publi
     expect(failure(500, fixture('at-sms-send-response.json'))).not.toBeInstanceOf(PermanentSmsError);
   });
 
+  it('tells a reply that does not say what became of the message (in doubt) from a refusal', () => {
+    const failure = (status: number, text: string) => {
+      try {
+        readSendReply(status, text, '+254711XXXYYY');
+      } catch (e) {
+        return e as Error;
+      }
+      throw new Error('expected a failure');
+    };
+    // A 5xx or a 2xx without AT's body may come from a gateway after AT took the message.
+    expect(failure(500, 'There was an internal server error.')).toBeInstanceOf(SmsInDoubtError);
+    expect(failure(502, '<html>Bad Gateway</html>')).toBeInstanceOf(SmsInDoubtError);
+    expect(failure(200, '<html><body>busy</body></html>')).toBeInstanceOf(SmsInDoubtError);
+    // AT's own body naming the recipient as taken, under a failing HTTP status.
+    expect(failure(500, fixture('at-sms-send-response.json'))).toBeInstanceOf(SmsInDoubtError);
+    // Refusals said in words: nothing was sent.
+    expect(failure(401, 'The supplied authentication is invalid')).not.toBeInstanceOf(SmsInDoubtError);
+    expect(failure(409, fixture('at-sms-send-response-dnd-409.json'))).toBeInstanceOf(PermanentSmsError);
+    expect(failure(201, '{"SMSMessageData":{"Message":"InvalidSenderId","Recipients":[]}}')).not.toBeInstanceOf(
+      SmsInDoubtError,
+    );
+  });
+
   it('says why when the simulator refuses or fails, and never puts the apiKey in the message', async () => {
     const provider = new AfricasTalkingSmsProvider(settings(sim, { timeoutMs: 300 }));
     const wrongKey = new AfricasTalkingSmsProvider(settings(sim, { apiKey: 'not-the-key' }));
@@ -214,19 +238,25 @@ describe("Africa's Talking SMS: the provider against its simulator and the publi
       "Africa's Talking refused +254711000111: UserInBlacklist (statusCode 406, HTTP 201)",
     );
     sim.failNext(1, 'timeout');
-    // The simulator never answers this one: the client's own timeout is what ended the wait.
-    expect((await thrown(provider.send('254711000111', 'hi', 'n'))).message).toBe(
-      "Africa's Talking did not answer within 300 ms",
-    );
+    // The simulator never answers this one: the client's own timeout is what ended the wait, and
+    // the request had left, so whether AT sent it is not known.
+    const timedOut = await thrown(provider.send('254711000111', 'hi', 'n'));
+    expect(timedOut.message).toBe("Africa's Talking did not answer within 300 ms");
+    expect(timedOut).toBeInstanceOf(SmsInDoubtError);
     // Failures were used up: the next send goes through.
     await expect(provider.send('254711000111', 'hi', 'n')).resolves.toMatchObject({
       providerMessageId: expect.stringMatching(/^ATXid_/) as unknown,
     });
 
-    const unreachable = new AfricasTalkingSmsProvider({ ...settings(sim), baseUrl: 'http://127.0.0.1:1' });
-    expect((await thrown(unreachable.send('254711000111', 'hi', 'n'))).message).toMatch(
-      /^could not reach Africa's Talking: /,
-    );
+    // A port nothing listens on (fetch itself refuses some, such as 1, before connecting).
+    const unreachable = new AfricasTalkingSmsProvider({
+      ...settings(sim),
+      baseUrl: `http://127.0.0.1:${await freePort()}`,
+    });
+    const refused = await thrown(unreachable.send('254711000111', 'hi', 'n'));
+    expect(refused.message).toBe("could not reach Africa's Talking: ECONNREFUSED");
+    // The connection was never made: nothing left, and sending again is safe for any message.
+    expect(refused).not.toBeInstanceOf(SmsInDoubtError);
     expect(sim.messages.map((m) => m.outcome)).toEqual([
       'Unauthorized',
       'Unauthorized',
@@ -422,6 +452,33 @@ describe("Africa's Talking end to end: outbox → queue → provider → simulat
     );
     expect(sent.attempts).toBe(2);
     expect(sim.messages.filter((m) => m.to === `+${phone}`).map((m) => m.outcome)).toEqual(['timeout', 'Success']);
+  });
+
+  it('does not send a money confirmation again when the answer never came: unknown, for an operator', async () => {
+    const phone = uniquePhone();
+    sim.failNext(1, 'timeout', { to: phone });
+    const id = await transactions.run((tx) =>
+      notifications.notify(tx, {
+        phoneNumber: phone,
+        language: 'en',
+        template: 'deposit.received',
+        params: { amount: 500, deducted: 0, balance: 500 },
+      }),
+    );
+    const unknown = await eventually(
+      () => rowOf(id),
+      (r) => r.status !== 'pending' && r.status !== 'sending',
+    );
+    await settle();
+    expect(unknown).toMatchObject({ status: 'unknown', attempts: 1, provider_message_id: null });
+    expect(unknown.last_error).toBe("In doubt: Africa's Talking did not answer within 1000 ms");
+    expect(sim.messages.filter((m) => m.to === `+${phone}`).map((m) => m.outcome)).toEqual(['timeout']);
+    expect((await rowOf(id)).status).toBe('unknown');
+    const listed = await app.inject({ method: 'GET', url: '/api/admin/notifications?status=unknown&limit=200' });
+    expect(listed.statusCode).toBe(200);
+    expect(listed.json<{ id: string; template: string }[]>()).toContainEqual(
+      expect.objectContaining({ id, template: 'deposit.received', status: 'unknown' }),
+    );
   });
 
   it('fails a blacklisted number at once, without spending the other attempts', async () => {

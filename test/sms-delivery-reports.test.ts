@@ -113,6 +113,50 @@ describe("Deni's delivery-report route for Africa's Talking", () => {
     expect(metrics).toMatch(/deni_sms_delivery_reports_total\{status="Success",outcome="duplicate"\} 1\b/);
   });
 
+  it('marks a Rejected report rejected, with its failureReason, and shows the outcomes to an operator', async () => {
+    const messageId = `ATXid_${uniquePhone()}`;
+    const id = await sentRow(db, messageId);
+    // AT's documented fields, with a documented failureReason (docs.africastalking.com/sms/deliveryreports).
+    const body = new URLSearchParams({
+      id: messageId,
+      status: 'Rejected',
+      phoneNumber: '+254711000111',
+      networkCode: '63902',
+      failureReason: 'UserInBlackList',
+      retryCount: '0',
+    }).toString();
+    expect((await post(body)).statusCode).toBe(200);
+    expect(await rowOf(db, id)).toMatchObject({
+      status: 'rejected',
+      delivery_status: 'Rejected',
+      delivery_failure_reason: 'UserInBlackList',
+      last_error: "Africa's Talking reported Rejected: UserInBlackList",
+    });
+    const [{ phone_number: phone }] = await db.query<{ phone_number: string }[]>(
+      `SELECT phone_number FROM notifications WHERE id = $1`,
+      [id],
+    );
+    const own = await app.inject({ method: 'GET', url: `/api/admin/notifications?phoneNumber=${phone}` });
+    expect(own.statusCode).toBe(200);
+    expect(own.json<unknown[]>()).toEqual([
+      expect.objectContaining({
+        id,
+        status: 'rejected',
+        deliveryStatus: 'Rejected',
+        deliveryFailureReason: 'UserInBlackList',
+      }),
+    ]);
+    const rejected = await app.inject({ method: 'GET', url: '/api/admin/notifications?status=rejected&limit=200' });
+    expect(rejected.json<{ id: string; status: string }[]>().map((n) => [n.id, n.status])).toContainEqual([
+      id,
+      'rejected',
+    ]);
+    expect(rejected.json<{ status: string }[]>().every((n) => n.status === 'rejected')).toBe(true);
+    // Neither a number nor a status: the whole outbox is not listed.
+    expect((await app.inject({ method: 'GET', url: '/api/admin/notifications' })).statusCode).toBe(400);
+    expect((await app.inject({ method: 'GET', url: '/api/admin/notifications?status=lost' })).statusCode).toBe(400);
+  });
+
   it('answers 200 to a report for an id it does not know, and changes nothing', async () => {
     const known = await sentRow(db, `ATXid_${uniquePhone()}`);
     const before = await rowOf(db, known);
@@ -241,5 +285,20 @@ describe('delivery reports through the simulators process', () => {
         15_000,
       ),
     ).toMatchObject({ status: 'failed', delivery_status: 'Failed', delivery_failure_reason: 'DoNotDisturbRejection' });
+
+    const blacklisted = uniquePhone();
+    await fetch(`${simulators.url}/simulator/sms/outcomes`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ phoneNumber: blacklisted, status: 'Rejected', failureReason: 'UserInBlackList' }),
+    });
+    const rejected = await token(blacklisted);
+    expect(
+      await eventually(
+        () => rowOf(db, rejected),
+        (r) => r.status === 'rejected',
+        15_000,
+      ),
+    ).toMatchObject({ status: 'rejected', delivery_status: 'Rejected', delivery_failure_reason: 'UserInBlackList' });
   });
 });

@@ -80,6 +80,11 @@ export interface AppConfig {
     backoffMs: number;
     relayIntervalMs: number;
     relayAgeMs: number;
+    /**
+     * How long a worker holds an outbox row it took: the longest a send may take (the provider's
+     * timeout) plus NOTIFICATIONS_LEASE_MARGIN_MS. Past it, the relay takes the row up again.
+     */
+    sendLeaseMs: number;
   };
   mpesa: MpesaConfig;
   /** The phone simulator page at /simulator with its dev-only routes (SMS outbox, M-PESA outcomes). */
@@ -267,6 +272,7 @@ export function buildConfig(env: Env): AppConfig {
       backoffMs: env.NOTIFICATIONS_BACKOFF_MS,
       relayIntervalMs: env.NOTIFICATIONS_RELAY_INTERVAL_MS,
       relayAgeMs: env.NOTIFICATIONS_RELAY_AGE_MS,
+      sendLeaseMs: env.AT_TIMEOUT_MS + env.NOTIFICATIONS_LEASE_MARGIN_MS,
     },
     mpesa: {
       baseUrl: (env.MPESA_BASE_URL ?? (alongside ? `http://127.0.0.1:${env.SIMULATOR_PORT}` : undefined))?.replace(

@@ -177,8 +177,10 @@ export const envSchema = z
     AT_DELIVERY_REPORT_ALLOWED_IPS: cidrList.optional(),
     NOTIFICATIONS_MAX_ATTEMPTS: int(1, 50).default(8),
     NOTIFICATIONS_BACKOFF_MS: int(100, 3_600_000).default(5_000),
-    NOTIFICATIONS_RELAY_INTERVAL_MS: int(1_000, 3_600_000).default(30_000),
-    NOTIFICATIONS_RELAY_AGE_MS: int(1_000, 3_600_000).default(60_000),
+    NOTIFICATIONS_RELAY_INTERVAL_MS: int(1_000, 3_600_000).default(5_000),
+    NOTIFICATIONS_RELAY_AGE_MS: int(1_000, 3_600_000).default(15_000),
+    /** Added to AT_TIMEOUT_MS to make the lease of a send: the time to record the answer once it came. */
+    NOTIFICATIONS_LEASE_MARGIN_MS: int(100, 600_000).default(5_000),
 
     /**
      * Daraja (Safaricom M-PESA). Unset: the simulators process in development (SIMULATOR_PORT);

@@ -9,6 +9,7 @@ import { MpesaResolutionAndStatusAnswers1795374412907 } from './migrations/17953
 import { MpesaCallbackMismatches1795382016440 } from './migrations/1795382016440-MpesaCallbackMismatches.js';
 import { SmsDeliveryReports1795382100000 } from './migrations/1795382100000-SmsDeliveryReports.js';
 import { ClearingShards1795390417000 } from './migrations/1795390417000-ClearingShards.js';
+import { SmsSendLeases1795398000000 } from './migrations/1795398000000-SmsSendLeases.js';
 
 /**
  * Every migration, listed explicitly: the same list works from the build, under Jest and in the
@@ -29,4 +30,5 @@ export const MIGRATIONS = [
   MpesaCallbackMismatches1795382016440,
   SmsDeliveryReports1795382100000,
   ClearingShards1795390417000,
+  SmsSendLeases1795398000000,
 ];

@@ -1,9 +1,10 @@
 import { Processor, WorkerHost } from '@nestjs/bullmq';
 import type { Job } from 'bullmq';
 import { JobName, JobPayloads, QueueName } from '../queues/queue-names.js';
+import { WORKER_RECOVERY } from '../queues/worker-recovery.js';
 import { LoansService } from './loans.service.js';
 
-@Processor(QueueName.Loans, { concurrency: 4 })
+@Processor(QueueName.Loans, { concurrency: 4, ...WORKER_RECOVERY })
 export class LoansProcessor extends WorkerHost {
   constructor(private readonly loans: LoansService) {
     super();

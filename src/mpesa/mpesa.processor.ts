@@ -5,9 +5,10 @@ import type { Job } from 'bullmq';
 import type { AppConfig } from '../config/app-config.js';
 import { JobsService } from '../queues/jobs.service.js';
 import { JobName, QueueName } from '../queues/queue-names.js';
+import { WORKER_RECOVERY } from '../queues/worker-recovery.js';
 import { ReconciliationService } from './reconciliation.service.js';
 
-@Processor(QueueName.Mpesa, { concurrency: 1 })
+@Processor(QueueName.Mpesa, { concurrency: 1, ...WORKER_RECOVERY })
 export class MpesaProcessor extends WorkerHost {
   constructor(private readonly reconciliation: ReconciliationService) {
     super();

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
+import { requestNeverLeft } from '../common/http-failures.js';
 import type { AppConfig } from '../config/app-config.js';
-import { PermanentSmsError, type SmsProvider, type SmsSendResult } from './sms-provider.js';
+import { PermanentSmsError, SmsInDoubtError, type SmsProvider, type SmsSendResult } from './sms-provider.js';
 
 export type AfricasTalkingSettings = AppConfig['sms']['africasTalking'];
 
@@ -54,9 +55,11 @@ function isReply(value: unknown): value is { SMSMessageData: { Message?: unknown
 
 /**
  * Reads AT's reply to a send to one number. Returns the message id when AT accepted the message;
- * otherwise throws an Error saying why (retried by the queue), or a PermanentSmsError for a
- * refusal of the recipient itself. Per-recipient statuses win over the HTTP status: AT answers a
- * DoNotDisturbRejection with HTTP 409 and the usual body.
+ * otherwise throws an Error saying why (retried by the queue), a PermanentSmsError for a refusal
+ * of the recipient itself, or an SmsInDoubtError for a reply that does not say what became of the
+ * message: a 5xx or a 2xx without AT's body (a gateway's page, say), a recipient accepted under a
+ * failing HTTP status, or accepted without a messageId. Per-recipient statuses win over the HTTP
+ * status: AT answers a DoNotDisturbRejection with HTTP 409 and the usual body.
  */
 export function readSendReply(httpStatus: number, text: string, to: string): SmsSendResult {
   const http = `HTTP ${httpStatus}`;
@@ -67,8 +70,13 @@ export function readSendReply(httpStatus: number, text: string, to: string): Sms
     parsed = undefined;
   }
   if (!isReply(parsed)) {
-    if (httpStatus < 200 || httpStatus >= 300) throw new Error(`Africa's Talking answered ${http}: ${excerpt(text)}`);
-    throw new Error(`Africa's Talking sent an unreadable reply (${http}): ${excerpt(text)}`);
+    // A 4xx without AT's body is a refusal of the request (401 for a wrong apiKey); a 5xx may come
+    // from a gateway in front of AT, after AT took the message.
+    if (httpStatus < 200 || httpStatus >= 300) {
+      const why = `Africa's Talking answered ${http}: ${excerpt(text)}`;
+      throw httpStatus >= 500 ? new SmsInDoubtError(why) : new Error(why);
+    }
+    throw new SmsInDoubtError(`Africa's Talking sent an unreadable reply (${http}): ${excerpt(text)}`);
   }
   const data = parsed.SMSMessageData;
   const recipients = Array.isArray(data.Recipients) ? (data.Recipients as Partial<AtRecipient>[]) : [];
@@ -84,9 +92,14 @@ export function readSendReply(httpStatus: number, text: string, to: string): Sms
   const accepted = typeof statusCode === 'number' ? AT_ACCEPTED_CODES.has(statusCode) : status === 'Success';
   if (accepted && httpStatus >= 200 && httpStatus < 300) {
     if (typeof messageId !== 'string' || messageId === '' || messageId === 'None') {
-      throw new Error(`Africa's Talking accepted the message without a messageId (${http})`);
+      throw new SmsInDoubtError(`Africa's Talking accepted the message without a messageId (${http})`);
     }
     return { providerMessageId: messageId };
+  }
+  if (accepted) {
+    throw new SmsInDoubtError(
+      `Africa's Talking accepted ${recipient.number ?? to} under a failing status (statusCode ${statusCode ?? 'none'}, ${http})`,
+    );
   }
   const why = `Africa's Talking refused ${recipient.number ?? to}: ${status ?? 'no status'} (statusCode ${statusCode ?? 'none'}, ${http})`;
   if (typeof statusCode === 'number' ? AT_PERMANENT_CODES.has(statusCode) : AT_PERMANENT_STATUSES.has(String(status))) {
@@ -107,8 +120,9 @@ export function toE164(phone: string): string {
  * `username`, `to`, `message` and `from` (the sender id, when set), authenticated by the `apiKey`
  * header. One number per request, so each outbox row has its own result and message id.
  *
- * A timeout is retried like any other transient failure, although AT may have sent the message
- * before the reply was lost: a rare duplicate SMS is preferred to a lost one.
+ * A connection that was never made is an ordinary failure, retried. A timeout, or a connection
+ * lost once the request may have left, is an SmsInDoubtError: AT may have sent the message before
+ * the reply was lost, and the template's in-doubt policy decides whether to send it again.
  */
 export class AfricasTalkingSmsProvider implements SmsProvider {
   readonly name = 'africastalking';
@@ -149,11 +163,13 @@ export class AfricasTalkingSmsProvider implements SmsProvider {
     } catch (err) {
       const e = err as Error & { cause?: { code?: string; message?: string } };
       if (e.name === 'TimeoutError' || e.name === 'AbortError') {
-        throw new Error(`Africa's Talking did not answer within ${this.settings.timeoutMs} ms`, { cause: err });
+        throw new SmsInDoubtError(`Africa's Talking did not answer within ${this.settings.timeoutMs} ms`, {
+          cause: err,
+        });
       }
-      throw new Error(`could not reach Africa's Talking: ${e.cause?.code ?? e.cause?.message ?? e.message}`, {
-        cause: err,
-      });
+      const why = `could not reach Africa's Talking: ${e.cause?.code ?? e.cause?.message ?? e.message}`;
+      if (requestNeverLeft(e.cause?.code)) throw new Error(why, { cause: err });
+      throw new SmsInDoubtError(why, { cause: err });
     }
     const result = readSendReply(status, text, number);
     this.logger.log(

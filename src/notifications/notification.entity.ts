@@ -1,10 +1,20 @@
 import { Check, Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
 
 /**
- * pending → sending → sent (the provider took it) → delivered, or failed: refused by the provider,
- * out of attempts, or reported undeliverable by Africa's Talking's delivery report.
+ * pending → sending (a worker holds it until lease_until) → sent (the provider took it) →
+ * delivered (the handset got it), rejected (the network refused it) or failed (undeliverable).
+ * failed also ends a message the provider refused or that ran out of attempts; unknown ends a
+ * message in doubt whose template may not be sent twice (in-doubt-policy.ts), for an operator.
  */
-export const NOTIFICATION_STATUSES = ['pending', 'sending', 'sent', 'delivered', 'failed'] as const;
+export const NOTIFICATION_STATUSES = [
+  'pending',
+  'sending',
+  'sent',
+  'delivered',
+  'rejected',
+  'failed',
+  'unknown',
+] as const;
 export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
 
 /**
@@ -12,7 +22,10 @@ export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
  * committed change always has its message; the sender and the relay take it from here.
  */
 @Entity('notifications')
-@Check('CHK_notifications_status', `"status" IN ('pending', 'sending', 'sent', 'delivered', 'failed')`)
+@Check(
+  'CHK_notifications_status',
+  `"status" IN ('pending', 'sending', 'sent', 'delivered', 'rejected', 'failed', 'unknown')`,
+)
 @Index('IDX_notifications_status_created', ['status', 'createdAt'])
 @Index('IDX_notifications_phone_created', ['phoneNumber', 'createdAt'])
 @Index('IDX_notifications_provider_message_id', ['providerMessageId'])
@@ -36,8 +49,20 @@ export class Notification {
   @Column({ type: 'varchar', length: 16, default: 'pending' })
   status!: NotificationStatus;
 
+  /** Claims so far; each claim adds one, so a worker's writes name the claim they belong to. */
   @Column({ type: 'int', default: 0 })
   attempts!: number;
+
+  /** While `sending`: until when the worker that claimed it holds it. Past it, the relay takes it up. */
+  @Column({ name: 'lease_until', type: 'timestamptz', nullable: true })
+  leaseUntil!: Date | null;
+
+  /**
+   * When the current claim's request was about to leave for the provider. Set: the message is in
+   * doubt should the worker die before recording the answer. Unset: it never left.
+   */
+  @Column({ name: 'request_sent_at', type: 'timestamptz', nullable: true })
+  requestSentAt!: Date | null;
 
   @Column({ name: 'last_error', type: 'text', nullable: true })
   lastError!: string | null;

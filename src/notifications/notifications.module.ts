@@ -7,6 +7,7 @@ import { AdminNotificationsController } from './admin-notifications.controller.j
 import { Notification } from './notification.entity.js';
 import { AfricasTalkingSmsProvider } from './africastalking-sms.provider.js';
 import { NotificationsService } from './notifications.service.js';
+import { OutboxRepository } from './outbox.repository.js';
 import { SmsDeliveryMetrics } from './sms-delivery.metrics.js';
 import { SmsDeliveryReportsController } from './sms-delivery-reports.controller.js';
 import { LogSmsProvider, SMS_PROVIDER, type SmsProvider } from './sms-provider.js';
@@ -16,6 +17,7 @@ import { LogSmsProvider, SMS_PROVIDER, type SmsProvider } from './sms-provider.j
   controllers: [AdminNotificationsController, SmsDeliveryReportsController],
   providers: [
     NotificationsService,
+    OutboxRepository,
     SmsDeliveryMetrics,
     LogSmsProvider,
     {

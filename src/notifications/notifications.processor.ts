@@ -1,9 +1,10 @@
 import { Processor, WorkerHost } from '@nestjs/bullmq';
 import type { Job } from 'bullmq';
 import { JobName, JobPayloads, QueueName } from '../queues/queue-names.js';
+import { WORKER_RECOVERY } from '../queues/worker-recovery.js';
 import { NotificationsService } from './notifications.service.js';
 
-@Processor(QueueName.Notifications, { concurrency: 8 })
+@Processor(QueueName.Notifications, { concurrency: 8, ...WORKER_RECOVERY })
 export class NotificationsProcessor extends WorkerHost {
   constructor(private readonly notifications: NotificationsService) {
     super();

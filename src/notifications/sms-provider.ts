@@ -6,7 +6,8 @@ export interface SmsSendResult {
 
 /**
  * Sends one SMS. Implementations throw on failure: the sender's queue retries any error, except a
- * PermanentSmsError, which marks the message failed at once.
+ * PermanentSmsError, which marks the message failed at once, and an SmsInDoubtError, which follows
+ * the template's in-doubt policy (in-doubt-policy.ts).
  */
 export interface SmsProvider {
   readonly name: string;
@@ -23,6 +24,18 @@ export class PermanentSmsError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'PermanentSmsError';
+  }
+}
+
+/**
+ * The request may have reached the provider, and the SMS gone out, although no answer Deni can
+ * read came back (a timeout, a connection lost after the request left, a gateway's error page).
+ * Sending again could deliver the message twice, so the template's in-doubt policy decides.
+ */
+export class SmsInDoubtError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'SmsInDoubtError';
   }
 }
 

@@ -1,3 +1,4 @@
+import { IN_DOUBT_POLICY, inDoubtPolicy, RESENT_IN_DOUBT } from './in-doubt-policy.js';
 import { carriesSecret, maskSecret, renderTemplate, TEMPLATE_NAMES, type TemplateParams } from './templates.js';
 
 // GSM 03.38 basic character set (plus the extension table's common symbols).
@@ -107,5 +108,29 @@ describe('SMS templates', () => {
         renderTemplate(name, 'sw', SAMPLE[name] as never),
       );
     }
+  });
+});
+
+describe('the in-doubt policy of SMS templates', () => {
+  it.each(TEMPLATE_NAMES)('%s: a text that states an amount of money is never sent twice blindly', (name) => {
+    const shown = ['en', 'sw'].some((language) =>
+      /Ksh \d/.test(renderTemplate(name, language as 'en' | 'sw', SAMPLE[name] as never)),
+    );
+    if (shown) expect(inDoubtPolicy(name)).toBe('never');
+  });
+
+  it('sends a one-time code again, since it is useless unless it arrives', () => {
+    const secret = TEMPLATE_NAMES.filter((t) => carriesSecret(t));
+    expect(secret).toContain('auth.otp');
+    for (const name of secret) expect(inDoubtPolicy(name)).toBe('resend');
+  });
+
+  it('never sends again a template it does not know (a row older than the table)', () => {
+    expect(inDoubtPolicy('loan.something_retired')).toBe('never');
+  });
+
+  it('lists for the relay exactly the templates whose policy is resend', () => {
+    expect([...RESENT_IN_DOUBT].sort()).toEqual(TEMPLATE_NAMES.filter((t) => IN_DOUBT_POLICY[t] === 'resend').sort());
+    expect(RESENT_IN_DOUBT).not.toContain('deposit.received');
   });
 });

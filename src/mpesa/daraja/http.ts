@@ -3,6 +3,7 @@
 // answers turned into results or DarajaErrors, and Safaricom's certificate.
 import { createHash, randomUUID, type KeyObject } from 'node:crypto';
 import { Logger } from '@nestjs/common';
+import { requestNeverLeft } from '../../common/http-failures.js';
 import type { RedisClient } from '../../redis/redis-connection.factory.js';
 import {
   DARAJA_DUPLICATE_ORIGINATOR,
@@ -29,16 +30,6 @@ return 0
 
 /** Calls that change nothing at Daraja: an unknown outcome of one does not matter. */
 const QUERIES: ReadonlySet<DarajaOperation> = new Set(['oauth', 'stk_query', 'transaction_status']);
-
-/** Connection errors that mean the request never left: safe to report as "not sent". */
-const NOT_SENT = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-]);
 
 /**
  * One per DarajaClient. The access token lives in Redis because Daraja invalidates the previous
@@ -336,7 +327,7 @@ function networkFailure(operation: DarajaOperation, e: unknown, timeoutMs: numbe
     errorCode: 'NETWORK',
     errorMessage: `network failure: ${code ?? err?.cause?.message ?? err?.message ?? 'unknown'}`,
     retryable: true,
-    outcomeUnknown: !(code && NOT_SENT.has(code)),
+    outcomeUnknown: !requestNeverLeft(code),
     cause: e,
   });
 }

@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min, ValidateIf } from 'class-validator';
+import { NOTIFICATION_STATUSES, type NotificationStatus } from '../notification.entity.js';
 
 /** A number's SMS outbox: the admin route and the phone simulator page ask for it the same way. */
 export class NotificationsQuery {
@@ -8,6 +9,31 @@ export class NotificationsQuery {
   @IsString()
   @MaxLength(20)
   phoneNumber!: string;
+
+  @ApiPropertyOptional({ default: 50, minimum: 1, maximum: 200 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(200)
+  limit?: number;
+}
+
+/**
+ * The admin outbox: a number's messages, the messages in one status across numbers (`unknown`:
+ * messages in doubt waiting for an operator; `rejected`, `failed`), or a number's in one status.
+ */
+export class AdminNotificationsQuery {
+  @ApiPropertyOptional({ example: '0712345678', description: 'Required unless status is given' })
+  @ValidateIf((q: AdminNotificationsQuery) => q.status === undefined || q.phoneNumber !== undefined)
+  @IsString()
+  @MaxLength(20)
+  phoneNumber?: string;
+
+  @ApiPropertyOptional({ enum: NOTIFICATION_STATUSES, example: 'unknown' })
+  @IsOptional()
+  @IsIn(NOTIFICATION_STATUSES)
+  status?: NotificationStatus;
 
   @ApiPropertyOptional({ default: 50, minimum: 1, maximum: 200 })
   @IsOptional()
@@ -34,7 +60,12 @@ export class NotificationView {
   @ApiProperty({ example: 'Ksh 1000 received. Ksh 500 deducted for loan. New balance: Ksh 500' })
   body!: string;
 
-  @ApiProperty({ example: 'delivered', enum: ['pending', 'sending', 'sent', 'delivered', 'failed'] })
+  @ApiProperty({
+    example: 'delivered',
+    enum: NOTIFICATION_STATUSES,
+    description:
+      'sent: the provider took it; delivered, rejected, failed: as its delivery report said (failed also: refused, or out of attempts); unknown: in doubt, not sent again',
+  })
   status!: string;
 
   @ApiProperty({ example: 1 })
@@ -42,6 +73,27 @@ export class NotificationView {
 
   @ApiProperty({ nullable: true, type: String })
   lastError!: string | null;
+
+  @ApiProperty({ nullable: true, type: String, example: 'Failed', description: "The latest delivery report's status" })
+  deliveryStatus!: string | null;
+
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    example: 'DeliveryFailure',
+    description: "The delivery report's failureReason (with Rejected or Failed)",
+  })
+  deliveryFailureReason!: string | null;
+
+  @ApiProperty({ nullable: true, type: Date })
+  deliveryReportedAt!: Date | null;
+
+  @ApiProperty({
+    nullable: true,
+    type: Date,
+    description: 'When the request of its last attempt left for the provider',
+  })
+  requestSentAt!: Date | null;
 
   @ApiProperty()
   createdAt!: Date;

@@ -2,6 +2,7 @@ import { Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { JobName, type JobPayloads, QueueName } from '../../queues/queue-names.js';
+import { WORKER_RECOVERY } from '../../queues/worker-recovery.js';
 import { OfflineQueueService } from './offline-queue.service.js';
 
 type Payload = JobPayloads[JobName.ApplyOfflineItem];
@@ -21,6 +22,7 @@ export function offlineBackoff(attemptsMade: number, job?: { data?: Partial<Payl
 @Processor(QueueName.UssdOffline, {
   // One at a time, so one phone's items are applied in the order they were queued.
   concurrency: 1,
+  ...WORKER_RECOVERY,
   settings: {
     backoffStrategy: (attemptsMade, _type, _err, job) => offlineBackoff(attemptsMade, job as { data?: Payload }),
   },
