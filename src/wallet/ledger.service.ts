@@ -3,7 +3,6 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { assertPositiveShillings, type Shillings } from '../common/money.js';
-import { PG_UNIQUE_VIOLATION } from '../common/postgres-errors.js';
 import type { Tx } from '../database/transaction.service.js';
 import { type AccountKind, SystemAccount } from './account.entity.js';
 import { Transfer, type TransferKind } from './transfer.entity.js';
@@ -27,11 +26,10 @@ export type TransferResult =
   | { transfer: Transfer; replayed: true };
 
 /**
- * What the transfer statement returns: the debit account's kind and balance before it, and when
- * it wrote the transfer, its row and both accounts' new balances (else nulls).
+ * What the transfer statement returns: the debit account's balance before it, and when it wrote
+ * the transfer, its row and both accounts' new balances (else nulls).
  */
 interface MoveRow {
-  debit_kind: AccountKind;
   debit_before: string;
   id: string | null;
   seq: string;
@@ -259,7 +257,7 @@ export class LedgerService {
           WHERE id IN ($2, $3) AND EXISTS (SELECT 1 FROM moved)
          RETURNING id, balance
        )
-       SELECT debit.kind AS debit_kind, debit.balance AS debit_before, moved.*,
+       SELECT debit.balance AS debit_before, moved.*,
               (SELECT balance FROM balances WHERE id = $2) AS debit_balance,
               (SELECT balance FROM balances WHERE id = $3) AS credit_balance
          FROM debit LEFT JOIN moved ON true`,
@@ -274,12 +272,11 @@ export class LedgerService {
     }
     // Nothing written: the key was used before (a replay, perhaps asked again after the money was
     // spent, or committed by another transaction while this one waited on the unique index), or
-    // else the wallet is short.
+    // else the debit is a user wallet short of the amount (the only other way the insert skips:
+    // a key whose first writer rolled back is written here, PostgreSQL trying the insert again).
     const earlier = await this.findByKey(wanted.idempotencyKey, tx.manager);
     if (earlier) return this.replay(earlier, wanted, tx.manager);
-    const balance = Number(row.debit_before);
-    if (row.debit_kind === 'user_wallet' && balance < amount) throw WalletErrors.insufficientFunds(balance, amount);
-    throw Object.assign(new Error('idempotency key vanished'), { code: PG_UNIQUE_VIOLATION });
+    throw WalletErrors.insufficientFunds(Number(row.debit_before), amount);
   }
 
   private async replay(
