@@ -43,6 +43,11 @@ describe('onboarding: a subscriber and their wallet, registered together (real P
       users.findOrRegister(msisdn, undefined, () => Promise.reject(new Error('wallet could not be opened'))),
     ).rejects.toThrow('wallet could not be opened');
     expect(await users.findByPhone(msisdn)).toBeNull();
+    // The same where a dial registers (identify).
+    await expect(
+      users.identify(msisdn, () => Promise.reject(new Error('wallet could not be opened')), null),
+    ).rejects.toThrow('wallet could not be opened');
+    expect(await users.findByPhone(msisdn)).toBeNull();
     const user = await onboarding.register(msisdn);
     expect(await walletsOf(user.id)).toBe(1);
   });

@@ -129,16 +129,23 @@ describe('users: registration, PINs and lockout (real PostgreSQL and Redis)', ()
 
   it('identifies a caller from the cache once seen, with the language every change leaves', async () => {
     const msisdn = uniquePhone();
-    const first = await users.identify(`0${msisdn.slice(3)}`);
-    expect(first).toMatchObject({ phoneNumber: msisdn, language: 'en' });
+    const { registered, ...first } = await users.identify(`0${msisdn.slice(3)}`);
+    // Registered by that first call, and only by it.
+    expect({ registered, ...first }).toMatchObject({ registered: true, phoneNumber: msisdn, language: 'en' });
     // The cache answers now: a change made behind the service's back is not seen...
     await db.query(`UPDATE users SET language = 'sw' WHERE id = $1`, [first.id]);
-    expect(await users.identify(msisdn)).toEqual(first);
+    expect(await users.identify(msisdn)).toEqual({ ...first, registered: false });
     // ...while one made through it is, at once.
     await users.setLanguage(first.id, 'sw');
-    expect(await users.identify(msisdn)).toEqual({ ...first, language: 'sw' });
+    expect(await users.identify(msisdn)).toEqual({ ...first, language: 'sw', registered: false });
     // A fill from a read taken before that change (a slow identify) does not bring the old language back.
     await app.get(UserIdentityCache).fill({ ...first, language: 'en' });
-    expect(await users.identify(msisdn)).toEqual({ ...first, language: 'sw' });
+    expect(await users.identify(msisdn)).toEqual({ ...first, language: 'sw', registered: false });
+    // Known to PostgreSQL but not to the cache (lost, or never filled): found, not registered again.
+    expect(await users.identify(msisdn, undefined, null)).toEqual({ ...first, language: 'sw', registered: false });
+    const [{ count }] = await db.query<{ count: string }[]>('SELECT count(*) FROM users WHERE phone_number = $1', [
+      msisdn,
+    ]);
+    expect(count).toBe('1');
   });
 });

@@ -317,8 +317,8 @@ describe('USSD gateways and endpoints', () => {
 
     it('an internal error still answers a valid END, without leaking the error', async () => {
       const users = app.get(UsersService);
-      const original = users.findOrRegister.bind(users);
-      users.findOrRegister = () => Promise.reject(new Error('boom: database exploded at /srv/deni/src/users.ts:42'));
+      const original = users.identify.bind(users);
+      users.identify = () => Promise.reject(new Error('boom: database exploded at /srv/deni/src/users.ts:42'));
       const phone = uniquePhone();
       let at;
       let json;
@@ -326,7 +326,7 @@ describe('USSD gateways and endpoints', () => {
         at = await atPost(app, { sessionId: `err-${phone}`, phoneNumber: phone, text: '' });
         json = await post(app, '/api/ussd/handler', generic(phone));
       } finally {
-        users.findOrRegister = original;
+        users.identify = original;
       }
       // It failed before the number was identified: in both languages.
       expect(at).toEqual({ status: 200, body: end(BOTH_LANGUAGES.generic) });

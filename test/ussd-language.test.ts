@@ -136,8 +136,8 @@ describe('USSD screens in the subscriber’s language', () => {
     // A number that cannot be identified (PostgreSQL fails before anyone is known) dials until it
     // is rate limited: every answer, the refusal of the limit included, in both languages.
     const users = app.get(UsersService);
-    const findOrRegister = users.findOrRegister.bind(users);
-    users.findOrRegister = () => Promise.reject(new Error('boom: before anyone is known'));
+    const identify = users.identify.bind(users);
+    users.identify = () => Promise.reject(new Error('boom: before anyone is known'));
     try {
       for (let sent = 1; sent <= RATE; sent += 1) {
         expect(await atPost(app, { sessionId: `rate-${sent}-${stranger}`, phoneNumber: stranger, text: '' })).toEqual({
@@ -146,7 +146,7 @@ describe('USSD screens in the subscriber’s language', () => {
         });
       }
     } finally {
-      users.findOrRegister = findOrRegister;
+      users.identify = identify;
     }
     expect(await atPost(app, { sessionId: `rate-last-${stranger}`, phoneNumber: stranger, text: '1' })).toEqual({
       status: 200,

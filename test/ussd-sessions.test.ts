@@ -1,6 +1,7 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { REDIS } from '../src/redis/redis.tokens.js';
 import type { RedisClient } from '../src/redis/redis-connection.factory.js';
+import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { LoansService } from '../src/loans/loans.service.js';
 import type { Language } from '../src/common/language.js';
@@ -208,6 +209,38 @@ describe('USSD sessions', () => {
       // unlock in another (scripts by digest). The subscriber comes from the session (no identity
       // lookup) and the index was put at the dial.
       for (const commands of perStep) expect(commands).toEqual(['evalsha', 'evalsha']);
+    });
+
+    it('registers a new number on its first dial in five statements, and takes its first snapshot without the database', async () => {
+      const phone = new CheckedAtPhone(app, uniquePhone());
+      const snapshots = app.get(UssdSnapshotStore);
+      // Every statement any pooled connection sends, from the dial until its background work is done.
+      const sent: string[] = [];
+      const client = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+      const query = client.query;
+      client.query = function (this: pg.Client, ...args: unknown[]) {
+        const q = args[0] as string | { text?: string };
+        sent.push((typeof q === 'string' ? q : (q.text ?? '')).trim().split(/\s+/).slice(0, 3).join(' '));
+        return query.apply(this, args);
+      };
+      try {
+        expect(await phone.dial()).toBe(con(MAIN_MENU));
+        await snapshots.settle();
+      } finally {
+        client.query = query;
+      }
+      // Who they are (nobody yet), then the user and their wallet in one transaction.
+      expect(sent).toEqual([
+        'SELECT id, phone_number,',
+        'START TRANSACTION',
+        'INSERT INTO users',
+        'INSERT INTO accounts',
+        'COMMIT',
+      ]);
+      // What they could see offline: nothing yet, as of the dial.
+      const snapshot = await snapshots.get(phone.phoneNumber);
+      expect(snapshot).toMatchObject({ seq: 0, balance: 0, owing: 0, owed: 0, loans: [], entries: [] });
+      expect(snapshot?.user).toMatchObject({ phoneNumber: phone.phoneNumber, language: 'en', hasPin: false });
     });
 
     it('waits for Redis twice in sequence on a dial, a shortcut dial or a continuing step, first contact included', async () => {

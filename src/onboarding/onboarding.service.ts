@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import type { UserIdentity } from '../users/user-identity.cache.js';
 import type { User } from '../users/user.entity.js';
-import { UsersService } from '../users/users.service.js';
+import { UsersService, type Identified } from '../users/users.service.js';
 import { LedgerService } from '../wallet/ledger.service.js';
 
 /**
@@ -27,7 +27,7 @@ export class OnboardingService {
    * As UsersService.identify (the cached identity first, unless the caller read it already),
    * registering with a wallet on first contact.
    */
-  identify(phoneNumber: string, cached?: UserIdentity | null): Promise<UserIdentity> {
+  identify(phoneNumber: string, cached?: UserIdentity | null): Promise<Identified> {
     return this.users.identify(phoneNumber, this.openWallet, cached);
   }
 }

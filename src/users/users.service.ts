@@ -18,6 +18,21 @@ import { UserErrors } from './users.errors.js';
 /** What registering a subscriber also does, in the same transaction (see OnboardingService). */
 export type OnRegistered = (manager: EntityManager, userId: string) => Promise<unknown>;
 
+/** Who a number is, and whether this lookup registered it (nothing of theirs exists yet). */
+export interface Identified extends UserIdentity {
+  registered: boolean;
+}
+
+interface IdentityRow {
+  id: string;
+  phone_number: string;
+  language: Language;
+}
+
+function identityOf(row: IdentityRow): UserIdentity {
+  return { id: row.id, phoneNumber: row.phone_number, language: row.language };
+}
+
 @Injectable()
 export class UsersService {
   private readonly logger = new Logger(UsersService.name);
@@ -63,25 +78,46 @@ export class UsersService {
   /**
    * Who is dialling: the cached identity, else the user (registered on first contact, with
    * `onRegistered` as findOrRegister), which is then cached. A USSD dial needs no more than this.
+   * `registered` says the number was registered by this call: nothing of theirs exists yet.
    */
-  async identify(
-    phoneNumber: string,
-    onRegistered?: OnRegistered,
-    cached?: UserIdentity | null,
-  ): Promise<UserIdentity> {
+  async identify(phoneNumber: string, onRegistered?: OnRegistered, cached?: UserIdentity | null): Promise<Identified> {
     const msisdn = toMsisdn(phoneNumber);
     // `cached` when the caller has read the cache already (null: not there).
     const identity = cached === undefined ? await this.identities.get(msisdn) : cached;
-    if (identity) return identity;
-    const user = await this.findOrRegister(msisdn, undefined, onRegistered);
-    const registered = { id: user.id, phoneNumber: user.phoneNumber, language: user.language };
+    if (identity) return { ...identity, registered: false };
+    // Known (the cache lost or never had them): one query. New: the user and what registration
+    // opens with them, in one transaction of two statements.
+    const known = await this.identityFromDatabase(msisdn, this.users.manager);
+    const found =
+      known ??
+      (await this.transactions.run(async (tx) => {
+        const [row] = await tx.manager.query<IdentityRow[]>(
+          `INSERT INTO users (phone_number) VALUES ($1) ON CONFLICT (phone_number) DO NOTHING
+           RETURNING id, phone_number, language`,
+          [msisdn],
+        );
+        // Registered at this moment by another request: theirs.
+        if (!row) return this.identityFromDatabase(msisdn, tx.manager);
+        await onRegistered?.(tx.manager, row.id);
+        return { ...identityOf(row), registered: true };
+      }));
+    if (!found) throw UserErrors.notFound();
+    const { registered, ...entry } = found;
     // Not waited for: on a first dial it would be a Redis round trip of its own before the
     // session's save. The fill never overwrites an entry (a later language change wins), and
     // one that fails only means the next dial reads PostgreSQL again.
     this.identities
-      .fill(registered)
+      .fill(entry)
       .catch((err: unknown) => this.logger.warn({ err }, 'identity cache not filled: the next dial reads PostgreSQL'));
-    return registered;
+    return { ...entry, registered };
+  }
+
+  private async identityFromDatabase(msisdn: string, manager: EntityManager): Promise<Identified | null> {
+    const [row] = await manager.query<IdentityRow[]>(
+      'SELECT id, phone_number, language FROM users WHERE phone_number = $1',
+      [msisdn],
+    );
+    return row ? { ...identityOf(row), registered: false } : null;
   }
 
   /** Who a number is as far as the identity cache knows it (a normalised MSISDN): nothing read from PostgreSQL. */

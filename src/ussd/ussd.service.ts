@@ -129,7 +129,9 @@ export class UssdService {
       // everyone it changed, before returning (SubscriberChanges); after a good step that read (a
       // dial counts as a read: it is when a snapshot is most likely missing), one is taken in the
       // background, at most every USSD_SNAPSHOT_REFRESH_SECONDS.
-      if (online && !online.wrote && (plan.kind === 'start' || online.read)) this.snapshots.refreshSoon(user.id);
+      // Someone registered by this very step has nothing yet: their first snapshot needs no query.
+      if (ran.registered && !online?.wrote) this.snapshots.storeFirst(user);
+      else if (online && !online.wrote && (plan.kind === 'start' || online.read)) this.snapshots.refreshSoon(user.id);
       return { reply: result.reply, screen: result.screen };
     } finally {
       // Released with the session's save already, unless the step ended before saving.

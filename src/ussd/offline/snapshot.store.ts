@@ -140,6 +140,35 @@ export class UssdSnapshotStore implements OnModuleInit, OnModuleDestroy {
   }
 
   /**
+   * The first snapshot of someone registered just now, who has nothing yet (no PIN, no money, no
+   * loans): written with no query, in the background, and only where no snapshot exists. Its seq
+   * is 0, below any refresh's, so a snapshot taken after something of theirs changed is never
+   * replaced by it, and replaces it.
+   */
+  storeFirst(user: UssdUser): void {
+    const snapshot: UssdSnapshot = {
+      seq: 0,
+      takenAt: Date.now(),
+      user: { ...user, hasPin: false },
+      balance: 0,
+      owing: 0,
+      owed: 0,
+      loans: [],
+      entries: [],
+    };
+    this.refreshed(user.id, snapshot.takenAt);
+    const run = STORE_IF_NEWER.run(
+      this.redis,
+      [this.key(user.phoneNumber)],
+      [0, JSON.stringify(snapshot), this.ttlSeconds],
+    )
+      .then(() => undefined)
+      .catch((err: unknown) => this.logger.debug({ err }, 'first snapshot not stored'));
+    this.afterWrites.add(run);
+    void run.finally(() => this.afterWrites.delete(run));
+  }
+
+  /**
    * After a write: these subscribers' snapshots, taken now (at once) and awaited, so the write's
    * reply goes out once they are stored. Not bounded like refreshSoon: it is part of the request
    * that wrote, like its other queries; but a write waits at most a quarter of

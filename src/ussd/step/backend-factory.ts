@@ -14,6 +14,8 @@ import { UssdSnapshotStore } from '../offline/snapshot.store.js';
 export interface Backed<B> {
   user: UssdUser;
   backend: B;
+  /** The subscriber was registered by this step: nothing of theirs exists yet. */
+  registered?: boolean;
 }
 
 /** Builds the screens' backend for one step: the services while PostgreSQL answers, else the subscriber's snapshot. */
@@ -40,8 +42,9 @@ export class UssdBackendFactory {
    * cache's entry when read already (null: not there).
    */
   async online(msisdn: string, known: UssdUser | null, cached?: UssdUser | null): Promise<Backed<OnlineBackend>> {
-    const user = known ?? (await this.onboarding.identify(msisdn, cached));
-    return { user, backend: new OnlineBackend(user, this.services) };
+    if (known) return { user: known, backend: new OnlineBackend(known, this.services) };
+    const { registered, ...user } = await this.onboarding.identify(msisdn, cached);
+    return { user, backend: new OnlineBackend(user, this.services), registered };
   }
 
   /** Offline, from the subscriber's snapshot; null when there is none. */

@@ -58,6 +58,8 @@ export interface Ran {
   user: UssdUser;
   /** The online backend when the step ran online. */
   online: OnlineBackend | null;
+  /** The subscriber was registered by this step (online): nothing of theirs exists yet. */
+  registered: boolean;
 }
 
 export type RunOutcome = Ran | { kind: 'refused'; key: BilingualKey };
@@ -145,6 +147,7 @@ export class StepRunner {
     let session = stored;
     let backed: Backed<UssdBackend>;
     let online: OnlineBackend | null = null;
+    let registered = false;
     if (attempt) {
       // A continuing step knows its subscriber from the session, a dial most often from the
       // identity cache: no database lookup, so a step that only navigates touches Redis alone.
@@ -154,6 +157,7 @@ export class StepRunner {
           : null;
       const onlineBacked = await this.backends.online(msisdn, fromSession, step.dial?.identity);
       online = onlineBacked.backend;
+      registered = onlineBacked.registered === true;
       backed = onlineBacked;
     } else {
       const offlineBacked = await this.backends.offline(msisdn);
@@ -216,7 +220,7 @@ export class StepRunner {
     // An ended session is kept (as ended) for the rest of its TTL, so that a redelivered request
     // is answered again.
     if (result.reply.end) session.ended = true;
-    return { kind: 'ran', session, result, midJourney, user, online };
+    return { kind: 'ran', session, result, midJourney, user, online, registered };
   }
 
   private async answer(
