@@ -924,6 +924,43 @@ describe('the money core', () => {
       expect(await codeOf(loans.getForParty(borrowed.id, y.id))).toBe('LOAN.NOT_FOUND');
     });
 
+    check('reads several users at once as it reads each alone: newest loans, summaries, latest entries', async () => {
+      // Three users whose loans and entries overlap (each is a party to the others' loans), one
+      // with more loans than the limit, one with nothing at all.
+      const [a, b, c, nobody] = [await funded(5_000), await funded(5_000), await user(), await user()];
+      await activeLoan(a, b, 500, 50);
+      await activeLoan(b, c, 300, 30);
+      for (let i = 0; i < 4; i += 1)
+        await loans.requestLoan({
+          borrowerId: c.id,
+          lenderPhoneNumber: a.phoneNumber,
+          amount: 100 + i,
+          repaymentPerDeposit: 10,
+        });
+      await loans.receiveDeposit({ userId: c.id, amount: 200, reference: ref('MANY') });
+      const everyone = [a.id, b.id, c.id, nobody.id];
+      const limit = 3;
+      const [latest, summaries, entries] = await Promise.all([
+        loans.latestForUsers(everyone, limit),
+        loans.summaries(everyone),
+        wallet.latestEntries(everyone, limit),
+      ]);
+      for (const id of everyone) {
+        const alone = await loans.listForUser(id, { role: 'any', limit, count: false });
+        expect({
+          id,
+          loans: latest.get(id)!.map((l) => [l.id, l.borrower!.phoneNumber, l.lender!.phoneNumber]),
+        }).toEqual({
+          id,
+          loans: alone.items.map((l) => [l.id, l.borrower!.phoneNumber, l.lender!.phoneNumber]),
+        });
+        expect({ id, summary: summaries.get(id) }).toEqual({ id, summary: await loans.summary(id) });
+        expect({ id, entries: entries.get(id) }).toEqual({ id, entries: (await wallet.history(id, { limit })).items });
+      }
+      expect(latest.get(c.id)).toHaveLength(limit);
+      expect([latest.get(nobody.id), entries.get(nobody.id)]).toEqual([[], []]);
+    });
+
     check('pages of at most 100 loans', async () => {
       const me = await user();
       const many = await loans.listForUser(me.id, { limit: 1_000 });

@@ -75,20 +75,63 @@ export class LoanQueriesService {
     return { items, total };
   }
 
+  /**
+   * The newest `limit` loans (1–100) of each of these users, as borrower or lender, with both
+   * parties: listForUser's first page for each, in two queries whatever the number of users.
+   */
+  async latestForUsers(userIds: readonly string[], limit: number): Promise<Map<string, Loan[]>> {
+    const unique = [...new Set(userIds)];
+    const picked: { user_id: string; id: string }[] = await this.dataSource.query(
+      `SELECT user_id, id FROM (
+         SELECT u.id AS user_id, l.id, row_number() OVER (PARTITION BY u.id ORDER BY l.created_at DESC, l.id DESC) AS n
+           FROM unnest($1::uuid[]) AS u(id)
+           JOIN loans l ON l.borrower_id = u.id OR l.lender_id = u.id
+       ) ranked WHERE n <= $2`,
+      [unique, Math.min(Math.max(Math.trunc(limit), 1), 100)],
+    );
+    const loans = picked.length
+      ? await this.dataSource
+          .getRepository(Loan)
+          .createQueryBuilder('l')
+          .leftJoinAndSelect('l.borrower', 'borrower')
+          .leftJoinAndSelect('l.lender', 'lender')
+          .where('l.id IN (:...ids)', { ids: [...new Set(picked.map((p) => p.id))] })
+          .orderBy('l.created_at', 'DESC')
+          .addOrderBy('l.id', 'DESC')
+          .getMany()
+      : [];
+    const byId = new Map(loans.map((l) => [l.id, l]));
+    const mine = new Set(picked.map((p) => `${p.user_id}:${p.id}`));
+    return new Map(unique.map((id) => [id, [...byId.values()].filter((l) => mine.has(`${id}:${l.id}`))]));
+  }
+
+  /** summary() for several users in two queries (their loans' sums, their wallets' balances), by user id. */
+  async summaries(userIds: readonly string[]): Promise<Map<string, LoanSummary>> {
+    const unique = [...new Set(userIds)];
+    const [rows, balances] = await Promise.all([
+      this.dataSource.query<(SummaryRow & { user_id: string })[]>(
+        `SELECT u.id AS user_id,
+           coalesce(sum(l.outstanding) FILTER (WHERE l.status = 'ACTIVE' AND l.lender_id = u.id), 0)   AS owed,
+           coalesce(sum(l.outstanding) FILTER (WHERE l.status = 'ACTIVE' AND l.borrower_id = u.id), 0) AS owing,
+           count(l.id) FILTER (WHERE l.status = 'ACTIVE' AND l.borrower_id = u.id)::int AS active_as_borrower,
+           count(l.id) FILTER (WHERE l.status = 'ACTIVE' AND l.lender_id = u.id)::int   AS active_as_lender,
+           count(l.id) FILTER (WHERE l.status = 'PENDING' AND l.lender_id = u.id)::int  AS pending_approvals
+         FROM unnest($1::uuid[]) AS u(id)
+         LEFT JOIN loans l ON l.borrower_id = u.id OR l.lender_id = u.id
+         GROUP BY u.id`,
+        [unique],
+      ),
+      this.wallet.balances(unique),
+    ]);
+    return new Map(rows.map((row) => [row.user_id, summaryOf(row, balances.get(row.user_id) ?? 0)]));
+  }
+
   pendingForLender(lenderId: string, options: { limit?: number; offset?: number } = {}) {
     return this.listForUser(lenderId, { ...options, role: 'lender', status: ['PENDING'] });
   }
 
   async summary(userId: string): Promise<LoanSummary> {
-    const [row] = await this.dataSource.query<
-      {
-        owed: string;
-        owing: string;
-        active_as_borrower: number;
-        active_as_lender: number;
-        pending_approvals: number;
-      }[]
-    >(
+    const [row] = await this.dataSource.query<SummaryRow[]>(
       `SELECT
          coalesce(sum(outstanding) FILTER (WHERE status = 'ACTIVE' AND lender_id = $1), 0)   AS owed,
          coalesce(sum(outstanding) FILTER (WHERE status = 'ACTIVE' AND borrower_id = $1), 0) AS owing,
@@ -98,13 +141,25 @@ export class LoanQueriesService {
        FROM loans WHERE borrower_id = $1 OR lender_id = $1`,
       [userId],
     );
-    return {
-      balance: await this.wallet.balance(userId),
-      owed: Number(row.owed),
-      owing: Number(row.owing),
-      activeAsBorrower: row.active_as_borrower,
-      activeAsLender: row.active_as_lender,
-      pendingApprovals: row.pending_approvals,
-    };
+    return summaryOf(row, await this.wallet.balance(userId));
   }
+}
+
+interface SummaryRow {
+  owed: string;
+  owing: string;
+  active_as_borrower: number;
+  active_as_lender: number;
+  pending_approvals: number;
+}
+
+function summaryOf(row: SummaryRow, balance: Shillings): LoanSummary {
+  return {
+    balance,
+    owed: Number(row.owed),
+    owing: Number(row.owing),
+    activeAsBorrower: row.active_as_borrower,
+    activeAsLender: row.active_as_lender,
+    pendingApprovals: row.pending_approvals,
+  };
 }

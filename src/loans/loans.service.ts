@@ -96,4 +96,14 @@ export class LoansService {
   summary(userId: string): Promise<LoanSummary> {
     return this.queries.summary(userId);
   }
+
+  /** summary() for several users at once, by user id. */
+  summaries(userIds: readonly string[]): Promise<Map<string, LoanSummary>> {
+    return this.queries.summaries(userIds);
+  }
+
+  /** The newest `limit` loans of each of these users (as listForUser's first page), by user id. */
+  latestForUsers(userIds: readonly string[], limit: number): Promise<Map<string, Loan[]>> {
+    return this.queries.latestForUsers(userIds, limit);
+  }
 }

@@ -187,6 +187,21 @@ export class UsersService {
     return row;
   }
 
+  /** profile() for several subscribers in one query, by id (those that do not exist are left out). */
+  async profiles(
+    userIds: readonly string[],
+  ): Promise<Map<string, { id: string; phoneNumber: string; language: Language; hasPin: boolean }>> {
+    const rows = await this.users
+      .createQueryBuilder('u')
+      .select('u.id', 'id')
+      .addSelect('u.phone_number', 'phoneNumber')
+      .addSelect('u.language', 'language')
+      .addSelect('u.pin_hash IS NOT NULL', 'hasPin')
+      .where('u.id IN (:...ids)', { ids: [...new Set(userIds)] })
+      .getRawMany<{ id: string; phoneNumber: string; language: Language; hasPin: boolean }>();
+    return new Map(rows.map((r) => [r.id, r]));
+  }
+
   async hasPin(userId: string): Promise<boolean> {
     // A PIN, once set, is only ever replaced: a hash cached for the offline check settles it.
     if ((await this.pinCache.get(userId)) !== null) return true;

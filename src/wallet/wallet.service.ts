@@ -25,6 +25,30 @@ export interface WalletPage {
   nextCursor: string | null;
 }
 
+/** A transfer as a wallet's history reads it. */
+interface EntryRow {
+  id: string;
+  seq: string;
+  kind: TransferKind;
+  amount: string;
+  loan_id: string | null;
+  debit_account_id: string;
+  counterparty_user_id: string | null;
+  created_at: Date;
+}
+
+/** A transfer as an entry of the wallet `walletId`: signed from its side. */
+function entryOf(r: EntryRow, walletId: string): WalletEntry {
+  return {
+    id: r.id,
+    kind: r.kind,
+    amount: r.debit_account_id === walletId ? -Number(r.amount) : Number(r.amount),
+    loanId: r.loan_id,
+    counterpartyUserId: r.counterparty_user_id,
+    createdAt: r.created_at,
+  };
+}
+
 /** Cursors are opaque to clients; inside, the ledger sequence number of the last entry shown. */
 function encodeCursor(seq: string): string {
   return Buffer.from(`s${seq}`).toString('base64url');
@@ -58,16 +82,7 @@ export class WalletService {
     const walletId = await this.ledger.findWalletId(userId);
     if (!walletId) return { items: [], nextCursor: null };
     const cursor = options.before ? decodeCursor(options.before) : null;
-    const rows: {
-      id: string;
-      seq: string;
-      kind: TransferKind;
-      amount: string;
-      loan_id: string | null;
-      debit_account_id: string;
-      counterparty_user_id: string | null;
-      created_at: Date;
-    }[] = await this.dataSource.query(
+    const rows: EntryRow[] = await this.dataSource.query(
       `SELECT t.id, t.seq, t.kind, t.amount, t.loan_id, t.debit_account_id, t.created_at, other.user_id AS counterparty_user_id
          FROM transfers t
          JOIN accounts other
@@ -79,16 +94,47 @@ export class WalletService {
       [walletId, cursor, limit + 1],
     );
     const page = rows.slice(0, limit);
-    const items = page.map((r) => ({
-      id: r.id,
-      kind: r.kind,
-      amount: r.debit_account_id === walletId ? -Number(r.amount) : Number(r.amount),
-      loanId: r.loan_id,
-      counterpartyUserId: r.counterparty_user_id,
-      createdAt: r.created_at,
-    }));
+    const items = page.map((r) => entryOf(r, walletId));
     const last = page[page.length - 1];
     return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.seq) : null };
+  }
+
+  /** Several wallets' balances in one query, by user id (0 for a user with no wallet yet). */
+  async balances(userIds: readonly string[]): Promise<Map<string, Shillings>> {
+    const rows: { user_id: string; balance: string }[] = await this.dataSource.query(
+      'SELECT user_id, balance FROM accounts WHERE user_id = ANY($1::uuid[])',
+      [[...new Set(userIds)]],
+    );
+    const found = new Map(rows.map((r) => [r.user_id, Number(r.balance)]));
+    return new Map(userIds.map((id) => [id, found.get(id) ?? 0]));
+  }
+
+  /**
+   * The newest `limit` entries (1–50) of several wallets in one query, by user id: each list as
+   * history() gives its first page (empty for a user with no wallet yet).
+   */
+  async latestEntries(userIds: readonly string[], limit: number): Promise<Map<string, WalletEntry[]>> {
+    const unique = [...new Set(userIds)];
+    const rows: (EntryRow & { user_id: string; wallet_id: string })[] = await this.dataSource.query(
+      `SELECT w.user_id, w.id AS wallet_id, t.*
+         FROM accounts w
+         CROSS JOIN LATERAL (
+           SELECT t.id, t.seq, t.kind, t.amount, t.loan_id, t.debit_account_id, t.created_at,
+                  other.user_id AS counterparty_user_id
+             FROM transfers t
+             JOIN accounts other
+               ON other.id = CASE WHEN t.debit_account_id = w.id THEN t.credit_account_id ELSE t.debit_account_id END
+            WHERE t.debit_account_id = w.id OR t.credit_account_id = w.id
+            ORDER BY t.seq DESC
+            LIMIT $2
+         ) t
+        WHERE w.user_id = ANY($1::uuid[])
+        ORDER BY w.user_id, t.seq DESC`,
+      [unique, Math.min(Math.max(Math.trunc(limit), 1), 50)],
+    );
+    const entries = new Map<string, WalletEntry[]>(unique.map((id) => [id, []]));
+    for (const r of rows) entries.get(r.user_id)!.push(entryOf(r, r.wallet_id));
+    return entries;
   }
 
   /**

@@ -191,19 +191,16 @@ export class UssdSnapshotStore implements OnModuleInit, OnModuleDestroy {
   }
 
   private async takeNow(userIds: readonly string[]): Promise<void> {
-    await Promise.all(
-      userIds.map(async (id) => {
-        // Fresh as of now: a routine refresh of this subscriber can wait its usual time.
-        this.refreshed(id, Date.now());
-        try {
-          await this.refresh(id);
-        } catch (err) {
-          // Redis or PostgreSQL just went away: offline reads show the previous snapshot (with its
-          // time) until the next one; the write itself is done.
-          this.logger.warn({ err, userId: id }, 'snapshot not updated after a write');
-        }
-      }),
-    );
+    const unique = [...new Set(userIds)];
+    // Fresh as of now: a routine refresh of these subscribers can wait its usual time.
+    for (const id of unique) this.refreshed(id, Date.now());
+    try {
+      await this.refreshAll(unique);
+    } catch (err) {
+      // Redis or PostgreSQL just went away: offline reads show the previous snapshots (with their
+      // time) until the next ones; the write itself is done.
+      this.logger.warn({ err, userIds: unique }, 'snapshots not updated after a write');
+    }
   }
 
   private refreshed(userId: string, at: number): void {
@@ -216,32 +213,56 @@ export class UssdSnapshotStore implements OnModuleInit, OnModuleDestroy {
    * balances, loans and latest entries, read at once, all from the database.
    */
   async refresh(userId: string): Promise<void> {
-    // Both taken before reading: anything committed before them is in the snapshot.
-    const seq = Number(await NEXT_SEQ.run(this.redis, [`ussd:snapshot-seq:${userId}`], [this.ttlSeconds + 3600]));
+    await this.refreshAll([userId]);
+  }
+
+  /**
+   * refresh() for several subscribers at once (the parties to one write): the same reads, each
+   * made once for all of them, so the queries do not grow with their number.
+   */
+  private async refreshAll(userIds: readonly string[]): Promise<void> {
+    // Taken before reading: anything committed before them is in the snapshot.
+    const seqs = await Promise.all(
+      userIds.map(async (id) =>
+        Number(await NEXT_SEQ.run(this.redis, [`ussd:snapshot-seq:${id}`], [this.ttlSeconds + 3600])),
+      ),
+    );
     const takenAt = Date.now();
-    const [profile, summary, loans, history] = await Promise.all([
-      this.users.profile(userId),
-      this.loans.summary(userId),
-      this.loans.listForUser(userId, { role: 'any', limit: SNAPSHOT_LOANS, count: false }),
-      this.wallet.history(userId, { limit: SNAPSHOT_ENTRIES }),
+    const [profiles, summaries, loans, entries] = await Promise.all([
+      this.users.profiles(userIds),
+      this.loans.summaries(userIds),
+      this.loans.latestForUsers(userIds, SNAPSHOT_LOANS),
+      this.wallet.latestEntries(userIds, SNAPSHOT_ENTRIES),
     ]);
-    const { phoneNumber, language, hasPin } = profile;
-    // seq first: STORE_IF_NEWER reads it from the start of the JSON.
-    const snapshot: UssdSnapshot = {
-      seq,
-      takenAt,
-      user: { id: userId, phoneNumber, language, hasPin },
-      balance: summary.balance,
-      owing: summary.owing,
-      owed: summary.owed,
-      loans: loans.items.map((loan) => toLoanView(loan, userId)),
-      entries: history.items.map((entry) => ({
-        at: entry.createdAt.getTime(),
-        kind: entry.kind,
-        amount: entry.amount,
-      })),
-    };
-    await STORE_IF_NEWER.run(this.redis, [this.key(phoneNumber)], [seq, JSON.stringify(snapshot), this.ttlSeconds]);
+    await Promise.all(
+      userIds.map(async (userId, i) => {
+        const profile = profiles.get(userId);
+        const summary = summaries.get(userId);
+        // Nobody by that id (never the case for a party to a write): nothing to store.
+        if (!profile || !summary) return;
+        const { phoneNumber, language, hasPin } = profile;
+        // seq first: STORE_IF_NEWER reads it from the start of the JSON.
+        const snapshot: UssdSnapshot = {
+          seq: seqs[i],
+          takenAt,
+          user: { id: userId, phoneNumber, language, hasPin },
+          balance: summary.balance,
+          owing: summary.owing,
+          owed: summary.owed,
+          loans: (loans.get(userId) ?? []).map((loan) => toLoanView(loan, userId)),
+          entries: (entries.get(userId) ?? []).map((entry) => ({
+            at: entry.createdAt.getTime(),
+            kind: entry.kind,
+            amount: entry.amount,
+          })),
+        };
+        await STORE_IF_NEWER.run(
+          this.redis,
+          [this.key(phoneNumber)],
+          [seqs[i], JSON.stringify(snapshot), this.ttlSeconds],
+        );
+      }),
+    );
   }
 
   /** Waits for background refreshes under way (tests, shutdown). */
