@@ -441,6 +441,8 @@ describe('the money core', () => {
       expect((await wallet.history(a.id, { limit: 0 })).items).toHaveLength(1);
       expect((await wallet.history(a.id, { before: 'not-a-cursor' })).items).toHaveLength(3);
       expect((await wallet.history(a.id, { before: Buffer.from('s1x').toString('base64url') })).items).toHaveLength(3);
+      // A cursor is `s` and digits, nothing before them either: anything else reads as none.
+      expect((await wallet.history(a.id, { before: Buffer.from('xs1').toString('base64url') })).items).toHaveLength(3);
       const b3 = await wallet.history(b.id, { limit: 3 });
       expect(b3.items.map((i) => [i.kind, i.amount])).toEqual([
         ['loan_repayment', -50],
