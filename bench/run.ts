@@ -53,6 +53,7 @@ import {
   RUN_ID,
   type Journey,
 } from './journeys.js';
+import { shippedNodeFlags } from './shipped-node-flags.js';
 import { children, cpuMs, log, peakRss, readStatus, readyLine, start, stop, waitFor } from './processes.js';
 import { CEILING, ONE_PROCESS, PEER, ratios, scaleOut, table, targets, type Row } from './report.js';
 
@@ -77,8 +78,11 @@ const BUILD = !args.has('no-build');
 const PROFILE = args.has('profile');
 /** Another build to run instead of dist/ (for before/after comparisons); inside the project, for node_modules. */
 const DIST = args.get('dist') ?? 'dist';
-/** Extra flags for the service's node, e.g. --node-flags=--max-semi-space-size=16 (space-separated). */
-const NODE_FLAGS = args.get('node-flags')?.split(' ').filter(Boolean) ?? [];
+/**
+ * The flags for the service's node: those Deni ships with (`npm run start:prod`'s, which the image
+ * and the compose file set too), unless --node-flags gives others (space-separated; "" for none).
+ */
+const NODE_FLAGS = (args.get('node-flags') ?? shippedNodeFlags().join(' ')).split(' ').filter(Boolean);
 
 const SERVICE_PORT = Number(process.env.BENCH_PORT ?? 5710);
 const CEILING_PORT = SERVICE_PORT + 1;

@@ -22,6 +22,7 @@ import {
   type InterpolationTrace,
 } from './support/compose.js';
 import { productionEnv } from './support/production-env.js';
+import { shippedNodeFlags } from '../bench/shipped-node-flags.js';
 
 /**
  * `docker compose up` with no Docker engine: docker-compose.yml resolved the way Compose does, with
@@ -142,6 +143,22 @@ describe('docker compose up (docker-compose.yml resolved as Compose does, no Doc
     expect(config.demo).toBe(false);
     expect(project.services.api.ports).toEqual(['5000:5000']);
   });
+
+  it.each(DENI_SERVICES)(
+    "%s: runs node with the flags Deni ships (start:prod's, the image's), unless DENI_NODE_OPTIONS says others",
+    (name) => {
+      const flags = shippedNodeFlags();
+      expect(flags.length).toBeGreaterThan(0);
+      expect(start(OPERATOR_ENV, name).env.NODE_OPTIONS).toBe(flags.join(' '));
+      const image = /^ENV NODE_OPTIONS="([^"]*)"$/m.exec(readFileSync(resolve(PROJECT, 'Dockerfile'), 'utf8'));
+      expect(image?.[1]).toBe(flags.join(' '));
+      const own = loadCompose(COMPOSE_FILE, PROJECT, {
+        dotEnv: { ...OPERATOR_ENV, DENI_NODE_OPTIONS: '--max-old-space-size=300' },
+        shell: {},
+      });
+      expect(serviceEnvironment(own, name).NODE_OPTIONS).toBe('--max-old-space-size=300');
+    },
+  );
 
   it('takes a variable from the shell over the .env file', () => {
     const { env } = start(OPERATOR_ENV, 'api');
