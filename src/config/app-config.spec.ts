@@ -267,6 +267,15 @@ describe('configuration', () => {
     expect(problems({ TRUST_PROXY: 'everyone' })).toHaveLength(1);
   });
 
+  it('keeps a withdrawal with no verdict held for an operator unless told to give it back', () => {
+    expect(buildConfig(parseEnv({})).mpesa.lastResort).toBe('hold');
+    expect(buildConfig(parseEnv({ NODE_ENV: 'production', ...SECRETS })).mpesa.lastResort).toBe('hold');
+    expect(buildConfig(parseEnv({ MPESA_RECONCILE_LAST_RESORT: 'release' })).mpesa.lastResort).toBe('release');
+    expect(problems({ MPESA_RECONCILE_LAST_RESORT: 'refund' })).toEqual([
+      expect.stringMatching(/^MPESA_RECONCILE_LAST_RESORT: /),
+    ]);
+  });
+
   it('treats empty strings as unset', () => {
     expect(buildConfig(parseEnv({ PORT: '', ADMIN_API_KEY: '' })).http.port).toBe(5000);
   });

@@ -210,9 +210,16 @@ export const envSchema = z
     MPESA_C2B_VERIFY: bool.optional(),
     /**
      * A withdrawal with no result this long after its acknowledgement (or request), and asked about
-     * by Transaction Status, is given back and flagged (default 24 h). Never without the question.
+     * by Transaction Status with no verdict, goes to the last resort (default 24 h). Never without
+     * the question.
      */
     MPESA_RECONCILE_MAX_AGE_MS: int(1_000, 30 * 86_400_000).default(86_400_000),
+    /**
+     * What that last resort does: `hold` keeps the money held and flags the withdrawal until an
+     * operator resolves it from the M-PESA statement; `release` gives it back, flagged (a payment
+     * M-PESA did make is then paid twice until corrected).
+     */
+    MPESA_RECONCILE_LAST_RESORT: z.enum(['hold', 'release']).default('hold'),
 
     /**
      * The demo stack (docker-compose.yml's `demo` profile): M-PESA and SMS go to the simulators
