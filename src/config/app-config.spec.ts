@@ -276,6 +276,22 @@ describe('configuration', () => {
     ]);
   });
 
+  it('keeps serving a moment after SIGTERM in production, for load balancers, and never past the shutdown timeout', () => {
+    expect(buildConfig(parseEnv({})).http).toMatchObject({ shutdownTimeoutMs: 25_000, shutdownDrainDelayMs: 0 });
+    expect(buildConfig(parseEnv({ NODE_ENV: 'production', ...SECRETS })).http).toMatchObject({
+      shutdownTimeoutMs: 25_000,
+      shutdownDrainDelayMs: 5_000,
+    });
+    expect(
+      buildConfig(parseEnv({ NODE_ENV: 'production', ...SECRETS, SHUTDOWN_DRAIN_DELAY_MS: '0' })).http
+        .shutdownDrainDelayMs,
+    ).toBe(0);
+    expect(buildConfig(parseEnv({ SHUTDOWN_DRAIN_DELAY_MS: '3000' })).http.shutdownDrainDelayMs).toBe(3_000);
+    expect(problems({ SHUTDOWN_TIMEOUT_MS: '5000', SHUTDOWN_DRAIN_DELAY_MS: '5000' })).toEqual([
+      'SHUTDOWN_DRAIN_DELAY_MS: must be less than SHUTDOWN_TIMEOUT_MS',
+    ]);
+  });
+
   it('treats empty strings as unset', () => {
     expect(buildConfig(parseEnv({ PORT: '', ADMIN_API_KEY: '' })).http.port).toBe(5000);
   });

@@ -26,7 +26,15 @@ export interface AppConfig {
   /** DENI_DEMO: M-PESA and SMS go to the demo's simulators service (demo.ts), said loudly at boot. */
   demo: boolean;
   role: AppRole;
-  http: { port: number; host: string; bodyLimit: number; trustProxy: boolean | string[]; shutdownTimeoutMs: number };
+  http: {
+    port: number;
+    host: string;
+    bodyLimit: number;
+    trustProxy: boolean | string[];
+    shutdownTimeoutMs: number;
+    /** On SIGTERM, how long to keep serving with readiness failing before closing (docs/deployment.md). */
+    shutdownDrainDelayMs: number;
+  };
   database: {
     url: string;
     migrationsRun: boolean;
@@ -189,6 +197,8 @@ export function buildConfig(env: Env): AppConfig {
       bodyLimit: env.HTTP_BODY_LIMIT,
       trustProxy: env.TRUST_PROXY,
       shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+      // Behind a load balancer (production) it needs a moment to see readiness fail; elsewhere none is waited for.
+      shutdownDrainDelayMs: env.SHUTDOWN_DRAIN_DELAY_MS ?? (env.NODE_ENV === 'production' ? 5_000 : 0),
     },
     database: {
       url: env.DATABASE_URL,
