@@ -15,6 +15,7 @@ import { createRootLogger, lazyChildLogger, PinoNestLogger, requestIdFor } from 
 import { loggableUrl } from './logging/redaction.js';
 import { mountQueueDashboard } from './queues/queue-dashboard.js';
 import { MetricsService } from './metrics/metrics.service.js';
+import { DrainingService } from './health/draining.service.js';
 import { registerSimulatorPage } from './simulator/simulator-page.js';
 
 /** Probes and scrapes every few seconds would drown the useful lines. */
@@ -51,7 +52,10 @@ export async function createApp(config: AppConfig, options: { logger?: Logger } 
     trustProxy: config.http.trustProxy,
     // Keep-alive sockets must not hold a graceful shutdown open.
     forceCloseConnections: 'idle',
-    return503OnClosing: true,
+    // A request that still arrives while the server closes (on a connection opened before) is
+    // answered, with Connection: close: PostgreSQL and Redis close only after the server has
+    // drained, and a 503 would fail a request nothing else is going to retry.
+    return503OnClosing: false,
     genReqId: (req: IncomingMessage) => requestIdFor(req),
     // The logger is our pino instance (loggerInstance above).
     childLoggerFactory: (parent: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions) =>
@@ -72,6 +76,13 @@ export async function createApp(config: AppConfig, options: { logger?: Logger } 
   fastify.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
     securityHeaders(request.raw, reply.raw, (err?: unknown) => done(err instanceof Error ? err : undefined));
+  });
+  // Shutting down (main.ts): each connection closes after its current response, so keep-alive
+  // clients and balancers send their next request to another instance (docs/deployment.md).
+  const draining = app.get(DrainingService);
+  fastify.addHook('onSend', async (request, reply, payload) => {
+    if (draining.draining && request.raw.httpVersionMajor < 2) void reply.header('connection', 'close');
+    return payload;
   });
   // Before any route's own hooks and guards (bull-board's key check included): a page on another
   // site must not be able to make a visitor's browser change anything here (docs/security.md).

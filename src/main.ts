@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { createApp } from './app.factory.js';
 import { listeningLine } from './http-address.js';
@@ -6,6 +7,7 @@ import { ConfigValidationError, loadConfig, requireMpesaBaseUrl } from './config
 import { ensureLocalServices, LocalServiceError } from './local-services/local-services.js';
 import { ensureSimulators } from './local-services/simulators-process.js';
 import { createRootLogger } from './logging/logger.js';
+import { DrainingService } from './health/draining.service.js';
 
 async function main(): Promise<void> {
   let config;
@@ -72,19 +74,29 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     if (closing) return;
     closing = true;
-    boot.info(`${signal}: finishing in-flight requests and jobs`);
     const timer = setTimeout(() => {
       boot.error(`shutdown took longer than ${config.http.shutdownTimeoutMs} ms; exiting`);
       process.exit(1);
     }, config.http.shutdownTimeoutMs);
     timer.unref();
-    app
-      .close()
+    // Balancers first: readiness fails and each response closes its connection while the server
+    // still accepts, for SHUTDOWN_DRAIN_DELAY_MS; a worker has no traffic to move elsewhere.
+    app.get(DrainingService).begin();
+    const drainMs = config.role === 'worker' ? 0 : config.http.shutdownDrainDelayMs;
+    boot.info(
+      drainMs > 0
+        ? `${signal}: not ready; serving ${drainMs} ms more for load balancers, then finishing in-flight requests and jobs`
+        : `${signal}: finishing in-flight requests and jobs`,
+    );
+    sleep(drainMs)
+      // Stops accepting, answers the requests under way, then lets running jobs finish.
+      .then(() => app.close())
       // Local servers we started go down after the application has drained.
       .then(() => simulators?.stop())
       .then(() => services?.stop())
       .then(() => {
         if (services?.started.length) boot.info(`stopped ${services.started.map((x) => x.name).join(' and ')}`);
+        boot.info(`${signal}: done`);
         process.exit(0);
       })
       .catch((err) => {

@@ -1064,7 +1064,7 @@ describe('a paybill payment Transaction Status never confirms (MPESA_C2B_VERIFY,
   });
 });
 
-describe('a withdrawal M-PESA never answers for (MPESA_RECONCILE_MAX_AGE_MS)', () => {
+describe('a withdrawal M-PESA never answers for (MPESA_RECONCILE_MAX_AGE_MS, MPESA_RECONCILE_LAST_RESORT=release)', () => {
   let app: NestFastifyApplication;
   let api: ApiClient;
   let sim: DarajaSimulator;
@@ -1077,6 +1077,7 @@ describe('a withdrawal M-PESA never answers for (MPESA_RECONCILE_MAX_AGE_MS)', (
       MPESA_CALLBACK_SECRET: SECRET,
       MPESA_RECONCILE_AFTER_MS: '1000',
       MPESA_RECONCILE_MAX_AGE_MS: '4000',
+      MPESA_RECONCILE_LAST_RESORT: 'release',
     }));
     api = new ApiClient(app);
     db = app.get(DataSource);
@@ -1263,6 +1264,160 @@ describe('a withdrawal M-PESA never answers for (MPESA_RECONCILE_MAX_AGE_MS)', (
   });
 });
 
+describe('a withdrawal M-PESA never answers for, with MPESA_RECONCILE_LAST_RESORT=hold', () => {
+  let app: NestFastifyApplication;
+  let api: ApiClient;
+  let sim: DarajaSimulator;
+
+  beforeAll(async () => {
+    // As above: callbacks go nowhere, so no verdict ever comes unless a test posts one.
+    ({ app, daraja: sim } = await startTestApp({
+      MPESA_CALLBACK_SECRET: SECRET,
+      MPESA_RECONCILE_AFTER_MS: '1000',
+      MPESA_RECONCILE_MAX_AGE_MS: '4000',
+      MPESA_RECONCILE_LAST_RESORT: 'hold',
+    }));
+    api = new ApiClient(app);
+  });
+  afterAll(() => app?.close());
+
+  const OPERATOR = 'Wanjiku (finance ops)';
+  const { payment, balance, smsCount, outcomes } = ledgerChecks(() => app);
+  const postStatusResult = (id: string, body: unknown) =>
+    app.inject({
+      method: 'POST',
+      url: `/api/mpesa/callbacks/${SECRET}/b2c/status/${id}/result`,
+      payload: body as Record<string, unknown>,
+    });
+  const resolve = (id: string, body: Record<string, unknown>) =>
+    api.call<MpesaPayment>('POST', `/api/admin/mpesa/payments/${id}/resolve`, { admin: true, body });
+  const HELD =
+    /^OUTCOME UNKNOWN: no result from M-PESA \d+ s after it acknowledged the request \(\d+ status queries, no verdict\); money still held \(MPESA_RECONCILE_LAST_RESORT=hold\), an operator resolves it from the M-PESA statement$/;
+
+  /** A withdrawal of `amount` from a wallet of 900 that Daraja acknowledged, never answered for, and the last resort flagged. */
+  async function held(amount: number) {
+    const u = await app.get(UsersService).findOrRegister(uniquePhone());
+    await app.get(LoansService).receiveDeposit({ userId: u.id, amount: 900, reference: `MP-${u.phoneNumber}` });
+    sim.setOutcome(u.phoneNumber, 'no_callback');
+    const started = await app.get(WithdrawalService).withdraw(u.id, amount);
+    expect(started).toMatchObject({ status: 'pending', conversationId: expect.stringMatching(/^AG_/) as unknown });
+    const flagged = await eventually(
+      () => payment(started.id),
+      (p) => p.needsReview,
+      15_000,
+    );
+    return { u, started, flagged };
+  }
+
+  it('keeps the money held past the maximum age, flagged, tells the user nothing new, and goes on asking M-PESA', async () => {
+    const { u, started, flagged } = await held(500);
+    expect(flagged).toMatchObject({ status: 'pending', resultCode: null, completedAt: null });
+    expect(flagged.resultDesc).toMatch(HELD);
+    expect(flagged.statusQueries).toBeGreaterThan(0);
+    expect(await balance(u.id)).toBe(400);
+    expect(await outcomes(started.id)).toEqual([]);
+    for (const template of ['mpesa.withdrawal_unconfirmed', 'mpesa.withdrawal_failed', 'mpesa.withdrawal_sent'])
+      expect({ template, n: await smsCount(u.phoneNumber, template) }).toEqual({ template, n: 0 });
+    const listed = await api.call('GET', `/api/admin/mpesa/payments?needsReview=true&phoneNumber=${u.phoneNumber}`, {
+      admin: true,
+    });
+    expect(listed.body).toEqual([expect.objectContaining({ id: started.id, status: 'pending', needsReview: true })]);
+
+    // Still asked on later runs: a verdict that comes late would still end it.
+    const askedAgain = await eventually(
+      () => payment(started.id),
+      (p) => p.statusQueries > flagged.statusQueries,
+      15_000,
+    );
+    expect(askedAgain).toMatchObject({ status: 'pending', needsReview: true, resultDesc: flagged.resultDesc });
+    // (The simulator records a question before Deni counts it: one may be on its way.)
+    expect(requestsWith(sim, STATUS_QUERY, 'OriginatorConversationID', started.id).length).toBeGreaterThanOrEqual(
+      askedAgain.statusQueries,
+    );
+    expect(await balance(u.id)).toBe(400);
+    expect(await outcomes(started.id)).toEqual([]);
+  });
+
+  it('is ended by an operator from the M-PESA statement: not paid gives the money back, paid settles it', async () => {
+    const notPaid = await held(300);
+    const released = await resolve(notPaid.started.id, {
+      outcome: 'not_paid',
+      reviewedBy: OPERATOR,
+      note: 'M-PESA statement: no such payment.',
+    });
+    expect(released.status).toBe(200);
+    expect(released.body).toMatchObject({ status: 'failed', needsReview: false, resolution: 'not_paid' });
+    expect(await balance(notPaid.u.id)).toBe(900);
+    expect(await outcomes(notPaid.started.id)).toEqual(['withdrawal_release']);
+    expect(await api.lastSms(notPaid.u.phoneNumber, 'mpesa.withdrawal_failed')).toBe(
+      'Deni: your withdrawal of Ksh 300 did not go through. The money is back in your wallet.',
+    );
+
+    const wasPaid = await held(200);
+    const settled = await resolve(wasPaid.started.id, {
+      outcome: 'paid',
+      receipt: 'TK7STATEMT',
+      reviewedBy: OPERATOR,
+      note: 'M-PESA statement: paid, receipt TK7STATEMT.',
+    });
+    expect(settled.status).toBe(200);
+    expect(settled.body).toMatchObject({ status: 'succeeded', receipt: 'TK7STATEMT', resolution: 'paid' });
+    expect(await balance(wasPaid.u.id)).toBe(700);
+    expect(await outcomes(wasPaid.started.id)).toEqual(['withdrawal_settle']);
+    expect(await api.lastSms(wasPaid.u.phoneNumber, 'mpesa.withdrawal_sent')).toBe(
+      'Deni: Ksh 200 was sent to your M-PESA. Ref TK7STATEMT.',
+    );
+    expect(await smsCount(wasPaid.u.phoneNumber, 'mpesa.withdrawal_unconfirmed')).toBe(0);
+  });
+
+  it("settles it when M-PESA's verdict comes after all, once, and never pays it twice", async () => {
+    const { u, started } = await held(400);
+    const answer = statusResult(
+      { id: started.id, amount: 400, conversationId: started.conversationId },
+      'Completed',
+      'TK8LATEANS',
+    );
+    expect((await postStatusResult(started.id, answer)).statusCode).toBe(200);
+    expect(await payment(started.id)).toMatchObject({
+      status: 'succeeded',
+      resultCode: 0,
+      resultDesc: 'Transaction status: Completed',
+      receipt: 'TK8LATEANS',
+    });
+    expect(await balance(u.id)).toBe(500);
+    expect(await outcomes(started.id)).toEqual(['withdrawal_settle']);
+    expect(await api.lastSms(u.phoneNumber, 'mpesa.withdrawal_sent')).toBe(
+      'Deni: Ksh 400 was sent to your M-PESA. Ref TK8LATEANS.',
+    );
+    // Ended: an operator can no longer move its money.
+    const late = await resolve(started.id, { outcome: 'not_paid', reviewedBy: OPERATOR, note: 'Too late.' });
+    expect(late.status).toBe(409);
+    expect(await balance(u.id)).toBe(500);
+  });
+
+  it('finishes as paid a withdrawal the ledger settled but whose payment was never updated, rather than holding it', async () => {
+    const u = await app.get(UsersService).findOrRegister(uniquePhone());
+    await app.get(LoansService).receiveDeposit({ userId: u.id, amount: 900, reference: `MP-${u.phoneNumber}` });
+    sim.setOutcome(u.phoneNumber, 'no_callback');
+    const started = await app.get(WithdrawalService).withdraw(u.id, 600);
+    // M-PESA's success settled in the ledger, then the process stopped before the payment's update.
+    await app.get(WalletService).settleWithdrawal(started.id);
+
+    const done = await eventually(
+      () => payment(started.id),
+      (p) => p.status !== 'pending',
+      15_000,
+    );
+    expect(done).toMatchObject({
+      status: 'succeeded',
+      needsReview: false,
+      resultDesc: 'Paid: settled in the ledger before this payment was updated',
+    });
+    expect(await balance(u.id)).toBe(300);
+    expect(await outcomes(started.id)).toEqual(['withdrawal_settle']);
+  });
+});
+
 describe('a withdrawal Daraja never acknowledges, past MPESA_RECONCILE_MAX_AGE_MS', () => {
   let app: NestFastifyApplication;
   let api: ApiClient;
@@ -1278,6 +1433,8 @@ describe('a withdrawal Daraja never acknowledges, past MPESA_RECONCILE_MAX_AGE_M
       // delay); the next run, which gives up without a verdict, comes 2.5 s after it at the earliest.
       MPESA_RECONCILE_AFTER_MS: '2500',
       MPESA_RECONCILE_MAX_AGE_MS: '4000',
+      // Its first test is about giving the money back; the others end before the last resort.
+      MPESA_RECONCILE_LAST_RESORT: 'release',
     }));
     await app.listen(port, '127.0.0.1');
     api = new ApiClient(app);

@@ -267,6 +267,31 @@ describe('configuration', () => {
     expect(problems({ TRUST_PROXY: 'everyone' })).toHaveLength(1);
   });
 
+  it('keeps a withdrawal with no verdict held for an operator unless told to give it back', () => {
+    expect(buildConfig(parseEnv({})).mpesa.lastResort).toBe('hold');
+    expect(buildConfig(parseEnv({ NODE_ENV: 'production', ...SECRETS })).mpesa.lastResort).toBe('hold');
+    expect(buildConfig(parseEnv({ MPESA_RECONCILE_LAST_RESORT: 'release' })).mpesa.lastResort).toBe('release');
+    expect(problems({ MPESA_RECONCILE_LAST_RESORT: 'refund' })).toEqual([
+      expect.stringMatching(/^MPESA_RECONCILE_LAST_RESORT: /),
+    ]);
+  });
+
+  it('keeps serving a moment after SIGTERM in production, for load balancers, and never past the shutdown timeout', () => {
+    expect(buildConfig(parseEnv({})).http).toMatchObject({ shutdownTimeoutMs: 25_000, shutdownDrainDelayMs: 0 });
+    expect(buildConfig(parseEnv({ NODE_ENV: 'production', ...SECRETS })).http).toMatchObject({
+      shutdownTimeoutMs: 25_000,
+      shutdownDrainDelayMs: 5_000,
+    });
+    expect(
+      buildConfig(parseEnv({ NODE_ENV: 'production', ...SECRETS, SHUTDOWN_DRAIN_DELAY_MS: '0' })).http
+        .shutdownDrainDelayMs,
+    ).toBe(0);
+    expect(buildConfig(parseEnv({ SHUTDOWN_DRAIN_DELAY_MS: '3000' })).http.shutdownDrainDelayMs).toBe(3_000);
+    expect(problems({ SHUTDOWN_TIMEOUT_MS: '5000', SHUTDOWN_DRAIN_DELAY_MS: '5000' })).toEqual([
+      'SHUTDOWN_DRAIN_DELAY_MS: must be less than SHUTDOWN_TIMEOUT_MS',
+    ]);
+  });
+
   it('treats empty strings as unset', () => {
     expect(buildConfig(parseEnv({ PORT: '', ADMIN_API_KEY: '' })).http.port).toBe(5000);
   });

@@ -26,7 +26,15 @@ export interface AppConfig {
   /** DENI_DEMO: M-PESA and SMS go to the demo's simulators service (demo.ts), said loudly at boot. */
   demo: boolean;
   role: AppRole;
-  http: { port: number; host: string; bodyLimit: number; trustProxy: boolean | string[]; shutdownTimeoutMs: number };
+  http: {
+    port: number;
+    host: string;
+    bodyLimit: number;
+    trustProxy: boolean | string[];
+    shutdownTimeoutMs: number;
+    /** On SIGTERM, how long to keep serving with readiness failing before closing (docs/deployment.md). */
+    shutdownDrainDelayMs: number;
+  };
   database: {
     url: string;
     migrationsRun: boolean;
@@ -131,12 +139,18 @@ export interface MpesaConfig {
   /** A request with no callback after this long is queried: STK query, or Transaction Status for B2C. */
   reconcileAfterMs: number;
   /**
-   * A withdrawal (B2C) still without an outcome this long after its request (acknowledged by
-   * Daraja or not): the hold is released, the payment recorded failed and flagged for an operator
-   * (needs_review). A request never acknowledged is re-sent until then, and Transaction Status
-   * asked about it first.
+   * A withdrawal (B2C) still without an outcome this long after its acknowledgement (or request,
+   * if never acknowledged), with Transaction Status asked and no verdict: the last resort
+   * (`lastResort`) flags it for an operator (needs_review). A request never acknowledged is re-sent
+   * until then, and Transaction Status asked about it first.
    */
   reconcileMaxAgeMs: number;
+  /**
+   * What the last resort does with the money: `hold` keeps it held until an operator resolves the
+   * withdrawal from the M-PESA statement; `release` gives it back to the wallet, the payment
+   * recorded failed (paid twice if M-PESA did pay).
+   */
+  lastResort: 'hold' | 'release';
   /**
    * A paybill (C2B) confirmation is credited only once a Transaction Status answer confirms its
    * TransID and amount (on in production unless turned off; off elsewhere unless turned on).
@@ -188,6 +202,8 @@ export function buildConfig(env: Env): AppConfig {
       bodyLimit: env.HTTP_BODY_LIMIT,
       trustProxy: env.TRUST_PROXY,
       shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+      // Behind a load balancer (production) it needs a moment to see readiness fail; elsewhere none is waited for.
+      shutdownDrainDelayMs: env.SHUTDOWN_DRAIN_DELAY_MS ?? (env.NODE_ENV === 'production' ? 5_000 : 0),
     },
     database: {
       url: env.DATABASE_URL,
@@ -295,6 +311,7 @@ export function buildConfig(env: Env): AppConfig {
       timeoutMs: env.MPESA_TIMEOUT_MS,
       reconcileAfterMs: env.MPESA_RECONCILE_AFTER_MS,
       reconcileMaxAgeMs: env.MPESA_RECONCILE_MAX_AGE_MS,
+      lastResort: env.MPESA_RECONCILE_LAST_RESORT,
       c2bVerify: env.MPESA_C2B_VERIFY ?? env.NODE_ENV === 'production',
     },
     // A development tool: on outside production, off in production unless asked for.

@@ -75,6 +75,12 @@ export const envSchema = z
     // every address allowlist): prefer the load balancers' addresses.
     TRUST_PROXY: z.union([bool, cidrList]).default(false),
     SHUTDOWN_TIMEOUT_MS: int(1000, 120_000).default(25_000),
+    /**
+     * On SIGTERM, how long an HTTP process keeps serving while its readiness fails, so that load
+     * balancers stop sending to it before it stops accepting connections (unset: 5 s in
+     * production, none elsewhere). Part of SHUTDOWN_TIMEOUT_MS.
+     */
+    SHUTDOWN_DRAIN_DELAY_MS: int(0, 120_000).optional(),
 
     DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgres://postgres@127.0.0.1:5432/deni'),
     DB_MIGRATIONS_RUN: bool.default(true),
@@ -212,9 +218,16 @@ export const envSchema = z
     MPESA_C2B_VERIFY: bool.optional(),
     /**
      * A withdrawal with no result this long after its acknowledgement (or request), and asked about
-     * by Transaction Status, is given back and flagged (default 24 h). Never without the question.
+     * by Transaction Status with no verdict, goes to the last resort (default 24 h). Never without
+     * the question.
      */
     MPESA_RECONCILE_MAX_AGE_MS: int(1_000, 30 * 86_400_000).default(86_400_000),
+    /**
+     * What that last resort does: `hold` keeps the money held and flags the withdrawal until an
+     * operator resolves it from the M-PESA statement; `release` gives it back, flagged (a payment
+     * M-PESA did make is then paid twice until corrected).
+     */
+    MPESA_RECONCILE_LAST_RESORT: z.enum(['hold', 'release']).default('hold'),
 
     /**
      * The demo stack (docker-compose.yml's `demo` profile): M-PESA and SMS go to the simulators
@@ -264,6 +277,14 @@ export const envSchema = z
         code: 'custom',
         path: ['MPESA_RECONCILE_MAX_AGE_MS'],
         message: 'must be greater than MPESA_RECONCILE_AFTER_MS',
+      });
+    }
+    if (env.SHUTDOWN_DRAIN_DELAY_MS !== undefined && env.SHUTDOWN_DRAIN_DELAY_MS >= env.SHUTDOWN_TIMEOUT_MS) {
+      // The delay is part of the shutdown: none would be left to finish requests and jobs.
+      ctx.addIssue({
+        code: 'custom',
+        path: ['SHUTDOWN_DRAIN_DELAY_MS'],
+        message: 'must be less than SHUTDOWN_TIMEOUT_MS',
       });
     }
     if (env.REDIS_MODE === 'sentinel' && !env.REDIS_SENTINELS) {

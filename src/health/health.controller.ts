@@ -2,6 +2,7 @@ import { Controller, Get, Res, ServiceUnavailableException } from '@nestjs/commo
 import type { FastifyReply } from 'fastify';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService } from '@nestjs/terminus';
+import { DrainingService } from './draining.service.js';
 import { PostgresHealthIndicator } from './postgres.health.js';
 import { RedisHealthIndicator } from './redis.health.js';
 
@@ -14,6 +15,7 @@ export class HealthController {
     private readonly health: HealthCheckService,
     private readonly postgres: PostgresHealthIndicator,
     private readonly redis: RedisHealthIndicator,
+    private readonly draining: DrainingService,
   ) {}
 
   @Get('live')
@@ -25,8 +27,19 @@ export class HealthController {
 
   @Get('ready')
   @HealthCheck()
-  @ApiOperation({ summary: 'Readiness: PostgreSQL and Redis answer (503 when either does not)' })
+  @ApiOperation({
+    summary:
+      'Readiness: PostgreSQL and Redis answer and the process is not shutting down (503 when either does not, or once it is)',
+  })
   async ready(@Res({ passthrough: true }) reply: FastifyReply) {
+    const since = this.draining.since;
+    if (since) {
+      // Expected, and asked every few seconds by every balancer: answered in terminus's report
+      // shape without its error log line, and without asking PostgreSQL and Redis.
+      void reply.status(503);
+      const shutdown = { status: 'down', message: `shutting down since ${since.toISOString()}` };
+      return { status: 'error', info: {}, error: { shutdown }, details: { shutdown } };
+    }
     try {
       return await this.health.check([
         () => this.postgres.isHealthy('postgres', CHECK_TIMEOUT_MS),

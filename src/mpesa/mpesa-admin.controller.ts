@@ -112,7 +112,7 @@ export class MpesaAdminController {
   @ApiOperation({
     summary: 'Recent M-PESA payments (top-ups, paybill, withdrawals), newest first',
     description:
-      'needsReview marks what an operator must look at (resultDesc says why): payments for nobody (unmatched), a withdrawal given back with its outcome unknown, or one M-PESA paid after its money was given back. Once checked, POST /api/admin/mpesa/payments/{id}/reviewed clears it; a withdrawal still pending with its money held is ended by POST /api/admin/mpesa/payments/{id}/resolve.',
+      'needsReview marks what an operator must look at (resultDesc says why): payments for nobody (unmatched), a withdrawal whose outcome is unknown (its money held, or given back under MPESA_RECONCILE_LAST_RESORT=release), or one M-PESA paid after its money was given back. Once checked, POST /api/admin/mpesa/payments/{id}/reviewed clears it; a withdrawal still pending with its money held is ended by POST /api/admin/mpesa/payments/{id}/resolve.',
   })
   payments(@Query() query: PaymentsQuery) {
     return this.review.recent({

@@ -37,9 +37,10 @@ export class ReconciliationService {
    * OriginatorConversationID (one payment), until MPESA_RECONCILE_MAX_AGE_MS after the request:
    * then Transaction Status is asked instead. For a B2C request Daraja acknowledged (or may have
    * received) whose result and timeout never came, Daraja's Transaction Status is asked, and its
-   * answer settles or releases the hold. The last resort (giveUpB2c, see mayGiveUp) releases the
-   * hold, flagged for an operator, only past MPESA_RECONCILE_MAX_AGE_MS from the acknowledgement,
-   * after a status question Daraja accepted and MPESA_RECONCILE_AFTER_MS for its answer. Each
+   * answer settles or releases the hold. The last resort (giveUpB2c, see mayGiveUp) flags it for an
+   * operator, keeping the money held or giving it back (MPESA_RECONCILE_LAST_RESORT), only past
+   * MPESA_RECONCILE_MAX_AGE_MS from the acknowledgement, after a status question Daraja accepted and
+   * MPESA_RECONCILE_AFTER_MS for its answer. Each
    * payment is looked at at most once per MPESA_RECONCILE_AFTER_MS (counting an attempt moves its
    * updated_at), least recently looked at first, so that many stuck withdrawals never starve newer
    * top-ups and paybill payments of the run's `limit`.

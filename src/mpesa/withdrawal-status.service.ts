@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { isUuid } from '../common/ids.js';
 import type { AppConfig } from '../config/app-config.js';
+import { WalletService } from '../wallet/wallet.service.js';
 import { DarajaClient } from './daraja.client.js';
 import { parseTransactionStatusResult, type TransactionStatusResult } from './daraja.parsers.js';
 import { MpesaPayment } from './mpesa-payment.entity.js';
@@ -21,7 +22,8 @@ import { isOpenStatus, OPEN_STATUSES, transition } from './payment-state.js';
 /**
  * Transaction Status for withdrawals whose result never came: asking it (by the
  * OriginatorConversationID every send carried), applying its answer through WithdrawalService,
- * flagging what cannot be asked or matched, and the last resort that gives the money back.
+ * flagging what cannot be asked or matched, and the last resort (money kept held for an operator,
+ * or given back: MPESA_RECONCILE_LAST_RESORT).
  */
 @Injectable()
 export class WithdrawalStatusService {
@@ -33,6 +35,7 @@ export class WithdrawalStatusService {
     private readonly payments: MpesaPaymentsRepository,
     private readonly urls: MpesaCallbackUrls,
     private readonly withdrawals: WithdrawalService,
+    private readonly wallet: WalletService,
     config: ConfigService<AppConfig, true>,
   ) {
     this.settings = config.get('mpesa', { infer: true });
@@ -222,26 +225,33 @@ export class WithdrawalStatusService {
    * The last resort for a withdrawal still without an outcome MPESA_RECONCILE_MAX_AGE_MS after
    * Daraja acknowledged it (after its request, if never acknowledged), once Transaction Status was
    * asked about it at least once and the answer had MPESA_RECONCILE_AFTER_MS to come (see
-   * mayGiveUp): the money goes back to the wallet and the payment is recorded failed, flagged for
-   * an operator to check against the M-PESA statement. The user is told the money is back and
-   * that a payment M-PESA did make will be corrected. If M-PESA did pay, its late result is caught
-   * as paid-after-release. If the ledger had settled it already, it is finished as paid instead.
+   * mayGiveUp). What it does is MPESA_RECONCILE_LAST_RESORT's choice:
+   * - `hold` (the default): the money stays held and the withdrawal is flagged for an operator,
+   *   who ends it from the M-PESA statement (PaymentReviewService.resolveWithdrawal); M-PESA is
+   *   still asked on every run, and its verdict, if one ever comes, ends it as any answer would.
+   * - `release`: the money goes back to the wallet and the payment is recorded failed, flagged for
+   *   an operator to check against the M-PESA statement. The user is told the money is back and
+   *   that a payment M-PESA did make will be corrected. If M-PESA did pay, the user has the money
+   *   twice: its late result is caught as paid-after-release. If the ledger had settled it
+   *   already, it is finished as paid instead.
+   * Returns whether the withdrawal was ended.
    */
   async giveUpB2c(payment: MpesaPayment): Promise<boolean> {
     // An unmatched decisive answer may have come since this run read the payment: looked at again.
     const now = await this.payments.byId(payment.id);
     if (!now || !this.mayGiveUp(now)) return false;
-    const age = duration(Date.now() - this.lastResortClock(payment).getTime());
+    // Under `hold`, unless the ledger already ended it (a crash between its write and the
+    // payment's): then the payment is finished the way the ledger went, as under `release`.
+    if (this.settings.lastResort === 'hold' && (await this.wallet.withdrawalOutcome(payment.id)) === null) {
+      await this.holdForOperator(now);
+      return false;
+    }
     const { reconcileAttempts: attempts, statusQueries: queries } = payment;
-    const why =
-      payment.acknowledgedAt === null
-        ? `M-PESA never acknowledged the request and Transaction Status gave no verdict in ${age} (${attempts} reconciliation attempts, ${queries} status queries)`
-        : `no result from M-PESA ${age} after it acknowledged the request (${queries} status queries, no verdict)`;
     const closed = await this.withdrawals.closeB2c(
       payment.id,
       false,
       null,
-      `OUTCOME UNKNOWN: ${why}; hold released, check the M-PESA statement`,
+      `OUTCOME UNKNOWN: ${this.noVerdict(payment)}; hold released, check the M-PESA statement`,
       { needsReview: true, unconfirmed: true },
     );
     const after = await this.payments.byId(payment.id);
@@ -255,7 +265,42 @@ export class WithdrawalStatusService {
   }
 
   /**
-   * Whether the last resort may give a withdrawal's money back now: past MPESA_RECONCILE_MAX_AGE_MS
+   * The last resort under `hold`: flagged once (needs_review, `OUTCOME UNKNOWN…` saying the money
+   * is still held), nothing moved, no SMS (the user's withdrawal is still pending, which is true).
+   * Transaction Status is asked again, as on every run until the withdrawal ends: a verdict that
+   * comes late still settles or releases it, and spares the operator.
+   */
+  private async holdForOperator(payment: MpesaPayment): Promise<void> {
+    const { reconcileAttempts: attempts, statusQueries: queries } = payment;
+    const flagged = await this.table
+      .createQueryBuilder()
+      .update(MpesaPayment)
+      .set({
+        needsReview: true,
+        resultDesc: `OUTCOME UNKNOWN: ${this.noVerdict(payment)}; money still held (MPESA_RECONCILE_LAST_RESORT=hold), an operator resolves it from the M-PESA statement`,
+      })
+      .where(`id = :id AND status = 'pending' AND NOT needs_review AND reviewed_at IS NULL`, { id: payment.id })
+      .execute();
+    if (flagged.affected) {
+      this.logger.error(
+        { id: payment.id, attempts, statusQueries: queries, acknowledged: payment.acknowledgedAt !== null },
+        'B2C outcome unknown past MPESA_RECONCILE_MAX_AGE_MS: money kept held, needs an operator',
+      );
+    }
+    await this.askB2cStatus(payment);
+  }
+
+  /** Why the last resort acts, for the payment's result_desc. */
+  private noVerdict(payment: MpesaPayment): string {
+    const age = duration(Date.now() - this.lastResortClock(payment).getTime());
+    const { reconcileAttempts: attempts, statusQueries: queries } = payment;
+    return payment.acknowledgedAt === null
+      ? `M-PESA never acknowledged the request and Transaction Status gave no verdict in ${age} (${attempts} reconciliation attempts, ${queries} status queries)`
+      : `no result from M-PESA ${age} after it acknowledged the request (${queries} status queries, no verdict)`;
+  }
+
+  /**
+   * Whether the last resort may act on a withdrawal now: past MPESA_RECONCILE_MAX_AGE_MS
    * (from its acknowledgement, or its request if never acknowledged), Transaction Status asked at
    * least once with Daraja accepting the question, and MPESA_RECONCILE_AFTER_MS since the last
    * such question, for its answer to arrive. Never after a decisive answer that could not be

@@ -19,8 +19,8 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
   const sockets = new Set<Socket>();
   let up = true;
   let stalled = false;
-  /** Connections waiting for a stall to end. */
-  const held: (() => void)[] = [];
+  /** Connections waiting for a stall to end (not connected upstream yet). */
+  const held = new Map<Socket, () => void>();
   const server: Server = createServer((client) => {
     if (!up) {
       client.destroy();
@@ -29,7 +29,7 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     sockets.add(client);
     if (stalled) {
       client.pause();
-      held.push(() => connect(client));
+      held.set(client, () => connect(client));
       return;
     }
     connect(client);
@@ -75,8 +75,12 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
       up = true;
       if (stalled) {
         stalled = false;
-        for (const s of sockets) s.resume();
-        for (const connectHeld of held.splice(0)) connectHeld();
+        // A held client is resumed once it is piped upstream (connect): resumed before, what it
+        // sent would flow away with nowhere to go.
+        for (const s of sockets) if (!held.has(s)) s.resume();
+        const waiting = [...held.values()];
+        held.clear();
+        for (const connectHeld of waiting) connectHeld();
       }
     },
     close: async () => {

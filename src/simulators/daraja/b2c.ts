@@ -145,8 +145,9 @@ function decideB2c(ctx: DarajaContext, transaction: B2cTransaction): void {
       ReferenceData: referenceData,
     };
   } else {
-    record('completed', transactionId);
+    // The float first: the state written with the payment is the state after it.
     state.utilityFundsCents -= b2c.amount * 100;
+    record('completed', transactionId);
     result = {
       ResultType: 0,
       ResultCode: 0,
