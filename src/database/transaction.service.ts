@@ -36,6 +36,8 @@ export interface Tx {
 @Injectable()
 export class TransactionService {
   private readonly logger = new Logger(TransactionService.name);
+  /** The server's default isolation level (default_transaction_isolation), asked once. */
+  private serverDefault: Promise<string> | undefined;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -47,6 +49,22 @@ export class TransactionService {
    * victim) or a RetryTransaction from the work itself rolls back and runs it again: the work is
    * all-or-nothing, so running it again is safe.
    */
+  /**
+   * Whether transactions get `isolation` without naming it. Deni's code relies on READ COMMITTED
+   * (each statement sees what committed before it); a server, database or role set to a stricter
+   * default gets it named on every transaction instead.
+   */
+  private async isDefault(isolation: IsolationLevel): Promise<boolean> {
+    if (!this.serverDefault) {
+      const asked = this.dataSource
+        .query<{ default_transaction_isolation: string }[]>('SHOW default_transaction_isolation')
+        .then(([row]) => row.default_transaction_isolation.toUpperCase());
+      asked.catch(() => (this.serverDefault = undefined)); // asked again after a failure
+      this.serverDefault = asked;
+    }
+    return (await this.serverDefault) === isolation;
+  }
+
   async run<T>(work: (tx: Tx) => Promise<T>, isolation: IsolationLevel = 'READ COMMITTED'): Promise<T> {
     let callbacks: (() => unknown)[] = [];
     let result!: T;
@@ -54,10 +72,9 @@ export class TransactionService {
       callbacks = [];
       try {
         const unit = (manager: EntityManager) => work({ manager, afterCommit: (fn) => callbacks.push(fn) });
-        // READ COMMITTED is PostgreSQL's own default: naming it would cost every transaction a
-        // SET TRANSACTION round trip. (A server set to a stricter default is still safe: its
-        // serialization failures are retried below.)
-        result = await (isolation === 'READ COMMITTED'
+        // Named only where the server's default differs: READ COMMITTED is PostgreSQL's, and
+        // naming it would cost every transaction a SET TRANSACTION round trip.
+        result = await ((await this.isDefault(isolation))
           ? this.dataSource.transaction(unit)
           : this.dataSource.transaction(isolation, unit));
         break;

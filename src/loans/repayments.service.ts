@@ -209,15 +209,17 @@ export class RepaymentsService {
     }
   }
 
+  /**
+   * A deposit delivered again: `earlier` is the transfer the ledger answered the credit with, as
+   * the same deposit (other content is a conflict it refused; one made before clearing was spread
+   * debited its first row, and is the same deposit still). Nothing moves: what it did is read back.
+   */
   private async replayedDeposit(
     tx: Tx,
     earlier: Transfer,
     input: DepositInput,
     walletId: string,
   ): Promise<DepositResult & { changed: string[] }> {
-    // Let the ledger decide whether this is the same deposit (nothing moves) or a conflict; one
-    // made before clearing was spread debited its first row, and is the same deposit still.
-    await this.wallet.creditDeposit(tx, { userId: input.userId, amount: input.amount, reference: input.reference });
     // Exactly this deposit's keys, `allocation:<reference>:<loan uuid>` (references may contain ':').
     const prefix = `allocation:${input.reference}:`;
     const allocations = await tx.manager.query<{ loan_id: string; amount: string; lender_id: string }[]>(

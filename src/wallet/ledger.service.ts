@@ -78,7 +78,12 @@ function stableHash(key: string): number {
 export class LedgerService {
   /** Each system account's rows, by shard (the migrations make them; they never change while running). */
   private readonly shards = new Map<SystemAccount, readonly string[]>();
-  /** The accounts each open transaction has locked, by its entity manager (one per transaction, then dropped). */
+  /**
+   * The accounts each open transaction has locked, by its entity manager (one per transaction,
+   * then dropped). Row locks last until the transaction ends, as long as nothing rolls back to a
+   * savepoint: Deni makes none (no nested transactions), and must not start to without clearing
+   * this, or a transfer would skip locks the rollback released.
+   */
   private readonly held = new WeakMap<EntityManager, Set<string>>();
 
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
