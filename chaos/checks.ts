@@ -385,7 +385,7 @@ export class Inspector {
       const there = mpesa.get(w.id) ?? 'never asked';
       if (w.status === 'failed' && there === 'completed')
         found.releasedInDoubt.push(
-          `withdrawal ${w.id} of ${w.amount}: given back, M-PESA paid it (${w.result_desc ?? ''})`,
+          `withdrawal ${w.id} of ${w.amount}: given back, M-PESA paid it${w.result_desc ? ` (${w.result_desc})` : ''}`,
         );
       if (w.status === 'succeeded' && there !== 'completed')
         found.settledUnpaid.push(`withdrawal ${w.id} of ${w.amount}: settled, M-PESA says ${there}`);

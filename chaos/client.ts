@@ -71,6 +71,11 @@ export class Client {
     samples: [],
   };
   readonly restStats: RestStats = { requests: 0, serverErrors: {}, unanswered: 0, samples: [] };
+  /**
+   * Subscribers told their PIN is locked. The run only ever types the right PIN, so each is a
+   * subscriber locked out by something else than wrong guesses: never allowed.
+   */
+  readonly lockedOut = new Map<string, string>();
   private readonly recent = new Map<string, number[]>();
   private readonly tokens = new Map<string, string>();
 
@@ -149,6 +154,8 @@ export class Client {
       this.sample(stats.samples, `not a screen (HTTP ${answer.status}) for ${where}: ${answer.body.slice(0, 200)}`);
       return null;
     }
+    if (/Too many wrong PINs/.test(answer.body) && !this.lockedOut.has(phone))
+      this.lockedOut.set(phone, `USSD ${JSON.stringify(answer.body.slice(0, 100))}`);
     for (const [pattern, name] of REFUSALS) {
       if (answer.body.startsWith('END') && pattern.test(answer.body))
         stats.refusals[name] = (stats.refusals[name] ?? 0) + 1;
@@ -211,6 +218,8 @@ export class Client {
       const token = await this.token(phone, attempt > 0);
       if (!token) return null;
       const answer = await this.rest(method, path, { ...options, token, from: phone });
+      if (answer?.status === 423 && !this.lockedOut.has(phone))
+        this.lockedOut.set(phone, `${method} ${path}: ${answer.body.slice(0, 100)}`);
       if (answer?.status !== 401) return answer;
     }
     return null;

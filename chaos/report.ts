@@ -36,6 +36,7 @@ export interface Report {
     ussdServerErrors: number;
     invalidUssdScreens: number;
     offlineOrderViolations: number;
+    rightPinLockouts: number;
   };
   drain: DrainResult & { targetSeconds: number };
   pass: boolean;
@@ -43,6 +44,8 @@ export interface Report {
   failures: string[];
   details: {
     findings: Findings;
+    /** Subscribers told their PIN was locked although the run never typed a wrong one. */
+    rightPinLockouts: string[];
     replayDisagreements: string[];
     /** Why operations were not acknowledged: their last answer (numbers, amounts and refs blanked), by kind. */
     notAcknowledged: Record<string, Record<string, number>>;
@@ -64,6 +67,7 @@ export function buildReport(input: {
   processStarts: Record<string, number>;
   ussd: UssdStats;
   rest: RestStats;
+  lockedOut: Map<string, string>;
   drain: DrainResult;
   findings: Findings;
 }): Report {
@@ -94,6 +98,7 @@ export function buildReport(input: {
     ussdServerErrors: input.ussd.serverErrors,
     invalidUssdScreens: input.ussd.invalidScreens,
     offlineOrderViolations: f.offlineOrderViolations.length,
+    rightPinLockouts: input.lockedOut.size,
   };
   const failures = Object.entries(expectedZero)
     .filter(([, n]) => n > 0)
@@ -127,6 +132,7 @@ export function buildReport(input: {
     failures,
     details: {
       findings: f,
+      rightPinLockouts: [...input.lockedOut].map(([phone, where]) => `${phone}: ${where}`),
       replayDisagreements: disagreements,
       notAcknowledged: notAcknowledged(operations),
       ussd: input.ussd,
@@ -157,6 +163,7 @@ const LABELS: Record<keyof Report['expectedZero'], string> = {
   ussdServerErrors: '5xx to the USSD gateway',
   invalidUssdScreens: 'invalid USSD screens',
   offlineOrderViolations: 'offline writes out of order',
+  rightPinLockouts: 'PINs locked although always right',
 };
 
 export function printReport(r: Report, out: (line: string) => void): void {
@@ -204,6 +211,7 @@ export function printReport(r: Report, out: (line: string) => void): void {
     ['given back although paid', f.releasedInDoubt],
     ['settled although unpaid', f.settledUnpaid],
     ['offline order', f.offlineOrderViolations],
+    ['PIN locked, always right', r.details.rightPinLockouts],
     ['held for an operator', f.heldForReview],
     ['left undrained', r.drain.leftDetails ?? []],
     ['USSD samples', r.details.ussd.samples],

@@ -219,6 +219,7 @@ async function main(): Promise<number> {
       processStarts: stack.starts(),
       ussd: client.ussdStats,
       rest: client.restStats,
+      lockedOut: client.lockedOut,
       drain,
       findings,
     });
