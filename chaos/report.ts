@@ -52,6 +52,8 @@ export interface Report {
     ussd: UssdStats;
     rest: RestStats;
     faults: Fault[];
+    /** Every operation, as the run recorded it (for replaying a finding by hand). */
+    operations: Operation[];
   };
 }
 
@@ -138,6 +140,7 @@ export function buildReport(input: {
       ussd: input.ussd,
       rest: input.rest,
       faults: input.faults,
+      operations,
     },
   };
 }

@@ -174,7 +174,7 @@ async function main(): Promise<number> {
     plan,
     stack,
     loadStart,
-    () => traffic.running || Date.now() - loadStart < 1_000,
+    () => traffic.running,
     () => traffic.replayAfterFault(3),
     log,
   );

@@ -161,6 +161,8 @@ export class Traffic {
   readonly operations: Operation[] = [];
   readonly stats: TrafficStats = { started: 0, retries: 0, replaysSent: 0, replaysAnswered: 0 };
   private readonly replays: { at: number; op: Operation }[] = [];
+  /** REST calls under way (retried in the background while their actor goes on). */
+  private readonly calls = new Set<Promise<void>>();
   private readonly replayRandom: Random;
   private startedAt = 0;
   private stopped = false;
@@ -186,23 +188,24 @@ export class Traffic {
     this.startedAt = Date.now();
     const replaying = this.replayLoop();
     await Promise.all(Array.from({ length: this.settings.actors }, (_, a) => this.actor(a)));
+    while (this.calls.size) await Promise.all([...this.calls]);
     this.stopped = true;
     await replaying;
     const left = this.replays.splice(0);
     for (let i = 0; i < left.length; i += 4) await Promise.all(left.slice(i, i + 4).map(({ op }) => this.replay(op)));
   }
 
-  elapsedMs(): number {
-    return Date.now() - this.startedAt;
-  }
-
   get running(): boolean {
     return this.startedAt > 0 && !this.done();
   }
 
-  /** After a fault: a few acknowledged operations sent again at once. */
+  /**
+   * After a fault: a few acknowledged operations sent again at once (USSD steps only from the last
+   * half minute: a gateway's retry comes within seconds, while the session lives).
+   */
   async replayAfterFault(count: number): Promise<void> {
-    const acked = this.operations.filter((op) => op.final && (op.final.via !== 'ussd' || Date.now() - op.at < 60_000));
+    const now = Date.now() - this.startedAt;
+    const acked = this.operations.filter((op) => op.final && (op.final.via !== 'ussd' || now - op.at < 30_000));
     const chosen = Array.from({ length: Math.min(count, acked.length) }, () => this.replayRandom.pick(acked));
     await Promise.all(chosen.map((op) => this.replay(op)));
   }
@@ -216,19 +219,28 @@ export class Traffic {
       if (this.done()) break;
       this.operations.push(op);
       this.stats.started += 1;
-      try {
-        await this.execute(op, random);
-      } catch (e) {
-        op.disagreements.push(`failed in the run itself: ${(e as Error).message}`);
-      }
-      if (op.final && random.chance(this.settings.replayShare)) {
-        // A gateway retries within seconds (a USSD session lives minutes); a mobile client may
-        // retry much later.
-        const delay = op.final.via === 'ussd' ? random.int(300, 15_000) : random.int(1_000, 45_000);
-        this.replays.push({ at: Date.now() + delay, op });
-      }
+      const work = this.execute(op, random)
+        .catch((e: unknown) => {
+          op.disagreements.push(`failed in the run itself: ${(e as Error).message}`);
+        })
+        .then(() => {
+          if (op.final && random.chance(this.settings.replayShare)) {
+            // A gateway retries within seconds (a USSD session lives minutes); a mobile client
+            // may retry much later.
+            const delay = op.final.via === 'ussd' ? random.int(300, 15_000) : random.int(1_000, 45_000);
+            this.replays.push({ at: Date.now() + delay, op });
+          }
+        });
+      // A mobile app retrying its call does not keep the same hands off a phone's next dial.
+      if (op.kind.startsWith('rest-')) this.background(work);
+      else await work;
       await sleep(random.int(0, 400));
     }
+  }
+
+  private background(work: Promise<void>): void {
+    this.calls.add(work);
+    void work.finally(() => this.calls.delete(work));
   }
 
   private plan(k: number, a: number, random: Random): Operation {
