@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
  */
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SCANNED = ['src', 'test', 'scripts', 'bench', 'docs', 'README.md'];
+const SCANNED = ['src', 'test', 'scripts', 'bench', 'chaos', 'docs', 'README.md'];
 /** Not ours to check: generated output, and copies of third-party documents whose `.md` names are files of the repositories they were copied from. */
 const SKIPPED = ['test/artifacts', 'bench/profiles', 'test/fixtures/providers'];
 const TEXT_FILE = /\.(ts|js|mjs|cjs|md|json|ya?ml|sh|html|css|txt)$/;

@@ -2,7 +2,16 @@ import { randomUUID } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { UsersService } from '../src/users/users.service.js';
-import { OfflineItemNotReady, OfflineQueueService } from '../src/sync/offline-queue/offline-queue.service.js';
+import {
+  OFFLINE_ITEM_LOCK_MS,
+  OfflineItemNotReady,
+  OfflineQueueService,
+} from '../src/sync/offline-queue/offline-queue.service.js';
+import type { RedisClient } from '../src/redis/redis-connection.factory.js';
+import { REDIS } from '../src/redis/redis.tokens.js';
+import { eventually } from './support/eventually.js';
+import { JobsService } from '../src/queues/jobs.service.js';
+import { QueueName } from '../src/queues/queue-names.js';
 import { ADMIN_KEY, ApiClient } from './support/api-client.js';
 import { ledgerViolations } from './support/invariants.js';
 import { startTestApp, uniquePhone } from './support/test-app.js';
@@ -88,4 +97,66 @@ describe('the offline queue: the worker and POST /api/ussd/sync on the same item
       expect(told).toBe(1);
     }
   });
+});
+
+/**
+ * A process killed while applying an item (the fault test kills the worker mid-load) leaves the
+ * item's lock behind. Another process must take the item over once the lock lapses, not wait out
+ * the lock's old five minutes, with the same phone's later writes held behind it all along.
+ */
+describe('the offline queue after a process died applying an item', () => {
+  let app: NestFastifyApplication;
+  let db: DataSource;
+
+  beforeAll(async () => {
+    ({ app } = await startTestApp({ APP_ROLE: 'all' }));
+    db = app.get(DataSource);
+  });
+  afterAll(() => app.close());
+  afterEach(async () => expect(await ledgerViolations(db)).toEqual([]));
+
+  it("applies the item, then the phone's next one, soon after the dead process's lock lapses", async () => {
+    const users = app.get(UsersService);
+    const queue = app.get(OfflineQueueService);
+    const redis = app.get<RedisClient>(REDIS);
+    const [borrower, lender] = [uniquePhone(), uniquePhone()];
+    const b = await users.findOrRegister(borrower);
+    await users.findOrRegister(lender);
+    const request = (amount: number) => ({
+      type: 'LOAN_REQUEST' as const,
+      phoneNumber: borrower,
+      userId: b.id,
+      language: 'en' as const,
+      data: { lenderPhoneNumber: lender, amount, repaymentPerDeposit: 100 },
+      key: `died-${randomUUID()}`,
+    });
+    const first = request(1_000);
+    // The lock a process that died while applying the first item leaves, as it takes it.
+    await redis.set(`offline:lock:${queue.referenceFor(first.key)}`, 'a-process-now-dead', 'PX', OFFLINE_ITEM_LOCK_MS);
+    const ids = [await queue.enqueue(first), await queue.enqueue(request(2_000))];
+
+    // Both wait while the dead process's lock lives (the second behind the first)...
+    await eventually(
+      () => redis.exists(`offline:lock:${ids[0]}`),
+      (n) => n === 0,
+      OFFLINE_ITEM_LOCK_MS + 1_000,
+    );
+    // ...and are applied, in order, once it lapses: a job that found the item locked is tried
+    // again within seconds, not after an exponential backoff.
+    const states = await eventually(
+      () => Promise.all(ids.map(async (id) => (await queue.get(id))?.status)),
+      (s) => s.every((status) => status === 'applied'),
+      10_000,
+    );
+    expect(states).toEqual(['applied', 'applied']);
+    // Finding the item taken was not an attempt: a later outage's backoff starts from its first.
+    const jobs = app.get(JobsService).queue(QueueName.UssdOffline);
+    const attempts = await Promise.all(ids.map(async (id) => (await jobs.getJob(`offline-${id}`))?.attemptsMade));
+    expect(attempts).toEqual([1, 1]);
+    const principals = await db.query<{ principal: string }[]>(
+      `SELECT l.principal::text FROM loans l JOIN users u ON u.id = l.borrower_id WHERE u.phone_number = $1 ORDER BY l.created_at`,
+      [borrower],
+    );
+    expect(principals.map((l) => l.principal)).toEqual(['1000', '2000']);
+  }, 60_000);
 });

@@ -2,7 +2,8 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { UsersService } from '../src/users/users.service.js';
 import { localDigits } from '../src/common/phone-number.js';
 import { ADMIN_KEY, ApiClient } from './support/api-client.js';
-import { startTestApp, uniquePhone } from './support/test-app.js';
+import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
+import { startTestApp, testConfig, uniquePhone } from './support/test-app.js';
 import { AtPhone } from './support/ussd-phone.js';
 
 /**
@@ -69,5 +70,53 @@ describe('PIN lockout across channels', () => {
     expect(await login(phone, '5930')).toMatchObject({ status: 200 });
     expect(await login(phone, '4821')).toMatchObject({ status: 401, body: { code: 'USER.PIN_INVALID' } });
     await expect(users.verifyPinOffline(user.id, '5930')).resolves.toBeUndefined();
+  });
+});
+
+/**
+ * A check of the right PIN that Redis cuts short must not count as a wrong one: the fault test
+ * (npm run chaos) saw a subscriber who only ever typed the right PIN locked out for 30 minutes
+ * after a Redis cut. Here Redis stalls (the connection stays open, no byte goes through) while three
+ * checks of the right PIN time out; the commands they sent reach Redis once it answers again.
+ */
+describe('PIN checks cut short by Redis', () => {
+  let app: NestFastifyApplication;
+  let api: ApiClient;
+  let users: UsersService;
+  let proxy: TcpProxy;
+
+  beforeAll(async () => {
+    const redis = new URL(testConfig().redis.url);
+    proxy = await startTcpProxy(redis.hostname, Number(redis.port || 6379));
+    ({ app } = await startTestApp({
+      ADMIN_API_KEY: ADMIN_KEY,
+      APP_ROLE: 'api',
+      REDIS_URL: proxy.url(testConfig().redis.url),
+    }));
+    api = new ApiClient(app);
+    users = app.get(UsersService);
+  });
+  afterAll(async () => {
+    proxy.restore();
+    await app.close();
+    await proxy.close();
+  });
+
+  it('count nothing against the PIN once Redis answers again: the right PIN still works, three wrong ones still lock', async () => {
+    const phone = uniquePhone();
+    await api.onboard(phone, '4821');
+    const user = (await users.findByPhone(phone))!;
+
+    proxy.stall();
+    for (let i = 0; i < 3; i += 1) await expect(users.verifyPin(user.id, '4821')).rejects.toThrow();
+    proxy.restore();
+    // The commands held by the stall have reached Redis once a later one on the connection is answered.
+    await users.pinLockStatus(user.id);
+
+    await expect(users.verifyPin(user.id, '4821')).resolves.toBeUndefined();
+    await expect(users.verifyPin(user.id, '0000')).rejects.toMatchObject({ code: 'USER.PIN_INVALID' });
+    await expect(users.verifyPin(user.id, '0000')).rejects.toMatchObject({ code: 'USER.PIN_INVALID' });
+    await expect(users.verifyPin(user.id, '0000')).rejects.toMatchObject({ code: 'USER.PIN_LOCKED' });
+    await expect(users.verifyPin(user.id, '4821')).rejects.toMatchObject({ code: 'USER.PIN_LOCKED' });
   });
 });

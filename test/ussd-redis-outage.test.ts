@@ -51,4 +51,25 @@ describe('USSD while Redis is unavailable', () => {
       15_000,
     );
   });
+
+  it('answers a REST call that needs Redis with 503 SERVICE.REDIS_UNAVAILABLE, as for the database', async () => {
+    // A login counts against the caller's address and the PIN's lockout, both in Redis.
+    const login = () =>
+      app.inject({
+        method: 'POST',
+        url: '/api/auth/login',
+        payload: { phoneNumber: uniquePhone(), pin: '4821' },
+      });
+    expect((await login()).statusCode).toBeLessThan(500);
+    proxy.cut();
+    try {
+      const res = await login();
+      expect({ status: res.statusCode, body: res.json<{ code: string }>() }).toMatchObject({
+        status: 503,
+        body: { code: 'SERVICE.REDIS_UNAVAILABLE' },
+      });
+    } finally {
+      proxy.restore();
+    }
+  });
 });

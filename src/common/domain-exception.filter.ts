@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isDatabaseUnavailable } from './postgres-errors.js';
+import { isRedisUnavailable } from './redis-errors.js';
 import { DomainError, type DomainErrorKind } from './domain-error.js';
 
 const STATUS_BY_KIND: Record<DomainErrorKind, number> = {
@@ -15,6 +16,8 @@ const STATUS_BY_KIND: Record<DomainErrorKind, number> = {
 };
 
 const DATABASE_UNAVAILABLE = 'SERVICE.DATABASE_UNAVAILABLE';
+const REDIS_UNAVAILABLE = 'SERVICE.REDIS_UNAVAILABLE';
+const UNAVAILABLE_MESSAGE = 'The service is temporarily unavailable. Please try again in a few minutes.';
 
 export interface ErrorBody {
   statusCode: number;
@@ -66,8 +69,9 @@ export class DomainExceptionFilter implements ExceptionFilter {
     const request = ctx.getRequest<FastifyRequest>();
     const body = this.toBody(exception);
     body.requestId = String(request.id);
-    if (body.code === DATABASE_UNAVAILABLE) {
-      // The outage itself is logged once by DatabaseAvailability; one short line per request here.
+    if (body.code === DATABASE_UNAVAILABLE || body.code === REDIS_UNAVAILABLE) {
+      // The outage itself is logged once (DatabaseAvailability; each Redis connection, throttled):
+      // one short line per request here.
       this.logger.warn(
         { requestId: request.id, code: body.code, reason: (exception as Error).message },
         'request failed',
@@ -108,11 +112,11 @@ export class DomainExceptionFilter implements ExceptionFilter {
       };
     }
     if (isDatabaseUnavailable(exception)) {
-      return {
-        statusCode: HttpStatus.SERVICE_UNAVAILABLE,
-        code: DATABASE_UNAVAILABLE,
-        message: 'The service is temporarily unavailable. Please try again in a few minutes.',
-      };
+      return { statusCode: HttpStatus.SERVICE_UNAVAILABLE, code: DATABASE_UNAVAILABLE, message: UNAVAILABLE_MESSAGE };
+    }
+    // Sessions, limits, the PIN lockout and the queues are in Redis: without it, come back later.
+    if (isRedisUnavailable(exception)) {
+      return { statusCode: HttpStatus.SERVICE_UNAVAILABLE, code: REDIS_UNAVAILABLE, message: UNAVAILABLE_MESSAGE };
     }
     return { statusCode: 500, code: 'INTERNAL', message: 'Something went wrong on our side. Please try again.' };
   }

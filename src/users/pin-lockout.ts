@@ -6,28 +6,36 @@ import { InjectRedis } from '../redis/redis.tokens.js';
 import type { RedisClient } from '../redis/redis-connection.factory.js';
 
 /**
- * Counts PIN attempts in Redis, shared by every API instance and channel (USSD, REST, offline
- * queue checks). An attempt is reserved *before* the PIN is compared, so parallel guesses cannot
- * slip past the limit; a correct PIN clears the counter. After the last allowed failure the key
- * lives for PIN_LOCK_MINUTES and every attempt is refused until it expires.
+ * Counts wrong PINs in Redis, shared by every API instance and channel (USSD, REST, offline queue
+ * checks). The PIN is compared first, in this process, and the attempt is then recorded with its
+ * verdict in one script: refused while the limit is reached (whatever the verdict, so a refused
+ * guess says nothing), otherwise a right PIN clears the count and a wrong one adds to it. Parallel
+ * guesses cannot get past the limit: the script takes them one at a time. And nothing is counted
+ * before the verdict is known, so a check cut short (the process killed, Redis gone, a command
+ * that timed out and reaches Redis later) never counts a right PIN as wrong. After the last allowed
+ * failure the key lives for PIN_LOCK_MINUTES and every attempt is refused until it expires.
  *
- * KEYS[1] attempts key; ARGV[1] max attempts; ARGV[2] lock ms.
- * Returns {attempt number, ms left}; attempt > max means locked.
+ * KEYS[1] failures key; ARGV[1] max failures; ARGV[2] lock ms; ARGV[3] '1' when the PIN was right.
+ * Returns {attempt number, ms left}; attempt > max means refused (locked).
  */
-const RESERVE_ATTEMPT = new RedisScript(`
-local n = redis.call('INCR', KEYS[1])
+const RECORD_ATTEMPT = new RedisScript(`
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
 local max = tonumber(ARGV[1])
-if n > max then
-  redis.call('DECR', KEYS[1])
+if n >= max then
   local ttl = redis.call('PTTL', KEYS[1])
   if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]); ttl = tonumber(ARGV[2]) end
-  return {n, ttl}
+  return {n + 1, ttl}
 end
+if ARGV[3] == '1' then
+  redis.call('DEL', KEYS[1])
+  return {n + 1, 0}
+end
+n = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return {n, tonumber(ARGV[2])}
 `);
 
-export interface AttemptReservation {
+export interface RecordedAttempt {
   attempt: number;
   locked: boolean;
   msLeft: number;
@@ -55,11 +63,12 @@ export class PinLockout {
     return `pin-attempts:${userId}`;
   }
 
-  async reserve(userId: string): Promise<AttemptReservation> {
-    const [attempt, msLeft] = (await RESERVE_ATTEMPT.run(
+  /** Records an attempt whose PIN was `right` (or not); refused, whatever the verdict, while locked. */
+  async attempt(userId: string, right: boolean): Promise<RecordedAttempt> {
+    const [attempt, msLeft] = (await RECORD_ATTEMPT.run(
       this.redis,
       [this.key(userId)],
-      [this.maxAttempts, this.lockMs],
+      [this.maxAttempts, this.lockMs, right ? '1' : '0'],
     )) as [number, number];
     return { attempt, locked: attempt > this.maxAttempts, msLeft };
   }

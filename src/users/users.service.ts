@@ -271,17 +271,17 @@ export class UsersService {
     onLocked: () => Promise<void>,
   ): Promise<void> {
     if (stored === null) throw UserErrors.pinNotSet();
-    const reservation = await this.lockout.reserve(userId);
-    if (reservation.locked) throw UserErrors.pinLocked(Math.ceil(reservation.msLeft / 1000));
-    if (typeof pin === 'string' && pinMatches(pin, stored, this.pepper)) {
-      await this.lockout.clear(userId);
+    const right = typeof pin === 'string' && pinMatches(pin, stored, this.pepper);
+    const recorded = await this.lockout.attempt(userId, right);
+    if (recorded.locked) throw UserErrors.pinLocked(Math.ceil(recorded.msLeft / 1000));
+    if (right) {
       await this.pinCache.set(userId, stored);
       return;
     }
-    const left = this.lockout.max - reservation.attempt;
+    const left = this.lockout.max - recorded.attempt;
     if (left > 0) throw UserErrors.pinInvalid(left);
     await onLocked();
-    throw UserErrors.pinLocked(Math.ceil(reservation.msLeft / 1000));
+    throw UserErrors.pinLocked(Math.ceil(recorded.msLeft / 1000));
   }
 
   async pinLockStatus(userId: string) {

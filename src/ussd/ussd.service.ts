@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { isRedisUnavailable } from '../common/redis-errors.js';
 import type { AppConfig } from '../config/app-config.js';
 import type { Language } from '../common/language.js';
 import { UsersService } from '../users/users.service.js';
@@ -14,16 +15,6 @@ import { UssdMetrics } from './ussd.metrics.js';
 import { UssdSessionStore } from './ussd-session.store.js';
 
 export type { HandledUssd } from './step/refusal.js';
-
-/** ioredis's ways of saying Redis is not there (connection refused, closed, timed out, retries spent). */
-function redisUnavailable(err: unknown): boolean {
-  const e = err as { name?: string; message?: string; code?: string };
-  return (
-    e?.name === 'MaxRetriesPerRequestError' ||
-    e?.code === 'ECONNREFUSED' ||
-    /Command timed out|Connection is closed|Stream isn't writeable|ECONNREFUSED|ETIMEDOUT/.test(e?.message ?? '')
-  );
-}
 
 /**
  * One USSD request, whatever the gateway, read straight through: the gate (rate limit, the
@@ -61,7 +52,7 @@ export class UssdService {
       return result;
     } catch (err) {
       this.metrics.step('NONE', 'error');
-      if (redisUnavailable(err)) {
+      if (isRedisUnavailable(err)) {
         // Sessions live in Redis: without it no journey can go on, but the phone still gets a screen.
         this.logger.warn({ gateway: inbound.gateway }, `USSD answered "unavailable": ${(err as Error).message}`);
         return this.refusal('error.unavailable', known.language);

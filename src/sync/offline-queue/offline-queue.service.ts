@@ -63,18 +63,30 @@ const SYNC_TYPES: Record<OfflineAction, SyncOperationType | 'wallet.withdraw'> =
 const RETENTION_SECONDS = 7 * 24 * 3600;
 /** The code an item closed for running out of time is recorded with. */
 const EXPIRED = 'OFFLINE.EXPIRED';
-// Far longer than any apply takes, so a second process never takes over one still running.
-const LOCK_MS = 5 * 60_000;
+/**
+ * How long an item's lock lives unless renewed. The process applying the item renews it every
+ * third of that while it works (a withdrawal waits for Daraja), so a second process never takes
+ * over an item still being applied, and one that died applying it leaves the item to the others
+ * within seconds instead of holding that phone's writes.
+ */
+export const OFFLINE_ITEM_LOCK_MS = 10_000;
 /** Crockford's base32 without look-alikes: easy to read out over the phone. */
 const REFERENCE_ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
 /** Thrown when an item cannot be tried now (the database is down, another process has it). */
 export class OfflineItemNotReady extends Error {
-  constructor(reason: string) {
+  constructor(
+    reason: string,
+    /** Another process holds the item: worth trying again in a moment, not after a backoff. */
+    readonly busy = false,
+  ) {
     super(reason);
     this.name = 'OfflineItemNotReady';
   }
 }
+
+const RENEW_LOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
+const RELEASE_LOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 /**
  * The offline write queue (the seed's "Offline Mode"): writes USSD accepted while PostgreSQL was
@@ -199,8 +211,13 @@ export class OfflineQueueService implements OnApplicationBootstrap, OnApplicatio
   async apply(id: string): Promise<OfflineItemState | null> {
     const token = randomUUID();
     const lock = `offline:lock:${id}`;
-    if ((await this.redis.set(lock, token, 'PX', LOCK_MS, 'NX')) !== 'OK')
-      throw new OfflineItemNotReady('being applied elsewhere');
+    if ((await this.redis.set(lock, token, 'PX', OFFLINE_ITEM_LOCK_MS, 'NX')) !== 'OK')
+      throw new OfflineItemNotReady('being applied elsewhere', true);
+    const renewal = setInterval(() => {
+      this.redis
+        .eval(RENEW_LOCK, 1, lock, token, OFFLINE_ITEM_LOCK_MS)
+        .catch((err: unknown) => this.logger.warn({ err, id }, 'could not renew an offline item lock'));
+    }, OFFLINE_ITEM_LOCK_MS / 3);
     try {
       const state = await this.get(id);
       if (!state || state.status !== 'pending') return state;
@@ -225,12 +242,8 @@ export class OfflineQueueService implements OnApplicationBootstrap, OnApplicatio
       }
       return this.get(id);
     } finally {
-      await this.redis.eval(
-        `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
-        1,
-        lock,
-        token,
-      );
+      clearInterval(renewal);
+      await this.redis.eval(RELEASE_LOCK, 1, lock, token);
     }
   }
 
