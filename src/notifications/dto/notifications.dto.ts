@@ -3,13 +3,8 @@ import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min, ValidateIf } from 'class-validator';
 import { NOTIFICATION_STATUSES, type NotificationStatus } from '../notification.entity.js';
 
-/** A number's SMS outbox: the admin route and the phone simulator page ask for it the same way. */
-export class NotificationsQuery {
-  @ApiProperty({ example: '0712345678' })
-  @IsString()
-  @MaxLength(20)
-  phoneNumber!: string;
-
+/** How many of the newest messages a listing of the outbox gives. */
+class OutboxPage {
   @ApiPropertyOptional({ default: 50, minimum: 1, maximum: 200 })
   @IsOptional()
   @Type(() => Number)
@@ -19,11 +14,19 @@ export class NotificationsQuery {
   limit?: number;
 }
 
+/** A number's SMS outbox: the admin route and the phone simulator page ask for it the same way. */
+export class NotificationsQuery extends OutboxPage {
+  @ApiProperty({ example: '0712345678' })
+  @IsString()
+  @MaxLength(20)
+  phoneNumber!: string;
+}
+
 /**
  * The admin outbox: a number's messages, the messages in one status across numbers (`unknown`:
  * messages in doubt waiting for an operator; `rejected`, `failed`), or a number's in one status.
  */
-export class AdminNotificationsQuery {
+export class AdminNotificationsQuery extends OutboxPage {
   @ApiPropertyOptional({ example: '0712345678', description: 'Required unless status is given' })
   @ValidateIf((q: AdminNotificationsQuery) => q.status === undefined || q.phoneNumber !== undefined)
   @IsString()
@@ -34,14 +37,6 @@ export class AdminNotificationsQuery {
   @IsOptional()
   @IsIn(NOTIFICATION_STATUSES)
   status?: NotificationStatus;
-
-  @ApiPropertyOptional({ default: 50, minimum: 1, maximum: 200 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(200)
-  limit?: number;
 }
 
 export class NotificationView {
