@@ -20,14 +20,13 @@
  *          --dist=<dir> (run another build of the service, e.g. a copy of dist/ from before a change)
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { hashPin } from '../src/users/pin.js';
-import { productionEnv } from '../test/support/production-env.js';
+import { freshSecrets, productionEnv } from '../test/support/production-env.js';
 import { deleteRedisKeys } from '../test/support/run-lifecycle.js';
 import { drive, percentile } from './driver.js';
 import {
@@ -98,13 +97,7 @@ const NODE = join(root, 'node_modules/.bin/node');
 /** Deni's paybill (MPESA_SHORTCODE's default): the deposits' confirmations name it. */
 const SHORTCODE = '174379';
 
-const SECRETS = {
-  ADMIN_API_KEY: randomBytes(16).toString('hex'),
-  JWT_SECRET: randomBytes(32).toString('hex'),
-  PIN_PEPPER: randomBytes(32).toString('hex'),
-  USSD_WEBHOOK_SECRET: randomBytes(16).toString('hex'),
-  MPESA_CALLBACK_SECRET: randomBytes(16).toString('hex'),
-};
+const SECRETS = freshSecrets();
 
 // ------------------------------------------------------------------ cleanup
 

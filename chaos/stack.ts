@@ -9,7 +9,6 @@
  * sends `simulators` to the simulators' port and refuses any other host.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, mkdtempSync, rmSync, type WriteStream } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { connect } from 'node:net';
@@ -20,6 +19,7 @@ import pg from 'pg';
 import { DEMO_SIMULATORS_HOST } from '../src/config/demo.js';
 import { AT_SIMULATOR_CREDENTIALS, MPESA_DEVELOPMENT_DEFAULTS } from '../src/config/simulator-credentials.js';
 import { freePort, ProcessTracker, type Spawned } from '../test/support/processes.js';
+import { freshSecrets } from '../test/support/production-env.js';
 import { deleteRedisKeys } from '../test/support/run-lifecycle.js';
 import { startSimulatorsProcess, type RunningSimulators } from '../test/support/simulators.js';
 import { startTcpProxy, type TcpProxy } from '../test/support/tcp-proxy.js';
@@ -59,14 +59,7 @@ interface DeniProcess {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class Stack {
-  readonly secrets = {
-    ADMIN_API_KEY: randomBytes(16).toString('hex'),
-    JWT_SECRET: randomBytes(32).toString('hex'),
-    PIN_PEPPER: randomBytes(32).toString('hex'),
-    USSD_WEBHOOK_SECRET: randomBytes(16).toString('hex'),
-    MPESA_CALLBACK_SECRET: randomBytes(16).toString('hex'),
-    AT_DELIVERY_REPORT_SECRET: randomBytes(16).toString('hex'),
-  };
+  readonly secrets = freshSecrets();
   /** Where the run keeps its files: the simulators' state, and each process's output. */
   readonly dir = mkdtempSync(join(tmpdir(), 'deni-chaos-'));
   postgresProxy!: TcpProxy;

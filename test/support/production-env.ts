@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,21 @@ function certificate(): string {
     writeFileSync(certificatePath, selfSignedCertificate(keys, 'test-safaricom'));
   }
   return certificatePath;
+}
+
+/**
+ * Freshly generated values for the secrets a production process checks callers against, for a
+ * run that starts Deni as production does (the bench, the fault test): nobody else knows them.
+ */
+export function freshSecrets() {
+  return {
+    ADMIN_API_KEY: randomBytes(16).toString('hex'),
+    JWT_SECRET: randomBytes(32).toString('hex'),
+    PIN_PEPPER: randomBytes(32).toString('hex'),
+    USSD_WEBHOOK_SECRET: randomBytes(16).toString('hex'),
+    MPESA_CALLBACK_SECRET: randomBytes(16).toString('hex'),
+    AT_DELIVERY_REPORT_SECRET: randomBytes(16).toString('hex'),
+  };
 }
 
 /** Everything NODE_ENV=production requires, with test values (nothing here reaches a real service). */
