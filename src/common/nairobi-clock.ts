@@ -27,3 +27,17 @@ export function nairobiDayMonth(epochMs: number): string {
   const d = nairobiWallClock(epochMs);
   return `${two(d.getUTCDate())}/${two(d.getUTCMonth() + 1)}`;
 }
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** "Mar 2026": the month and year in Nairobi (a member since). */
+export function nairobiMonthYear(epochMs: number): string {
+  const d = nairobiWallClock(epochMs);
+  return `${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()}`;
+}
+
+/** YYYYMMDD in Nairobi: a day's key. */
+export function nairobiDayKey(epochMs: number): string {
+  const d = nairobiWallClock(epochMs);
+  return `${d.getUTCFullYear()}${two(d.getUTCMonth() + 1)}${two(d.getUTCDate())}`;
+}

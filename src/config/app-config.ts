@@ -58,7 +58,15 @@ export interface AppConfig {
     devSecrets: string[];
   };
   pin: { maxAttempts: number; lockMinutes: number };
-  loans: { minAmount: number; maxAmount: number; maxPending: number; requestTtlMs: number; expirySweepMs: number };
+  loans: {
+    minAmount: number;
+    maxAmount: number;
+    maxPending: number;
+    requestTtlMs: number;
+    expirySweepMs: number;
+    /** Distinct numbers whose name one subscriber may look up per Nairobi day. */
+    nameLookupsPerDay: number;
+  };
   otp: { ttlSeconds: number; maxAttempts: number; maxPerHour: number };
   ussd: {
     serviceCode: string;
@@ -246,6 +254,7 @@ export function buildConfig(env: Env): AppConfig {
       maxPending: env.LOAN_MAX_PENDING,
       requestTtlMs: env.LOAN_REQUEST_TTL,
       expirySweepMs: env.LOAN_EXPIRY_SWEEP_MS,
+      nameLookupsPerDay: env.NAME_LOOKUPS_PER_DAY,
     },
     ussd: {
       serviceCode: env.SAFARICOM_USSD_CODE,

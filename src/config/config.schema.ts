@@ -120,6 +120,8 @@ export const envSchema = z
     LOAN_MIN_AMOUNT: int(1, 1_000_000).default(100),
     LOAN_MAX_AMOUNT: int(100, 10_000_000).default(250_000),
     LOAN_MAX_PENDING: int(1, 100).default(5),
+    /** Distinct numbers whose name one subscriber may look up per day (Nairobi), e.g. on the loan request's confirm screen. */
+    NAME_LOOKUPS_PER_DAY: int(1, 1_000).default(20),
     /** How long a request waits for the lender: seconds, or with a unit (90m, 72h, 3d). */
     LOAN_REQUEST_TTL: z
       .string()

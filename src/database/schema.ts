@@ -10,6 +10,7 @@ import { MpesaCallbackMismatches1795382016440 } from './migrations/1795382016440
 import { SmsDeliveryReports1795382100000 } from './migrations/1795382100000-SmsDeliveryReports.js';
 import { ClearingShards1795390417000 } from './migrations/1795390417000-ClearingShards.js';
 import { SmsSendLeases1795398000000 } from './migrations/1795398000000-SmsSendLeases.js';
+import { UserNames1795406000000 } from './migrations/1795406000000-UserNames.js';
 
 /**
  * Every migration, listed explicitly: the same list works from the build, under Jest and in the
@@ -31,4 +32,5 @@ export const MIGRATIONS = [
   SmsDeliveryReports1795382100000,
   ClearingShards1795390417000,
   SmsSendLeases1795398000000,
+  UserNames1795406000000,
 ];

@@ -13,6 +13,7 @@ import { LoanParties } from './loan-parties.js';
 import { LoanQueriesService } from './loan-queries.service.js';
 import { LoanRequestsService } from './loan-requests.service.js';
 import { LoansService } from './loans.service.js';
+import { PeopleService } from './people.service.js';
 import { RepaymentsService } from './repayments.service.js';
 
 /**
@@ -30,7 +31,8 @@ import { RepaymentsService } from './repayments.service.js';
     RepaymentsService,
     LoanQueriesService,
     LoanParties,
+    PeopleService,
   ],
-  exports: [LoansService],
+  exports: [LoansService, PeopleService],
 })
 export class LoansModule {}

@@ -1,7 +1,11 @@
 import { DomainError } from '../common/domain-error.js';
+import type { NameRejection } from '../common/display-name.js';
 
 export const UserErrors = {
   notFound: () => new DomainError('USER.NOT_FOUND', 'not_found', 'No such user'),
+  /** NAME.REQUIRED, NAME.LENGTH or NAME.CHARACTERS from parseDisplayName, as USER.NAME_*. */
+  badName: (code: NameRejection, reason: string) =>
+    new DomainError(`USER.${code.replace('.', '_')}`, 'invalid', reason, { field: 'name' }),
   pinNotSet: () => new DomainError('USER.PIN_NOT_SET', 'conflict', 'Create a PIN first'),
   pinOffline: () =>
     new DomainError(

@@ -13,6 +13,7 @@ import { hashPin, pinMatches, pinRejection } from './pin.js';
 import { parseKenyanMobile, toMsisdn } from '../common/phone-number.js';
 import { User } from './user.entity.js';
 import { Language } from '../common/language.js';
+import { parseDisplayName, titleCase } from '../common/display-name.js';
 import { UserErrors } from './users.errors.js';
 
 /** What registering a subscriber also does, in the same transaction (see OnboardingService). */
@@ -21,6 +22,50 @@ export type OnRegistered = (manager: EntityManager, userId: string) => Promise<u
 /** Who a number is, and whether this lookup registered it (nothing of theirs exists yet). */
 export interface Identified extends UserIdentity {
   registered: boolean;
+}
+
+/** Who a subscriber is, as they and their screens see it (never the PIN's hash). */
+export interface SubscriberProfile {
+  id: string;
+  phoneNumber: string;
+  language: Language;
+  hasPin: boolean;
+  /** The name shown for them: their own, else M-PESA's; null when neither is known. */
+  name: string | null;
+  /** The name they set. */
+  ownName: string | null;
+  /** The name M-PESA reported for their number, and where it came from. */
+  mpesaName: string | null;
+  mpesaNameSource: string | null;
+  nameHidden: boolean;
+  memberSince: Date;
+}
+
+interface ProfileRow {
+  id: string;
+  phone_number: string;
+  language: Language;
+  has_pin: boolean;
+  name: string | null;
+  mpesa_name: string | null;
+  mpesa_name_source: string | null;
+  name_hidden: boolean;
+  created_at: Date;
+}
+
+function profileOf(r: ProfileRow): SubscriberProfile {
+  return {
+    id: r.id,
+    phoneNumber: r.phone_number,
+    language: r.language,
+    hasPin: r.has_pin,
+    name: r.name ?? r.mpesa_name,
+    ownName: r.name,
+    mpesaName: r.mpesa_name,
+    mpesaNameSource: r.mpesa_name_source,
+    nameHidden: r.name_hidden,
+    memberSince: r.created_at,
+  };
 }
 
 interface IdentityRow {
@@ -173,33 +218,67 @@ export class UsersService {
     return new Map(rows.map((u) => [u.id, u.phoneNumber]));
   }
 
-  /** Who a subscriber is and whether they have a PIN (never the PIN's hash), in one query. */
-  async profile(userId: string): Promise<{ id: string; phoneNumber: string; language: Language; hasPin: boolean }> {
-    const row = await this.users
-      .createQueryBuilder('u')
-      .select('u.id', 'id')
-      .addSelect('u.phone_number', 'phoneNumber')
-      .addSelect('u.language', 'language')
-      .addSelect('u.pin_hash IS NOT NULL', 'hasPin')
-      .where('u.id = :id', { id: userId })
-      .getRawOne<{ id: string; phoneNumber: string; language: Language; hasPin: boolean }>();
+  /** Who a subscriber is, their names and whether they have a PIN (never the PIN's hash), in one query. */
+  async profile(userId: string): Promise<SubscriberProfile> {
+    const row = (await this.profiles([userId])).get(userId);
     if (!row) throw UserErrors.notFound();
     return row;
   }
 
   /** profile() for several subscribers in one query, by id (those that do not exist are left out). */
-  async profiles(
-    userIds: readonly string[],
-  ): Promise<Map<string, { id: string; phoneNumber: string; language: Language; hasPin: boolean }>> {
-    const rows = await this.users
-      .createQueryBuilder('u')
-      .select('u.id', 'id')
-      .addSelect('u.phone_number', 'phoneNumber')
-      .addSelect('u.language', 'language')
-      .addSelect('u.pin_hash IS NOT NULL', 'hasPin')
-      .where('u.id IN (:...ids)', { ids: [...new Set(userIds)] })
-      .getRawMany<{ id: string; phoneNumber: string; language: Language; hasPin: boolean }>();
-    return new Map(rows.map((r) => [r.id, r]));
+  async profiles(userIds: readonly string[]): Promise<Map<string, SubscriberProfile>> {
+    const unique = [...new Set(userIds)];
+    if (!unique.length) return new Map();
+    const rows = await this.users.manager.query<ProfileRow[]>(
+      `SELECT id, phone_number, language, pin_hash IS NOT NULL AS has_pin, name, mpesa_name, mpesa_name_source,
+              name_hidden, created_at
+         FROM users WHERE id = ANY($1::uuid[])`,
+      [unique],
+    );
+    return new Map(rows.map((r) => [r.id, profileOf(r)]));
+  }
+
+  /**
+   * Sets the subscriber's own name (parseDisplayName: USER.NAME_* when it is not one). It is
+   * shown from now on in place of any name M-PESA reported, which is kept apart and never
+   * replaces it.
+   */
+  async setName(userId: string, input: unknown): Promise<SubscriberProfile> {
+    const parsed = parseDisplayName(input);
+    if (!parsed.ok) throw UserErrors.badName(parsed.code, parsed.reason);
+    await this.users.update({ id: userId }, { name: parsed.name });
+    return this.changedProfile(userId);
+  }
+
+  /** Whether the name is shown only to people the subscriber has dealt with. */
+  async setNameHidden(userId: string, hidden: boolean): Promise<SubscriberProfile> {
+    await this.users.update({ id: userId }, { nameHidden: hidden });
+    return this.changedProfile(userId);
+  }
+
+  /**
+   * The name M-PESA reported for the subscriber's own number (e.g. a B2C result's
+   * ReceiverPartyPublicName, `source` saying which), title-cased. Kept apart from the name the
+   * subscriber set, which it never overwrites; ignored when it is not a name (parseDisplayName).
+   * Returns whether it was recorded.
+   */
+  async recordMpesaName(userId: string, reported: string, source: string): Promise<boolean> {
+    const parsed = parseDisplayName(titleCase(reported));
+    if (!parsed.ok) return false;
+    const result = await this.users
+      .createQueryBuilder()
+      .update(User)
+      .set({ mpesaName: parsed.name, mpesaNameSource: source.slice(0, 80) })
+      .where('id = :id AND mpesa_name IS DISTINCT FROM :name', { id: userId, name: parsed.name })
+      .execute();
+    if (result.affected) await this.changes.changed([userId]);
+    return true;
+  }
+
+  private async changedProfile(userId: string): Promise<SubscriberProfile> {
+    const profile = await this.profile(userId);
+    await this.changes.changed([userId]);
+    return profile;
   }
 
   async hasPin(userId: string): Promise<boolean> {
